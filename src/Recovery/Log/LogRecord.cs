@@ -1,0 +1,63 @@
+namespace Middleware.Recovery.Log;
+
+/// <summary>What kind of entry a log row holds. The numeric values are stored; never renumber them.</summary>
+public enum RecordKind : byte
+{
+    /// <summary>A turn: one request executed on the component (payload: <see cref="TurnRecord"/>).</summary>
+    Turn = 1,
+}
+
+/// <summary>
+/// One row of a component's log as the store keeps it: the columns the store needs for fencing and
+/// ordering, and an opaque payload that <see cref="RecordCodec"/> encodes and decodes.
+/// </summary>
+/// <param name="Seq">Gapless per component, from 1.</param>
+/// <param name="Epoch">The ownership epoch of the activation that wrote it.</param>
+/// <param name="Kind">What the payload holds.</param>
+/// <param name="Payload">The encoded record (versioned; see the record table in src/Recovery/README.md).</param>
+/// <param name="CommittedAtTicks">UTC ticks assigned by the store at group commit; 0 before commit.</param>
+public sealed record LogRecord(long Seq, long Epoch, RecordKind Kind, ReadOnlyMemory<byte> Payload, long CommittedAtTicks = 0);
+
+/// <summary>
+/// The state of a component serialized at a seq: canonical JSON bytes and their SHA-256 hash, so a replay
+/// that reaches the same seq can prove it rebuilt the same state.
+/// </summary>
+public sealed record CheckpointRecord(long Seq, long Epoch, ReadOnlyMemory<byte> State, string StateHash, long CreatedAtTicks = 0)
+{
+    /// <summary>
+    /// Request ids of the turns since the previous checkpoint, with their replies. The store keeps them
+    /// in its dedup table so a repeat is still answered after the log before this checkpoint is truncated
+    /// and after the activation's memory of them is dropped.
+    /// </summary>
+    public IReadOnlyList<DedupEntry> Dedup { get; init; } = [];
+}
+
+/// <summary>A request id remembered with the reply it got, the turn it ran in and a hash of its arguments.</summary>
+public sealed record DedupEntry(string RequestId, long Seq, long ArgsHash, ReadOnlyMemory<byte> Reply);
+
+/// <summary>Ownership and log head of one component, as the store knows them.</summary>
+/// <param name="Epoch">Ownership generation; 0 when the component was never claimed.</param>
+/// <param name="Owner">The owner's id (a runtime or silo id), or null.</param>
+/// <param name="LastSeq">The highest durable seq, 0 for an empty log.</param>
+/// <param name="CheckpointSeq">The seq of the latest checkpoint, 0 when none.</param>
+public sealed record ComponentHead(string ComponentId, long Epoch, string? Owner, long LastSeq, long CheckpointSeq);
+
+/// <summary>Records (and optionally a checkpoint) of one component to append, fenced by epoch.</summary>
+/// <param name="ComponentId">The component id text, <c>Type/key</c>.</param>
+/// <param name="Epoch">The writer's epoch; the group is refused unless it equals the stored epoch.</param>
+/// <param name="Records">Consecutive records; the first seq must be the stored last seq + 1.</param>
+/// <param name="Checkpoint">A checkpoint at a seq no later than the last record of this group, or null.</param>
+public sealed record AppendGroup(string ComponentId, long Epoch, IReadOnlyList<LogRecord> Records, CheckpointRecord? Checkpoint = null);
+
+/// <summary>Why a group was not written.</summary>
+public enum AppendStatus
+{
+    /// <summary>Written and durable.</summary>
+    Ok,
+
+    /// <summary>The stored epoch differs from the group's: another activation owns the component now.</summary>
+    Fenced,
+
+    /// <summary>The first seq does not follow the stored last seq (a gap or a rewrite).</summary>
+    SeqConflict,
+}

@@ -1,0 +1,252 @@
+using System.Text;
+
+namespace Middleware.Recovery.Log;
+
+/// <summary>
+/// Encodes turn records and replies into the compact, versioned payloads the log stores. Format version 1:
+/// a version byte, then fields in a fixed order with varint lengths (see src/Recovery/README.md). A payload
+/// with an unknown version is refused with a message that names it, never guessed at.
+/// </summary>
+public static class RecordCodec
+{
+    /// <summary>The payload format version this code writes.</summary>
+    public const byte TurnFormatVersion = 1;
+
+    /// <summary>The reply format version this code writes.</summary>
+    public const byte ReplyFormatVersion = 1;
+
+    private const byte ReplyOk = 0;
+    private const byte ReplyError = 1;
+
+    /// <summary>Encodes a turn record.</summary>
+    public static byte[] EncodeTurn(TurnRecord turn)
+    {
+        var w = new Writer(64 + turn.Args.Length + turn.Reply.Result.Length);
+        w.Byte(TurnFormatVersion);
+        w.String(turn.RequestId);
+        w.NullableString(turn.SessionId);
+        w.NullableString(turn.Caller);
+        w.String(turn.Method);
+        w.Bytes(turn.Args.Span);
+        w.VarUInt((ulong)turn.Values.Count);
+        foreach (var v in turn.Values)
+        {
+            w.Byte((byte)v.Kind);
+            if (v.Kind == NondeterminismKind.Guid)
+            {
+                w.Guid(v.GuidValue);
+            }
+            else
+            {
+                w.VarInt(v.Value);
+            }
+        }
+
+        w.VarUInt(0); // outbound calls: none until component-to-component calls exist (format v1 reserves the slot)
+        WriteReply(ref w, turn.Reply);
+        return w.ToArray();
+    }
+
+    /// <summary>Decodes a turn record; throws <see cref="InvalidDataException"/> naming the problem.</summary>
+    public static TurnRecord DecodeTurn(ReadOnlyMemory<byte> payload)
+    {
+        var r = new Reader(payload);
+        var version = r.Byte();
+        if (version != TurnFormatVersion)
+            throw new InvalidDataException($"Turn record format version {version} is not supported by this build (it reads version {TurnFormatVersion}); upgrade the middleware to read this log.");
+        var requestId = r.String();
+        var sessionId = r.NullableString();
+        var caller = r.NullableString();
+        var method = r.String();
+        var args = r.Bytes();
+        var count = (int)r.VarUInt();
+        var values = count == 0 ? Array.Empty<RecordedValue>() : new RecordedValue[count];
+        for (var i = 0; i < count; i++)
+        {
+            var kind = (NondeterminismKind)r.Byte();
+            values[i] = kind switch
+            {
+                NondeterminismKind.Guid => new RecordedValue(kind, 0, r.Guid()),
+                NondeterminismKind.UtcNow or NondeterminismKind.RandomSeed => new RecordedValue(kind, r.VarInt()),
+                _ => throw new InvalidDataException($"Unknown nondeterminism kind {(byte)kind} in turn record {requestId}."),
+            };
+        }
+
+        var outbound = r.VarUInt();
+        if (outbound != 0)
+            throw new InvalidDataException($"Turn record {requestId} has {outbound} outbound calls; this build cannot read them.");
+        var reply = ReadReply(ref r);
+        return new TurnRecord(requestId, sessionId, caller, method, args, values, reply);
+    }
+
+    /// <summary>Encodes a reply on its own (for the dedup table).</summary>
+    public static byte[] EncodeReply(TurnReply reply)
+    {
+        var w = new Writer(16 + reply.Result.Length);
+        w.Byte(ReplyFormatVersion);
+        WriteReply(ref w, reply);
+        return w.ToArray();
+    }
+
+    /// <summary>Decodes a reply written by <see cref="EncodeReply"/>.</summary>
+    public static TurnReply DecodeReply(ReadOnlyMemory<byte> payload)
+    {
+        var r = new Reader(payload);
+        var version = r.Byte();
+        if (version != ReplyFormatVersion)
+            throw new InvalidDataException($"Reply format version {version} is not supported by this build (it reads version {ReplyFormatVersion}).");
+        return ReadReply(ref r);
+    }
+
+    private static void WriteReply(ref Writer w, TurnReply reply)
+    {
+        if (reply.IsError)
+        {
+            w.Byte(ReplyError);
+            w.String(reply.ErrorType!);
+            w.String(reply.ErrorMessage ?? string.Empty);
+        }
+        else
+        {
+            w.Byte(ReplyOk);
+            w.Bytes(reply.Result.Span);
+        }
+    }
+
+    private static TurnReply ReadReply(ref Reader r)
+    {
+        var tag = r.Byte();
+        return tag switch
+        {
+            ReplyOk => new TurnReply(r.Bytes()),
+            ReplyError => new TurnReply(ReadOnlyMemory<byte>.Empty, r.String(), r.String()),
+            _ => throw new InvalidDataException($"Unknown reply tag {tag}."),
+        };
+    }
+
+    private struct Writer(int capacity)
+    {
+        private byte[] _buffer = new byte[capacity];
+        private int _length;
+
+        public void Byte(byte b)
+        {
+            Ensure(1);
+            _buffer[_length++] = b;
+        }
+
+        public void VarUInt(ulong value)
+        {
+            Ensure(10);
+            while (value >= 0x80)
+            {
+                _buffer[_length++] = (byte)(value | 0x80);
+                value >>= 7;
+            }
+
+            _buffer[_length++] = (byte)value;
+        }
+
+        public void VarInt(long value) => VarUInt((ulong)((value << 1) ^ (value >> 63)));
+
+        public void Bytes(ReadOnlySpan<byte> bytes)
+        {
+            VarUInt((ulong)bytes.Length);
+            Ensure(bytes.Length);
+            bytes.CopyTo(_buffer.AsSpan(_length));
+            _length += bytes.Length;
+        }
+
+        public void String(string s)
+        {
+            var max = Encoding.UTF8.GetMaxByteCount(s.Length);
+            Ensure(max + 5);
+            var n = Encoding.UTF8.GetByteCount(s);
+            VarUInt((ulong)n);
+            _length += Encoding.UTF8.GetBytes(s, _buffer.AsSpan(_length));
+        }
+
+        public void NullableString(string? s)
+        {
+            if (s is null)
+            {
+                Byte(0);
+                return;
+            }
+
+            Byte(1);
+            String(s);
+        }
+
+        public void Guid(Guid g)
+        {
+            Ensure(16);
+            g.TryWriteBytes(_buffer.AsSpan(_length));
+            _length += 16;
+        }
+
+        public readonly byte[] ToArray() => _buffer.AsSpan(0, _length).ToArray();
+
+        private void Ensure(int more)
+        {
+            if (_length + more > _buffer.Length)
+                Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + more));
+        }
+    }
+
+    private ref struct Reader(ReadOnlyMemory<byte> memory)
+    {
+        private readonly ReadOnlyMemory<byte> _memory = memory;
+        private int _pos;
+
+        public byte Byte()
+        {
+            if (_pos >= _memory.Length) throw Truncated();
+            return _memory.Span[_pos++];
+        }
+
+        public ulong VarUInt()
+        {
+            ulong result = 0;
+            var shift = 0;
+            while (true)
+            {
+                var b = Byte();
+                result |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80) return result;
+                shift += 7;
+                if (shift > 63) throw new InvalidDataException("Malformed varint in log record.");
+            }
+        }
+
+        public long VarInt()
+        {
+            var u = VarUInt();
+            return (long)(u >> 1) ^ -(long)(u & 1);
+        }
+
+        public ReadOnlyMemory<byte> Bytes()
+        {
+            var n = (int)VarUInt();
+            if (n < 0 || _pos + n > _memory.Length) throw Truncated();
+            var slice = _memory.Slice(_pos, n);
+            _pos += n;
+            return slice;
+        }
+
+        public string String() => Encoding.UTF8.GetString(Bytes().Span);
+
+        public string? NullableString() => Byte() == 0 ? null : String();
+
+        public Guid Guid()
+        {
+            if (_pos + 16 > _memory.Length) throw Truncated();
+            var g = new Guid(_memory.Span.Slice(_pos, 16));
+            _pos += 16;
+            return g;
+        }
+
+        private static InvalidDataException Truncated() => new("Log record is truncated or corrupt.");
+    }
+
+}

@@ -1,0 +1,89 @@
+namespace Middleware.Recovery.Log;
+
+/// <summary>The kinds of nondeterministic values a turn can consume. Stored; never renumber.</summary>
+public enum NondeterminismKind : byte
+{
+    /// <summary><c>Context.UtcNow</c>: UTC ticks.</summary>
+    UtcNow = 1,
+
+    /// <summary><c>Context.NewGuid()</c>.</summary>
+    Guid = 2,
+
+    /// <summary>The seed of <c>Context.Random</c>, drawn on its first use in the turn.</summary>
+    RandomSeed = 3,
+}
+
+/// <summary>One recorded nondeterministic value, in the order the turn consumed it.</summary>
+public readonly record struct RecordedValue(NondeterminismKind Kind, long Value, Guid GuidValue = default)
+{
+    /// <inheritdoc />
+    public override string ToString() => Kind switch
+    {
+        NondeterminismKind.UtcNow => $"UtcNow={new DateTime(Value, DateTimeKind.Utc):O}",
+        NondeterminismKind.Guid => $"Guid={GuidValue}",
+        NondeterminismKind.RandomSeed => $"RandomSeed={Value}",
+        _ => $"{Kind}={Value}",
+    };
+}
+
+/// <summary>
+/// The reply of a turn: a JSON result (null for <c>Task</c> methods) or a recorded error. Replies are
+/// compared byte for byte on replay.
+/// </summary>
+public sealed record TurnReply(ReadOnlyMemory<byte> Result, string? ErrorType = null, string? ErrorMessage = null)
+{
+    /// <summary>The reply of a method returning plain <c>Task</c>.</summary>
+    public static readonly TurnReply Void = new(ReadOnlyMemory<byte>.Empty);
+
+    /// <summary>True when the turn threw.</summary>
+    public bool IsError => ErrorType is not null;
+
+    /// <summary>Value equality on the bytes of the result and on the error.</summary>
+    public bool SameAs(TurnReply other) =>
+        ErrorType == other.ErrorType && ErrorMessage == other.ErrorMessage && Result.Span.SequenceEqual(other.Result.Span);
+
+    /// <inheritdoc />
+    public override string ToString() => IsError
+        ? $"error {ErrorType}: {ErrorMessage}"
+        : Result.Length == 0 ? "(void)" : System.Text.Encoding.UTF8.GetString(Result.Span);
+}
+
+/// <summary>
+/// Everything the log keeps of one turn besides the columns in <see cref="LogRecord"/>: who asked what,
+/// the nondeterministic values it consumed, and what it answered.
+/// </summary>
+public sealed record TurnRecord(
+    string RequestId,
+    string? SessionId,
+    string? Caller,
+    string Method,
+    ReadOnlyMemory<byte> Args,
+    IReadOnlyList<RecordedValue> Values,
+    TurnReply Reply)
+{
+    /// <summary>A stable hash of method and arguments, to detect a request id reused for another request.</summary>
+    public long ArgsHash => StableHash.Of(Method, Args.Span);
+}
+
+/// <summary>FNV-1a 64: stable across processes and versions (unlike <see cref="HashCode"/>).</summary>
+public static class StableHash
+{
+    /// <summary>Hash of a method name and argument bytes.</summary>
+    public static long Of(string method, ReadOnlySpan<byte> args)
+    {
+        const ulong prime = 1099511628211;
+        ulong h = 14695981039346656037;
+        foreach (var c in method)
+        {
+            h = (h ^ c) * prime;
+        }
+
+        h = (h ^ 0xFF) * prime;
+        foreach (var b in args)
+        {
+            h = (h ^ b) * prime;
+        }
+
+        return unchecked((long)h);
+    }
+}

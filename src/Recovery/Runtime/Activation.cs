@@ -1,0 +1,221 @@
+using System.Text.Json;
+using Middleware.Grains;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>
+/// The live object of one component in this runtime, and the one interception point that records its
+/// turns. Turns run one at a time under <see cref="_turnLock"/>; a turn's record is handed to the
+/// group-commit writer and the lock is released at once, so the next turn may run ahead on the in-memory
+/// state, but every reply waits for its own record to be durable (replies are released in log order).
+/// </summary>
+internal sealed partial class Activation
+{
+    private readonly SemaphoreSlim _turnLock = new(1, 1);
+    private readonly Dictionary<string, Slot> _recent = new(StringComparer.Ordinal);
+    private readonly ILogStore _store;
+    private readonly GroupCommitWriter _writer;
+    private readonly RuntimeOptions _options;
+    private readonly JsonSerializerOptions _json;
+    private List<DedupEntry> _sinceCheckpoint = [];
+    private IRecoverableGrain _grain;
+    private long _lastSeq;
+    private long _checkpointSeq;
+    private long _lastCheckpointTicks;
+    private Task<AppendStatus> _lastWrite = Task.FromResult(AppendStatus.Ok);
+    private (long Seq, Task<AppendStatus> Write)? _pendingCheckpoint;
+    private volatile string? _brokenReason;
+
+    private Activation(ComponentId id, ComponentTypeInfo type, long epoch, Replayer.Loaded loaded, ILogStore store, GroupCommitWriter writer, RuntimeOptions options, JsonSerializerOptions json)
+    {
+        Id = id;
+        IdText = id.ToString();
+        Type = type;
+        Epoch = epoch;
+        _grain = (IRecoverableGrain)loaded.Grain;
+        _lastSeq = loaded.LastSeq;
+        _checkpointSeq = loaded.CheckpointSeq;
+        _store = store;
+        _writer = writer;
+        _options = options;
+        _json = json;
+        _lastCheckpointTicks = options.TimeProvider.GetUtcNow().UtcTicks;
+        foreach (var (seq, turn) in loaded.Turns)
+        {
+            var hash = turn.ArgsHash;
+            _recent[turn.RequestId] = new Slot(hash, seq, Task.FromResult(turn.Reply));
+            _sinceCheckpoint.Add(new DedupEntry(turn.RequestId, seq, hash, RecordCodec.EncodeReply(turn.Reply)));
+        }
+    }
+
+    public ComponentId Id { get; }
+
+    public string IdText { get; }
+
+    public ComponentTypeInfo Type { get; }
+
+    public long Epoch { get; }
+
+    /// <summary>Set when a write failed or was fenced: the in-memory state can no longer be trusted.</summary>
+    public bool IsBroken => _brokenReason is not null;
+
+    /// <summary>
+    /// Claims the component (epoch + 1), loads its latest checkpoint and replays the log after it, checking
+    /// every reproduced reply. Only then does the activation serve.
+    /// </summary>
+    public static async Task<Activation> ActivateAsync(ComponentId id, ComponentTypeInfo type, ILogStore store, GroupCommitWriter writer, RuntimeOptions options, JsonSerializerOptions json, CancellationToken cancellationToken)
+    {
+        var idText = id.ToString();
+        ComponentHead? claimed = null;
+        for (var attempt = 0; claimed is null; attempt++)
+        {
+            var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
+            claimed = await store.ClaimAsync(idText, head?.Epoch ?? 0, options.OwnerId, cancellationToken).ConfigureAwait(false);
+            if (claimed is null && attempt >= 10)
+                throw new InvalidOperationException($"Could not claim {id}: its epoch kept changing under concurrent claims.");
+        }
+
+        // Claim first, read second: anything a previous owner appends after our claim is fenced, and
+        // everything it appended before is in what we read now.
+        var loaded = await Replayer.LoadAsync(store, type, id, claimed.LastSeq, json, cancellationToken).ConfigureAwait(false);
+        if (loaded.LastSeq != claimed.LastSeq)
+            throw new InvalidDataException($"The log of {id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
+        return new Activation(id, type, claimed.Epoch, loaded, store, writer, options, json);
+    }
+
+    /// <summary>Runs one request as a turn (or answers it from the recorded reply) and returns its durable reply.</summary>
+    public Task<TurnReply> ExecuteAsync(Invocation inv, ComponentMethod method) =>
+        method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method);
+
+    private async Task<TurnReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method)
+    {
+        var argsHash = StableHash.Of(method.Name, inv.Args.Span);
+        Task<TurnReply> reply;
+        await _turnLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            ThrowIfBroken(inv);
+            PrunePastCheckpoint();
+            if (_recent.TryGetValue(inv.RequestId, out var seen))
+            {
+                CheckSameRequest(seen.ArgsHash, argsHash, inv);
+                reply = seen.Reply;
+            }
+            else if (await FindInStoreAsync(inv, argsHash).ConfigureAwait(false) is { } recorded)
+            {
+                return recorded;
+            }
+            else
+            {
+                reply = await RunTurnAsync(inv, method, argsHash).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _turnLock.Release();
+        }
+
+        return await reply.ConfigureAwait(false);
+    }
+
+    private async Task<Task<TurnReply>> RunTurnAsync(Invocation inv, ComponentMethod method, long argsHash)
+    {
+        var args = method.DecodeArgs(inv.Args.Span, _json);
+        var seq = _lastSeq + 1;
+        var context = new LiveTurnContext(Id, inv.RequestId, seq, _options.TimeProvider);
+        _grain.Context = context;
+        TurnReply reply;
+        try
+        {
+            var result = await method.InvokeAsync(_grain, args).ConfigureAwait(false);
+            reply = new TurnReply(method.EncodeResult(result, _json));
+        }
+        catch (Exception e)
+        {
+            reply = Replayer.ErrorReply(e);
+            await UndoAsync(inv).ConfigureAwait(false);
+        }
+
+        var turn = new TurnRecord(inv.RequestId, inv.SessionId, inv.Caller, method.Name, inv.Args, context.Values, reply);
+        var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.Turn, RecordCodec.EncodeTurn(turn)));
+        _lastSeq = seq;
+        _lastWrite = write;
+        var durable = AwaitDurableAsync(write, reply, inv);
+        _recent[inv.RequestId] = new Slot(argsHash, seq, durable);
+        _sinceCheckpoint.Add(new DedupEntry(inv.RequestId, seq, argsHash, RecordCodec.EncodeReply(reply)));
+        MaybeCheckpoint();
+        return durable;
+    }
+
+    private async Task<TurnReply> ExecuteReadOnlyAsync(Invocation inv, ComponentMethod method)
+    {
+        TurnReply reply;
+        Task<AppendStatus> durable;
+        await _turnLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            ThrowIfBroken(inv);
+            var args = method.DecodeArgs(inv.Args.Span, _json);
+            _grain.Context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider);
+            try
+            {
+                reply = new TurnReply(method.EncodeResult(await method.InvokeAsync(_grain, args).ConfigureAwait(false), _json));
+            }
+            catch (Exception e)
+            {
+                reply = Replayer.ErrorReply(e);
+            }
+
+            durable = _lastWrite;
+        }
+        finally
+        {
+            _turnLock.Release();
+        }
+
+        // The state it read may include turns not yet durable: answer only once they are.
+        return await AwaitDurableAsync(durable, reply, inv).ConfigureAwait(false);
+    }
+
+    private async Task<TurnReply> AwaitDurableAsync(Task<AppendStatus> write, TurnReply reply, Invocation inv)
+    {
+        AppendStatus status;
+        try
+        {
+            status = await write.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            MarkBroken($"store failure: {e.Message}");
+            throw new TurnNotDurableException(Id, inv.RequestId, "the store failed", e);
+        }
+
+        if (status != AppendStatus.Ok)
+        {
+            MarkBroken(status == AppendStatus.Fenced ? "fenced by a newer owner" : "log sequence conflict");
+            throw new TurnNotDurableException(Id, inv.RequestId, status == AppendStatus.Fenced ? "another activation owns the component now" : "the log moved on without an earlier record");
+        }
+
+        return reply;
+    }
+
+    private void CheckSameRequest(long recordedHash, long argsHash, Invocation inv)
+    {
+        if (recordedHash != argsHash) throw new RequestIdReuseException(Id, inv.RequestId, inv.Method);
+    }
+
+    private void ThrowIfBroken(Invocation inv)
+    {
+        if (_brokenReason is { } reason) throw new ActivationBrokenException(Id, inv.RequestId, reason);
+    }
+
+    private void MarkBroken(string reason) => _brokenReason ??= reason;
+
+    private sealed record Slot(long ArgsHash, long Seq, Task<TurnReply> Reply);
+}
+
+/// <summary>The activation cannot serve (a write failed or it was fenced); the runtime replaces it.</summary>
+internal sealed class ActivationBrokenException(ComponentId id, string requestId, string reason)
+    : Exception($"The activation of {id} was discarded ({reason}) before request '{requestId}' ran.");

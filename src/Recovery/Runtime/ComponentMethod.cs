@@ -1,0 +1,135 @@
+using System.Reflection;
+using System.Text.Json;
+using Middleware.Grains;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>One dispatchable component method: how to decode its arguments, call it and encode its result.</summary>
+public sealed class ComponentMethod
+{
+    private static readonly MethodInfo AwaitGeneric = typeof(ComponentMethod).GetMethod(nameof(AwaitResult), BindingFlags.NonPublic | BindingFlags.Static)!;
+    private readonly Func<Task, Task<object?>> _await;
+
+    private ComponentMethod(MethodInfo interfaceMethod, Type[] parameterTypes, Type? resultType, bool readOnly)
+    {
+        InterfaceMethod = interfaceMethod;
+        ParameterTypes = parameterTypes;
+        ResultType = resultType;
+        IsReadOnly = readOnly;
+        _await = resultType is null
+            ? static async t => { await t.ConfigureAwait(false); return null; }
+            : AwaitGeneric.MakeGenericMethod(resultType).CreateDelegate<Func<Task, Task<object?>>>();
+    }
+
+    /// <summary>The method name, as logged.</summary>
+    public string Name => InterfaceMethod.Name;
+
+    /// <summary>The interface method.</summary>
+    public MethodInfo InterfaceMethod { get; }
+
+    /// <summary>Parameter types in order.</summary>
+    public Type[] ParameterTypes { get; }
+
+    /// <summary>The <c>T</c> of <c>Task&lt;T&gt;</c>, or null for <c>Task</c>.</summary>
+    public Type? ResultType { get; }
+
+    /// <summary>Marked <see cref="ReadOnlyTurnAttribute"/>: not logged.</summary>
+    public bool IsReadOnly { get; }
+
+    internal static ComponentMethod Create(Type iface, MethodInfo m, Type grainType)
+    {
+        var where = $"{iface.Name}.{m.Name}";
+        if (m.IsGenericMethod)
+            throw new ComponentDefinitionException($"{where} is generic; component methods cannot be generic because the log must name concrete argument types.");
+        Type? result;
+        if (m.ReturnType == typeof(Task)) result = null;
+        else if (m.ReturnType.IsGenericType && m.ReturnType.GetGenericTypeDefinition() == typeof(Task<>)) result = m.ReturnType.GetGenericArguments()[0];
+        else throw new ComponentDefinitionException($"{where} returns {m.ReturnType.Name}; component methods must return Task or Task<T> (for example Task<{m.ReturnType.Name}>).");
+        foreach (var p in m.GetParameters())
+        {
+            if (p.ParameterType.IsByRef || p.IsOut)
+                throw new ComponentDefinitionException($"{where} has ref/out parameter '{p.Name}'; component arguments travel by value, return a result instead.");
+            if (p.ParameterType == typeof(CancellationToken))
+                throw new ComponentDefinitionException($"{where} takes a CancellationToken; turns run to completion once started, so remove the parameter.");
+        }
+
+        var readOnly = m.GetCustomAttribute<ReadOnlyTurnAttribute>() is not null
+            || GetImplementation(iface, m, grainType)?.GetCustomAttribute<ReadOnlyTurnAttribute>() is not null;
+        return new ComponentMethod(m, m.GetParameters().Select(p => p.ParameterType).ToArray(), result, readOnly);
+    }
+
+    private static MethodInfo? GetImplementation(Type iface, MethodInfo m, Type grainType)
+    {
+        var map = grainType.GetInterfaceMap(iface);
+        var i = Array.IndexOf(map.InterfaceMethods, m);
+        return i < 0 ? null : map.TargetMethods[i];
+    }
+
+    /// <summary>Calls the method on a component object and awaits its result.</summary>
+    public Task<object?> InvokeAsync(object grain, object?[] args)
+    {
+        Task task;
+        try
+        {
+            task = (Task)InterfaceMethod.Invoke(grain, args)!;
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            return Task.FromException<object?>(e.InnerException);
+        }
+
+        return _await(task);
+    }
+
+    /// <summary>Encodes arguments as a JSON array.</summary>
+    public byte[] EncodeArgs(object?[]? args, JsonSerializerOptions json)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartArray();
+            for (var i = 0; i < ParameterTypes.Length; i++)
+            {
+                JsonSerializer.Serialize(w, args is null ? null : args[i], ParameterTypes[i], json);
+            }
+
+            w.WriteEndArray();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Decodes arguments encoded by <see cref="EncodeArgs"/>; a malformed array is a clear error.</summary>
+    public object?[] DecodeArgs(ReadOnlySpan<byte> bytes, JsonSerializerOptions json)
+    {
+        var args = new object?[ParameterTypes.Length];
+        try
+        {
+            var r = new Utf8JsonReader(bytes);
+            if (!r.Read() || r.TokenType != JsonTokenType.StartArray) throw new JsonException("expected a JSON array");
+            for (var i = 0; i < args.Length; i++)
+            {
+                if (!r.Read() || r.TokenType == JsonTokenType.EndArray) throw new JsonException($"expected {args.Length} arguments, got {i}");
+                args[i] = JsonSerializer.Deserialize(ref r, ParameterTypes[i], json);
+            }
+
+            if (!r.Read() || r.TokenType != JsonTokenType.EndArray) throw new JsonException($"more than {args.Length} arguments");
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"The arguments of {InterfaceMethod.DeclaringType!.Name}.{Name} could not be decoded: {e.Message}. Send a JSON array of ({string.Join(", ", ParameterTypes.Select(t => t.Name))}).", e);
+        }
+
+        return args;
+    }
+
+    /// <summary>Encodes a result as JSON (empty for void methods).</summary>
+    public byte[] EncodeResult(object? result, JsonSerializerOptions json) =>
+        ResultType is null ? [] : JsonSerializer.SerializeToUtf8Bytes(result, ResultType, json);
+
+    /// <summary>Decodes a result encoded by <see cref="EncodeResult"/>.</summary>
+    public object? DecodeResult(ReadOnlySpan<byte> bytes, JsonSerializerOptions json) =>
+        ResultType is null ? null : JsonSerializer.Deserialize(bytes, ResultType, json);
+
+    private static async Task<object?> AwaitResult<T>(Task task) => await ((Task<T>)task).ConfigureAwait(false);
+}

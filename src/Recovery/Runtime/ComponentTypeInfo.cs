@@ -1,0 +1,111 @@
+using System.Reflection;
+using System.Text.Json;
+using Middleware.Grains;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>
+/// What the runtime knows about one registered component type: its interface, its class, its state type
+/// and a dispatch table of its methods. Built once at start-up; every rule about component interfaces
+/// and state types is checked here, with a message that names the offending member and the fix.
+/// </summary>
+public sealed class ComponentTypeInfo
+{
+    private ComponentTypeInfo(string name, Type interfaceType, Type grainType, Type stateType, IReadOnlyDictionary<string, ComponentMethod> methods)
+    {
+        Name = name;
+        InterfaceType = interfaceType;
+        GrainType = grainType;
+        StateType = stateType;
+        Methods = methods;
+    }
+
+    /// <summary>The type name in component ids.</summary>
+    public string Name { get; }
+
+    /// <summary>The component interface.</summary>
+    public Type InterfaceType { get; }
+
+    /// <summary>The implementation class.</summary>
+    public Type GrainType { get; }
+
+    /// <summary>The state type (the <c>TState</c> of <see cref="RecoverableGrain{TState}"/>).</summary>
+    public Type StateType { get; }
+
+    /// <summary>Methods by name.</summary>
+    public IReadOnlyDictionary<string, ComponentMethod> Methods { get; }
+
+    /// <summary>The type name a component interface gets: its <see cref="ComponentTypeAttribute"/>, else its name without a leading 'I'.</summary>
+    public static string TypeNameOf(Type interfaceType)
+    {
+        var attr = interfaceType.GetCustomAttribute<ComponentTypeAttribute>();
+        if (attr is not null) return attr.Name;
+        var n = interfaceType.Name;
+        return n.Length > 1 && n[0] == 'I' && char.IsUpper(n[1]) ? n[1..] : n;
+    }
+
+    /// <summary>Validates and describes a component type; throws <see cref="ComponentDefinitionException"/>.</summary>
+    public static ComponentTypeInfo Create(Type interfaceType, Type grainType, JsonSerializerOptions json)
+    {
+        if (!interfaceType.IsInterface)
+            throw new ComponentDefinitionException($"{interfaceType.FullName} is not an interface: register a component by its interface and its class, e.g. AddComponent<IAccount, Account>().");
+        if (!typeof(IRecoverableComponent).IsAssignableFrom(interfaceType))
+            throw new ComponentDefinitionException($"{interfaceType.FullName} must extend IRecoverableComponent to be a component interface.");
+        if (!interfaceType.IsAssignableFrom(grainType) || grainType.IsAbstract)
+            throw new ComponentDefinitionException($"{grainType.FullName} must be a non-abstract class that implements {interfaceType.Name}.");
+        if (grainType.GetConstructor(Type.EmptyTypes) is null)
+            throw new ComponentDefinitionException($"{grainType.FullName} needs a public parameterless constructor: the runtime creates components on activation.");
+        var stateType = FindStateType(grainType)
+            ?? throw new ComponentDefinitionException($"{grainType.FullName} must inherit RecoverableGrain<TState>.");
+        CheckState(grainType, stateType, json);
+
+        var methods = new Dictionary<string, ComponentMethod>(StringComparer.Ordinal);
+        foreach (var iface in new[] { interfaceType }.Concat(interfaceType.GetInterfaces()))
+        {
+            if (iface == typeof(IRecoverableComponent)) continue;
+            if (iface.GetProperties().Length > 0 || iface.GetEvents().Length > 0)
+                throw new ComponentDefinitionException($"{iface.Name} declares properties or events; component interfaces may only declare async methods.");
+            foreach (var m in iface.GetMethods())
+            {
+                if (methods.ContainsKey(m.Name))
+                    throw new ComponentDefinitionException($"{iface.Name}.{m.Name} is overloaded; component methods are identified by name in the log, so give each overload its own name.");
+                methods.Add(m.Name, ComponentMethod.Create(iface, m, grainType));
+            }
+        }
+
+        if (methods.Count == 0)
+            throw new ComponentDefinitionException($"{interfaceType.Name} declares no methods.");
+        return new ComponentTypeInfo(TypeNameOf(interfaceType), interfaceType, grainType, stateType, methods);
+    }
+
+    private static Type? FindStateType(Type grainType)
+    {
+        for (var t = grainType; t is not null; t = t.BaseType)
+        {
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(RecoverableGrain<>))
+                return t.GetGenericArguments()[0];
+        }
+
+        return null;
+    }
+
+    private static void CheckState(Type grainType, Type stateType, JsonSerializerOptions json)
+    {
+        try
+        {
+            var fresh = Activator.CreateInstance(stateType)!;
+            var once = JsonSerializer.SerializeToUtf8Bytes(fresh, stateType, json);
+            var back = JsonSerializer.Deserialize(once, stateType, json);
+            var twice = JsonSerializer.SerializeToUtf8Bytes(back, stateType, json);
+            if (!once.AsSpan().SequenceEqual(twice))
+                throw new ComponentDefinitionException($"The state type {stateType.FullName} of {grainType.Name} does not serialize to the same JSON after a round trip; checkpoints need a canonical form. Use public get/set properties of JSON-serializable types.");
+        }
+        catch (Exception e) when (e is not ComponentDefinitionException)
+        {
+            throw new ComponentDefinitionException($"The state type {stateType.FullName} of {grainType.Name} cannot be serialized to JSON ({e.Message}). Checkpoints store state as JSON: use public get/set properties of JSON-serializable types.");
+        }
+    }
+}
+
+/// <summary>A component type or interface breaks a rule; the message names the member and the fix.</summary>
+public sealed class ComponentDefinitionException(string message) : Exception(message);

@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using Middleware.Grains;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>
+/// Runs recoverable components in this process on a log store: the activation table, the group-commit
+/// writer, and the entry point for requests. Turns of one component run one at a time; different
+/// components run in parallel; every reply is released only after its turn record is durable.
+/// </summary>
+public sealed class LocalRuntime : IAsyncDisposable
+{
+    private const int MaxActivationAttempts = 3;
+    private readonly ConcurrentDictionary<string, Lazy<Task<Activation>>> _activations = new(StringComparer.Ordinal);
+    private readonly GroupCommitWriter _writer;
+    private readonly RuntimeOptions _options;
+    private long _requestCounter;
+
+    /// <summary>Starts a runtime; validates the options (throws <see cref="ArgumentException"/> naming the setting).</summary>
+    public LocalRuntime(ILogStore store, ComponentRegistry registry, RuntimeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(registry);
+        _options = options ?? new RuntimeOptions();
+        _options.Validate();
+        Store = store;
+        Registry = registry;
+        _writer = new GroupCommitWriter(store, _options.MaxBatchSize);
+    }
+
+    /// <summary>The log store.</summary>
+    public ILogStore Store { get; }
+
+    /// <summary>The registered component types.</summary>
+    public ComponentRegistry Registry { get; }
+
+    /// <summary>The owner id this runtime claims components with.</summary>
+    public string OwnerId => _options.OwnerId;
+
+    /// <summary>Number of live activations.</summary>
+    public int ActivationCount => _activations.Count;
+
+    /// <summary>Store transactions and records the group-commit writer has written.</summary>
+    public (long Batches, long Records) WriterStats => (_writer.Batches, _writer.Records);
+
+    /// <summary>
+    /// Executes a request exactly once: returns the recorded reply when its request id already ran on the
+    /// component, attaches to it when it is running, and otherwise runs it as a new turn. The returned reply
+    /// is durable. Throws <see cref="TurnNotDurableException"/> when the store failed (retry with the same id).
+    /// </summary>
+    public async Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(invocation);
+        if (string.IsNullOrEmpty(invocation.RequestId))
+            throw new ArgumentException("Every request needs a request id; generate one per request and reuse it on retries.", nameof(invocation));
+        var type = Registry.Get(invocation.Target.Type);
+        if (!type.Methods.TryGetValue(invocation.Method, out var method))
+            throw new UnknownComponentException($"{type.InterfaceType.Name} has no method '{invocation.Method}'; it has: {string.Join(", ", type.Methods.Keys.Order())}.");
+        for (var attempt = 1; ; attempt++)
+        {
+            var activation = await GetActivationAsync(invocation.Target, type, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await activation.ExecuteAsync(invocation, method).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
+            {
+                Discard(activation);
+                if (e is TurnNotDurableException || attempt >= MaxActivationAttempts) throw;
+            }
+        }
+    }
+
+    /// <summary>A proxy whose calls all use <paramref name="requestId"/>: one request, retried as often as needed.</summary>
+    public T Call<T>(string key, string requestId, string? sessionId = null)
+        where T : IRecoverableComponent =>
+        ComponentProxy.Create<T>(inv => InvokeAsync(inv), Registry, key, () => requestId, sessionId);
+
+    /// <summary>A proxy that gives every call a new request id from this runtime (<c>OwnerId:n</c>).</summary>
+    public T GetComponent<T>(string key)
+        where T : IRecoverableComponent =>
+        ComponentProxy.Create<T>(inv => InvokeAsync(inv), Registry, key, () => $"{_options.OwnerId}:{Interlocked.Increment(ref _requestCounter)}");
+
+    /// <summary>Writes a checkpoint for every live activation and waits until they are durable.</summary>
+    public async Task CheckpointAllAsync()
+    {
+        foreach (var lazy in _activations.Values)
+        {
+            if (lazy.Value.IsCompletedSuccessfully) await lazy.Value.Result.CheckpointAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken)
+    {
+        var key = id.ToString();
+        var lazy = _activations.GetOrAdd(key, _ => new Lazy<Task<Activation>>(
+            () => Activation.ActivateAsync(id, type, Store, _writer, _options, Registry.Json, CancellationToken.None)));
+        try
+        {
+            return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (lazy.Value.IsFaulted)
+        {
+            // A failed activation must not stick: the next request tries again.
+            _activations.TryRemove(new KeyValuePair<string, Lazy<Task<Activation>>>(key, lazy));
+            throw;
+        }
+    }
+
+    private void Discard(Activation activation)
+    {
+        if (_activations.TryGetValue(activation.IdText, out var lazy) && lazy.Value.IsCompletedSuccessfully && ReferenceEquals(lazy.Value.Result, activation))
+            _activations.TryRemove(new KeyValuePair<string, Lazy<Task<Activation>>>(activation.IdText, lazy));
+    }
+
+    /// <summary>Writes what is queued and stops the writer. The store is not disposed (the caller owns it).</summary>
+    public async ValueTask DisposeAsync() => await _writer.DisposeAsync().ConfigureAwait(false);
+}

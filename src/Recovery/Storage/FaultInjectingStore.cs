@@ -1,0 +1,154 @@
+using Middleware.Recovery.Log;
+
+namespace Middleware.Recovery.Storage;
+
+/// <summary>What <see cref="FaultInjectingStore"/> does to the next appends.</summary>
+public enum FaultMode
+{
+    /// <summary>Pass through.</summary>
+    None,
+
+    /// <summary>Throw before writing: nothing reaches the store.</summary>
+    Fail,
+
+    /// <summary>Write, then throw: the store has the records but the caller is told it failed (an uncertain write).</summary>
+    FailAfterWrite,
+
+    /// <summary>Never complete until <see cref="FaultInjectingStore.Release"/> is called (a stalled disk or network).</summary>
+    Hang,
+}
+
+/// <summary>
+/// A decorator for failure tests: wraps any store and makes its appends fail, fail after writing, or
+/// hang, on demand. Reads and claims pass through unless <see cref="FailEverything"/> is set.
+/// </summary>
+public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
+{
+    private readonly object _gate = new();
+    private TaskCompletionSource _hang = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private FaultMode _mode;
+    private int _remaining;
+
+    /// <summary>The wrapped store.</summary>
+    public ILogStore Inner { get; } = inner;
+
+    /// <summary>When set, every operation throws <see cref="StoreUnavailableException"/> (the store is unreachable).</summary>
+    public bool FailEverything { get; set; }
+
+    /// <summary>Appends that were faulted so far.</summary>
+    public int Faulted { get; private set; }
+
+    /// <inheritdoc />
+    public string Name => "faulty(" + Inner.Name + ")";
+
+    /// <summary>Applies <paramref name="mode"/> to the next <paramref name="count"/> appends (int.MaxValue: until changed).</summary>
+    public void Inject(FaultMode mode, int count = int.MaxValue)
+    {
+        lock (_gate)
+        {
+            _mode = mode;
+            _remaining = count;
+            if (mode == FaultMode.Hang && _hang.Task.IsCompleted) _hang = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>Lets hung appends go on (they then write normally) and stops injecting.</summary>
+    public void Release()
+    {
+        lock (_gate)
+        {
+            _mode = FaultMode.None;
+            _hang.TrySetResult();
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        FaultMode mode;
+        Task hang;
+        lock (_gate)
+        {
+            mode = _remaining > 0 ? _mode : FaultMode.None;
+            if (mode != FaultMode.None)
+            {
+                _remaining--;
+                Faulted++;
+            }
+
+            hang = _hang.Task;
+        }
+
+        switch (mode)
+        {
+            case FaultMode.Fail:
+                throw new StoreUnavailableException("Injected failure before the write.");
+            case FaultMode.FailAfterWrite:
+                await Inner.AppendAsync(groups, cancellationToken).ConfigureAwait(false);
+                throw new StoreUnavailableException("Injected failure after the write (uncertain commit).");
+            case FaultMode.Hang:
+                await hang.ConfigureAwait(false);
+                break;
+        }
+
+        return await Inner.AppendAsync(groups, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.GetHeadAsync(componentId, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.ClaimAsync(componentId, expectedEpoch, owner, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.ReadAsync(componentId, fromSeq, toSeq, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.GetCheckpointAsync(componentId, atOrBeforeSeq, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.FindRequestAsync(componentId, requestId, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.TruncateAsync(componentId, beforeSeq, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.ListComponentsAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => Inner.DisposeAsync();
+
+    private void ThrowIfDown()
+    {
+        if (FailEverything) throw new StoreUnavailableException($"Injected: {Inner.Name} is unreachable.");
+    }
+}

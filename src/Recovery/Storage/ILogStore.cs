@@ -1,0 +1,60 @@
+using Middleware.Recovery.Log;
+
+namespace Middleware.Recovery.Storage;
+
+/// <summary>
+/// The storage contract every provider implements. It is small on purpose; each rule below is checked by
+/// the shared contract test suite (<c>LogStoreContract</c> in tests) that every provider subclasses.
+/// <list type="number">
+/// <item>Append is atomic per call: the groups that pass their fence are written in one transaction and are
+/// durable (fsync'd) when the returned task completes; a group that fails its fence writes nothing and is
+/// reported, without affecting the others.</item>
+/// <item>A group is fenced by epoch in the same transaction: it is written only if the stored epoch equals
+/// the group's epoch, so an activation that lost ownership can never write again.</item>
+/// <item>Seqs are gapless and the highest seq never decreases: a group must start at stored last seq + 1.</item>
+/// <item>An uncertain write is a failure: if the store cannot tell whether a commit happened it throws, and
+/// the caller must treat the records as not acknowledged (a later read tells what happened).</item>
+/// <item>Claiming ownership is a conditional epoch bump: it succeeds only if the stored epoch still equals
+/// the expected one, and the new epoch is the old one plus one.</item>
+/// <item>Reads see every acknowledged append; a range read returns records in seq order.</item>
+/// <item>The latest checkpoint is the one with the highest seq; truncation never removes it or anything after it.</item>
+/// <item>Dedup lookup finds every request id recorded with a checkpoint, even after its turn was truncated.</item>
+/// <item>A failure to reach the store is a <see cref="StoreUnavailableException"/> naming the store and the fix.</item>
+/// </list>
+/// </summary>
+public interface ILogStore : IAsyncDisposable
+{
+    /// <summary>A short description for messages and metrics, e.g. <c>sqlite:./data/x.db</c>.</summary>
+    string Name { get; }
+
+    /// <summary>The component's epoch, owner, last seq and latest checkpoint seq, or null if never claimed.</summary>
+    Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Raises the epoch from <paramref name="expectedEpoch"/> (0 for a component never claimed) to
+    /// <paramref name="expectedEpoch"/> + 1 and records <paramref name="owner"/>. Returns the new head, or
+    /// null when the stored epoch was not the expected one (someone else claimed first).
+    /// </summary>
+    Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default);
+
+    /// <summary>Appends groups of records atomically (see the rules above); one status per group, in order.</summary>
+    Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default);
+
+    /// <summary>Records with <paramref name="fromSeq"/> &lt;= seq &lt;= <paramref name="toSeq"/>, in seq order.</summary>
+    Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default);
+
+    /// <summary>The checkpoint with the highest seq not after <paramref name="atOrBeforeSeq"/>, or null.</summary>
+    Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default);
+
+    /// <summary>The dedup entry of a request id on a component (recorded with a checkpoint), or null.</summary>
+    Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes records with seq &lt; <paramref name="beforeSeq"/>. Refused (throws) unless a checkpoint at
+    /// seq &gt;= <paramref name="beforeSeq"/> - 1 exists. Returns the number of records deleted.
+    /// </summary>
+    Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default);
+
+    /// <summary>Ids of all components the store knows, in id order (for audits and admin listings).</summary>
+    Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,172 @@
+using Middleware.Recovery.Log;
+
+namespace Middleware.Recovery.Storage;
+
+/// <summary>
+/// An in-memory store: the reference implementation of the contract, for unit tests and for the
+/// benchmark's no-log baseline. Nothing survives the process; never use it where durability matters.
+/// </summary>
+public sealed class MemoryLogStore(TimeProvider? time = null) : ILogStore
+{
+    private readonly object _gate = new();
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Dictionary<string, Entry> _components = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public string Name => "memory";
+
+    /// <inheritdoc />
+    public Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_components.TryGetValue(componentId, out var e) ? e.Head(componentId) : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_components.TryGetValue(componentId, out var e))
+            {
+                if (expectedEpoch != 0) return Task.FromResult<ComponentHead?>(null);
+                e = new Entry();
+                _components.Add(componentId, e);
+            }
+            else if (e.Epoch != expectedEpoch)
+            {
+                return Task.FromResult<ComponentHead?>(null);
+            }
+
+            e.Epoch++;
+            e.Owner = owner;
+            return Task.FromResult<ComponentHead?>(e.Head(componentId));
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        var result = new AppendStatus[groups.Count];
+        lock (_gate)
+        {
+            for (var i = 0; i < groups.Count; i++)
+            {
+                var g = groups[i];
+                if (!_components.TryGetValue(g.ComponentId, out var e) || e.Epoch != g.Epoch)
+                {
+                    result[i] = AppendStatus.Fenced;
+                    continue;
+                }
+
+                if (!SeqsFollow(e.LastSeq, g))
+                {
+                    result[i] = AppendStatus.SeqConflict;
+                    continue;
+                }
+
+                foreach (var r in g.Records)
+                {
+                    e.Records.Add(r with { CommittedAtTicks = now, Payload = r.Payload.ToArray() });
+                }
+
+                if (g.Checkpoint is { } c)
+                {
+                    e.Checkpoints.Add(c with { CreatedAtTicks = now, State = c.State.ToArray() });
+                    foreach (var d in c.Dedup) e.Dedup[d.RequestId] = d with { Reply = d.Reply.ToArray() };
+                }
+
+                result[i] = AppendStatus.Ok;
+            }
+        }
+
+        return Task.FromResult<IReadOnlyList<AppendStatus>>(result);
+    }
+
+    /// <summary>True when the group's seqs start right after <paramref name="lastSeq"/> and are consecutive.</summary>
+    internal static bool SeqsFollow(long lastSeq, AppendGroup group)
+    {
+        var expected = lastSeq + 1;
+        foreach (var r in group.Records)
+        {
+            if (r.Seq != expected) return false;
+            expected++;
+        }
+
+        return group.Checkpoint is null || group.Checkpoint.Seq <= expected - 1;
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_components.TryGetValue(componentId, out var e)) return Task.FromResult<IReadOnlyList<LogRecord>>([]);
+            var list = e.Records.Where(r => r.Seq >= fromSeq && r.Seq <= toSeq).ToList();
+            return Task.FromResult<IReadOnlyList<LogRecord>>(list);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_components.TryGetValue(componentId, out var e)) return Task.FromResult<CheckpointRecord?>(null);
+            var c = e.Checkpoints.Where(c => c.Seq <= atOrBeforeSeq).MaxBy(c => c.Seq);
+            return Task.FromResult(c);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_components.TryGetValue(componentId, out var e) && e.Dedup.TryGetValue(requestId, out var d) ? d : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_components.TryGetValue(componentId, out var e)) return Task.FromResult(0L);
+            if (!e.Checkpoints.Any(c => c.Seq >= beforeSeq - 1))
+                throw new StoreContractException($"Cannot truncate {componentId} before seq {beforeSeq}: no checkpoint at seq {beforeSeq - 1} or later. Write a checkpoint first.");
+            var removed = e.Records.RemoveAll(r => r.Seq < beforeSeq);
+            return Task.FromResult((long)removed);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult<IReadOnlyList<ComponentHead>>(
+                _components.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.Head(kv.Key)).ToList());
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private sealed class Entry
+    {
+        public long Epoch;
+        public string? Owner;
+        public readonly List<LogRecord> Records = [];
+        public readonly List<CheckpointRecord> Checkpoints = [];
+        public readonly Dictionary<string, DedupEntry> Dedup = new(StringComparer.Ordinal);
+
+        public long LastSeq => Records.Count == 0 ? Checkpoints.Select(c => c.Seq).DefaultIfEmpty(0).Max() : Records[^1].Seq;
+
+        public ComponentHead Head(string id) =>
+            new(id, Epoch, Owner, LastSeq, Checkpoints.Count == 0 ? 0 : Checkpoints.Max(c => c.Seq));
+    }
+}
