@@ -25,7 +25,7 @@ public enum FaultMode
 public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
 {
     private readonly object _gate = new();
-    private TaskCompletionSource _hang = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource<bool> _hang = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private FaultMode _mode;
     private int _remaining;
 
@@ -48,17 +48,20 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
         {
             _mode = mode;
             _remaining = count;
-            if (mode == FaultMode.Hang && _hang.Task.IsCompleted) _hang = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (mode == FaultMode.Hang && _hang.Task.IsCompleted) _hang = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
 
-    /// <summary>Lets hung appends go on (they then write normally) and stops injecting.</summary>
-    public void Release()
+    /// <summary>
+    /// Lets hung appends go on and stops injecting: they then write normally, or throw without writing when
+    /// <paramref name="fail"/> is true.
+    /// </summary>
+    public void Release(bool fail = false)
     {
         lock (_gate)
         {
             _mode = FaultMode.None;
-            _hang.TrySetResult();
+            _hang.TrySetResult(fail);
         }
     }
 
@@ -67,7 +70,7 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     {
         ThrowIfDown();
         FaultMode mode;
-        Task hang;
+        Task<bool> hang;
         lock (_gate)
         {
             mode = _remaining > 0 ? _mode : FaultMode.None;
@@ -88,7 +91,8 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
                 await Inner.AppendAsync(groups, cancellationToken).ConfigureAwait(false);
                 throw new StoreUnavailableException("Injected failure after the write (uncertain commit).");
             case FaultMode.Hang:
-                await hang.ConfigureAwait(false);
+                if (await hang.ConfigureAwait(false))
+                    throw new StoreUnavailableException("Injected failure after a stall.");
                 break;
         }
 
