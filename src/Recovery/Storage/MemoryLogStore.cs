@@ -62,7 +62,7 @@ public sealed class MemoryLogStore(TimeProvider? time = null) : ILogStore
                     continue;
                 }
 
-                if (!SeqsFollow(e.LastSeq, g))
+                if (!AppendRules.Follow(e.LastSeq, g))
                 {
                     result[i] = AppendStatus.SeqConflict;
                     continue;
@@ -84,19 +84,6 @@ public sealed class MemoryLogStore(TimeProvider? time = null) : ILogStore
         }
 
         return Task.FromResult<IReadOnlyList<AppendStatus>>(result);
-    }
-
-    /// <summary>True when the group's seqs start right after <paramref name="lastSeq"/> and are consecutive.</summary>
-    internal static bool SeqsFollow(long lastSeq, AppendGroup group)
-    {
-        var expected = lastSeq + 1;
-        foreach (var r in group.Records)
-        {
-            if (r.Seq != expected) return false;
-            expected++;
-        }
-
-        return group.Checkpoint is null || group.Checkpoint.Seq <= expected - 1;
     }
 
     /// <inheritdoc />

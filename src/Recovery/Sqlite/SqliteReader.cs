@@ -1,0 +1,183 @@
+using Middleware.Recovery.Log;
+
+namespace Middleware.Recovery.Sqlite;
+
+/// <summary>
+/// One reader connection with its prepared statements. The pool hands it to one caller at a time. In WAL
+/// mode it reads the last committed snapshot without waiting for the writer's commit.
+/// </summary>
+internal sealed class SqliteReader : IDisposable
+{
+    private readonly SqliteDb _db;
+    private readonly SqliteStatement _begin;
+    private readonly SqliteStatement _end;
+    private readonly SqliteStatement _head;
+    private readonly SqliteStatement _rowAt;
+    private readonly SqliteStatement _walkStart;
+    private readonly SqliteStatement _checkpoint;
+    private readonly SqliteStatement _dedup;
+    private readonly SqliteStatement _list;
+
+    public SqliteReader(SqliteDb db)
+    {
+        _db = db;
+        // A reader never writes; query_only turns a programming mistake into an error instead of a lock.
+        db.Exec("PRAGMA query_only=ON");
+        _begin = db.Prepare("BEGIN");
+        _end = db.Prepare("COMMIT");
+        _head = db.Prepare("SELECT epoch, owner, last_seq, last_pos, checkpoint_seq FROM components WHERE id = ?1");
+        _rowAt = db.Prepare("SELECT seq, epoch, kind, prev_pos, committed_at, payload, component = ?2 FROM log WHERE pos = ?1");
+        _walkStart = db.Prepare("SELECT seq, pos FROM checkpoints WHERE component = ?1 AND seq >= ?2 AND pos > 0 ORDER BY seq LIMIT 1");
+        _checkpoint = db.Prepare("SELECT seq, epoch, state, state_hash, created_at FROM checkpoints WHERE component = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1");
+        _dedup = db.Prepare("SELECT seq, args_hash, reply FROM dedup WHERE component = ?1 AND request_id = ?2");
+        _list = db.Prepare("SELECT id, epoch, owner, last_seq, checkpoint_seq FROM components");
+    }
+
+    public ComponentHead? GetHead(string componentId)
+    {
+        try
+        {
+            return _head.Bind(1, componentId).Step()
+                ? new ComponentHead(componentId, _head.Int64(0), _head.Text(1), _head.Int64(2), _head.Int64(4))
+                : null;
+        }
+        finally
+        {
+            _head.Reset();
+        }
+    }
+
+    /// <summary>
+    /// Records fromSeq..toSeq in seq order, found by walking the component's prev_pos chain backwards. The
+    /// walk starts at the head, or at the record of the nearest checkpoint at or above toSeq when there is one,
+    /// so reading an old range does not pay for every newer record. One read transaction keeps the head and
+    /// the rows from the same snapshot.
+    /// </summary>
+    public List<LogRecord> Read(string componentId, long fromSeq, long toSeq)
+    {
+        var records = new List<LogRecord>();
+        _begin.Run();
+        try
+        {
+            long lastSeq, lastPos;
+            try
+            {
+                if (!_head.Bind(1, componentId).Step()) return records;
+                (lastSeq, lastPos) = (_head.Int64(2), _head.Int64(3));
+            }
+            finally
+            {
+                _head.Reset();
+            }
+
+            var upper = Math.Min(toSeq, lastSeq);
+            if (fromSeq > upper || lastPos == 0) return records;
+            if (upper < lastSeq && NearestCheckpointAbove(componentId, upper) is { } start && start.Seq < lastSeq)
+            {
+                // A checkpoint whose record is gone (truncated) makes Walk read nothing; the head walk is then
+                // still right, only slower.
+                Walk(componentId, start.Pos, start.Seq, fromSeq, upper, records);
+                if (records.Count > 0 || start.Seq < fromSeq) return Reverse(records);
+            }
+
+            Walk(componentId, lastPos, lastSeq, fromSeq, upper, records);
+            return Reverse(records);
+        }
+        finally
+        {
+            _end.Run();
+        }
+    }
+
+    public CheckpointRecord? GetCheckpoint(string componentId, long atOrBeforeSeq)
+    {
+        try
+        {
+            if (!_checkpoint.Bind(1, componentId).Bind(2, atOrBeforeSeq).Step()) return null;
+            return new CheckpointRecord(_checkpoint.Int64(0), _checkpoint.Int64(1), _checkpoint.Blob(2), _checkpoint.Text(3) ?? "", _checkpoint.Int64(4));
+        }
+        finally
+        {
+            _checkpoint.Reset();
+        }
+    }
+
+    public DedupEntry? FindRequest(string componentId, string requestId)
+    {
+        try
+        {
+            if (!_dedup.Bind(1, componentId).Bind(2, requestId).Step()) return null;
+            return new DedupEntry(requestId, _dedup.Int64(0), _dedup.Int64(1), _dedup.Blob(2));
+        }
+        finally
+        {
+            _dedup.Reset();
+        }
+    }
+
+    /// <summary>Every component, ordered by id with the same ordinal comparison as the reference store.</summary>
+    public List<ComponentHead> ListComponents()
+    {
+        var heads = new List<ComponentHead>();
+        try
+        {
+            while (_list.Step())
+                heads.Add(new ComponentHead(_list.Text(0) ?? "", _list.Int64(1), _list.Text(2), _list.Int64(3), _list.Int64(4)));
+        }
+        finally
+        {
+            _list.Reset();
+        }
+
+        // SQLite orders text by UTF-8 bytes, which differs from .NET ordinal (UTF-16) order for some characters.
+        heads.Sort((a, b) => string.CompareOrdinal(a.ComponentId, b.ComponentId));
+        return heads;
+    }
+
+    private (long Seq, long Pos)? NearestCheckpointAbove(string componentId, long seq)
+    {
+        try
+        {
+            return _walkStart.Bind(1, componentId).Bind(2, seq).Step() ? (_walkStart.Int64(0), _walkStart.Int64(1)) : null;
+        }
+        finally
+        {
+            _walkStart.Reset();
+        }
+    }
+
+    /// <summary>
+    /// Follows prev_pos from the record at (<paramref name="pos"/>, <paramref name="seq"/>) down to
+    /// <paramref name="fromSeq"/>, collecting records up to <paramref name="toSeq"/> in descending order. The
+    /// chain ends at a missing row (truncated) or at a row that is not the expected record (a reused position).
+    /// </summary>
+    private void Walk(string componentId, long pos, long seq, long fromSeq, long toSeq, List<LogRecord> into)
+    {
+        // Bindings survive a reset, so the id is converted to UTF-8 once per walk rather than once per row.
+        _rowAt.Bind(2, componentId);
+        while (pos > 0 && seq >= fromSeq)
+        {
+            try
+            {
+                if (!_rowAt.Bind(1, pos).Step() || _rowAt.Int64(0) != seq || _rowAt.Int64(6) != 1) return;
+                if (seq <= toSeq)
+                    into.Add(new LogRecord(seq, _rowAt.Int64(1), (RecordKind)_rowAt.Int64(2), _rowAt.Blob(5), _rowAt.Int64(4)));
+                pos = _rowAt.Int64(3);
+            }
+            finally
+            {
+                _rowAt.Reset();
+            }
+
+            seq--;
+        }
+    }
+
+    private static List<LogRecord> Reverse(List<LogRecord> records)
+    {
+        records.Reverse();
+        return records;
+    }
+
+    public void Dispose() => _db.Dispose();
+}

@@ -1,0 +1,198 @@
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.Sqlite;
+
+/// <summary>
+/// The single writer connection with its prepared statements. Every write (append, claim, truncation) runs
+/// under <see cref="_gate"/> in one BEGIN IMMEDIATE transaction, so SQLite's write lock is taken up front and
+/// the fence checks read the latest committed state, also when another process writes the same file.
+/// </summary>
+internal sealed partial class SqliteWriter : IDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly SqliteDb _db;
+    private readonly SqliteStatement _begin;
+    private readonly SqliteStatement _commit;
+    private readonly SqliteStatement _head;
+    private readonly SqliteStatement _rowAt;
+    private readonly SqliteStatement _deleteAt;
+    private readonly SqliteStatement _claimNew;
+    private readonly SqliteStatement _claimNext;
+    private readonly SqliteStatement _firstCheckpointFrom;
+    private readonly SqliteStatement _clearLastPos;
+
+    public SqliteWriter(SqliteDb db)
+    {
+        _db = db;
+        _begin = db.Prepare("BEGIN IMMEDIATE");
+        _commit = db.Prepare("COMMIT");
+        _head = db.Prepare("SELECT epoch, owner, last_seq, last_pos, checkpoint_seq FROM components WHERE id = ?1");
+        _rowAt = db.Prepare("SELECT seq, prev_pos, component = ?2 FROM log WHERE pos = ?1");
+        _deleteAt = db.Prepare("DELETE FROM log WHERE pos = ?1");
+        _claimNew = db.Prepare(
+            "INSERT INTO components(id, epoch, owner, last_seq, last_pos, checkpoint_seq, updated_at) VALUES (?1, 1, ?2, 0, 0, 0, ?3) " +
+            "ON CONFLICT(id) DO UPDATE SET epoch = 1, owner = excluded.owner, updated_at = excluded.updated_at WHERE components.epoch = 0");
+        _claimNext = db.Prepare("UPDATE components SET epoch = epoch + 1, owner = ?2, updated_at = ?3 WHERE id = ?1 AND epoch = ?4");
+        _firstCheckpointFrom = db.Prepare("SELECT seq, pos FROM checkpoints WHERE component = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1");
+        _clearLastPos = db.Prepare("UPDATE components SET last_pos = 0 WHERE id = ?1");
+        (_insertFirst, _insertNext, _fence, _undoFrom, _insertCheckpoint, _insertDedup) = PrepareAppend(db);
+    }
+
+    /// <summary>Conditional epoch bump (rule 5); returns the new head or null when the expected epoch is stale.</summary>
+    public ComponentHead? Claim(string componentId, long expectedEpoch, string owner, long nowTicks) =>
+        InTransaction(() =>
+        {
+            var statement = expectedEpoch == 0
+                ? _claimNew.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks)
+                : _claimNext.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks).Bind(4, expectedEpoch);
+            statement.Run();
+            return _db.Changes() == 1 ? ReadHead(componentId)?.ToHead(componentId) : null;
+        });
+
+    /// <summary>
+    /// Deletes the component's records with seq &lt; <paramref name="beforeSeq"/> by walking its chain; refused
+    /// without a checkpoint at seq &gt;= beforeSeq - 1 so the latest checkpoint and what follows it stay.
+    /// </summary>
+    public long Truncate(string componentId, long beforeSeq) =>
+        InTransaction(() =>
+        {
+            if (ReadHead(componentId) is not { } head) return 0L;
+            (long Seq, long Pos)? checkpoint = null;
+            try
+            {
+                if (_firstCheckpointFrom.Bind(1, componentId).Bind(2, beforeSeq - 1).Step())
+                    checkpoint = (_firstCheckpointFrom.Int64(0), _firstCheckpointFrom.Int64(1));
+            }
+            finally
+            {
+                _firstCheckpointFrom.Reset();
+            }
+
+            if (checkpoint is null)
+                throw new StoreContractException($"Cannot truncate {componentId} before seq {beforeSeq}: no checkpoint at seq {beforeSeq - 1} or later. Write a checkpoint first.");
+
+            // Start at the checkpoint's record when it is still there: it is at most one step above the cut,
+            // whereas the head may be far away.
+            var (pos, seq) = checkpoint.Value.Pos > 0 && RowMatches(componentId, checkpoint.Value.Pos, checkpoint.Value.Seq)
+                ? (checkpoint.Value.Pos, checkpoint.Value.Seq)
+                : (head.LastPos, head.LastSeq);
+            long deleted = 0;
+            var headDeleted = false;
+            while (pos > 0 && NextInChain(componentId, pos, seq) is { } prevPos)
+            {
+                if (seq < beforeSeq)
+                {
+                    _deleteAt.Bind(1, pos).Run();
+                    deleted++;
+                    headDeleted |= pos == head.LastPos;
+                }
+
+                pos = prevPos;
+                seq--;
+            }
+
+            // A deleted head position can be handed out again by SQLite (it reuses max(rowid) + 1), so the
+            // component must not keep pointing at it; its next record then starts a new chain.
+            if (headDeleted) _clearLastPos.Bind(1, componentId).Run();
+            return deleted;
+        });
+
+    /// <summary>The stored head row, read inside the current transaction.</summary>
+    private StoredHead? ReadHead(string componentId)
+    {
+        try
+        {
+            if (!_head.Bind(1, componentId).Step()) return null;
+            return new StoredHead(_head.Int64(0), _head.Text(1), _head.Int64(2), _head.Int64(3), _head.Int64(4));
+        }
+        finally
+        {
+            _head.Reset();
+        }
+    }
+
+    /// <summary>
+    /// The prev_pos of the row at <paramref name="pos"/> when that row is the component's record at
+    /// <paramref name="seq"/>; null when the chain ends there (row truncated, or its position reused).
+    /// </summary>
+    private long? NextInChain(string componentId, long pos, long seq)
+    {
+        try
+        {
+            if (!_rowAt.Bind(1, pos).Bind(2, componentId).Step()) return null;
+            return _rowAt.Int64(0) == seq && _rowAt.Int64(2) == 1 ? _rowAt.Int64(1) : null;
+        }
+        finally
+        {
+            _rowAt.Reset();
+        }
+    }
+
+    private bool RowMatches(string componentId, long pos, long seq) => NextInChain(componentId, pos, seq) is not null;
+
+    /// <summary>Finds the pos of the component's record at <paramref name="targetSeq"/>, walking down from a known record; 0 when gone.</summary>
+    private long FindPos(string componentId, long pos, long seq, long targetSeq)
+    {
+        while (pos > 0 && seq >= targetSeq)
+        {
+            if (NextInChain(componentId, pos, seq) is not { } prevPos) return 0;
+            if (seq == targetSeq) return pos;
+            pos = prevPos;
+            seq--;
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in one BEGIN IMMEDIATE transaction under the writer lock. Any failure rolls
+    /// back; a failed COMMIT is reported as a failure because the caller cannot know whether it happened.
+    /// </summary>
+    private T InTransaction<T>(Func<T> work)
+    {
+        lock (_gate)
+        {
+            _begin.Run();
+            try
+            {
+                var result = work();
+                _commit.Run();
+                return result;
+            }
+            catch (Exception original)
+            {
+                // After some errors (for example SQLITE_FULL or an I/O error) SQLite has already rolled back.
+                if (!_db.InAutocommit) RollBack(original);
+                throw;
+            }
+        }
+    }
+
+    private void RollBack(Exception original)
+    {
+        try
+        {
+            _db.Exec("ROLLBACK");
+        }
+        catch (SqliteCallException failed)
+        {
+            // Both errors matter: the first says why, the second that this connection may be unusable.
+            throw new SqliteCallException(failed.ResultCode, $"{original.Message}; the rollback then failed too: {failed.Message}");
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _db.Dispose();
+        }
+    }
+
+    /// <summary>The components row as stored.</summary>
+    private sealed record StoredHead(long Epoch, string? Owner, long LastSeq, long LastPos, long CheckpointSeq)
+    {
+        public ComponentHead ToHead(string id) => new(id, Epoch, Owner, LastSeq, CheckpointSeq);
+    }
+}

@@ -1,0 +1,204 @@
+using System.Text;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Tests.Storage;
+
+/// <summary>
+/// The storage contract of <see cref="ILogStore"/>, written once. Every provider subclasses it with a factory
+/// (and, when it can, a way to reopen the same store), so every provider is held to the same rules.
+/// </summary>
+public abstract partial class LogStoreContract : IAsyncLifetime
+{
+    /// <summary>The store under test; replaced by <see cref="ReopenIfPossibleAsync"/>.</summary>
+    protected ILogStore Store { get; private set; } = null!;
+
+    /// <summary>Creates a fresh, empty store for one test.</summary>
+    protected abstract Task<ILogStore> CreateStoreAsync();
+
+    /// <summary>
+    /// Closes <paramref name="old"/> and opens the same store again, or returns null (leaving it open) when the
+    /// provider keeps nothing across a reopen.
+    /// </summary>
+    protected virtual Task<ILogStore?> ReopenAsync(ILogStore old) => Task.FromResult<ILogStore?>(null);
+
+    /// <summary>Removes what <see cref="CreateStoreAsync"/> left behind (files, directories), after the store is closed.</summary>
+    protected virtual Task CleanupAsync() => Task.CompletedTask;
+
+    public async Task InitializeAsync() => Store = await CreateStoreAsync();
+
+    public async Task DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        await CleanupAsync();
+    }
+
+    /// <summary>Reopens the store when the provider can, so the assertions that follow also prove durability.</summary>
+    protected async Task<bool> ReopenIfPossibleAsync()
+    {
+        if (await ReopenAsync(Store) is not { } reopened) return false;
+        Store = reopened;
+        return true;
+    }
+
+    protected static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    protected static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
+
+    protected static LogRecord Rec(long seq, long epoch, string? payload = null) =>
+        new(seq, epoch, RecordKind.Turn, Bytes(payload ?? $"turn {seq}"));
+
+    /// <summary>A group of <paramref name="count"/> consecutive records from <paramref name="fromSeq"/>.</summary>
+    protected static AppendGroup Group(string id, long epoch, long fromSeq, int count, CheckpointRecord? checkpoint = null, string tag = "") =>
+        new(id, epoch, Enumerable.Range(0, count).Select(i => Rec(fromSeq + i, epoch, $"{id} turn {fromSeq + i}{tag}")).ToList(), checkpoint);
+
+    protected static CheckpointRecord Checkpoint(long seq, long epoch, params DedupEntry[] dedup) =>
+        new(seq, epoch, Bytes($"{{\"state\":{seq}}}"), $"hash-{seq}") { Dedup = dedup };
+
+    protected async Task<long> ClaimAsync(string id, long expectedEpoch = 0, string owner = "runtime-1")
+    {
+        var head = await Store.ClaimAsync(id, expectedEpoch, owner);
+        Assert.NotNull(head);
+        return head.Epoch;
+    }
+
+    protected async Task<AppendStatus> AppendAsync(AppendGroup group) => Assert.Single(await Store.AppendAsync([group]));
+
+    protected async Task<List<long>> SeqsAsync(string id, long from = 1, long to = long.MaxValue) =>
+        (await Store.ReadAsync(id, from, to)).Select(r => r.Seq).ToList();
+
+    protected static List<long> Range(long from, long toInclusive) =>
+        from > toInclusive ? [] : Enumerable.Range(0, (int)(toInclusive - from + 1)).Select(i => from + i).ToList();
+
+    [Fact]
+    public async Task Appended_records_read_back_in_seq_order_with_payloads_and_commit_time()
+    {
+        var epoch = await ClaimAsync("Account/1");
+        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", epoch, 1, 3)));
+        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", epoch, 4, 2)));
+
+        var records = await Store.ReadAsync("Account/1", 1, long.MaxValue);
+        Assert.Equal(Range(1, 5), records.Select(r => r.Seq));
+        Assert.All(records, r =>
+        {
+            Assert.Equal($"Account/1 turn {r.Seq}", Text(r.Payload));
+            Assert.Equal(epoch, r.Epoch);
+            Assert.Equal(RecordKind.Turn, r.Kind);
+            Assert.True(r.CommittedAtTicks > 0, "the store stamps the commit time");
+        });
+        Assert.Single(records.Take(3).Select(r => r.CommittedAtTicks).Distinct());
+        Assert.Equal(Range(2, 4), await SeqsAsync("Account/1", 2, 4));
+        Assert.Equal(5, (await Store.GetHeadAsync("Account/1"))!.LastSeq);
+    }
+
+    [Fact]
+    public async Task Everything_acknowledged_is_still_there_after_reopen()
+    {
+        var epoch = await ClaimAsync("Account/1", owner: "silo-a");
+        var dedup = new DedupEntry("req-1", 2, 42, Bytes("reply to req-1"));
+        await AppendAsync(Group("Account/1", epoch, 1, 3, Checkpoint(2, epoch, dedup)));
+        await AppendAsync(Group("Account/1", epoch, 4, 1));
+
+        if (!await ReopenIfPossibleAsync()) return; // the provider keeps nothing across a reopen
+
+        Assert.Equal(new ComponentHead("Account/1", epoch, "silo-a", 4, 2), await Store.GetHeadAsync("Account/1"));
+        Assert.Equal(Range(1, 4), await SeqsAsync("Account/1"));
+        Assert.Equal("Account/1 turn 3", Text((await Store.ReadAsync("Account/1", 3, 3))[0].Payload));
+        var checkpoint = await Store.GetCheckpointAsync("Account/1");
+        Assert.NotNull(checkpoint);
+        Assert.Equal((2L, "hash-2", "{\"state\":2}"), (checkpoint.Seq, checkpoint.StateHash, Text(checkpoint.State)));
+        var found = await Store.FindRequestAsync("Account/1", "req-1");
+        Assert.NotNull(found);
+        Assert.Equal((2L, 42L, "reply to req-1"), (found.Seq, found.ArgsHash, Text(found.Reply)));
+
+        // The reopened store keeps fencing and appending from where it was.
+        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", epoch, 5, 1)));
+        Assert.Equal(Range(1, 5), await SeqsAsync("Account/1"));
+    }
+
+    [Fact]
+    public async Task A_fenced_group_writes_nothing_while_another_group_in_the_same_call_commits()
+    {
+        var staleEpoch = await ClaimAsync("Account/a");
+        var newEpoch = await ClaimAsync("Account/a", staleEpoch, "runtime-2");
+        var epochB = await ClaimAsync("Account/b");
+
+        var statuses = await Store.AppendAsync(
+        [
+            Group("Account/a", staleEpoch, 1, 2, Checkpoint(1, staleEpoch, new DedupEntry("stale-req", 1, 1, Bytes("x")))),
+            Group("Account/b", epochB, 1, 2),
+        ]);
+
+        Assert.Equal([AppendStatus.Fenced, AppendStatus.Ok], statuses);
+        Assert.Empty(await Store.ReadAsync("Account/a", 1, long.MaxValue));
+        Assert.Equal(new ComponentHead("Account/a", newEpoch, "runtime-2", 0, 0), await Store.GetHeadAsync("Account/a"));
+        Assert.Null(await Store.GetCheckpointAsync("Account/a"));
+        Assert.Null(await Store.FindRequestAsync("Account/a", "stale-req"));
+        Assert.Equal(Range(1, 2), await SeqsAsync("Account/b"));
+
+        // The current owner starts at seq 1: the stale group left no trace in the log either.
+        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/a", newEpoch, 1, 1)));
+        Assert.Equal([1L], await SeqsAsync("Account/a"));
+    }
+
+    [Fact]
+    public async Task A_group_for_a_component_never_claimed_is_fenced()
+    {
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Ghost/1", 1, 1, 1)));
+        Assert.Null(await Store.GetHeadAsync("Ghost/1"));
+        Assert.Empty(await Store.ReadAsync("Ghost/1", 1, long.MaxValue));
+        Assert.Empty(await Store.ListComponentsAsync());
+    }
+
+    [Fact]
+    public async Task A_gap_or_a_rewrite_is_refused_as_a_seq_conflict_and_changes_nothing()
+    {
+        var epoch = await ClaimAsync("Account/1");
+        await AppendAsync(Group("Account/1", epoch, 1, 2));
+
+        Assert.Equal(AppendStatus.SeqConflict, await AppendAsync(Group("Account/1", epoch, 4, 1)));                 // gap
+        Assert.Equal(AppendStatus.SeqConflict, await AppendAsync(Group("Account/1", epoch, 2, 2, tag: " rewritten"))); // rewrite
+        Assert.Equal(AppendStatus.SeqConflict, await AppendAsync(new AppendGroup("Account/1", epoch, [Rec(3, epoch), Rec(5, epoch)]))); // gap inside
+        Assert.Equal(AppendStatus.SeqConflict, await AppendAsync(Group("Account/1", epoch, 3, 1, Checkpoint(4, epoch))));             // checkpoint past the group
+
+        var records = await Store.ReadAsync("Account/1", 1, long.MaxValue);
+        Assert.Equal([1L, 2L], records.Select(r => r.Seq));
+        Assert.Equal("Account/1 turn 2", Text(records[1].Payload));
+        Assert.Equal(2, (await Store.GetHeadAsync("Account/1"))!.LastSeq);
+        Assert.Null(await Store.GetCheckpointAsync("Account/1"));
+        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", epoch, 3, 1)));
+    }
+
+    [Fact]
+    public async Task A_stale_epoch_is_reported_as_fenced_even_when_its_seqs_are_also_wrong()
+    {
+        var stale = await ClaimAsync("Account/1");
+        await ClaimAsync("Account/1", stale);
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/1", stale, 7, 1)));
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync(new AppendGroup("Account/1", stale, [Rec(1, stale), Rec(3, stale)])));
+    }
+
+    [Fact]
+    public async Task Conflicting_and_fenced_groups_are_reported_in_order_without_affecting_the_others()
+    {
+        var a = await ClaimAsync("A/1");
+        var b = await ClaimAsync("B/1");
+        var c = await ClaimAsync("C/1");
+        await AppendAsync(Group("A/1", a, 1, 1));
+
+        var statuses = await Store.AppendAsync(
+        [
+            Group("A/1", a, 2, 2),
+            Group("B/1", b, 5, 1),     // gap
+            Group("C/1", c + 1, 1, 1), // wrong epoch
+            Group("A/1", a, 4, 1),     // follows the first group of this same call
+            Group("B/1", b, 1, 1),
+        ]);
+
+        Assert.Equal([AppendStatus.Ok, AppendStatus.SeqConflict, AppendStatus.Fenced, AppendStatus.Ok, AppendStatus.Ok], statuses);
+        Assert.Equal(Range(1, 4), await SeqsAsync("A/1"));
+        Assert.Equal([1L], await SeqsAsync("B/1"));
+        Assert.Empty(await SeqsAsync("C/1"));
+        Assert.Empty(await Store.AppendAsync([]));
+    }
+}

@@ -1,0 +1,221 @@
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Sqlite;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Tests.Storage;
+
+/// <summary>
+/// The storage contract against the SQLite store (a fresh file in its own temp directory per test, reopened
+/// from disk where the contract checks durability), plus the rules only a file-backed store has.
+/// </summary>
+public sealed class SqliteLogStoreContractTests : LogStoreContract
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "mw-sqlite-" + Guid.NewGuid().ToString("N"));
+
+    /// <summary>A sub-folder that does not exist yet, so every test also checks that Open creates it.</summary>
+    private string DbPath => Path.Combine(_directory, "data", "log.db");
+
+    protected override Task<ILogStore> CreateStoreAsync() => Task.FromResult<ILogStore>(SqliteLogStore.Open(DbPath));
+
+    protected override async Task<ILogStore?> ReopenAsync(ILogStore old)
+    {
+        await old.DisposeAsync();
+        return SqliteLogStore.Open(DbPath);
+    }
+
+    protected override Task CleanupAsync()
+    {
+        if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public void The_name_says_sqlite_and_the_path()
+    {
+        Assert.Equal("sqlite:" + DbPath, Store.Name);
+        Assert.True(File.Exists(DbPath));
+    }
+
+    [Fact]
+    public async Task A_file_written_by_a_newer_schema_is_refused_with_both_versions_and_the_fix()
+    {
+        await Store.DisposeAsync();
+        using (var db = SqliteDb.Open(DbPath, create: false, TimeSpan.FromSeconds(1)))
+        {
+            db.Exec("INSERT INTO schema_version(version, script, applied_at) VALUES (7, '007_future.sql', 0)");
+        }
+
+        var error = Assert.Throws<SchemaVersionException>(() => SqliteLogStore.Open(DbPath));
+        Assert.Contains(DbPath, error.Message);
+        Assert.Contains("schema version 7", error.Message);
+        Assert.Contains($"up to {SchemaMigrator.CurrentVersion}", error.Message);
+        Assert.Contains("upgrade the middleware", error.Message);
+        Assert.Contains("new data file", error.Message);
+    }
+
+    [Fact]
+    public async Task A_damaged_schema_version_table_is_refused()
+    {
+        await Store.DisposeAsync();
+        using (var db = SqliteDb.Open(DbPath, create: false, TimeSpan.FromSeconds(1)))
+        {
+            db.Exec("DELETE FROM schema_version");
+        }
+
+        var error = Assert.Throws<SchemaVersionException>(() => SqliteLogStore.Open(DbPath));
+        Assert.Contains(DbPath, error.Message);
+        Assert.Contains($"expected {SchemaMigrator.CurrentVersion}", error.Message);
+    }
+
+    [Fact]
+    public void A_sqlite_file_of_some_other_program_is_refused_and_left_alone()
+    {
+        var foreign = Path.Combine(_directory, "other.db");
+        using (var db = SqliteDb.Open(foreign, create: true, TimeSpan.FromSeconds(1)))
+        {
+            db.Exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)");
+        }
+
+        var error = Assert.Throws<SchemaVersionException>(() => SqliteLogStore.Open(foreign));
+        Assert.Contains("no schema_version", error.Message);
+        using var check = SqliteDb.Open(foreign, create: false, TimeSpan.FromSeconds(1));
+        var tables = check.Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'log'");
+        Assert.True(tables.Step());
+        Assert.Equal(0, tables.Int64(0));
+    }
+
+    [Fact]
+    public void The_schema_scripts_run_by_the_code_are_the_files_in_sql_sqlite()
+    {
+        var script = Assert.Single(SchemaMigrator.Scripts);
+        Assert.Equal((1, "001_initial.sql"), (script.Version, script.FileName));
+        Assert.Contains("CREATE TABLE schema_version", script.Sql);
+    }
+
+    [Fact]
+    public void A_path_that_cannot_be_created_is_reported_as_unavailable_with_the_path_and_the_fix()
+    {
+        var blocker = Path.Combine(_directory, "a-file");
+        File.WriteAllText(blocker, "not a directory");
+        var underAFile = Path.Combine(blocker, "sub", "log.db");
+
+        var error = Assert.Throws<StoreUnavailableException>(() => SqliteLogStore.Open(underAFile));
+        Assert.Contains(underAFile, error.Message);
+        Assert.Contains("directory", error.Message);
+
+        var isADirectory = Assert.Throws<StoreUnavailableException>(() => SqliteLogStore.Open(_directory));
+        Assert.Contains(_directory, isADirectory.Message);
+        Assert.Contains("not a directory", isADirectory.Message);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_database_is_reported_as_unavailable()
+    {
+        var garbage = Path.Combine(_directory, "garbage.db");
+        File.WriteAllBytes(garbage, Enumerable.Range(0, 4096).Select(i => (byte)(i * 7)).ToArray());
+
+        var error = Assert.Throws<StoreUnavailableException>(() => SqliteLogStore.Open(garbage));
+        Assert.Contains(garbage, error.Message);
+    }
+
+    [Fact]
+    public async Task Two_stores_on_one_file_fence_each_other_like_two_processes()
+    {
+        await using var other = SqliteLogStore.Open(DbPath);
+        var first = await ClaimAsync("Account/1", owner: "process-a");
+        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", first, 1, 2)));
+
+        var second = await other.ClaimAsync("Account/1", first, "process-b");
+        Assert.NotNull(second);
+        Assert.Equal((first + 1, 2L), (second.Epoch, second.LastSeq));
+        Assert.Null(await Store.ClaimAsync("Account/1", first, "process-a"));
+
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/1", first, 3, 1, tag: " from the old owner")));
+        Assert.Equal([AppendStatus.Ok], await other.AppendAsync([Group("Account/1", second.Epoch, 3, 1, tag: " from the new owner")]));
+
+        var seenByOld = await Store.ReadAsync("Account/1", 1, long.MaxValue);
+        Assert.Equal(Range(1, 3), seenByOld.Select(r => r.Seq));
+        Assert.Equal("Account/1 turn 3 from the new owner", Text(seenByOld[2].Payload));
+        Assert.Equal(new ComponentHead("Account/1", second.Epoch, "process-b", 3, 0), await Store.GetHeadAsync("Account/1"));
+    }
+
+    [Fact]
+    public async Task An_append_that_cannot_get_the_write_lock_fails_as_unavailable_and_writes_nothing()
+    {
+        await using var impatient = SqliteLogStore.Open(DbPath, new SqliteStoreOptions { BusyTimeout = TimeSpan.FromMilliseconds(200) });
+        var epoch = await ClaimAsync("Account/1");
+        using (var locker = SqliteDb.Open(DbPath, create: false, TimeSpan.Zero))
+        {
+            // Another program holds the write lock for longer than the store is willing to wait.
+            locker.Exec("BEGIN IMMEDIATE");
+            var error = await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.AppendAsync([Group("Account/1", epoch, 1, 1)]));
+            Assert.Contains(DbPath, error.Message);
+            Assert.Contains("busy timeout", error.Message);
+            Assert.Contains("Nothing from this call was acknowledged", error.Message);
+            Assert.Empty(await impatient.ReadAsync("Account/1", 1, long.MaxValue));
+            locker.Exec("ROLLBACK");
+        }
+
+        Assert.Equal([AppendStatus.Ok], await impatient.AppendAsync([Group("Account/1", epoch, 1, 1)]));
+        Assert.Equal([1L], await SeqsAsync("Account/1"));
+    }
+
+    [Fact]
+    public async Task Fenced_and_conflicting_groups_leave_no_rows_in_the_file()
+    {
+        var stale = await ClaimAsync("Account/a");
+        var current = await ClaimAsync("Account/a", stale);
+        var b = await ClaimAsync("Account/b");
+
+        var statuses = await Store.AppendAsync(
+        [
+            Group("Account/a", stale, 1, 3, Checkpoint(2, stale, new DedupEntry("r", 1, 1, Bytes("x")))),
+            Group("Account/b", b, 1, 2),
+            Group("Account/b", b, 9, 4),
+            Group("Account/a", current, 1, 1),
+        ]);
+
+        Assert.Equal([AppendStatus.Fenced, AppendStatus.Ok, AppendStatus.SeqConflict, AppendStatus.Ok], statuses);
+        using var db = SqliteDb.Open(DbPath, create: false, TimeSpan.FromSeconds(1));
+        Assert.Equal(3, CountRows(db, "log"));
+        Assert.Equal(0, CountRows(db, "checkpoints"));
+        Assert.Equal(0, CountRows(db, "dedup"));
+    }
+
+    private static long CountRows(SqliteDb db, string table)
+    {
+        var count = db.Prepare($"SELECT count(*) FROM {table}");
+        Assert.True(count.Step());
+        return count.Int64(0);
+    }
+
+    [Fact]
+    public async Task Reads_run_while_another_thread_appends()
+    {
+        var epoch = await ClaimAsync("Busy/1");
+        var reader = await ClaimAsync("Quiet/1");
+        await AppendAsync(Group("Quiet/1", reader, 1, 100));
+
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            var seq = 1L;
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Busy/1", epoch, seq, 8)));
+                seq += 8;
+            }
+
+            return seq - 1;
+        });
+
+        var reads = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 50; i++) Assert.Equal(Range(1, 100), await SeqsAsync("Quiet/1"));
+        }));
+        await Task.WhenAll(reads);
+        stop.Cancel();
+        var written = await writer;
+        Assert.Equal(Range(1, written), await SeqsAsync("Busy/1"));
+    }
+}
