@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using Middleware.Recovery.Sqlite;
+
+namespace Bank.Demo;
+
+/// <summary>
+/// The demo's parent process: starts the host as a child, drives the workload, SIGKILLs the host mid-run,
+/// restarts it on the same database, resends every unacknowledged request with its same id, and at the end
+/// verifies balances and the log itself. The last line is the verdict.
+/// </summary>
+public static class DemoRunner
+{
+    private const int MaxDiscrepanciesShown = 50;
+
+    /// <summary>Runs the demo; returns 0 when verification passes, 1 on a discrepancy, 2 on an error.</summary>
+    public static async Task<int> RunAsync(DemoOptions options)
+    {
+        var clock = Stopwatch.StartNew();
+        var random = new Random(options.Seed);
+        var accounts = DemoWorkload.Accounts(options.Accounts);
+        var requests = DemoWorkload.Create(accounts, options.Operations, random);
+        var kills = DemoWorkload.KillPoints(options.Operations, options.Kills, random);
+        var dbPath = Path.GetFullPath(options.DbPath);
+        WipeDatabase(dbPath);
+        Console.WriteLine($"bank demo: {options.Accounts} accounts, {options.Operations} operations, {options.Concurrency} in flight, seed {options.Seed}");
+        Console.WriteLine($"database: {dbPath} (wiped); host checkpoints every {HostMode.CheckpointEveryTurns} turns");
+        Console.WriteLine(kills.Count == 0 ? "plan: no kill (--kills 0)" : $"plan: SIGKILL the host after {string.Join(", ", kills.Select(k => k.AfterAcks))} acknowledged requests");
+
+        using var timeout = new CancellationTokenSource(options.Timeout);
+        await using var supervisor = new HostSupervisor(HostLaunch.Locate(), dbPath, options.HostStartTimeout);
+        try
+        {
+            var started = Stopwatch.StartNew();
+            await supervisor.StartAsync().WaitAsync(timeout.Token).ConfigureAwait(false);
+            Console.WriteLine($"host started (pid {supervisor.CurrentPid}) in {started.ElapsedMilliseconds} ms");
+
+            var runner = new WorkloadRunner(supervisor, options.Concurrency) { OnRestart = ReportRestart };
+            var run = Stopwatch.StartNew();
+            var work = runner.RunAsync(requests, kills, timeout.Token);
+            await ReportProgressAsync(runner, work, requests.Count, run).ConfigureAwait(false);
+            await work.ConfigureAwait(false);
+            Console.WriteLine($"workload done: {runner.AckCount} acknowledged in {run.Elapsed.TotalSeconds:0.0} s ({runner.AckCount / run.Elapsed.TotalSeconds:0} req/s), {supervisor.Kills} kill(s), {supervisor.Resent} request(s) resent after a kill, {supervisor.FailReplies} FAIL replies retried");
+
+            var balances = await QueryBalancesAsync(supervisor, accounts, timeout.Token).ConfigureAwait(false);
+            await supervisor.StopAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+            Console.WriteLine("host stopped cleanly; checking the log in the database");
+
+            await using var store = SqliteLogStore.Open(dbPath);
+            var report = await LogVerifier.VerifyAsync(store, runner.Acknowledged.Values, balances, timeout.Token).ConfigureAwait(false);
+            Console.WriteLine($"checked {report.LogRecords} log records of {accounts.Count} accounts; total balance {balances.Values.Sum()}; took {clock.Elapsed.TotalSeconds:0.0} s in all");
+            foreach (var issue in report.Discrepancies.Take(MaxDiscrepanciesShown)) Console.WriteLine("DISCREPANCY " + issue);
+            if (report.Discrepancies.Count > MaxDiscrepanciesShown)
+                Console.WriteLine($"... and {report.Discrepancies.Count - MaxDiscrepanciesShown} more discrepancies");
+            Console.WriteLine(report.Summary);
+            return report.Passed ? 0 : 1;
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            Console.WriteLine($"error: the demo did not finish within {options.Timeout.TotalSeconds:0} s (raise it with --timeout SECONDS)");
+            return 2;
+        }
+        catch (Exception e) when (e is HostDiedException or TimeoutException or InvalidOperationException)
+        {
+            Console.WriteLine("error: " + e.Message);
+            return 2;
+        }
+    }
+
+    private static void ReportRestart(RestartInfo info, long acksAtKill, long acksWhenReady)
+    {
+        Console.WriteLine($"KILL: sent SIGKILL to host pid {info.KilledPid} at {acksAtKill} acknowledged requests, {info.InFlightAtKill} awaiting a reply; restarting it on the same database");
+        Console.WriteLine($"host is back (pid {info.NewPid}): READY {info.ReadyAfter.TotalMilliseconds:0} ms after the kill; {acksWhenReady - acksAtKill} replies the old host had already written arrived meanwhile, the other requests are resent with their same ids");
+        _ = info.FirstReplyAfter.ContinueWith(
+            t => Console.WriteLine($"recovered: first request acknowledged by the new host {t.Result.TotalMilliseconds:0} ms after the kill (log replayed from the latest checkpoint)"),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+    }
+
+    private static async Task ReportProgressAsync(WorkloadRunner runner, Task work, int total, Stopwatch run)
+    {
+        var lastAcks = 0L;
+        var lastTime = TimeSpan.Zero;
+        using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
+        while (!work.IsCompleted)
+        {
+            await Task.WhenAny(work, tick.WaitForNextTickAsync().AsTask()).ConfigureAwait(false);
+            if (work.IsCompleted) break;
+            var acks = runner.AckCount;
+            var now = run.Elapsed;
+            var rate = (acks - lastAcks) / Math.Max(0.001, (now - lastTime).TotalSeconds);
+            Console.WriteLine($"progress: {acks}/{total} acknowledged ({100.0 * acks / total:0}%), {runner.InFlight} in flight, {rate:0} req/s");
+            (lastAcks, lastTime) = (acks, now);
+        }
+    }
+
+    private static async Task<Dictionary<string, long>> QueryBalancesAsync(HostSupervisor supervisor, IReadOnlyList<string> accounts, CancellationToken cancellationToken)
+    {
+        var replies = await Task.WhenAll(accounts.Select(a =>
+            supervisor.SendAsync(new HostRequest($"balance-{a}-{Guid.NewGuid():N}", OperationKind.Balance, a), cancellationToken))).ConfigureAwait(false);
+        var balances = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < accounts.Count; i++)
+        {
+            if (replies[i].Kind != ReplyKind.Ok)
+                throw new InvalidOperationException($"Reading the balance of {accounts[i]} failed: {replies[i]}");
+            balances[accounts[i]] = replies[i].Balance;
+        }
+
+        return balances;
+    }
+
+    /// <summary>Every run starts from an empty database (with its WAL and shared-memory files).</summary>
+    private static void WipeDatabase(string dbPath)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(dbPath)!);
+        foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" })
+        {
+            File.Delete(dbPath + suffix);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Reflection;
+
+namespace Bank.Demo;
+
+/// <summary>
+/// How to start the host process: <c>dotnet &lt;Bank.Demo.dll&gt; host --db &lt;path&gt;</c>. The dll is this
+/// assembly when it sits in its own build output (with its runtimeconfig and deps files, which the demo and
+/// a plain build have); a test project that references Bank.Demo gets only a copy of the dll, so then the
+/// Bank.Demo build output is looked up from the repository root.
+/// </summary>
+public sealed record HostLaunch(string DotnetPath, string DllPath)
+{
+    private const string AssemblyName = "Bank.Demo";
+
+    /// <summary>Finds the dotnet executable and a runnable Bank.Demo.dll; throws naming what is missing.</summary>
+    public static HostLaunch Locate()
+    {
+        var own = typeof(HostLaunch).Assembly.Location;
+        var dll = IsRunnable(own) ? own : FindBuildOutput(own);
+        return new HostLaunch(FindDotnet(), dll);
+    }
+
+    /// <summary>The start information for a host serving <paramref name="dbPath"/>, with redirected pipes.</summary>
+    public ProcessStartInfo StartInfo(string dbPath)
+    {
+        var info = new ProcessStartInfo(DotnetPath)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(DllPath);
+        info.ArgumentList.Add("host");
+        info.ArgumentList.Add("--db");
+        info.ArgumentList.Add(dbPath);
+        return info;
+    }
+
+    private static bool IsRunnable(string dll) =>
+        dll.Length > 0 && File.Exists(dll)
+        && File.Exists(Path.ChangeExtension(dll, ".runtimeconfig.json"))
+        && File.Exists(Path.ChangeExtension(dll, ".deps.json"));
+
+    private static string FindBuildOutput(string own)
+    {
+        var configuration = typeof(HostLaunch).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        var framework = new DirectoryInfo(Path.GetDirectoryName(own) ?? AppContext.BaseDirectory).Name; // e.g. net10.0
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (!File.Exists(Path.Combine(dir.FullName, "Middleware.sln"))) continue;
+            var candidate = Path.Combine(dir.FullName, "samples", AssemblyName, "bin", configuration, framework, AssemblyName + ".dll");
+            if (IsRunnable(candidate)) return candidate;
+            throw new FileNotFoundException($"Bank.Demo is not built at {candidate} (or its runtimeconfig/deps files are missing); run 'dotnet build samples/Bank.Demo -c {configuration}'.", candidate);
+        }
+
+        throw new FileNotFoundException($"Cannot find a runnable {AssemblyName}.dll: {own} has no runtimeconfig/deps files beside it and no Middleware.sln was found above {AppContext.BaseDirectory}.");
+    }
+
+    /// <summary>The dotnet muxer running this process if it is one, else DOTNET_HOST_PATH, else 'dotnet' on PATH.</summary>
+    private static string FindDotnet()
+    {
+        var current = Environment.ProcessPath;
+        if (current is not null && Path.GetFileNameWithoutExtension(current).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+            return current;
+        var hostPath = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        if (!string.IsNullOrEmpty(hostPath) && File.Exists(hostPath)) return hostPath;
+        var root = Environment.GetEnvironmentVariable("DOTNET_ROOT");
+        if (!string.IsNullOrEmpty(root))
+        {
+            var candidate = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
+            if (File.Exists(candidate)) return candidate;
+        }
+
+        return "dotnet";
+    }
+}
