@@ -18,9 +18,11 @@ dotnet test Middleware.sln -c Debug --no-build -nologo --logger "console;verbosi
   | grep -vE '^\s+Passed |^\s*$'
 status=${PIPESTATUS[0]}
 
-# Sum the per-assembly summaries dotnet test prints ("Passed!  - Failed: 0, Passed: 12, Skipped: 1, ...").
-read -r passed failed skipped < <(grep -E '(Passed|Failed)! +- +Failed: ' "$log" | sed -E 's/.*Failed: +([0-9]+), Passed: +([0-9]+), Skipped: +([0-9]+).*/\2 \1 \3/' \
-  | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
+# Sum the per-run summaries dotnet test prints ("Total tests: N", "Passed: N", "Failed: N", "Skipped: N").
+count() { grep -E "^ *$1: *[0-9]+" "$log" | sed -E "s/^ *$1: *([0-9]+).*/\1/" | awk '{s+=$1} END {print s+0}'; }
+passed=$(count Passed)
+failed=$(count Failed)
+skipped=$(count Skipped)
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$status"
