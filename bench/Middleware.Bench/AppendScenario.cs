@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Globalization;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Bench;
+
+/// <summary>Settings of the <c>append</c> experiment.</summary>
+public sealed record AppendOptions(StoreKind Store, string? DbPath, int Batch, int Components, double DurationSeconds, string? JsonPath)
+{
+    private static readonly string[] Known = ["--store", "--db", "--batch", "--components", "--duration", "--json"];
+
+    public static AppendOptions Parse(string[] args)
+    {
+        var f = new FlagReader(args, Known);
+        var store = f.Store();
+        var db = f.String("--db");
+        if (db is not null && store != StoreKind.Sqlite)
+            throw new UsageException("--db only applies to --store sqlite; drop --db or use --store sqlite.");
+        return new AppendOptions(store, db, f.PositiveInt("--batch", 32), f.PositiveInt("--components", 1000), f.PositiveSeconds("--duration", 5), f.OutputFile("--json"));
+    }
+}
+
+/// <summary>
+/// The store alone, as the group-commit thread drives it: one thread appending batches of B deposit records
+/// (spread over K components, one group per component) back to back. Its commits/s and per-commit latency
+/// are the ceiling the runtime can reach for a given batch size, separating store cost from runtime cost.
+/// </summary>
+internal static class AppendScenario
+{
+    public static async Task<int> RunAsync(AppendOptions o)
+    {
+        await using var store = BenchStore.Open(o.Store, o.DbPath);
+        var ids = Enumerable.Range(1, o.Components).Select(i => "Account/" + LocalScenario.KeyOf(i)).ToArray();
+        var epochs = new long[ids.Length];
+        var lastSeq = new long[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var head = await store.Store.GetHeadAsync(ids[i]).ConfigureAwait(false);
+            var claimed = await store.Store.ClaimAsync(ids[i], head?.Epoch ?? 0, "bench-append").ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"Could not claim {ids[i]}.");
+            epochs[i] = claimed.Epoch;
+            lastSeq[i] = claimed.LastSeq;
+        }
+
+        // A payload the size of a real Deposit(1) turn record.
+        var payload = RecordCodec.EncodeTurn(new TurnRecord("bench-3f2a9c1e-17-123456", null, null, "Deposit", "[1]"u8.ToArray(),
+            [new RecordedValue(NondeterminismKind.UtcNow, DateTime.UtcNow.Ticks)], new TurnReply("4242"u8.ToArray())));
+        var random = new Random(1);
+        var latencies = new LatencyRecorder();
+        long records = 0, commits = 0;
+        var end = Stopwatch.GetTimestamp() + (long)(o.DurationSeconds * Stopwatch.Frequency);
+        var start = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetTimestamp() < end)
+        {
+            var byComponent = new Dictionary<int, List<LogRecord>>();
+            for (var r = 0; r < o.Batch; r++)
+            {
+                var c = random.Next(ids.Length);
+                if (!byComponent.TryGetValue(c, out var list)) byComponent[c] = list = [];
+                list.Add(new LogRecord(lastSeq[c] + list.Count + 1, epochs[c], RecordKind.Turn, payload));
+            }
+
+            var groups = byComponent.Select(kv => new AppendGroup(ids[kv.Key], epochs[kv.Key], kv.Value)).ToArray();
+            var t0 = Stopwatch.GetTimestamp();
+            var statuses = await store.Store.AppendAsync(groups).ConfigureAwait(false);
+            latencies.Add(Stopwatch.GetTimestamp() - t0);
+            if (statuses.Any(s => s != AppendStatus.Ok)) throw new InvalidOperationException("An append was refused: " + string.Join(",", statuses));
+            foreach (var (c, list) in byComponent) lastSeq[c] += list.Count;
+            records += o.Batch;
+            commits++;
+        }
+
+        var elapsed = (Stopwatch.GetTimestamp() - start) / (double)Stopwatch.Frequency;
+        var summary = new LatencySummary([latencies]);
+        var storeName = o.Store.ToString().ToLowerInvariant();
+        var report = new JsonReport()
+            .Add("scenario", "append")
+            .Add("store", storeName)
+            .Add("batch", o.Batch)
+            .Add("components", o.Components)
+            .Add("duration_s", o.DurationSeconds)
+            .Add("commits", commits)
+            .Add("commits_per_s", commits / elapsed)
+            .Add("records_per_s", records / elapsed)
+            .Add("commit_p50_ms", summary.PercentileMs(50))
+            .Add("commit_p99_ms", summary.PercentileMs(99))
+            .Add("commit_mean_ms", summary.MeanMs)
+            .Add("utc", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
+        Console.WriteLine($"append store={storeName} batch={o.Batch} components={o.Components}: {commits / elapsed:F0} commits/s, {records / elapsed:F0} records/s, commit p50 {summary.PercentileMs(50):F3} ms, p99 {summary.PercentileMs(99):F3} ms, mean {summary.MeanMs:F3} ms");
+        return 0;
+    }
+}

@@ -1,0 +1,94 @@
+using System.Globalization;
+using BenchmarkDotNet.Running;
+
+namespace Middleware.Bench;
+
+/// <summary>Entry point: <c>local</c> and <c>replay</c> load scenarios, <c>micro</c> BenchmarkDotNet runs, <c>summarize</c>.</summary>
+public static class Program
+{
+    /// <summary>Exit code for a bad command line (distinct from a failed run, which is 1).</summary>
+    public const int UsageExit = 2;
+
+    public const string Usage = """
+        Middleware.Bench — throughput, latency and replay benchmarks of the recovery runtime.
+
+        Usage (from the repo root):
+          dotnet run -c Release --project bench/Middleware.Bench -- <mode> [options]
+
+        Modes:
+          local      C concurrent loops issue IAccount.Deposit(1) on random keys through a LocalRuntime.
+                       --store memory|sqlite     log store (required)
+                       --db PATH                 sqlite file to use and keep (default: fresh temp file, deleted after)
+                       --concurrency C           requests in flight (default 64)
+                       --keys K                  distinct accounts acct-00001.. (default 1000)
+                       --duration S              measured seconds (default 10)
+                       --warmup S                unmeasured seconds before (default 2; 0 allowed)
+                       --json FILE               write the result as JSON (optional)
+                       --invoke raw|proxy        raw: InvokeAsync with pre-encoded args (default, cheaper);
+                                                 proxy: typed proxy Call<IAccount>(key, id).Deposit(1)
+                       --checkpoint-every N      RuntimeOptions.CheckpointEveryTurns (default 1000)
+                       --max-batch N             RuntimeOptions.MaxBatchSize (default 1024)
+                       --seed N                  key choice seed (default 1)
+          replay     Writes N turns to one component, then times activation (claim + read + replay) in a
+                     fresh runtime on the same store.
+                       --store memory|sqlite     (required)
+                       --db PATH                 as above
+                       --turns N                 turns to write (default 10000)
+                       --repeat R                activations measured, each in a fresh runtime (default 3)
+                       --json FILE               (optional)
+          append     The store alone (experiment): one thread appending batches of B records back to back.
+                       --store memory|sqlite  --db PATH  --batch B (32)  --components K (1000)  --duration S (5)  --json FILE
+          micro      BenchmarkDotNet micro benchmarks (codec, args, single invoke, replay), short in-process job.
+                     Any further arguments go to BenchmarkDotNet, e.g. --filter '*Codec*' or --list flat.
+          summarize  DIR  Prints median and range per configuration of the JSON results in DIR.
+
+        Exit codes: 0 ok, 1 the run had errors or a failed sanity check, 2 bad command line.
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            Console.WriteLine(Usage);
+            return args.Length == 0 ? UsageExit : 0;
+        }
+
+        try
+        {
+            switch (args[0])
+            {
+                case "local":
+                    return await LocalScenario.RunAsync(LocalOptions.Parse(args[1..])).ConfigureAwait(false);
+                case "replay":
+                    return await ReplayScenario.RunAsync(ReplayOptions.Parse(args[1..])).ConfigureAwait(false);
+                case "append":
+                    return await AppendScenario.RunAsync(AppendOptions.Parse(args[1..])).ConfigureAwait(false);
+                case "micro":
+                    // BenchmarkDotNet owns the rest of the command line (filters, exporters, jobs).
+                    var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..], Micro.MicroConfig.Create());
+                    return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
+                case "summarize":
+                    if (args.Length != 2) throw new UsageException("summarize takes one directory, e.g. `summarize bench/results`.");
+                    return Summarizer.Run(args[1]);
+                default:
+                    throw new UsageException($"Unknown mode '{args[0]}'; use local, replay, append, micro or summarize (see --help).");
+            }
+        }
+        catch (HelpRequested)
+        {
+            Console.WriteLine(Usage);
+            return 0;
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            Console.Error.WriteLine("Run with --help for usage.");
+            return UsageExit;
+        }
+    }
+}
+
+/// <summary>A command-line mistake; the message names the flag and the fix.</summary>
+public class UsageException(string message) : Exception(message);

@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Middleware.Bench;
+
+/// <summary>Median and range per configuration over a directory of result files (the machine is noisy: one run proves little).</summary>
+internal static class Summarizer
+{
+    public static int Run(string directory)
+    {
+        if (!Directory.Exists(directory))
+            throw new UsageException($"summarize: directory '{directory}' does not exist; give the folder the runs wrote their --json files to.");
+        var runs = new List<JsonElement>();
+        foreach (var file in Directory.EnumerateFiles(directory, "*.json").Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
+                runs.Add(doc.RootElement.Clone());
+            }
+            catch (JsonException e)
+            {
+                Console.Error.WriteLine($"warning: skipping {file}: not JSON ({e.Message})");
+            }
+        }
+
+        if (runs.Count == 0)
+        {
+            Console.Error.WriteLine($"error: no *.json results in {directory}.");
+            return 1;
+        }
+
+        var local = runs.Where(r => Str(r, "scenario") == "local")
+            .GroupBy(r => (Store: Str(r, "store"), C: Num(r, "concurrency"), K: Num(r, "keys")))
+            .OrderBy(g => g.Key.C).ThenBy(g => g.Key.K).ThenBy(g => g.Key.Store, StringComparer.Ordinal);
+        if (local.Any())
+        {
+            Console.WriteLine($"{"store",-7} {"c",5} {"keys",6} {"n",2}  {"turns/s median [min-max]",-30} {"p50 ms",-22} {"p99 ms",-22} {"avg batch",-10} {"cpu us/turn",-12} {"others",-7} {"errors",6}");
+            foreach (var g in local)
+            {
+                Console.WriteLine($"{g.Key.Store,-7} {g.Key.C,5} {g.Key.K,6} {g.Count(),2}  {Range(g, "throughput_per_s", "F0"),-30} {Range(g, "p50_ms", "F2"),-22} {Range(g, "p99_ms", "F2"),-22} {Median(g.Select(r => Num(r, "avg_batch"))),-10:F1} {Median(g.Select(r => Num(r, "cpu_us_per_request"))),-12:F1} {Median(g.Select(r => Num(r, "other_cpu_cores"))),-7:F2} {g.Sum(r => Num(r, "errors")),6}");
+            }
+        }
+
+        var replay = runs.Where(r => Str(r, "scenario") == "replay")
+            .GroupBy(r => (Store: Str(r, "store"), Turns: Num(r, "turns")))
+            .OrderBy(g => g.Key.Turns).ThenBy(g => g.Key.Store, StringComparer.Ordinal);
+        if (replay.Any())
+        {
+            Console.WriteLine();
+            Console.WriteLine($"{"store",-7} {"turns",8} {"n",2}  {"activation ms median [min-max]",-32} {"replay records/s",-30}");
+            foreach (var g in replay)
+                Console.WriteLine($"{g.Key.Store,-7} {g.Key.Turns,8} {g.Count(),2}  {Range(g, "activation_ms", "F1"),-32} {Range(g, "replay_records_per_s", "F0"),-30}");
+        }
+
+        return 0;
+    }
+
+    private static string Range(IEnumerable<JsonElement> runs, string field, string format)
+    {
+        var values = runs.Select(r => Num(r, field)).Where(v => !double.IsNaN(v)).ToArray();
+        if (values.Length == 0) return "n/a";
+        return string.Create(CultureInfo.InvariantCulture, $"{Median(values).ToString(format, CultureInfo.InvariantCulture)} [{values.Min().ToString(format, CultureInfo.InvariantCulture)}-{values.Max().ToString(format, CultureInfo.InvariantCulture)}]");
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Where(x => !double.IsNaN(x)).ToArray();
+        return v.Length == 0 ? double.NaN : ReplayScenario.Median(v);
+    }
+
+    private static string Str(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()! : "";
+
+    private static double Num(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.Number ? p.GetDouble() : double.NaN;
+}
