@@ -55,7 +55,9 @@ internal sealed partial class Activation
     private void WriteCheckpoint(long nowTicks)
     {
         var state = StateCodec.Serialize(_grain.State, Type.StateType, _json);
-        var checkpoint = new CheckpointRecord(_lastSeq, Epoch, state, StateCodec.Hash(state)) { Dedup = _sinceCheckpoint };
+        // Replies are encoded for the dedup table only here, not on every turn.
+        var dedup = _sinceCheckpoint.ConvertAll(d => new DedupEntry(d.RequestId, d.Seq, d.ArgsHash, RecordCodec.EncodeReply(d.Reply)));
+        var checkpoint = new CheckpointRecord(_lastSeq, Epoch, state, StateCodec.Hash(state)) { Dedup = dedup };
         _sinceCheckpoint = [];
         _lastCheckpointTicks = nowTicks;
         var write = _writer.Enqueue(IdText, Epoch, checkpoint);

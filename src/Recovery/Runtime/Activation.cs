@@ -19,7 +19,7 @@ internal sealed partial class Activation
     private readonly GroupCommitWriter _writer;
     private readonly RuntimeOptions _options;
     private readonly JsonSerializerOptions _json;
-    private List<DedupEntry> _sinceCheckpoint = [];
+    private List<(string RequestId, long Seq, long ArgsHash, TurnReply Reply)> _sinceCheckpoint = [];
     private IRecoverableGrain _grain;
     private long _lastSeq;
     private long _checkpointSeq;
@@ -46,7 +46,7 @@ internal sealed partial class Activation
         {
             var hash = turn.ArgsHash;
             _recent[turn.RequestId] = new Slot(hash, seq, Task.FromResult(turn.Reply));
-            _sinceCheckpoint.Add(new DedupEntry(turn.RequestId, seq, hash, RecordCodec.EncodeReply(turn.Reply)));
+            _sinceCheckpoint.Add((turn.RequestId, seq, hash, turn.Reply));
         }
     }
 
@@ -144,7 +144,7 @@ internal sealed partial class Activation
         _lastWrite = write;
         var durable = AwaitDurableAsync(write, reply, inv);
         _recent[inv.RequestId] = new Slot(argsHash, seq, durable);
-        _sinceCheckpoint.Add(new DedupEntry(inv.RequestId, seq, argsHash, RecordCodec.EncodeReply(reply)));
+        _sinceCheckpoint.Add((inv.RequestId, seq, argsHash, reply));
         MaybeCheckpoint();
         return durable;
     }

@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Reflection;
 using System.Text.Json;
 using Middleware.Grains;
@@ -9,6 +10,7 @@ public sealed class ComponentMethod
 {
     private static readonly MethodInfo AwaitGeneric = typeof(ComponentMethod).GetMethod(nameof(AwaitResult), BindingFlags.NonPublic | BindingFlags.Static)!;
     private readonly Func<Task, Task<object?>> _await;
+    private readonly Func<object, object?[], Task> _call;
 
     private ComponentMethod(MethodInfo interfaceMethod, Type[] parameterTypes, Type? resultType, bool readOnly)
     {
@@ -16,6 +18,7 @@ public sealed class ComponentMethod
         ParameterTypes = parameterTypes;
         ResultType = resultType;
         IsReadOnly = readOnly;
+        _call = CompileCall(interfaceMethod, parameterTypes);
         _await = resultType is null
             ? static async t => { await t.ConfigureAwait(false); return null; }
             : AwaitGeneric.MakeGenericMethod(resultType).CreateDelegate<Func<Task, Task<object?>>>();
@@ -71,11 +74,12 @@ public sealed class ComponentMethod
         Task task;
         try
         {
-            task = (Task)InterfaceMethod.Invoke(grain, args)!;
+            task = _call(grain, args);
         }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
+        catch (Exception e)
         {
-            return Task.FromException<object?>(e.InnerException);
+            // A method that throws before its first await: the same outcome as a faulted task.
+            return Task.FromException<object?>(e);
         }
 
         return _await(task);
@@ -130,6 +134,18 @@ public sealed class ComponentMethod
     /// <summary>Decodes a result encoded by <see cref="EncodeResult"/>.</summary>
     public object? DecodeResult(ReadOnlySpan<byte> bytes, JsonSerializerOptions json) =>
         ResultType is null ? null : JsonSerializer.Deserialize(bytes, ResultType, json);
+
+    /// <summary>A compiled call (grain, args) => ((IFace)grain).Method((T0)args[0], ...): no reflection per turn.</summary>
+    private static Func<object, object?[], Task> CompileCall(MethodInfo method, Type[] parameterTypes)
+    {
+        var grain = Expression.Parameter(typeof(object), "grain");
+        var args = Expression.Parameter(typeof(object?[]), "args");
+        var call = Expression.Call(
+            Expression.Convert(grain, method.DeclaringType!),
+            method,
+            parameterTypes.Select((t, i) => Expression.Convert(Expression.ArrayIndex(args, Expression.Constant(i)), t)));
+        return Expression.Lambda<Func<object, object?[], Task>>(Expression.Convert(call, typeof(Task)), grain, args).Compile();
+    }
 
     private static async Task<object?> AwaitResult<T>(Task task) => await ((Task<T>)task).ConfigureAwait(false);
 }

@@ -13,7 +13,7 @@ namespace Middleware.Recovery.Runtime;
 public sealed class LocalRuntime : IAsyncDisposable
 {
     private const int MaxActivationAttempts = 3;
-    private readonly ConcurrentDictionary<string, Lazy<Task<Activation>>> _activations = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<ComponentId, Lazy<Task<Activation>>> _activations = new();
     private readonly GroupCommitWriter _writer;
     private readonly RuntimeOptions _options;
     private long _requestCounter;
@@ -94,8 +94,7 @@ public sealed class LocalRuntime : IAsyncDisposable
 
     private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken)
     {
-        var key = id.ToString();
-        var lazy = _activations.GetOrAdd(key, _ => new Lazy<Task<Activation>>(
+        var lazy = _activations.GetOrAdd(id, _ => new Lazy<Task<Activation>>(
             () => Activation.ActivateAsync(id, type, Store, _writer, _options, Registry.Json, CancellationToken.None)));
         try
         {
@@ -104,15 +103,15 @@ public sealed class LocalRuntime : IAsyncDisposable
         catch (Exception) when (lazy.Value.IsFaulted)
         {
             // A failed activation must not stick: the next request tries again.
-            _activations.TryRemove(new KeyValuePair<string, Lazy<Task<Activation>>>(key, lazy));
+            _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(id, lazy));
             throw;
         }
     }
 
     private void Discard(Activation activation)
     {
-        if (_activations.TryGetValue(activation.IdText, out var lazy) && lazy.Value.IsCompletedSuccessfully && ReferenceEquals(lazy.Value.Result, activation))
-            _activations.TryRemove(new KeyValuePair<string, Lazy<Task<Activation>>>(activation.IdText, lazy));
+        if (_activations.TryGetValue(activation.Id, out var lazy) && lazy.Value.IsCompletedSuccessfully && ReferenceEquals(lazy.Value.Result, activation))
+            _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(activation.Id, lazy));
     }
 
     /// <summary>Writes what is queued and stops the writer. The store is not disposed (the caller owns it).</summary>

@@ -25,13 +25,25 @@ public sealed class RetryAfterCrashTests(ITestOutputHelper output)
             .ToArray();
         await harness.Supervisor.StartAsync();
 
-        // The whole burst goes out at once; the kill lands once a random part of it is acknowledged.
+        // The burst goes out with a window of requests in flight (all at once, a fast host answers the whole
+        // burst before the kill lands); the kill lands once a random part of it is acknowledged.
         var killAt = harness.Random.Next(Burst / 4, Burst / 2);
+        using var window = new SemaphoreSlim(48);
         var acknowledged = new Dictionary<string, Acknowledged>(StringComparer.Ordinal);
         var enoughAcked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var sends = requests.Select(async request =>
         {
-            var reply = await harness.Supervisor.SendAsync(request, timeout.Token);
+            await window.WaitAsync(timeout.Token);
+            HostReply reply;
+            try
+            {
+                reply = await harness.Supervisor.SendAsync(request, timeout.Token);
+            }
+            finally
+            {
+                window.Release();
+            }
+
             lock (acknowledged)
             {
                 acknowledged.Add(request.RequestId, new Acknowledged(request, reply));
