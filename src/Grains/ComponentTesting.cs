@@ -55,4 +55,13 @@ public sealed class TestComponentContext(ComponentId id, DateTime? utcNow = null
 
     /// <inheritdoc />
     public Random Random { get; } = new(seed);
+
+    /// <summary>Back ends a test provides by name (for example a fake that records calls).</summary>
+    public Dictionary<string, IBackend> Backends { get; } = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public IBackend Backend(string name) =>
+        Backends.TryGetValue(name, out var backend)
+            ? backend
+            : throw new InvalidOperationException($"No back end named '{name}' in this test context; add one to TestComponentContext.Backends.");
 }

@@ -25,4 +25,10 @@ public interface IComponentContext
 
     /// <summary>A random number generator for this turn; its seed is recorded on first use.</summary>
     Random Random { get; }
+
+    /// <summary>
+    /// The back-end database registered under <paramref name="name"/> on the runtime, reached through
+    /// generalized idempotent procedures (see <see cref="IBackend"/>).
+    /// </summary>
+    IBackend Backend(string name);
 }

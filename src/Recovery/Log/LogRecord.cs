@@ -5,6 +5,9 @@ public enum RecordKind : byte
 {
     /// <summary>A turn: one request executed on the component (payload: <see cref="TurnRecord"/>).</summary>
     Turn = 1,
+
+    /// <summary>A partial turn forced before an outbound call (payload: <see cref="TurnRecord"/> with IsPartial).</summary>
+    PartialTurn = 2,
 }
 
 /// <summary>

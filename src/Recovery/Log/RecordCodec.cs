@@ -9,8 +9,8 @@ namespace Middleware.Recovery.Log;
 /// </summary>
 public static class RecordCodec
 {
-    /// <summary>The payload format version this code writes.</summary>
-    public const byte TurnFormatVersion = 1;
+    /// <summary>The payload format version this code writes (it also reads version 1).</summary>
+    public const byte TurnFormatVersion = 2;
 
     /// <summary>The reply format version this code writes.</summary>
     public const byte ReplyFormatVersion = 1;
@@ -23,6 +23,7 @@ public static class RecordCodec
     {
         var w = new Writer(64 + turn.Args.Length + turn.Reply.Result.Length);
         w.Byte(TurnFormatVersion);
+        w.Byte(turn.IsPartial ? (byte)1 : (byte)0);
         w.String(turn.RequestId);
         w.NullableString(turn.SessionId);
         w.NullableString(turn.Caller);
@@ -32,18 +33,34 @@ public static class RecordCodec
         foreach (var v in turn.Values)
         {
             w.Byte((byte)v.Kind);
-            if (v.Kind == NondeterminismKind.Guid)
+            switch (v.Kind)
             {
-                w.Guid(v.GuidValue);
-            }
-            else
-            {
-                w.VarInt(v.Value);
+                case NondeterminismKind.Guid:
+                    w.Guid(v.GuidValue);
+                    break;
+                case NondeterminismKind.BackendRead:
+                    w.Bytes(v.Bytes.Span);
+                    break;
+                default:
+                    w.VarInt(v.Value);
+                    break;
             }
         }
 
-        w.VarUInt(0); // outbound calls: none until component-to-component calls exist (format v1 reserves the slot)
-        WriteReply(ref w, turn.Reply);
+        w.VarInt(turn.TurnSeq);
+        w.VarUInt((ulong)turn.Outbound.Count);
+        foreach (var call in turn.Outbound)
+        {
+            w.VarUInt((ulong)call.Ordinal);
+            w.Byte((byte)call.Kind);
+            w.String(call.Target);
+            w.String(call.RequestId);
+            w.String(call.Operation);
+            w.Bytes(call.Args.Span);
+            WriteReply(ref w, call.Outcome);
+        }
+
+        if (!turn.IsPartial) WriteReply(ref w, turn.Reply);
         return w.ToArray();
     }
 
@@ -52,8 +69,9 @@ public static class RecordCodec
     {
         var r = new Reader(payload);
         var version = r.Byte();
-        if (version != TurnFormatVersion)
-            throw new InvalidDataException($"Turn record format version {version} is not supported by this build (it reads version {TurnFormatVersion}); upgrade the middleware to read this log.");
+        if (version is not (1 or TurnFormatVersion))
+            throw new InvalidDataException($"Turn record format version {version} is not supported by this build (it reads versions 1 and {TurnFormatVersion}); upgrade the middleware to read this log.");
+        var partial = version >= 2 && (r.Byte() & 1) != 0;
         var requestId = r.String();
         var sessionId = r.NullableString();
         var caller = r.NullableString();
@@ -68,15 +86,28 @@ public static class RecordCodec
             {
                 NondeterminismKind.Guid => new RecordedValue(kind, 0, r.Guid()),
                 NondeterminismKind.UtcNow or NondeterminismKind.RandomSeed => new RecordedValue(kind, r.VarInt()),
+                NondeterminismKind.BackendRead when version >= 2 => new RecordedValue(kind, 0, default, r.Bytes()),
                 _ => throw new InvalidDataException($"Unknown nondeterminism kind {(byte)kind} in turn record {requestId}."),
             };
         }
 
-        var outbound = r.VarUInt();
-        if (outbound != 0)
-            throw new InvalidDataException($"Turn record {requestId} has {outbound} outbound calls; this build cannot read them.");
-        var reply = ReadReply(ref r);
-        return new TurnRecord(requestId, sessionId, caller, method, args, values, reply);
+        long turnSeq = 0;
+        if (version >= 2) turnSeq = r.VarInt();
+        var outboundCount = (int)r.VarUInt();
+        if (outboundCount != 0 && version < 2)
+            throw new InvalidDataException($"Turn record {requestId} (format version 1) has outbound calls, which version 1 does not define.");
+        var outbound = outboundCount == 0 ? Array.Empty<OutboundCall>() : new OutboundCall[outboundCount];
+        for (var i = 0; i < outboundCount; i++)
+        {
+            var ordinal = (int)r.VarUInt();
+            var kind = (OutboundKind)r.Byte();
+            if (kind != OutboundKind.Backend)
+                throw new InvalidDataException($"Unknown outbound call kind {(byte)kind} in turn record {requestId}.");
+            outbound[i] = new OutboundCall(ordinal, kind, r.String(), r.String(), r.String(), r.Bytes(), ReadReply(ref r));
+        }
+
+        var reply = partial ? TurnReply.Void : ReadReply(ref r);
+        return new TurnRecord(requestId, sessionId, caller, method, args, values, reply) { TurnSeq = turnSeq, Outbound = outbound, IsPartial = partial };
     }
 
     /// <summary>Encodes a reply on its own (for the dedup table).</summary>

@@ -11,10 +11,26 @@ public enum NondeterminismKind : byte
 
     /// <summary>The seed of <c>Context.Random</c>, drawn on its first use in the turn.</summary>
     RandomSeed = 3,
+
+    /// <summary>The JSON result of an exploratory back-end read (<c>Backend(name).ReadAsync</c>).</summary>
+    BackendRead = 4,
 }
 
+/// <summary>What an outbound call went to. Stored; never renumber.</summary>
+public enum OutboundKind : byte
+{
+    /// <summary>A generalized idempotent procedure in a back-end database.</summary>
+    Backend = 1,
+}
+
+/// <summary>
+/// An outbound call a turn made, in call order, with the deterministic request id it carried and its outcome
+/// (a JSON result, or the recorded abort). Replay returns the outcome without calling out.
+/// </summary>
+public sealed record OutboundCall(int Ordinal, OutboundKind Kind, string Target, string RequestId, string Operation, ReadOnlyMemory<byte> Args, TurnReply Outcome);
+
 /// <summary>One recorded nondeterministic value, in the order the turn consumed it.</summary>
-public readonly record struct RecordedValue(NondeterminismKind Kind, long Value, Guid GuidValue = default)
+public readonly record struct RecordedValue(NondeterminismKind Kind, long Value, Guid GuidValue = default, ReadOnlyMemory<byte> Bytes = default)
 {
     /// <inheritdoc />
     public override string ToString() => Kind switch
@@ -22,6 +38,7 @@ public readonly record struct RecordedValue(NondeterminismKind Kind, long Value,
         NondeterminismKind.UtcNow => $"UtcNow={new DateTime(Value, DateTimeKind.Utc):O}",
         NondeterminismKind.Guid => $"Guid={GuidValue}",
         NondeterminismKind.RandomSeed => $"RandomSeed={Value}",
+        NondeterminismKind.BackendRead => $"BackendRead={System.Text.Encoding.UTF8.GetString(Bytes.Span)}",
         _ => $"{Kind}={Value}",
     };
 }
@@ -61,6 +78,21 @@ public sealed record TurnRecord(
     IReadOnlyList<RecordedValue> Values,
     TurnReply Reply)
 {
+    /// <summary>
+    /// The seq the turn's outbound request ids are built from (<c>componentId:TurnSeq:ordinal</c>): the seq of
+    /// its first partial record, pinned before its first outbound call. 0 when the turn made no outbound call.
+    /// </summary>
+    public long TurnSeq { get; init; }
+
+    /// <summary>Outbound calls in call order.</summary>
+    public IReadOnlyList<OutboundCall> Outbound { get; init; } = [];
+
+    /// <summary>
+    /// True for a partial record: the turn's input and what it consumed so far, forced to the log before an
+    /// outbound call so a re-execution reuses the same values and request ids. It has no reply.
+    /// </summary>
+    public bool IsPartial { get; init; }
+
     /// <summary>A stable hash of method and arguments, to detect a request id reused for another request.</summary>
     public long ArgsHash => StableHash.Of(Method, Args.Span);
 }

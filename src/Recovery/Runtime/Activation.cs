@@ -15,6 +15,8 @@ internal sealed partial class Activation
 {
     private readonly SemaphoreSlim _turnLock = new(1, 1);
     private readonly Dictionary<string, Slot> _recent = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TurnRecord> _inDoubt;
+    private readonly TurnRuntime _turnRuntime;
     private readonly ILogStore _store;
     private readonly GroupCommitWriter _writer;
     private readonly RuntimeOptions _options;
@@ -27,6 +29,7 @@ internal sealed partial class Activation
     private Task<AppendStatus> _lastWrite = Task.FromResult(AppendStatus.Ok);
     private (long Seq, Task<AppendStatus> Write)? _pendingCheckpoint;
     private volatile string? _brokenReason;
+    private Invocation? _current;
 
     private Activation(ComponentId id, ComponentTypeInfo type, long epoch, Replayer.Loaded loaded, ILogStore store, GroupCommitWriter writer, RuntimeOptions options, JsonSerializerOptions json)
     {
@@ -42,6 +45,8 @@ internal sealed partial class Activation
         _options = options;
         _json = json;
         _lastCheckpointTicks = options.TimeProvider.GetUtcNow().UtcTicks;
+        _inDoubt = new Dictionary<string, TurnRecord>(loaded.InDoubt, StringComparer.Ordinal);
+        _turnRuntime = new TurnRuntime(options.Backends, json, StabilizeBeforeSendAsync);
         foreach (var (seq, turn) in loaded.Turns)
         {
             var hash = turn.ArgsHash;
@@ -123,9 +128,11 @@ internal sealed partial class Activation
     private async Task<Task<TurnReply>> RunTurnAsync(Invocation inv, ComponentMethod method, long argsHash)
     {
         var args = method.DecodeArgs(inv.Args.Span, _json);
-        var seq = _lastSeq + 1;
-        var context = new LiveTurnContext(Id, inv.RequestId, seq, _options.TimeProvider);
+        _inDoubt.TryGetValue(inv.RequestId, out var partial);
+        if (partial is not null) CheckSameRequest(partial.ArgsHash, argsHash, inv);
+        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, partial);
         _grain.Context = context;
+        _current = inv;
         TurnReply reply;
         try
         {
@@ -135,18 +142,61 @@ internal sealed partial class Activation
         catch (Exception e)
         {
             reply = Replayer.ErrorReply(e);
-            await UndoAsync(inv).ConfigureAwait(false);
+            if (context.InfrastructureFailure is null) await UndoAsync(inv).ConfigureAwait(false);
         }
 
-        var turn = new TurnRecord(inv.RequestId, inv.SessionId, inv.Caller, method.Name, inv.Args, context.Values, reply);
+        if (context.InfrastructureFailure is { } failure)
+        {
+            // A back end failed (not an abort): the turn did not happen. Its partial record stays in the log, so
+            // the retry of this request resumes it with the same values and request ids.
+            MarkBroken($"a back end failed: {failure.Message}");
+            throw new TurnNotDurableException(Id, inv.RequestId, $"a back end failed: {failure.Message}", failure);
+        }
+
+        var seq = _lastSeq + 1;
+        var turn = context.Snapshot(inv, reply, partial: false);
         var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.Turn, RecordCodec.EncodeTurn(turn)));
         _lastSeq = seq;
         _lastWrite = write;
+        _inDoubt.Remove(inv.RequestId);
         var durable = AwaitDurableAsync(write, reply, inv);
         _recent[inv.RequestId] = new Slot(argsHash, seq, durable);
         _sinceCheckpoint.Add((inv.RequestId, seq, argsHash, reply));
         MaybeCheckpoint();
         return durable;
+    }
+
+    /// <summary>
+    /// Guarantee 6, before a turn sends anything: every earlier record is durable, and the turn's input and
+    /// the values it consumed so far are forced to the log as a partial record (which also pins the seq its
+    /// outbound request ids are built from). Runs under the turn lock.
+    /// </summary>
+    private async Task StabilizeBeforeSendAsync(LiveTurnContext context)
+    {
+        if (context.TurnSeq != 0 && context.Values.Count == context.ValuesAtLastPartial)
+        {
+            await _lastWrite.ConfigureAwait(false);
+            return;
+        }
+
+        var seq = _lastSeq + 1;
+        if (context.TurnSeq == 0) context.TurnSeq = seq;
+        var current = _current ?? throw new InvalidOperationException("An outbound call was made outside a turn.");
+        var partial = context.Snapshot(current, TurnReply.Void, partial: true);
+        var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.PartialTurn, RecordCodec.EncodeTurn(partial)));
+        _lastSeq = seq;
+        _lastWrite = write;
+        try
+        {
+            await AwaitDurableAsync(write, TurnReply.Void, current).ConfigureAwait(false);
+        }
+        catch (TurnNotDurableException e)
+        {
+            context.InfrastructureFailure ??= e;
+            throw;
+        }
+
+        context.ValuesAtLastPartial = context.Values.Count;
     }
 
     private async Task<TurnReply> ExecuteReadOnlyAsync(Invocation inv, ComponentMethod method)
@@ -158,7 +208,7 @@ internal sealed partial class Activation
         {
             ThrowIfBroken(inv);
             var args = method.DecodeArgs(inv.Args.Span, _json);
-            _grain.Context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider);
+            _grain.Context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime);
             try
             {
                 reply = new TurnReply(method.EncodeResult(await method.InvokeAsync(_grain, args).ConfigureAwait(false), _json));

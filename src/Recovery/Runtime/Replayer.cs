@@ -12,8 +12,11 @@ namespace Middleware.Recovery.Runtime;
 /// </summary>
 public static class Replayer
 {
-    /// <summary>A component object rebuilt up to <see cref="LastSeq"/>, with the turns replayed on top of its checkpoint.</summary>
-    public sealed record Loaded(object Grain, long CheckpointSeq, long LastSeq, IReadOnlyList<(long Seq, TurnRecord Turn)> Turns);
+    /// <summary>
+    /// A component object rebuilt up to <see cref="LastSeq"/>, with the turns replayed on top of its checkpoint and
+    /// the partial records of turns that never completed (in doubt: a retry of their request resumes them).
+    /// </summary>
+    public sealed record Loaded(object Grain, long CheckpointSeq, long LastSeq, IReadOnlyList<(long Seq, TurnRecord Turn)> Turns, IReadOnlyDictionary<string, TurnRecord> InDoubt);
 
     /// <summary>Creates a fresh component object with a new state.</summary>
     public static object NewGrain(ComponentTypeInfo type)
@@ -55,17 +58,31 @@ public static class Replayer
 
         var records = upToSeq < from ? [] : await store.ReadAsync(idText, from, upToSeq, cancellationToken).ConfigureAwait(false);
         var turns = new List<(long, TurnRecord)>(records.Count);
+        var inDoubt = new Dictionary<string, TurnRecord>(StringComparer.Ordinal);
         var expected = from;
         foreach (var record in records)
         {
             if (record.Seq != expected)
                 throw new InvalidDataException($"The log of {id} has a gap: expected seq {expected}, found {record.Seq}.");
             expected++;
-            if (record.Kind != RecordKind.Turn) continue;
-            turns.Add((record.Seq, await ApplyAsync(grain, type, id, record, json).ConfigureAwait(false)));
+            switch (record.Kind)
+            {
+                case RecordKind.PartialTurn:
+                    // Not applied: the final record of the turn (if any) holds everything the partial did.
+                    var partial = RecordCodec.DecodeTurn(record.Payload);
+                    inDoubt[partial.RequestId] = partial;
+                    break;
+                case RecordKind.Turn:
+                    var turn = await ApplyAsync(grain, type, id, record, json).ConfigureAwait(false);
+                    inDoubt.Remove(turn.RequestId);
+                    turns.Add((record.Seq, turn));
+                    break;
+                default:
+                    throw new InvalidDataException($"The log of {id} has a record of unknown kind {(byte)record.Kind} at seq {record.Seq}; upgrade the middleware.");
+            }
         }
 
-        return new Loaded(grain, checkpoint?.Seq ?? 0, expected - 1, turns);
+        return new Loaded(grain, checkpoint?.Seq ?? 0, expected - 1, turns, inDoubt);
     }
 
     /// <summary>Re-executes one logged turn on <paramref name="grainObject"/> and checks its reply.</summary>
@@ -85,7 +102,7 @@ public static class Replayer
             throw new ReplayDivergenceException(id, record.Seq, turn.Method, "arguments that decode", e.Message);
         }
 
-        var context = new ReplayTurnContext(id, turn.RequestId, record.Seq, turn.Method, turn.Values);
+        var context = new ReplayTurnContext(id, record.Seq, turn, json);
         grain.Context = context;
         var before = turn.Reply.IsError ? StateCodec.Serialize(grain.State, type.StateType, json) : null;
         TurnReply reply;
@@ -103,6 +120,8 @@ public static class Replayer
             throw new ReplayDivergenceException(id, record.Seq, turn.Method, $"reply {turn.Reply}", $"reply {reply}");
         if (context.Consumed != turn.Values.Count)
             throw new ReplayDivergenceException(id, record.Seq, turn.Method, $"{turn.Values.Count} nondeterministic value(s) consumed", $"{context.Consumed}");
+        if (context.OutboundConsumed != turn.Outbound.Count)
+            throw new ReplayDivergenceException(id, record.Seq, turn.Method, $"{turn.Outbound.Count} outbound call(s)", $"{context.OutboundConsumed}");
         if (before is not null)
             grain.State = StateCodec.Deserialize(before, type.StateType, json);
         return turn;

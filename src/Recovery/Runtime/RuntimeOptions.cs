@@ -18,6 +18,9 @@ public sealed class RuntimeOptions
     /// <summary>The clock behind <c>Context.UtcNow</c> and checkpoint intervals (default: the system clock).</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>Back-end databases components reach with <c>Context.Backend(name)</c>.</summary>
+    public Procedures.BackendRegistry Backends { get; } = new();
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the setting and the allowed range.</summary>
     public void Validate()
     {

@@ -28,6 +28,7 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     private TaskCompletionSource<bool> _hang = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private FaultMode _mode;
     private int _remaining;
+    private int _skip;
 
     /// <summary>The wrapped store.</summary>
     public ILogStore Inner { get; } = inner;
@@ -41,13 +42,17 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     /// <inheritdoc />
     public string Name => "faulty(" + Inner.Name + ")";
 
-    /// <summary>Applies <paramref name="mode"/> to the next <paramref name="count"/> appends (int.MaxValue: until changed).</summary>
-    public void Inject(FaultMode mode, int count = int.MaxValue)
+    /// <summary>
+    /// Applies <paramref name="mode"/> to <paramref name="count"/> appends (int.MaxValue: until changed), after
+    /// letting the next <paramref name="skip"/> appends through untouched.
+    /// </summary>
+    public void Inject(FaultMode mode, int count = int.MaxValue, int skip = 0)
     {
         lock (_gate)
         {
             _mode = mode;
             _remaining = count;
+            _skip = skip;
             if (mode == FaultMode.Hang && _hang.Task.IsCompleted) _hang = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
@@ -73,7 +78,16 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
         Task<bool> hang;
         lock (_gate)
         {
-            mode = _remaining > 0 ? _mode : FaultMode.None;
+            if (_skip > 0)
+            {
+                _skip--;
+                mode = FaultMode.None;
+            }
+            else
+            {
+                mode = _remaining > 0 ? _mode : FaultMode.None;
+            }
+
             if (mode != FaultMode.None)
             {
                 _remaining--;

@@ -1,0 +1,94 @@
+using System.Data.Common;
+
+namespace Middleware.Recovery.Procedures;
+
+/// <summary>
+/// The SQL one kind of back-end database needs for the idempotent-request table. The table and its rules are
+/// the same everywhere: one row per request id, written in the same transaction as the work, holding the
+/// outcome that every repeat returns. The scripts under sql/*/idempotent/ are the same contract for teams
+/// whose logic lives in stored procedures.
+/// </summary>
+public sealed class BackendDialect
+{
+    private BackendDialect(string name, string createTable, string tryInsert, string complete, string select, string reap, Func<DbException, bool> isDuplicateKey)
+    {
+        Name = name;
+        CreateTable = createTable;
+        TryInsert = tryInsert;
+        Complete = complete;
+        Select = select;
+        Reap = reap;
+        IsDuplicateKey = isDuplicateKey;
+    }
+
+    /// <summary>PostgreSQL (Npgsql): concurrent duplicates wait on the primary key until the first commits.</summary>
+    public static BackendDialect Postgres { get; } = new(
+        "postgres",
+        """
+        CREATE TABLE IF NOT EXISTS mw_idempotent_requests (
+            request_id TEXT PRIMARY KEY,
+            procedure  TEXT NOT NULL,
+            args_hash  BIGINT NOT NULL,
+            status     TEXT NOT NULL CHECK (status IN ('running', 'done', 'aborted')),
+            result     BYTEA,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now())
+        """,
+        "INSERT INTO mw_idempotent_requests(request_id, procedure, args_hash, status) VALUES (@id, @procedure, @hash, @status) ON CONFLICT (request_id) DO NOTHING",
+        "UPDATE mw_idempotent_requests SET status = @status, result = @result WHERE request_id = @id",
+        "SELECT procedure, args_hash, status, result FROM mw_idempotent_requests WHERE request_id = @id",
+        "DELETE FROM mw_idempotent_requests WHERE created_at < now() - make_interval(secs => @seconds)",
+        _ => false);
+
+    /// <summary>SQLite (Microsoft.Data.Sqlite): writers are serialized by the database lock (BEGIN IMMEDIATE).</summary>
+    public static BackendDialect Sqlite { get; } = new(
+        "sqlite",
+        """
+        CREATE TABLE IF NOT EXISTS mw_idempotent_requests (
+            request_id TEXT PRIMARY KEY,
+            procedure  TEXT NOT NULL,
+            args_hash  INTEGER NOT NULL,
+            status     TEXT NOT NULL CHECK (status IN ('running', 'done', 'aborted')),
+            result     BLOB,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
+        """,
+        "INSERT OR IGNORE INTO mw_idempotent_requests(request_id, procedure, args_hash, status) VALUES (@id, @procedure, @hash, @status)",
+        "UPDATE mw_idempotent_requests SET status = @status, result = @result WHERE request_id = @id",
+        "SELECT procedure, args_hash, status, result FROM mw_idempotent_requests WHERE request_id = @id",
+        "DELETE FROM mw_idempotent_requests WHERE created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || @seconds || ' seconds')",
+        _ => false);
+
+    /// <summary>SQL Server (Microsoft.Data.SqlClient): the key lock makes concurrent duplicates wait.</summary>
+    public static BackendDialect SqlServer { get; } = new(
+        "sqlserver",
+        """
+        IF OBJECT_ID(N'mw_idempotent_requests', N'U') IS NULL
+        CREATE TABLE mw_idempotent_requests (
+            request_id NVARCHAR(400) NOT NULL PRIMARY KEY,
+            procedure_name NVARCHAR(400) NOT NULL,
+            args_hash  BIGINT NOT NULL,
+            status     NVARCHAR(16) NOT NULL CHECK (status IN ('running', 'done', 'aborted')),
+            result     VARBINARY(MAX) NULL,
+            created_at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME())
+        """,
+        "INSERT INTO mw_idempotent_requests(request_id, procedure_name, args_hash, status) SELECT @id, @procedure, @hash, @status " +
+        "WHERE NOT EXISTS (SELECT 1 FROM mw_idempotent_requests WITH (UPDLOCK, HOLDLOCK) WHERE request_id = @id)",
+        "UPDATE mw_idempotent_requests SET status = @status, result = @result WHERE request_id = @id",
+        "SELECT procedure_name, args_hash, status, result FROM mw_idempotent_requests WHERE request_id = @id",
+        "DELETE FROM mw_idempotent_requests WHERE created_at < DATEADD(second, -@seconds, SYSUTCDATETIME())",
+        e => e.ErrorCode is 2627 or 2601);
+
+    /// <summary>A short name for messages.</summary>
+    public string Name { get; }
+
+    internal string CreateTable { get; }
+
+    internal string TryInsert { get; }
+
+    internal string Complete { get; }
+
+    internal string Select { get; }
+
+    internal string Reap { get; }
+
+    internal Func<DbException, bool> IsDuplicateKey { get; }
+}

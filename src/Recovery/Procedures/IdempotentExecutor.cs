@@ -1,0 +1,173 @@
+using System.Data;
+using System.Data.Common;
+using System.Text;
+using Middleware.Grains;
+using Middleware.Recovery.Log;
+
+namespace Middleware.Recovery.Procedures;
+
+/// <summary>
+/// Runs back-end work as a generalized idempotent procedure: the work and the record of its outcome commit in
+/// one back-end transaction under the request id; a repeat of the id returns the recorded outcome and runs
+/// nothing; an abort (<see cref="IdempotentAbortException"/>) rolls the work back and is itself recorded, so
+/// every repeat gets the same abort; a concurrent duplicate waits for the first and reads its outcome; the
+/// same id with other arguments is an error.
+/// </summary>
+public sealed class IdempotentExecutor(string name, DbDataSource dataSource, BackendDialect dialect)
+{
+    private readonly SemaphoreSlim _schemaGate = new(1, 1);
+    private volatile bool _schemaReady;
+
+    /// <summary>The back end's name (as components ask for it).</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The back end's data source.</summary>
+    public DbDataSource DataSource { get; } = dataSource;
+
+    /// <summary>Runs <paramref name="work"/> once for <paramref name="requestId"/> and returns its (first) outcome.</summary>
+    public async Task<TurnReply> ExecuteAsync(string requestId, string procedure, ReadOnlyMemory<byte> args,
+        Func<IdempotentWork, Task<ReadOnlyMemory<byte>>> work, CancellationToken cancellationToken = default)
+    {
+        var hash = StableHash.Of(procedure, args.Span);
+        await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (var tx = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false))
+            {
+                // Claim the id in the work's own transaction: a concurrent duplicate blocks on the key until
+                // this one commits or rolls back, then finds the row (or claims it after a rollback).
+                if (await ExecAsync(tx, dialect.TryInsert, cancellationToken, ("id", requestId), ("procedure", procedure), ("hash", hash), ("status", "running")).ConfigureAwait(false) == 1)
+                {
+                    ReadOnlyMemory<byte> result;
+                    try
+                    {
+                        result = await work(new IdempotentWork(tx, requestId, cancellationToken)).ConfigureAwait(false);
+                    }
+                    catch (IdempotentAbortException abort)
+                    {
+                        await tx.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                        return await RecordAbortAsync(connection, requestId, procedure, hash, abort, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await ExecAsync(tx, dialect.Complete, cancellationToken, ("id", requestId), ("status", "done"), ("result", result.ToArray())).ConfigureAwait(false);
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return new TurnReply(result);
+                }
+
+                await tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return await ReadRecordedAsync(connection, requestId, procedure, hash, cancellationToken).ConfigureAwait(false)
+                ?? throw new BackendUnavailableException($"Back end '{Name}' reported request '{requestId}' as recorded but has no row for it.");
+        }
+        catch (DbException e)
+        {
+            throw new BackendUnavailableException($"Back end '{Name}' ({dialect.Name}) failed while running '{procedure}' for request '{requestId}': {e.Message}. Nothing was recorded; the request can be retried.", e);
+        }
+    }
+
+    /// <summary>Deletes recorded outcomes older than <paramref name="retention"/>; returns how many.</summary>
+    public async Task<int> ReapAsync(TimeSpan retention, CancellationToken cancellationToken = default)
+    {
+        await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var n = await ExecAsync(tx, dialect.Reap, cancellationToken, ("seconds", (long)retention.TotalSeconds)).ConfigureAwait(false);
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return n;
+    }
+
+    private async Task<TurnReply> RecordAbortAsync(DbConnection connection, string requestId, string procedure, long hash, IdempotentAbortException abort, CancellationToken ct)
+    {
+        var message = Encoding.UTF8.GetBytes(abort.GetType().FullName + "\n" + abort.Message);
+        await using (var tx = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct).ConfigureAwait(false))
+        {
+            if (await ExecAsync(tx, dialect.TryInsert, ct, ("id", requestId), ("procedure", procedure), ("hash", hash), ("status", "aborted")).ConfigureAwait(false) == 1)
+            {
+                await ExecAsync(tx, dialect.Complete, ct, ("id", requestId), ("status", "aborted"), ("result", message)).ConfigureAwait(false);
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return AbortReply(message);
+            }
+
+            await tx.RollbackAsync(ct).ConfigureAwait(false);
+        }
+
+        // Someone recorded an outcome for this id meanwhile: the first outcome wins.
+        return await ReadRecordedAsync(connection, requestId, procedure, hash, ct).ConfigureAwait(false) ?? AbortReply(message);
+    }
+
+    private async Task<TurnReply?> ReadRecordedAsync(DbConnection connection, string requestId, string procedure, long hash, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = dialect.Select;
+        AddParameter(command, "id", requestId);
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await reader.ReadAsync(ct).ConfigureAwait(false)) return null;
+        var recordedProcedure = reader.GetString(0);
+        var recordedHash = reader.GetInt64(1);
+        var status = reader.GetString(2);
+        var result = reader.IsDBNull(3) ? [] : (byte[])reader.GetValue(3);
+        if (recordedProcedure != procedure || recordedHash != hash)
+            throw new IdempotentRequestMismatchException(Name, requestId, recordedProcedure, procedure);
+        return status switch
+        {
+            "done" => new TurnReply(result),
+            "aborted" => AbortReply(result),
+            _ => throw new BackendUnavailableException($"Back end '{Name}' holds request '{requestId}' as '{status}' outside a transaction; the table was changed by hand."),
+        };
+    }
+
+    private static TurnReply AbortReply(byte[] recorded)
+    {
+        var text = Encoding.UTF8.GetString(recorded);
+        var newline = text.IndexOf('\n');
+        return newline < 0
+            ? new TurnReply(ReadOnlyMemory<byte>.Empty, typeof(IdempotentAbortException).FullName, text)
+            : new TurnReply(ReadOnlyMemory<byte>.Empty, text[..newline], text[(newline + 1)..]);
+    }
+
+    private async Task EnsureSchemaAsync(CancellationToken ct)
+    {
+        if (_schemaReady) return;
+        await _schemaGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_schemaReady) return;
+            await using var connection = await DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            command.CommandText = dialect.CreateTable;
+            await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            _schemaReady = true;
+        }
+        catch (DbException e)
+        {
+            throw new BackendUnavailableException($"Back end '{Name}' ({dialect.Name}) is unreachable or refused to create mw_idempotent_requests: {e.Message}. Check its connection string and permissions.", e);
+        }
+        finally
+        {
+            _schemaGate.Release();
+        }
+    }
+
+    private static async Task<int> ExecAsync(DbTransaction tx, string sql, CancellationToken ct, params (string Name, object Value)[] parameters)
+    {
+        await using var command = tx.Connection!.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = sql;
+        foreach (var (n, v) in parameters) AddParameter(command, n, v);
+        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private static void AddParameter(DbCommand command, string name, object value)
+    {
+        var p = command.CreateParameter();
+        p.ParameterName = "@" + name;
+        p.Value = value;
+        command.Parameters.Add(p);
+    }
+}
+
+/// <summary>A request id was used again for a different procedure or different arguments.</summary>
+public sealed class IdempotentRequestMismatchException(string backend, string requestId, string recordedProcedure, string procedure)
+    : Exception($"Back end '{backend}' already ran request '{requestId}' as {recordedProcedure} with other arguments than this {procedure}; a request id names one request, so a new request needs a new id.");

@@ -1,0 +1,89 @@
+using System.Data.Common;
+using System.Text.Json;
+using Middleware.Grains;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Procedures;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>A back end as a live turn sees it: stabilize, call under a deterministic id, record the outcome.</summary>
+internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, IdempotentExecutor executor) : IBackend
+{
+    public async Task<T> ExecuteAsync<T>(string procedure, object? args, Func<IdempotentWork, Task<T>> work)
+    {
+        var json = runtime.Json;
+        var ordinal = context.NextOrdinal();
+        var argBytes = JsonSerializer.SerializeToUtf8Bytes(args, json);
+        TurnReply outcome;
+        if (context.RecordedOutbound(ordinal) is { } recorded)
+        {
+            // Resumed from a partial record that already holds this call's outcome.
+            outcome = recorded.Outcome;
+            context.AddOutbound(recorded);
+        }
+        else
+        {
+            // Guarantee 6: everything before this call is durable and the turn's seq is pinned first, so a
+            // re-execution after a crash reaches the same request id with the same arguments.
+            await runtime.StabilizeAsync(context).ConfigureAwait(false);
+            var requestId = $"{context.Id}:{context.TurnSeq}:{ordinal}";
+            try
+            {
+                outcome = await executor.ExecuteAsync(requestId, procedure, argBytes,
+                    async w => JsonSerializer.SerializeToUtf8Bytes(await work(w).ConfigureAwait(false), json)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not IdempotentAbortException)
+            {
+                context.InfrastructureFailure ??= e;
+                throw;
+            }
+
+            context.AddOutbound(new OutboundCall(ordinal, OutboundKind.Backend, executor.Name, requestId, procedure, argBytes, outcome));
+        }
+
+        return outcome.IsError ? throw ReplyDecoder.ToException(outcome) : JsonSerializer.Deserialize<T>(outcome.Result.Span, json)!;
+    }
+
+    public async Task<T> ReadAsync<T>(Func<DbConnection, CancellationToken, Task<T>> read)
+    {
+        if (!context.TryPrefix(NondeterminismKind.BackendRead, out var value))
+        {
+            var fresh = await ReadNow(read).ConfigureAwait(false);
+            value = new RecordedValue(NondeterminismKind.BackendRead, 0, default, JsonSerializer.SerializeToUtf8Bytes(fresh, runtime.Json));
+            context.Record(value);
+        }
+
+        // Hand back what was recorded, decoded, so the live turn sees exactly what a replay will see.
+        return JsonSerializer.Deserialize<T>(value.Bytes.Span, runtime.Json)!;
+    }
+
+    private async Task<T> ReadNow<T>(Func<DbConnection, CancellationToken, Task<T>> read)
+    {
+        try
+        {
+            await using var connection = await executor.DataSource.OpenConnectionAsync().ConfigureAwait(false);
+            return await read(connection, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DbException e)
+        {
+            var failure = new BackendUnavailableException($"Back end '{executor.Name}' failed during an exploratory read: {e.Message}", e);
+            context.InfrastructureFailure ??= failure;
+            throw failure;
+        }
+    }
+}
+
+/// <summary>A back end as a replayed turn sees it: recorded outcomes, never a real call.</summary>
+internal sealed class ReplayBackend(ReplayTurnContext context, string name, JsonSerializerOptions json) : IBackend
+{
+    public Task<T> ExecuteAsync<T>(string procedure, object? args, Func<IdempotentWork, Task<T>> work)
+    {
+        var call = context.TakeOutbound(name, procedure, JsonSerializer.SerializeToUtf8Bytes(args, json));
+        return call.Outcome.IsError
+            ? Task.FromException<T>(ReplyDecoder.ToException(call.Outcome))
+            : Task.FromResult(JsonSerializer.Deserialize<T>(call.Outcome.Result.Span, json)!);
+    }
+
+    public Task<T> ReadAsync<T>(Func<DbConnection, CancellationToken, Task<T>> read) =>
+        Task.FromResult(JsonSerializer.Deserialize<T>(context.Take(NondeterminismKind.BackendRead).Bytes.Span, json)!);
+}
