@@ -1,5 +1,3 @@
-using System.Data.Common;
-
 namespace Middleware.Recovery.Procedures;
 
 /// <summary>
@@ -10,7 +8,7 @@ namespace Middleware.Recovery.Procedures;
 /// </summary>
 public sealed class BackendDialect
 {
-    private BackendDialect(string name, string createTable, string tryInsert, string complete, string select, string reap, Func<DbException, bool> isDuplicateKey)
+    private BackendDialect(string name, string createTable, string tryInsert, string complete, string select, string reap)
     {
         Name = name;
         CreateTable = createTable;
@@ -18,64 +16,35 @@ public sealed class BackendDialect
         Complete = complete;
         Select = select;
         Reap = reap;
-        IsDuplicateKey = isDuplicateKey;
     }
 
     /// <summary>PostgreSQL (Npgsql): concurrent duplicates wait on the primary key until the first commits.</summary>
     public static BackendDialect Postgres { get; } = new(
         "postgres",
-        """
-        CREATE TABLE IF NOT EXISTS mw_idempotent_requests (
-            request_id TEXT PRIMARY KEY,
-            procedure  TEXT NOT NULL,
-            args_hash  BIGINT NOT NULL,
-            status     TEXT NOT NULL CHECK (status IN ('running', 'done', 'aborted')),
-            result     BYTEA,
-            created_at TIMESTAMPTZ NOT NULL DEFAULT now())
-        """,
+        Script("postgres"),
         "INSERT INTO mw_idempotent_requests(request_id, procedure, args_hash, status) VALUES (@id, @procedure, @hash, @status) ON CONFLICT (request_id) DO NOTHING",
         "UPDATE mw_idempotent_requests SET status = @status, result = @result WHERE request_id = @id",
         "SELECT procedure, args_hash, status, result FROM mw_idempotent_requests WHERE request_id = @id",
-        "DELETE FROM mw_idempotent_requests WHERE created_at < now() - make_interval(secs => @seconds)",
-        _ => false);
+        "DELETE FROM mw_idempotent_requests WHERE created_at < now() - make_interval(secs => @seconds)");
 
     /// <summary>SQLite (Microsoft.Data.Sqlite): writers are serialized by the database lock (BEGIN IMMEDIATE).</summary>
     public static BackendDialect Sqlite { get; } = new(
         "sqlite",
-        """
-        CREATE TABLE IF NOT EXISTS mw_idempotent_requests (
-            request_id TEXT PRIMARY KEY,
-            procedure  TEXT NOT NULL,
-            args_hash  INTEGER NOT NULL,
-            status     TEXT NOT NULL CHECK (status IN ('running', 'done', 'aborted')),
-            result     BLOB,
-            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
-        """,
+        Script("sqlite"),
         "INSERT OR IGNORE INTO mw_idempotent_requests(request_id, procedure, args_hash, status) VALUES (@id, @procedure, @hash, @status)",
         "UPDATE mw_idempotent_requests SET status = @status, result = @result WHERE request_id = @id",
         "SELECT procedure, args_hash, status, result FROM mw_idempotent_requests WHERE request_id = @id",
-        "DELETE FROM mw_idempotent_requests WHERE created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || @seconds || ' seconds')",
-        _ => false);
+        "DELETE FROM mw_idempotent_requests WHERE created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || @seconds || ' seconds')");
 
     /// <summary>SQL Server (Microsoft.Data.SqlClient): the key lock makes concurrent duplicates wait.</summary>
     public static BackendDialect SqlServer { get; } = new(
         "sqlserver",
-        """
-        IF OBJECT_ID(N'mw_idempotent_requests', N'U') IS NULL
-        CREATE TABLE mw_idempotent_requests (
-            request_id NVARCHAR(400) NOT NULL PRIMARY KEY,
-            procedure_name NVARCHAR(400) NOT NULL,
-            args_hash  BIGINT NOT NULL,
-            status     NVARCHAR(16) NOT NULL CHECK (status IN ('running', 'done', 'aborted')),
-            result     VARBINARY(MAX) NULL,
-            created_at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME())
-        """,
+        Script("sqlserver"),
         "INSERT INTO mw_idempotent_requests(request_id, procedure_name, args_hash, status) SELECT @id, @procedure, @hash, @status " +
         "WHERE NOT EXISTS (SELECT 1 FROM mw_idempotent_requests WITH (UPDLOCK, HOLDLOCK) WHERE request_id = @id)",
         "UPDATE mw_idempotent_requests SET status = @status, result = @result WHERE request_id = @id",
         "SELECT procedure_name, args_hash, status, result FROM mw_idempotent_requests WHERE request_id = @id",
-        "DELETE FROM mw_idempotent_requests WHERE created_at < DATEADD(second, -@seconds, SYSUTCDATETIME())",
-        e => e.ErrorCode is 2627 or 2601);
+        "DELETE FROM mw_idempotent_requests WHERE created_at < DATEADD(second, -@seconds, SYSUTCDATETIME())");
 
     /// <summary>A short name for messages.</summary>
     public string Name { get; }
@@ -90,5 +59,12 @@ public sealed class BackendDialect
 
     internal string Reap { get; }
 
-    internal Func<DbException, bool> IsDuplicateKey { get; }
+    /// <summary>sql/&lt;database&gt;/idempotent/001_requests.sql, embedded in this assembly.</summary>
+    private static string Script(string database)
+    {
+        using var stream = typeof(BackendDialect).Assembly.GetManifestResourceStream($"idempotent/{database}.sql")
+            ?? throw new InvalidOperationException($"The embedded script idempotent/{database}.sql is missing from {typeof(BackendDialect).Assembly.GetName().Name}; the build is broken.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
 }
