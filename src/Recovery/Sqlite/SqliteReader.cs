@@ -25,12 +25,15 @@ internal sealed class SqliteReader : IDisposable
         db.Exec("PRAGMA query_only=ON");
         _begin = db.Prepare("BEGIN");
         _end = db.Prepare("COMMIT");
-        _head = db.Prepare("SELECT epoch, owner, last_seq, last_pos, checkpoint_seq FROM components WHERE id = ?1");
-        _rowAt = db.Prepare("SELECT seq, epoch, kind, prev_pos, committed_at, payload, component = ?2 FROM log WHERE pos = ?1");
-        _walkStart = db.Prepare("SELECT seq, pos FROM checkpoints WHERE component = ?1 AND seq >= ?2 AND pos > 0 ORDER BY seq LIMIT 1");
-        _checkpoint = db.Prepare("SELECT seq, epoch, state, state_hash, created_at FROM checkpoints WHERE component = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1");
-        _dedup = db.Prepare("SELECT seq, args_hash, reply FROM dedup WHERE component = ?1 AND request_id = ?2");
-        _list = db.Prepare("SELECT id, epoch, owner, last_seq, checkpoint_seq FROM components");
+        // Readers look the cid up by id in each query (one unique-index probe) instead of caching it: reads are
+        // not the hot path, and the lookup also tells apart a component that does not exist.
+        _head = db.Prepare("SELECT h.epoch, c.owner, h.last_seq, h.last_pos, h.checkpoint_seq, c.cid FROM components c JOIN heads h ON h.cid = c.cid WHERE c.id = ?1");
+        _rowAt = db.Prepare("SELECT seq, epoch, kind, prev_pos, committed_at, payload, cid FROM log WHERE pos = ?1");
+        _walkStart = db.Prepare("SELECT seq, pos FROM checkpoints WHERE cid = ?1 AND seq >= ?2 AND pos > 0 ORDER BY seq LIMIT 1");
+        _checkpoint = db.Prepare("SELECT seq, epoch, state, state_hash, created_at FROM checkpoints " +
+                                 "WHERE cid = (SELECT cid FROM components WHERE id = ?1) AND seq <= ?2 ORDER BY seq DESC LIMIT 1");
+        _dedup = db.Prepare("SELECT seq, args_hash, reply FROM dedup WHERE cid = (SELECT cid FROM components WHERE id = ?1) AND request_id = ?2");
+        _list = db.Prepare("SELECT c.id, h.epoch, c.owner, h.last_seq, h.checkpoint_seq FROM components c JOIN heads h ON h.cid = c.cid");
     }
 
     public ComponentHead? GetHead(string componentId)
@@ -59,11 +62,11 @@ internal sealed class SqliteReader : IDisposable
         _begin.Run();
         try
         {
-            long lastSeq, lastPos;
+            long lastSeq, lastPos, cid;
             try
             {
                 if (!_head.Bind(1, componentId).Step()) return records;
-                (lastSeq, lastPos) = (_head.Int64(2), _head.Int64(3));
+                (lastSeq, lastPos, cid) = (_head.Int64(2), _head.Int64(3), _head.Int64(5));
             }
             finally
             {
@@ -72,15 +75,15 @@ internal sealed class SqliteReader : IDisposable
 
             var upper = Math.Min(toSeq, lastSeq);
             if (fromSeq > upper || lastPos == 0) return records;
-            if (upper < lastSeq && NearestCheckpointAbove(componentId, upper) is { } start && start.Seq < lastSeq)
+            if (upper < lastSeq && NearestCheckpointAbove(cid, upper) is { } start && start.Seq < lastSeq)
             {
                 // A checkpoint whose record is gone (truncated) makes Walk read nothing; the head walk is then
                 // still right, only slower.
-                Walk(componentId, start.Pos, start.Seq, fromSeq, upper, records);
+                Walk(cid, start.Pos, start.Seq, fromSeq, upper, records);
                 if (records.Count > 0 || start.Seq < fromSeq) return Reverse(records);
             }
 
-            Walk(componentId, lastPos, lastSeq, fromSeq, upper, records);
+            Walk(cid, lastPos, lastSeq, fromSeq, upper, records);
             return Reverse(records);
         }
         finally
@@ -134,11 +137,11 @@ internal sealed class SqliteReader : IDisposable
         return heads;
     }
 
-    private (long Seq, long Pos)? NearestCheckpointAbove(string componentId, long seq)
+    private (long Seq, long Pos)? NearestCheckpointAbove(long cid, long seq)
     {
         try
         {
-            return _walkStart.Bind(1, componentId).Bind(2, seq).Step() ? (_walkStart.Int64(0), _walkStart.Int64(1)) : null;
+            return _walkStart.Bind(1, cid).Bind(2, seq).Step() ? (_walkStart.Int64(0), _walkStart.Int64(1)) : null;
         }
         finally
         {
@@ -151,15 +154,13 @@ internal sealed class SqliteReader : IDisposable
     /// <paramref name="fromSeq"/>, collecting records up to <paramref name="toSeq"/> in descending order. The
     /// chain ends at a missing row (truncated) or at a row that is not the expected record (a reused position).
     /// </summary>
-    private void Walk(string componentId, long pos, long seq, long fromSeq, long toSeq, List<LogRecord> into)
+    private void Walk(long cid, long pos, long seq, long fromSeq, long toSeq, List<LogRecord> into)
     {
-        // Bindings survive a reset, so the id is converted to UTF-8 once per walk rather than once per row.
-        _rowAt.Bind(2, componentId);
         while (pos > 0 && seq >= fromSeq)
         {
             try
             {
-                if (!_rowAt.Bind(1, pos).Step() || _rowAt.Int64(0) != seq || _rowAt.Int64(6) != 1) return;
+                if (!_rowAt.Bind(1, pos).Step() || _rowAt.Int64(0) != seq || _rowAt.Int64(6) != cid) return;
                 if (seq <= toSeq)
                     into.Add(new LogRecord(seq, _rowAt.Int64(1), (RecordKind)_rowAt.Int64(2), _rowAt.Blob(5), _rowAt.Int64(4)));
                 pos = _rowAt.Int64(3);

@@ -12,6 +12,6 @@ public sealed class SqliteStoreOptions
     /// <summary>The most reader connections open at once; reads beyond that wait for a free one. Default 4.</summary>
     public int ReaderConnections { get; init; } = 4;
 
-    /// <summary>The clock that stamps committed_at, created_at and updated_at. Default: the system clock.</summary>
+    /// <summary>The clock that stamps committed_at, created_at and claimed_at. Default: the system clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

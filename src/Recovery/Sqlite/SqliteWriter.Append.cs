@@ -16,16 +16,16 @@ internal sealed partial class SqliteWriter
     private static (SqliteStatement, SqliteStatement, SqliteStatement, SqliteStatement, SqliteStatement, SqliteStatement) PrepareAppend(SqliteDb db) =>
     (
         // The first record of a group chains to the stored head; reading it in the INSERT saves a round trip.
-        db.Prepare("INSERT INTO log(component, seq, epoch, kind, prev_pos, committed_at, payload) " +
-                   "VALUES (?1, ?2, ?3, ?4, coalesce((SELECT last_pos FROM components WHERE id = ?1), 0), ?5, ?6)"),
-        db.Prepare("INSERT INTO log(component, seq, epoch, kind, prev_pos, committed_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        db.Prepare("INSERT INTO log(cid, seq, epoch, kind, prev_pos, committed_at, payload) " +
+                   "VALUES (?1, ?2, ?3, ?4, coalesce((SELECT last_pos FROM heads WHERE cid = ?1), 0), ?5, ?6)"),
+        db.Prepare("INSERT INTO log(cid, seq, epoch, kind, prev_pos, committed_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
         // The fence and the head pointer in one statement: it changes one row exactly when the epoch and the
         // last seq are what the group expects.
-        db.Prepare("UPDATE components SET last_seq = ?1, last_pos = ?2, checkpoint_seq = max(checkpoint_seq, ?3), updated_at = ?4 " +
-                   "WHERE id = ?5 AND epoch = ?6 AND last_seq = ?7"),
+        db.Prepare("UPDATE heads SET last_seq = ?1, last_pos = ?2, checkpoint_seq = max(checkpoint_seq, ?3) " +
+                   "WHERE cid = ?4 AND epoch = ?5 AND last_seq = ?6"),
         db.Prepare("DELETE FROM log WHERE pos >= ?1"),
-        db.Prepare("INSERT OR REPLACE INTO checkpoints(component, seq, epoch, pos, state, state_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-        db.Prepare("INSERT OR REPLACE INTO dedup(component, request_id, seq, args_hash, reply, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        db.Prepare("INSERT OR REPLACE INTO checkpoints(cid, seq, epoch, pos, state, state_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        db.Prepare("INSERT OR REPLACE INTO dedup(cid, request_id, seq, args_hash, reply, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
     );
 
     /// <summary>
@@ -38,7 +38,11 @@ internal sealed partial class SqliteWriter
             var result = new AppendStatus[groups.Count];
             for (var i = 0; i < groups.Count; i++)
             {
-                result[i] = AppendRules.IsSelfConsistent(groups[i]) ? AppendFenced(groups[i], nowTicks) : AppendChecked(groups[i], nowTicks);
+                var group = groups[i];
+                // A component that was never claimed has no head to pass: fenced, like a stale epoch.
+                result[i] = CidOf(group.ComponentId) is not { } cid ? AppendStatus.Fenced
+                    : AppendRules.IsSelfConsistent(group) ? AppendFenced(cid, group, nowTicks)
+                    : AppendChecked(cid, group, nowTicks);
             }
 
             return result;
@@ -48,12 +52,12 @@ internal sealed partial class SqliteWriter
     /// The common path: insert the records, then let the fence UPDATE decide. When it refuses, the group's
     /// rows (the highest positions, since the write lock is held) are deleted again and a SELECT says why.
     /// </summary>
-    private AppendStatus AppendFenced(AppendGroup group, long nowTicks)
+    private AppendStatus AppendFenced(long cid, AppendGroup group, long nowTicks)
     {
         var records = group.Records;
         var checkpoint = group.Checkpoint;
         var first = records[0];
-        _insertFirst.Bind(1, group.ComponentId).Bind(2, first.Seq).Bind(3, first.Epoch).Bind(4, (long)first.Kind)
+        _insertFirst.Bind(1, cid).Bind(2, first.Seq).Bind(3, first.Epoch).Bind(4, (long)first.Kind)
             .Bind(5, nowTicks).Bind(6, first.Payload.Span).Run();
         var firstPos = _db.LastInsertRowId();
         var pos = firstPos;
@@ -61,25 +65,25 @@ internal sealed partial class SqliteWriter
         for (var i = 1; i < records.Count; i++)
         {
             var r = records[i];
-            _insertNext.Bind(1, group.ComponentId).Bind(2, r.Seq).Bind(3, r.Epoch).Bind(4, (long)r.Kind)
+            _insertNext.Bind(1, cid).Bind(2, r.Seq).Bind(3, r.Epoch).Bind(4, (long)r.Kind)
                 .Bind(5, pos).Bind(6, nowTicks).Bind(7, r.Payload.Span).Run();
             pos = _db.LastInsertRowId();
             if (checkpoint is not null && checkpoint.Seq == r.Seq) checkpointPos = pos;
         }
 
-        _fence.Bind(1, records[^1].Seq).Bind(2, pos).Bind(3, checkpoint?.Seq ?? 0).Bind(4, nowTicks)
-            .Bind(5, group.ComponentId).Bind(6, group.Epoch).Bind(7, first.Seq - 1).Run();
+        _fence.Bind(1, records[^1].Seq).Bind(2, pos).Bind(3, checkpoint?.Seq ?? 0)
+            .Bind(4, cid).Bind(5, group.Epoch).Bind(6, first.Seq - 1).Run();
         if (_db.Changes() != 1)
         {
             _undoFrom.Bind(1, firstPos).Run();
-            return Classify(group);
+            return Classify(cid, group);
         }
 
         if (checkpoint is not null)
         {
             // A checkpoint before this group's first record points at an older record: find it on the chain.
-            if (checkpointPos == 0) checkpointPos = FindPos(group.ComponentId, firstPos, first.Seq, checkpoint.Seq);
-            WriteCheckpoint(group.ComponentId, checkpoint, checkpointPos, nowTicks);
+            if (checkpointPos == 0) checkpointPos = FindPos(cid, firstPos, first.Seq, checkpoint.Seq);
+            WriteCheckpoint(cid, checkpoint, checkpointPos, nowTicks);
         }
 
         return AppendStatus.Ok;
@@ -89,31 +93,31 @@ internal sealed partial class SqliteWriter
     /// The unusual shapes (no records, seqs not consecutive, a checkpoint past the last record): read the head
     /// first and apply the same rules as the reference store, in the same order (fence before seqs).
     /// </summary>
-    private AppendStatus AppendChecked(AppendGroup group, long nowTicks)
+    private AppendStatus AppendChecked(long cid, AppendGroup group, long nowTicks)
     {
-        if (ReadHead(group.ComponentId) is not { } head || head.Epoch != group.Epoch) return AppendStatus.Fenced;
+        if (ReadHead(cid) is not { } head || head.Epoch != group.Epoch) return AppendStatus.Fenced;
         if (!AppendRules.Follow(head.LastSeq, group)) return AppendStatus.SeqConflict;
 
         // Only a group without records gets here now; with a checkpoint it records that checkpoint.
         if (group.Checkpoint is not { } checkpoint) return AppendStatus.Ok;
-        _fence.Bind(1, head.LastSeq).Bind(2, head.LastPos).Bind(3, checkpoint.Seq).Bind(4, nowTicks)
-            .Bind(5, group.ComponentId).Bind(6, group.Epoch).Bind(7, head.LastSeq).Run();
-        var checkpointPos = FindPos(group.ComponentId, head.LastPos, head.LastSeq, checkpoint.Seq);
-        WriteCheckpoint(group.ComponentId, checkpoint, checkpointPos, nowTicks);
+        _fence.Bind(1, head.LastSeq).Bind(2, head.LastPos).Bind(3, checkpoint.Seq)
+            .Bind(4, cid).Bind(5, group.Epoch).Bind(6, head.LastSeq).Run();
+        var checkpointPos = FindPos(cid, head.LastPos, head.LastSeq, checkpoint.Seq);
+        WriteCheckpoint(cid, checkpoint, checkpointPos, nowTicks);
         return AppendStatus.Ok;
     }
 
     /// <summary>Why a fence UPDATE changed nothing: the component is absent or owned by another epoch, or its seq moved.</summary>
-    private AppendStatus Classify(AppendGroup group) =>
-        ReadHead(group.ComponentId) is { } head && head.Epoch == group.Epoch ? AppendStatus.SeqConflict : AppendStatus.Fenced;
+    private AppendStatus Classify(long cid, AppendGroup group) =>
+        ReadHead(cid) is { } head && head.Epoch == group.Epoch ? AppendStatus.SeqConflict : AppendStatus.Fenced;
 
-    private void WriteCheckpoint(string componentId, CheckpointRecord checkpoint, long pos, long nowTicks)
+    private void WriteCheckpoint(long cid, CheckpointRecord checkpoint, long pos, long nowTicks)
     {
-        _insertCheckpoint.Bind(1, componentId).Bind(2, checkpoint.Seq).Bind(3, checkpoint.Epoch).Bind(4, pos)
+        _insertCheckpoint.Bind(1, cid).Bind(2, checkpoint.Seq).Bind(3, checkpoint.Epoch).Bind(4, pos)
             .Bind(5, checkpoint.State.Span).Bind(6, checkpoint.StateHash).Bind(7, nowTicks).Run();
         foreach (var d in checkpoint.Dedup)
         {
-            _insertDedup.Bind(1, componentId).Bind(2, d.RequestId).Bind(3, d.Seq).Bind(4, d.ArgsHash)
+            _insertDedup.Bind(1, cid).Bind(2, d.RequestId).Bind(3, d.Seq).Bind(4, d.ArgsHash)
                 .Bind(5, d.Reply.Span).Bind(6, nowTicks).Run();
         }
     }

@@ -14,41 +14,74 @@ internal sealed partial class SqliteWriter : IDisposable
     private readonly SqliteDb _db;
     private readonly SqliteStatement _begin;
     private readonly SqliteStatement _commit;
+    private readonly SqliteStatement _cidOf;
     private readonly SqliteStatement _head;
     private readonly SqliteStatement _rowAt;
     private readonly SqliteStatement _deleteAt;
-    private readonly SqliteStatement _claimNew;
+    private readonly SqliteStatement _newComponent;
+    private readonly SqliteStatement _newHead;
     private readonly SqliteStatement _claimNext;
+    private readonly SqliteStatement _setOwner;
     private readonly SqliteStatement _firstCheckpointFrom;
     private readonly SqliteStatement _clearLastPos;
+
+    /// <summary>
+    /// Component id to cid, filled on first use. A cid never changes and is never reused (components rows are
+    /// never deleted), so an entry stays valid even when another process writes the file; only cids of
+    /// committed rows go in. Guarded by <see cref="_gate"/>.
+    /// </summary>
+    private readonly Dictionary<string, long> _cids = new(StringComparer.Ordinal);
 
     public SqliteWriter(SqliteDb db)
     {
         _db = db;
         _begin = db.Prepare("BEGIN IMMEDIATE");
         _commit = db.Prepare("COMMIT");
-        _head = db.Prepare("SELECT epoch, owner, last_seq, last_pos, checkpoint_seq FROM components WHERE id = ?1");
-        _rowAt = db.Prepare("SELECT seq, prev_pos, component = ?2 FROM log WHERE pos = ?1");
+        _cidOf = db.Prepare("SELECT cid FROM components WHERE id = ?1");
+        _head = db.Prepare("SELECT epoch, last_seq, last_pos, checkpoint_seq FROM heads WHERE cid = ?1");
+        _rowAt = db.Prepare("SELECT seq, prev_pos, cid FROM log WHERE pos = ?1");
         _deleteAt = db.Prepare("DELETE FROM log WHERE pos = ?1");
-        _claimNew = db.Prepare(
-            "INSERT INTO components(id, epoch, owner, last_seq, last_pos, checkpoint_seq, updated_at) VALUES (?1, 1, ?2, 0, 0, 0, ?3) " +
-            "ON CONFLICT(id) DO UPDATE SET epoch = 1, owner = excluded.owner, updated_at = excluded.updated_at WHERE components.epoch = 0");
-        _claimNext = db.Prepare("UPDATE components SET epoch = epoch + 1, owner = ?2, updated_at = ?3 WHERE id = ?1 AND epoch = ?4");
-        _firstCheckpointFrom = db.Prepare("SELECT seq, pos FROM checkpoints WHERE component = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1");
-        _clearLastPos = db.Prepare("UPDATE components SET last_pos = 0 WHERE id = ?1");
+        _newComponent = db.Prepare("INSERT INTO components(id, owner, claimed_at) VALUES (?1, ?2, ?3)");
+        _newHead = db.Prepare("INSERT INTO heads(cid, epoch, last_seq, last_pos, checkpoint_seq) VALUES (?1, 1, 0, 0, 0)");
+        _claimNext = db.Prepare("UPDATE heads SET epoch = epoch + 1 WHERE cid = ?1 AND epoch = ?2");
+        _setOwner = db.Prepare("UPDATE components SET owner = ?2, claimed_at = ?3 WHERE cid = ?1");
+        _firstCheckpointFrom = db.Prepare("SELECT seq, pos FROM checkpoints WHERE cid = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1");
+        _clearLastPos = db.Prepare("UPDATE heads SET last_pos = 0 WHERE cid = ?1");
         (_insertFirst, _insertNext, _fence, _undoFrom, _insertCheckpoint, _insertDedup) = PrepareAppend(db);
     }
 
     /// <summary>Conditional epoch bump (rule 5); returns the new head or null when the expected epoch is stale.</summary>
-    public ComponentHead? Claim(string componentId, long expectedEpoch, string owner, long nowTicks) =>
-        InTransaction(() =>
+    public ComponentHead? Claim(string componentId, long expectedEpoch, string owner, long nowTicks)
+    {
+        lock (_gate)
         {
-            var statement = expectedEpoch == 0
-                ? _claimNew.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks)
-                : _claimNext.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks).Bind(4, expectedEpoch);
-            statement.Run();
-            return _db.Changes() == 1 ? ReadHead(componentId)?.ToHead(componentId) : null;
-        });
+            long newCid = 0;
+            var head = InTransaction(() =>
+            {
+                long cid;
+                if (CidOf(componentId) is { } known)
+                {
+                    cid = known;
+                    _claimNext.Bind(1, cid).Bind(2, expectedEpoch).Run();
+                    if (_db.Changes() != 1) return null;
+                    _setOwner.Bind(1, cid).Bind(2, owner).Bind(3, nowTicks).Run();
+                }
+                else
+                {
+                    if (expectedEpoch != 0) return null;
+                    _newComponent.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks).Run();
+                    cid = newCid = _db.LastInsertRowId();
+                    _newHead.Bind(1, cid).Run();
+                }
+
+                return ReadHead(cid) is { } stored ? new ComponentHead(componentId, stored.Epoch, owner, stored.LastSeq, stored.CheckpointSeq) : null;
+            });
+
+            // Only now is the new row committed; caching its cid earlier could keep a number a rollback freed.
+            if (head is not null && newCid != 0) _cids[componentId] = newCid;
+            return head;
+        }
+    }
 
     /// <summary>
     /// Deletes the component's records with seq &lt; <paramref name="beforeSeq"/> by walking its chain; refused
@@ -57,11 +90,11 @@ internal sealed partial class SqliteWriter : IDisposable
     public long Truncate(string componentId, long beforeSeq) =>
         InTransaction(() =>
         {
-            if (ReadHead(componentId) is not { } head) return 0L;
+            if (CidOf(componentId) is not { } cid || ReadHead(cid) is not { } head) return 0L;
             (long Seq, long Pos)? checkpoint = null;
             try
             {
-                if (_firstCheckpointFrom.Bind(1, componentId).Bind(2, beforeSeq - 1).Step())
+                if (_firstCheckpointFrom.Bind(1, cid).Bind(2, beforeSeq - 1).Step())
                     checkpoint = (_firstCheckpointFrom.Int64(0), _firstCheckpointFrom.Int64(1));
             }
             finally
@@ -74,12 +107,12 @@ internal sealed partial class SqliteWriter : IDisposable
 
             // Start at the checkpoint's record when it is still there: it is at most one step above the cut,
             // whereas the head may be far away.
-            var (pos, seq) = checkpoint.Value.Pos > 0 && RowMatches(componentId, checkpoint.Value.Pos, checkpoint.Value.Seq)
+            var (pos, seq) = checkpoint.Value.Pos > 0 && RowMatches(cid, checkpoint.Value.Pos, checkpoint.Value.Seq)
                 ? (checkpoint.Value.Pos, checkpoint.Value.Seq)
                 : (head.LastPos, head.LastSeq);
             long deleted = 0;
             var headDeleted = false;
-            while (pos > 0 && NextInChain(componentId, pos, seq) is { } prevPos)
+            while (pos > 0 && NextInChain(cid, pos, seq) is { } prevPos)
             {
                 if (seq < beforeSeq)
                 {
@@ -94,17 +127,37 @@ internal sealed partial class SqliteWriter : IDisposable
 
             // A deleted head position can be handed out again by SQLite (it reuses max(rowid) + 1), so the
             // component must not keep pointing at it; its next record then starts a new chain.
-            if (headDeleted) _clearLastPos.Bind(1, componentId).Run();
+            if (headDeleted) _clearLastPos.Bind(1, cid).Run();
             return deleted;
         });
 
+    /// <summary>
+    /// The component's cid, from the cache or (inside the current transaction) from the file; null when the
+    /// component was never claimed. A cid read here belongs to a committed row, so it is cached at once.
+    /// </summary>
+    private long? CidOf(string componentId)
+    {
+        if (_cids.TryGetValue(componentId, out var cached)) return cached;
+        try
+        {
+            if (!_cidOf.Bind(1, componentId).Step()) return null;
+            var cid = _cidOf.Int64(0);
+            _cids[componentId] = cid;
+            return cid;
+        }
+        finally
+        {
+            _cidOf.Reset();
+        }
+    }
+
     /// <summary>The stored head row, read inside the current transaction.</summary>
-    private StoredHead? ReadHead(string componentId)
+    private StoredHead? ReadHead(long cid)
     {
         try
         {
-            if (!_head.Bind(1, componentId).Step()) return null;
-            return new StoredHead(_head.Int64(0), _head.Text(1), _head.Int64(2), _head.Int64(3), _head.Int64(4));
+            if (!_head.Bind(1, cid).Step()) return null;
+            return new StoredHead(_head.Int64(0), _head.Int64(1), _head.Int64(2), _head.Int64(3));
         }
         finally
         {
@@ -116,12 +169,12 @@ internal sealed partial class SqliteWriter : IDisposable
     /// The prev_pos of the row at <paramref name="pos"/> when that row is the component's record at
     /// <paramref name="seq"/>; null when the chain ends there (row truncated, or its position reused).
     /// </summary>
-    private long? NextInChain(string componentId, long pos, long seq)
+    private long? NextInChain(long cid, long pos, long seq)
     {
         try
         {
-            if (!_rowAt.Bind(1, pos).Bind(2, componentId).Step()) return null;
-            return _rowAt.Int64(0) == seq && _rowAt.Int64(2) == 1 ? _rowAt.Int64(1) : null;
+            if (!_rowAt.Bind(1, pos).Step()) return null;
+            return _rowAt.Int64(0) == seq && _rowAt.Int64(2) == cid ? _rowAt.Int64(1) : null;
         }
         finally
         {
@@ -129,14 +182,14 @@ internal sealed partial class SqliteWriter : IDisposable
         }
     }
 
-    private bool RowMatches(string componentId, long pos, long seq) => NextInChain(componentId, pos, seq) is not null;
+    private bool RowMatches(long cid, long pos, long seq) => NextInChain(cid, pos, seq) is not null;
 
     /// <summary>Finds the pos of the component's record at <paramref name="targetSeq"/>, walking down from a known record; 0 when gone.</summary>
-    private long FindPos(string componentId, long pos, long seq, long targetSeq)
+    private long FindPos(long cid, long pos, long seq, long targetSeq)
     {
         while (pos > 0 && seq >= targetSeq)
         {
-            if (NextInChain(componentId, pos, seq) is not { } prevPos) return 0;
+            if (NextInChain(cid, pos, seq) is not { } prevPos) return 0;
             if (seq == targetSeq) return pos;
             pos = prevPos;
             seq--;
@@ -190,9 +243,6 @@ internal sealed partial class SqliteWriter : IDisposable
         }
     }
 
-    /// <summary>The components row as stored.</summary>
-    private sealed record StoredHead(long Epoch, string? Owner, long LastSeq, long LastPos, long CheckpointSeq)
-    {
-        public ComponentHead ToHead(string id) => new(id, Epoch, Owner, LastSeq, CheckpointSeq);
-    }
+    /// <summary>The heads row as stored.</summary>
+    private readonly record struct StoredHead(long Epoch, long LastSeq, long LastPos, long CheckpointSeq);
 }

@@ -140,6 +140,43 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
     }
 
     [Fact]
+    public async Task A_component_first_claimed_by_another_store_on_the_file_is_found_by_this_one()
+    {
+        // This store's id -> cid cache has never seen the component; it must look it up in the file.
+        await using var other = SqliteLogStore.Open(DbPath);
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/elsewhere", 1, 1, 1)));
+        var claimed = await other.ClaimAsync("Account/elsewhere", 0, "process-b");
+        Assert.NotNull(claimed);
+        Assert.Equal([AppendStatus.Ok], await other.AppendAsync([Group("Account/elsewhere", claimed.Epoch, 1, 2)]));
+
+        var mine = await Store.ClaimAsync("Account/elsewhere", claimed.Epoch, "process-a");
+        Assert.Equal(new ComponentHead("Account/elsewhere", claimed.Epoch + 1, "process-a", 2, 0), mine);
+        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/elsewhere", mine!.Epoch, 3, 1)));
+        Assert.Equal(AppendStatus.Fenced, (await other.AppendAsync([Group("Account/elsewhere", claimed.Epoch, 3, 1)]))[0]);
+        Assert.Equal(Range(1, 3), await SeqsAsync("Account/elsewhere"));
+    }
+
+    [Fact]
+    public async Task A_first_claim_that_cannot_get_the_write_lock_leaves_no_component_behind()
+    {
+        await using var impatient = SqliteLogStore.Open(DbPath, new SqliteStoreOptions { BusyTimeout = TimeSpan.FromMilliseconds(100) });
+        using (var locker = SqliteDb.Open(DbPath, create: false, TimeSpan.Zero))
+        {
+            locker.Exec("BEGIN IMMEDIATE");
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.ClaimAsync("Account/late", 0, "process-a"));
+            locker.Exec("ROLLBACK");
+        }
+
+        // Another component takes the next number; the failed claim's component must not be confused with it.
+        var other = await ClaimAsync("Account/other");
+        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/other", other, 1, 1)));
+        Assert.Null(await impatient.GetHeadAsync("Account/late"));
+        Assert.Equal(AppendStatus.Fenced, (await impatient.AppendAsync([Group("Account/late", 1, 1, 1)]))[0]);
+        Assert.Equal([1L], await SeqsAsync("Account/other"));
+        Assert.Empty(await SeqsAsync("Account/late"));
+    }
+
+    [Fact]
     public async Task An_append_that_cannot_get_the_write_lock_fails_as_unavailable_and_writes_nothing()
     {
         await using var impatient = SqliteLogStore.Open(DbPath, new SqliteStoreOptions { BusyTimeout = TimeSpan.FromMilliseconds(200) });
