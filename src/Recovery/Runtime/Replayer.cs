@@ -57,6 +57,14 @@ public static class Replayer
         }
 
         var records = upToSeq < from ? [] : await store.ReadAsync(idText, from, upToSeq, cancellationToken).ConfigureAwait(false);
+        if (upToSeq >= from && (records.Count == 0 || records[0].Seq != from))
+        {
+            // Either nothing was logged yet at that seq, or the records were truncated and no checkpoint covers them.
+            var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
+            if (head is not null && head.LastSeq >= from)
+                throw new InvalidDataException($"The log of {id} no longer holds seq {from}: it was truncated and no checkpoint at or before seq {upToSeq} covers it. Ask for a seq at or after the oldest checkpoint.");
+        }
+
         var turns = new List<(long, TurnRecord)>(records.Count);
         var inDoubt = new Dictionary<string, TurnRecord>(StringComparer.Ordinal);
         var expected = from;

@@ -125,6 +125,23 @@ public sealed class LocalRuntimeTests
     }
 
     [Fact]
+    public async Task Loading_a_seq_whose_records_were_truncated_is_an_error_not_an_older_state()
+    {
+        var store = new MemoryLogStore();
+        await using (var rt = NewRuntime(store, new RuntimeOptions { CheckpointEveryTurns = 10 }))
+        {
+            for (var i = 1; i <= 12; i++) await rt.Call<ICounter>("c", $"r{i}").Add(1);
+        }
+
+        await store.TruncateAsync("Counter/c", 11);
+        var type = Registries.Default().Get("Counter");
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => Replayer.LoadAsync(store, type, new ComponentId("Counter", "c"), 5, Registries.Default().Json));
+        Assert.Contains("truncated", e.Message);
+        var at11 = await Replayer.LoadAsync(store, type, new ComponentId("Counter", "c"), 11, Registries.Default().Json);
+        Assert.Equal(11, at11.LastSeq);
+    }
+
+    [Fact]
     public async Task Time_based_checkpoints_follow_the_clock()
     {
         var store = new MemoryLogStore();
