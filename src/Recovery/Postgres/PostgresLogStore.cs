@@ -1,0 +1,151 @@
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+using Npgsql;
+
+namespace Middleware.Recovery.Postgres;
+
+/// <summary>
+/// The PostgreSQL log store, on an <see cref="NpgsqlDataSource"/> (a connection pool). Appends are one
+/// transaction per call, fenced by epoch on rows locked in that transaction (see <see cref="PostgresAppend"/>);
+/// the commit is durable when the server runs with <c>fsync=on</c> and <c>synchronous_commit=on</c>, its
+/// defaults. Claims are single conditional statements. Every method may be called concurrently, including
+/// <see cref="AppendAsync"/>: each call takes its own pooled connection. Several processes may share one
+/// database; the fence is checked by the server inside each write transaction.
+/// </summary>
+/// <remarks>The table layout and why: sql/postgres/001_initial.sql.</remarks>
+public sealed class PostgresLogStore : ILogStore
+{
+    private readonly NpgsqlDataSource _source;
+    private readonly bool _ownsSource;
+    private int _disposed;
+
+    private PostgresLogStore(NpgsqlDataSource source, bool ownsSource, string name)
+    {
+        _source = source;
+        _ownsSource = ownsSource;
+        Name = name;
+    }
+
+    /// <summary>
+    /// <c>postgres:</c> and the connection string without its password, e.g.
+    /// <c>postgres:Host=db;Port=5432;Database=mw;Username=app</c>.
+    /// </summary>
+    public string Name { get; }
+
+    /// <summary>
+    /// Opens the store on a new data source built from <paramref name="connectionString"/> (an Npgsql
+    /// connection string), checks that the server is reachable and brings the schema up to this build's
+    /// version. Prepared statements are turned on (<c>Max Auto Prepare</c>) unless the string sets them.
+    /// </summary>
+    /// <exception cref="ArgumentException">The connection string cannot be parsed.</exception>
+    /// <exception cref="StoreUnavailableException">The server cannot be reached, refuses the login, or the database is missing.</exception>
+    /// <exception cref="SchemaVersionException">A newer middleware wrote the database, or it is not a log store.</exception>
+    public static async Task<PostgresLogStore> OpenAsync(string connectionString, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        var settings = builder.ConnectionStringBuilder;
+        // The store runs a handful of statements over and over: preparing them saves parse and plan time per call.
+        if (settings.MaxAutoPrepare == 0) settings.MaxAutoPrepare = 32;
+        // The store never changes session state, so the DISCARD ALL a pooled connection would get on return is pure cost.
+        settings.NoResetOnClose = true;
+        var source = builder.Build();
+        try
+        {
+            return await OpenAsync(source, ownsSource: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await source.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens the store on a data source the caller built and keeps owning (it is not disposed with the store),
+    /// and brings the schema up to this build's version.
+    /// </summary>
+    /// <exception cref="StoreUnavailableException">The server cannot be reached, refuses the login, or the database is missing.</exception>
+    /// <exception cref="SchemaVersionException">A newer middleware wrote the database, or it is not a log store.</exception>
+    public static Task<PostgresLogStore> OpenAsync(NpgsqlDataSource source, CancellationToken cancellationToken = default) =>
+        OpenAsync(source, ownsSource: false, cancellationToken);
+
+    private static async Task<PostgresLogStore> OpenAsync(NpgsqlDataSource source, bool ownsSource, CancellationToken cancellationToken)
+    {
+        var name = DescribeWithoutPassword(source.ConnectionString);
+        try
+        {
+            await using var connection = await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await PostgresSchema.MigrateAsync(connection, name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (PostgresErrors.IsStoreFailure(e))
+        {
+            throw PostgresErrors.CannotOpen(name, e);
+        }
+
+        return new PostgresLogStore(source, ownsSource, name);
+    }
+
+    /// <summary>The store name for a connection string: its settings without Password (and without Passfile).</summary>
+    internal static string DescribeWithoutPassword(string connectionString)
+    {
+        var settings = new NpgsqlConnectionStringBuilder(connectionString);
+        settings.Remove("Password");
+        settings.Remove("Passfile");
+        return "postgres:" + settings.ConnectionString;
+    }
+
+    /// <inheritdoc />
+    public Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default) =>
+        Run("reading the head of " + componentId, false, () => PostgresQueries.GetHeadAsync(_source, componentId, cancellationToken));
+
+    /// <inheritdoc />
+    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default) =>
+        Run("claiming " + componentId, true, () => PostgresQueries.ClaimAsync(_source, componentId, expectedEpoch, owner, cancellationToken));
+
+    /// <inheritdoc />
+    /// <remarks>Safe to call concurrently: each call is its own transaction on its own connection.</remarks>
+    public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
+        Run<IReadOnlyList<AppendStatus>>("appending", true, async () => await PostgresAppend.RunAsync(_source, groups, cancellationToken).ConfigureAwait(false));
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default) =>
+        Run<IReadOnlyList<LogRecord>>("reading the log of " + componentId, false, async () => await PostgresQueries.ReadAsync(_source, componentId, fromSeq, toSeq, cancellationToken).ConfigureAwait(false));
+
+    /// <inheritdoc />
+    /// <remarks>The returned checkpoint's <see cref="CheckpointRecord.Dedup"/> is empty: dedup entries are looked up with <see cref="FindRequestAsync"/>.</remarks>
+    public Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default) =>
+        Run("reading a checkpoint of " + componentId, false, () => PostgresQueries.GetCheckpointAsync(_source, componentId, atOrBeforeSeq, cancellationToken));
+
+    /// <inheritdoc />
+    public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default) =>
+        Run("looking up a request of " + componentId, false, () => PostgresQueries.FindRequestAsync(_source, componentId, requestId, cancellationToken));
+
+    /// <inheritdoc />
+    public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default) =>
+        Run("truncating " + componentId, true, () => PostgresQueries.TruncateAsync(_source, componentId, beforeSeq, cancellationToken));
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default) =>
+        Run<IReadOnlyList<ComponentHead>>("listing components", false, async () => await PostgresQueries.ListComponentsAsync(_source, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Closes the pool's connections when the store built the data source itself.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        if (_ownsSource) await _source.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task<T> Run<T>(string operation, bool write, Func<Task<T>> work)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+        try
+        {
+            return await work().ConfigureAwait(false);
+        }
+        catch (Exception e) when (PostgresErrors.IsStoreFailure(e))
+        {
+            throw PostgresErrors.Failed(Name, operation, e, write);
+        }
+    }
+}

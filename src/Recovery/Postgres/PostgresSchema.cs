@@ -1,0 +1,143 @@
+using System.Reflection;
+using Middleware.Recovery.Storage;
+using Npgsql;
+
+namespace Middleware.Recovery.Postgres;
+
+/// <summary>
+/// Brings a database up to the schema this build ships. The scripts are the files in sql/postgres, embedded
+/// as resources <c>postgres/NNN_name.sql</c>; each one runs once, in order, and is recorded in
+/// <c>schema_version</c> in the same transaction. The whole upgrade runs under a transaction-level advisory
+/// lock, so two processes starting at once against a new database do not both create the tables: the
+/// second waits, then finds the schema current.
+/// </summary>
+internal static class PostgresSchema
+{
+    /// <summary>The advisory lock key of schema upgrades ("mwschema" in ASCII); advisory locks are per database.</summary>
+    public const long AdvisoryLockKey = 0x6d77736368656d61;
+
+    private const string ResourcePrefix = "postgres/";
+
+    /// <summary>The scripts this build ships, ordered by version (1..N, no gaps).</summary>
+    public static IReadOnlyList<SchemaScript> Scripts { get; } = LoadScripts();
+
+    /// <summary>The highest schema version this build knows.</summary>
+    public static int CurrentVersion => Scripts.Count == 0 ? 0 : Scripts[^1].Version;
+
+    /// <summary>
+    /// Applies the missing scripts in one transaction under the advisory lock. Throws
+    /// <see cref="SchemaVersionException"/> for a database this build must not touch.
+    /// </summary>
+    public static async Task MigrateAsync(NpgsqlConnection connection, string storeName, CancellationToken cancellationToken)
+    {
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
+        {
+            lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = AdvisoryLockKey });
+            await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var found = await ReadVersionAsync(connection, transaction, storeName, cancellationToken).ConfigureAwait(false);
+        foreach (var script in Scripts.Where(s => s.Version > found))
+        {
+            await using var run = new NpgsqlCommand(script.Sql, connection, transaction);
+            await run.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await using var record = new NpgsqlCommand("INSERT INTO schema_version(version, script) VALUES ($1, $2)", connection, transaction);
+            record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = script.Version });
+            record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = script.FileName });
+            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The version recorded in the database: 0 for an empty schema; throws when it is unusable.</summary>
+    private static async Task<int> ReadVersionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string storeName, CancellationToken cancellationToken)
+    {
+        var tables = await ReadListAsync<string>(connection, transaction,
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename", cancellationToken).ConfigureAwait(false);
+        if (!tables.Contains("schema_version"))
+        {
+            if (tables.Count == 0) return 0;
+            throw new SchemaVersionException(
+                $"The PostgreSQL database of '{storeName}' has tables ({string.Join(", ", tables.Take(5))}) in its schema but no schema_version table, " +
+                $"so it is not a log store of this middleware (expected schema version {CurrentVersion}). " +
+                "Point the store at a new (empty) database, or at the right one.");
+        }
+
+        var versions = await ReadListAsync<int>(connection, transaction, "SELECT version FROM schema_version ORDER BY version", cancellationToken).ConfigureAwait(false);
+        var max = versions.Count == 0 ? 0 : versions[^1];
+        if (max > CurrentVersion)
+        {
+            throw new SchemaVersionException(
+                $"The PostgreSQL log store '{storeName}' is at schema version {max}, but this build of the middleware knows " +
+                $"schema versions up to {CurrentVersion} (expected version {CurrentVersion}). A newer middleware wrote this database; " +
+                $"upgrade the middleware to a release that ships schema {max}, or point this one at a new database.");
+        }
+
+        for (var i = 0; i < versions.Count; i++)
+        {
+            if (versions[i] != i + 1)
+            {
+                throw new SchemaVersionException(
+                    $"The schema_version table of the PostgreSQL log store '{storeName}' is inconsistent: found versions " +
+                    $"[{string.Join(", ", versions)}], expected 1..{max} with no gaps (this build ships up to version {CurrentVersion}). " +
+                    "The table was edited by hand or damaged; restore the database from a backup or point the store at a new database.");
+            }
+        }
+
+        if (versions.Count == 0)
+        {
+            throw new SchemaVersionException(
+                $"The schema_version table of the PostgreSQL log store '{storeName}' is empty although the table exists " +
+                $"(found version none, expected {CurrentVersion}): it was emptied by hand. Restore the database or point the store at a new database.");
+        }
+
+        return max;
+    }
+
+    private static async Task<List<T>> ReadListAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        var list = new List<T>();
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) list.Add(reader.GetFieldValue<T>(0));
+        return list;
+    }
+
+    private static List<SchemaScript> LoadScripts()
+    {
+        var assembly = typeof(PostgresSchema).Assembly;
+        var scripts = new List<SchemaScript>();
+        foreach (var name in assembly.GetManifestResourceNames())
+        {
+            if (!name.StartsWith(ResourcePrefix, StringComparison.Ordinal) || !name.EndsWith(".sql", StringComparison.Ordinal)) continue;
+            var fileName = name[ResourcePrefix.Length..];
+            var digits = new string(fileName.TakeWhile(char.IsAsciiDigit).ToArray());
+            if (digits.Length == 0 || !int.TryParse(digits, out var version))
+                throw new InvalidOperationException($"Embedded schema script '{name}' must start with its version number, e.g. 001_initial.sql.");
+            scripts.Add(new SchemaScript(version, fileName, ReadResource(assembly, name)));
+        }
+
+        scripts.Sort((a, b) => a.Version.CompareTo(b.Version));
+        for (var i = 0; i < scripts.Count; i++)
+        {
+            // A gap or duplicate would make the recorded version ambiguous; it is a packaging bug, caught at first use.
+            if (scripts[i].Version != i + 1)
+                throw new InvalidOperationException($"Embedded schema scripts must be numbered 1..N without gaps; found {string.Join(", ", scripts.Select(s => s.FileName))}.");
+        }
+
+        return scripts;
+    }
+
+    private static string ReadResource(Assembly assembly, string name)
+    {
+        using var stream = assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"Embedded schema script '{name}' is listed but cannot be read.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}
+
+/// <summary>One numbered schema script shipped with the provider.</summary>
+internal sealed record SchemaScript(int Version, string FileName, string Sql);

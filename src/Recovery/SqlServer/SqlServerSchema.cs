@@ -1,0 +1,131 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Microsoft.Data.SqlClient;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.SqlServer;
+
+/// <summary>
+/// Brings a database up to the schema this build ships. The scripts are the files in sql/sqlserver, embedded
+/// as resources <c>sqlserver/NNN_name.sql</c>; each runs once, in order, recorded in <c>schema_version</c> in
+/// the same transaction. The upgrade holds an exclusive application lock (<c>sp_getapplock</c>), so two
+/// processes starting at once against a new database do not both create the tables.
+/// </summary>
+internal static partial class SqlServerSchema
+{
+    /// <summary>The application lock name of schema upgrades; application locks are per database.</summary>
+    public const string AppLockName = "middleware-log-store-schema";
+
+    private const string ResourcePrefix = "sqlserver/";
+
+    /// <summary>The scripts this build ships, ordered by version (1..N, no gaps).</summary>
+    public static IReadOnlyList<SqlServerSchemaScript> Scripts { get; } = LoadScripts();
+
+    /// <summary>The highest schema version this build knows.</summary>
+    public static int CurrentVersion => Scripts.Count == 0 ? 0 : Scripts[^1].Version;
+
+    /// <summary>Applies the missing scripts in one transaction; throws <see cref="SchemaVersionException"/> for a database this build must not touch.</summary>
+    public static async Task MigrateAsync(SqlConnection connection, string storeName, CancellationToken cancellationToken)
+    {
+        await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var applock = new SqlCommand(
+            "DECLARE @r int; EXEC @r = sp_getapplock @Resource = @name, @LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 60000; " +
+            "IF @r < 0 THROW 50001, 'Timed out waiting for another process upgrading the log store schema (sp_getapplock).', 1;", connection, transaction))
+        {
+            applock.Parameters.Add(new SqlParameter("@name", System.Data.SqlDbType.NVarChar, 255) { Value = AppLockName });
+            await applock.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var found = await ReadVersionAsync(connection, transaction, storeName, cancellationToken).ConfigureAwait(false);
+        foreach (var script in Scripts.Where(s => s.Version > found))
+        {
+            foreach (var batch in BatchSeparator().Split(script.Sql).Where(b => !string.IsNullOrWhiteSpace(b)))
+            {
+                await using var run = new SqlCommand(batch, connection, transaction);
+                await run.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using var record = new SqlCommand("INSERT INTO dbo.schema_version(version, script) VALUES (@v, @s)", connection, transaction);
+            record.Parameters.Add(new SqlParameter("@v", System.Data.SqlDbType.Int) { Value = script.Version });
+            record.Parameters.Add(new SqlParameter("@s", System.Data.SqlDbType.NVarChar, 200) { Value = script.FileName });
+            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<int> ReadVersionAsync(SqlConnection connection, SqlTransaction transaction, string storeName, CancellationToken cancellationToken)
+    {
+        var tables = await ReadListAsync<string>(connection, transaction, "SELECT name FROM sys.tables WHERE schema_id = SCHEMA_ID('dbo') ORDER BY name", cancellationToken).ConfigureAwait(false);
+        if (!tables.Contains("schema_version"))
+        {
+            if (tables.Count == 0) return 0;
+            throw new SchemaVersionException(
+                $"The SQL Server database of '{storeName}' has tables ({string.Join(", ", tables.Take(5))}) in schema dbo but no schema_version table, " +
+                $"so it is not a log store of this middleware (expected schema version {CurrentVersion}). Point the store at a new (empty) database, or at the right one.");
+        }
+
+        var versions = await ReadListAsync<int>(connection, transaction, "SELECT version FROM dbo.schema_version ORDER BY version", cancellationToken).ConfigureAwait(false);
+        var max = versions.Count == 0 ? 0 : versions[^1];
+        if (max > CurrentVersion)
+        {
+            throw new SchemaVersionException(
+                $"The SQL Server log store '{storeName}' is at schema version {max}, but this build of the middleware knows schema versions up to " +
+                $"{CurrentVersion} (expected version {CurrentVersion}). A newer middleware wrote this database; upgrade the middleware to a release " +
+                $"that ships schema {max}, or point this one at a new database.");
+        }
+
+        if (versions.Count == 0 || versions.Where((v, i) => v != i + 1).Any())
+        {
+            throw new SchemaVersionException(
+                $"The schema_version table of the SQL Server log store '{storeName}' is inconsistent: found versions [{string.Join(", ", versions)}], " +
+                $"expected 1..{Math.Max(max, 1)} with no gaps (this build ships up to version {CurrentVersion}). Restore the database or point the store at a new database.");
+        }
+
+        return max;
+    }
+
+    private static async Task<List<T>> ReadListAsync<T>(SqlConnection connection, SqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        var list = new List<T>();
+        await using var command = new SqlCommand(sql, connection, transaction);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) list.Add(reader.GetFieldValue<T>(0));
+        return list;
+    }
+
+    [GeneratedRegex(@"^\s*GO\s*$", RegexOptions.Multiline | RegexOptions.IgnoreCase)]
+    private static partial Regex BatchSeparator();
+
+    private static List<SqlServerSchemaScript> LoadScripts()
+    {
+        var assembly = typeof(SqlServerSchema).Assembly;
+        var scripts = new List<SqlServerSchemaScript>();
+        foreach (var name in assembly.GetManifestResourceNames())
+        {
+            if (!name.StartsWith(ResourcePrefix, StringComparison.Ordinal) || !name.EndsWith(".sql", StringComparison.Ordinal)) continue;
+            var fileName = name[ResourcePrefix.Length..];
+            var digits = new string(fileName.TakeWhile(char.IsAsciiDigit).ToArray());
+            if (digits.Length == 0 || !int.TryParse(digits, out var version))
+                throw new InvalidOperationException($"Embedded schema script '{name}' must start with its version number, e.g. 001_initial.sql.");
+            scripts.Add(new SqlServerSchemaScript(version, fileName, ReadResource(assembly, name)));
+        }
+
+        scripts.Sort((a, b) => a.Version.CompareTo(b.Version));
+        // A gap or duplicate would make the recorded version ambiguous; it is a packaging bug, caught at first use.
+        if (scripts.Where((s, i) => s.Version != i + 1).Any())
+            throw new InvalidOperationException($"Embedded schema scripts must be numbered 1..N without gaps; found {string.Join(", ", scripts.Select(s => s.FileName))}.");
+        return scripts;
+    }
+
+    private static string ReadResource(Assembly assembly, string name)
+    {
+        using var stream = assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"Embedded schema script '{name}' is listed but cannot be read.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}
+
+/// <summary>One numbered schema script shipped with the provider.</summary>
+internal sealed record SqlServerSchemaScript(int Version, string FileName, string Sql);
