@@ -1,0 +1,92 @@
+namespace Middleware.Admin.Audit;
+
+/// <summary>Where an audit starts replaying each component.</summary>
+public enum AuditMode
+{
+    /// <summary>From the latest checkpoint (its state hash verified), as an activation would.</summary>
+    FromCheckpoint,
+
+    /// <summary>From seq 1 (or the earliest checkpoint the truncated log still needs), checking every later checkpoint's state hash.</summary>
+    FromGenesis,
+}
+
+/// <summary>What kind of difference an audit found.</summary>
+public enum DivergenceKind
+{
+    /// <summary>A turn did not reproduce its recorded reply or nondeterminism (code changed, wall clock read directly, ...).</summary>
+    Reply,
+
+    /// <summary>The replayed state differs from a checkpoint's, or a checkpoint's state no longer deserializes.</summary>
+    State,
+
+    /// <summary>A checkpoint's bytes do not match its recorded hash.</summary>
+    Checkpoint,
+
+    /// <summary>The log itself is damaged: a gap in seqs, a record this build cannot decode, or missing records.</summary>
+    Log,
+}
+
+/// <summary>Settings of one audit run.</summary>
+public sealed record AuditOptions
+{
+    /// <summary>Where replay starts (default: the latest checkpoint).</summary>
+    public AuditMode Mode { get; init; } = AuditMode.FromCheckpoint;
+
+    /// <summary>How many components are replayed at once (default: one per processor).</summary>
+    public int Parallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Replay only up to this seq (used before truncating); null for the whole log.</summary>
+    public long? UpToSeq { get; init; }
+}
+
+/// <summary>The first divergence of one component: where, in which turn, and what differed.</summary>
+/// <param name="Component">The component id.</param>
+/// <param name="Seq">The first diverging seq.</param>
+/// <param name="Kind">What differed.</param>
+/// <param name="Method">The method of the diverging turn, or "(checkpoint)" / "(log)".</param>
+/// <param name="Args">The JSON arguments of the diverging turn; empty when the divergence is not a turn's.</param>
+/// <param name="Expected">What the log or checkpoint recorded.</param>
+/// <param name="Actual">What the replay produced.</param>
+public sealed record Divergence(string Component, long Seq, DivergenceKind Kind, string Method, ReadOnlyMemory<byte> Args, string Expected, string Actual);
+
+/// <summary>The outcome for one component.</summary>
+/// <param name="Component">The component id.</param>
+/// <param name="FromSeq">The first seq replayed.</param>
+/// <param name="ToSeq">The last seq audited.</param>
+/// <param name="Turns">Turns replayed without divergence.</param>
+/// <param name="Divergence">The first divergence, or null when clean.</param>
+/// <param name="Skipped">Why the component could not be audited (its type is not in the assembly), or null.</param>
+public sealed record ComponentAudit(string Component, long FromSeq, long ToSeq, long Turns, Divergence? Divergence, string? Skipped);
+
+/// <summary>The outcome of an audit run.</summary>
+public sealed record AuditResult(AuditMode Mode, IReadOnlyList<ComponentAudit> Components, TimeSpan Elapsed)
+{
+    /// <summary>Turns replayed across all components.</summary>
+    public long Turns => Components.Sum(c => c.Turns);
+
+    /// <summary>Every divergence, in component id order.</summary>
+    public IReadOnlyList<Divergence> Divergences => Components.Where(c => c.Divergence is not null).Select(c => c.Divergence!).ToList();
+
+    /// <summary>Components that could not be audited.</summary>
+    public IReadOnlyList<ComponentAudit> Skipped => Components.Where(c => c.Skipped is not null).ToList();
+
+    /// <summary>Turns per second over the whole run.</summary>
+    public double TurnsPerSecond => Elapsed.TotalSeconds > 0 ? Turns / Elapsed.TotalSeconds : 0;
+}
+
+/// <summary>Counters an audit updates as it goes, read by the progress bar from another thread.</summary>
+public sealed class AuditProgress
+{
+    private long _turns;
+    private long _components;
+
+    /// <summary>Turns replayed so far.</summary>
+    public long Turns => Interlocked.Read(ref _turns);
+
+    /// <summary>Components finished so far.</summary>
+    public long Components => Interlocked.Read(ref _components);
+
+    internal void AddTurns(long n) => Interlocked.Add(ref _turns, n);
+
+    internal void ComponentDone() => Interlocked.Increment(ref _components);
+}

@@ -1,0 +1,160 @@
+using System.Text;
+using System.Text.Json;
+using Middleware.Admin.Components;
+using Middleware.Grains;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Runtime;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Admin.Audit;
+
+/// <summary>
+/// The audit of one component up to one seq: load the starting state, replay every record after it with
+/// <see cref="Replayer.ApplyAsync"/>, and in genesis mode compare the state with each later checkpoint.
+/// Stops at the first divergence: later turns ran on a state the new code would not have produced.
+/// </summary>
+internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, JsonSerializerOptions json, string idText, long upTo, AuditProgress progress)
+{
+    private const int ProgressStep = 1024;
+    private readonly ComponentId _id = ComponentId.Parse(idText);
+
+    public async Task<ComponentAudit> RunAsync(AuditMode mode, CancellationToken ct)
+    {
+        var checkpoints = mode == AuditMode.FromGenesis ? await CheckpointsAsync(ct).ConfigureAwait(false) : [];
+        IReadOnlyList<LogRecord> records;
+        long start;
+        object grain;
+        try
+        {
+            if (mode == AuditMode.FromCheckpoint)
+            {
+                start = (await store.GetCheckpointAsync(idText, upTo, ct).ConfigureAwait(false))?.Seq ?? 0;
+                // LoadAsync up to the checkpoint itself: verifies the hash and that the state still deserializes.
+                grain = (await Replayer.LoadAsync(store, type, _id, start, json, ct).ConfigureAwait(false)).Grain;
+                records = start >= upTo ? [] : await store.ReadAsync(idText, start + 1, upTo, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                records = upTo == 0 ? [] : await store.ReadAsync(idText, 1, upTo, ct).ConfigureAwait(false);
+                start = GenesisStart(records, checkpoints);
+                grain = start == 0 ? Replayer.NewGrain(type) : (await Replayer.LoadAsync(store, type, _id, start, json, ct).ConfigureAwait(false)).Grain;
+            }
+        }
+        catch (ReplayDivergenceException e)
+        {
+            return Result(0, 0, new Divergence(idText, e.Seq, DivergenceKind.State, e.Method, ReadOnlyMemory<byte>.Empty, e.Expected, e.Actual));
+        }
+        catch (InvalidDataException e)
+        {
+            return Result(0, 0, new Divergence(idText, 0, DivergenceKind.Checkpoint, "(checkpoint)", ReadOnlyMemory<byte>.Empty, "a checkpoint that verifies", e.Message));
+        }
+
+        var verify = checkpoints.Where(c => c.Seq > start).ToDictionary(c => c.Seq, c => c.StateHash);
+        return await ReplayAsync(grain, start, records, verify, ct).ConfigureAwait(false);
+    }
+
+    private async Task<ComponentAudit> ReplayAsync(object grain, long start, IReadOnlyList<LogRecord> records, Dictionary<long, string> verify, CancellationToken ct)
+    {
+        long turns = 0, pending = 0, expected = start + 1;
+        try
+        {
+            foreach (var record in records)
+            {
+                if (record.Seq <= start) continue;
+                if (record.Seq != expected)
+                    return Result(start, turns, LogDivergence(expected, $"seq {expected}", $"seq {record.Seq} (a gap in the log)"));
+                expected++;
+                if (record.Kind != RecordKind.Turn) continue;
+                try
+                {
+                    await Replayer.ApplyAsync(grain, type, _id, record, json).ConfigureAwait(false);
+                }
+                catch (ReplayDivergenceException e)
+                {
+                    return Result(start, turns, new Divergence(idText, e.Seq, DivergenceKind.Reply, e.Method, ArgsOf(record), e.Expected, e.Actual));
+                }
+                catch (InvalidDataException e)
+                {
+                    return Result(start, turns, LogDivergence(record.Seq, "a record this build can decode", e.Message));
+                }
+
+                turns++;
+                if (++pending == ProgressStep)
+                {
+                    progress.AddTurns(pending);
+                    pending = 0;
+                }
+
+                if (verify.TryGetValue(record.Seq, out var hash) && await CompareStateAsync(grain, record, hash, ct).ConfigureAwait(false) is { } diff)
+                    return Result(start, turns, diff);
+            }
+        }
+        finally
+        {
+            progress.AddTurns(pending);
+        }
+
+        return expected - 1 == upTo
+            ? Result(start, turns, null)
+            : Result(start, turns, LogDivergence(expected, $"records up to seq {upTo} (the head)", $"the log ends at seq {expected - 1}"));
+    }
+
+    /// <summary>Genesis replay of a truncated log starts at the earliest checkpoint the remaining records follow.</summary>
+    private static long GenesisStart(IReadOnlyList<LogRecord> records, IReadOnlyList<CheckpointRecord> checkpoints)
+    {
+        if (records.Count == 0 || records[0].Seq == 1) return 0;
+        var first = records[0].Seq;
+        var usable = checkpoints.Where(c => c.Seq >= first - 1).Select(c => c.Seq).DefaultIfEmpty(-1).Min();
+        return usable >= 0 ? usable : throw new InvalidDataException($"the log starts at seq {first} but no checkpoint at or after seq {first - 1} remains");
+    }
+
+    private async Task<Divergence?> CompareStateAsync(object grain, LogRecord record, string hash, CancellationToken ct)
+    {
+        byte[] state;
+        try
+        {
+            state = GrainState.Serialize(grain, type, json);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            return new Divergence(idText, record.Seq, DivergenceKind.State, "(checkpoint)", ReadOnlyMemory<byte>.Empty, "a state that serializes", e.Message);
+        }
+
+        if (GrainState.Hash(state) == hash) return null;
+        var checkpoint = await store.GetCheckpointAsync(idText, record.Seq, ct).ConfigureAwait(false);
+        var recorded = checkpoint is null ? $"state hash {hash}" : Encoding.UTF8.GetString(checkpoint.State.Span);
+        return new Divergence(idText, record.Seq, DivergenceKind.State, "(checkpoint)", ReadOnlyMemory<byte>.Empty,
+            $"checkpoint state {recorded}", $"replayed state {Encoding.UTF8.GetString(state)}");
+    }
+
+    /// <summary>Every checkpoint at or before the audited seq, newest first (walked back one query at a time).</summary>
+    private async Task<List<CheckpointRecord>> CheckpointsAsync(CancellationToken ct)
+    {
+        var found = new List<CheckpointRecord>();
+        var below = upTo;
+        while (below > 0 && await store.GetCheckpointAsync(idText, below, ct).ConfigureAwait(false) is { } c)
+        {
+            found.Add(c);
+            below = c.Seq - 1;
+        }
+
+        return found;
+    }
+
+    private static ReadOnlyMemory<byte> ArgsOf(LogRecord record)
+    {
+        try
+        {
+            return RecordCodec.DecodeTurn(record.Payload).Args;
+        }
+        catch (InvalidDataException)
+        {
+            return ReadOnlyMemory<byte>.Empty; // the divergence itself already names the record; its arguments are unreadable
+        }
+    }
+
+    private Divergence LogDivergence(long seq, string expected, string actual) =>
+        new(idText, seq, DivergenceKind.Log, "(log)", ReadOnlyMemory<byte>.Empty, expected, actual);
+
+    private ComponentAudit Result(long start, long turns, Divergence? divergence) => new(idText, start + 1, upTo, turns, divergence, null);
+}

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Text.Json;
+using Middleware.Admin.Output;
+using Middleware.Admin.Stores;
+using Middleware.Recovery.Storage;
+using Spectre.Console;
+
+namespace Middleware.Admin.Cli;
+
+/// <summary>What every command needs from the invocation: its writers, the store, and the output mode.</summary>
+internal sealed class CliContext(TextWriter output, TextWriter error)
+{
+    /// <summary>stdout: tables for people, or one JSON document.</summary>
+    public TextWriter Output { get; } = output;
+
+    /// <summary>stderr: error lines and the audit progress bar.</summary>
+    public TextWriter Error { get; } = error;
+
+    /// <summary>True when the output goes to a real terminal (colours, progress bar), not a pipe or a test's writer.</summary>
+    public bool ErrorIsTerminal => ReferenceEquals(Error, Console.Error) && !Console.IsErrorRedirected;
+
+    /// <summary>Whether <c>--json</c> was given.</summary>
+    public static bool Json(ParseResult parse) => parse.GetValue(CliOptions.Json);
+
+    /// <summary>A Spectre console on <see cref="Output"/>; plain text and a wide fixed width unless it is a terminal.</summary>
+    public IAnsiConsole Tables()
+    {
+        var terminal = ReferenceEquals(Output, Console.Out) && !Console.IsOutputRedirected;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Output),
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        if (!terminal) console.Profile.Width = 160;
+        return console;
+    }
+
+    /// <summary>A Spectre console on stderr for the progress bar, or null when stderr is not an interactive terminal.</summary>
+    public IAnsiConsole? Progress() => ErrorIsTerminal
+        ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Error), Interactive = InteractionSupport.Yes })
+        : null;
+
+    /// <summary>Writes one JSON document (indented, camelCase as declared on the shapes) to stdout.</summary>
+    public void WriteJson<T>(T document)
+    {
+        Output.WriteLine(JsonSerializer.Serialize(document, JsonShapes.Options));
+    }
+
+    /// <summary>Opens the store named by <c>--store</c> or <c>MIDDLEWARE_STORE</c>; see <see cref="StoreConnection"/>.</summary>
+    public Task<ILogStore> OpenStoreAsync(ParseResult parse, bool create = false, int readers = 4) =>
+        StoreConnection.OpenAsync(StoreText(parse), create, readers);
+
+    /// <summary>The store string given, or the environment's.</summary>
+    public static string? StoreText(ParseResult parse) =>
+        parse.GetValue(CliOptions.Store) ?? Environment.GetEnvironmentVariable(CliOptions.StoreVariable);
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+
+namespace Middleware.Admin.Cli;
+
+/// <summary>Options shared by several commands, defined once so their names and help never drift apart.</summary>
+internal static class CliOptions
+{
+    /// <summary>The environment variable read when <c>--store</c> is not given.</summary>
+    public const string StoreVariable = "MIDDLEWARE_STORE";
+
+    /// <summary><c>--store sqlite:PATH</c>, on every command.</summary>
+    public static readonly Option<string?> Store = new("--store")
+    {
+        Description = $"The log store, e.g. sqlite:./data/bank.db (default: ${StoreVariable}).",
+        Recursive = true,
+    };
+
+    /// <summary><c>--json</c>: machine-readable output with the shapes documented in README.md.</summary>
+    public static readonly Option<bool> Json = new("--json")
+    {
+        Description = "Write JSON to stdout instead of tables (shapes documented in README.md).",
+        Recursive = true,
+    };
+
+    /// <summary><c>--components PATH</c>: the application's component assembly.</summary>
+    public static Option<string> Components() => new("--components")
+    {
+        Description = "Path of the application's component assembly (e.g. samples/Bank/bin/Debug/net10.0/Bank.dll).",
+        Required = true,
+    };
+
+    /// <summary>The component id argument, <c>Type/key</c>.</summary>
+    public static Argument<string> ComponentId() => new("id") { Description = "The component id, Type/key (e.g. Account/acct-07)." };
+}

@@ -1,0 +1,14 @@
+namespace Middleware.Admin.Cli;
+
+/// <summary>The exit codes of <c>mw</c>; scripts and CI rely on them, so they never change meaning.</summary>
+public static class ExitCodes
+{
+    /// <summary>The command did what was asked (an audit found no divergence).</summary>
+    public const int Ok = 0;
+
+    /// <summary>An audit found at least one divergence.</summary>
+    public const int Divergence = 1;
+
+    /// <summary>Bad arguments, a bad store string, a missing assembly, an unknown id, or a store failure.</summary>
+    public const int UsageOrStore = 2;
+}

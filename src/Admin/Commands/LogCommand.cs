@@ -1,0 +1,48 @@
+using System.CommandLine;
+using Middleware.Admin.Cli;
+using Middleware.Admin.Output;
+using Spectre.Console;
+
+namespace Middleware.Admin.Commands;
+
+/// <summary><c>mw log ID [--from SEQ] [--to SEQ]</c>: the decoded turn records of one component.</summary>
+internal static class LogCommand
+{
+    public static Command Build(CliContext cli)
+    {
+        var id = CliOptions.ComponentId();
+        var from = new Option<long>("--from") { Description = "First seq to show (default 1).", DefaultValueFactory = _ => 1 };
+        var to = new Option<long?>("--to") { Description = "Last seq to show (default: the last one)." };
+        var command = new Command("log", "Show a component's turn records: seq, epoch, commit time, request, method, arguments, recorded nondeterminism, reply.") { id, from, to };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
+            var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
+            var first = Math.Max(1, parse.GetValue(from));
+            var last = Math.Min(parse.GetValue(to) ?? head.LastSeq, head.LastSeq);
+            var records = await store.ReadAsync(head.ComponentId, first, last, ct).ConfigureAwait(false);
+            var shapes = records.Select(Format.Record).ToList();
+            if (CliContext.Json(parse))
+            {
+                cli.WriteJson(new LogShape(cid.ToString(), first, last, shapes));
+                return ExitCodes.Ok;
+            }
+
+            var table = new Table().AddColumns("seq", "epoch", "committed (UTC)", "request", "session", "method", "args", "recorded", "reply");
+            foreach (var r in shapes)
+            {
+                table.AddRow(r.Seq.ToString(), r.Epoch.ToString(), Format.Text(r.CommittedAt), Markup.Escape(r.RequestId), Markup.Escape(r.SessionId ?? "-"),
+                    Markup.Escape(r.Method), Markup.Escape(Format.Clip(r.Args.GetRawText(), 60)),
+                    Markup.Escape(r.Recorded.Count == 0 ? "-" : string.Join(", ", r.Recorded.Select(v => $"{v.Kind}={v.Value}"))),
+                    Markup.Escape(Format.Clip(Format.Reply(r), 60)));
+            }
+
+            var console = cli.Tables();
+            console.Write(table);
+            var truncated = head.LastSeq > 0 && records.Count > 0 && records[0].Seq > first ? $" (the log before seq {records[0].Seq} was truncated)" : "";
+            console.WriteLine($"{shapes.Count} record(s) of {cid}, seq {first}..{last}{truncated}");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

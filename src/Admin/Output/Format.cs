@@ -1,0 +1,56 @@
+using System.Text;
+using System.Text.Json;
+using Middleware.Recovery.Log;
+
+namespace Middleware.Admin.Output;
+
+/// <summary>Conversions shared by the commands: times, raw JSON and decoded turn records.</summary>
+internal static class Format
+{
+    /// <summary>UTC ticks as a UTC <see cref="DateTime"/>; null for 0 (never committed or unknown).</summary>
+    public static DateTime? Time(long ticks) => ticks <= 0 ? null : new DateTime(ticks, DateTimeKind.Utc);
+
+    /// <summary>A time for tables: ISO 8601 to the millisecond.</summary>
+    public static string Text(DateTime? time) => time is { } t ? t.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>JSON bytes as an element; bytes that are not JSON (never written by the runtime) become a string.</summary>
+    public static JsonElement Json(ReadOnlyMemory<byte> bytes)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(bytes);
+            return doc.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return JsonSerializer.SerializeToElement(Encoding.UTF8.GetString(bytes.Span));
+        }
+    }
+
+    /// <summary>Text shortened for a table cell (JSON output is never shortened).</summary>
+    public static string Clip(string text, int max = 120) => text.Length <= max ? text : text[..(max - 1)] + "…";
+
+    /// <summary>A decoded log record in its JSON shape.</summary>
+    public static LogRecordShape Record(LogRecord record)
+    {
+        var turn = RecordCodec.DecodeTurn(record.Payload);
+        var recorded = turn.Values.Select(Value).ToList();
+        JsonElement? reply = turn.Reply.IsError || turn.Reply.Result.Length == 0 ? null : Json(turn.Reply.Result);
+        var error = turn.Reply.IsError ? new ErrorShape(turn.Reply.ErrorType!, turn.Reply.ErrorMessage ?? "") : null;
+        return new LogRecordShape(record.Seq, JsonNamingPolicy.CamelCase.ConvertName(record.Kind.ToString()), record.Epoch, new DateTime(record.CommittedAtTicks, DateTimeKind.Utc), turn.RequestId,
+            turn.SessionId, turn.Caller, turn.Method, Json(turn.Args), recorded, reply, error);
+    }
+
+    /// <summary>A recorded nondeterministic value: kind in camelCase, value as text (time ISO 8601, GUID, seed).</summary>
+    public static RecordedValueShape Value(RecordedValue v) => v.Kind switch
+    {
+        NondeterminismKind.UtcNow => new("utcNow", new DateTime(v.Value, DateTimeKind.Utc).ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
+        NondeterminismKind.Guid => new("guid", v.GuidValue.ToString()),
+        NondeterminismKind.RandomSeed => new("randomSeed", v.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        _ => new(v.Kind.ToString(), v.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+    };
+
+    /// <summary>A reply for a table: result JSON, "(void)", or "error Type: message".</summary>
+    public static string Reply(LogRecordShape r) =>
+        r.Error is { } e ? $"error {e.Type}: {e.Message}" : r.Reply is { } v ? v.GetRawText() : "(void)";
+}

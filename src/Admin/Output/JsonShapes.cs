@@ -1,0 +1,68 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Middleware.Admin.Output;
+
+/// <summary>
+/// The JSON documents <c>mw --json</c> writes. Property names are these names in camelCase; they are part
+/// of the tool's contract (documented in README.md, pinned by tests), so rename nothing.
+/// </summary>
+public static class JsonShapes
+{
+    /// <summary>camelCase, indented, nulls written (a missing value is explicit).</summary>
+    public static JsonSerializerOptions Options { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+}
+
+/// <summary>One component as <c>components list/show</c> report it.</summary>
+public sealed record ComponentShape(string Id, string Type, string? Owner, long Epoch, long LastSeq, long CheckpointSeq, DateTime? LastActivity);
+
+/// <summary><c>components list</c>.</summary>
+public sealed record ComponentListShape(IReadOnlyList<ComponentShape> Components);
+
+/// <summary>A recorded nondeterministic value: kind (utcNow, guid, randomSeed) and its value as text.</summary>
+public sealed record RecordedValueShape(string Kind, string Value);
+
+/// <summary>A recorded error reply.</summary>
+public sealed record ErrorShape(string Type, string Message);
+
+/// <summary>
+/// One decoded turn record. <c>kind</c> is the record kind in camelCase (<c>turn</c>); <c>reply</c> is the result
+/// JSON (null for void, error, or a record without a reply), <c>error</c> is set for an error reply.
+/// </summary>
+public sealed record LogRecordShape(
+    long Seq, string Kind, long Epoch, DateTime CommittedAt, string RequestId, string? SessionId, string? Caller, string Method,
+    JsonElement Args, IReadOnlyList<RecordedValueShape> Recorded, JsonElement? Reply, ErrorShape? Error);
+
+/// <summary><c>log</c>: the records of one component in seq order.</summary>
+public sealed record LogShape(string Component, long FirstSeq, long LastSeq, IReadOnlyList<LogRecordShape> Records);
+
+/// <summary><c>state</c>: the state after turn <c>seq</c>, rebuilt from the checkpoint at <c>checkpointSeq</c>.</summary>
+public sealed record StateShape(string Component, long Seq, long CheckpointSeq, DateTime? CommittedAt, JsonElement State);
+
+/// <summary>One divergence found by an audit.</summary>
+public sealed record DivergenceShape(string Component, long Seq, string Kind, string Method, JsonElement? Args, string Expected, string Actual);
+
+/// <summary>A component the audit could not replay (its type is not in the assembly).</summary>
+public sealed record SkippedShape(string Component, string Reason);
+
+/// <summary><c>audit</c>: the summary, then every divergence and every skipped component.</summary>
+public sealed record AuditShape(
+    string Mode, bool Clean, int Components, long Turns, int Divergent, int Skipped, double Seconds, double TurnsPerSecond,
+    IReadOnlyList<DivergenceShape> Divergences, IReadOnlyList<SkippedShape> SkippedComponents);
+
+/// <summary><c>checkpoint</c>: the checkpoint now latest and the epoch the tool claimed to write it.</summary>
+public sealed record CheckpointShape(string Component, long CheckpointSeq, long LastSeq, long Epoch);
+
+/// <summary><c>truncate</c>: records deleted before seq <c>before</c>.</summary>
+public sealed record TruncateShape(string Component, long Before, long Deleted, long CheckpointSeq, bool Forced);
+
+/// <summary><c>db migrate</c> / <c>db verify</c>.</summary>
+public sealed record SchemaShape(string Store, int SchemaVersion, int ExpectedVersion, bool UpToDate, IReadOnlyList<string> Scripts);
+
+/// <summary><c>dev generate</c>: what was written and how fast.</summary>
+public sealed record GenerateShape(string Store, int Accounts, long Turns, double Seconds, double TurnsPerSecond);
