@@ -1,0 +1,99 @@
+namespace Middleware.Protocol;
+
+/// <summary>
+/// Decodes frame payloads into messages. Never throws on network input: a payload that does not decode exactly (short,
+/// bad varint, invalid UTF-8, unknown enum value, trailing bytes) yields a <see cref="ProtocolError"/>.
+/// </summary>
+public static class MessageCodec
+{
+    /// <summary>Decodes the message in <paramref name="frame"/>; the result owns copies of every byte it keeps.</summary>
+    public static bool TryDecode(in Frame frame, out ProtocolMessage? message, out ProtocolError? error)
+    {
+        var reader = new PayloadReader(frame.Payload);
+        message = frame.Type switch
+        {
+            MessageType.Hello => DecodeHello(ref reader),
+            MessageType.HelloOk => DecodeHelloOk(ref reader),
+            MessageType.HelloRejected => reader.TryReadString(out var reason) ? new HelloRejectedMessage(reason) : null,
+            MessageType.Invoke => DecodeInvoke(ref reader),
+            MessageType.Reply => DecodeReply(ref reader),
+            MessageType.Echo => reader.TryReadBytes(out var echo) ? new EchoMessage(echo) : null,
+            MessageType.EchoReply => reader.TryReadBytes(out var echoReply) ? new EchoReplyMessage(echoReply) : null,
+            MessageType.Ping => PingMessage.Instance,
+            MessageType.Pong => PongMessage.Instance,
+            _ => null,
+        };
+        if (message is not null && reader.End)
+        {
+            error = null;
+            return true;
+        }
+
+        var what = message is null ? "does not decode" : $"has {reader.Remaining} unexpected trailing bytes";
+        error = new ProtocolError(ProtocolErrorKind.MalformedPayload, $"the {frame.Type} payload of {frame.Payload.Length} bytes {what}");
+        message = null;
+        return false;
+    }
+
+    /// <summary>
+    /// Reads only the magic and version of a Hello, so a server can refuse a peer of another version by naming both
+    /// versions even if the rest of that version's Hello differs. False when the magic is absent.
+    /// </summary>
+    public static bool TryPeekHelloVersion(in Frame frame, out ushort version)
+    {
+        version = 0;
+        var reader = new PayloadReader(frame.Payload);
+        Span<byte> magic = stackalloc byte[3];
+        return reader.TryReadExact(magic) && magic.SequenceEqual(ProtocolConstants.Magic) && reader.TryReadUInt16(out version);
+    }
+
+    private static HelloMessage? DecodeHello(ref PayloadReader reader)
+    {
+        Span<byte> magic = stackalloc byte[3];
+        if (!reader.TryReadExact(magic) || !magic.SequenceEqual(ProtocolConstants.Magic)) return null;
+        if (!reader.TryReadUInt16(out var version) || !reader.TryReadByte(out var role)) return null;
+        if ((PeerRole)role is not (PeerRole.Client or PeerRole.Silo)) return null;
+        if (!reader.TryReadString(out var sender) || !reader.TryReadOptionalString(out var clusterKey)) return null;
+        return new HelloMessage(version, (PeerRole)role, sender, clusterKey);
+    }
+
+    private static HelloOkMessage? DecodeHelloOk(ref PayloadReader reader) =>
+        reader.TryReadUInt16(out var version) && reader.TryReadString(out var silo) && reader.TryReadUInt32(out var max) && max <= int.MaxValue
+            ? new HelloOkMessage(version, silo, (int)max)
+            : null;
+
+    private static InvokeMessage? DecodeInvoke(ref PayloadReader reader)
+    {
+        if (!reader.TryReadString(out var type) || !reader.TryReadString(out var key) || !reader.TryReadString(out var method)
+            || !reader.TryReadString(out var requestId) || !reader.TryReadOptionalString(out var session)
+            || !reader.TryReadOptionalString(out var caller) || !reader.TryReadBytes(out var args) || !reader.TryReadVarUInt32(out var flags))
+        {
+            return null;
+        }
+
+        return new InvokeMessage(type, key, method, requestId, session, caller, args, (InvokeFlags)flags);
+    }
+
+    private static ReplyMessage? DecodeReply(ref PayloadReader reader)
+    {
+        if (!reader.TryReadByte(out var status)) return null;
+        switch ((ReplyStatus)status)
+        {
+            case ReplyStatus.Ok:
+                return reader.TryReadBytes(out var result) ? ReplyMessage.Ok(result) : null;
+            case ReplyStatus.Error:
+                return reader.TryReadString(out var type) && reader.TryReadString(out var text) ? ReplyMessage.Error(type, text) : null;
+            case ReplyStatus.Moved or ReplyStatus.Unavailable or ReplyStatus.BadRequest or ReplyStatus.NotFound:
+                if (!reader.TryReadString(out var detail)) return null;
+                return (ReplyStatus)status switch
+                {
+                    ReplyStatus.Moved => ReplyMessage.Moved(detail),
+                    ReplyStatus.Unavailable => ReplyMessage.Unavailable(detail),
+                    ReplyStatus.BadRequest => ReplyMessage.BadRequest(detail),
+                    _ => ReplyMessage.NotFound(detail),
+                };
+            default:
+                return null;
+        }
+    }
+}

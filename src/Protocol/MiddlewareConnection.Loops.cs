@@ -1,0 +1,181 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+
+namespace Middleware.Protocol;
+
+/// <summary>The handshake, the reader loop, the timeout sweep and closing.</summary>
+public sealed partial class MiddlewareConnection
+{
+    private static async Task<HelloOkMessage> HandshakeAsync(EndPoint endpoint, PipeReader input, PipeWriter output, ConnectionOptions options, CancellationToken cancellationToken)
+    {
+        FrameWriter.Write(output, 0, new HelloMessage(ProtocolConstants.Version, options.Role, options.SenderId, options.ClusterKey));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.HandshakeTimeout);
+        try
+        {
+            await output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            while (true)
+            {
+                var result = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var status = FrameParser.TryRead(ref buffer, options.MaxFrameSize, out var frame, out var error);
+                if (status == FrameParseStatus.NeedMoreData)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    if (result.IsCompleted)
+                        throw new ConnectionLostException($"{endpoint} closed the connection during the handshake.");
+                    continue;
+                }
+
+                if (status == FrameParseStatus.Error) throw new ProtocolViolationException(error!);
+                var decoded = MessageCodec.TryDecode(frame, out var message, out error);
+                // Consumed up to the frame only: bytes after it belong to the reader loop.
+                input.AdvanceTo(buffer.Start);
+                if (!decoded) throw new ProtocolViolationException(error!);
+                return message switch
+                {
+                    HelloOkMessage ok when ok.ProtocolVersion == ProtocolConstants.Version => ok,
+                    HelloOkMessage ok => throw new HandshakeRejectedException(
+                        $"the server answered with protocol version {ok.ProtocolVersion}, but this client speaks protocol version {ProtocolConstants.Version}"),
+                    HelloRejectedMessage rejected => throw new HandshakeRejectedException(rejected.Reason),
+                    _ => throw new ProtocolViolationException(new ProtocolError(ProtocolErrorKind.UnexpectedMessage, $"expected HelloOk or HelloRejected, got {frame.Type}")),
+                };
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{endpoint} did not answer the Hello within ConnectionOptions.HandshakeTimeout ({options.HandshakeTimeout}).");
+        }
+    }
+
+    private void Start()
+    {
+        _readLoop = Task.Run(ReadLoopAsync);
+        _writeLoop = Task.Run(WriteLoopAsync);
+        if (_options.RequestTimeout != Timeout.InfiniteTimeSpan)
+        {
+            var period = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, Math.Max(TimeSpan.FromMilliseconds(10).Ticks, _options.RequestTimeout.Ticks / 4)));
+            _sweep = new Timer(static s => ((MiddlewareConnection)s!).SweepTimeouts(), this, period, period);
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        Exception reason;
+        try
+        {
+            while (true)
+            {
+                var result = await _input.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                while (true)
+                {
+                    var status = FrameParser.TryRead(ref buffer, _options.MaxFrameSize, out var frame, out var error);
+                    if (status == FrameParseStatus.NeedMoreData) break;
+                    if (status == FrameParseStatus.Error) throw new ProtocolViolationException(error!);
+                    Dispatch(frame);
+                }
+
+                _input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    reason = FrameParser.AtEndOfStream(buffer) is { } truncated
+                        ? new ProtocolViolationException(truncated)
+                        : new ConnectionLostException($"{RemoteEndPoint} closed the connection.");
+                    break;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            // A socket error, a protocol violation or our own close: all end the connection the same way.
+            reason = e;
+        }
+
+        Close(reason);
+        await _input.CompleteAsync().ConfigureAwait(false);
+    }
+
+    private void Dispatch(in Frame frame)
+    {
+        if (frame.Type == MessageType.Ping)
+        {
+            // The server may probe liveness; answering is the reader loop's job so it works even with no requests.
+            _outbox.TryEnqueue(frame.CorrelationId, PongMessage.Instance);
+            return;
+        }
+
+        if (frame.Type is not (MessageType.Reply or MessageType.EchoReply or MessageType.Pong))
+            throw new ProtocolViolationException(new ProtocolError(ProtocolErrorKind.UnexpectedMessage, $"a server does not send {frame.Type} after the handshake"));
+        // A reply to a request that was canceled or timed out finds nothing here and is dropped.
+        if (!_pending.TryRemove(frame.CorrelationId, out var pending)) return;
+        if (pending.ExpectedReply != frame.Type)
+        {
+            pending.Fail(new ProtocolViolationException(new ProtocolError(ProtocolErrorKind.UnexpectedMessage, $"expected {pending.ExpectedReply} for correlation id {frame.CorrelationId}, got {frame.Type}")));
+            throw new ProtocolViolationException(new ProtocolError(ProtocolErrorKind.UnexpectedMessage, $"{frame.Type} answered a request expecting {pending.ExpectedReply}"));
+        }
+
+        if (!MessageCodec.TryDecode(frame, out var message, out var error))
+        {
+            pending.Fail(new ProtocolViolationException(error!));
+            throw new ProtocolViolationException(error!);
+        }
+
+        pending.Complete(message!);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        try
+        {
+            await _outbox.RunAsync().ConfigureAwait(false);
+            Close(new ConnectionLostException($"{RemoteEndPoint} stopped reading."));
+        }
+        catch (Exception e)
+        {
+            Close(e);
+        }
+
+        await _output.CompleteAsync().ConfigureAwait(false);
+    }
+
+    private void SweepTimeouts()
+    {
+        var now = Environment.TickCount64;
+        foreach (var pending in _pending.RemoveExpired(now))
+        {
+            pending.Fail(new TimeoutException(
+                $"No reply from {RemoteSiloId} within ConnectionOptions.RequestTimeout ({_options.RequestTimeout}); the request may still run, so retry it with the same request id."));
+        }
+    }
+
+    /// <summary>Ends the connection once: stops both loops and fails every pending request together.</summary>
+    private void Close(Exception reason)
+    {
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
+        Interlocked.Exchange(ref _isClosed, 1);
+        _outbox.Complete();
+        _sweep?.Dispose();
+        // Unblocks the reader loop if it is waiting on the socket.
+        _input.CancelPendingRead();
+        try
+        {
+            _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            // Already disconnected: nothing left to shut down.
+        }
+
+        _socket.Dispose();
+        _stream.Dispose();
+        foreach (var pending in _pending.Close())
+        {
+            // One exception per request: a shared instance would have its stack trace rewritten by every awaiter.
+            pending.Fail(LostException());
+        }
+
+        _closed.TrySetResult();
+    }
+}

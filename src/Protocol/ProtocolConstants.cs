@@ -1,0 +1,29 @@
+namespace Middleware.Protocol;
+
+/// <summary>Fixed numbers of the wire protocol.</summary>
+public static class ProtocolConstants
+{
+    /// <summary>The protocol version this build speaks. A handshake with any other version is refused.</summary>
+    public const ushort Version = 1;
+
+    /// <summary>The default largest frame (the value of its length field) a peer accepts: 1 MiB.</summary>
+    public const int DefaultMaxFrameSize = 1024 * 1024;
+
+    /// <summary>The smallest maximum frame size a peer may configure; handshakes and replies must fit.</summary>
+    public const int MinMaxFrameSize = 1024;
+
+    /// <summary>The largest maximum frame size a peer may configure: 64 MiB.</summary>
+    public const int MaxMaxFrameSize = 64 * 1024 * 1024;
+
+    /// <summary>Bytes of the length prefix.</summary>
+    public const int LengthPrefixSize = 4;
+
+    /// <summary>Bytes after the length prefix that every frame has: the type byte and the correlation id.</summary>
+    public const int FixedHeaderSize = 1 + 8;
+
+    /// <summary>Bytes before the payload: length prefix, type byte, correlation id.</summary>
+    public const int HeaderSize = LengthPrefixSize + FixedHeaderSize;
+
+    /// <summary>The three bytes every Hello starts with ("MWP"), so a stray client of another protocol is refused at once.</summary>
+    public static ReadOnlySpan<byte> Magic => "MWP"u8;
+}

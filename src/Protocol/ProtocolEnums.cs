@@ -1,0 +1,78 @@
+namespace Middleware.Protocol;
+
+/// <summary>The message type byte of a frame. It is on the wire: never renumber.</summary>
+public enum MessageType : byte
+{
+    /// <summary>The first frame a connecting peer sends: magic, protocol version, role, identity, cluster key.</summary>
+    Hello = 1,
+
+    /// <summary>The server accepted the handshake.</summary>
+    HelloOk = 2,
+
+    /// <summary>The server refused the handshake; it closes the connection after this frame.</summary>
+    HelloRejected = 3,
+
+    /// <summary>A request to run a method on a component.</summary>
+    Invoke = 10,
+
+    /// <summary>The answer to an <see cref="Invoke"/>, with the same correlation id.</summary>
+    Reply = 11,
+
+    /// <summary>A transport round-trip probe: the server sends the payload back.</summary>
+    Echo = 20,
+
+    /// <summary>The answer to an <see cref="Echo"/>.</summary>
+    EchoReply = 21,
+
+    /// <summary>A liveness probe without payload.</summary>
+    Ping = 30,
+
+    /// <summary>The answer to a <see cref="Ping"/>.</summary>
+    Pong = 31,
+}
+
+/// <summary>What the connecting peer is: a client SDK or another silo. It is on the wire: never renumber.</summary>
+public enum PeerRole : byte
+{
+    /// <summary>An application process using the client SDK.</summary>
+    Client = 1,
+
+    /// <summary>Another silo of the same cluster (forwarding, mirroring).</summary>
+    Silo = 2,
+}
+
+/// <summary>How an <see cref="MessageType.Invoke"/> ended. It is on the wire: never renumber.</summary>
+public enum ReplyStatus : byte
+{
+    /// <summary>The turn ran; the reply carries its JSON result.</summary>
+    Ok = 1,
+
+    /// <summary>The turn threw (a recorded error) or the request failed; the reply carries error type and message.</summary>
+    Error = 2,
+
+    /// <summary>The component lives elsewhere; the reply carries the address to send it to.</summary>
+    Moved = 3,
+
+    /// <summary>The silo cannot serve the request now (shutting down, store unreachable); retry elsewhere or later.</summary>
+    Unavailable = 4,
+
+    /// <summary>The request itself is wrong (malformed frame, missing field); retrying it unchanged will not help.</summary>
+    BadRequest = 5,
+
+    /// <summary>The component type or method is unknown to the silo.</summary>
+    NotFound = 6,
+}
+
+/// <summary>Options of an invoke. Unknown bits are carried through unchanged so newer peers can add flags.</summary>
+[Flags]
+public enum InvokeFlags : uint
+{
+    /// <summary>No option.</summary>
+    None = 0,
+
+    /// <summary>The caller knows the method is read-only (not logged); a silo may still check this itself.</summary>
+    ReadOnly = 1,
+
+    /// <summary>A gateway already forwarded this request: the receiver serves it or answers Moved, but never forwards again.</summary>
+    Forwarded = 2,
+}

@@ -1,0 +1,69 @@
+namespace Middleware.Transport;
+
+/// <summary>
+/// Counters of the transport, shared by every connection of a process (register one singleton). Plain
+/// <see cref="Interlocked"/> counters: cheap enough for the per-frame path, read by metrics and tests.
+/// </summary>
+public sealed class TransportMetrics
+{
+    private long _connectionsAccepted;
+    private long _connectionsActive;
+    private long _handshakesRejected;
+    private long _framesIn;
+    private long _framesOut;
+    private long _flushes;
+    private long _protocolErrors;
+    private long _handlerFailures;
+    private long _repliesDropped;
+
+    /// <summary>Connections accepted since start.</summary>
+    public long ConnectionsAccepted => Interlocked.Read(ref _connectionsAccepted);
+
+    /// <summary>Connections open now.</summary>
+    public long ConnectionsActive => Interlocked.Read(ref _connectionsActive);
+
+    /// <summary>Connections refused at the handshake (version, cluster key, not a Hello, timeout).</summary>
+    public long HandshakesRejected => Interlocked.Read(ref _handshakesRejected);
+
+    /// <summary>Frames received after the handshake.</summary>
+    public long FramesIn => Interlocked.Read(ref _framesIn);
+
+    /// <summary>Frames sent after the handshake.</summary>
+    public long FramesOut => Interlocked.Read(ref _framesOut);
+
+    /// <summary>Socket flushes; <see cref="FramesOut"/> divided by this is the write batching achieved.</summary>
+    public long Flushes => Interlocked.Read(ref _flushes);
+
+    /// <summary>Connections closed for a protocol violation (oversized, unknown, malformed or unexpected frame).</summary>
+    public long ProtocolErrors => Interlocked.Read(ref _protocolErrors);
+
+    /// <summary>Requests whose handler threw; each became an Error reply.</summary>
+    public long HandlerFailures => Interlocked.Read(ref _handlerFailures);
+
+    /// <summary>Replies that completed after their connection closed and could not be sent.</summary>
+    public long RepliesDropped => Interlocked.Read(ref _repliesDropped);
+
+    internal void ConnectionOpened()
+    {
+        Interlocked.Increment(ref _connectionsAccepted);
+        Interlocked.Increment(ref _connectionsActive);
+    }
+
+    internal void ConnectionClosed() => Interlocked.Decrement(ref _connectionsActive);
+
+    internal void HandshakeRejected() => Interlocked.Increment(ref _handshakesRejected);
+
+    internal void FrameIn() => Interlocked.Increment(ref _framesIn);
+
+    internal void FramesWritten(int count)
+    {
+        Interlocked.Add(ref _framesOut, count);
+        Interlocked.Increment(ref _flushes);
+    }
+
+    internal void ProtocolError() => Interlocked.Increment(ref _protocolErrors);
+
+    internal void HandlerFailure() => Interlocked.Increment(ref _handlerFailures);
+
+    internal void ReplyDropped() => Interlocked.Increment(ref _repliesDropped);
+}

@@ -1,0 +1,51 @@
+using Middleware.Protocol;
+
+namespace Middleware.Transport;
+
+/// <summary>Settings of a transport listener. <see cref="Validate"/> names the setting at fault and its allowed range.</summary>
+public sealed class TransportOptions
+{
+    /// <summary>The largest per-connection in-flight limit accepted by <see cref="Validate"/>.</summary>
+    public const int MaxInFlightLimit = 1_000_000;
+
+    /// <summary>The silo id announced in HelloOk.</summary>
+    public string SiloId { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    /// <summary>The largest frame accepted (its length field); default 1 MiB. Replies larger than this become Error replies.</summary>
+    public int MaxFrameSize { get; init; } = ProtocolConstants.DefaultMaxFrameSize;
+
+    /// <summary>How long a new connection may take to send its Hello; then it is refused and closed.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The key every peer must present in its Hello; null accepts peers without a key.</summary>
+    public string? ClusterKey { get; init; }
+
+    /// <summary>
+    /// Requests one connection may have in flight (received, reply not yet written). At the limit the connection
+    /// stops reading, so a peer that sends without reading replies meets TCP back-pressure instead of filling memory.
+    /// </summary>
+    public int MaxInFlightPerConnection { get; init; } = 10_000;
+
+    /// <summary>How long a closing connection may take to deliver its last frames (a BadRequest, queued replies) before it is aborted.</summary>
+    public TimeSpan CloseTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The largest first frame a not-yet-authenticated peer may make the server buffer.</summary>
+    internal const int HandshakeMaxFrameSize = 4096;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(SiloId))
+            throw new ArgumentException("TransportOptions.SiloId is empty; give the silo's id (it is announced to every peer).", nameof(SiloId));
+        if (MaxFrameSize is < ProtocolConstants.MinMaxFrameSize or > ProtocolConstants.MaxMaxFrameSize)
+            throw new ArgumentException($"TransportOptions.MaxFrameSize is {MaxFrameSize}; it must be between {ProtocolConstants.MinMaxFrameSize} and {ProtocolConstants.MaxMaxFrameSize} bytes.", nameof(MaxFrameSize));
+        if (HandshakeTimeout <= TimeSpan.Zero || HandshakeTimeout > TimeSpan.FromMinutes(5))
+            throw new ArgumentException($"TransportOptions.HandshakeTimeout is {HandshakeTimeout}; it must be more than zero and at most 5 minutes.", nameof(HandshakeTimeout));
+        if (ClusterKey is not null && (string.IsNullOrWhiteSpace(ClusterKey) || ClusterKey.Length > 1024))
+            throw new ArgumentException("TransportOptions.ClusterKey must be null (no key required) or 1 to 1024 characters that are not all white space.", nameof(ClusterKey));
+        if (MaxInFlightPerConnection is < 1 or > MaxInFlightLimit)
+            throw new ArgumentException($"TransportOptions.MaxInFlightPerConnection is {MaxInFlightPerConnection}; it must be between 1 and {MaxInFlightLimit}.", nameof(MaxInFlightPerConnection));
+        if (CloseTimeout <= TimeSpan.Zero || CloseTimeout > TimeSpan.FromMinutes(1))
+            throw new ArgumentException($"TransportOptions.CloseTimeout is {CloseTimeout}; it must be more than zero and at most one minute.", nameof(CloseTimeout));
+    }
+}
