@@ -17,6 +17,8 @@ public sealed record AppendOptions(StoreKind Store, string? DbPath, int Batch, i
         var db = f.String("--db");
         if (db is not null && store != StoreKind.Sqlite)
             throw new UsageException("--db only applies to --store sqlite; drop --db or use --store sqlite.");
+        // A server store's connection setting travels in the DbPath slot; BenchStore opens it through LogStores.
+        db ??= f.StoreConnection;
         return new AppendOptions(store, db, f.PositiveInt("--batch", 32), f.PositiveInt("--components", 1000), f.PositiveSeconds("--duration", 5), f.OutputFile("--json"));
     }
 }
@@ -30,7 +32,7 @@ internal static class AppendScenario
 {
     public static async Task<int> RunAsync(AppendOptions o)
     {
-        await using var store = BenchStore.Open(o.Store, o.DbPath);
+        await using var store = await BenchStore.OpenAsync(o.Store, o.DbPath).ConfigureAwait(false);
         var ids = Enumerable.Range(1, o.Components).Select(i => "Account/" + LocalScenario.KeyOf(i)).ToArray();
         var epochs = new long[ids.Length];
         var lastSeq = new long[ids.Length];

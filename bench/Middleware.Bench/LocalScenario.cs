@@ -21,7 +21,7 @@ internal static class LocalScenario
         var keys = Enumerable.Range(1, o.Keys).Select(KeyOf).ToArray();
         var runtimeOptions = new RuntimeOptions { CheckpointEveryTurns = o.CheckpointEvery, MaxBatchSize = o.MaxBatch, OwnerId = "bench-local" };
 
-        await using var store = BenchStore.Open(o.Store, o.DbPath);
+        await using var store = await BenchStore.OpenAsync(o.Store, o.DbPath).ConfigureAwait(false);
         var runtime = new LocalRuntime(store.Store, registry, runtimeOptions);
         // Activate every account before the clock starts: a first activation claims the component (one
         // write transaction of its own, fsync'd on SQLite), which is start-up cost, not steady-state

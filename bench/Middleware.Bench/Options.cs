@@ -7,6 +7,12 @@ public enum StoreKind
 {
     Memory,
     Sqlite,
+
+    /// <summary><c>--store postgres:&lt;Npgsql connection string&gt;</c>, opened through LogStores.</summary>
+    Postgres,
+
+    /// <summary><c>--store sqlserver:&lt;SqlClient connection string&gt;</c>, opened through LogStores.</summary>
+    SqlServer,
 }
 
 /// <summary>How the load loops call the runtime.</summary>
@@ -43,14 +49,20 @@ internal sealed class FlagReader
 
     public string? String(string flag) => _values.GetValueOrDefault(flag);
 
+    /// <summary>The whole <c>--store</c> value for a server store (its connection setting), else null.</summary>
+    public string? StoreConnection => Store() is StoreKind.Postgres or StoreKind.SqlServer ? String("--store") : null;
+
     public StoreKind Store()
     {
-        var s = String("--store") ?? throw new UsageException("--store is required: --store memory (no log, baseline) or --store sqlite.");
+        var s = String("--store") ?? throw new UsageException("--store is required: --store memory (no log, baseline), --store sqlite or --store postgres:<connection string>.");
+        if (s.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase)) return StoreKind.Postgres;
+        if (s.StartsWith("sqlserver:", StringComparison.OrdinalIgnoreCase)) return StoreKind.SqlServer;
         return s.ToLowerInvariant() switch
         {
             "memory" => StoreKind.Memory,
             "sqlite" => StoreKind.Sqlite,
-            _ => throw new UsageException($"--store '{s}' is unknown; use --store memory or --store sqlite."),
+            // Only the kind is echoed: a connection string may hold a password.
+            _ => throw new UsageException($"--store '{s.Split(':')[0]}' is unknown; use --store memory, --store sqlite, --store postgres:<Npgsql connection string> or --store sqlserver:<SqlClient connection string>."),
         };
     }
 
@@ -120,6 +132,8 @@ public sealed record LocalOptions(
         var db = f.String("--db");
         if (db is not null && store != StoreKind.Sqlite)
             throw new UsageException("--db only applies to --store sqlite; drop --db or use --store sqlite.");
+        // A server store's connection setting travels in the DbPath slot; BenchStore opens it through LogStores.
+        db ??= f.StoreConnection;
         var invoke = (f.String("--invoke") ?? "raw").ToLowerInvariant() switch
         {
             "raw" => InvokePath.Raw,
@@ -155,6 +169,8 @@ public sealed record ReplayOptions(StoreKind Store, string? DbPath, int Turns, i
         var db = f.String("--db");
         if (db is not null && store != StoreKind.Sqlite)
             throw new UsageException("--db only applies to --store sqlite; drop --db or use --store sqlite.");
+        // A server store's connection setting travels in the DbPath slot; BenchStore opens it through LogStores.
+        db ??= f.StoreConnection;
         return new ReplayOptions(store, db, f.PositiveInt("--turns", 10_000), f.PositiveInt("--repeat", 3), f.OutputFile("--json"));
     }
 }

@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 
 namespace Middleware.Bench;
 
-/// <summary>Entry point: <c>local</c> and <c>replay</c> load scenarios, <c>micro</c> BenchmarkDotNet runs, <c>summarize</c>.</summary>
+/// <summary>Entry point: <c>local</c>, <c>replay</c> and <c>echo</c> load scenarios, <c>micro</c> BenchmarkDotNet runs, <c>summarize</c>.</summary>
 public static class Program
 {
     /// <summary>Exit code for a bad command line (distinct from a failed run, which is 1).</summary>
@@ -17,7 +17,8 @@ public static class Program
 
         Modes:
           local      C concurrent loops issue IAccount.Deposit(1) on random keys through a LocalRuntime.
-                       --store memory|sqlite     log store (required)
+                       --store memory|sqlite|postgres:<Npgsql connection string>   log store (required;
+                                                 bench/start-postgres.sh starts a throwaway PostgreSQL)
                        --db PATH                 sqlite file to use and keep (default: fresh temp file, deleted after)
                        --concurrency C           requests in flight (default 64)
                        --keys K                  distinct accounts acct-00001.. (default 1000)
@@ -38,6 +39,9 @@ public static class Program
                        --json FILE               (optional)
           append     The store alone (experiment): one thread appending batches of B records back to back.
                        --store memory|sqlite  --db PATH  --batch B (32)  --components K (1000)  --duration S (5)  --json FILE
+          echo       The transport alone: Kestrel + the Middleware protocol in-process on loopback, ONE client
+                     connection, C concurrent Echo round trips.
+                       --concurrency C  (64)  --duration S (10)  --warmup S (2)  --payload BYTES (16)  --json FILE
           micro      BenchmarkDotNet micro benchmarks (codec, args, single invoke, replay), short in-process job.
                      Any further arguments go to BenchmarkDotNet, e.g. --filter '*Codec*' or --list flat.
           summarize  DIR  Prints median and range per configuration of the JSON results in DIR.
@@ -65,6 +69,8 @@ public static class Program
                     return await ReplayScenario.RunAsync(ReplayOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "append":
                     return await AppendScenario.RunAsync(AppendOptions.Parse(args[1..])).ConfigureAwait(false);
+                case "echo":
+                    return await EchoScenario.RunAsync(EchoOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "micro":
                     // BenchmarkDotNet owns the rest of the command line (filters, exporters, jobs).
                     var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..], Micro.MicroConfig.Create());
@@ -73,7 +79,7 @@ public static class Program
                     if (args.Length != 2) throw new UsageException("summarize takes one directory, e.g. `summarize bench/results`.");
                     return Summarizer.Run(args[1]);
                 default:
-                    throw new UsageException($"Unknown mode '{args[0]}'; use local, replay, append, micro or summarize (see --help).");
+                    throw new UsageException($"Unknown mode '{args[0]}'; use local, replay, append, echo, micro or summarize (see --help).");
             }
         }
         catch (HelpRequested)

@@ -20,7 +20,7 @@ internal static class ReplayScenario
     {
         var registry = new ComponentRegistry().Add<IAccount, Account>();
         var type = registry.Get(typeof(IAccount));
-        await using var store = BenchStore.Open(o.Store, o.DbPath);
+        await using var store = await BenchStore.OpenAsync(o.Store, o.DbPath).ConfigureAwait(false);
         var storeName = o.Store.ToString().ToLowerInvariant();
 
         // No checkpoint may cut the log short: every turn must be replayed.

@@ -1,9 +1,10 @@
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
+using Middleware.Recovery.Stores;
 
 namespace Middleware.Bench;
 
-/// <summary>Opens the store of a scenario and removes a temporary SQLite file afterwards.</summary>
+/// <summary>Opens the store of a scenario (server stores through LogStores) and removes a temporary SQLite file afterwards.</summary>
 internal sealed class BenchStore : IAsyncDisposable
 {
     private readonly string? _tempPath;
@@ -17,10 +18,22 @@ internal sealed class BenchStore : IAsyncDisposable
 
     public ILogStore Store { get; }
 
-    /// <summary>The SQLite file, or null for the memory store.</summary>
+    /// <summary>The SQLite file, the name of a server store (without password), or null for the memory store.</summary>
     public string? Path { get; }
 
-    public static BenchStore Open(StoreKind kind, string? dbPath)
+    /// <summary>Opens <paramref name="kind"/>; for a server store <paramref name="dbPath"/> holds the whole --store setting.</summary>
+    public static async Task<BenchStore> OpenAsync(StoreKind kind, string? dbPath)
+    {
+        if (kind is StoreKind.Postgres or StoreKind.SqlServer)
+        {
+            var server = await LogStores.OpenAsync(dbPath ?? throw new UsageException("A server store needs its connection setting.")).ConfigureAwait(false);
+            return new BenchStore(server, server.Name, null);
+        }
+
+        return Open(kind, dbPath);
+    }
+
+    private static BenchStore Open(StoreKind kind, string? dbPath)
     {
         if (kind == StoreKind.Memory) return new BenchStore(new MemoryLogStore(), null, null);
         if (dbPath is not null) return new BenchStore(SqliteLogStore.Open(dbPath), dbPath, null);

@@ -1,12 +1,19 @@
 using System.Globalization;
+using Middleware.Recovery.Stores;
 
 namespace Bank.Demo;
 
 /// <summary>Settings of the demo (parent mode). Every one has a default, so the demo runs with no arguments.</summary>
 public sealed record DemoOptions
 {
-    /// <summary>The database file; wiped at the start of every run.</summary>
-    public string DbPath { get; init; } = Path.Combine(".", "data", "bank.db");
+    /// <summary>The store when neither --store, --db nor MIDDLEWARE_STORE is given; a SQLite file is wiped at the start of every run.</summary>
+    public const string DefaultStore = "sqlite:./data/bank.db";
+
+    /// <summary>The <c>--store</c> value (<c>--db PATH</c> is short for <c>--store sqlite:PATH</c>), or null when not given.</summary>
+    public string? Store { get; init; }
+
+    /// <summary>The store setting in effect: --store (or --db) &gt; MIDDLEWARE_STORE &gt; <see cref="DefaultStore"/>.</summary>
+    public string StoreSetting => LogStores.FromEnvironmentOrDefault(Store, DefaultStore);
 
     /// <summary>Number of accounts.</summary>
     public int Accounts { get; init; } = 20;
@@ -29,7 +36,7 @@ public sealed record DemoOptions
     /// <summary>A host must print READY within this long.</summary>
     public TimeSpan HostStartTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Parses <c>--db PATH --accounts N --ops N --concurrency N --kills N --seed N --timeout SECONDS</c>.</summary>
+    /// <summary>Parses <c>--store STORE | --db PATH --accounts N --ops N --concurrency N --kills N --seed N --timeout SECONDS</c>.</summary>
     public static DemoOptions Parse(IReadOnlyList<string> args)
     {
         var options = new DemoOptions();
@@ -38,14 +45,15 @@ public sealed record DemoOptions
             var value = i + 1 < args.Count ? args[i + 1] : throw new ArgumentException($"Option {args[i]} needs a value.");
             options = args[i] switch
             {
-                "--db" => options with { DbPath = value },
+                "--store" => options with { Store = value },
+                "--db" => options with { Store = "sqlite:" + value },
                 "--accounts" => options with { Accounts = Positive(args[i], value) },
                 "--ops" => options with { Operations = Positive(args[i], value) },
                 "--concurrency" => options with { Concurrency = Positive(args[i], value) },
                 "--kills" => options with { Kills = Positive(args[i], value, allowZero: true) },
                 "--seed" => options with { Seed = Positive(args[i], value, allowZero: true) },
                 "--timeout" => options with { Timeout = TimeSpan.FromSeconds(Positive(args[i], value)) },
-                _ => throw new ArgumentException($"Unknown option '{args[i]}'. Options: --db PATH --accounts N --ops N --concurrency N --kills N --seed N --timeout SECONDS; or 'host --db PATH' for the child process."),
+                _ => throw new ArgumentException($"Unknown option '{args[i]}'. Options: --store STORE (or --db PATH) --accounts N --ops N --concurrency N --kills N --seed N --timeout SECONDS; or 'host --store STORE' for the child process. STORE: " + LogStores.AcceptedForms + "."),
             };
         }
 

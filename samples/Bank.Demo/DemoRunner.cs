@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Middleware.Recovery.Sqlite;
+using Middleware.Recovery.Stores;
 
 namespace Bank.Demo;
 
@@ -17,17 +17,32 @@ public static class DemoRunner
     {
         var clock = Stopwatch.StartNew();
         var random = new Random(options.Seed);
-        var accounts = DemoWorkload.Accounts(options.Accounts);
+        var setting = options.StoreSetting;
+        IReadOnlyList<string> accounts = DemoWorkload.Accounts(options.Accounts);
+        string storeLine;
+        if (LogStores.SchemeOf(setting) == "sqlite")
+        {
+            var dbPath = Path.GetFullPath(setting["sqlite:".Length..]);
+            WipeDatabase(dbPath);
+            setting = "sqlite:" + dbPath;
+            storeLine = $"database: {dbPath} (wiped)";
+        }
+        else
+        {
+            // A server database is not wiped: this run's accounts get a fresh prefix, so earlier runs' logs do not count.
+            var run = $"run{DateTime.UtcNow:yyyyMMddHHmmss}-{options.Seed}";
+            accounts = [.. accounts.Select(a => $"{run}-{a}")];
+            storeLine = $"store: {LogStores.SchemeOf(setting)} (accounts prefixed {run}-)";
+        }
+
         var requests = DemoWorkload.Create(accounts, options.Operations, random);
         var kills = DemoWorkload.KillPoints(options.Operations, options.Kills, random);
-        var dbPath = Path.GetFullPath(options.DbPath);
-        WipeDatabase(dbPath);
         Console.WriteLine($"bank demo: {options.Accounts} accounts, {options.Operations} operations, {options.Concurrency} in flight, seed {options.Seed}");
-        Console.WriteLine($"database: {dbPath} (wiped); host checkpoints every {HostMode.CheckpointEveryTurns} turns");
+        Console.WriteLine($"{storeLine}; host checkpoints every {HostMode.CheckpointEveryTurns} turns");
         Console.WriteLine(kills.Count == 0 ? "plan: no kill (--kills 0)" : $"plan: SIGKILL the host after {string.Join(", ", kills.Select(k => k.AfterAcks))} acknowledged requests");
 
         using var timeout = new CancellationTokenSource(options.Timeout);
-        await using var supervisor = new HostSupervisor(HostLaunch.Locate(), dbPath, options.HostStartTimeout);
+        await using var supervisor = new HostSupervisor(HostLaunch.Locate(), setting, options.HostStartTimeout);
         try
         {
             var started = Stopwatch.StartNew();
@@ -45,7 +60,7 @@ public static class DemoRunner
             await supervisor.StopAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
             Console.WriteLine("host stopped cleanly; checking the log in the database");
 
-            await using var store = SqliteLogStore.Open(dbPath);
+            await using var store = await LogStores.OpenAsync(setting, timeout.Token).ConfigureAwait(false);
             var report = await LogVerifier.VerifyAsync(store, runner.Acknowledged.Values, balances, timeout.Token).ConfigureAwait(false);
             Console.WriteLine($"checked {report.LogRecords} log records of {accounts.Count} accounts; total balance {balances.Values.Sum()}; took {clock.Elapsed.TotalSeconds:0.0} s in all");
             foreach (var issue in report.Discrepancies.Take(MaxDiscrepanciesShown)) Console.WriteLine("DISCREPANCY " + issue);

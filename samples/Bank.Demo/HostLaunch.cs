@@ -4,10 +4,10 @@ using System.Reflection;
 namespace Bank.Demo;
 
 /// <summary>
-/// How to start the host process: <c>dotnet &lt;Bank.Demo.dll&gt; host --db &lt;path&gt;</c>. The dll is this
-/// assembly when it sits in its own build output (with its runtimeconfig and deps files, which the demo and
-/// a plain build have); a test project that references Bank.Demo gets only a copy of the dll, so then the
-/// Bank.Demo build output is looked up from the repository root.
+/// How to start the host process: <c>dotnet &lt;Bank.Demo.dll&gt; host --db &lt;path&gt;</c> (or <c>host --store &lt;setting&gt;</c>). The dll is this
+/// assembly when Bank.Demo is the running program (with its runtimeconfig and deps files, which the demo and
+/// a plain build have); a test project that references Bank.Demo gets only a copy of the dll beside its own
+/// dependencies, so then the Bank.Demo build output is looked up from the repository root.
 /// </summary>
 public sealed record HostLaunch(string DotnetPath, string DllPath)
 {
@@ -17,11 +17,18 @@ public sealed record HostLaunch(string DotnetPath, string DllPath)
     public static HostLaunch Locate()
     {
         var own = typeof(HostLaunch).Assembly.Location;
-        var dll = IsRunnable(own) ? own : FindBuildOutput(own);
+        // Another program (a test host) runs Bank.Demo's own build output, not its copy of the dll: that copy comes
+        // with the other program's dependency files, which can lack what the host loads (a test project on the
+        // ASP.NET Core shared framework gets no copy of Microsoft.Extensions.Logging.Abstractions, which Npgsql needs).
+        var runningAsDemo = System.Reflection.Assembly.GetEntryAssembly() == typeof(HostLaunch).Assembly;
+        var dll = runningAsDemo && IsRunnable(own) ? own : FindBuildOutput(own);
         return new HostLaunch(FindDotnet(), dll);
     }
 
-    /// <summary>The start information for a host serving <paramref name="dbPath"/>, with redirected pipes.</summary>
+    /// <summary>
+    /// The start information for a host serving <paramref name="dbPath"/>, with redirected pipes: a SQLite file path,
+    /// or a store setting with its kind (<c>postgres:...</c>, <c>sqlite:...</c>), which is passed as <c>--store</c>.
+    /// </summary>
     public ProcessStartInfo StartInfo(string dbPath)
     {
         var info = new ProcessStartInfo(DotnetPath)
@@ -33,10 +40,13 @@ public sealed record HostLaunch(string DotnetPath, string DllPath)
         };
         info.ArgumentList.Add(DllPath);
         info.ArgumentList.Add("host");
-        info.ArgumentList.Add("--db");
+        info.ArgumentList.Add(IsStoreSetting(dbPath) ? "--store" : "--db");
         info.ArgumentList.Add(dbPath);
         return info;
     }
+
+    private static bool IsStoreSetting(string value) =>
+        new[] { "sqlite:", "postgres:", "sqlserver:", "memory:" }.Any(p => value.StartsWith(p, StringComparison.OrdinalIgnoreCase));
 
     private static bool IsRunnable(string dll) =>
         dll.Length > 0 && File.Exists(dll)

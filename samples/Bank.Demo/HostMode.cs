@@ -4,12 +4,12 @@ using System.Threading.Channels;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
-using Middleware.Recovery.Sqlite;
+using Middleware.Recovery.Stores;
 
 namespace Bank.Demo;
 
 /// <summary>
-/// The child process: runs the bank accounts on a SQLite log with the local runtime and serves the line
+/// The child process: runs the bank accounts on a log store (any of <see cref="LogStores"/>) with the local runtime and serves the line
 /// protocol on stdin/stdout. Requests are dispatched as they arrive, without waiting for earlier ones, so
 /// many are in flight at once and the group-commit writer batches them. It exits cleanly (runtime and
 /// store disposed) when stdin closes or a <c>Q</c> line arrives.
@@ -19,12 +19,12 @@ public static class HostMode
     /// <summary>How many turns between checkpoints: small, so a recovery runs checkpoint + replay + dedup.</summary>
     public const int CheckpointEveryTurns = 100;
 
-    /// <summary>Runs the host until stdin ends; returns the process exit code.</summary>
-    public static async Task<int> RunAsync(string dbPath)
+    /// <summary>Runs the host on <paramref name="storeSetting"/> (e.g. <c>sqlite:./data/bank.db</c>) until stdin ends; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(string storeSetting)
     {
         var registry = new ComponentRegistry().Add<IAccount, Account>();
         var type = registry.Get(typeof(IAccount));
-        var store = SqliteLogStore.Open(dbPath);
+        var store = await LogStores.OpenAsync(storeSetting).ConfigureAwait(false);
         var runtime = new LocalRuntime(store, registry, new RuntimeOptions { CheckpointEveryTurns = CheckpointEveryTurns });
         var output = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
         var writerTask = WriteRepliesAsync(output.Reader);

@@ -1,5 +1,7 @@
 using Bank.Demo;
 using Middleware.Recovery.Sqlite;
+using Middleware.Recovery.Storage;
+using Middleware.Recovery.Stores;
 using Xunit.Abstractions;
 
 namespace Middleware.Tests.Crash;
@@ -17,7 +19,8 @@ public sealed class CrashCollection
 /// <summary>
 /// One crash test's world: its own temp directory and database, a <see cref="HostSupervisor"/> running
 /// Bank.Demo in host mode as a real child process, and a seeded random source printed to the test output so
-/// a failing run can be repeated (<c>MIDDLEWARE_CRASH_SEED</c>). Disposing it kills any child still running
+/// a failing run can be repeated (<c>MIDDLEWARE_CRASH_SEED</c>). Given a store setting (e.g. <c>postgres:...</c>),
+/// the host runs on that store instead of a SQLite file in the temp directory. Disposing it kills any child still running
 /// and deletes the directory, also when the test failed.
 /// </summary>
 public sealed class CrashHarness : IAsyncDisposable
@@ -25,13 +28,15 @@ public sealed class CrashHarness : IAsyncDisposable
     private static readonly TimeSpan HostStartTimeout = TimeSpan.FromSeconds(30);
     private readonly string _directory;
     private readonly ITestOutputHelper _output;
+    private readonly string? _store;
 
-    public CrashHarness(ITestOutputHelper output, string name)
+    public CrashHarness(ITestOutputHelper output, string name, string? store = null)
     {
         _output = output;
         _directory = Path.Combine(Path.GetTempPath(), $"mw-crash-{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(_directory);
-        DbPath = Path.Combine(_directory, "bank.db");
+        _store = store;
+        DbPath = store ?? Path.Combine(_directory, "bank.db");
         Seed = int.TryParse(Environment.GetEnvironmentVariable("MIDDLEWARE_CRASH_SEED"), out var s) ? s : Environment.TickCount & 0x7FFFFFFF;
         Random = new Random(Seed);
         Log($"seed {Seed} (repeat with MIDDLEWARE_CRASH_SEED={Seed}); database {DbPath}");
@@ -74,7 +79,7 @@ public sealed class CrashHarness : IAsyncDisposable
     public async Task<VerificationReport> StopAndVerifyAsync(IEnumerable<Acknowledged> acknowledged, IReadOnlyDictionary<string, long> balances)
     {
         await Supervisor.StopAsync(TimeSpan.FromSeconds(15));
-        await using var store = SqliteLogStore.Open(DbPath);
+        await using ILogStore store = _store is null ? SqliteLogStore.Open(DbPath) : await LogStores.OpenAsync(_store);
         var report = await LogVerifier.VerifyAsync(store, acknowledged, balances);
         Log($"{report.Summary}; {report.LogRecords} log records; {Supervisor.Kills} kills; {Supervisor.Resent} resent; {Supervisor.FailReplies} FAIL replies");
         foreach (var issue in report.Discrepancies.Take(50)) Log("DISCREPANCY " + issue);

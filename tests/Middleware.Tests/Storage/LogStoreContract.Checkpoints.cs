@@ -1,12 +1,13 @@
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Storage;
 
 /// <summary>Rules 7 and 8 (checkpoints, truncation, dedup) of the storage contract.</summary>
 public abstract partial class LogStoreContract
 {
-    [Fact]
+    [StoreFact]
     public async Task The_latest_checkpoint_and_the_one_at_or_before_a_seq_are_found()
     {
         var epoch = await ClaimAsync("Account/1");
@@ -27,7 +28,7 @@ public abstract partial class LogStoreContract
         Assert.Equal(8, (await Store.GetHeadAsync("Account/1"))!.CheckpointSeq);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_checkpoint_may_come_alone_or_point_before_its_group_but_not_past_the_log()
     {
         var epoch = await ClaimAsync("Account/1");
@@ -46,7 +47,7 @@ public abstract partial class LogStoreContract
         Assert.Equal(Range(4, 6), await SeqsAsync("Account/1"));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_request_recorded_with_a_checkpoint_is_found_even_after_its_turn_is_truncated()
     {
         var epoch = await ClaimAsync("Account/1");
@@ -69,7 +70,7 @@ public abstract partial class LogStoreContract
         Assert.Equal([4L], await SeqsAsync("Account/1"));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Truncation_without_a_checkpoint_at_or_after_the_cut_is_refused_and_deletes_nothing()
     {
         var epoch = await ClaimAsync("Account/1");
@@ -87,7 +88,7 @@ public abstract partial class LogStoreContract
         Assert.Equal(0, await Store.TruncateAsync("Unknown/1", 10));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Truncation_keeps_the_latest_checkpoint_and_every_later_record()
     {
         var epoch = await ClaimAsync("Account/1");
@@ -107,7 +108,7 @@ public abstract partial class LogStoreContract
         Assert.Equal(Range(9, 10), await SeqsAsync("Account/1", 9, 10));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_log_truncated_to_nothing_continues_at_the_next_seq()
     {
         var a = await ClaimAsync("A/1");

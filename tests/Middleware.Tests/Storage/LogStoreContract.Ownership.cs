@@ -1,11 +1,12 @@
 using Middleware.Recovery.Log;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Storage;
 
 /// <summary>Rule 5 (claims) of the storage contract.</summary>
 public abstract partial class LogStoreContract
 {
-    [Fact]
+    [StoreFact]
     public async Task A_claim_raises_the_epoch_by_one_and_records_the_owner()
     {
         var first = await Store.ClaimAsync("Account/1", 0, "runtime-1");
@@ -16,7 +17,7 @@ public abstract partial class LogStoreContract
         Assert.Equal(second, await Store.GetHeadAsync("Account/1"));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_claim_with_a_stale_expected_epoch_returns_null_and_changes_nothing()
     {
         await ClaimAsync("Account/1");
@@ -30,7 +31,7 @@ public abstract partial class LogStoreContract
         Assert.Null(await Store.GetHeadAsync("Account/never"));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_new_owner_keeps_the_log_and_continues_after_the_last_seq()
     {
         var old = await ClaimAsync("Account/1");
@@ -45,7 +46,7 @@ public abstract partial class LogStoreContract
         Assert.Equal([old, old, old, old + 1], records.Select(r => r.Epoch));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Two_claimers_racing_with_the_same_expected_epoch_have_exactly_one_winner()
     {
         for (var round = 0; round < 20; round++)

@@ -1,11 +1,12 @@
 using Middleware.Recovery.Log;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Storage;
 
 /// <summary>Rule 6 (reads) and the listing of the storage contract.</summary>
 public abstract partial class LogStoreContract
 {
-    [Fact]
+    [StoreFact]
     public async Task A_components_chain_reads_back_across_many_batches_interleaved_with_other_components()
     {
         string[] ids = ["Interleaved/a", "Interleaved/b", "Interleaved/c"];
@@ -46,7 +47,7 @@ public abstract partial class LogStoreContract
         }
     }
 
-    [Fact]
+    [StoreFact]
     public async Task An_old_range_far_below_the_head_is_read_exactly()
     {
         var epoch = await ClaimAsync("Account/1");
@@ -64,7 +65,7 @@ public abstract partial class LogStoreContract
         Assert.All(await Store.ReadAsync("Account/1", 190, 210), r => Assert.Equal($"Account/1 turn {r.Seq}", Text(r.Payload)));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Unknown_and_empty_components_read_as_empty()
     {
         Assert.Null(await Store.GetHeadAsync("Nobody/1"));
@@ -83,7 +84,7 @@ public abstract partial class LogStoreContract
         Assert.Equal([3L], await SeqsAsync("Empty/1", 3, 10));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Listing_returns_every_component_in_id_order_with_its_head()
     {
         Assert.Empty(await Store.ListComponentsAsync());
@@ -102,7 +103,7 @@ public abstract partial class LogStoreContract
         ], list);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Ids_are_compared_exactly()
     {
         var lower = await ClaimAsync("account/1");

@@ -1,6 +1,7 @@
 using System.Text;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Storage;
 
@@ -70,7 +71,7 @@ public abstract partial class LogStoreContract : IAsyncLifetime
     protected static List<long> Range(long from, long toInclusive) =>
         from > toInclusive ? [] : Enumerable.Range(0, (int)(toInclusive - from + 1)).Select(i => from + i).ToList();
 
-    [Fact]
+    [StoreFact]
     public async Task Appended_records_read_back_in_seq_order_with_payloads_and_commit_time()
     {
         var epoch = await ClaimAsync("Account/1");
@@ -91,7 +92,7 @@ public abstract partial class LogStoreContract : IAsyncLifetime
         Assert.Equal(5, (await Store.GetHeadAsync("Account/1"))!.LastSeq);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Everything_acknowledged_is_still_there_after_reopen()
     {
         var epoch = await ClaimAsync("Account/1", owner: "silo-a");
@@ -116,7 +117,7 @@ public abstract partial class LogStoreContract : IAsyncLifetime
         Assert.Equal(Range(1, 5), await SeqsAsync("Account/1"));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_fenced_group_writes_nothing_while_another_group_in_the_same_call_commits()
     {
         var staleEpoch = await ClaimAsync("Account/a");
@@ -141,7 +142,7 @@ public abstract partial class LogStoreContract : IAsyncLifetime
         Assert.Equal([1L], await SeqsAsync("Account/a"));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_group_for_a_component_never_claimed_is_fenced()
     {
         Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Ghost/1", 1, 1, 1)));
@@ -150,7 +151,7 @@ public abstract partial class LogStoreContract : IAsyncLifetime
         Assert.Empty(await Store.ListComponentsAsync());
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_gap_or_a_rewrite_is_refused_as_a_seq_conflict_and_changes_nothing()
     {
         var epoch = await ClaimAsync("Account/1");
@@ -169,7 +170,7 @@ public abstract partial class LogStoreContract : IAsyncLifetime
         Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", epoch, 3, 1)));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_stale_epoch_is_reported_as_fenced_even_when_its_seqs_are_also_wrong()
     {
         var stale = await ClaimAsync("Account/1");
@@ -178,7 +179,7 @@ public abstract partial class LogStoreContract : IAsyncLifetime
         Assert.Equal(AppendStatus.Fenced, await AppendAsync(new AppendGroup("Account/1", stale, [Rec(1, stale), Rec(3, stale)])));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Conflicting_and_fenced_groups_are_reported_in_order_without_affecting_the_others()
     {
         var a = await ClaimAsync("A/1");

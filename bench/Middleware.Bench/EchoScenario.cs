@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Middleware.Protocol;
+using Middleware.Transport;
+
+namespace Middleware.Bench;
+
+/// <summary>Settings of the <c>echo</c> transport scenario.</summary>
+public sealed record EchoOptions(int Concurrency, double DurationSeconds, double WarmupSeconds, int PayloadBytes, string? JsonPath)
+{
+    private static readonly string[] Known = ["--concurrency", "--duration", "--warmup", "--payload", "--json"];
+
+    public static EchoOptions Parse(string[] args)
+    {
+        var f = new FlagReader(args, Known);
+        var payload = f.PositiveInt("--payload", 16, allowZero: true);
+        if (payload > 512 * 1024) throw new UsageException($"--payload is {payload}; it must be at most 524288 bytes (the frame limit is 1 MiB).");
+        return new EchoOptions(f.PositiveInt("--concurrency", 64), f.PositiveSeconds("--duration", 10), f.PositiveSeconds("--warmup", 2, allowZero: true), payload, f.OutputFile("--json"));
+    }
+}
+
+/// <summary>
+/// The <c>echo</c> scenario: the Kestrel transport in-process on loopback, ONE client connection, C closed loops each
+/// sending an Echo and awaiting its reply. It measures the transport alone (framing, multiplexing, write batching),
+/// the ceiling any request over this protocol can reach on this machine.
+/// </summary>
+internal static class EchoScenario
+{
+    public static async Task<int> RunAsync(EchoOptions o)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddMiddlewareTransport();
+        builder.Services.AddSingleton<IFrameHandler>(new RefuseInvokes());
+        ListenOptions? listen = null;
+        builder.WebHost.UseKestrel(k => k.ListenMiddleware(IPAddress.Loopback, 0, new TransportOptions { SiloId = "bench-echo" }, l => listen = l));
+        await using var app = builder.Build();
+        await app.StartAsync().ConfigureAwait(false);
+        var metrics = app.Services.GetRequiredService<TransportMetrics>();
+        var endpoint = (IPEndPoint)listen!.EndPoint;
+        await using var connection = await MiddlewareConnection.ConnectAsync(endpoint, new ConnectionOptions { SenderId = "bench-echo-client" }).ConfigureAwait(false);
+
+        var payload = new byte[o.PayloadBytes];
+        new Random(1).NextBytes(payload);
+        var control = new Control();
+        var workers = Enumerable.Range(0, o.Concurrency).Select(_ => new Worker()).ToArray();
+        Console.Error.WriteLine($"echo: {endpoint} concurrency={o.Concurrency} payload={o.PayloadBytes}B warmup={o.WarmupSeconds}s duration={o.DurationSeconds}s (one connection)");
+        var tasks = workers.Select(w => Task.Run(() => w.RunAsync(connection, payload, control))).ToArray();
+
+        await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds)).ConfigureAwait(false);
+        var before = Snapshot.Take(metrics, connection);
+        control.MeasureStart = Stopwatch.GetTimestamp();
+        await Task.Delay(TimeSpan.FromSeconds(o.DurationSeconds)).ConfigureAwait(false);
+        control.Stop = true;
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        var end = Stopwatch.GetTimestamp();
+        var after = Snapshot.Take(metrics, connection);
+        await app.StopAsync().ConfigureAwait(false);
+
+        var elapsed = (end - control.MeasureStart) / (double)Stopwatch.Frequency;
+        var latency = new LatencySummary(workers.Select(w => w.Latencies));
+        var requests = workers.Sum(w => w.MeasuredOk);
+        var errors = workers.Sum(w => w.MeasuredErrors);
+        var firstError = workers.Select(w => w.FirstError).FirstOrDefault(e => e is not null);
+        var throughput = requests / elapsed;
+        var cpu = (after.Cpu - before.Cpu).TotalSeconds / elapsed;
+        var serverFrames = after.ServerFrames - before.ServerFrames;
+        var serverFlushes = after.ServerFlushes - before.ServerFlushes;
+        var clientFrames = after.ClientFrames - before.ClientFrames;
+        var clientFlushes = after.ClientFlushes - before.ClientFlushes;
+        var report = new JsonReport()
+            .Add("scenario", "echo")
+            .Add("store", "none")
+            .Add("concurrency", o.Concurrency)
+            .Add("keys", 0)
+            .Add("duration_s", o.DurationSeconds)
+            .Add("requests", requests)
+            .Add("throughput_per_s", throughput)
+            .Add("p50_ms", latency.PercentileMs(50))
+            .Add("p99_ms", latency.PercentileMs(99))
+            .Add("errors", errors)
+            .Add("warmup_s", o.WarmupSeconds)
+            .Add("elapsed_s", elapsed)
+            .Add("payload_bytes", o.PayloadBytes)
+            .Add("connections", 1)
+            .Add("p90_ms", latency.PercentileMs(90))
+            .Add("p999_ms", latency.PercentileMs(99.9))
+            .Add("max_ms", latency.MaxMs)
+            .Add("mean_ms", latency.MeanMs)
+            .Add("server_frames_per_flush", serverFlushes == 0 ? double.NaN : serverFrames / (double)serverFlushes)
+            .Add("client_frames_per_flush", clientFlushes == 0 ? double.NaN : clientFrames / (double)clientFlushes)
+            .Add("cpu_cores_used", cpu)
+            .Add("host_cpu_cores_busy", HostCpu.CoresBusy(before.Host, after.Host, elapsed))
+            .Add("other_cpu_cores", HostCpu.CoresBusy(before.Host, after.Host, elapsed) - cpu)
+            .Add("host_steal_cores", HostCpu.CoresStolen(before.Host, after.Host, elapsed))
+            .Add("cpu_us_per_request", requests == 0 ? double.NaN : (after.Cpu - before.Cpu).TotalMilliseconds * 1000 / requests)
+            .Add("alloc_bytes_per_request", requests == 0 ? double.NaN : (after.Allocated - before.Allocated) / (double)requests)
+            .Add("gc_gen0", after.Gen0 - before.Gen0)
+            .Add("gc_gen1", after.Gen1 - before.Gen1)
+            .Add("gc_gen2", after.Gen2 - before.Gen2)
+            .Add("processors", Environment.ProcessorCount)
+            .Add("first_error", firstError)
+            .Add("utc", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
+
+        Console.WriteLine(
+            $"echo c={o.Concurrency} payload={o.PayloadBytes}B: {throughput:F0} round trips/s, p50 {latency.PercentileMs(50):F3} ms, p99 {latency.PercentileMs(99):F3} ms, " +
+            $"frames/flush server {(serverFlushes == 0 ? 0 : serverFrames / (double)serverFlushes):F1} client {(clientFlushes == 0 ? 0 : clientFrames / (double)clientFlushes):F1}, " +
+            $"cpu {cpu:F2} cores (others {HostCpu.CoresBusy(before.Host, after.Host, elapsed) - cpu:F2}), {requests} requests, errors {errors}" +
+            (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
+        if (firstError is not null) Console.Error.WriteLine($"error: first failure: {firstError}");
+        return errors == 0 && firstError is null ? 0 : 1;
+    }
+
+    /// <summary>The echo scenario sends no invokes; answering them says so instead of hanging a stray caller.</summary>
+    private sealed class RefuseInvokes : IFrameHandler
+    {
+        public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(ReplyMessage.NotFound("the echo benchmark serves Echo frames only"));
+    }
+
+    private sealed class Control
+    {
+        private long _measureStart = long.MaxValue;
+        private volatile bool _stop;
+
+        public long MeasureStart
+        {
+            get => Volatile.Read(ref _measureStart);
+            set => Volatile.Write(ref _measureStart, value);
+        }
+
+        public bool Stop
+        {
+            get => _stop;
+            set => _stop = value;
+        }
+    }
+
+    private sealed record Snapshot(long ServerFrames, long ServerFlushes, long ClientFrames, long ClientFlushes, TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, HostCpu Host)
+    {
+        public static Snapshot Take(TransportMetrics metrics, MiddlewareConnection connection)
+        {
+            var (frames, flushes) = connection.SendStats;
+            using var process = Process.GetCurrentProcess();
+            return new Snapshot(metrics.FramesOut, metrics.Flushes, frames, flushes, process.TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: false),
+                GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), HostCpu.Read());
+        }
+    }
+
+    /// <summary>One closed loop: one echo in flight at a time.</summary>
+    private sealed class Worker
+    {
+        public LatencyRecorder Latencies { get; } = new();
+
+        public long MeasuredOk { get; private set; }
+
+        public long MeasuredErrors { get; private set; }
+
+        public string? FirstError { get; private set; }
+
+        public async Task RunAsync(MiddlewareConnection connection, byte[] payload, Control control)
+        {
+            while (!control.Stop)
+            {
+                var start = Stopwatch.GetTimestamp();
+                var ok = false;
+                try
+                {
+                    var echoed = await connection.EchoAsync(payload).ConfigureAwait(false);
+                    // A cheap sanity check: the bytes that came back are the ones sent.
+                    ok = echoed.Length == payload.Length && (payload.Length == 0 || echoed.Span[^1] == payload[^1]);
+                    if (!ok) FirstError ??= $"echo returned {echoed.Length} bytes for {payload.Length} sent";
+                }
+                catch (Exception e)
+                {
+                    // Counted and reported; the loop goes on so one failure does not hide the throughput.
+                    FirstError ??= $"{e.GetType().Name}: {e.Message}";
+                }
+
+                var elapsed = Stopwatch.GetTimestamp() - start;
+                if (start < control.MeasureStart) continue;
+                if (ok)
+                {
+                    MeasuredOk++;
+                    Latencies.Add(elapsed);
+                }
+                else
+                {
+                    MeasuredErrors++;
+                }
+            }
+        }
+    }
+}
