@@ -24,8 +24,9 @@ public static class DemoRunner
         {
             var dbPath = Path.GetFullPath(setting["sqlite:".Length..]);
             WipeDatabase(dbPath);
+            WipeDatabase(LedgerBackend.SqlitePathFor(dbPath));
             setting = "sqlite:" + dbPath;
-            storeLine = $"database: {dbPath} (wiped)";
+            storeLine = $"database: {dbPath} (wiped), ledger: {LedgerBackend.SqlitePathFor(dbPath)} (wiped)";
         }
         else
         {
@@ -62,6 +63,7 @@ public static class DemoRunner
 
             await using var store = await LogStores.OpenAsync(setting, timeout.Token).ConfigureAwait(false);
             var report = await LogVerifier.VerifyAsync(store, runner.Acknowledged.Values, balances, timeout.Token).ConfigureAwait(false);
+            report = await CheckLedgerAsync(setting, accounts, runner, report, timeout.Token).ConfigureAwait(false);
             Console.WriteLine($"checked {report.LogRecords} log records of {accounts.Count} accounts; total balance {balances.Values.Sum()}; took {clock.Elapsed.TotalSeconds:0.0} s in all");
             foreach (var issue in report.Discrepancies.Take(MaxDiscrepanciesShown)) Console.WriteLine("DISCREPANCY " + issue);
             if (report.Discrepancies.Count > MaxDiscrepanciesShown)
@@ -78,6 +80,24 @@ public static class DemoRunner
         {
             Console.WriteLine("error: " + e.Message);
             return 2;
+        }
+    }
+
+    /// <summary>Adds the external ledger's verdict: missing rows count as lost, extra rows as duplicated.</summary>
+    private static async Task<VerificationReport> CheckLedgerAsync(string setting, IReadOnlyList<string> accounts, WorkloadRunner runner, VerificationReport report, CancellationToken cancellationToken)
+    {
+        var (source, _, description) = LedgerBackend.For(setting);
+        await using (source.ConfigureAwait(false))
+        {
+            var entries = await LedgerBackend.ReadAsync(source, accounts, cancellationToken).ConfigureAwait(false);
+            var (missing, doubled, issues) = LedgerVerifier.Verify(runner.Acknowledged.Values, entries);
+            Console.WriteLine($"ledger ({description}): {entries.Count} rows for {runner.Acknowledged.Values.Count(a => a.Request.Kind == OperationKind.Withdraw && a.Reply.Kind == ReplyKind.Ok)} acknowledged withdrawals, {missing} missing, {doubled} doubled");
+            return report with
+            {
+                Lost = report.Lost + missing,
+                Duplicated = report.Duplicated + doubled,
+                Discrepancies = [.. report.Discrepancies, .. issues],
+            };
         }
     }
 

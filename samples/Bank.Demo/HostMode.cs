@@ -25,7 +25,11 @@ public static class HostMode
         var registry = new ComponentRegistry().Add<IAccount, Account>();
         var type = registry.Get(typeof(IAccount));
         var store = await LogStores.OpenAsync(storeSetting).ConfigureAwait(false);
-        var runtime = new LocalRuntime(store, registry, new RuntimeOptions { CheckpointEveryTurns = CheckpointEveryTurns });
+        var options = new RuntimeOptions { CheckpointEveryTurns = CheckpointEveryTurns };
+        var (ledger, dialect, _) = LedgerBackend.For(storeSetting);
+        await LedgerBackend.EnsureTableAsync(ledger).ConfigureAwait(false);
+        options.Backends.Add(Ledger.BackendName, ledger, dialect);
+        var runtime = new LocalRuntime(store, registry, options);
         var output = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
         var writerTask = WriteRepliesAsync(output.Reader);
         var inFlight = new HashSet<Task>();
@@ -46,6 +50,7 @@ public static class HostMode
         await Task.WhenAll(remaining).ConfigureAwait(false);
         await runtime.DisposeAsync().ConfigureAwait(false);
         await store.DisposeAsync().ConfigureAwait(false);
+        await ledger.DisposeAsync().ConfigureAwait(false);
         output.Writer.Complete();
         await writerTask.ConfigureAwait(false);
         return 0;

@@ -8,7 +8,10 @@ public interface IAccount : IRecoverableComponent
     /// <summary>Adds money and returns the new balance.</summary>
     Task<long> Deposit(long amount);
 
-    /// <summary>Takes money out and returns the new balance; throws <see cref="InsufficientFundsException"/> on overdraft.</summary>
+    /// <summary>
+    /// Takes money out, posts the withdrawal to the external ledger (exactly once, through the "ledger" back end)
+    /// and returns the new balance; throws <see cref="InsufficientFundsException"/> on overdraft.
+    /// </summary>
     Task<long> Withdraw(long amount);
 
     /// <summary>The current balance.</summary>
@@ -29,6 +32,21 @@ public sealed class AccountState
     public DateTime LastChangeUtc { get; set; }
 }
 
+/// <summary>The external ledger every withdrawal is posted to: a table in a separate back-end database.</summary>
+public static class Ledger
+{
+    /// <summary>The back-end name the runtime must register (<c>RuntimeOptions.Backends.Add("ledger", ...)</c>).</summary>
+    public const string BackendName = "ledger";
+
+    /// <summary>Creates the ledger table (SQLite and PostgreSQL); safe to run every start.</summary>
+    public const string CreateTableSql =
+        "CREATE TABLE IF NOT EXISTS ledger (entry_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, account TEXT NOT NULL, amount BIGINT NOT NULL, balance_after BIGINT NOT NULL)";
+
+    /// <summary>Posts one withdrawal; entry_id is the deterministic back-end request id.</summary>
+    public const string InsertSql =
+        "INSERT INTO ledger (entry_id, request_id, account, amount, balance_after) VALUES (@entry, @request, @account, @amount, @balance)";
+}
+
 /// <summary>A withdrawal asked for more than the balance.</summary>
 public sealed class InsufficientFundsException(string message) : ComponentException(message);
 
@@ -46,7 +64,7 @@ public sealed class Account : RecoverableGrain<AccountState>, IAccount
     }
 
     /// <inheritdoc />
-    public Task<long> Withdraw(long amount)
+    public async Task<long> Withdraw(long amount)
     {
         if (amount <= 0) throw new ArgumentOutOfRangeException(nameof(amount), amount, "A withdrawal must be positive.");
         if (amount > State.Balance)
@@ -54,7 +72,18 @@ public sealed class Account : RecoverableGrain<AccountState>, IAccount
         State.Balance -= amount;
         State.Operations++;
         State.LastChangeUtc = Context.UtcNow;
-        return Task.FromResult(State.Balance);
+
+        // The side effect outside the component: one ledger row per withdrawal, even if this turn is re-executed
+        // after a crash (the back end runs a request id once and returns its first outcome).
+        var account = Context.Id.Key;
+        var requestId = Context.RequestId;
+        var balance = State.Balance;
+        await Context.Backend(Ledger.BackendName).ExecuteAsync("post-withdrawal", new { account, amount, requestId }, async work =>
+        {
+            await using var insert = work.Command(Ledger.InsertSql, new { entry = work.RequestId, request = requestId, account, amount, balance });
+            return await insert.ExecuteNonQueryAsync(work.CancellationToken);
+        });
+        return State.Balance;
     }
 
     /// <inheritdoc />

@@ -28,13 +28,14 @@ internal static class LogCommand
                 return ExitCodes.Ok;
             }
 
-            var table = new Table().AddColumns("seq", "epoch", "committed (UTC)", "request", "session", "method", "args", "recorded", "reply");
+            var table = new Table().AddColumns("seq", "epoch", "committed (UTC)", "request", "session", "method", "args", "recorded", "outbound", "reply");
             foreach (var r in shapes)
             {
                 table.AddRow(r.Seq.ToString(), r.Epoch.ToString(), Format.Text(r.CommittedAt), Markup.Escape(r.RequestId), Markup.Escape(r.SessionId ?? "-"),
                     Markup.Escape(r.Method), Markup.Escape(Format.Clip(r.Args.GetRawText(), 60)),
                     Markup.Escape(r.Recorded.Count == 0 ? "-" : string.Join(", ", r.Recorded.Select(v => $"{v.Kind}={v.Value}"))),
-                    Markup.Escape(Format.Clip(Format.Reply(r), 60)));
+                    Markup.Escape(r.Outbound.Count == 0 ? "-" : string.Join(", ", r.Outbound.Select(o => $"{o.Target}.{o.Operation} [{o.RequestId}] = {(o.Error is { } e ? "abort " + e.Message : o.Result?.GetRawText() ?? "(void)")}"))),
+                    Markup.Escape(r.Kind == "partialTurn" ? "(partial: input forced before an outbound call)" : Format.Clip(Format.Reply(r), 60)));
             }
 
             var console = cli.Tables();

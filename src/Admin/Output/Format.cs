@@ -37,8 +37,12 @@ internal static class Format
         var recorded = turn.Values.Select(Value).ToList();
         JsonElement? reply = turn.Reply.IsError || turn.Reply.Result.Length == 0 ? null : Json(turn.Reply.Result);
         var error = turn.Reply.IsError ? new ErrorShape(turn.Reply.ErrorType!, turn.Reply.ErrorMessage ?? "") : null;
+        var outbound = turn.Outbound.Select(c => new OutboundShape(c.Ordinal, c.Target, c.RequestId, c.Operation, Json(c.Args),
+            c.Outcome.IsError || c.Outcome.Result.Length == 0 ? null : Json(c.Outcome.Result),
+            c.Outcome.IsError ? new ErrorShape(c.Outcome.ErrorType!, c.Outcome.ErrorMessage ?? "") : null)).ToList();
+        if (turn.IsPartial) (reply, error) = (null, null);
         return new LogRecordShape(record.Seq, JsonNamingPolicy.CamelCase.ConvertName(record.Kind.ToString()), record.Epoch, new DateTime(record.CommittedAtTicks, DateTimeKind.Utc), turn.RequestId,
-            turn.SessionId, turn.Caller, turn.Method, Json(turn.Args), recorded, reply, error);
+            turn.SessionId, turn.Caller, turn.Method, Json(turn.Args), recorded, turn.TurnSeq, outbound, reply, error);
     }
 
     /// <summary>A recorded nondeterministic value: kind in camelCase, value as text (time ISO 8601, GUID, seed).</summary>
@@ -47,6 +51,7 @@ internal static class Format
         NondeterminismKind.UtcNow => new("utcNow", new DateTime(v.Value, DateTimeKind.Utc).ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
         NondeterminismKind.Guid => new("guid", v.GuidValue.ToString()),
         NondeterminismKind.RandomSeed => new("randomSeed", v.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        NondeterminismKind.BackendRead => new("backendRead", Encoding.UTF8.GetString(v.Bytes.Span)),
         _ => new(v.Kind.ToString(), v.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
     };
 

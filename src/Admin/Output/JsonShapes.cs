@@ -36,7 +36,10 @@ public sealed record ErrorShape(string Type, string Message);
 /// </summary>
 public sealed record LogRecordShape(
     long Seq, string Kind, long Epoch, DateTime CommittedAt, string RequestId, string? SessionId, string? Caller, string Method,
-    JsonElement Args, IReadOnlyList<RecordedValueShape> Recorded, JsonElement? Reply, ErrorShape? Error);
+    JsonElement Args, IReadOnlyList<RecordedValueShape> Recorded, long TurnSeq, IReadOnlyList<OutboundShape> Outbound, JsonElement? Reply, ErrorShape? Error);
+
+/// <summary>An outbound call a turn made: back end, deterministic request id, procedure, arguments and outcome.</summary>
+public sealed record OutboundShape(int Ordinal, string Target, string RequestId, string Operation, JsonElement Args, JsonElement? Result, ErrorShape? Error);
 
 /// <summary><c>log</c>: the records of one component in seq order.</summary>
 public sealed record LogShape(string Component, long FirstSeq, long LastSeq, IReadOnlyList<LogRecordShape> Records);

@@ -8,8 +8,9 @@ namespace Middleware.Recovery.Procedures;
 /// </summary>
 public sealed class BackendDialect
 {
-    private BackendDialect(string name, string createTable, string tryInsert, string complete, string select, string reap)
+    private BackendDialect(string name, string createTable, string tryInsert, string complete, string select, string reap, bool singleWriter = false)
     {
+        SingleWriter = singleWriter;
         Name = name;
         CreateTable = createTable;
         TryInsert = tryInsert;
@@ -34,7 +35,8 @@ public sealed class BackendDialect
         "INSERT OR IGNORE INTO mw_idempotent_requests(request_id, procedure, args_hash, status) VALUES (@id, @procedure, @hash, @status)",
         "UPDATE mw_idempotent_requests SET status = @status, result = @result WHERE request_id = @id",
         "SELECT procedure, args_hash, status, result FROM mw_idempotent_requests WHERE request_id = @id",
-        "DELETE FROM mw_idempotent_requests WHERE created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || @seconds || ' seconds')");
+        "DELETE FROM mw_idempotent_requests WHERE created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || @seconds || ' seconds')",
+        singleWriter: true);
 
     /// <summary>SQL Server (Microsoft.Data.SqlClient): the key lock makes concurrent duplicates wait.</summary>
     public static BackendDialect SqlServer { get; } = new(
@@ -45,6 +47,12 @@ public sealed class BackendDialect
         "UPDATE mw_idempotent_requests SET status = @status, result = @result WHERE request_id = @id",
         "SELECT procedure_name, args_hash, status, result FROM mw_idempotent_requests WHERE request_id = @id",
         "DELETE FROM mw_idempotent_requests WHERE created_at < DATEADD(second, -@seconds, SYSUTCDATETIME())");
+
+    /// <summary>
+    /// The database allows one writer at a time (SQLite): the executor queues its transactions in process
+    /// instead of letting them collide on the database lock, where the driver's busy retries sleep.
+    /// </summary>
+    public bool SingleWriter { get; }
 
     /// <summary>A short name for messages.</summary>
     public string Name { get; }

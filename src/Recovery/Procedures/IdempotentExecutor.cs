@@ -16,6 +16,7 @@ namespace Middleware.Recovery.Procedures;
 public sealed class IdempotentExecutor(string name, DbDataSource dataSource, BackendDialect dialect)
 {
     private readonly SemaphoreSlim _schemaGate = new(1, 1);
+    private readonly SemaphoreSlim? _writerGate = dialect.SingleWriter ? new(1, 1) : null;
     private volatile bool _schemaReady;
 
     /// <summary>The back end's name (as components ask for it).</summary>
@@ -30,6 +31,7 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
     {
         var hash = StableHash.Of(procedure, args.Span);
         await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        if (_writerGate is not null) await _writerGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -64,6 +66,10 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
         catch (DbException e)
         {
             throw new BackendUnavailableException($"Back end '{Name}' ({dialect.Name}) failed while running '{procedure}' for request '{requestId}': {e.Message}. Nothing was recorded; the request can be retried.", e);
+        }
+        finally
+        {
+            _writerGate?.Release();
         }
     }
 

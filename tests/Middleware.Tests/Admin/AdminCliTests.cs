@@ -96,14 +96,15 @@ public sealed class AdminCliTests : IDisposable
         var first = list.GetProperty("components").EnumerateArray().First();
         Assert.Equal(["id", "type", "owner", "epoch", "lastSeq", "checkpointSeq", "lastActivity"], Names(first));
         Assert.Equal("Account/a0", first.GetProperty("id").GetString());
-        Assert.Equal(20, first.GetProperty("lastSeq").GetInt64());
-        Assert.Equal(14, first.GetProperty("checkpointSeq").GetInt64());
+        // 20 turns plus a partial record before each of the 4 successful withdrawals' ledger calls.
+        Assert.Equal(24, first.GetProperty("lastSeq").GetInt64());
+        Assert.Equal(17, first.GetProperty("checkpointSeq").GetInt64());
 
         var log = JsonDocument.Parse((await _fx.MwOnStore("log", "Account/a0", "--from", "1", "--to", "2", "--json")).Out).RootElement;
         Assert.Equal(["component", "firstSeq", "lastSeq", "records"], Names(log));
         var records = log.GetProperty("records").EnumerateArray().ToList();
         Assert.Equal([1L, 2L], records.Select(r => r.GetProperty("seq").GetInt64()));
-        Assert.Equal(["seq", "kind", "epoch", "committedAt", "requestId", "sessionId", "caller", "method", "args", "recorded", "reply", "error"], Names(records[0]));
+        Assert.Equal(["seq", "kind", "epoch", "committedAt", "requestId", "sessionId", "caller", "method", "args", "recorded", "turnSeq", "outbound", "reply", "error"], Names(records[0]));
         Assert.Equal("utcNow", records[0].GetProperty("recorded")[0].GetProperty("kind").GetString());
 
         var state = JsonDocument.Parse((await _fx.MwOnStore("state", "Account/a0", "--components", AdminFixture.BankDll, "--seq", "2", "--json")).Out).RootElement;
@@ -122,7 +123,7 @@ public sealed class AdminCliTests : IDisposable
         AssertOneLineError(await _fx.MwOnStore("truncate", "Account/a1", "--before", "10", "--force"), "no checkpoint at or after seq 9");
         var cp = await _fx.MwOnStore("checkpoint", "Account/a1", "--components", AdminFixture.BankDll, "--json");
         Assert.Equal(0, cp.Code);
-        Assert.Equal(20, JsonDocument.Parse(cp.Out).RootElement.GetProperty("checkpointSeq").GetInt64());
+        Assert.Equal(24, JsonDocument.Parse(cp.Out).RootElement.GetProperty("checkpointSeq").GetInt64());
 
         AssertOneLineError(await _fx.MwOnStore("truncate", "Account/a1", "--before", "10"), "--components");
         var cut = await _fx.MwOnStore("truncate", "Account/a1", "--before", "10", "--components", AdminFixture.BankDll, "--json");
@@ -132,7 +133,7 @@ public sealed class AdminCliTests : IDisposable
         Assert.Equal(0, (await _fx.MwOnStore("audit", "--all", "--from-genesis", "--components", AdminFixture.BankDll)).Code);
         AssertOneLineError(await _fx.MwOnStore("state", "Account/a1", "--components", AdminFixture.BankDll, "--seq", "5"), "cannot be rebuilt");
         await using var store = SqliteLogStore.Open(_fx.Db);
-        Assert.Equal(11, (await store.ReadAsync("Account/a1", 1, 100)).Count);
+        Assert.Equal(15, (await store.ReadAsync("Account/a1", 1, 100)).Count);
     }
 
     [Fact]
