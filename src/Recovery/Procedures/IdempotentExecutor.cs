@@ -15,6 +15,7 @@ namespace Middleware.Recovery.Procedures;
 /// </summary>
 public sealed class IdempotentExecutor(string name, DbDataSource dataSource, BackendDialect dialect)
 {
+    private const string WorkSavepoint = "mw_work";
     private readonly SemaphoreSlim _schemaGate = new(1, 1);
     private readonly SemaphoreSlim? _writerGate = dialect.SingleWriter ? new(1, 1) : null;
     private volatile bool _schemaReady;
@@ -41,10 +42,22 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
                 // this one commits or rolls back, then finds the row (or claims it after a rollback).
                 if (await ExecAsync(tx, dialect.TryInsert, cancellationToken, ("id", requestId), ("procedure", procedure), ("hash", hash), ("status", "running")).ConfigureAwait(false) == 1)
                 {
+                    // The abort must be recorded before the claim row is released: rolling the whole transaction back
+                    // would let a waiting duplicate claim the id and run the work again. A savepoint undoes only the work.
+                    var savepoint = tx.SupportsSavepoints;
+                    if (savepoint) await tx.SaveAsync(WorkSavepoint, cancellationToken).ConfigureAwait(false);
                     ReadOnlyMemory<byte> result;
                     try
                     {
                         result = await work(new IdempotentWork(tx, requestId, cancellationToken)).ConfigureAwait(false);
+                    }
+                    catch (IdempotentAbortException abort) when (savepoint)
+                    {
+                        await tx.RollbackAsync(WorkSavepoint, cancellationToken).ConfigureAwait(false);
+                        var message = AbortText(abort);
+                        await ExecAsync(tx, dialect.Complete, cancellationToken, ("id", requestId), ("status", "aborted"), ("result", message)).ConfigureAwait(false);
+                        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        return AbortReply(message);
                     }
                     catch (IdempotentAbortException abort)
                     {
@@ -84,9 +97,15 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
         return n;
     }
 
+    private static byte[] AbortText(IdempotentAbortException abort) => Encoding.UTF8.GetBytes(abort.GetType().FullName + "\n" + abort.Message);
+
+    /// <summary>
+    /// Records an abort in a second transaction, for drivers without savepoints. A duplicate waiting on the key can
+    /// slip in between; whichever outcome is recorded first wins and every later repeat gets that one.
+    /// </summary>
     private async Task<TurnReply> RecordAbortAsync(DbConnection connection, string requestId, string procedure, long hash, IdempotentAbortException abort, CancellationToken ct)
     {
-        var message = Encoding.UTF8.GetBytes(abort.GetType().FullName + "\n" + abort.Message);
+        var message = AbortText(abort);
         await using (var tx = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct).ConfigureAwait(false))
         {
             if (await ExecAsync(tx, dialect.TryInsert, ct, ("id", requestId), ("procedure", procedure), ("hash", hash), ("status", "aborted")).ConfigureAwait(false) == 1)

@@ -52,7 +52,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         return Convert.ToInt64(await cmd.ExecuteScalarAsync());
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_repeated_request_posts_one_row_under_a_deterministic_request_id()
     {
         var store = new MemoryLogStore();
@@ -69,7 +69,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         Assert.Equal(1, turn.TurnSeq);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_crash_after_the_back_end_commit_but_before_the_turn_is_durable_posts_once_on_retry()
     {
         var store = new FaultInjectingStore(new MemoryLogStore());
@@ -97,7 +97,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         Assert.Equal(1, await rt2.Call<IPoster>("p", "read").Posted());
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Another_request_after_a_crash_does_not_reuse_the_in_doubt_turns_request_ids()
     {
         var store = new FaultInjectingStore(new MemoryLogStore());
@@ -114,7 +114,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         Assert.Equal(2, await rt2.Call<IPoster>("p", "read").Posted());
     }
 
-    [Fact]
+    [StoreFact]
     public async Task An_abort_is_recorded_and_returned_again_with_no_rows_and_no_state_change()
     {
         var store = new MemoryLogStore();
@@ -134,7 +134,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         Assert.Equal(0, runs);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Concurrent_duplicates_execute_once_and_all_get_the_first_result()
     {
         var executor = new IdempotentExecutor("ledger", Ledger, Dialect);
@@ -153,7 +153,26 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         Assert.Equal(1, await LedgerRows());
     }
 
-    [Fact]
+    [StoreFact]
+    public async Task An_abort_under_concurrent_duplicates_runs_once_and_every_caller_gets_the_abort()
+    {
+        var executor = new IdempotentExecutor("ledger", Ledger, Dialect);
+        var runs = 0;
+        var calls = Enumerable.Range(0, 4).Select(_ => Task.Run(() => executor.ExecuteAsync("abort-1", "post", "[1]"u8.ToArray(), async w =>
+        {
+            Interlocked.Increment(ref runs);
+            await using var insert = w.Command("INSERT INTO ledger(request_id, account, amount) VALUES (@id, 'x', 1)", new { id = w.RequestId });
+            await insert.ExecuteNonQueryAsync();
+            await Task.Delay(50); // keep the claim while the duplicates line up behind it
+            throw new IdempotentAbortException("refused once and for all");
+        })));
+        var outcomes = await Task.WhenAll(calls);
+        Assert.Equal(1, runs);
+        Assert.All(outcomes, o => Assert.Equal("refused once and for all", o.ErrorMessage));
+        Assert.Equal(0, await LedgerRows());
+    }
+
+    [StoreFact]
     public async Task The_same_request_id_with_other_arguments_is_a_clear_error()
     {
         var executor = new IdempotentExecutor("ledger", Ledger, Dialect);
@@ -164,7 +183,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         Assert.Contains("new request needs a new id", e.Message);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Replay_and_exploratory_reads_use_recorded_values_and_never_touch_the_back_end()
     {
         var store = new MemoryLogStore();
@@ -191,7 +210,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         Assert.Equal(seen, await rt2.Call<IPoster>("p", "r2").PostWithCount("a"));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task An_unreachable_back_end_is_not_recorded_and_the_retry_runs_once_it_is_back()
     {
         var store = new MemoryLogStore();
