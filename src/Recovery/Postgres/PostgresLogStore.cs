@@ -104,6 +104,13 @@ public sealed class PostgresLogStore : ILogStore
         Run("claiming " + componentId, true, () => PostgresQueries.ClaimAsync(_source, componentId, expectedEpoch, owner, cancellationToken));
 
     /// <inheritdoc />
+    /// <remarks>
+    /// PostgreSQL commits several transactions in parallel and combines their WAL flushes, while one commit at a
+    /// time is bound by a single flush (~1 ms here): the writer may keep this many appends in flight.
+    /// </remarks>
+    public int MaxConcurrentAppends => 8;
+
+    /// <inheritdoc />
     /// <remarks>Safe to call concurrently: each call is its own transaction on its own connection.</remarks>
     public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
         Run<IReadOnlyList<AppendStatus>>("appending", true, async () => await PostgresAppend.RunAsync(_source, groups, cancellationToken).ConfigureAwait(false));

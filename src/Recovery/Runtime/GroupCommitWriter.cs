@@ -6,16 +6,21 @@ namespace Middleware.Recovery.Runtime;
 /// <summary>
 /// Collects records of many components and writes them to the store in as few transactions as possible.
 /// While one batch commits, the next one fills up, so throughput grows with load while a lone turn still
-/// commits at once. Each record's task completes only when its batch is durable, in enqueue order.
+/// commits at once. A store that commits in parallel (<see cref="ILogStore.MaxConcurrentAppends"/>) gets up to
+/// that many batches in flight, but a component is never in two in-flight batches at once, so each
+/// component's records still commit in seq order and its replies are released in log order.
 /// </summary>
 internal sealed class GroupCommitWriter : IAsyncDisposable
 {
     private readonly ILogStore _store;
     private readonly int _maxBatch;
+    private readonly int _maxInFlight;
     private readonly object _gate = new();
     private readonly ManualResetEventSlim _signal = new(false);
     private readonly Thread _thread;
+    private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
     private List<WriteItem> _pending = [];
+    private int _inFlight;
     private bool _stopping;
     private long _batches;
     private long _records;
@@ -24,6 +29,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     {
         _store = store;
         _maxBatch = maxBatch;
+        _maxInFlight = Math.Max(1, store.MaxConcurrentAppends);
         _thread = new Thread(Run) { IsBackground = true, Name = "group-commit" };
         _thread.Start();
     }
@@ -46,7 +52,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         {
             if (_stopping) throw new ObjectDisposedException(nameof(GroupCommitWriter), "The runtime is shutting down; the request was not started.");
             _pending.Add(item);
-            if (_pending.Count == 1) _signal.Set();
+            _signal.Set();
         }
 
         return item.Done.Task;
@@ -54,38 +60,94 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
 
     private void Run()
     {
-        var spare = new List<WriteItem>();
         while (true)
         {
             _signal.Wait();
-            List<WriteItem> work;
+            List<WriteItem>? batch;
             lock (_gate)
             {
-                work = _pending;
-                _pending = spare;
-                if (work.Count == 0 && _stopping) return;
-                if (!_stopping) _signal.Reset();
+                batch = _inFlight < _maxInFlight ? TakeBatch() : null;
+                if (batch is null)
+                {
+                    if (_stopping && _pending.Count == 0 && _inFlight == 0) return;
+                    _signal.Reset(); // woken again by an enqueue or a finished batch
+                    continue;
+                }
+
+                _inFlight++;
             }
 
-            for (var i = 0; i < work.Count; i += _maxBatch)
-            {
-                Commit(work, i, Math.Min(_maxBatch, work.Count - i));
-            }
-
-            work.Clear();
-            spare = work;
+            var commit = CommitAsync(batch);
+            if (_maxInFlight == 1) commit.GetAwaiter().GetResult(); // one at a time: stay on this thread, no hop
         }
     }
 
-    private void Commit(List<WriteItem> work, int start, int count)
+    /// <summary>
+    /// Takes the oldest items whose components are not in an in-flight batch, up to the batch size. Once an item of
+    /// a component is held back, every later item of that component is too, to keep each component's order.
+    /// </summary>
+    private List<WriteItem>? TakeBatch()
+    {
+        if (_pending.Count == 0) return null;
+        List<WriteItem>? taken = null;
+        HashSet<string>? heldBack = null;
+        var kept = new List<WriteItem>();
+        var records = 0;
+        foreach (var item in _pending)
+        {
+            if (records >= _maxBatch || _busy.Contains(item.ComponentId) || (heldBack?.Contains(item.ComponentId) ?? false))
+            {
+                (heldBack ??= new HashSet<string>(StringComparer.Ordinal)).Add(item.ComponentId);
+                kept.Add(item);
+                continue;
+            }
+
+            (taken ??= []).Add(item);
+            if (item.Record is not null) records++;
+        }
+
+        if (taken is null) return null;
+        _pending = kept;
+        foreach (var item in taken) _busy.Add(item.ComponentId);
+        return taken;
+    }
+
+    private async Task CommitAsync(List<WriteItem> batch)
+    {
+        var (groups, members, recordCount) = Group(batch);
+        try
+        {
+            var statuses = await _store.AppendAsync(groups).ConfigureAwait(false);
+            Interlocked.Increment(ref _batches);
+            Interlocked.Add(ref _records, recordCount);
+            for (var g = 0; g < members.Count; g++)
+            {
+                foreach (var item in members[g]) item.Done.TrySetResult(statuses[g]);
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var item in batch) item.Done.TrySetException(e);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                foreach (var item in batch) _busy.Remove(item.ComponentId);
+                _inFlight--;
+                _signal.Set();
+            }
+        }
+    }
+
+    private static (List<AppendGroup> Groups, List<List<WriteItem>> Members, int Records) Group(List<WriteItem> batch)
     {
         var groups = new List<AppendGroup>();
         var members = new List<List<WriteItem>>();
         var open = new Dictionary<(string, long), int>();
         var recordCount = 0;
-        for (var i = start; i < start + count; i++)
+        foreach (var item in batch)
         {
-            var item = work[i];
             var key = (item.ComponentId, item.Epoch);
             if (!open.TryGetValue(key, out var g) || (item.Checkpoint is not null && groups[g].Checkpoint is not null))
             {
@@ -108,30 +170,10 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
             members[g].Add(item);
         }
 
-        IReadOnlyList<AppendStatus> statuses;
-        try
-        {
-            statuses = _store.AppendAsync(groups).GetAwaiter().GetResult();
-        }
-        catch (Exception e)
-        {
-            foreach (var list in members)
-            {
-                foreach (var item in list) item.Done.TrySetException(e);
-            }
-
-            return;
-        }
-
-        Interlocked.Increment(ref _batches);
-        Interlocked.Add(ref _records, recordCount);
-        for (var g = 0; g < members.Count; g++)
-        {
-            foreach (var item in members[g]) item.Done.TrySetResult(statuses[g]);
-        }
+        return (groups, members, recordCount);
     }
 
-    /// <summary>Writes what is queued, then stops the writer thread.</summary>
+    /// <summary>Writes what is queued, waits for in-flight batches, then stops the writer thread.</summary>
     public ValueTask DisposeAsync()
     {
         lock (_gate)

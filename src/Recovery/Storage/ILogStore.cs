@@ -27,6 +27,14 @@ public interface ILogStore : IAsyncDisposable
     /// <summary>A short description for messages and metrics, e.g. <c>sqlite:./data/x.db</c>.</summary>
     string Name { get; }
 
+    /// <summary>
+    /// How many <see cref="AppendAsync"/> calls the group-commit writer may keep in flight at once. 1 (the
+    /// default) for stores with a single writer (SQLite); a server database that commits several transactions
+    /// in parallel (PostgreSQL) says more. A store that says more must accept concurrent calls; the writer never
+    /// puts a component in a new call while an earlier call with that component is still in flight.
+    /// </summary>
+    int MaxConcurrentAppends => 1;
+
     /// <summary>The component's epoch, owner, last seq and latest checkpoint seq, or null if never claimed.</summary>
     Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default);
 
