@@ -13,8 +13,11 @@ namespace Middleware.Recovery.Procedures;
 /// every repeat gets the same abort; a concurrent duplicate waits for the first and reads its outcome; the
 /// same id with other arguments is an error.
 /// </summary>
-public sealed class IdempotentExecutor(string name, DbDataSource dataSource, BackendDialect dialect)
+public sealed class IdempotentExecutor(string name, DbDataSource dataSource, BackendDialect dialect, TimeSpan? retention = null)
 {
+    /// <summary>How long recorded outcomes are kept by default before they may be reaped.</summary>
+    public static readonly TimeSpan DefaultRetention = TimeSpan.FromDays(7);
+
     private const string WorkSavepoint = "mw_work";
     private readonly SemaphoreSlim _schemaGate = new(1, 1);
     private readonly SemaphoreSlim? _writerGate = dialect.SingleWriter ? new(1, 1) : null;
@@ -22,6 +25,14 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
 
     /// <summary>The back end's name (as components ask for it).</summary>
     public string Name { get; } = name;
+
+    /// <summary>
+    /// How long a recorded outcome must be kept: a repeat of a request id older than this may run again. It must
+    /// outlast every retry of a turn (the dedup retention of the log), so the default is the same 7 days.
+    /// </summary>
+    public TimeSpan Retention { get; } = retention is { } r && r > TimeSpan.Zero ? r
+        : retention is null ? DefaultRetention
+        : throw new ArgumentOutOfRangeException(nameof(retention), retention, $"The retention of back end '{name}' must be positive (default 7 days).");
 
     /// <summary>The back end's data source.</summary>
     public DbDataSource DataSource { get; } = dataSource;
@@ -86,13 +97,14 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
         }
     }
 
-    /// <summary>Deletes recorded outcomes older than <paramref name="retention"/>; returns how many.</summary>
-    public async Task<int> ReapAsync(TimeSpan retention, CancellationToken cancellationToken = default)
+    /// <summary>Deletes recorded outcomes older than <paramref name="retention"/> (default <see cref="Retention"/>); returns how many.</summary>
+    public async Task<int> ReapAsync(TimeSpan? retention = null, CancellationToken cancellationToken = default)
     {
+        var keep = retention ?? Retention;
         await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        var n = await ExecAsync(tx, dialect.Reap, cancellationToken, ("seconds", (long)retention.TotalSeconds)).ConfigureAwait(false);
+        var n = await ExecAsync(tx, dialect.Reap, cancellationToken, ("seconds", (long)keep.TotalSeconds)).ConfigureAwait(false);
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         return n;
     }

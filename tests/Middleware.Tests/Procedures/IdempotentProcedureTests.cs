@@ -173,6 +173,16 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task Retention_defaults_to_seven_days_and_reaping_keeps_recent_outcomes()
+    {
+        var executor = new IdempotentExecutor("ledger", Ledger, Dialect);
+        Assert.Equal(TimeSpan.FromDays(7), executor.Retention);
+        await executor.ExecuteAsync("keep-1", "post", "[1]"u8.ToArray(), _ => Task.FromResult<ReadOnlyMemory<byte>>("1"u8.ToArray()));
+        Assert.Equal(0, await executor.ReapAsync());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new IdempotentExecutor("ledger", Ledger, Dialect, TimeSpan.Zero));
+    }
+
+    [StoreFact]
     public async Task The_same_request_id_with_other_arguments_is_a_clear_error()
     {
         var executor = new IdempotentExecutor("ledger", Ledger, Dialect);
