@@ -19,7 +19,7 @@ internal static partial class SqlServerSchema
     private const string ResourcePrefix = "sqlserver/";
 
     /// <summary>The scripts this build ships, ordered by version (1..N, no gaps).</summary>
-    public static IReadOnlyList<SqlServerSchemaScript> Scripts { get; } = LoadScripts();
+    public static IReadOnlyList<SchemaScript> Scripts { get; } = LoadScripts();
 
     /// <summary>The highest schema version this build knows.</summary>
     public static int CurrentVersion => Scripts.Count == 0 ? 0 : Scripts[^1].Version;
@@ -97,35 +97,5 @@ internal static partial class SqlServerSchema
     [GeneratedRegex(@"^\s*GO\s*$", RegexOptions.Multiline | RegexOptions.IgnoreCase)]
     private static partial Regex BatchSeparator();
 
-    private static List<SqlServerSchemaScript> LoadScripts()
-    {
-        var assembly = typeof(SqlServerSchema).Assembly;
-        var scripts = new List<SqlServerSchemaScript>();
-        foreach (var name in assembly.GetManifestResourceNames())
-        {
-            if (!name.StartsWith(ResourcePrefix, StringComparison.Ordinal) || !name.EndsWith(".sql", StringComparison.Ordinal)) continue;
-            var fileName = name[ResourcePrefix.Length..];
-            var digits = new string(fileName.TakeWhile(char.IsAsciiDigit).ToArray());
-            if (digits.Length == 0 || !int.TryParse(digits, out var version))
-                throw new InvalidOperationException($"Embedded schema script '{name}' must start with its version number, e.g. 001_initial.sql.");
-            scripts.Add(new SqlServerSchemaScript(version, fileName, ReadResource(assembly, name)));
-        }
-
-        scripts.Sort((a, b) => a.Version.CompareTo(b.Version));
-        // A gap or duplicate would make the recorded version ambiguous; it is a packaging bug, caught at first use.
-        if (scripts.Where((s, i) => s.Version != i + 1).Any())
-            throw new InvalidOperationException($"Embedded schema scripts must be numbered 1..N without gaps; found {string.Join(", ", scripts.Select(s => s.FileName))}.");
-        return scripts;
-    }
-
-    private static string ReadResource(Assembly assembly, string name)
-    {
-        using var stream = assembly.GetManifestResourceStream(name)
-            ?? throw new InvalidOperationException($"Embedded schema script '{name}' is listed but cannot be read.");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    private static List<SchemaScript> LoadScripts() => [.. SchemaScripts.Load(typeof(SqlServerSchema).Assembly, ResourcePrefix)];
 }
-
-/// <summary>One numbered schema script shipped with the provider.</summary>
-internal sealed record SqlServerSchemaScript(int Version, string FileName, string Sql);
