@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Middleware.Transport;
+
+namespace Middleware.Silo;
+
+/// <summary>
+/// The silo's HTTP endpoints: <c>/health</c> (200 and JSON while the runtime runs, 503 otherwise) and <c>/metrics</c>
+/// (Prometheus text). Added as a startup filter so <c>AddMiddlewareSilo</c> alone sets up a whole silo; only the
+/// HTTP listener runs this pipeline, the protocol listener has its own.
+/// </summary>
+internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics transport) : IStartupFilter
+{
+    /// <inheritdoc />
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use(async (context, nextMiddleware) =>
+        {
+            switch (context.Request.Path.Value)
+            {
+                case "/health":
+                    await WriteHealthAsync(context.Response).ConfigureAwait(false);
+                    return;
+                case "/metrics":
+                    context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                    await context.Response.WriteAsync(Metrics(), context.RequestAborted).ConfigureAwait(false);
+                    return;
+                default:
+                    await nextMiddleware(context).ConfigureAwait(false);
+                    return;
+            }
+        });
+        next(app);
+    };
+
+    private async Task WriteHealthAsync(HttpResponse response)
+    {
+        var runtime = silo.RuntimeOrNull;
+        response.StatusCode = runtime is null ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+        response.ContentType = "application/json";
+        var body = new
+        {
+            status = runtime is null ? "stopped" : "ok",
+            siloId = silo.Options.SiloId,
+            store = silo.StoreDescription,
+            activations = runtime?.ActivationCount ?? 0,
+        };
+        await response.WriteAsync(JsonSerializer.Serialize(body), response.HttpContext.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>The Prometheus exposition of the transport counters, activations and the group-commit writer.</summary>
+    internal string Metrics()
+    {
+        var text = new StringBuilder();
+        void Add(string name, string type, string help, long value)
+        {
+            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+            text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            text.Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        Add("middleware_connections_accepted_total", "counter", "Protocol connections accepted.", transport.ConnectionsAccepted);
+        Add("middleware_connections_active", "gauge", "Protocol connections open now.", transport.ConnectionsActive);
+        Add("middleware_handshakes_rejected_total", "counter", "Connections refused at the handshake.", transport.HandshakesRejected);
+        Add("middleware_frames_in_total", "counter", "Frames received after the handshake.", transport.FramesIn);
+        Add("middleware_frames_out_total", "counter", "Frames sent after the handshake.", transport.FramesOut);
+        Add("middleware_flushes_total", "counter", "Socket flushes of the protocol connections.", transport.Flushes);
+        Add("middleware_protocol_errors_total", "counter", "Connections closed for a protocol violation.", transport.ProtocolErrors);
+        Add("middleware_handler_failures_total", "counter", "Requests whose handler threw.", transport.HandlerFailures);
+        Add("middleware_replies_dropped_total", "counter", "Replies whose connection closed first.", transport.RepliesDropped);
+        var runtime = silo.RuntimeOrNull;
+        var (batches, records) = runtime?.WriterStats ?? (0, 0);
+        Add("middleware_activations", "gauge", "Live component activations.", runtime?.ActivationCount ?? 0);
+        Add("middleware_writer_batches_total", "counter", "Store transactions of the group-commit writer.", batches);
+        Add("middleware_writer_records_total", "counter", "Log records written by the group-commit writer.", records);
+        return text.ToString();
+    }
+}

@@ -1,0 +1,98 @@
+using System.Net;
+using Middleware.Recovery.Stores;
+
+namespace Middleware.Silo;
+
+/// <summary>
+/// Settings of one silo. Each setting has a command-line option, an environment variable and a configuration key
+/// (section <c>Silo</c>); <see cref="Validate"/> names all three in its errors so an operator can fix whichever they used.
+/// </summary>
+public sealed class SiloOptions
+{
+    /// <summary>The default protocol port.</summary>
+    public const int DefaultPort = 11111;
+
+    /// <summary>The default port of the HTTP endpoints (/health, /metrics).</summary>
+    public const int DefaultHttpPort = 11180;
+
+    /// <summary>The silo's id: announced in the handshake, reported by /health, recorded as the owner of its components.</summary>
+    public string SiloId { get; set; } = $"silo-{Environment.MachineName}-{Environment.ProcessId}".ToLowerInvariant();
+
+    /// <summary>The log store: <c>sqlite:PATH</c>, <c>postgres:&lt;cs&gt;</c>, <c>sqlserver:&lt;cs&gt;</c> or <c>memory:</c>.</summary>
+    public string Store { get; set; } = "sqlite:./data/middleware.db";
+
+    /// <summary>Paths of the assemblies holding the application's components.</summary>
+    public IList<string> Components { get; set; } = new List<string>();
+
+    /// <summary>The address both listeners bind; loopback unless set, so a silo is not reachable from other machines by accident.</summary>
+    public string Address { get; set; } = "127.0.0.1";
+
+    /// <summary>The port of the binary protocol (clients and silos); 0 picks a free port.</summary>
+    public int Port { get; set; } = DefaultPort;
+
+    /// <summary>The port of the HTTP endpoints; 0 picks a free port.</summary>
+    public int HttpPort { get; set; } = DefaultHttpPort;
+
+    /// <summary>The key every peer must present in its Hello; null accepts peers without a key.</summary>
+    public string? ClusterKey { get; set; }
+
+    /// <summary>Write a checkpoint after this many logged turns of a component.</summary>
+    public int CheckpointEveryTurns { get; set; } = 1000;
+
+    /// <summary>Back-end databases by name: <c>sqlite:PATH</c> or <c>postgres:&lt;Npgsql connection string&gt;</c>.</summary>
+    public IDictionary<string, string> Backends { get; set; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>The parsed <see cref="Address"/>; call <see cref="Validate"/> first.</summary>
+    public IPAddress BindAddress => ParseAddress(Address) ?? IPAddress.Loopback;
+
+    /// <summary>Throws <see cref="SiloOptionsException"/> naming the first invalid setting and how to fix it.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(SiloId))
+            throw new SiloOptionsException(SiloSettings.SiloId, "is empty; give the silo an id (or leave it unset for silo-<machine>-<pid>)");
+        if (string.IsNullOrWhiteSpace(Store))
+            throw new SiloOptionsException(SiloSettings.Store, "is empty; give a store such as sqlite:./data/middleware.db");
+        // Only the kind is checked here (cheap, no I/O); opening the store at start-up checks the rest.
+        var colon = Store.IndexOf(':', StringComparison.Ordinal);
+        var kind = colon > 0 ? Store[..colon].Trim().ToLowerInvariant() : "";
+        if (kind is not ("sqlite" or "postgres" or "sqlserver" or "memory"))
+            throw new SiloOptionsException(SiloSettings.Store, $"has the kind '{kind}', which is not a store; accepted forms: {LogStores.AcceptedForms}");
+        if (Components.Count == 0 || Components.All(string.IsNullOrWhiteSpace))
+            throw new SiloOptionsException(SiloSettings.Components, "is empty; give the path of the assembly holding your components (e.g. --components ./bin/MyApp.dll)");
+        if (ParseAddress(Address) is null)
+            throw new SiloOptionsException(SiloSettings.Address, $"is '{Address}', not an IP address; use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one interface's address");
+        CheckPort(SiloSettings.Port, Port);
+        CheckPort(SiloSettings.HttpPort, HttpPort);
+        if (Port != 0 && Port == HttpPort)
+            throw new SiloOptionsException(SiloSettings.HttpPort, $"is {HttpPort}, the same as the protocol port; give the HTTP endpoints another port");
+        if (ClusterKey is not null && (string.IsNullOrWhiteSpace(ClusterKey) || ClusterKey.Length > 1024))
+            throw new SiloOptionsException(SiloSettings.ClusterKey, "must be unset (no key required) or 1 to 1024 characters that are not all white space");
+        if (CheckpointEveryTurns < 1)
+            throw new SiloOptionsException(SiloSettings.CheckpointEvery, $"is {CheckpointEveryTurns}; set it to 1 or more (default 1000)");
+        foreach (var (name, setting) in Backends)
+            BackendSettings.Check(name, setting);
+    }
+
+    private static void CheckPort(SiloSetting setting, int port)
+    {
+        if (port is < 0 or > 65535)
+            throw new SiloOptionsException(setting, $"is {port}; use a TCP port from 1 to 65535, or 0 for a free port");
+    }
+
+    private static IPAddress? ParseAddress(string? value) =>
+        value?.Trim().ToLowerInvariant() switch
+        {
+            null or "" => null,
+            "localhost" or "loopback" => IPAddress.Loopback,
+            "any" or "*" => IPAddress.Any,
+            var text => IPAddress.TryParse(text, out var address) ? address : null,
+        };
+}
+
+/// <summary>A silo setting is missing or invalid; the message names the option, environment variable and key.</summary>
+public sealed class SiloOptionsException(SiloSetting setting, string problem)
+    : ArgumentException($"{setting.Describe()} {problem}.")
+{
+    /// <summary>The setting at fault.</summary>
+    public SiloSetting Setting { get; } = setting;
+}

@@ -1,0 +1,104 @@
+using Microsoft.Extensions.Configuration;
+
+namespace Middleware.Silo;
+
+/// <summary>One silo setting under its three names: command-line option, environment variable, configuration key.</summary>
+public sealed record SiloSetting(string Option, string EnvironmentVariable, string Key)
+{
+    /// <summary>The names as printed in errors, e.g. <c>--store / MIDDLEWARE_STORE / Silo:Store</c>.</summary>
+    public string Describe() => $"The setting {Option} / {EnvironmentVariable} / {Key}";
+}
+
+/// <summary>
+/// The silo's settings and how configuration maps onto <see cref="SiloOptions"/>. The environment variables are
+/// mapped explicitly (not by prefix) so the names stay the short documented ones and other variables are ignored.
+/// Precedence is the usual .NET one: command line over environment over appsettings.json.
+/// </summary>
+public static class SiloSettings
+{
+    /// <summary>The configuration section of the silo.</summary>
+    public const string Section = "Silo";
+
+    /// <summary>Prefix of environment variables naming back ends: <c>MIDDLEWARE_BACKEND_LEDGER=sqlite:./ledger.db</c>.</summary>
+    public const string BackendEnvironmentPrefix = "MIDDLEWARE_BACKEND_";
+
+#pragma warning disable CS1591 // The names say it; each maps to the SiloOptions property of the same name.
+    public static readonly SiloSetting SiloId = new("--silo-id", "MIDDLEWARE_SILO_ID", "Silo:SiloId");
+    public static readonly SiloSetting Store = new("--store", "MIDDLEWARE_STORE", "Silo:Store");
+    public static readonly SiloSetting Components = new("--components", "MIDDLEWARE_COMPONENTS", "Silo:Components");
+    public static readonly SiloSetting Address = new("--address", "MIDDLEWARE_ADDRESS", "Silo:Address");
+    public static readonly SiloSetting Port = new("--port", "MIDDLEWARE_PORT", "Silo:Port");
+    public static readonly SiloSetting HttpPort = new("--http-port", "MIDDLEWARE_HTTP_PORT", "Silo:HttpPort");
+    public static readonly SiloSetting ClusterKey = new("--cluster-key", "MIDDLEWARE_CLUSTER_KEY", "Silo:ClusterKey");
+    public static readonly SiloSetting CheckpointEvery = new("--checkpoint-every", "MIDDLEWARE_CHECKPOINT_EVERY", "Silo:CheckpointEveryTurns");
+#pragma warning restore CS1591
+
+    /// <summary>Every scalar setting.</summary>
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery];
+
+    /// <summary>The command-line switch mappings (<c>--store</c> → <c>Silo:Store</c>, ...).</summary>
+    public static IDictionary<string, string> SwitchMappings() => All.ToDictionary(s => s.Option, s => s.Key, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The silo's environment variables as configuration keys.</summary>
+    public static IEnumerable<KeyValuePair<string, string?>> FromEnvironment(System.Collections.IDictionary environment)
+    {
+        foreach (var setting in All)
+        {
+            if (environment[setting.EnvironmentVariable] is string value && value.Length > 0)
+                yield return new(setting.Key, value);
+        }
+
+        foreach (System.Collections.DictionaryEntry entry in environment)
+        {
+            if (entry.Key is string name && name.StartsWith(BackendEnvironmentPrefix, StringComparison.OrdinalIgnoreCase) && name.Length > BackendEnvironmentPrefix.Length)
+                yield return new($"{Section}:Backends:{name[BackendEnvironmentPrefix.Length..].ToLowerInvariant()}", entry.Value as string);
+        }
+    }
+
+    /// <summary>
+    /// Adds the environment mapping and then the command line to <paramref name="configuration"/>, on top of whatever
+    /// it already has (appsettings.json), so later sources win as usual.
+    /// </summary>
+    public static IConfigurationBuilder AddSiloSources(this IConfigurationBuilder configuration, string[] args)
+    {
+        configuration.AddInMemoryCollection(FromEnvironment(Environment.GetEnvironmentVariables()));
+        configuration.AddCommandLine(args, SwitchMappings());
+        return configuration;
+    }
+
+    /// <summary>Reads <see cref="SiloOptions"/> from configuration; a value of the wrong shape fails naming its setting.</summary>
+    public static SiloOptions Read(IConfiguration configuration)
+    {
+        var options = new SiloOptions();
+        if (configuration[SiloId.Key] is { } id) options.SiloId = id;
+        if (configuration[Store.Key] is { } store) options.Store = store;
+        if (configuration[Address.Key] is { } address) options.Address = address;
+        if (configuration[ClusterKey.Key] is { Length: > 0 } key) options.ClusterKey = key;
+        if (Integer(configuration, Port) is { } port) options.Port = port;
+        if (Integer(configuration, HttpPort) is { } httpPort) options.HttpPort = httpPort;
+        if (Integer(configuration, CheckpointEvery) is { } every) options.CheckpointEveryTurns = every;
+
+        // A single value is a list separated by ';' or ','; appsettings.json may also give a JSON array.
+        var section = configuration.GetSection(Components.Key);
+        var paths = section.Value is { } list
+            ? list.Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : section.GetChildren().Select(c => c.Value).OfType<string>();
+        options.Components = paths.Where(p => p.Length > 0).ToList();
+
+        foreach (var backend in configuration.GetSection($"{Section}:Backends").GetChildren())
+        {
+            if (backend.Value is { } setting) options.Backends[backend.Key] = setting;
+        }
+
+        return options;
+    }
+
+    private static int? Integer(IConfiguration configuration, SiloSetting setting)
+    {
+        var text = configuration[setting.Key];
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        return int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new SiloOptionsException(setting, $"is '{text}', not a whole number");
+    }
+}
