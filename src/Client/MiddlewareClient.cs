@@ -1,0 +1,279 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Middleware.Grains;
+using Middleware.Protocol;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Runtime;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Middleware.Client;
+
+/// <summary>
+/// The application's entry to a cluster: typed component proxies and untyped invokes over the binary protocol, with
+/// one shared connection per gateway and retries that always resend the same request id (the silos run each request
+/// id once, so a retry after a lost reply returns the first outcome instead of running the request again).
+/// </summary>
+public sealed class MiddlewareClient : IAsyncDisposable
+{
+    private readonly MiddlewareClientOptions _options;
+    private readonly ConnectionOptions _connectionOptions;
+    private readonly Gateway[] _gateways;
+    private readonly ConcurrentDictionary<string, Gateway> _movedTargets = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ResiliencePipeline<ReplyMessage> _pipeline;
+    private long _requestCounter;
+    private long _nextGateway;
+    private long _attempts;
+
+    private MiddlewareClient(MiddlewareClientOptions options, ComponentRegistry registry)
+    {
+        _options = options;
+        Registry = registry;
+        SessionId = options.SessionId ?? Guid.NewGuid().ToString("N");
+        _connectionOptions = new ConnectionOptions
+        {
+            SenderId = options.ClientName,
+            Role = PeerRole.Client,
+            ClusterKey = options.ClusterKey,
+            ConnectTimeout = options.ConnectTimeout,
+            HandshakeTimeout = options.ConnectTimeout,
+            // Per-attempt deadlines come from the pipeline's timeout; the connection's own sweep is only a backstop.
+            RequestTimeout = options.AttemptTimeout + TimeSpan.FromSeconds(1),
+        };
+        _gateways = options.Gateways.Select(g => new Gateway(g, _connectionOptions)).ToArray();
+        _pipeline = BuildPipeline(options);
+    }
+
+    /// <summary>The session whose request ids this client issues (<c>SessionId:n</c>).</summary>
+    public string SessionId { get; }
+
+    /// <summary>The component types this client builds proxies for.</summary>
+    public ComponentRegistry Registry { get; }
+
+    /// <summary>Attempts sent so far, retries included (diagnostics and tests).</summary>
+    public long Attempts => Interlocked.Read(ref _attempts);
+
+    /// <summary>
+    /// Validates <paramref name="options"/> (an <see cref="ArgumentException"/> names the setting), then connects to the
+    /// first gateway that answers so a wrong address or cluster key fails here, not at the first call. Throws
+    /// <see cref="ClientConnectException"/> when a gateway refuses the handshake or none can be reached.
+    /// </summary>
+    public static async Task<MiddlewareClient> ConnectAsync(MiddlewareClientOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var registry = options.Registry ?? new ComponentRegistry();
+        if (options.Registry is null)
+        {
+            foreach (var assembly in options.ComponentAssemblies) registry.AddAssembly(assembly);
+        }
+
+        var client = new MiddlewareClient(options, registry);
+        var failures = new List<Exception>();
+        foreach (var gateway in client._gateways)
+        {
+            try
+            {
+                await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
+                return client;
+            }
+            catch (HandshakeRejectedException e)
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+                throw new ClientConnectException(
+                    $"The gateway {gateway.Address} refused this client: {e.Reason}. Check MiddlewareClientOptions.ClusterKey and that client and silo run the same protocol version.", e);
+            }
+            catch (Exception e) when (e is SocketException or TimeoutException or ConnectionLostException or IOException)
+            {
+                // Try the next gateway: one silo being down must not stop the client from starting.
+                failures.Add(e);
+            }
+            catch
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        await client.DisposeAsync().ConfigureAwait(false);
+        throw new ClientConnectException(
+            $"None of the gateways could be reached ({string.Join("; ", client._gateways.Zip(failures, (g, f) => $"{g.Address}: {f.Message}"))}). Check MiddlewareClientOptions.Gateways and that the silos are running.",
+            new AggregateException(failures));
+    }
+
+    /// <summary>
+    /// A typed proxy whose every call gets a new request id of this client's session (<c>SessionId:n</c>) and is retried
+    /// with that id. Calls are bounded by <see cref="MiddlewareClientOptions.RequestTimeout"/>. Component exceptions
+    /// arrive as the component's own exception type when this process has it.
+    /// </summary>
+    public T GetComponent<T>(string key)
+        where T : IRecoverableComponent =>
+        ComponentProxy.Create<T>(inv => InvokeAsync(inv, CancellationToken.None), Registry, key, NextRequestId, SessionId);
+
+    /// <summary>
+    /// A typed proxy whose calls all use <paramref name="requestId"/>: one request, which a later process can resend (for
+    /// example after a crash) and get its single outcome.
+    /// </summary>
+    public T Call<T>(string key, string requestId)
+        where T : IRecoverableComponent
+    {
+        ArgumentException.ThrowIfNullOrEmpty(requestId);
+        return ComponentProxy.Create<T>(inv => InvokeAsync(inv, CancellationToken.None), Registry, key, () => requestId, SessionId);
+    }
+
+    /// <summary>A new request id of this client's session.</summary>
+    public string NextRequestId() => $"{SessionId}:{Interlocked.Increment(ref _requestCounter)}";
+
+    /// <summary>
+    /// Sends <paramref name="method"/> with JSON-array <paramref name="args"/> to <paramref name="target"/> and returns the
+    /// durable reply: a result, or the recorded component error (<see cref="TurnReply.IsError"/>; rebuild it with
+    /// <see cref="ReplyDecoder.ToException"/>). A null <paramref name="requestId"/> takes the next id of the session.
+    /// </summary>
+    public Task<TurnReply> InvokeAsync(ComponentId target, string method, ReadOnlyMemory<byte> args, string? requestId = null, CancellationToken cancellationToken = default) =>
+        InvokeAsync(new Invocation(target, requestId ?? NextRequestId(), method, args, SessionId), cancellationToken);
+
+    /// <summary>
+    /// Sends one invocation, retrying transport failures and Unavailable/Moved replies with the same request id. Throws
+    /// <see cref="ArgumentException"/> for a request the silo calls malformed, <see cref="ComponentNotFoundException"/>
+    /// for an unknown type or method, <see cref="ClusterUnavailableException"/> when retries run out,
+    /// <see cref="TimeoutException"/> past <see cref="MiddlewareClientOptions.RequestTimeout"/> (only when
+    /// <paramref name="cancellationToken"/> cannot be canceled), and <see cref="OperationCanceledException"/> on cancellation.
+    /// </summary>
+    public async Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(invocation);
+        ArgumentException.ThrowIfNullOrEmpty(invocation.RequestId);
+        var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args);
+
+        // The caller's token rules when it can fire; otherwise the client's default deadline bounds the call.
+        using var deadline = !cancellationToken.CanBeCanceled && _options.RequestTimeout != Timeout.InfiniteTimeSpan
+            ? new CancellationTokenSource(_options.RequestTimeout)
+            : null;
+        var token = deadline?.Token ?? cancellationToken;
+        var call = new CallState(this, message);
+        ReplyMessage reply;
+        try
+        {
+            reply = await _pipeline.ExecuteAsync(static (state, ct) => state.Client.AttemptAsync(state, ct), call, token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline is { IsCancellationRequested: true })
+        {
+            throw new TimeoutException($"Request {message.RequestId} ({message.ComponentType}/{message.Key}.{message.Method}) took longer than MiddlewareClientOptions.RequestTimeout ({_options.RequestTimeout}) over {call.Attempts} attempt(s); it may or may not have run, retry it with the same request id.");
+        }
+        catch (Exception e) when (IsTransient(e))
+        {
+            throw new ClusterUnavailableException(message.RequestId, call.Attempts, Describe(e), e);
+        }
+
+        return reply.Status switch
+        {
+            ReplyStatus.Ok => new TurnReply(reply.Result),
+            ReplyStatus.Error => new TurnReply(ReadOnlyMemory<byte>.Empty, reply.ErrorType ?? typeof(ComponentFaultException).FullName, reply.ErrorMessage ?? string.Empty),
+            ReplyStatus.BadRequest => throw new ArgumentException($"The silo refused request {message.RequestId} to {message.ComponentType}/{message.Key}.{message.Method}: {reply.Detail}"),
+            ReplyStatus.NotFound => throw new ComponentNotFoundException(message.ComponentType, message.Method, reply.Detail ?? "unknown"),
+            ReplyStatus.Unavailable => throw new ClusterUnavailableException(message.RequestId, call.Attempts, "the silo is unavailable: " + reply.Detail),
+            ReplyStatus.Moved => throw new ClusterUnavailableException(message.RequestId, call.Attempts, "the component kept moving, last to " + reply.Detail),
+            _ => throw new InvalidOperationException($"The silo answered request {message.RequestId} with unknown status {(byte)reply.Status}; upgrade the client."),
+        };
+    }
+
+    /// <summary>Closes every gateway connection; calls in flight fail.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var gateway in _gateways.Concat(_movedTargets.Values)) await gateway.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async ValueTask<ReplyMessage> AttemptAsync(CallState call, CancellationToken cancellationToken)
+    {
+        var gateway = call.MovedTo ?? PickGateway(call);
+        call.MovedTo = null;
+        call.LastGateway = gateway;
+        call.Attempts++;
+        Interlocked.Increment(ref _attempts);
+        var connection = await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
+        var reply = await connection.InvokeAsync(call.Message, cancellationToken).ConfigureAwait(false);
+
+        // A Moved reply names the owner: the retry goes there (immediately, see the delay generator) with the same id.
+        if (reply.Status == ReplyStatus.Moved && !string.IsNullOrEmpty(reply.Detail)) call.MovedTo = GatewayFor(reply.Detail);
+        return reply;
+    }
+
+    /// <summary>Round-robin over the gateways, preferring one whose connection is up; a retry starts past the last one tried.</summary>
+    private Gateway PickGateway(CallState call)
+    {
+        var start = call.LastGateway is null
+            ? (int)(Interlocked.Increment(ref _nextGateway) % _gateways.Length)
+            : Array.IndexOf(_gateways, call.LastGateway) + 1;
+        for (var i = 0; i < _gateways.Length; i++)
+        {
+            var candidate = _gateways[(start + i) % _gateways.Length];
+            if (candidate.IsHealthy && candidate != call.LastGateway) return candidate;
+        }
+
+        return _gateways[(start % _gateways.Length + _gateways.Length) % _gateways.Length];
+    }
+
+    private Gateway GatewayFor(string address)
+    {
+        foreach (var gateway in _gateways)
+        {
+            if (string.Equals(gateway.Address, address, StringComparison.OrdinalIgnoreCase)) return gateway;
+        }
+
+        MiddlewareClientOptions.ParseGateway(address);
+        return _movedTargets.GetOrAdd(address, a => new Gateway(a, _connectionOptions));
+    }
+
+    private static ResiliencePipeline<ReplyMessage> BuildPipeline(MiddlewareClientOptions options)
+    {
+        var builder = new ResiliencePipelineBuilder<ReplyMessage>();
+        if (options.MaxAttempts > 1)
+        {
+            builder.AddRetry(new RetryStrategyOptions<ReplyMessage>
+            {
+                MaxRetryAttempts = options.MaxAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.RetryBaseDelay,
+                MaxDelay = options.RetryMaxDelay,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
+                {
+                    { Exception: { } e } => IsTransient(e),
+                    { Result: { } r } => r.Status is ReplyStatus.Unavailable or ReplyStatus.Moved,
+                    _ => false,
+                }),
+                // A redirect is not a failure of the cluster: follow it at once instead of backing off.
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result?.Status == ReplyStatus.Moved ? TimeSpan.Zero : (TimeSpan?)null),
+            });
+        }
+
+        return builder.AddTimeout(options.AttemptTimeout).Build();
+    }
+
+    /// <summary>
+    /// Failures after which the request may be resent with the same id: the connection dropped or could not be made,
+    /// or an attempt ran out of time. Handshake refusals, oversized frames and cancellation are not among them.
+    /// </summary>
+    private static bool IsTransient(Exception e) =>
+        e is ConnectionLostException or SocketException or TimeoutException or TimeoutRejectedException or IOException;
+
+    private static string Describe(Exception e) => e switch
+    {
+        TimeoutRejectedException => "the last attempt timed out (MiddlewareClientOptions.AttemptTimeout)",
+        _ => e.Message,
+    };
+
+    private sealed class CallState(MiddlewareClient client, InvokeMessage message)
+    {
+        public MiddlewareClient Client { get; } = client;
+
+        public InvokeMessage Message { get; } = message;
+
+        public int Attempts { get; set; }
+
+        public Gateway? MovedTo { get; set; }
+
+        public Gateway? LastGateway { get; set; }
+    }
+}

@@ -1,0 +1,99 @@
+using System.Reflection;
+using Middleware.Recovery.Runtime;
+
+namespace Middleware.Client;
+
+/// <summary>
+/// Settings of a <see cref="MiddlewareClient"/>. <see cref="MiddlewareClient.ConnectAsync"/> validates them and names
+/// the setting at fault, so a wrong configuration fails at start-up rather than at the first call.
+/// </summary>
+public sealed class MiddlewareClientOptions
+{
+    /// <summary>The silos this client may talk to, each written <c>host:port</c> (any silo can serve any component).</summary>
+    public IList<string> Gateways { get; init; } = [];
+
+    /// <summary>The cluster key the silos require; null sends none.</summary>
+    public string? ClusterKey { get; init; }
+
+    /// <summary>How this client names itself to the silos (server logs).</summary>
+    public string ClientName { get; init; } = $"client:{Environment.MachineName}:{Environment.ProcessId}";
+
+    /// <summary>
+    /// The session whose request ids (<c>sessionId:n</c>) the client issues; null creates a new GUID-based session per
+    /// client. Until virtual sessions are stored in the store, a given session id must not be reused by two clients at
+    /// once nor resumed after a restart: its counter starts again at 1, and the server would answer the old replies.
+    /// </summary>
+    public string? SessionId { get; init; }
+
+    /// <summary>How long one attempt (connect + send + reply) may take before it is abandoned and retried.</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a whole call may take, every retry included, when the caller gives no cancellation token (typed proxies
+    /// always use it); past it the call fails with <see cref="TimeoutException"/>. <see cref="Timeout.InfiniteTimeSpan"/>
+    /// waits as long as retries last.
+    /// </summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a TCP connect plus handshake to one gateway may take.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Attempts per call, the first included (1 disables retries).</summary>
+    public int MaxAttempts { get; init; } = 6;
+
+    /// <summary>The first retry delay; later ones grow exponentially, with jitter.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The largest delay between two attempts.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The component types the client can build proxies for; when set, <see cref="ComponentAssemblies"/> is ignored.</summary>
+    public ComponentRegistry? Registry { get; init; }
+
+    /// <summary>Assemblies scanned for component interfaces and their implementations when <see cref="Registry"/> is null.</summary>
+    public IList<Assembly> ComponentAssemblies { get; init; } = [];
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and what to do about it.</summary>
+    public void Validate()
+    {
+        if (Gateways is null || Gateways.Count == 0)
+            throw new ArgumentException("MiddlewareClientOptions.Gateways is empty; list at least one silo as host:port, for example 127.0.0.1:7100.", nameof(Gateways));
+        foreach (var gateway in Gateways) ParseGateway(gateway);
+        if (string.IsNullOrWhiteSpace(ClientName))
+            throw new ArgumentException("MiddlewareClientOptions.ClientName is empty; give a name that identifies this client in silo logs.", nameof(ClientName));
+        if (ClusterKey is not null && string.IsNullOrWhiteSpace(ClusterKey))
+            throw new ArgumentException("MiddlewareClientOptions.ClusterKey is empty; give the cluster's key or leave it null.", nameof(ClusterKey));
+        if (SessionId is not null && (string.IsNullOrWhiteSpace(SessionId) || SessionId.Contains(':')))
+            throw new ArgumentException($"MiddlewareClientOptions.SessionId '{SessionId}' is not usable; give a non-empty id without ':' (request ids are sessionId:n), or leave it null for a new session.", nameof(SessionId));
+        Positive(AttemptTimeout, nameof(AttemptTimeout), allowInfinite: false);
+        Positive(RequestTimeout, nameof(RequestTimeout), allowInfinite: true);
+        Positive(ConnectTimeout, nameof(ConnectTimeout), allowInfinite: false);
+        if (MaxAttempts is < 1 or > 100)
+            throw new ArgumentException($"MiddlewareClientOptions.MaxAttempts is {MaxAttempts}; it must be between 1 (no retries) and 100.", nameof(MaxAttempts));
+        Positive(RetryBaseDelay, nameof(RetryBaseDelay), allowInfinite: false);
+        Positive(RetryMaxDelay, nameof(RetryMaxDelay), allowInfinite: false);
+        if (RetryMaxDelay < RetryBaseDelay)
+            throw new ArgumentException($"MiddlewareClientOptions.RetryMaxDelay ({RetryMaxDelay}) is below RetryBaseDelay ({RetryBaseDelay}); raise it.", nameof(RetryMaxDelay));
+        if (Registry is null && (ComponentAssemblies is null || ComponentAssemblies.Count == 0))
+            throw new ArgumentException("MiddlewareClientOptions.ComponentAssemblies is empty and Registry is null; set Registry or list the assemblies holding the component interfaces and implementations.", nameof(ComponentAssemblies));
+    }
+
+    /// <summary>Splits <c>host:port</c>; the error names the gateway and the expected form.</summary>
+    internal static (string Host, int Port) ParseGateway(string? gateway)
+    {
+        var colon = gateway?.LastIndexOf(':') ?? -1;
+        if (gateway is null || colon <= 0 || !int.TryParse(gateway.AsSpan(colon + 1), out var port) || port is < 1 or > 65535)
+            throw new ArgumentException($"MiddlewareClientOptions.Gateways has '{gateway}'; write each gateway as host:port with a port from 1 to 65535, for example 127.0.0.1:7100.", nameof(Gateways));
+        var host = gateway[..colon].Trim('[', ']');
+        if (host.Length == 0)
+            throw new ArgumentException($"MiddlewareClientOptions.Gateways has '{gateway}' without a host; write host:port.", nameof(Gateways));
+        return (host, port);
+    }
+
+    private static void Positive(TimeSpan value, string name, bool allowInfinite)
+    {
+        if (allowInfinite && value == Timeout.InfiniteTimeSpan) return;
+        if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1))
+            throw new ArgumentException($"MiddlewareClientOptions.{name} is {value}; it must be more than zero and at most one day{(allowInfinite ? ", or Timeout.InfiniteTimeSpan" : "")}.", name);
+    }
+}
