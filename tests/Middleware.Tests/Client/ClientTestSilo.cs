@@ -1,0 +1,140 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Middleware.Grains;
+using Middleware.Protocol;
+using Middleware.Recovery.Runtime;
+using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
+using Middleware.Transport;
+
+namespace Middleware.Tests.Client;
+
+/// <summary>
+/// A stand-in silo for client tests: Kestrel with the Middleware transport on 127.0.0.1, serving a real
+/// <see cref="LocalRuntime"/> on a log store that outlives restarts. The real silo's handler lives in src/Silo; this one
+/// is deliberately minimal and has hooks to misbehave on purpose.
+/// </summary>
+internal sealed class ClientTestSilo : IAsyncDisposable
+{
+    private WebApplication? _app;
+    private LocalRuntime? _runtime;
+
+    private ClientTestSilo(MemoryLogStore store, TransportOptions options)
+    {
+        Store = store;
+        Options = options;
+    }
+
+    /// <summary>The log store; it survives <see cref="RestartAsync"/> like a database survives a silo.</summary>
+    public MemoryLogStore Store { get; }
+
+    public TransportOptions Options { get; }
+
+    public int Port { get; private set; }
+
+    public string Address => $"127.0.0.1:{Port}";
+
+    /// <summary>The handler of the running instance (replaced at each restart).</summary>
+    public RuntimeFrameHandler Handler { get; private set; } = null!;
+
+    public static async Task<ClientTestSilo> StartAsync(TransportOptions? options = null, Action<RuntimeFrameHandler>? configure = null)
+    {
+        var silo = new ClientTestSilo(new MemoryLogStore(), options ?? new TransportOptions { SiloId = "client-test-silo" });
+        await silo.StartCoreAsync(0, configure);
+        return silo;
+    }
+
+    /// <summary>Kills the running instance (connections aborted, no drain) and starts a new one on the same port and store.</summary>
+    public async Task RestartAsync(Action<RuntimeFrameHandler>? configure = null)
+    {
+        await StopAsync();
+        await StartCoreAsync(Port, configure);
+    }
+
+    /// <summary>Stops the server and aborts its connections at once, then stops the runtime.</summary>
+    public async Task StopAsync()
+    {
+        if (_app is { } app)
+        {
+            _app = null;
+            using var now = new CancellationTokenSource();
+            await now.CancelAsync();
+            await app.StopAsync(now.Token);
+            await app.DisposeAsync();
+        }
+
+        if (_runtime is { } runtime)
+        {
+            _runtime = null;
+            await runtime.DisposeAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    private async Task StartCoreAsync(int port, Action<RuntimeFrameHandler>? configure)
+    {
+        _runtime = new LocalRuntime(Store, Registries.Default());
+        Handler = new RuntimeFrameHandler(_runtime);
+        configure?.Invoke(Handler);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddMiddlewareTransport();
+        builder.Services.AddSingleton<IFrameHandler>(Handler);
+        ListenOptions? listen = null;
+        builder.WebHost.UseKestrel(k => k.ListenMiddleware(IPAddress.Loopback, port, Options, l => listen = l));
+        _app = builder.Build();
+        await _app.StartAsync();
+        Port = ((IPEndPoint)listen!.EndPoint).Port;
+    }
+}
+
+/// <summary>
+/// Serves invokes from a <see cref="LocalRuntime"/>, mapping engine errors to reply statuses, and records every request
+/// it receives. <see cref="Before"/> may answer instead of the runtime; <see cref="AfterTurn"/> runs between the durable
+/// turn and its reply (where a crash loses the reply but not the turn).
+/// </summary>
+internal sealed class RuntimeFrameHandler(LocalRuntime runtime) : IFrameHandler
+{
+    public ConcurrentQueue<InvokeMessage> Received { get; } = new();
+
+    public Func<InvokeMessage, CancellationToken, ValueTask<ReplyMessage?>>? Before { get; set; }
+
+    public Func<InvokeMessage, CancellationToken, Task>? AfterTurn { get; set; }
+
+    public async ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken)
+    {
+        Received.Enqueue(request);
+        if (Before is { } before && await before(request, cancellationToken) is { } early) return early;
+        TurnReplyOrStatus outcome;
+        try
+        {
+            var invocation = new Invocation(new ComponentId(request.ComponentType, request.Key), request.RequestId, request.Method, request.Args, request.SessionId, request.Caller);
+            outcome = new(await runtime.InvokeAsync(invocation, cancellationToken), null);
+        }
+        catch (UnknownComponentException e)
+        {
+            outcome = new(null, ReplyMessage.NotFound(e.Message));
+        }
+        catch (ArgumentException e)
+        {
+            outcome = new(null, ReplyMessage.BadRequest(e.Message));
+        }
+        catch (TurnNotDurableException e)
+        {
+            outcome = new(null, ReplyMessage.Unavailable(e.Message));
+        }
+
+        if (outcome.Status is { } status) return status;
+        if (AfterTurn is { } after) await after(request, cancellationToken);
+        var reply = outcome.Reply!;
+        return reply.IsError ? ReplyMessage.Error(reply.ErrorType!, reply.ErrorMessage ?? "") : ReplyMessage.Ok(reply.Result);
+    }
+
+    private readonly record struct TurnReplyOrStatus(Middleware.Recovery.Log.TurnReply? Reply, ReplyMessage? Status);
+}

@@ -1,0 +1,339 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Bank;
+using Middleware.Client;
+using Middleware.Grains;
+using Middleware.Protocol;
+using Middleware.Recovery.Runtime;
+using Middleware.Tests.Support;
+using Middleware.Transport;
+
+namespace Middleware.Tests.Client;
+
+/// <summary>The client SDK against a real transport and runtime: typed calls, error mapping, and retries with one request id.</summary>
+public sealed class MiddlewareClientTests
+{
+    private static MiddlewareClientOptions Options(params string[] gateways) => new()
+    {
+        Gateways = gateways,
+        Registry = Registries.Default(),
+        ClientName = "client-tests",
+        RetryBaseDelay = TimeSpan.FromMilliseconds(5),
+        RetryMaxDelay = TimeSpan.FromMilliseconds(100),
+        AttemptTimeout = TimeSpan.FromSeconds(10),
+        RequestTimeout = TimeSpan.FromSeconds(30),
+    };
+
+    [Fact]
+    public async Task A_typed_proxy_deposits_with_request_ids_of_the_client_session()
+    {
+        await using var silo = await ClientTestSilo.StartAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(Options(silo.Address));
+
+        var account = client.GetComponent<IAccount>("alice");
+        Assert.Equal(10, await account.Deposit(10));
+        Assert.Equal(35, await account.Deposit(25));
+        Assert.Equal(35, await account.Balance());
+
+        var ids = silo.Handler.Received.Select(m => m.RequestId).ToArray();
+        Assert.Equal([$"{client.SessionId}:1", $"{client.SessionId}:2", $"{client.SessionId}:3"], ids);
+        Assert.All(silo.Handler.Received, m => Assert.Equal(client.SessionId, m.SessionId));
+    }
+
+    [Fact]
+    public async Task A_given_session_id_is_used_and_an_explicit_request_id_runs_once()
+    {
+        await using var silo = await ClientTestSilo.StartAsync();
+        var options = Options(silo.Address);
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = options.Gateways,
+            Registry = options.Registry,
+            SessionId = "session-7",
+        });
+
+        Assert.Equal("session-7:1", client.NextRequestId());
+        var once = client.Call<IAccount>("bob", "payment-42");
+        Assert.Equal(100, await once.Deposit(100));
+        Assert.Equal(100, await once.Deposit(100));
+        Assert.Equal(100, await client.GetComponent<IAccount>("bob").Balance());
+    }
+
+    [Fact]
+    public async Task A_component_exception_arrives_as_its_own_type_and_is_not_retried()
+    {
+        await using var silo = await ClientTestSilo.StartAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(Options(silo.Address));
+        var account = client.GetComponent<IAccount>("carol");
+        await account.Deposit(10);
+
+        var e = await Assert.ThrowsAsync<InsufficientFundsException>(() => account.Withdraw(50));
+        Assert.Contains("the balance is 10", e.Message);
+        Assert.Equal(2, silo.Handler.Received.Count);
+        Assert.Equal(10, await account.Balance());
+    }
+
+    [Fact]
+    public async Task The_untyped_invoke_returns_the_durable_reply()
+    {
+        await using var silo = await ClientTestSilo.StartAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(Options(silo.Address));
+
+        var ok = await client.InvokeAsync(new ComponentId("Account", "dave"), "Deposit", "[7]"u8.ToArray());
+        Assert.False(ok.IsError);
+        Assert.Equal("7", Encoding.UTF8.GetString(ok.Result.Span));
+
+        var error = await client.InvokeAsync(new ComponentId("Account", "dave"), "Withdraw", "[8]"u8.ToArray(), "withdraw-1");
+        Assert.True(error.IsError);
+        Assert.IsType<InsufficientFundsException>(ReplyDecoder.ToException(error));
+    }
+
+    [Fact]
+    public async Task A_silo_killed_after_the_turn_but_before_the_reply_gets_the_same_request_id_again_and_the_deposit_applies_once()
+    {
+        var turnDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var silo = await ClientTestSilo.StartAsync(configure: h => h.AfterTurn = async (m, ct) =>
+        {
+            // The turn is durable; the reply is never sent: this instance is killed while it waits here.
+            turnDone.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+        });
+        var options = Options(silo.Address);
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = options.Gateways,
+            Registry = options.Registry,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(10),
+            RetryMaxDelay = TimeSpan.FromMilliseconds(200),
+            MaxAttempts = 100,
+        });
+        var account = client.GetComponent<IAccount>("erin");
+
+        var deposit = account.Deposit(40);
+        await turnDone.Task;
+        var firstId = Assert.Single(silo.Handler.Received).RequestId;
+        await silo.RestartAsync();
+
+        Assert.Equal(40, await deposit);
+        var retried = Assert.Single(silo.Handler.Received);
+        Assert.Equal(firstId, retried.RequestId);
+        Assert.Equal(40, await account.Balance());
+        Assert.True(client.Attempts >= 3);
+    }
+
+    [Fact]
+    public async Task An_unavailable_reply_is_retried_with_the_same_request_id_until_it_succeeds()
+    {
+        var refusals = 0;
+        await using var silo = await ClientTestSilo.StartAsync(configure: h => h.Before = (m, _) =>
+            ValueTask.FromResult(Interlocked.Increment(ref refusals) <= 2 ? ReplyMessage.Unavailable("shutting down") : null));
+        await using var client = await MiddlewareClient.ConnectAsync(Options(silo.Address));
+
+        Assert.Equal(5, await client.GetComponent<IAccount>("frank").Deposit(5));
+        var ids = silo.Handler.Received.Select(m => m.RequestId).Distinct().ToArray();
+        Assert.Single(ids);
+        Assert.Equal(3, silo.Handler.Received.Count);
+    }
+
+    [Fact]
+    public async Task Unavailable_replies_past_the_attempt_limit_fail_with_the_request_id_to_retry()
+    {
+        await using var silo = await ClientTestSilo.StartAsync(configure: h => h.Before = (m, _) =>
+            ValueTask.FromResult<ReplyMessage?>(ReplyMessage.Unavailable("store unreachable")));
+        var options = Options(silo.Address);
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = options.Gateways,
+            Registry = options.Registry,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(1),
+            MaxAttempts = 3,
+        });
+
+        var e = await Assert.ThrowsAsync<ClusterUnavailableException>(() => client.GetComponent<IAccount>("gina").Deposit(5));
+        Assert.Equal(3, e.Attempts);
+        Assert.Contains("store unreachable", e.Message);
+        Assert.All(silo.Handler.Received, m => Assert.Equal(e.RequestId, m.RequestId));
+        Assert.Equal(3, silo.Handler.Received.Count);
+    }
+
+    [Fact]
+    public async Task A_moved_reply_sends_the_same_request_to_the_named_silo()
+    {
+        await using var owner = await ClientTestSilo.StartAsync();
+        await using var gateway = await ClientTestSilo.StartAsync(configure: h => h.Before = (m, _) =>
+            ValueTask.FromResult<ReplyMessage?>(ReplyMessage.Moved(owner.Address)));
+        await using var client = await MiddlewareClient.ConnectAsync(Options(gateway.Address));
+
+        Assert.Equal(9, await client.GetComponent<IAccount>("hank").Deposit(9));
+        var sent = Assert.Single(gateway.Handler.Received);
+        var served = Assert.Single(owner.Handler.Received);
+        Assert.Equal(sent.RequestId, served.RequestId);
+    }
+
+    [Fact]
+    public async Task A_bad_request_is_not_retried_and_surfaces_as_an_argument_exception()
+    {
+        await using var silo = await ClientTestSilo.StartAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(Options(silo.Address));
+
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => client.InvokeAsync(new ComponentId("Account", "ivy"), "Deposit", "[\"ten\"]"u8.ToArray()));
+        Assert.Contains("could not be decoded", e.Message);
+        Assert.Single(silo.Handler.Received);
+    }
+
+    [Fact]
+    public async Task An_unknown_type_or_method_is_not_retried_and_names_both()
+    {
+        await using var silo = await ClientTestSilo.StartAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(Options(silo.Address));
+
+        var type = await Assert.ThrowsAsync<ComponentNotFoundException>(() => client.InvokeAsync(new ComponentId("Nope", "x"), "Deposit", "[1]"u8.ToArray()));
+        Assert.Equal("Nope", type.ComponentType);
+        Assert.Contains("Nope.Deposit", type.Message);
+        var method = await Assert.ThrowsAsync<ComponentNotFoundException>(() => client.InvokeAsync(new ComponentId("Account", "x"), "Close", "[]"u8.ToArray()));
+        Assert.Contains("Account.Close", method.Message);
+        Assert.Equal(2, silo.Handler.Received.Count);
+    }
+
+    [Fact]
+    public async Task A_wrong_cluster_key_fails_at_connect_naming_the_setting()
+    {
+        await using var silo = await ClientTestSilo.StartAsync(new TransportOptions { SiloId = "keyed", ClusterKey = "right-key" });
+        var options = Options(silo.Address);
+
+        var e = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = options.Gateways,
+            Registry = options.Registry,
+            ClusterKey = "wrong-key",
+        }));
+        Assert.Contains("ClusterKey", e.Message);
+        Assert.IsType<HandshakeRejectedException>(e.InnerException);
+
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = options.Gateways,
+            Registry = options.Registry,
+            ClusterKey = "right-key",
+        });
+        Assert.Equal(1, await client.GetComponent<IAccount>("jo").Deposit(1));
+    }
+
+    [Fact]
+    public async Task Connect_skips_a_dead_gateway_and_fails_clearly_when_all_are_dead()
+    {
+        // A bound socket that does not listen: connecting to it is refused at once.
+        using var dead = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        dead.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var deadAddress = $"127.0.0.1:{((IPEndPoint)dead.LocalEndPoint!).Port}";
+
+        var e = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(Options(deadAddress)));
+        Assert.Contains(deadAddress, e.Message);
+        Assert.Contains("Gateways", e.Message);
+
+        await using var silo = await ClientTestSilo.StartAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(Options(deadAddress, silo.Address));
+        var account = client.GetComponent<IAccount>("kim");
+        for (var i = 1; i <= 4; i++) Assert.Equal(i, await account.Deposit(1));
+        Assert.Equal(4, silo.Handler.Received.Count);
+    }
+
+    [Fact]
+    public async Task An_attempt_that_times_out_is_retried_with_the_same_request_id_then_fails_clearly()
+    {
+        await using var silo = await ClientTestSilo.StartAsync(configure: h => h.Before = async (m, ct) =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            return null;
+        });
+        var options = Options(silo.Address);
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = options.Gateways,
+            Registry = options.Registry,
+            AttemptTimeout = TimeSpan.FromMilliseconds(100),
+            RetryBaseDelay = TimeSpan.FromMilliseconds(1),
+            MaxAttempts = 2,
+        });
+
+        var e = await Assert.ThrowsAsync<ClusterUnavailableException>(() => client.GetComponent<IAccount>("lee").Deposit(1));
+        Assert.Equal(2, e.Attempts);
+        Assert.Contains("AttemptTimeout", e.Message);
+        Assert.Equal(2, silo.Handler.Received.Count);
+        Assert.All(silo.Handler.Received, m => Assert.Equal(e.RequestId, m.RequestId));
+    }
+
+    [Fact]
+    public async Task A_typed_call_is_bounded_by_the_request_timeout()
+    {
+        await using var silo = await ClientTestSilo.StartAsync(configure: h => h.Before = async (m, ct) =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            return null;
+        });
+        var options = Options(silo.Address);
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = options.Gateways,
+            Registry = options.Registry,
+            RequestTimeout = TimeSpan.FromMilliseconds(150),
+        });
+
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => client.GetComponent<IAccount>("max").Deposit(1));
+        Assert.Contains("RequestTimeout", e.Message);
+    }
+
+    [Fact]
+    public async Task Cancellation_by_the_caller_stops_the_call()
+    {
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var silo = await ClientTestSilo.StartAsync(configure: h => h.Before = async (m, ct) =>
+        {
+            received.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            return null;
+        });
+        await using var client = await MiddlewareClient.ConnectAsync(Options(silo.Address));
+        using var cts = new CancellationTokenSource();
+
+        var call = client.InvokeAsync(new ComponentId("Account", "ned"), "Deposit", "[1]"u8.ToArray(), cancellationToken: cts.Token);
+        await received.Task;
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        Assert.Single(silo.Handler.Received);
+    }
+
+    public static TheoryData<string, MiddlewareClientOptions> BrokenOptions() => new()
+    {
+        { "Gateways", new MiddlewareClientOptions { Registry = Registries.Default() } },
+        { "Gateways", new MiddlewareClientOptions { Gateways = ["localhost"], Registry = Registries.Default() } },
+        { "Gateways", new MiddlewareClientOptions { Gateways = ["localhost:99999"], Registry = Registries.Default() } },
+        { "MaxAttempts", new MiddlewareClientOptions { Gateways = ["localhost:1"], Registry = Registries.Default(), MaxAttempts = 0 } },
+        { "AttemptTimeout", new MiddlewareClientOptions { Gateways = ["localhost:1"], Registry = Registries.Default(), AttemptTimeout = TimeSpan.Zero } },
+        { "RetryMaxDelay", new MiddlewareClientOptions { Gateways = ["localhost:1"], Registry = Registries.Default(), RetryBaseDelay = TimeSpan.FromSeconds(2), RetryMaxDelay = TimeSpan.FromSeconds(1) } },
+        { "SessionId", new MiddlewareClientOptions { Gateways = ["localhost:1"], Registry = Registries.Default(), SessionId = "a:b" } },
+        { "ComponentAssemblies", new MiddlewareClientOptions { Gateways = ["localhost:1"] } },
+    };
+
+    [Theory]
+    [MemberData(nameof(BrokenOptions))]
+    public async Task Invalid_options_fail_at_connect_naming_the_setting(string setting, MiddlewareClientOptions options)
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => MiddlewareClient.ConnectAsync(options));
+        Assert.Equal(setting, e.ParamName);
+        Assert.Contains("MiddlewareClientOptions." + setting, e.Message);
+    }
+
+    [Fact]
+    public async Task Component_assemblies_build_the_registry()
+    {
+        await using var silo = await ClientTestSilo.StartAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = [silo.Address],
+            ComponentAssemblies = [typeof(IAccount).Assembly],
+        });
+        Assert.Equal(3, await client.GetComponent<IAccount>("olga").Deposit(3));
+    }
+}

@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using System.Net;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+using Middleware.Protocol;
+
+namespace Middleware.Tests.Silo;
+
+/// <summary>
+/// The silo host (<c>dotnet Middleware.Silo.dll ...</c>) as a child process: started with the given options, ready
+/// once it printed its listening line (parsed for the bound ports), killed on dispose.
+/// </summary>
+internal sealed partial class SiloProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+    private readonly TaskCompletionSource<Match> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private SiloProcess(Process process) => _process = process;
+
+    public IPEndPoint Protocol { get; private set; } = new(IPAddress.Loopback, 0);
+
+    public IPEndPoint Http { get; private set; } = new(IPAddress.Loopback, 0);
+
+    public string SiloId { get; private set; } = "";
+
+    public string ListeningLine { get; private set; } = "";
+
+    public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
+
+    public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+
+    /// <summary>The path of a sample component assembly the silo can load (the test's copy of Bank.dll).</summary>
+    public static string BankAssembly => typeof(Bank.Account).Assembly.Location;
+
+    /// <summary>Starts the silo with <c>--port 0 --http-port 0</c> on <paramref name="store"/> and waits for its listening line.</summary>
+    public static async Task<SiloProcess> StartAsync(string store, params string[] extra)
+    {
+        var silo = Launch(["--store", store, "--port", "0", "--http-port", "0", "--components", BankAssembly, .. extra]);
+        await silo.WaitListeningAsync();
+        return silo;
+    }
+
+    /// <summary>Starts the silo with exactly <paramref name="args"/>; does not wait for anything.</summary>
+    public static SiloProcess Launch(IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(FindDotnet())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(SiloDll());
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        // The child must see only the settings a test gives it, not the developer's.
+        foreach (var name in info.Environment.Keys.Where(k => k.StartsWith("MIDDLEWARE_", StringComparison.Ordinal)).ToList())
+            info.Environment.Remove(name);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+
+        var process = new Process { StartInfo = info };
+        var silo = new SiloProcess(process);
+        process.OutputDataReceived += (_, e) => silo.OnStdout(e.Data);
+        process.ErrorDataReceived += (_, e) => silo.OnStderr(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return silo;
+    }
+
+    /// <summary>Waits for the exit (and the end of both pipes) and returns the exit code.</summary>
+    public async Task<int> WaitForExitAsync()
+    {
+        using var timeout = new CancellationTokenSource(StartTimeout);
+        await _process.WaitForExitAsync(timeout.Token);
+        await Task.WhenAll(_stdoutClosed.Task, _stderrClosed.Task).WaitAsync(timeout.Token);
+        return _process.ExitCode;
+    }
+
+    public Task<MiddlewareConnection> ConnectAsync(TimeSpan? requestTimeout = null) =>
+        MiddlewareConnection.ConnectAsync(Protocol, new ConnectionOptions
+        {
+            SenderId = "silo-test-client",
+            RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(30),
+        });
+
+    /// <summary>SIGTERM, as a service manager stops a silo: the host shuts down gracefully (checkpoints, closes the store).</summary>
+    public void Terminate()
+    {
+        if (kill(_process.Id, SigTerm) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, SIGTERM) failed with errno {Marshal.GetLastPInvokeError()}.");
+    }
+
+    private const int SigTerm = 15;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    /// <summary>SIGKILL: no shutdown code runs, like a crash or a power cut.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await KillAsync();
+        }
+        catch (InvalidOperationException e)
+        {
+            // The process never started (Start threw): nothing to kill, but say so in the test output.
+            Trace.WriteLine($"silo process not killed: {e.Message}");
+        }
+
+        _process.Dispose();
+    }
+
+    public async Task WaitListeningAsync()
+    {
+        var exited = _process.WaitForExitAsync();
+        var first = await Task.WhenAny(_listening.Task, exited).WaitAsync(StartTimeout);
+        if (first != _listening.Task)
+            throw new InvalidOperationException($"The silo exited with {_process.ExitCode} before listening.\nstdout:\n{Stdout}\nstderr:\n{Stderr}");
+        var match = await _listening.Task;
+        SiloId = match.Groups["id"].Value;
+        Protocol = IPEndPoint.Parse(match.Groups["protocol"].Value);
+        Http = IPEndPoint.Parse(match.Groups["http"].Value);
+        ListeningLine = match.Value;
+    }
+
+    private void OnStdout(string? line)
+    {
+        if (line is null)
+        {
+            _stdoutClosed.TrySetResult();
+            return;
+        }
+
+        lock (_stdout) _stdout.AppendLine(line);
+        var match = ListeningPattern().Match(line);
+        if (match.Success) _listening.TrySetResult(match);
+    }
+
+    private void OnStderr(string? line)
+    {
+        if (line is null)
+        {
+            _stderrClosed.TrySetResult();
+            return;
+        }
+
+        lock (_stderr) _stderr.AppendLine(line);
+    }
+
+    [GeneratedRegex(@"^silo (?<id>\S+) listening: protocol (?<protocol>[^,]+), http (?<http>[^,]+), store (?<store>.+), components (?<components>.+)$")]
+    private static partial Regex ListeningPattern();
+
+    /// <summary>The silo's build output of the test's configuration, found from the repository root.</summary>
+    private static string SiloDll()
+    {
+        var configuration = typeof(SiloProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (!File.Exists(Path.Combine(dir.FullName, "Middleware.sln"))) continue;
+            var dll = Path.Combine(dir.FullName, "src", "Silo", "bin", configuration, framework, "Middleware.Silo.dll");
+            if (File.Exists(dll) && File.Exists(Path.ChangeExtension(dll, ".runtimeconfig.json"))) return dll;
+            throw new FileNotFoundException($"The silo is not built at {dll}; run 'dotnet build src/Silo -c {configuration}'.", dll);
+        }
+
+        throw new FileNotFoundException($"No Middleware.sln above {AppContext.BaseDirectory}: cannot find the silo's build output.");
+    }
+
+    private static string FindDotnet()
+    {
+        var current = Environment.ProcessPath;
+        if (current is not null && Path.GetFileNameWithoutExtension(current).Equals("dotnet", StringComparison.OrdinalIgnoreCase)) return current;
+        var hostPath = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        return !string.IsNullOrEmpty(hostPath) && File.Exists(hostPath) ? hostPath : "dotnet";
+    }
+}
