@@ -1,13 +1,13 @@
 using Middleware.Admin.Cli;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
+using Middleware.Recovery.Stores;
 
 namespace Middleware.Admin.Stores;
 
 /// <summary>
-/// Turns a store connection string into an open <see cref="ILogStore"/>. Only <c>sqlite:PATH</c> exists in
-/// this build; this is the one place to switch to the shared <c>LogStores.OpenAsync</c> once the providers
-/// land, so every command keeps the same string form.
+/// Turns a store connection string into an open <see cref="ILogStore"/>: <c>sqlite:PATH</c> here (with a check
+/// that the file exists), <c>postgres:</c> and <c>sqlserver:</c> through the shared <see cref="LogStores"/>.
 /// </summary>
 internal static class StoreConnection
 {
@@ -15,10 +15,22 @@ internal static class StoreConnection
     /// Opens the store. Unless <paramref name="create"/> is set (db migrate, dev generate), a SQLite file must
     /// already exist: a typo in a path must not silently create an empty store that then reports nothing.
     /// </summary>
-    public static Task<ILogStore> OpenAsync(string? text, bool create, int readers)
+    public static async Task<ILogStore> OpenAsync(string? text, bool create, int readers)
     {
+        if (text is not null && (text.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase) || text.StartsWith("sqlserver:", StringComparison.OrdinalIgnoreCase)))
+        {
+            try
+            {
+                return await LogStores.OpenAsync(text).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is StoreUnavailableException or SchemaVersionException or ArgumentException)
+            {
+                throw new AdminException(e.Message);
+            }
+        }
+
         var path = SqlitePath(text, mustExist: !create);
-        return Task.FromResult<ILogStore>(SqliteLogStore.Open(path, new SqliteStoreOptions { ReaderConnections = Math.Max(4, readers) }));
+        return SqliteLogStore.Open(path, new SqliteStoreOptions { ReaderConnections = Math.Max(4, readers) });
     }
 
     /// <summary>The file of a <c>sqlite:PATH</c> string; any other form is an <see cref="AdminException"/> saying what to write.</summary>
@@ -37,7 +49,7 @@ internal static class StoreConnection
                     throw new AdminException($"No SQLite store at '{rest}' (from '{text}'); check the path, or create it with mw db migrate.");
                 return rest;
             case "postgres" or "sqlserver":
-                throw new AdminException($"Store '{scheme}:' is not available in this build of mw yet; only sqlite:PATH is.");
+                throw new AdminException($"Store '{scheme}:' is a server store, not a file; this command needs sqlite:PATH.");
             case "memory":
                 throw new AdminException("Store 'memory:' is empty in a new process, so there is nothing to administer; use sqlite:PATH.");
             default:
