@@ -1,0 +1,26 @@
+# Images for docker-compose.yml: the silo host (target "silo") and the admin tool (target "admin").
+# Both carry the sample Bank component assembly under /app/components. Build context: the repository root.
+# Not built on the machine this was written on (no Docker engine there); it follows the hosts' real options.
+
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY . .
+RUN dotnet publish src/Silo/Middleware.Silo.csproj -c Release -o /out/silo \
+ && dotnet publish src/Admin/Middleware.Admin.csproj -c Release -o /out/admin \
+ && dotnet publish samples/Bank/Bank.csproj -c Release -o /out/components
+
+FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS silo
+WORKDIR /app
+COPY --from=build /out/silo /app
+COPY --from=build /out/components /app/components
+# Protocol port (clients and silos) and HTTP port (/health, /metrics).
+EXPOSE 7070 8080
+# Everything else comes from MIDDLEWARE_* environment variables (see docker-compose.yml and README "Running a silo").
+ENTRYPOINT ["dotnet", "/app/Middleware.Silo.dll", "--address", "0.0.0.0", "--port", "7070", "--http-port", "8080", "--components", "/app/components/Bank.dll"]
+
+FROM mcr.microsoft.com/dotnet/runtime:10.0 AS admin
+WORKDIR /app
+COPY --from=build /out/admin /app
+COPY --from=build /out/components /app/components
+ENTRYPOINT ["dotnet", "/app/Middleware.Admin.dll"]
+CMD ["components", "list"]
