@@ -25,7 +25,10 @@ public sealed class AdminCliTests : IDisposable
         AssertOneLineError(await AdminFixture.Mw("components", "list", "--store", "bogus"), "not a store connection string");
         AssertOneLineError(await AdminFixture.Mw("components", "list", "--store", "sqlite:"), "has no path");
         AssertOneLineError(await AdminFixture.Mw("components", "list", "--store", "sqlite:/no/such/dir/x.db"), "No SQLite store at");
-        AssertOneLineError(await AdminFixture.Mw("components", "list", "--store", "postgres:Host=x"), "not available");
+        // A server store that cannot be reached: one line naming the store and the fix, never the password.
+        var unreachable = await AdminFixture.Mw("components", "list", "--store", "postgres:Host=127.0.0.1;Port=1;Username=u;Password=secret-pw;Database=d");
+        AssertOneLineError(unreachable, "Cannot open the PostgreSQL log store");
+        Assert.DoesNotContain("secret-pw", unreachable.Err);
         Assert.False(File.Exists("/no/such/dir/x.db"));
     }
 
