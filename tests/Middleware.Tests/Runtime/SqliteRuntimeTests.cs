@@ -1,47 +1,14 @@
-using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
-using Middleware.Tests.Support;
+using Middleware.Recovery.Storage;
 
 namespace Middleware.Tests.Runtime;
 
-/// <summary>The runtime on the real SQLite store: what one process wrote, another recovers (host A writes, host B reads).</summary>
-public sealed class SqliteRuntimeTests : IDisposable
+/// <summary>Store recovery on a SQLite file in a temporary directory.</summary>
+public sealed class SqliteRuntimeTests : StoreRecoveryTests, IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("mw-rt-").FullName;
 
-    private string Db => Path.Combine(_dir, "log.db");
-
-    [Fact]
-    public async Task State_dedup_and_checkpoints_survive_closing_and_reopening_the_file()
-    {
-        var options = new RuntimeOptions { CheckpointEveryTurns = 50 };
-        await using (var store = SqliteLogStore.Open(Db))
-        await using (var rt = new LocalRuntime(store, Registries.Default(), options))
-        {
-            var work = Enumerable.Range(1, 20).Select(async k =>
-            {
-                for (var i = 1; i <= 30; i++) await rt.Call<ICounter>($"k{k}", $"k{k}-r{i}").Add(i);
-            });
-            await Task.WhenAll(work);
-            await Assert.ThrowsAsync<InvalidOperationException>(() => rt.Call<ICounter>("k1", "k1-bad").AddThenFail(1));
-        }
-
-        await using (var store = SqliteLogStore.Open(Db))
-        await using (var rt = new LocalRuntime(store, Registries.Default(), options))
-        {
-            for (var k = 1; k <= 20; k++)
-            {
-                Assert.Equal(465, await rt.Call<ICounter>($"k{k}", "read").Get());
-                Assert.Equal(3, await rt.Call<ICounter>($"k{k}", $"k{k}-r2").Add(2)); // recorded reply, not re-applied
-            }
-
-            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => rt.Call<ICounter>("k1", "k1-bad").AddThenFail(1));
-            Assert.Equal("refused 1", e.Message);
-            Assert.Equal(466, await rt.Call<ICounter>("k1", "k1-next").Add(1));
-            Assert.Equal(465, await rt.Call<ICounter>("k2", "read").Get());
-            Assert.Equal(2, (await store.GetHeadAsync("Counter/k1"))!.Epoch);
-        }
-    }
+    protected override Task<ILogStore> OpenStoreAsync() => Task.FromResult<ILogStore>(SqliteLogStore.Open(Path.Combine(_dir, "log.db")));
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }
