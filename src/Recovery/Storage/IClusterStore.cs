@@ -1,0 +1,147 @@
+using Middleware.Recovery.Log;
+
+namespace Middleware.Recovery.Storage;
+
+/// <summary>
+/// The cluster tables a store keeps beside the log: membership (silos and their heartbeats), ownership of
+/// components by silo, and virtual sessions. Every store that serves more than one silo implements it next to
+/// <see cref="ILogStore"/> on the same object (SQLite, PostgreSQL, SQL Server, memory). Rules, checked by the
+/// shared contract suite (<c>ClusterStoreContract</c> in tests):
+/// <list type="number">
+/// <item>Liveness is judged by the store's clock, never the caller's: a silo is live while its status is
+/// <see cref="SiloStatus.Active"/> and its last heartbeat is younger than the window it joined with.</item>
+/// <item>A silo whose window passed is marked <see cref="SiloStatus.Dead"/> durably (by <see cref="ListSilosAsync"/>
+/// and by any claim that takes a component from it); its next <see cref="HeartbeatAsync"/> returns false, and it must
+/// drop its activations and <see cref="JoinAsync"/> again before serving.</item>
+/// <item>A silo claims a component (conditional epoch bump, like <see cref="ILogStore.ClaimAsync"/>) only when the
+/// component has no owner, is owned by the claimer, or is owned by something that is not a live silo. A live owner is
+/// reported instead, so the caller can forward the request there.</item>
+/// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> returns a range of request
+/// numbers above every range returned before for that session, across processes and restarts.</item>
+/// </list>
+/// </summary>
+public interface IClusterStore
+{
+    /// <summary>
+    /// Registers (or re-registers) a silo as active with a heartbeat at the store's now. <paramref name="deadAfter"/> is
+    /// how long it may go without a heartbeat before it is declared dead.
+    /// </summary>
+    Task<SiloEntry> JoinAsync(string siloId, string address, string? httpAddress, TimeSpan deadAfter, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Refreshes the silo's heartbeat (store clock) and the number of activations it reports. Returns false when the
+    /// silo's row is no longer active (declared dead, left, or absent): the silo must drop its activations and rejoin.
+    /// </summary>
+    Task<bool> HeartbeatAsync(string siloId, int activations, CancellationToken cancellationToken = default);
+
+    /// <summary>Marks the silo as left and releases every component it owns (owner set to none, epochs unchanged).</summary>
+    Task LeaveAsync(string siloId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// First marks every active silo whose window passed as dead (store clock), then returns all silos, live ones
+    /// first, each with its heartbeat age as the store measures it.
+    /// </summary>
+    Task<IReadOnlyList<SiloEntry>> ListSilosAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Claims <paramref name="componentId"/> for <paramref name="siloId"/>: raises the epoch from
+    /// <paramref name="expectedEpoch"/> (0 for a component never claimed) by one and records the silo as owner, only
+    /// when the current owner is none, the claimer, or not a live silo (marking that owner dead in the same
+    /// transaction when its window passed). Otherwise reports the live owner, or an epoch conflict.
+    /// </summary>
+    Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Hands a component over without raising its epoch: sets the owner to <paramref name="toSiloId"/> (null releases
+    /// it) only when the stored epoch is <paramref name="epoch"/> and the owner is <paramref name="fromSiloId"/>. The
+    /// next claim by the new owner raises the epoch and fences any write the old one still attempts. False when the
+    /// condition did not hold.
+    /// </summary>
+    Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Opens a virtual session: creates it when <paramref name="sessionId"/> is new (a store-generated id when null),
+    /// or resumes it, and reserves the next <paramref name="reserve"/> request numbers for the caller.
+    /// </summary>
+    Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default);
+
+    /// <summary>A session with its items, or null when the store never saw it.</summary>
+    Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default);
+
+    /// <summary>Every session, newest activity first, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<SessionEntry>> ListSessionsAsync(int limit = 1000, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets (or, with a null value, removes) one item of a session. Throws <see cref="KeyNotFoundException"/> for an unknown session.</summary>
+    Task SetSessionItemAsync(string sessionId, string key, string? value, CancellationToken cancellationToken = default);
+
+    /// <summary>Marks a session closed; its id is never reused, and opening it again is refused.</summary>
+    Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The membership state of a silo. Stored; never renumber.</summary>
+public enum SiloStatus : byte
+{
+    /// <summary>Joined and heartbeating (live while its heartbeat is younger than its window).</summary>
+    Active = 1,
+
+    /// <summary>Missed its window; its components may be claimed by others.</summary>
+    Dead = 2,
+
+    /// <summary>Shut down gracefully after releasing its components.</summary>
+    Left = 3,
+}
+
+/// <summary>One row of the silos table.</summary>
+/// <param name="SiloId">The silo's id.</param>
+/// <param name="Address">The protocol endpoint, <c>host:port</c>.</param>
+/// <param name="HttpAddress">The HTTP endpoint (health, metrics), or null.</param>
+/// <param name="Status">The stored status.</param>
+/// <param name="HeartbeatAge">How long ago the last heartbeat was, by the store's clock.</param>
+/// <param name="DeadAfter">The window the silo joined with.</param>
+/// <param name="Activations">The activation count of its last heartbeat.</param>
+/// <param name="JoinedAt">When it (last) joined, store clock.</param>
+public sealed record SiloEntry(string SiloId, string Address, string? HttpAddress, SiloStatus Status, TimeSpan HeartbeatAge, TimeSpan DeadAfter, int Activations, DateTimeOffset JoinedAt)
+{
+    /// <summary>True while the silo is active and within its window.</summary>
+    public bool IsLive => Status == SiloStatus.Active && HeartbeatAge < DeadAfter;
+}
+
+/// <summary>The answer to <see cref="IClusterStore.ClaimForSiloAsync"/>: exactly one of the three cases.</summary>
+/// <param name="Claimed">The new head when the claim succeeded.</param>
+/// <param name="LiveOwner">The live silo that owns the component, when that refused the claim.</param>
+/// <param name="LiveOwnerAddress">That silo's protocol address.</param>
+public sealed record ClaimResult(ComponentHead? Claimed, string? LiveOwner = null, string? LiveOwnerAddress = null)
+{
+    /// <summary>Neither claimed nor owned by a live silo: the epoch moved under the caller; read the head and retry.</summary>
+    public bool IsConflict => Claimed is null && LiveOwner is null;
+}
+
+/// <summary>The state of a virtual session. Stored; never renumber.</summary>
+public enum SessionStatus : byte
+{
+    /// <summary>Open: clients may resume it and issue requests.</summary>
+    Open = 1,
+
+    /// <summary>Closed by its client; never reopened.</summary>
+    Closed = 2,
+}
+
+/// <summary>A virtual session as stored.</summary>
+/// <param name="SessionId">The id; request ids are <c>SessionId:n</c>.</param>
+/// <param name="Status">Open or closed.</param>
+/// <param name="Reserved">The highest request number reserved so far.</param>
+/// <param name="Opens">How many times it was opened (1 at creation, +1 per resume).</param>
+/// <param name="CreatedAt">Creation time, store clock.</param>
+/// <param name="LastOpenedAt">Latest open or resume, store clock.</param>
+/// <param name="Items">Key/value items, visible to turns of this session.</param>
+public sealed record SessionEntry(string SessionId, SessionStatus Status, long Reserved, int Opens, DateTimeOffset CreatedAt, DateTimeOffset LastOpenedAt, IReadOnlyDictionary<string, string> Items);
+
+/// <summary>The answer to <see cref="IClusterStore.OpenSessionAsync"/>: the session and the request numbers reserved for the caller.</summary>
+/// <param name="Session">The session after the reservation.</param>
+/// <param name="First">The first reserved request number.</param>
+/// <param name="Last">The last reserved request number (inclusive).</param>
+public sealed record SessionReservation(SessionEntry Session, long First, long Last);
+
+/// <summary>The store cannot hold a cluster (it does not implement <see cref="IClusterStore"/>).</summary>
+public sealed class ClusterNotSupportedException(string storeName)
+    : NotSupportedException($"The store {storeName} does not keep cluster tables (silos, ownership, sessions); use sqlite:, postgres: or sqlserver:.");
