@@ -14,6 +14,12 @@ public interface IAccount : IRecoverableComponent
     /// </summary>
     Task<long> Withdraw(long amount);
 
+    /// <summary>
+    /// Takes money out for a transfer to another account (no ledger posting: the money stays in the bank) and returns the
+    /// new balance; throws <see cref="InsufficientFundsException"/> on overdraft.
+    /// </summary>
+    Task<long> Debit(long amount);
+
     /// <summary>The current balance.</summary>
     [ReadOnlyTurn]
     Task<long> Balance();
@@ -84,6 +90,18 @@ public sealed class Account : RecoverableGrain<AccountState>, IAccount
             return await insert.ExecuteNonQueryAsync(work.CancellationToken);
         });
         return State.Balance;
+    }
+
+    /// <inheritdoc />
+    public Task<long> Debit(long amount)
+    {
+        if (amount <= 0) throw new ArgumentOutOfRangeException(nameof(amount), amount, "A debit must be positive.");
+        if (amount > State.Balance)
+            throw new InsufficientFundsException($"Cannot debit {amount} from {Context.Id}: the balance is {State.Balance}.");
+        State.Balance -= amount;
+        State.Operations++;
+        State.LastChangeUtc = Context.UtcNow;
+        return Task.FromResult(State.Balance);
     }
 
     /// <inheritdoc />

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Text.Json;
 using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Recovery.Log;
@@ -19,10 +20,10 @@ public sealed class MiddlewareClient : IAsyncDisposable
 {
     private readonly MiddlewareClientOptions _options;
     private readonly ConnectionOptions _connectionOptions;
-    private readonly Gateway[] _gateways;
-    private readonly ConcurrentDictionary<string, Gateway> _movedTargets = new(StringComparer.OrdinalIgnoreCase);
+    private readonly PeerConnection[] _gateways;
+    private readonly ConcurrentDictionary<string, PeerConnection> _movedTargets = new(StringComparer.OrdinalIgnoreCase);
     private readonly ResiliencePipeline<ReplyMessage> _pipeline;
-    private long _requestCounter;
+    private readonly SessionIds _ids;
     private long _nextGateway;
     private long _attempts;
 
@@ -30,7 +31,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
     {
         _options = options;
         Registry = registry;
-        SessionId = options.SessionId ?? Guid.NewGuid().ToString("N");
+        SessionId = options.SessionId ?? "";
         _connectionOptions = new ConnectionOptions
         {
             SenderId = options.ClientName,
@@ -41,12 +42,19 @@ public sealed class MiddlewareClient : IAsyncDisposable
             // Per-attempt deadlines come from the pipeline's timeout; the connection's own sweep is only a backstop.
             RequestTimeout = options.AttemptTimeout + TimeSpan.FromSeconds(1),
         };
-        _gateways = options.Gateways.Select(g => new Gateway(g, _connectionOptions)).ToArray();
+        _gateways = options.Gateways.Select(g => new PeerConnection(g, _connectionOptions)).ToArray();
         _pipeline = BuildPipeline(options);
+        _ids = new SessionIds(this);
     }
 
-    /// <summary>The session whose request ids this client issues (<c>SessionId:n</c>).</summary>
-    public string SessionId { get; }
+    /// <summary>
+    /// The virtual session whose request ids this client issues (<c>SessionId:n</c>). It lives in the cluster's store:
+    /// save it and pass it as <see cref="MiddlewareClientOptions.SessionId"/> to continue the same session after this
+    /// process restarts; the numbers it was given are never handed out again.
+    /// </summary>
+    public string SessionId { get; private set; }
+
+    internal void SetSession(string sessionId) => SessionId = sessionId;
 
     /// <summary>The component types this client builds proxies for.</summary>
     public ComponentRegistry Registry { get; }
@@ -76,6 +84,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
             try
             {
                 await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
+                await client._ids.OpenAsync(cancellationToken).ConfigureAwait(false);
                 return client;
             }
             catch (HandshakeRejectedException e)
@@ -123,7 +132,37 @@ public sealed class MiddlewareClient : IAsyncDisposable
     }
 
     /// <summary>A new request id of this client's session.</summary>
-    public string NextRequestId() => $"{SessionId}:{Interlocked.Increment(ref _requestCounter)}";
+    public string NextRequestId() => $"{SessionId}:{_ids.Next()}";
+
+    /// <summary>Sets (or with a null value removes) an item of this session; turns of the session read it with <c>Context.GetSessionItemAsync</c>.</summary>
+    public async Task SetSessionItemAsync(string key, string? value, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        var args = JsonSerializer.SerializeToUtf8Bytes(new[] { key, value });
+        await ControlAsync(ProtocolConstants.SessionSet, "$session", SessionId, args, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Closes this session in the store: it can never be resumed, and its ids never reused.</summary>
+    public Task CloseSessionAsync(CancellationToken cancellationToken = default) =>
+        ControlAsync(ProtocolConstants.SessionClose, "$session", SessionId, ReadOnlyMemory<byte>.Empty, cancellationToken);
+
+    /// <summary>
+    /// The outcome of <paramref name="requestId"/> sent to <paramref name="target"/>, decided by the component's owner:
+    /// committed, with its recorded reply; or not committed, in which case the owner has written a durable fence and the
+    /// request can never run later (a late retry of it gets the same "not committed" answer as an error). Use it after a
+    /// crash or timeout to learn whether to send a new request.
+    /// </summary>
+    public async Task<RequestOutcome> GetOutcomeAsync(ComponentId target, string requestId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(requestId);
+        var message = new InvokeMessage(target.Type, target.Key, "$outcome", requestId, SessionId, null, ReadOnlyMemory<byte>.Empty, InvokeFlags.Outcome);
+        var reply = await SendAsync(message, cancellationToken).ConfigureAwait(false);
+        return reply.Status switch
+        {
+            ReplyStatus.Error when reply.ErrorType == ProtocolConstants.RequestFencedErrorType => new RequestOutcome(false, null),
+            _ => new RequestOutcome(true, ToTurnReply(reply, message)),
+        };
+    }
 
     /// <summary>
     /// Sends <paramref name="method"/> with JSON-array <paramref name="args"/> to <paramref name="target"/> and returns the
@@ -145,17 +184,27 @@ public sealed class MiddlewareClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(invocation);
         ArgumentException.ThrowIfNullOrEmpty(invocation.RequestId);
         var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args);
+        return ToTurnReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
+    }
 
+    /// <summary>
+    /// Sends one message through the retry pipeline (same request id on every attempt) and returns the last reply, which
+    /// may still be Unavailable or Moved when retries ran out.
+    /// </summary>
+    private async Task<ReplyMessage> SendAsync(InvokeMessage message, CancellationToken cancellationToken)
+    {
         // The caller's token rules when it can fire; otherwise the client's default deadline bounds the call.
         using var deadline = !cancellationToken.CanBeCanceled && _options.RequestTimeout != Timeout.InfiniteTimeSpan
             ? new CancellationTokenSource(_options.RequestTimeout)
             : null;
         var token = deadline?.Token ?? cancellationToken;
         var call = new CallState(this, message);
-        ReplyMessage reply;
         try
         {
-            reply = await _pipeline.ExecuteAsync(static (state, ct) => state.Client.AttemptAsync(state, ct), call, token).ConfigureAwait(false);
+            var reply = await _pipeline.ExecuteAsync(static (state, ct) => state.Client.AttemptAsync(state, ct), call, token).ConfigureAwait(false);
+            return reply.Status is ReplyStatus.Unavailable or ReplyStatus.Moved
+                ? throw new ClusterUnavailableException(message.RequestId, call.Attempts, reply.Status == ReplyStatus.Moved ? "the component kept moving, last to " + reply.Detail : "the silo is unavailable: " + reply.Detail)
+                : reply;
         }
         catch (OperationCanceledException) when (deadline is { IsCancellationRequested: true })
         {
@@ -165,16 +214,28 @@ public sealed class MiddlewareClient : IAsyncDisposable
         {
             throw new ClusterUnavailableException(message.RequestId, call.Attempts, Describe(e), e);
         }
+    }
 
+    /// <summary>A final reply as the engine's <see cref="TurnReply"/>; statuses that are not a turn's outcome throw.</summary>
+    private static TurnReply ToTurnReply(ReplyMessage reply, InvokeMessage message) => reply.Status switch
+    {
+        ReplyStatus.Ok => new TurnReply(reply.Result),
+        ReplyStatus.Error => new TurnReply(ReadOnlyMemory<byte>.Empty, reply.ErrorType ?? typeof(ComponentFaultException).FullName, reply.ErrorMessage ?? string.Empty),
+        ReplyStatus.BadRequest => throw new ArgumentException($"The silo refused request {message.RequestId} to {message.ComponentType}/{message.Key}.{message.Method}: {reply.Detail}"),
+        ReplyStatus.NotFound => throw new ComponentNotFoundException(message.ComponentType, message.Method, reply.Detail ?? "unknown"),
+        _ => throw new InvalidOperationException($"The silo answered request {message.RequestId} with unknown status {(byte)reply.Status}; upgrade the client."),
+    };
+
+    /// <summary>A cluster operation (<see cref="InvokeFlags.Control"/>) with JSON arguments; returns the Ok result.</summary>
+    internal async Task<ReadOnlyMemory<byte>> ControlAsync(string operation, string type, string key, ReadOnlyMemory<byte> args, CancellationToken cancellationToken)
+    {
+        var message = new InvokeMessage(type, key, operation, "$control:" + Guid.NewGuid().ToString("N"), null, null, args, InvokeFlags.Control);
+        var reply = await SendAsync(message, cancellationToken).ConfigureAwait(false);
         return reply.Status switch
         {
-            ReplyStatus.Ok => new TurnReply(reply.Result),
-            ReplyStatus.Error => new TurnReply(ReadOnlyMemory<byte>.Empty, reply.ErrorType ?? typeof(ComponentFaultException).FullName, reply.ErrorMessage ?? string.Empty),
-            ReplyStatus.BadRequest => throw new ArgumentException($"The silo refused request {message.RequestId} to {message.ComponentType}/{message.Key}.{message.Method}: {reply.Detail}"),
-            ReplyStatus.NotFound => throw new ComponentNotFoundException(message.ComponentType, message.Method, reply.Detail ?? "unknown"),
-            ReplyStatus.Unavailable => throw new ClusterUnavailableException(message.RequestId, call.Attempts, "the silo is unavailable: " + reply.Detail),
-            ReplyStatus.Moved => throw new ClusterUnavailableException(message.RequestId, call.Attempts, "the component kept moving, last to " + reply.Detail),
-            _ => throw new InvalidOperationException($"The silo answered request {message.RequestId} with unknown status {(byte)reply.Status}; upgrade the client."),
+            ReplyStatus.Ok => reply.Result,
+            ReplyStatus.BadRequest => throw new InvalidOperationException($"The cluster refused {operation} on {key}: {reply.Detail}"),
+            _ => throw new InvalidOperationException($"{operation} on {key} failed: {reply}"),
         };
     }
 
@@ -200,7 +261,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
     }
 
     /// <summary>Round-robin over the gateways, preferring one whose connection is up; a retry starts past the last one tried.</summary>
-    private Gateway PickGateway(CallState call)
+    private PeerConnection PickGateway(CallState call)
     {
         var start = call.LastGateway is null
             ? (int)(Interlocked.Increment(ref _nextGateway) % _gateways.Length)
@@ -214,7 +275,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
         return _gateways[(start % _gateways.Length + _gateways.Length) % _gateways.Length];
     }
 
-    private Gateway GatewayFor(string address)
+    private PeerConnection GatewayFor(string address)
     {
         foreach (var gateway in _gateways)
         {
@@ -222,7 +283,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
         }
 
         MiddlewareClientOptions.ParseGateway(address);
-        return _movedTargets.GetOrAdd(address, a => new Gateway(a, _connectionOptions));
+        return _movedTargets.GetOrAdd(address, a => new PeerConnection(a, _connectionOptions));
     }
 
     private static ResiliencePipeline<ReplyMessage> BuildPipeline(MiddlewareClientOptions options)
@@ -272,8 +333,8 @@ public sealed class MiddlewareClient : IAsyncDisposable
 
         public int Attempts { get; set; }
 
-        public Gateway? MovedTo { get; set; }
+        public PeerConnection? MovedTo { get; set; }
 
-        public Gateway? LastGateway { get; set; }
+        public PeerConnection? LastGateway { get; set; }
     }
 }

@@ -19,9 +19,10 @@ public sealed class MiddlewareClientOptions
     public string ClientName { get; init; } = $"client:{Environment.MachineName}:{Environment.ProcessId}";
 
     /// <summary>
-    /// The session whose request ids (<c>sessionId:n</c>) the client issues; null creates a new GUID-based session per
-    /// client. Until virtual sessions are stored in the store, a given session id must not be reused by two clients at
-    /// once nor resumed after a restart: its counter starts again at 1, and the server would answer the old replies.
+    /// The virtual session to resume (an id from an earlier client's <see cref="MiddlewareClient.SessionId"/>, saved by the
+    /// application), or a new id to create; null asks the cluster for a new session. Sessions live in the cluster's
+    /// store: request numbers are reserved there in blocks, so a resumed session (after a restart too) never reuses an
+    /// id, and its items stay visible to turns. A closed session cannot be resumed.
     /// </summary>
     public string? SessionId { get; init; }
 
@@ -81,13 +82,14 @@ public sealed class MiddlewareClientOptions
     /// <summary>Splits <c>host:port</c>; the error names the gateway and the expected form.</summary>
     internal static (string Host, int Port) ParseGateway(string? gateway)
     {
-        var colon = gateway?.LastIndexOf(':') ?? -1;
-        if (gateway is null || colon <= 0 || !int.TryParse(gateway.AsSpan(colon + 1), out var port) || port is < 1 or > 65535)
-            throw new ArgumentException($"MiddlewareClientOptions.Gateways has '{gateway}'; write each gateway as host:port with a port from 1 to 65535, for example 127.0.0.1:7100.", nameof(Gateways));
-        var host = gateway[..colon].Trim('[', ']');
-        if (host.Length == 0)
-            throw new ArgumentException($"MiddlewareClientOptions.Gateways has '{gateway}' without a host; write host:port.", nameof(Gateways));
-        return (host, port);
+        try
+        {
+            return Protocol.PeerConnection.ParseAddress(gateway);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"MiddlewareClientOptions.Gateways has {e.Message}", nameof(Gateways));
+        }
     }
 
     private static void Positive(TimeSpan value, string name, bool allowInfinite)

@@ -24,6 +24,21 @@ public static class ProtocolConstants
     /// <summary>Bytes before the payload: length prefix, type byte, correlation id.</summary>
     public const int HeaderSize = LengthPrefixSize + FixedHeaderSize;
 
+    /// <summary>The error type of a reply saying a request id was declared not committed and will never run.</summary>
+    public const string RequestFencedErrorType = "Middleware.RequestFenced";
+
+    /// <summary>Control operation: open or resume a virtual session. Key = session id ("" for a new one), args <c>[reserve]</c>; reply <c>{"sessionId","first","last"}</c>.</summary>
+    public const string SessionOpen = "$session.open";
+
+    /// <summary>Control operation: set (or with a null value remove) a session item. Key = session id, args <c>[key, value]</c>.</summary>
+    public const string SessionSet = "$session.set";
+
+    /// <summary>Control operation: close a session. Key = session id.</summary>
+    public const string SessionClose = "$session.close";
+
+    /// <summary>Control operation: hand the component (type/key of the message) over to another silo. Args <c>[siloId]</c>; reply <c>{"from","to","epoch"}</c>.</summary>
+    public const string Move = "$move";
+
     /// <summary>The three bytes every Hello starts with ("MWP"), so a stray client of another protocol is refused at once.</summary>
     public static ReadOnlySpan<byte> Magic => "MWP"u8;
 }

@@ -75,4 +75,17 @@ public enum InvokeFlags : uint
 
     /// <summary>A gateway already forwarded this request: the receiver serves it or answers Moved, but never forwards again.</summary>
     Forwarded = 2,
+
+    /// <summary>
+    /// Not a call: asks the owner of the component for the outcome of <see cref="InvokeMessage.RequestId"/>. The reply is
+    /// the recorded reply when the request committed, or an Error of type <see cref="ProtocolConstants.RequestFencedErrorType"/>
+    /// when it did not, after which that id can never commit (the owner wrote a durable fence).
+    /// </summary>
+    Outcome = 4,
+
+    /// <summary>
+    /// Not a call: a cluster operation named by <see cref="InvokeMessage.Method"/> (<c>$session.open</c>,
+    /// <c>$session.set</c>, <c>$session.close</c>, <c>$move</c>), with JSON arguments. See the protocol README.
+    /// </summary>
+    Control = 8,
 }

@@ -8,39 +8,35 @@ using Middleware.Transport;
 namespace Middleware.Silo;
 
 /// <summary>
-/// Runs protocol requests on the silo's <see cref="LocalRuntime"/>: <see cref="InvokeMessage"/> → <see cref="Invocation"/>
-/// → durable <see cref="TurnReply"/> → <see cref="ReplyMessage"/>. The status tells a client what to do next: Ok and
-/// Error are final (the turn is durable), BadRequest and NotFound will not improve with a retry, and Unavailable
-/// means nothing was acknowledged, so the client retries with the same request id.
+/// Runs protocol requests through the silo's <see cref="ClusterRouter"/>: served here or forwarded to the component's
+/// owner, and answered with a durable reply. The status tells a client what to do next: Ok and Error are final (the
+/// turn is durable), BadRequest and NotFound will not improve with a retry, Moved names the silo to resend to, and
+/// Unavailable means nothing was acknowledged, so the client retries with the same request id.
 /// </summary>
-public sealed class RuntimeFrameHandler(SiloRuntime silo) : IFrameHandler
+public sealed class RuntimeFrameHandler(ClusterRouter router) : IFrameHandler
 {
     /// <inheritdoc />
     public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken)
     {
-        if (silo.RuntimeOrNull is not { } runtime)
-            return ValueTask.FromResult(ReplyMessage.Unavailable($"silo {silo.Options.SiloId} is not running (starting or shutting down); retry with the same request id"));
-
-        Task<TurnReply> turn;
+        Task<ReplyMessage> routed;
         try
         {
-            var target = new ComponentId(request.ComponentType, request.Key);
-            // The runtime returns at its first wait (activation load, group commit), so the reader loop is not held.
-            turn = runtime.InvokeAsync(new Invocation(target, request.RequestId, request.Method, request.Args, request.SessionId, request.Caller), cancellationToken);
+            // The router returns at its first wait (activation load, group commit, forward), so the reader loop is not held.
+            routed = router.RouteAsync(request, cancellationToken);
         }
         catch (Exception e)
         {
             return ValueTask.FromResult(ToReply(e));
         }
 
-        return turn.IsCompletedSuccessfully ? ValueTask.FromResult(ToReply(turn.Result)) : AwaitAsync(turn);
+        return routed.IsCompletedSuccessfully ? ValueTask.FromResult(routed.Result) : AwaitAsync(routed);
     }
 
-    private static async ValueTask<ReplyMessage> AwaitAsync(Task<TurnReply> turn)
+    private static async ValueTask<ReplyMessage> AwaitAsync(Task<ReplyMessage> routed)
     {
         try
         {
-            return ToReply(await turn.ConfigureAwait(false));
+            return await routed.ConfigureAwait(false);
         }
         catch (Exception e)
         {

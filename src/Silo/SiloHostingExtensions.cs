@@ -33,6 +33,7 @@ public static class SiloHostingExtensions
         builder.Services.AddSingleton<SiloRuntime>();
         // The same instance as a hosted service, so its StartingAsync opens the store before Kestrel listens.
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloRuntime>());
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<SiloRuntime>().Router);
         builder.Services.AddMiddlewareTransport();
         builder.Services.TryAddSingleton<IFrameHandler, RuntimeFrameHandler>();
         builder.Services.AddSingleton<IStartupFilter, SiloHttpEndpoints>();

@@ -48,6 +48,8 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
             siloId = silo.Options.SiloId,
             store = silo.StoreDescription,
             activations = runtime?.ActivationCount ?? 0,
+            address = silo.Membership?.Address,
+            liveSilos = silo.Membership?.Live.Select(s => s.SiloId).ToArray() ?? [],
         };
         await response.WriteAsync(JsonSerializer.Serialize(body), response.HttpContext.RequestAborted).ConfigureAwait(false);
     }
@@ -77,6 +79,12 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         Add("middleware_activations", "gauge", "Live component activations.", runtime?.ActivationCount ?? 0);
         Add("middleware_writer_batches_total", "counter", "Store transactions of the group-commit writer.", batches);
         Add("middleware_writer_records_total", "counter", "Log records written by the group-commit writer.", records);
+        var (served, forwarded, reroutes) = silo.Router.Stats;
+        Add("middleware_requests_served_total", "counter", "Requests run by this silo's runtime.", served);
+        Add("middleware_requests_forwarded_total", "counter", "Requests this silo forwarded to the owner on another silo.", forwarded);
+        Add("middleware_requests_rerouted_total", "counter", "Route attempts repeated after an unreachable owner, a move or a fence.", reroutes);
+        Add("middleware_cluster_live_silos", "gauge", "Live silos in this silo's view.", silo.Membership?.Live.Count ?? 0);
+        Add("middleware_cluster_rejoins_total", "counter", "Times this silo found itself declared dead and rejoined.", silo.Membership?.Rejoins ?? 0);
         return text.ToString();
     }
 }

@@ -39,6 +39,21 @@ public sealed class SiloOptions
     /// <summary>Write a checkpoint after this many logged turns of a component.</summary>
     public int CheckpointEveryTurns { get; set; } = 1000;
 
+    /// <summary>
+    /// How long the silo may go without a heartbeat before the others declare it dead and take over its components
+    /// (judged by the store's clock). At least 1 s; default 2 s, so a crash costs clients about 2-3 s.
+    /// </summary>
+    public TimeSpan DeadAfter { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often the silo heartbeats and refreshes its view of the cluster: a quarter of <see cref="DeadAfter"/>.</summary>
+    public TimeSpan HeartbeatInterval => DeadAfter / 4;
+
+    /// <summary>
+    /// The address other silos and clients reach this silo at (<c>host:port</c> or a host, whose port is then the bound
+    /// protocol port). Null: the bound address (the machine name when bound to every interface).
+    /// </summary>
+    public string? AdvertiseAddress { get; set; }
+
     /// <summary>Back-end databases by name: <c>sqlite:PATH</c> or <c>postgres:&lt;Npgsql connection string&gt;</c>.</summary>
     public IDictionary<string, string> Backends { get; set; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
@@ -69,6 +84,10 @@ public sealed class SiloOptions
             throw new SiloOptionsException(SiloSettings.ClusterKey, "must be unset (no key required) or 1 to 1024 characters that are not all white space");
         if (CheckpointEveryTurns < 1)
             throw new SiloOptionsException(SiloSettings.CheckpointEvery, $"is {CheckpointEveryTurns}; set it to 1 or more (default 1000)");
+        if (DeadAfter < TimeSpan.FromSeconds(1) || DeadAfter > TimeSpan.FromMinutes(10))
+            throw new SiloOptionsException(SiloSettings.DeadAfter, $"is {DeadAfter.TotalMilliseconds:0} ms; set it from 1000 (1 s) to 600000 (10 min), default 2000");
+        if (AdvertiseAddress is { } advertise && (string.IsNullOrWhiteSpace(advertise) || advertise.Contains(' ')))
+            throw new SiloOptionsException(SiloSettings.Advertise, $"is '{advertise}'; give host or host:port as other silos and clients reach this silo");
         foreach (var (name, setting) in Backends)
             BackendSettings.Check(name, setting);
     }

@@ -12,11 +12,18 @@ namespace Middleware.Silo;
 /// the host runs before any listener starts, so no request can arrive before the runtime exists; closed in
 /// <see cref="StoppedAsync"/>, after the listeners have drained, with a checkpoint of every live activation.
 /// </summary>
-public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry, ILogger<SiloRuntime> logger) : IHostedLifecycleService
+public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry, SiloEndpoints endpoints, ILogger<SiloRuntime> logger) : IHostedLifecycleService
 {
     private readonly List<DbDataSource> _backendSources = [];
     private ILogStore? _store;
     private LocalRuntime? _runtime;
+    private ClusterMembership? _membership;
+
+    /// <summary>Routes requests to their owners (any silo is a gateway).</summary>
+    public ClusterRouter Router { get; } = new(options, logger);
+
+    /// <summary>The silo's membership once it joined the cluster, else null.</summary>
+    public ClusterMembership? Membership => _membership;
 
     /// <summary>The silo's settings.</summary>
     public SiloOptions Options => options;
@@ -37,9 +44,27 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
         _store = await LogStores.OpenAsync(options.Store, cancellationToken).ConfigureAwait(false);
-        var runtimeOptions = new RuntimeOptions { OwnerId = options.SiloId, CheckpointEveryTurns = options.CheckpointEveryTurns };
+        if (_store is not IClusterStore cluster)
+        {
+            var name = _store.Name;
+            await _store.DisposeAsync().ConfigureAwait(false);
+            throw new ClusterNotSupportedException(name);
+        }
+
+        var runtimeOptions = new RuntimeOptions
+        {
+            OwnerId = options.SiloId,
+            CheckpointEveryTurns = options.CheckpointEveryTurns,
+            // Ownership is per silo: a component owned by another live silo is never claimed from it.
+            ClaimPolicy = (id, expectedEpoch, ct) => cluster.ClaimForSiloAsync(id, expectedEpoch, options.SiloId, ct),
+            Caller = Router,
+            SessionItems = async (session, key, ct) =>
+                (await cluster.GetSessionAsync(session, ct).ConfigureAwait(false))?.Items.GetValueOrDefault(key),
+        };
         _backendSources.AddRange(BackendSettings.Register(runtimeOptions.Backends, options.Backends));
-        Volatile.Write(ref _runtime, new LocalRuntime(_store, registry, runtimeOptions));
+        var runtime = new LocalRuntime(_store, registry, runtimeOptions);
+        Router.Attach(runtime, _store, cluster);
+        Volatile.Write(ref _runtime, runtime);
         logger.LogInformation("Silo {SiloId}: store {Store} open, components {Components}", options.SiloId, _store.Name, string.Join(", ", registry.Types.Select(t => t.Name)));
     }
 
@@ -47,7 +72,28 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <inheritdoc />
-    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public async Task StartedAsync(CancellationToken cancellationToken)
+    {
+        // The listeners are bound now, so the address other silos and clients use is known.
+        var runtime = Runtime;
+        var membership = new ClusterMembership((IClusterStore)_store!, options, AdvertisedAddress(), endpoints.HttpEndPoint.ToString(),
+            reason => runtime.DropAll(reason), () => runtime.ActivationCount, logger);
+        await membership.StartAsync(cancellationToken).ConfigureAwait(false);
+        _membership = membership;
+        Router.UseMembership(membership);
+    }
+
+    /// <summary>The protocol address announced in the silos table: <see cref="SiloOptions.AdvertiseAddress"/> or the bound one.</summary>
+    internal string AdvertisedAddress()
+    {
+        var bound = endpoints.ProtocolEndPoint;
+        if (options.AdvertiseAddress is { } advertise)
+            return advertise.Contains(':', StringComparison.Ordinal) ? advertise : $"{advertise}:{bound.Port}";
+        var host = bound.Address.Equals(System.Net.IPAddress.Any) || bound.Address.Equals(System.Net.IPAddress.IPv6Any)
+            ? System.Net.Dns.GetHostName()
+            : bound.Address.ToString();
+        return $"{host}:{bound.Port}";
+    }
 
     /// <inheritdoc />
     public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -59,6 +105,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
         var runtime = Interlocked.Exchange(ref _runtime, null);
+        Router.Detach();
         if (runtime is not null)
         {
             try
@@ -72,8 +119,25 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
                 logger.LogWarning("Silo {SiloId}: the shutdown checkpoint failed ({Reason}); the next activation replays the log instead", options.SiloId, e.Message);
             }
 
+            // Checkpointed first, released second: the next owner replays nothing and need not wait for a dead window.
+            if (_membership is { } membership)
+            {
+                try
+                {
+                    await membership.LeaveAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is StoreUnavailableException or InvalidOperationException)
+                {
+                    logger.LogWarning("Silo {SiloId}: leaving the cluster failed ({Reason}); the others take over once its window passes", options.SiloId, e.Message);
+                }
+
+                await membership.DisposeAsync().ConfigureAwait(false);
+            }
+
             await runtime.DisposeAsync().ConfigureAwait(false);
         }
+
+        await Router.DisposeAsync().ConfigureAwait(false);
 
         foreach (var source in _backendSources) await source.DisposeAsync().ConfigureAwait(false);
         _backendSources.Clear();

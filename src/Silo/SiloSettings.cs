@@ -31,10 +31,12 @@ public static class SiloSettings
     public static readonly SiloSetting HttpPort = new("--http-port", "MIDDLEWARE_HTTP_PORT", "Silo:HttpPort");
     public static readonly SiloSetting ClusterKey = new("--cluster-key", "MIDDLEWARE_CLUSTER_KEY", "Silo:ClusterKey");
     public static readonly SiloSetting CheckpointEvery = new("--checkpoint-every", "MIDDLEWARE_CHECKPOINT_EVERY", "Silo:CheckpointEveryTurns");
+    public static readonly SiloSetting DeadAfter = new("--dead-after-ms", "MIDDLEWARE_DEAD_AFTER_MS", "Silo:DeadAfterMs");
+    public static readonly SiloSetting Advertise = new("--advertise", "MIDDLEWARE_ADVERTISE", "Silo:AdvertiseAddress");
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery];
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery, DeadAfter, Advertise];
 
     /// <summary>The command-line switch mappings (<c>--store</c> → <c>Silo:Store</c>, ...).</summary>
     public static IDictionary<string, string> SwitchMappings() => All.ToDictionary(s => s.Option, s => s.Key, StringComparer.OrdinalIgnoreCase);
@@ -77,6 +79,8 @@ public static class SiloSettings
         if (Integer(configuration, Port) is { } port) options.Port = port;
         if (Integer(configuration, HttpPort) is { } httpPort) options.HttpPort = httpPort;
         if (Integer(configuration, CheckpointEvery) is { } every) options.CheckpointEveryTurns = every;
+        if (Integer(configuration, DeadAfter) is { } deadAfter) options.DeadAfter = TimeSpan.FromMilliseconds(deadAfter);
+        if (configuration[Advertise.Key] is { Length: > 0 } advertise) options.AdvertiseAddress = advertise;
 
         // A single value is a list separated by ';' or ','; appsettings.json may also give a JSON array.
         var section = configuration.GetSection(Components.Key);

@@ -1,14 +1,12 @@
-using Middleware.Protocol;
-
-namespace Middleware.Client;
+namespace Middleware.Protocol;
 
 /// <summary>
 /// One silo address and its connection: connected lazily, shared by every call, and replaced by a new connection the
-/// next time it is needed after it was lost or failed to connect.
+/// next time it is needed after it was lost or failed to connect. Clients use one per gateway, silos one per peer.
 /// </summary>
-internal sealed class Gateway(string address, ConnectionOptions options) : IAsyncDisposable
+public sealed class PeerConnection(string address, ConnectionOptions options) : IAsyncDisposable
 {
-    private readonly (string Host, int Port) _endpoint = MiddlewareClientOptions.ParseGateway(address);
+    private readonly (string Host, int Port) _endpoint = ParseAddress(address);
     private readonly object _gate = new();
     private readonly CancellationTokenSource _disposed = new();
     private Task<MiddlewareConnection>? _current;
@@ -43,6 +41,20 @@ internal sealed class Gateway(string address, ConnectionOptions options) : IAsyn
         }
 
         return current.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Splits <c>host:port</c> (IPv6 hosts in brackets); throws <see cref="FormatException"/> naming the address and the
+    /// expected form.
+    /// </summary>
+    public static (string Host, int Port) ParseAddress(string? address)
+    {
+        var colon = address?.LastIndexOf(':') ?? -1;
+        if (address is null || colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), out var port) || port is < 1 or > 65535)
+            throw new FormatException($"'{address}' is not an address; write host:port with a port from 1 to 65535, for example 127.0.0.1:7100.");
+        var host = address[..colon].Trim('[', ']');
+        if (host.Length == 0) throw new FormatException($"'{address}' has no host; write host:port.");
+        return (host, port);
     }
 
     /// <summary>Closes the connection; calls waiting on it fail with <see cref="ConnectionLostException"/>.</summary>

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Middleware.Protocol;
+
+namespace Middleware.Client;
+
+/// <summary>
+/// Request numbers of the client's virtual session. The store hands them out in reserved blocks
+/// (<see cref="ProtocolConstants.SessionOpen"/>), so a resumed session, in this process or after a restart, never reuses
+/// a number. The next block is fetched in the background when half of the current one is used; a block that lasted
+/// under a second makes the next one twice as large (up to a million), so fast clients rarely wait.
+/// </summary>
+internal sealed class SessionIds(MiddlewareClient client)
+{
+    private const int FirstBlock = 1000;
+    private const int LargestBlock = 1_000_000;
+    private readonly object _gate = new();
+    private long _next = 1;
+    private long _last;
+    private (long First, long Last)? _following;
+    private Task? _refill;
+    private int _block = FirstBlock;
+    private long _blockStarted = Stopwatch.GetTimestamp();
+
+    /// <summary>Opens (or resumes) the session and takes its first block.</summary>
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        var (id, first, last) = await ReserveAsync(client.SessionId, cancellationToken).ConfigureAwait(false);
+        client.SetSession(id);
+        lock (_gate)
+        {
+            _next = first;
+            _last = last;
+        }
+    }
+
+    /// <summary>The next request number; waits for a block only when the client outran the background refill.</summary>
+    public long Next()
+    {
+        while (true)
+        {
+            Task? wait;
+            lock (_gate)
+            {
+                if (_next > _last && _following is { } following)
+                {
+                    (_next, _last) = following;
+                    _following = null;
+                }
+
+                if (_next <= _last)
+                {
+                    var n = _next++;
+                    if (_following is null && _refill is null && _last - _next < _block / 2) _refill = RefillAsync();
+                    return n;
+                }
+
+                wait = _refill ??= RefillAsync();
+            }
+
+            // Rare: the whole block went before the refill came back. Typed proxies need the id synchronously.
+            wait.GetAwaiter().GetResult();
+        }
+    }
+
+    private async Task RefillAsync()
+    {
+        try
+        {
+            var elapsed = Stopwatch.GetElapsedTime(_blockStarted);
+            if (elapsed < TimeSpan.FromSeconds(1)) _block = Math.Min(_block * 2, LargestBlock);
+            var (_, first, last) = await ReserveAsync(client.SessionId, CancellationToken.None).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _following = (first, last);
+                _blockStarted = Stopwatch.GetTimestamp();
+            }
+        }
+        finally
+        {
+            lock (_gate) _refill = null;
+        }
+    }
+
+    private async Task<(string Id, long First, long Last)> ReserveAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var result = await client.ControlAsync(ProtocolConstants.SessionOpen, "$session", sessionId, JsonSerializer.SerializeToUtf8Bytes(new[] { _block }), cancellationToken).ConfigureAwait(false);
+        using var json = JsonDocument.Parse(result);
+        var root = json.RootElement;
+        return (root.GetProperty("sessionId").GetString()!, root.GetProperty("first").GetInt64(), root.GetProperty("last").GetInt64());
+    }
+}
