@@ -154,7 +154,15 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             {
                 var connection = await Peer(owner).GetAsync(cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref _forwarded);
-                var reply = await connection.InvokeAsync(request with { Flags = request.Flags | InvokeFlags.Forwarded }, cancellationToken).ConfigureAwait(false);
+                var reply = await ForwardAsync(connection, owner, request with { Flags = request.Flags | InvokeFlags.Forwarded }, cancellationToken).ConfigureAwait(false);
+                if (reply is null)
+                {
+                    // The owner stopped answering and the cluster declared it dead meanwhile: its components are claimable.
+                    lastProblem = $"{owner} was declared dead while the request waited on it";
+                    _directory.TryRemove(idText, out _);
+                    continue;
+                }
+
                 switch (reply.Status)
                 {
                     case ReplyStatus.Moved:
@@ -178,6 +186,30 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
                 _directory.TryRemove(idText, out _);
                 if (_membership is { } membership)
                     await membership.RefreshAsync(cancellationToken, TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sends a forwarded request and waits for its reply, but gives up (null) once the owner is no longer a live silo: a
+    /// paused or cut-off owner keeps its TCP connection open and would otherwise hold the request until a timeout. Giving
+    /// up is safe: if the old owner still ran it, its record was either durable before the new owner's claim (the new
+    /// owner answers it from the log) or it is fenced.
+    /// </summary>
+    private async Task<ReplyMessage?> ForwardAsync(MiddlewareConnection connection, string owner, InvokeMessage request, CancellationToken cancellationToken)
+    {
+        var reply = connection.InvokeAsync(request, cancellationToken);
+        if (_membership is not { } membership) return await reply.ConfigureAwait(false);
+        var interval = _options.HeartbeatInterval;
+        while (true)
+        {
+            var done = await Task.WhenAny(reply, Task.Delay(interval, cancellationToken)).ConfigureAwait(false);
+            if (done == reply) return await reply.ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!membership.Live.Any(s => string.Equals(s.Address, owner, StringComparison.OrdinalIgnoreCase)))
+            {
+                _ = reply.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                return null;
             }
         }
     }

@@ -97,6 +97,23 @@ internal sealed partial class SiloProcess : IAsyncDisposable
     }
 
     private const int SigTerm = 15;
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+
+    /// <summary>SIGSTOP: the process freezes with its sockets open, like a long GC pause or a VM stall.</summary>
+    public void Pause() => Signal(SigStop, "SIGSTOP");
+
+    /// <summary>SIGCONT: the paused process runs on, unaware of the time it lost.</summary>
+    public void Resume() => Signal(SigCont, "SIGCONT");
+
+    /// <summary>The protocol address as the silo announces it (<c>host:port</c>).</summary>
+    public string Address => $"{Protocol.Address}:{Protocol.Port}";
+
+    private void Signal(int signal, string name)
+    {
+        if (kill(_process.Id, signal) != 0)
+            throw new InvalidOperationException($"kill({_process.Id}, {name}) failed with errno {Marshal.GetLastPInvokeError()}.");
+    }
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);

@@ -1,0 +1,125 @@
+using Bank;
+using Middleware.Client;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+using Middleware.Recovery.Stores;
+using Middleware.Tests.Silo;
+
+namespace Middleware.Tests.Cluster;
+
+/// <summary>
+/// Three real silo processes on one store (SQLite unless told otherwise), with short failure windows so takeovers
+/// happen within a test's patience, and clients of the real SDK. Disposing kills whatever is left and deletes the files.
+/// </summary>
+internal sealed class ClusterFixture : IAsyncDisposable
+{
+    /// <summary>The failure window the silos run with.</summary>
+    public const int DeadAfterMs = 1500;
+
+    private readonly string? _directory;
+    private readonly List<SiloProcess> _silos = [];
+
+    private ClusterFixture(string store, string? directory)
+    {
+        Store = store;
+        _directory = directory;
+    }
+
+    public string Store { get; }
+
+    public IReadOnlyList<SiloProcess> Silos => _silos;
+
+    /// <summary>Starts <paramref name="count"/> silos (ids <c>PREFIX-1..N</c>) on a new SQLite file or on <paramref name="store"/>.</summary>
+    public static async Task<ClusterFixture> StartAsync(int count = 3, string? store = null)
+    {
+        string? directory = null;
+        if (store is null)
+        {
+            directory = Directory.CreateTempSubdirectory("mw-cluster-").FullName;
+            store = $"sqlite:{Path.Combine(directory, "middleware.db")}";
+        }
+
+        var fixture = new ClusterFixture(store, directory);
+        var prefix = "s" + Guid.NewGuid().ToString("N")[..6];
+        try
+        {
+            // One at a time: the first creates the schema, the others find it.
+            for (var i = 1; i <= count; i++)
+                fixture._silos.Add(await SiloProcess.StartAsync(store, "--silo-id", $"{prefix}-{i}", "--dead-after-ms", DeadAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        catch
+        {
+            await fixture.DisposeAsync();
+            throw;
+        }
+
+        return fixture;
+    }
+
+    /// <summary>A client of the real SDK on the given silos (all by default), with retries generous enough for a takeover.</summary>
+    public Task<MiddlewareClient> ConnectAsync(IEnumerable<SiloProcess>? gateways = null, string? sessionId = null, TimeSpan? attemptTimeout = null) =>
+        MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = (gateways ?? _silos).Select(s => s.Address).ToList(),
+            ComponentAssemblies = [typeof(Account).Assembly],
+            SessionId = sessionId,
+            AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(10),
+            RequestTimeout = TimeSpan.FromSeconds(60),
+            MaxAttempts = 40,
+            RetryMaxDelay = TimeSpan.FromMilliseconds(500),
+        });
+
+    /// <summary>Opens the store as the admin tool would, for reading heads and logs.</summary>
+    public Task<ILogStore> OpenStoreAsync() => LogStores.OpenAsync(Store);
+
+    /// <summary>The silo that owns <paramref name="component"/> according to the store, or null.</summary>
+    public async Task<SiloProcess?> OwnerOfAsync(string component)
+    {
+        await using var store = await OpenStoreAsync();
+        var head = await store.GetHeadAsync(component);
+        return _silos.FirstOrDefault(s => s.SiloId == head?.Owner);
+    }
+
+    /// <summary>The head of <paramref name="component"/>.</summary>
+    public async Task<ComponentHead?> HeadOfAsync(string component)
+    {
+        await using var store = await OpenStoreAsync();
+        return await store.GetHeadAsync(component);
+    }
+
+    /// <summary>The store's view of the silos.</summary>
+    public async Task<IReadOnlyList<SiloEntry>> SilosAsync()
+    {
+        await using var store = await OpenStoreAsync();
+        return await ((IClusterStore)store).ListSilosAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var silo in _silos)
+        {
+            try
+            {
+                silo.Resume(); // a paused process cannot be killed cleanly by WaitForExit otherwise
+            }
+            catch (InvalidOperationException)
+            {
+                // Already gone.
+            }
+
+            await silo.DisposeAsync();
+        }
+
+        if (_directory is not null)
+        {
+            try
+            {
+                Directory.Delete(_directory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A file still held by a dying process; the temp directory is cleaned by the OS eventually.
+            }
+        }
+    }
+}
