@@ -20,7 +20,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
 {
     private readonly MiddlewareClientOptions _options;
     private readonly ConnectionOptions _connectionOptions;
-    private readonly PeerConnection[] _gateways;
+    private volatile PeerConnection[] _gateways;
     private readonly ConcurrentDictionary<string, PeerConnection> _movedTargets = new(StringComparer.OrdinalIgnoreCase);
     private readonly ResiliencePipeline<ReplyMessage> _pipeline;
     private readonly SessionIds _ids;
@@ -85,6 +85,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
             {
                 await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
                 await client._ids.OpenAsync(cancellationToken).ConfigureAwait(false);
+                if (options.DiscoverGateways) await client.DiscoverGatewaysAsync(cancellationToken).ConfigureAwait(false);
                 return client;
             }
             catch (HandshakeRejectedException e)
@@ -239,6 +240,26 @@ public sealed class MiddlewareClient : IAsyncDisposable
         };
     }
 
+    /// <summary>
+    /// Adds every live silo the cluster knows to the gateways (the configured ones stay), so the client keeps going when
+    /// all the silos it was configured with die. Called at connect when <see cref="MiddlewareClientOptions.DiscoverGateways"/>.
+    /// </summary>
+    public async Task DiscoverGatewaysAsync(CancellationToken cancellationToken = default)
+    {
+        var result = await ControlAsync(ProtocolConstants.ClusterSilos, "$cluster", "", ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        using var json = JsonDocument.Parse(result);
+        var known = _gateways;
+        var added = new List<PeerConnection>();
+        foreach (var silo in json.RootElement.EnumerateArray())
+        {
+            var address = silo.GetProperty("address").GetString();
+            if (string.IsNullOrEmpty(address) || known.Any(g => string.Equals(g.Address, address, StringComparison.OrdinalIgnoreCase))) continue;
+            added.Add(_movedTargets.TryRemove(address, out var moved) ? moved : new PeerConnection(address, _connectionOptions));
+        }
+
+        if (added.Count > 0) _gateways = [.. known, .. added];
+    }
+
     /// <summary>Closes every gateway connection; calls in flight fail.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -263,16 +284,17 @@ public sealed class MiddlewareClient : IAsyncDisposable
     /// <summary>Round-robin over the gateways, preferring one whose connection is up; a retry starts past the last one tried.</summary>
     private PeerConnection PickGateway(CallState call)
     {
+        var gateways = _gateways;
         var start = call.LastGateway is null
-            ? (int)(Interlocked.Increment(ref _nextGateway) % _gateways.Length)
-            : Array.IndexOf(_gateways, call.LastGateway) + 1;
-        for (var i = 0; i < _gateways.Length; i++)
+            ? (int)(Interlocked.Increment(ref _nextGateway) % gateways.Length)
+            : Array.IndexOf(gateways, call.LastGateway) + 1;
+        for (var i = 0; i < gateways.Length; i++)
         {
-            var candidate = _gateways[(start + i) % _gateways.Length];
+            var candidate = gateways[(start + i) % gateways.Length];
             if (candidate.IsHealthy && candidate != call.LastGateway) return candidate;
         }
 
-        return _gateways[(start % _gateways.Length + _gateways.Length) % _gateways.Length];
+        return gateways[(start % gateways.Length + gateways.Length) % gateways.Length];
     }
 
     private PeerConnection GatewayFor(string address)

@@ -26,6 +26,12 @@ public sealed class MiddlewareClientOptions
     /// </summary>
     public string? SessionId { get; init; }
 
+    /// <summary>
+    /// Ask the first gateway for every live silo at connect and use them as gateways too (default true), so the client
+    /// survives the loss of every silo it was configured with.
+    /// </summary>
+    public bool DiscoverGateways { get; init; } = true;
+
     /// <summary>How long one attempt (connect + send + reply) may take before it is abandoned and retried.</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

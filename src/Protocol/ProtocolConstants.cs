@@ -36,6 +36,9 @@ public static class ProtocolConstants
     /// <summary>Control operation: close a session. Key = session id.</summary>
     public const string SessionClose = "$session.close";
 
+    /// <summary>Control operation: the live silos as the receiving silo sees them. Reply <c>[{"siloId","address"}]</c>.</summary>
+    public const string ClusterSilos = "$cluster.silos";
+
     /// <summary>Control operation: hand the component (type/key of the message) over to another silo. Args <c>[siloId]</c>; reply <c>{"from","to","epoch"}</c>.</summary>
     public const string Move = "$move";
 

@@ -102,6 +102,11 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             return ReplyMessage.Unavailable($"silo {_options.SiloId} is not running (starting or shutting down); retry with the same request id");
         if ((request.Flags & InvokeFlags.Control) != 0 && request.Method.StartsWith("$session.", StringComparison.Ordinal))
             return await SessionControlAsync(request, cancellationToken).ConfigureAwait(false);
+        if ((request.Flags & InvokeFlags.Control) != 0 && request.Method == ProtocolConstants.ClusterSilos)
+        {
+            var live = _membership?.Live.Select(s => new { siloId = s.SiloId, address = s.Address }).ToArray() ?? [];
+            return ReplyMessage.Ok(JsonSerializer.SerializeToUtf8Bytes(live));
+        }
 
         ComponentId target;
         try

@@ -79,7 +79,7 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
     {
         await using var cluster = await ClusterFixture.StartAsync();
         var paused = cluster.Silos[0];
-        await using var client = await cluster.ConnectAsync(cluster.Silos.Skip(1));
+        await using var client = await cluster.ConnectAsync(cluster.Silos.Skip(1), discover: false);
 
         // An account the first silo owns: rendezvous spreads keys, so some of a few dozen land there.
         string? key = null;
@@ -95,7 +95,7 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         var before = await cluster.HeadOfAsync(component);
 
         // A client whose only gateway is the silo about to stall sends a deposit into the stall.
-        await using var stalledClient = await cluster.ConnectAsync([paused], attemptTimeout: TimeSpan.FromSeconds(3));
+        await using var stalledClient = await cluster.ConnectAsync([paused], attemptTimeout: TimeSpan.FromSeconds(3), discover: false);
         paused.Pause();
         var stalledRequest = stalledClient.NextRequestId();
         var intoTheStall = stalledClient.Call<IAccount>(key!, stalledRequest).Deposit(5);

@@ -57,12 +57,13 @@ internal sealed class ClusterFixture : IAsyncDisposable
     }
 
     /// <summary>A client of the real SDK on the given silos (all by default), with retries generous enough for a takeover.</summary>
-    public Task<MiddlewareClient> ConnectAsync(IEnumerable<SiloProcess>? gateways = null, string? sessionId = null, TimeSpan? attemptTimeout = null) =>
+    public Task<MiddlewareClient> ConnectAsync(IEnumerable<SiloProcess>? gateways = null, string? sessionId = null, TimeSpan? attemptTimeout = null, bool discover = true) =>
         MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = (gateways ?? _silos).Select(s => s.Address).ToList(),
             ComponentAssemblies = [typeof(Account).Assembly],
             SessionId = sessionId,
+            DiscoverGateways = discover,
             AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(10),
             RequestTimeout = TimeSpan.FromSeconds(60),
             MaxAttempts = 40,
