@@ -27,10 +27,12 @@ public static class ComponentTesting
 }
 
 /// <summary>
-/// A context for unit tests: a settable clock, sequential GUIDs and a seeded random generator.
+/// A context for unit tests: a settable clock, sequential GUIDs, a seeded random generator, settable session
+/// items, back ends by name, and fakes (or real test instances) for the components a component calls.
 /// </summary>
 public sealed class TestComponentContext(ComponentId id, DateTime? utcNow = null, int seed = 42) : IComponentContext
 {
+    private readonly Dictionary<Type, Func<string, object>> _factories = [];
     private int _guidCounter;
 
     /// <inheritdoc />
@@ -41,6 +43,12 @@ public sealed class TestComponentContext(ComponentId id, DateTime? utcNow = null
 
     /// <inheritdoc />
     public long Seq { get; set; } = 1;
+
+    /// <inheritdoc />
+    public string? SessionId { get; set; }
+
+    /// <summary>The session items <see cref="GetSessionItemAsync"/> returns (a missing key reads null).</summary>
+    public Dictionary<string, string?> SessionItems { get; } = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public DateTime UtcNow { get; set; } = utcNow ?? new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
@@ -64,4 +72,59 @@ public sealed class TestComponentContext(ComponentId id, DateTime? utcNow = null
         Backends.TryGetValue(name, out var backend)
             ? backend
             : throw new InvalidOperationException($"No back end named '{name}' in this test context; add one to TestComponentContext.Backends.");
+
+    /// <inheritdoc />
+    public Task<string?> GetSessionItemAsync(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return Task.FromResult(SessionItems.GetValueOrDefault(key));
+    }
+
+    /// <summary>
+    /// Components that <see cref="Call{T}"/> returns, by interface and key: a fake, or a component made with
+    /// <see cref="ComponentTesting.Create{TGrain, TState}"/>. Fill it with <see cref="AddComponent{T}(string, T)"/>.
+    /// </summary>
+    public Dictionary<(Type Interface, string Key), object> Components { get; } = [];
+
+    /// <summary>Makes <see cref="Call{T}"/> return <paramref name="component"/> for <paramref name="key"/>.</summary>
+    public TestComponentContext AddComponent<T>(string key, T component)
+        where T : IRecoverableComponent
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(component);
+        Components[(typeof(T), key)] = component;
+        return this;
+    }
+
+    /// <summary>
+    /// Makes <see cref="Call{T}"/> ask <paramref name="factory"/> for keys without their own entry; the component it
+    /// returns is kept for later calls with the same key.
+    /// </summary>
+    public TestComponentContext AddComponents<T>(Func<string, T> factory)
+        where T : IRecoverableComponent
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        _factories[typeof(T)] = key => factory(key);
+        return this;
+    }
+
+    /// <summary>Every call a component made through <see cref="Call{T}"/>, in order: interface and key.</summary>
+    public List<(Type Interface, string Key)> Calls { get; } = [];
+
+    /// <inheritdoc />
+    public T Call<T>(string key)
+        where T : IRecoverableComponent
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Calls.Add((typeof(T), key));
+        if (Components.TryGetValue((typeof(T), key), out var component)) return (T)component;
+        if (_factories.TryGetValue(typeof(T), out var factory))
+        {
+            var made = factory(key);
+            Components[(typeof(T), key)] = made;
+            return (T)made;
+        }
+
+        throw new InvalidOperationException($"No {typeof(T).Name} with key '{key}' in this test context; add one with TestComponentContext.AddComponent<{typeof(T).Name}>(\"{key}\", fake) or AddComponents<{typeof(T).Name}>(key => ...).");
+    }
 }

@@ -17,6 +17,9 @@ public interface IComponentContext
     /// <summary>The log sequence number the current turn will have (1 for the first turn).</summary>
     long Seq { get; }
 
+    /// <summary>The virtual session the current request belongs to, or null when it came outside a session.</summary>
+    string? SessionId { get; }
+
     /// <summary>The current UTC time, recorded.</summary>
     DateTime UtcNow { get; }
 
@@ -31,4 +34,30 @@ public interface IComponentContext
     /// generalized idempotent procedures (see <see cref="IBackend"/>).
     /// </summary>
     IBackend Backend(string name);
+
+    /// <summary>
+    /// An item of the current request's virtual session (null when the item is not set or the request has no
+    /// session). The value is recorded with the turn, so replay and audits see the value the turn saw even after
+    /// the item changed.
+    /// </summary>
+    Task<string?> GetSessionItemAsync(string key);
+
+    /// <summary>
+    /// A typed proxy to the component <typeparamref name="T"/> with <paramref name="key"/>. Each call through it is
+    /// an outbound call of this turn: everything before it is made durable first, it carries the deterministic
+    /// request id <c>thisComponentId:turnSeq:ordinal</c> (so a turn re-run after a crash reaches the callee under the
+    /// same id and the callee runs it once), and its reply is recorded, so replay and audits return it without
+    /// calling. An error the callee recorded is thrown here as the callee's exception type (or
+    /// <see cref="ComponentFaultException"/>), and this turn may catch it.
+    /// <para>
+    /// Turns are not reentrant: while this turn waits for the callee, this component serves nothing else. A call back
+    /// into a component that is waiting on this one (A calls B calls A, or A calls itself) would deadlock, so it fails
+    /// fast with a call-cycle exception that shows the chain. Two components that call each other from separate
+    /// concurrent requests can still wait on each other forever (for example two accounts that each credit the other
+    /// in a transfer). The recommended pattern: an orchestrating component (a <c>Teller</c>) calls the components
+    /// involved (the accounts), and those never call out. Keep call graphs acyclic.
+    /// </para>
+    /// </summary>
+    T Call<T>(string key)
+        where T : IRecoverableComponent;
 }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Components;
 using Middleware.Admin.Output;
-using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 
 namespace Middleware.Admin.Commands;
@@ -27,13 +26,9 @@ internal static class CheckpointCommand
             registry.Get(cid.Type);
             if (head.LastSeq > head.CheckpointSeq)
             {
-                var last = await store.ReadAsync(head.ComponentId, head.LastSeq, head.LastSeq, ct).ConfigureAwait(false);
-                var turn = RecordCodec.DecodeTurn(last[0].Payload);
                 await using var runtime = new LocalRuntime(store, registry, new RuntimeOptions { OwnerId = "mw-checkpoint" });
-                // Re-sending the last recorded request activates the component and is answered from the log
-                // (same id, method and arguments), so no new turn runs; only then is there a live state to checkpoint.
-                await runtime.InvokeAsync(new Invocation(cid, turn.RequestId, turn.Method, turn.Args, turn.SessionId, turn.Caller), ct).ConfigureAwait(false);
-                await runtime.CheckpointAllAsync().ConfigureAwait(false);
+                // Activates the component (replaying its log, no new turn) and checkpoints its live state.
+                await runtime.CheckpointAsync(cid, ct).ConfigureAwait(false);
             }
 
             var now = await store.GetHeadAsync(head.ComponentId, ct).ConfigureAwait(false) ?? head;

@@ -33,6 +33,14 @@ internal static class Format
     /// <summary>A decoded log record in its JSON shape.</summary>
     public static LogRecordShape Record(LogRecord record)
     {
+        if (record.Kind == RecordKind.Fence)
+        {
+            // Not a turn: an outcome query declared this request id not committed; it can never run.
+            var fence = RecordCodec.DecodeFence(record.Payload);
+            return new LogRecordShape(record.Seq, "fence", record.Epoch, new DateTime(record.CommittedAtTicks, DateTimeKind.Utc), fence.RequestId,
+                null, null, "(fence)", Json("[]"u8.ToArray()), [], 0, [], null, new ErrorShape(Middleware.Recovery.Runtime.RequestOutcome.FencedErrorType, "declared not committed by an outcome query; it will never run"));
+        }
+
         var turn = RecordCodec.DecodeTurn(record.Payload);
         var recorded = turn.Values.Select(Value).ToList();
         JsonElement? reply = turn.Reply.IsError || turn.Reply.Result.Length == 0 ? null : Json(turn.Reply.Result);
@@ -52,6 +60,7 @@ internal static class Format
         NondeterminismKind.Guid => new("guid", v.GuidValue.ToString()),
         NondeterminismKind.RandomSeed => new("randomSeed", v.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         NondeterminismKind.BackendRead => new("backendRead", Encoding.UTF8.GetString(v.Bytes.Span)),
+        NondeterminismKind.SessionItem => new("sessionItem", v.Value == 0 ? "(null)" : Encoding.UTF8.GetString(v.Bytes.Span)),
         _ => new(v.Kind.ToString(), v.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
     };
 

@@ -8,7 +8,19 @@ public enum RecordKind : byte
 
     /// <summary>A partial turn forced before an outbound call (payload: <see cref="TurnRecord"/> with IsPartial).</summary>
     PartialTurn = 2,
+
+    /// <summary>
+    /// A request id declared not committed by an outcome query (payload: <see cref="FenceRecord"/>): the request can
+    /// never run on this component afterwards. Not a turn: replay skips it, apart from remembering the id.
+    /// </summary>
+    Fence = 3,
 }
+
+/// <summary>
+/// The payload of a <see cref="RecordKind.Fence"/> row: the request id an outcome query answered "not committed"
+/// for. A later invocation with this id (any arguments) is refused with <c>RequestOutcome.FencedErrorType</c>.
+/// </summary>
+public sealed record FenceRecord(string RequestId);
 
 /// <summary>
 /// One row of a component's log as the store keeps it: the columns the store needs for fencing and
@@ -36,7 +48,14 @@ public sealed record CheckpointRecord(long Seq, long Epoch, ReadOnlyMemory<byte>
 }
 
 /// <summary>A request id remembered with the reply it got, the turn it ran in and a hash of its arguments.</summary>
-public sealed record DedupEntry(string RequestId, long Seq, long ArgsHash, ReadOnlyMemory<byte> Reply);
+public sealed record DedupEntry(string RequestId, long Seq, long ArgsHash, ReadOnlyMemory<byte> Reply)
+{
+    /// <summary>
+    /// The <see cref="ArgsHash"/> of an entry that matches any method and arguments: a fenced request id, refused
+    /// whatever it is sent with.
+    /// </summary>
+    public const long AnyArgs = 0;
+}
 
 /// <summary>Ownership and log head of one component, as the store knows them.</summary>
 /// <param name="Epoch">Ownership generation; 0 when the component was never claimed.</param>

@@ -15,6 +15,9 @@ public static class RecordCodec
     /// <summary>The reply format version this code writes.</summary>
     public const byte ReplyFormatVersion = 1;
 
+    /// <summary>The fence payload format version this code writes and reads.</summary>
+    public const byte FenceFormatVersion = 1;
+
     private const byte ReplyOk = 0;
     private const byte ReplyError = 1;
 
@@ -39,6 +42,10 @@ public static class RecordCodec
                     w.Guid(v.GuidValue);
                     break;
                 case NondeterminismKind.BackendRead:
+                    w.Bytes(v.Bytes.Span);
+                    break;
+                case NondeterminismKind.SessionItem:
+                    w.VarInt(v.Value);
                     w.Bytes(v.Bytes.Span);
                     break;
                 default:
@@ -87,6 +94,7 @@ public static class RecordCodec
                 NondeterminismKind.Guid => new RecordedValue(kind, 0, r.Guid()),
                 NondeterminismKind.UtcNow or NondeterminismKind.RandomSeed => new RecordedValue(kind, r.VarInt()),
                 NondeterminismKind.BackendRead when version >= 2 => new RecordedValue(kind, 0, default, r.Bytes()),
+                NondeterminismKind.SessionItem when version >= 2 => new RecordedValue(kind, r.VarInt(), default, r.Bytes()),
                 _ => throw new InvalidDataException($"Unknown nondeterminism kind {(byte)kind} in turn record {requestId}."),
             };
         }
@@ -101,13 +109,32 @@ public static class RecordCodec
         {
             var ordinal = (int)r.VarUInt();
             var kind = (OutboundKind)r.Byte();
-            if (kind != OutboundKind.Backend)
+            if (kind is not (OutboundKind.Backend or OutboundKind.Component))
                 throw new InvalidDataException($"Unknown outbound call kind {(byte)kind} in turn record {requestId}.");
             outbound[i] = new OutboundCall(ordinal, kind, r.String(), r.String(), r.String(), r.Bytes(), ReadReply(ref r));
         }
 
         var reply = partial ? TurnReply.Void : ReadReply(ref r);
         return new TurnRecord(requestId, sessionId, caller, method, args, values, reply) { TurnSeq = turnSeq, Outbound = outbound, IsPartial = partial };
+    }
+
+    /// <summary>Encodes a fence record (the payload of a <see cref="RecordKind.Fence"/> row).</summary>
+    public static byte[] EncodeFence(FenceRecord fence)
+    {
+        var w = new Writer(8 + fence.RequestId.Length);
+        w.Byte(FenceFormatVersion);
+        w.String(fence.RequestId);
+        return w.ToArray();
+    }
+
+    /// <summary>Decodes a fence record; throws <see cref="InvalidDataException"/> naming an unknown version.</summary>
+    public static FenceRecord DecodeFence(ReadOnlyMemory<byte> payload)
+    {
+        var r = new Reader(payload);
+        var version = r.Byte();
+        if (version != FenceFormatVersion)
+            throw new InvalidDataException($"Fence record format version {version} is not supported by this build (it reads version {FenceFormatVersion}); upgrade the middleware to read this log.");
+        return new FenceRecord(r.String());
     }
 
     /// <summary>Encodes a reply on its own (for the dedup table).</summary>

@@ -14,6 +14,12 @@ public enum NondeterminismKind : byte
 
     /// <summary>The JSON result of an exploratory back-end read (<c>Backend(name).ReadAsync</c>).</summary>
     BackendRead = 4,
+
+    /// <summary>
+    /// A session item read by <c>Context.GetSessionItemAsync</c>: <see cref="RecordedValue.Value"/> is 0 for null
+    /// (not set, or no session) and 1 for a value, whose UTF-8 bytes are in <see cref="RecordedValue.Bytes"/>.
+    /// </summary>
+    SessionItem = 5,
 }
 
 /// <summary>What an outbound call went to. Stored; never renumber.</summary>
@@ -21,6 +27,9 @@ public enum OutboundKind : byte
 {
     /// <summary>A generalized idempotent procedure in a back-end database.</summary>
     Backend = 1,
+
+    /// <summary>A method call on another component (<c>Context.Call&lt;T&gt;(key)</c>); the outcome is the callee's reply.</summary>
+    Component = 2,
 }
 
 /// <summary>
@@ -39,6 +48,7 @@ public readonly record struct RecordedValue(NondeterminismKind Kind, long Value,
         NondeterminismKind.Guid => $"Guid={GuidValue}",
         NondeterminismKind.RandomSeed => $"RandomSeed={Value}",
         NondeterminismKind.BackendRead => $"BackendRead={System.Text.Encoding.UTF8.GetString(Bytes.Span)}",
+        NondeterminismKind.SessionItem => Value == 0 ? "SessionItem=(null)" : $"SessionItem={System.Text.Encoding.UTF8.GetString(Bytes.Span)}",
         _ => $"{Kind}={Value}",
     };
 }

@@ -3,7 +3,7 @@ using Middleware.Recovery.Log;
 
 namespace Middleware.Recovery.Runtime;
 
-/// <summary>Undo, checkpoints and the dedup memory of an activation.</summary>
+/// <summary>Undo, checkpoints, the dedup memory, outcome queries with their fences, and deactivation of an activation.</summary>
 internal sealed partial class Activation
 {
     /// <summary>
@@ -98,5 +98,104 @@ internal sealed partial class Activation
         }
 
         await write.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="requestId"/> committed here. A recorded id (in memory, in flight: awaited, or in the
+    /// store's dedup table) is committed with its reply, unless it is a fence. An in-doubt turn (a partial record
+    /// without its final one) is resumed to its end first, exactly as a retry of it would be: its outbound calls may
+    /// already have taken effect, so it must not be declared uncommitted. Any other id gets a durable fence record
+    /// and is "not committed" from then on: a late arrival of it is refused with the fence reply.
+    /// </summary>
+    public async Task<RequestOutcome> GetOutcomeAsync(string requestId, CancellationToken cancellationToken)
+    {
+        Task<TurnReply> reply;
+        TurnRecord? inDoubt = null;
+        await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThrowIfBroken(requestId);
+            PrunePastCheckpoint();
+            if (_recent.TryGetValue(requestId, out var seen))
+            {
+                reply = seen.Reply;
+            }
+            else if (_checkpointSeq != 0 && await _store.FindRequestAsync(IdText, requestId, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                return RequestOutcome.Of(RecordCodec.DecodeReply(entry.Reply));
+            }
+            else if (_inDoubt.TryGetValue(requestId, out var partial))
+            {
+                inDoubt = partial;
+                reply = Task.FromResult(TurnReply.Void);
+            }
+            else
+            {
+                reply = AppendFence(requestId);
+            }
+        }
+        finally
+        {
+            _turnLock.Release();
+        }
+
+        if (inDoubt is not null)
+        {
+            if (!Type.Methods.TryGetValue(inDoubt.Method, out var method))
+                throw new InvalidOperationException($"Request '{requestId}' on {Id} is in doubt (its turn started but did not finish) and cannot be resumed: {Type.InterfaceType.Name} has no method '{inDoubt.Method}' any more.");
+            var resumed = new Invocation(Id, inDoubt.RequestId, inDoubt.Method, inDoubt.Args, inDoubt.SessionId, inDoubt.Caller);
+            return RequestOutcome.Of(await ExecuteAsync(resumed, method).ConfigureAwait(false));
+        }
+
+        return RequestOutcome.Of(await reply.ConfigureAwait(false));
+    }
+
+    /// <summary>Appends a fence for an unrecorded request id (caller holds the turn lock); completes when it is durable.</summary>
+    private Task<TurnReply> AppendFence(string requestId)
+    {
+        var seq = _lastSeq + 1;
+        var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.Fence, RecordCodec.EncodeFence(new FenceRecord(requestId))));
+        _lastSeq = seq;
+        _lastWrite = write;
+        var fenced = RequestOutcome.FencedReply(Id, requestId);
+        var durable = AwaitDurableAsync(write, fenced, requestId);
+        _recent[requestId] = new Slot(DedupEntry.AnyArgs, seq, durable);
+        _sinceCheckpoint.Add((requestId, seq, DedupEntry.AnyArgs, fenced));
+        MaybeCheckpoint();
+        return durable;
+    }
+
+    /// <summary>
+    /// Ends this activation: waits for the turn in progress (under the turn lock), writes a checkpoint when the log
+    /// moved past the last one, waits until everything is durable, and stops serving (later callers get
+    /// <see cref="ActivationBrokenException"/>, and the runtime activates the component again). Returns the epoch.
+    /// </summary>
+    public async Task<long> DeactivateAsync(CancellationToken cancellationToken)
+    {
+        Task<AppendStatus> write;
+        await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (IsBroken) return Epoch; // nothing trustworthy to checkpoint; the log has everything durable
+            if (_lastSeq != _checkpointSeq && _pendingCheckpoint?.Seq != _lastSeq)
+                WriteCheckpoint(_options.TimeProvider.GetUtcNow().UtcTicks);
+            write = _lastWrite;
+            MarkBroken("deactivated");
+        }
+        finally
+        {
+            _turnLock.Release();
+        }
+
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The final checkpoint did not make it: the next activation replays the log instead. Nothing is lost.
+        }
+
+        return Epoch;
     }
 }

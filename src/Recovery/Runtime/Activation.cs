@@ -31,7 +31,7 @@ internal sealed partial class Activation
     private volatile string? _brokenReason;
     private Invocation? _current;
 
-    private Activation(ComponentId id, ComponentTypeInfo type, long epoch, Replayer.Loaded loaded, ILogStore store, GroupCommitWriter writer, RuntimeOptions options, JsonSerializerOptions json)
+    private Activation(ComponentId id, ComponentTypeInfo type, long epoch, Replayer.Loaded loaded, RuntimeServices services)
     {
         Id = id;
         IdText = id.ToString();
@@ -40,18 +40,21 @@ internal sealed partial class Activation
         _grain = (IRecoverableGrain)loaded.Grain;
         _lastSeq = loaded.LastSeq;
         _checkpointSeq = loaded.CheckpointSeq;
-        _store = store;
-        _writer = writer;
-        _options = options;
-        _json = json;
-        _lastCheckpointTicks = options.TimeProvider.GetUtcNow().UtcTicks;
+        _store = services.Store;
+        _writer = services.Writer;
+        _options = services.Options;
+        _json = services.Registry.Json;
+        _lastCheckpointTicks = _options.TimeProvider.GetUtcNow().UtcTicks;
         _inDoubt = new Dictionary<string, TurnRecord>(loaded.InDoubt, StringComparer.Ordinal);
-        _turnRuntime = new TurnRuntime(options.Backends, json, StabilizeBeforeSendAsync);
-        foreach (var (seq, turn) in loaded.Turns)
+        _turnRuntime = new TurnRuntime(_options.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, _options.SessionItems);
+        var remembered = new List<(string RequestId, long Seq, long ArgsHash, TurnReply Reply)>(loaded.Turns.Count + loaded.Fences.Count);
+        foreach (var (seq, turn) in loaded.Turns) remembered.Add((turn.RequestId, seq, turn.ArgsHash, turn.Reply));
+        foreach (var (seq, requestId) in loaded.Fences) remembered.Add((requestId, seq, DedupEntry.AnyArgs, RequestOutcome.FencedReply(id, requestId)));
+        if (loaded.Fences.Count > 0) remembered.Sort((a, b) => a.Seq.CompareTo(b.Seq));
+        foreach (var r in remembered)
         {
-            var hash = turn.ArgsHash;
-            _recent[turn.RequestId] = new Slot(hash, seq, Task.FromResult(turn.Reply));
-            _sinceCheckpoint.Add((turn.RequestId, seq, hash, turn.Reply));
+            _recent[r.RequestId] = new Slot(r.ArgsHash, r.Seq, Task.FromResult(r.Reply));
+            _sinceCheckpoint.Add(r);
         }
     }
 
@@ -70,24 +73,37 @@ internal sealed partial class Activation
     /// Claims the component (epoch + 1), loads its latest checkpoint and replays the log after it, checking
     /// every reproduced reply. Only then does the activation serve.
     /// </summary>
-    public static async Task<Activation> ActivateAsync(ComponentId id, ComponentTypeInfo type, ILogStore store, GroupCommitWriter writer, RuntimeOptions options, JsonSerializerOptions json, CancellationToken cancellationToken)
+    public static async Task<Activation> ActivateAsync(ComponentId id, ComponentTypeInfo type, RuntimeServices services, CancellationToken cancellationToken)
     {
         var idText = id.ToString();
+        var store = services.Store;
+        var policy = services.Options.ClaimPolicy;
         ComponentHead? claimed = null;
         for (var attempt = 0; claimed is null; attempt++)
         {
             var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
-            claimed = await store.ClaimAsync(idText, head?.Epoch ?? 0, options.OwnerId, cancellationToken).ConfigureAwait(false);
+            if (policy is null)
+            {
+                claimed = await store.ClaimAsync(idText, head?.Epoch ?? 0, services.Options.OwnerId, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var result = await policy(idText, head?.Epoch ?? 0, cancellationToken).ConfigureAwait(false);
+                if (result.Claimed is null && result.LiveOwner is { } owner)
+                    throw new ComponentOwnedElsewhereException(id, owner, result.LiveOwnerAddress);
+                claimed = result.Claimed;
+            }
+
             if (claimed is null && attempt >= 10)
                 throw new InvalidOperationException($"Could not claim {id}: its epoch kept changing under concurrent claims.");
         }
 
         // Claim first, read second: anything a previous owner appends after our claim is fenced, and
         // everything it appended before is in what we read now.
-        var loaded = await Replayer.LoadAsync(store, type, id, claimed.LastSeq, json, cancellationToken).ConfigureAwait(false);
+        var loaded = await Replayer.LoadAsync(store, type, id, claimed.LastSeq, services.Registry.Json, cancellationToken).ConfigureAwait(false);
         if (loaded.LastSeq != claimed.LastSeq)
             throw new InvalidDataException($"The log of {id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
-        return new Activation(id, type, claimed.Epoch, loaded, store, writer, options, json);
+        return new Activation(id, type, claimed.Epoch, loaded, services);
     }
 
     /// <summary>Runs one request as a turn (or answers it from the recorded reply) and returns its durable reply.</summary>
@@ -101,7 +117,7 @@ internal sealed partial class Activation
         await _turnLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            ThrowIfBroken(inv);
+            ThrowIfBroken(inv.RequestId);
             PrunePastCheckpoint();
             if (_recent.TryGetValue(inv.RequestId, out var seen))
             {
@@ -130,7 +146,7 @@ internal sealed partial class Activation
         var args = method.DecodeArgs(inv.Args.Span, _json);
         _inDoubt.TryGetValue(inv.RequestId, out var partial);
         if (partial is not null) CheckSameRequest(partial.ArgsHash, argsHash, inv);
-        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, partial);
+        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, partial, inv);
         _grain.Context = context;
         _current = inv;
         TurnReply reply;
@@ -147,10 +163,11 @@ internal sealed partial class Activation
 
         if (context.InfrastructureFailure is { } failure)
         {
-            // A back end failed (not an abort): the turn did not happen. Its partial record stays in the log, so
-            // the retry of this request resumes it with the same values and request ids.
-            MarkBroken($"a back end failed: {failure.Message}");
-            throw new TurnNotDurableException(Id, inv.RequestId, $"a back end failed: {failure.Message}", failure);
+            // An outbound call or a session read failed (not a recorded outcome): the turn did not happen. Its partial
+            // record stays in the log, so the retry of this request resumes it with the same values and request ids.
+            var what = failure is TurnNotDurableException ? "a write before an outbound call failed" : $"an outbound call failed: {failure.Message}";
+            MarkBroken(what);
+            throw new TurnNotDurableException(Id, inv.RequestId, what, failure);
         }
 
         var seq = _lastSeq + 1;
@@ -159,7 +176,7 @@ internal sealed partial class Activation
         _lastSeq = seq;
         _lastWrite = write;
         _inDoubt.Remove(inv.RequestId);
-        var durable = AwaitDurableAsync(write, reply, inv);
+        var durable = AwaitDurableAsync(write, reply, inv.RequestId);
         _recent[inv.RequestId] = new Slot(argsHash, seq, durable);
         _sinceCheckpoint.Add((inv.RequestId, seq, argsHash, reply));
         MaybeCheckpoint();
@@ -173,6 +190,13 @@ internal sealed partial class Activation
     /// </summary>
     private async Task StabilizeBeforeSendAsync(LiveTurnContext context)
     {
+        if (context.IsReadOnly)
+        {
+            // Not logged: nothing of its own to force, but what it read must not be taken back by a crash.
+            await AwaitDurableAsync(_lastWrite, TurnReply.Void, context.RequestId).ConfigureAwait(false);
+            return;
+        }
+
         if (context.TurnSeq != 0 && context.Values.Count == context.ValuesAtLastPartial)
         {
             await _lastWrite.ConfigureAwait(false);
@@ -188,7 +212,7 @@ internal sealed partial class Activation
         _lastWrite = write;
         try
         {
-            await AwaitDurableAsync(write, TurnReply.Void, current).ConfigureAwait(false);
+            await AwaitDurableAsync(write, TurnReply.Void, current.RequestId).ConfigureAwait(false);
         }
         catch (TurnNotDurableException e)
         {
@@ -206,9 +230,9 @@ internal sealed partial class Activation
         await _turnLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            ThrowIfBroken(inv);
+            ThrowIfBroken(inv.RequestId);
             var args = method.DecodeArgs(inv.Args.Span, _json);
-            _grain.Context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime);
+            _grain.Context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, invocation: inv, readOnly: true);
             try
             {
                 reply = new TurnReply(method.EncodeResult(await method.InvokeAsync(_grain, args).ConfigureAwait(false), _json));
@@ -226,10 +250,10 @@ internal sealed partial class Activation
         }
 
         // The state it read may include turns not yet durable: answer only once they are.
-        return await AwaitDurableAsync(durable, reply, inv).ConfigureAwait(false);
+        return await AwaitDurableAsync(durable, reply, inv.RequestId).ConfigureAwait(false);
     }
 
-    private async Task<TurnReply> AwaitDurableAsync(Task<AppendStatus> write, TurnReply reply, Invocation inv)
+    private async Task<TurnReply> AwaitDurableAsync(Task<AppendStatus> write, TurnReply reply, string requestId)
     {
         AppendStatus status;
         try
@@ -239,13 +263,13 @@ internal sealed partial class Activation
         catch (Exception e)
         {
             MarkBroken($"store failure: {e.Message}");
-            throw new TurnNotDurableException(Id, inv.RequestId, "the store failed", e);
+            throw new TurnNotDurableException(Id, requestId, "the store failed", e);
         }
 
         if (status != AppendStatus.Ok)
         {
             MarkBroken(status == AppendStatus.Fenced ? "fenced by a newer owner" : "log sequence conflict");
-            throw new TurnNotDurableException(Id, inv.RequestId, status == AppendStatus.Fenced ? "another activation owns the component now" : "the log moved on without an earlier record");
+            throw new TurnNotDurableException(Id, requestId, status == AppendStatus.Fenced ? "another activation owns the component now" : "the log moved on without an earlier record");
         }
 
         return reply;
@@ -253,18 +277,30 @@ internal sealed partial class Activation
 
     private void CheckSameRequest(long recordedHash, long argsHash, Invocation inv)
     {
-        if (recordedHash != argsHash) throw new RequestIdReuseException(Id, inv.RequestId, inv.Method);
+        // A fenced id (AnyArgs) is refused with its fence reply whatever it is sent with.
+        if (recordedHash != argsHash && recordedHash != DedupEntry.AnyArgs) throw new RequestIdReuseException(Id, inv.RequestId, inv.Method);
     }
 
-    private void ThrowIfBroken(Invocation inv)
+    private void ThrowIfBroken(string requestId)
     {
-        if (_brokenReason is { } reason) throw new ActivationBrokenException(Id, inv.RequestId, reason);
+        if (_brokenReason is { } reason) throw new ActivationBrokenException(Id, requestId, reason);
     }
 
     private void MarkBroken(string reason) => _brokenReason ??= reason;
 
+    /// <summary>Stops serving without writing anything (the silo was declared dead, or the activation was dropped).</summary>
+    public void Abandon(string reason) => MarkBroken(reason);
+
     private sealed record Slot(long ArgsHash, long Seq, Task<TurnReply> Reply);
 }
+
+/// <summary>What every activation of one runtime shares.</summary>
+/// <param name="Store">The log store.</param>
+/// <param name="Writer">The runtime's group-commit writer.</param>
+/// <param name="Options">The runtime's options.</param>
+/// <param name="Registry">The registered component types and their JSON settings.</param>
+/// <param name="Caller">Delivers component calls made inside turns.</param>
+internal sealed record RuntimeServices(ILogStore Store, GroupCommitWriter Writer, RuntimeOptions Options, ComponentRegistry Registry, IComponentCaller Caller);
 
 /// <summary>The activation cannot serve (a write failed or it was fenced); the runtime replaces it.</summary>
 internal sealed class ActivationBrokenException(ComponentId id, string requestId, string reason)

@@ -11,12 +11,18 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
 {
     public async Task<T> ExecuteAsync<T>(string procedure, object? args, Func<IdempotentWork, Task<T>> work)
     {
+        if (context.IsReadOnly)
+            throw new InvalidOperationException(
+                $"{context.Id}.{context.Invocation?.Method} is a [ReadOnlyTurn] and is not logged, so it cannot run idempotent back-end procedures " +
+                $"(here '{procedure}' on '{executor.Name}'). Remove [ReadOnlyTurn] from the method, or use Backend(name).ReadAsync for a read.");
         var json = runtime.Json;
         var ordinal = context.NextOrdinal();
         var argBytes = JsonSerializer.SerializeToUtf8Bytes(args, json);
         TurnReply outcome;
         if (context.RecordedOutbound(ordinal) is { } recorded)
         {
+            if (recorded.Kind != OutboundKind.Backend || recorded.Target != executor.Name || recorded.Operation != procedure)
+                throw new ReplayDivergenceException(context.Id, context.Seq, "(resumed turn)", $"call #{ordinal} to {recorded.Target}.{recorded.Operation}", $"a back-end call to {executor.Name}.{procedure}");
             // Resumed from a partial record that already holds this call's outcome.
             outcome = recorded.Outcome;
             context.AddOutbound(recorded);
@@ -78,7 +84,7 @@ internal sealed class ReplayBackend(ReplayTurnContext context, string name, Json
 {
     public Task<T> ExecuteAsync<T>(string procedure, object? args, Func<IdempotentWork, Task<T>> work)
     {
-        var call = context.TakeOutbound(name, procedure, JsonSerializer.SerializeToUtf8Bytes(args, json));
+        var call = context.TakeOutbound(OutboundKind.Backend, name, procedure, JsonSerializer.SerializeToUtf8Bytes(args, json));
         return call.Outcome.IsError
             ? Task.FromException<T>(ReplyDecoder.ToException(call.Outcome))
             : Task.FromResult(JsonSerializer.Deserialize<T>(call.Outcome.Result.Span, json)!);

@@ -39,7 +39,7 @@ public sealed class ComponentMethod
     /// <summary>Marked <see cref="ReadOnlyTurnAttribute"/>: not logged.</summary>
     public bool IsReadOnly { get; }
 
-    internal static ComponentMethod Create(Type iface, MethodInfo m, Type grainType)
+    internal static ComponentMethod Create(Type iface, MethodInfo m, Type? grainType)
     {
         var where = $"{iface.Name}.{m.Name}";
         if (m.IsGenericMethod)
@@ -57,7 +57,7 @@ public sealed class ComponentMethod
         }
 
         var readOnly = m.GetCustomAttribute<ReadOnlyTurnAttribute>() is not null
-            || GetImplementation(iface, m, grainType)?.GetCustomAttribute<ReadOnlyTurnAttribute>() is not null;
+            || (grainType is not null && GetImplementation(iface, m, grainType)?.GetCustomAttribute<ReadOnlyTurnAttribute>() is not null);
         return new ComponentMethod(m, m.GetParameters().Select(p => p.ParameterType).ToArray(), result, readOnly);
     }
 

@@ -57,6 +57,10 @@ public sealed class ComponentRegistry
             ? info
             : throw new UnknownComponentException($"No component type named '{typeName}' is registered; known types: {string.Join(", ", _byName.Keys.Order())}. Register it with AddComponent<IYour, Your>() or load its assembly.");
 
+    /// <summary>The type registered for an interface, if any.</summary>
+    internal bool TryGet(Type interfaceType, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ComponentTypeInfo? info) =>
+        _byInterface.TryGetValue(interfaceType, out info);
+
     /// <summary>The type registered for an interface.</summary>
     public ComponentTypeInfo Get(Type interfaceType) =>
         _byInterface.TryGetValue(interfaceType, out var info)

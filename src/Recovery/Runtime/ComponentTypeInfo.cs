@@ -59,6 +59,15 @@ public sealed class ComponentTypeInfo
             ?? throw new ComponentDefinitionException($"{grainType.FullName} must inherit RecoverableGrain<TState>.");
         CheckState(grainType, stateType, json);
 
+        return new ComponentTypeInfo(TypeNameOf(interfaceType), interfaceType, grainType, stateType, MethodsOf(interfaceType, grainType));
+    }
+
+    /// <summary>
+    /// The dispatch table of a component interface (validated); <paramref name="grainType"/> adds the
+    /// <see cref="ReadOnlyTurnAttribute"/>s of the implementation, null takes the interface's alone (a caller's view).
+    /// </summary>
+    internal static Dictionary<string, ComponentMethod> MethodsOf(Type interfaceType, Type? grainType)
+    {
         var methods = new Dictionary<string, ComponentMethod>(StringComparer.Ordinal);
         foreach (var iface in new[] { interfaceType }.Concat(interfaceType.GetInterfaces()))
         {
@@ -75,7 +84,7 @@ public sealed class ComponentTypeInfo
 
         if (methods.Count == 0)
             throw new ComponentDefinitionException($"{interfaceType.Name} declares no methods.");
-        return new ComponentTypeInfo(TypeNameOf(interfaceType), interfaceType, grainType, stateType, methods);
+        return methods;
     }
 
     private static Type? FindStateType(Type grainType)

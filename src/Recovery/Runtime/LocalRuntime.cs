@@ -16,6 +16,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     private readonly ConcurrentDictionary<ComponentId, Lazy<Task<Activation>>> _activations = new();
     private readonly GroupCommitWriter _writer;
     private readonly RuntimeOptions _options;
+    private readonly RuntimeServices _services;
     private long _requestCounter;
 
     /// <summary>Starts a runtime; validates the options (throws <see cref="ArgumentException"/> naming the setting).</summary>
@@ -28,6 +29,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         Store = store;
         Registry = registry;
         _writer = new GroupCommitWriter(store, _options.MaxBatchSize);
+        _services = new RuntimeServices(store, _writer, _options, registry, _options.Caller ?? new InProcessCaller(this));
     }
 
     /// <summary>The log store.</summary>
@@ -41,6 +43,24 @@ public sealed class LocalRuntime : IAsyncDisposable
 
     /// <summary>Number of live activations.</summary>
     public int ActivationCount => _activations.Count;
+
+    /// <summary>The components with a live activation here (activated, not broken, not deactivated).</summary>
+    public IReadOnlyList<ComponentId> ActiveComponents
+    {
+        get
+        {
+            var ids = new List<ComponentId>();
+            foreach (var (id, lazy) in _activations)
+            {
+                if (IsLive(lazy)) ids.Add(id);
+            }
+
+            return ids;
+        }
+    }
+
+    /// <summary>True when a live activation of <paramref name="id"/> exists here (activated, not broken, not deactivated).</summary>
+    public bool IsActive(ComponentId id) => _activations.TryGetValue(id, out var lazy) && IsLive(lazy);
 
     /// <summary>Store transactions and records the group-commit writer has written.</summary>
     public (long Batches, long Records) WriterStats => (_writer.Batches, _writer.Records);
@@ -58,6 +78,9 @@ public sealed class LocalRuntime : IAsyncDisposable
         var type = Registry.Get(invocation.Target.Type);
         if (!type.Methods.TryGetValue(invocation.Method, out var method))
             throw new UnknownComponentException($"{type.InterfaceType.Name} has no method '{invocation.Method}'; it has: {string.Join(", ", type.Methods.Keys.Order())}.");
+        // The receiving side of cycle detection (covers callers in other silos): the target is waiting on this call.
+        if (CallChain.Contains(invocation.Caller, invocation.Target))
+            throw new CallCycleException(invocation.Caller, invocation.Target);
         for (var attempt = 1; ; attempt++)
         {
             var activation = await GetActivationAsync(invocation.Target, type, cancellationToken).ConfigureAwait(false);
@@ -71,6 +94,88 @@ public sealed class LocalRuntime : IAsyncDisposable
                 if (e is TurnNotDurableException || attempt >= MaxActivationAttempts) throw;
             }
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="requestId"/> committed on <paramref name="target"/>, decided by this runtime as the
+    /// component's owner (it activates the component through the usual claim). Committed: the recorded reply (awaited
+    /// when the turn is in flight; an in-doubt turn is resumed to its end first). Not committed: a durable fence record
+    /// was appended, so the id never commits later; a late invocation of it gets an error reply of type
+    /// <see cref="RequestOutcome.FencedErrorType"/>, and every later outcome query answers "not committed" again.
+    /// Throws <see cref="TurnNotDurableException"/> when the store failed (ask again), and
+    /// <see cref="ComponentOwnedElsewhereException"/> when another live silo owns the component.
+    /// </summary>
+    public async Task<RequestOutcome> GetOutcomeAsync(ComponentId target, string requestId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(requestId);
+        var type = Registry.Get(target.Type);
+        for (var attempt = 1; ; attempt++)
+        {
+            var activation = await GetActivationAsync(target, type, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await activation.GetOutcomeAsync(requestId, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
+            {
+                Discard(activation);
+                if (e is TurnNotDurableException || attempt >= MaxActivationAttempts) throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deactivates <paramref name="id"/> gracefully: waits for its turn in progress, writes a checkpoint when its log
+    /// moved past the last one, waits until everything is durable, and removes it from the table. A request that was
+    /// already waiting for it is retried on a new activation. Returns the activation's epoch, or null when it was not
+    /// active here.
+    /// </summary>
+    public async Task<long?> DeactivateAsync(ComponentId id, CancellationToken cancellationToken = default)
+    {
+        if (!_activations.TryGetValue(id, out var lazy)) return null;
+        Activation activation;
+        try
+        {
+            activation = await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (lazy.Value.IsFaulted)
+        {
+            _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(id, lazy));
+            return null;
+        }
+
+        var epoch = await activation.DeactivateAsync(cancellationToken).ConfigureAwait(false);
+        _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(id, lazy));
+        return epoch;
+    }
+
+    /// <summary>
+    /// Forgets every activation without writing anything (for example when this silo was declared dead and others may
+    /// own its components now). Turns still running finish, but their writes are fenced by the new owners; requests
+    /// waiting for them are retried on new activations.
+    /// </summary>
+    public void DropAll(string reason)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        foreach (var (id, lazy) in _activations)
+        {
+            _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(id, lazy));
+            if (!lazy.IsValueCreated) continue;
+            lazy.Value.ContinueWith(
+                t =>
+                {
+                    if (t.IsCompletedSuccessfully) t.Result.Abandon($"dropped: {reason}");
+                },
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Activates <paramref name="id"/> here if needed and writes a checkpoint of it now (admin, tests).</summary>
+    public async Task CheckpointAsync(ComponentId id, CancellationToken cancellationToken = default)
+    {
+        var type = Registry.Get(id.Type);
+        var activation = await GetActivationAsync(id, type, cancellationToken).ConfigureAwait(false);
+        await activation.CheckpointAsync().ConfigureAwait(false);
     }
 
     /// <summary>A proxy whose calls all use <paramref name="requestId"/>: one request, retried as often as needed.</summary>
@@ -95,7 +200,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken)
     {
         var lazy = _activations.GetOrAdd(id, _ => new Lazy<Task<Activation>>(
-            () => Activation.ActivateAsync(id, type, Store, _writer, _options, Registry.Json, CancellationToken.None)));
+            () => Activation.ActivateAsync(id, type, _services, CancellationToken.None)));
         try
         {
             return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -108,6 +213,9 @@ public sealed class LocalRuntime : IAsyncDisposable
         }
     }
 
+    private static bool IsLive(Lazy<Task<Activation>> lazy) =>
+        lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && !lazy.Value.Result.IsBroken;
+
     private void Discard(Activation activation)
     {
         if (_activations.TryGetValue(activation.Id, out var lazy) && lazy.Value.IsCompletedSuccessfully && ReferenceEquals(lazy.Value.Result, activation))
@@ -116,4 +224,10 @@ public sealed class LocalRuntime : IAsyncDisposable
 
     /// <summary>Writes what is queued and stops the writer. The store is not disposed (the caller owns it).</summary>
     public async ValueTask DisposeAsync() => await _writer.DisposeAsync().ConfigureAwait(false);
+
+    /// <summary>Serves component calls made inside turns in this runtime (when <see cref="RuntimeOptions.Caller"/> is null).</summary>
+    private sealed class InProcessCaller(LocalRuntime runtime) : IComponentCaller
+    {
+        public Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken) => runtime.InvokeAsync(invocation, cancellationToken);
+    }
 }

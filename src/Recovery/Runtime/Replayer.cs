@@ -16,7 +16,11 @@ public static class Replayer
     /// A component object rebuilt up to <see cref="LastSeq"/>, with the turns replayed on top of its checkpoint and
     /// the partial records of turns that never completed (in doubt: a retry of their request resumes them).
     /// </summary>
-    public sealed record Loaded(object Grain, long CheckpointSeq, long LastSeq, IReadOnlyList<(long Seq, TurnRecord Turn)> Turns, IReadOnlyDictionary<string, TurnRecord> InDoubt);
+    public sealed record Loaded(object Grain, long CheckpointSeq, long LastSeq, IReadOnlyList<(long Seq, TurnRecord Turn)> Turns, IReadOnlyDictionary<string, TurnRecord> InDoubt)
+    {
+        /// <summary>Request ids fenced by outcome queries after the checkpoint (<see cref="RecordKind.Fence"/>), with their seqs.</summary>
+        public IReadOnlyList<(long Seq, string RequestId)> Fences { get; init; } = [];
+    }
 
     /// <summary>Creates a fresh component object with a new state.</summary>
     public static object NewGrain(ComponentTypeInfo type)
@@ -67,6 +71,7 @@ public static class Replayer
 
         var turns = new List<(long, TurnRecord)>(records.Count);
         var inDoubt = new Dictionary<string, TurnRecord>(StringComparer.Ordinal);
+        var fences = new List<(long, string)>();
         var expected = from;
         foreach (var record in records)
         {
@@ -85,17 +90,28 @@ public static class Replayer
                     inDoubt.Remove(turn.RequestId);
                     turns.Add((record.Seq, turn));
                     break;
+                case RecordKind.Fence:
+                    // Not a turn: nothing to apply, but the id stays refused.
+                    var fence = RecordCodec.DecodeFence(record.Payload);
+                    inDoubt.Remove(fence.RequestId);
+                    fences.Add((record.Seq, fence.RequestId));
+                    break;
                 default:
                     throw new InvalidDataException($"The log of {id} has a record of unknown kind {(byte)record.Kind} at seq {record.Seq}; upgrade the middleware.");
             }
         }
 
-        return new Loaded(grain, checkpoint?.Seq ?? 0, expected - 1, turns, inDoubt);
+        return new Loaded(grain, checkpoint?.Seq ?? 0, expected - 1, turns, inDoubt) { Fences = fences };
     }
 
-    /// <summary>Re-executes one logged turn on <paramref name="grainObject"/> and checks its reply.</summary>
+    /// <summary>
+    /// Re-executes one logged turn (<see cref="RecordKind.Turn"/>) on <paramref name="grainObject"/> and checks its
+    /// reply. Partial and fence records are not turns: skip them (<see cref="LoadAsync"/> does).
+    /// </summary>
     public static async Task<TurnRecord> ApplyAsync(object grainObject, ComponentTypeInfo type, ComponentId id, LogRecord record, JsonSerializerOptions json)
     {
+        if (record.Kind != RecordKind.Turn)
+            throw new ArgumentException($"The record at seq {record.Seq} of {id} is a {record.Kind} record, not a turn; replay applies turns only.", nameof(record));
         var grain = (IRecoverableGrain)grainObject;
         var turn = RecordCodec.DecodeTurn(record.Payload);
         if (!type.Methods.TryGetValue(turn.Method, out var method))

@@ -24,3 +24,46 @@ public sealed class TurnNotDurableException(ComponentId component, string reques
 
 /// <summary>No component type is registered under the requested name or interface.</summary>
 public sealed class UnknownComponentException(string message) : Exception(message);
+
+/// <summary>
+/// The component is owned by another live silo (<see cref="RuntimeOptions.ClaimPolicy"/> refused the claim): send the
+/// request to that owner instead. Nothing ran here and nothing stays activated.
+/// </summary>
+public sealed class ComponentOwnedElsewhereException(ComponentId component, string owner, string? ownerAddress)
+    : Exception($"{component} is owned by the live silo '{owner}'{(ownerAddress is null ? "" : $" at {ownerAddress}")}; send the request to that silo (it was not run here).")
+{
+    /// <summary>The component.</summary>
+    public ComponentId Component { get; } = component;
+
+    /// <summary>The id of the silo that owns it.</summary>
+    public string Owner { get; } = owner;
+
+    /// <summary>That silo's protocol address, when known.</summary>
+    public string? OwnerAddress { get; } = ownerAddress;
+}
+
+/// <summary>
+/// A component call would close a cycle: its target is the caller itself or a component already waiting on this call.
+/// Turns are not reentrant, so the call would deadlock; it fails fast instead. The message shows the whole chain. In a
+/// turn, the refused call is recorded as its outcome (replay reproduces it) and thrown into the component code.
+/// </summary>
+public sealed class CallCycleException : Exception
+{
+    /// <summary>Rebuilds the exception from a recorded error message (see <see cref="ReplyDecoder.ToException"/>).</summary>
+    public CallCycleException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>The cycle of a call to <paramref name="target"/> made at the end of <paramref name="chain"/> (see <see cref="CallChain"/>).</summary>
+    public CallCycleException(string? chain, ComponentId target)
+        : base(MessageFor(chain, target))
+    {
+    }
+
+    /// <summary>The message for a call to <paramref name="target"/> by the last component of <paramref name="chain"/>.</summary>
+    public static string MessageFor(string? chain, ComponentId target) =>
+        $"call cycle: {CallChain.Display(chain, target)}; turns are not reentrant, so this call would deadlock. " +
+        "Restructure the calls so that no component calls back into one that is waiting on it: for example let an orchestrating " +
+        "component (a Teller) call the components involved (the accounts), which never call out.";
+}

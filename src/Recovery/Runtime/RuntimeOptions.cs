@@ -21,6 +21,27 @@ public sealed class RuntimeOptions
     /// <summary>Back-end databases components reach with <c>Context.Backend(name)</c>.</summary>
     public Procedures.BackendRegistry Backends { get; } = new();
 
+    /// <summary>
+    /// Delivers component-to-component calls made inside turns (<c>Context.Call&lt;T&gt;(key)</c>), for example a silo's
+    /// router. Null (the default): the runtime serves them itself, in-process. An exception it throws (other than
+    /// <see cref="CallCycleException"/>) fails the calling turn as not durable; the retry resumes it under the same ids.
+    /// </summary>
+    public IComponentCaller? Caller { get; set; }
+
+    /// <summary>
+    /// Reads an item of a virtual session for <c>Context.GetSessionItemAsync</c>: (session id, key) to the value, or
+    /// null when it is not set. Null (the default): every item reads null. An exception fails the turn as not durable.
+    /// </summary>
+    public Func<string, string, CancellationToken, Task<string?>>? SessionItems { get; set; }
+
+    /// <summary>
+    /// Claims a component on activation: (component id, expected epoch) to the claim's result, for example
+    /// <c>IClusterStore.ClaimForSiloAsync</c> so a component owned by another live silo is never taken from it (the
+    /// activation then fails with <see cref="ComponentOwnedElsewhereException"/>). Null (the default): the runtime claims
+    /// with <see cref="Storage.ILogStore.ClaimAsync"/> and <see cref="OwnerId"/>.
+    /// </summary>
+    public Func<string, long, CancellationToken, Task<Storage.ClaimResult>>? ClaimPolicy { get; set; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the setting and the allowed range.</summary>
     public void Validate()
     {

@@ -7,8 +7,8 @@ using Middleware.Recovery.Procedures;
 namespace Middleware.Recovery.Runtime;
 
 /// <summary>
-/// The context of a live turn: hands out real values and records each one, and runs back-end calls under
-/// deterministic request ids. A turn resumed from a partial record first gets back what the partial recorded.
+/// The context of a live turn: hands out real values and records each one, and runs back-end and component calls
+/// under deterministic request ids. A turn resumed from a partial record first gets back what the partial recorded.
 /// </summary>
 internal sealed class LiveTurnContext : IComponentContext
 {
@@ -21,13 +21,15 @@ internal sealed class LiveTurnContext : IComponentContext
     private Random? _random;
     private int _ordinal;
 
-    public LiveTurnContext(ComponentId id, string requestId, long seq, TimeProvider time, TurnRuntime? runtime = null, TurnRecord? resumeFrom = null)
+    public LiveTurnContext(ComponentId id, string requestId, long seq, TimeProvider time, TurnRuntime? runtime = null, TurnRecord? resumeFrom = null, Invocation? invocation = null, bool readOnly = false)
     {
         Id = id;
         RequestId = requestId;
         _seq = seq;
         _time = time;
         Runtime = runtime;
+        Invocation = invocation;
+        IsReadOnly = readOnly;
         _prefixValues = resumeFrom?.Values ?? [];
         _prefixOutbound = resumeFrom?.Outbound ?? [];
         TurnSeq = resumeFrom?.TurnSeq ?? 0;
@@ -37,6 +39,14 @@ internal sealed class LiveTurnContext : IComponentContext
     public ComponentId Id { get; }
 
     public string RequestId { get; }
+
+    /// <summary>The request this turn runs (its session and call chain), or null in a context without one.</summary>
+    public Invocation? Invocation { get; }
+
+    /// <summary>A read-only turn: not logged, so it cannot make outbound calls that must be recorded.</summary>
+    public bool IsReadOnly { get; }
+
+    public string? SessionId => Invocation?.SessionId;
 
     /// <summary>The seq pinned by this turn's first partial record, else the seq the turn's record will get.</summary>
     public long Seq => TurnSeq != 0 ? TurnSeq : _seq;
@@ -69,6 +79,121 @@ internal sealed class LiveTurnContext : IComponentContext
         var runtime = Runtime ?? throw new InvalidOperationException("Back ends are not available in this context.");
         return new LiveBackend(this, runtime, runtime.Backends.Get(name));
     }
+
+    public async Task<string?> GetSessionItemAsync(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!TryPrefix(NondeterminismKind.SessionItem, out var value))
+        {
+            string? item = null;
+            if (SessionId is { } session && Runtime?.SessionItems is { } source)
+            {
+                try
+                {
+                    item = await source(session, key, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    // Like a back end that cannot be reached: the turn did not happen; a retry reads the item again.
+                    InfrastructureFailure ??= e;
+                    throw;
+                }
+            }
+
+            value = item is null
+                ? new RecordedValue(NondeterminismKind.SessionItem, 0)
+                : new RecordedValue(NondeterminismKind.SessionItem, 1, default, System.Text.Encoding.UTF8.GetBytes(item));
+            Record(value);
+        }
+
+        return SessionItemOf(value);
+    }
+
+    public T Call<T>(string key)
+        where T : IRecoverableComponent
+    {
+        var runtime = Runtime ?? throw new InvalidOperationException("Component calls are not available in this context.");
+        var (name, methods) = runtime.Registry.TryGet(typeof(T), out var info) ? (info.Name, info.Methods) : ComponentProxy.InterfaceView(typeof(T));
+        return ComponentProxy.Create<T>(inv => CallComponentAsync(runtime, inv.Target, methods[inv.Method], inv.Args), name, methods, runtime.Json, key, static () => string.Empty, SessionId);
+    }
+
+    /// <summary>
+    /// One outbound component call: reuse the outcome a resumed partial record holds; else stabilize (guarantee 6),
+    /// refuse a cycle, send under <c>Id:TurnSeq:ordinal</c>, and record the callee's reply as the outcome.
+    /// </summary>
+    private async Task<TurnReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args)
+    {
+        var chain = CallChain.Append(Invocation?.Caller, Id);
+        var cycle = target == Id || CallChain.Contains(Invocation?.Caller, target);
+        if (IsReadOnly) return await CallFromReadOnlyAsync(runtime, target, method, args, chain, cycle).ConfigureAwait(false);
+        var ordinal = NextOrdinal();
+        var targetText = target.ToString();
+        if (RecordedOutbound(ordinal) is { } recorded)
+        {
+            // Resumed from a partial record that already holds this call's outcome.
+            if (recorded.Kind != OutboundKind.Component || recorded.Target != targetText || recorded.Operation != method.Name || !recorded.Args.Span.SequenceEqual(args.Span))
+                throw new ReplayDivergenceException(Id, Seq, "(resumed turn)", $"call #{ordinal} {recorded.Kind} {recorded.Target}.{recorded.Operation}({System.Text.Encoding.UTF8.GetString(recorded.Args.Span)})",
+                    $"a call to {targetText}.{method.Name}({System.Text.Encoding.UTF8.GetString(args.Span)})");
+            AddOutbound(recorded);
+            return recorded.Outcome;
+        }
+
+        // Guarantee 6: everything before this call is durable and the turn's seq is pinned first, so a re-execution
+        // after a crash reaches the callee with the same request id and the same arguments.
+        await runtime.StabilizeAsync(this).ConfigureAwait(false);
+        var requestId = $"{Id}:{TurnSeq}:{ordinal}";
+        TurnReply outcome;
+        if (cycle)
+        {
+            // Deterministic (the chain is part of the recorded request), so it is recorded like a reply: replay reproduces it.
+            outcome = Replayer.ErrorReply(new CallCycleException(chain, target));
+        }
+        else
+        {
+            try
+            {
+                outcome = await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (CallCycleException e)
+            {
+                outcome = Replayer.ErrorReply(e); // refused by the receiver (a cycle across silos): deterministic, recorded
+            }
+            catch (Exception e)
+            {
+                InfrastructureFailure ??= e;
+                throw;
+            }
+        }
+
+        AddOutbound(new OutboundCall(ordinal, OutboundKind.Component, targetText, requestId, method.Name, args, outcome));
+        return outcome;
+    }
+
+    /// <summary>
+    /// A read-only turn is not logged, so it may only call read-only methods (which change nothing and need no
+    /// exactly-once id); it still waits until every earlier record of this component is durable first.
+    /// </summary>
+    private async Task<TurnReply> CallFromReadOnlyAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle)
+    {
+        if (!method.IsReadOnly)
+            throw new InvalidOperationException(
+                $"{Id}.{Invocation?.Method} is a [ReadOnlyTurn] and is not logged, so it can only call read-only methods of other components, " +
+                $"but {target}.{method.Name} may change state. Remove [ReadOnlyTurn] from {Invocation?.Method}, or mark {method.Name} [ReadOnlyTurn] if it only reads.");
+        if (cycle) throw new CallCycleException(chain, target);
+        await runtime.StabilizeAsync(this).ConfigureAwait(false);
+        var requestId = $"{Id}:read:{RequestId}:{NextOrdinal()}";
+        try
+        {
+            return await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (CallCycleException e)
+        {
+            return Replayer.ErrorReply(e);
+        }
+    }
+
+    internal static string? SessionItemOf(RecordedValue value) =>
+        value.Value == 0 ? null : System.Text.Encoding.UTF8.GetString(value.Bytes.Span);
 
     /// <summary>The next value: the resumed partial's, in order, else a fresh one. Either way it is recorded.</summary>
     internal RecordedValue Next(NondeterminismKind kind, Func<RecordedValue> fresh)
@@ -111,7 +236,16 @@ internal sealed class LiveTurnContext : IComponentContext
 /// <param name="Backends">The registered back ends.</param>
 /// <param name="Json">JSON settings for arguments and results.</param>
 /// <param name="StabilizeAsync">Makes everything before the call durable and pins the turn's seq (guarantee 6).</param>
-internal sealed record TurnRuntime(BackendRegistry Backends, JsonSerializerOptions Json, Func<LiveTurnContext, Task> StabilizeAsync);
+/// <param name="Registry">The registered component types (for proxies of callees).</param>
+/// <param name="Caller">Delivers component calls (the runtime itself, or <see cref="RuntimeOptions.Caller"/>).</param>
+/// <param name="SessionItems">Reads session items, or null when every item reads null.</param>
+internal sealed record TurnRuntime(
+    BackendRegistry Backends,
+    JsonSerializerOptions Json,
+    Func<LiveTurnContext, Task> StabilizeAsync,
+    ComponentRegistry Registry,
+    IComponentCaller Caller,
+    Func<string, string, CancellationToken, Task<string?>>? SessionItems);
 
 /// <summary>
 /// The context of a replayed turn: feeds back the recorded values and outbound outcomes in order. Asking for
@@ -143,6 +277,23 @@ internal sealed class ReplayTurnContext(ComponentId id, long recordSeq, TurnReco
 
     public IBackend Backend(string name) => new ReplayBackend(this, name, json);
 
+    public string? SessionId => turn.SessionId;
+
+    public Task<string?> GetSessionItemAsync(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return Task.FromResult(LiveTurnContext.SessionItemOf(Take(NondeterminismKind.SessionItem)));
+    }
+
+    public T Call<T>(string key)
+        where T : IRecoverableComponent
+    {
+        var (name, methods) = ComponentProxy.InterfaceView(typeof(T));
+        return ComponentProxy.Create<T>(
+            inv => Task.FromResult(TakeOutbound(OutboundKind.Component, inv.Target.ToString(), inv.Method, inv.Args.Span).Outcome),
+            name, methods, json, key, static () => string.Empty, SessionId);
+    }
+
     internal RecordedValue Take(NondeterminismKind kind)
     {
         var values = turn.Values;
@@ -155,17 +306,19 @@ internal sealed class ReplayTurnContext(ComponentId id, long recordSeq, TurnReco
         return v;
     }
 
-    internal OutboundCall TakeOutbound(string target, string procedure, ReadOnlySpan<byte> args)
+    internal OutboundCall TakeOutbound(OutboundKind kind, string target, string procedure, ReadOnlySpan<byte> args)
     {
         if (_outbound >= turn.Outbound.Count)
             throw Diverged($"{turn.Outbound.Count} outbound call(s)", $"a call #{_outbound + 1} to {target}.{procedure}");
         var call = turn.Outbound[_outbound];
-        if (call.Target != target || call.Operation != procedure || !call.Args.Span.SequenceEqual(args))
-            throw Diverged($"call #{call.Ordinal} {call.Target}.{call.Operation}({System.Text.Encoding.UTF8.GetString(call.Args.Span)})",
-                $"{target}.{procedure}({System.Text.Encoding.UTF8.GetString(args)})");
+        if (call.Kind != kind || call.Target != target || call.Operation != procedure || !call.Args.Span.SequenceEqual(args))
+            throw Diverged($"call #{call.Ordinal} {Describe(call.Kind)} {call.Target}.{call.Operation}({System.Text.Encoding.UTF8.GetString(call.Args.Span)})",
+                $"{Describe(kind)} {target}.{procedure}({System.Text.Encoding.UTF8.GetString(args)})");
         _outbound++;
         return call;
     }
+
+    private static string Describe(OutboundKind kind) => kind == OutboundKind.Component ? "component" : "back end";
 
     private ReplayDivergenceException Diverged(string expected, string actual) => new(Id, recordSeq, turn.Method, expected, actual);
 }
