@@ -232,7 +232,8 @@ internal sealed partial class Activation
         {
             ThrowIfBroken(inv.RequestId);
             var args = method.DecodeArgs(inv.Args.Span, _json);
-            _grain.Context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, invocation: inv, readOnly: true);
+            var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, invocation: inv, readOnly: true);
+            _grain.Context = context;
             try
             {
                 reply = new TurnReply(method.EncodeResult(await method.InvokeAsync(_grain, args).ConfigureAwait(false), _json));
@@ -241,6 +242,10 @@ internal sealed partial class Activation
             {
                 reply = Replayer.ErrorReply(e);
             }
+
+            // A component call or session read that could not be delivered is not the component's answer: retry.
+            if (context.InfrastructureFailure is { } failure)
+                throw new TurnNotDurableException(Id, inv.RequestId, $"a call of the read-only turn failed: {failure.Message}", failure);
 
             durable = _lastWrite;
         }

@@ -190,6 +190,11 @@ internal sealed class LiveTurnContext : IComponentContext
         {
             return Replayer.ErrorReply(e);
         }
+        catch (Exception e)
+        {
+            InfrastructureFailure ??= e;
+            throw;
+        }
     }
 
     internal static string? SessionItemOf(RecordedValue value) =>
