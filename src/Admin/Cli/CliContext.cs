@@ -52,6 +52,31 @@ internal sealed class CliContext(TextWriter output, TextWriter error)
     public Task<ILogStore> OpenStoreAsync(ParseResult parse, bool create = false, int readers = 4) =>
         StoreConnection.OpenAsync(StoreText(parse), create, readers);
 
+    /// <summary>
+    /// Opens the store and checks that it keeps the cluster tables (silos, ownership by silo, sessions): the object
+    /// returned implements <see cref="IClusterStore"/> (see <see cref="Cluster"/>). A store that does not is refused
+    /// with one line.
+    /// </summary>
+    public async Task<ILogStore> OpenClusterStoreAsync(ParseResult parse)
+    {
+        var store = await OpenStoreAsync(parse).ConfigureAwait(false);
+        if (store is IClusterStore) return store;
+        await store.DisposeAsync().ConfigureAwait(false);
+        throw new AdminException(new ClusterNotSupportedException(store.Name).Message);
+    }
+
+    /// <summary>The cluster tables of a store opened with <see cref="OpenClusterStoreAsync"/>.</summary>
+    public static IClusterStore Cluster(ILogStore store) =>
+        store as IClusterStore ?? throw new AdminException(new ClusterNotSupportedException(store.Name).Message);
+
+    /// <summary>The cluster key given with <paramref name="option"/>, or the environment's, or null.</summary>
+    public static string? ClusterKey(ParseResult parse, Option<string?> option)
+    {
+        var value = parse.GetValue(option);
+        if (string.IsNullOrEmpty(value)) value = Environment.GetEnvironmentVariable(CliOptions.ClusterKeyVariable);
+        return string.IsNullOrEmpty(value) ? null : value;
+    }
+
     /// <summary>The store string given, or the environment's.</summary>
     public static string? StoreText(ParseResult parse) =>
         parse.GetValue(CliOptions.Store) ?? Environment.GetEnvironmentVariable(CliOptions.StoreVariable);

@@ -29,6 +29,15 @@ internal static class CliOptions
         Required = true,
     };
 
+    /// <summary>The environment variable read when <c>--cluster-key</c> is not given.</summary>
+    public const string ClusterKeyVariable = "MIDDLEWARE_CLUSTER_KEY";
+
+    /// <summary><c>--cluster-key KEY</c>: on commands that contact a silo (the key its handshake requires, if any).</summary>
+    public static Option<string?> ClusterKey() => new("--cluster-key")
+    {
+        Description = $"The cluster key the silos require in the handshake (default: ${ClusterKeyVariable}; none when unset).",
+    };
+
     /// <summary>The component id argument, <c>Type/key</c>.</summary>
     public static Argument<string> ComponentId() => new("id") { Description = "The component id, Type/key (e.g. Account/acct-07)." };
 }

@@ -35,7 +35,12 @@ internal static class LogCommand
                     Markup.Escape(r.Method), Markup.Escape(Format.Clip(r.Args.GetRawText(), 60)),
                     Markup.Escape(r.Recorded.Count == 0 ? "-" : string.Join(", ", r.Recorded.Select(v => $"{v.Kind}={v.Value}"))),
                     Markup.Escape(r.Outbound.Count == 0 ? "-" : string.Join(", ", r.Outbound.Select(o => $"{o.Target}.{o.Operation} [{o.RequestId}] = {(o.Error is { } e ? "abort " + e.Message : o.Result?.GetRawText() ?? "(void)")}"))),
-                    Markup.Escape(r.Kind == "partialTurn" ? "(partial: input forced before an outbound call)" : Format.Clip(Format.Reply(r), 60)));
+                    Markup.Escape(r.Kind switch
+                    {
+                        "partialTurn" => "(partial: input forced before an outbound call)",
+                        "fence" => "(fence: declared not committed, never runs)",
+                        _ => Format.Clip(Format.Reply(r), 60),
+                    }));
             }
 
             var console = cli.Tables();

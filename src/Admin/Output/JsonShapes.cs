@@ -31,8 +31,10 @@ public sealed record RecordedValueShape(string Kind, string Value);
 public sealed record ErrorShape(string Type, string Message);
 
 /// <summary>
-/// One decoded turn record. <c>kind</c> is the record kind in camelCase (<c>turn</c>); <c>reply</c> is the result
-/// JSON (null for void, error, or a record without a reply), <c>error</c> is set for an error reply.
+/// One decoded log record. <c>kind</c> is the record kind in camelCase (<c>turn</c>, <c>partialTurn</c>, <c>fence</c>);
+/// <c>reply</c> is the result JSON (null for void, error, or a record without a reply), <c>error</c> is set for an error
+/// reply. A <c>fence</c> record has the fenced request id, method <c>(fence)</c>, no arguments, and as its error the one
+/// every later arrival of that id gets.
 /// </summary>
 public sealed record LogRecordShape(
     long Seq, string Kind, long Epoch, DateTime CommittedAt, string RequestId, string? SessionId, string? Caller, string Method,
@@ -69,3 +71,46 @@ public sealed record SchemaShape(string Store, int SchemaVersion, int ExpectedVe
 
 /// <summary><c>dev generate</c>: what was written and how fast.</summary>
 public sealed record GenerateShape(string Store, int Accounts, long Turns, double Seconds, double TurnsPerSecond);
+
+/// <summary>
+/// One silo in <c>cluster status</c>. <c>status</c> is <c>live</c> (active and heartbeating within its window),
+/// <c>dead</c> (missed its window) or <c>left</c> (shut down gracefully); ages and windows are in seconds, by the
+/// store's clock.
+/// </summary>
+public sealed record SiloShape(
+    string SiloId, string Address, string? HttpAddress, string Status, double HeartbeatAgeSeconds, double DeadAfterSeconds,
+    int Activations, int ComponentsOwned, DateTime JoinedAt);
+
+/// <summary>
+/// <c>cluster status</c>: the silos (live first), how many are live, and how many components the store knows and how
+/// many of them no live silo owns (they are placed on a live silo at their next request).
+/// </summary>
+public sealed record ClusterStatusShape(string Store, int Live, int Total, int Components, int ComponentsWithoutLiveOwner, IReadOnlyList<SiloShape> Silos);
+
+/// <summary>
+/// A virtual session: <c>status</c> is <c>open</c> or <c>closed</c>; <c>reserved</c> is the highest request number handed
+/// out (request ids are <c>sessionId:n</c>, n from 1 to it); <c>items</c> are its key/value items.
+/// </summary>
+public sealed record SessionShape(string SessionId, string Status, long Reserved, int Opens, DateTime CreatedAt, DateTime LastOpenedAt, IReadOnlyDictionary<string, string> Items);
+
+/// <summary><c>sessions list</c>: newest activity first, at most <c>limit</c>.</summary>
+public sealed record SessionListShape(int Limit, IReadOnlyList<SessionShape> Sessions);
+
+/// <summary>
+/// <c>outcome</c> of one request id on one component. <c>outcome</c> is <c>committed</c> (<c>reply</c> / <c>error</c> hold
+/// the recorded reply), <c>fenced</c> (declared not committed: it can never run) or <c>notCommitted</c> (not recorded and
+/// not fenced: it may still arrive and run, unless its owner fences it with <c>--fence</c>). <c>source</c> is where the
+/// answer came from: <c>log</c>, <c>dedup</c> (the store's dedup table, for turns before the latest checkpoint),
+/// <c>silo</c> (<c>--fence</c>: the owner decided), or null when nothing was found. <c>seq</c> and <c>committedAt</c> are
+/// the record's, when the store still has it. <c>partialSeq</c> names a partial record of the id with no final record
+/// (a turn in doubt, which a retry of the id resumes).
+/// </summary>
+public sealed record OutcomeShape(
+    string Component, string RequestId, string Outcome, bool Committed, string? Source, long? Seq, DateTime? CommittedAt,
+    JsonElement? Reply, ErrorShape? Error, long? PartialSeq);
+
+/// <summary><c>outcome</c> without <c>--component</c>: every component was scanned; <c>found</c> lists the hits.</summary>
+public sealed record OutcomeScanShape(string RequestId, int ComponentsScanned, IReadOnlyList<OutcomeShape> Found);
+
+/// <summary><c>move</c>: the silo's answer (from, to, the epoch handed over) and the owner the store names afterwards.</summary>
+public sealed record MoveShape(string Component, string From, string To, long Epoch, string? Owner);

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using System.Text.Json;
+using Middleware.Admin.Cli;
+using Middleware.Admin.Cluster;
+using Middleware.Admin.Output;
+using Middleware.Protocol;
+
+namespace Middleware.Admin.Commands;
+
+/// <summary>
+/// <c>mw move ID --to SILO [--cluster-key KEY]</c>: a graceful handover. The <c>$move</c> control operation goes to a
+/// live silo (the owner's when it is live), which routes it to the owner; the owner checkpoints the component,
+/// deactivates it and hands it to the target in the store (same epoch: the target's claim raises it, fencing any late
+/// write of the old owner). A target that is not a live silo is refused here, before anything is sent.
+/// </summary>
+internal static class MoveCommand
+{
+    public static Command Build(CliContext cli)
+    {
+        var id = CliOptions.ComponentId();
+        var to = new Option<string>("--to") { Description = "The id of the live silo to move the component to (mw cluster status lists them).", Required = true };
+        var clusterKey = CliOptions.ClusterKey();
+        var command = new Command("move", "Hand a component over to another live silo (the owner checkpoints and deactivates it first).") { id, to, clusterKey };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var store = await cli.OpenClusterStoreAsync(parse).ConfigureAwait(false);
+            var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
+            var destination = parse.GetValue(to)!;
+            await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), CliContext.ClusterKey(parse, clusterKey), ct).ConfigureAwait(false);
+            if (!link.Live.Any(s => s.SiloId == destination))
+            {
+                throw new AdminException($"'{destination}' is not a live silo; the live ones are: {string.Join(", ", link.Live.Select(s => $"{s.SiloId} ({s.Address})"))}.");
+            }
+
+            MoveShape shape;
+            if (head.Owner == destination)
+            {
+                shape = new MoveShape(cid.ToString(), destination, destination, head.Epoch, head.Owner);
+            }
+            else
+            {
+                var owner = head.Owner is { } ownerId ? link.Live.FirstOrDefault(s => s.SiloId == ownerId)?.Address : null;
+                var message = new InvokeMessage(cid.Type, cid.Key, ProtocolConstants.Move, "$control:" + Guid.NewGuid().ToString("N"), null, null,
+                    JsonSerializer.SerializeToUtf8Bytes(new[] { destination }), InvokeFlags.Control);
+                var reply = await link.SendAsync(message, owner, ct).ConfigureAwait(false);
+                if (reply.Status != ReplyStatus.Ok)
+                {
+                    var reason = reply.Status == ReplyStatus.Error ? $"{reply.ErrorType}: {reply.ErrorMessage}" : reply.Detail;
+                    throw new AdminException($"The cluster refused to move {cid} to {destination}: {reason}");
+                }
+
+                var (from, movedTo, epoch) = ReadMoveReply(reply.Result);
+                var after = await store.GetHeadAsync(cid.ToString(), ct).ConfigureAwait(false);
+                shape = new MoveShape(cid.ToString(), from, movedTo, epoch, after?.Owner);
+            }
+
+            if (CliContext.Json(parse)) cli.WriteJson(shape);
+            else if (shape.From == shape.To) await cli.Output.WriteLineAsync($"{shape.Component} is already on {shape.To} (epoch {shape.Epoch}); nothing to move").ConfigureAwait(false);
+            else await cli.Output.WriteLineAsync($"{shape.Component}: moved from {shape.From} to {shape.To} (handed over at epoch {shape.Epoch}); the store names {shape.Owner ?? "no one"} as owner").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>The Ok result of <c>$move</c>: <c>{"from","to","epoch"}</c>.</summary>
+    private static (string From, string To, long Epoch) ReadMoveReply(ReadOnlyMemory<byte> result)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(result);
+            var root = doc.RootElement;
+            return (root.GetProperty("from").GetString() ?? "", root.GetProperty("to").GetString() ?? "", root.GetProperty("epoch").GetInt64());
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new AdminException($"The silo answered the move with an unexpected result ({Format.Clip(System.Text.Encoding.UTF8.GetString(result.Span))}): {e.Message}");
+        }
+    }
+}
