@@ -126,12 +126,25 @@ public sealed class SiloLauncher : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops every running silo gracefully (SIGTERM, in parallel); returns (silo id, exit code) of each.</summary>
-    public async Task<IReadOnlyList<(string SiloId, int ExitCode)>> StopAllAsync(TimeSpan? timeout = null)
+    /// <summary>
+    /// Stops every running silo gracefully (SIGTERM, in parallel) and waits up to <paramref name="timeout"/> (default 20 s)
+    /// for each; one that does not exit in time is killed and reported with <see cref="SiloStopResult.Graceful"/> false.
+    /// </summary>
+    public async Task<IReadOnlyList<SiloStopResult>> StopAllAsync(TimeSpan? timeout = null)
     {
-        var running = Running;
-        var codes = await Task.WhenAll(running.Select(s => s.StopAsync(timeout))).ConfigureAwait(false);
-        return [.. running.Zip(codes, (s, c) => (s.Id, c))];
+        return await Task.WhenAll(Running.Select(async silo =>
+        {
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                var code = await silo.StopAsync(timeout).ConfigureAwait(false);
+                return new SiloStopResult(silo.Id, code, true, watch.Elapsed, null);
+            }
+            catch (TimeoutException e)
+            {
+                return new SiloStopResult(silo.Id, -1, false, watch.Elapsed, e.Message);
+            }
+        })).ConfigureAwait(false);
     }
 
     /// <summary>Kills every silo still running (SIGKILL) and releases them.</summary>
@@ -156,3 +169,11 @@ public sealed class SiloLauncher : IAsyncDisposable
         return byStem != 0 ? byStem : numberA != numberB ? numberA.CompareTo(numberB) : string.CompareOrdinal(a, b);
     }
 }
+
+/// <summary>How a silo ended after SIGTERM.</summary>
+/// <param name="SiloId">The silo.</param>
+/// <param name="ExitCode">Its exit code (-1 when it had to be killed).</param>
+/// <param name="Graceful">False when it did not exit within the timeout and was killed.</param>
+/// <param name="Took">From SIGTERM to exit.</param>
+/// <param name="Problem">Why it was not graceful (with the silo's output), or null.</param>
+public sealed record SiloStopResult(string SiloId, int ExitCode, bool Graceful, TimeSpan Took, string? Problem);

@@ -15,50 +15,103 @@ public sealed record DemoOptions
     /// <summary>The store setting in effect: --store (or --db) &gt; MIDDLEWARE_STORE &gt; <see cref="DefaultStore"/>.</summary>
     public string StoreSetting => LogStores.FromEnvironmentOrDefault(Store, DefaultStore);
 
-    /// <summary>Number of accounts.</summary>
-    public int Accounts { get; init; } = 20;
+    /// <summary>Silo processes in the cluster.</summary>
+    public int Silos { get; init; } = 3;
 
-    /// <summary>Number of deposits and withdrawals.</summary>
-    public int Operations { get; init; } = 4000;
+    /// <summary>Number of accounts; the first quarter of them (at least one) are hot and get half of the traffic.</summary>
+    public int Accounts { get; init; } = 24;
 
-    /// <summary>Requests in flight at once.</summary>
-    public int Concurrency { get; init; } = 48;
+    /// <summary>Number of tellers that carry out transfers.</summary>
+    public int Tellers { get; init; } = 8;
 
-    /// <summary>How many times the host is SIGKILLed during the run.</summary>
+    /// <summary>Workers, each with one request in flight at a time.</summary>
+    public int Concurrency { get; init; } = 32;
+
+    /// <summary>How long the workload runs.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(12);
+
+    /// <summary>When the (first) silo is SIGKILLed, counted from the start of the workload.</summary>
+    public TimeSpan KillAt { get; init; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>How many silos are SIGKILLed, one after the other (each the owner of the busiest accounts then), 5 s apart; 0 runs without a kill.</summary>
     public int Kills { get; init; } = 1;
 
-    /// <summary>Seed of the workload and of the kill points (printed, so a run can be repeated).</summary>
+    /// <summary>Between two kills.</summary>
+    public static TimeSpan KillSpacing => TimeSpan.FromSeconds(5);
+
+    /// <summary>The silos' <c>--dead-after-ms</c>: how long a silo may miss heartbeats before the others take over its components.</summary>
+    public int DeadAfterMs { get; init; } = 2000;
+
+    /// <summary>The silos' <c>--checkpoint-every</c>: small, so a take-over runs checkpoint + replay + dedup.</summary>
+    public int CheckpointEvery { get; init; } = 100;
+
+    /// <summary>Seed of the workload (printed, so a run's mix can be repeated; timing still varies).</summary>
     public int Seed { get; init; } = Environment.TickCount & 0x7FFF;
 
     /// <summary>The whole run is abandoned (non-zero exit) after this long.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(120);
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(180);
 
-    /// <summary>A host must print READY within this long.</summary>
-    public TimeSpan HostStartTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>A silo must print its listening line within this long.</summary>
+    public TimeSpan SiloStartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Parses <c>--store STORE | --db PATH --accounts N --ops N --concurrency N --kills N --seed N --timeout SECONDS</c>.</summary>
+    /// <summary>Echo every line the silos print (prefixed with the silo id).</summary>
+    public bool Verbose { get; init; }
+
+    /// <summary>The workload's length: at least 4 s after the last kill, so the run sees the cluster recover.</summary>
+    public TimeSpan EffectiveDuration
+    {
+        get
+        {
+            var lastKill = KillAt + (KillSpacing * Math.Max(0, Kills - 1));
+            var minimum = Kills == 0 ? TimeSpan.FromSeconds(1) : lastKill + TimeSpan.FromSeconds(4);
+            return Duration > minimum ? Duration : minimum;
+        }
+    }
+
+    /// <summary>Parses the command line (see <see cref="Help"/>).</summary>
     public static DemoOptions Parse(IReadOnlyList<string> args)
     {
         var options = new DemoOptions();
-        for (var i = 0; i < args.Count; i += 2)
+        for (var i = 0; i < args.Count; i++)
         {
-            var value = i + 1 < args.Count ? args[i + 1] : throw new ArgumentException($"Option {args[i]} needs a value.");
-            options = args[i] switch
+            if (args[i] == "--verbose")
+            {
+                options = options with { Verbose = true };
+                continue;
+            }
+
+            var value = i + 1 < args.Count ? args[++i] : throw new ArgumentException($"Option {args[i]} needs a value.");
+            var name = args[i - 1];
+            options = name switch
             {
                 "--store" => options with { Store = value },
                 "--db" => options with { Store = "sqlite:" + value },
-                "--accounts" => options with { Accounts = Positive(args[i], value) },
-                "--ops" => options with { Operations = Positive(args[i], value) },
-                "--concurrency" => options with { Concurrency = Positive(args[i], value) },
-                "--kills" => options with { Kills = Positive(args[i], value, allowZero: true) },
-                "--seed" => options with { Seed = Positive(args[i], value, allowZero: true) },
-                "--timeout" => options with { Timeout = TimeSpan.FromSeconds(Positive(args[i], value)) },
-                _ => throw new ArgumentException($"Unknown option '{args[i]}'. Options: --store STORE (or --db PATH) --accounts N --ops N --concurrency N --kills N --seed N --timeout SECONDS; or 'host --store STORE' for the child process. STORE: " + LogStores.AcceptedForms + "."),
+                "--silos" => options with { Silos = Positive(name, value) },
+                "--accounts" => options with { Accounts = Positive(name, value) },
+                "--tellers" => options with { Tellers = Positive(name, value) },
+                "--concurrency" => options with { Concurrency = Positive(name, value) },
+                "--duration" => options with { Duration = TimeSpan.FromSeconds(Positive(name, value)) },
+                "--kill-at" => options with { KillAt = TimeSpan.FromSeconds(Positive(name, value)) },
+                "--kills" => options with { Kills = Positive(name, value, allowZero: true) },
+                "--dead-after-ms" => options with { DeadAfterMs = Positive(name, value) },
+                "--checkpoint-every" => options with { CheckpointEvery = Positive(name, value) },
+                "--seed" => options with { Seed = Positive(name, value, allowZero: true) },
+                "--timeout" => options with { Timeout = TimeSpan.FromSeconds(Positive(name, value)) },
+                _ => throw new ArgumentException($"Unknown option '{name}'. {Help}"),
             };
         }
 
+        if (options.Accounts < 2) throw new ArgumentException("--accounts must be at least 2: transfers need two accounts.");
+        if (options.Kills >= options.Silos)
+            throw new ArgumentException($"--kills is {options.Kills} with {options.Silos} silo(s); at least one silo must survive, so kill at most {options.Silos - 1}.");
         return options;
     }
+
+    /// <summary>The options, for error messages.</summary>
+    public const string Help =
+        "Options: --store STORE (or --db PATH) --silos N (3) --accounts N (24) --tellers N (8) --concurrency N (32) --duration SECONDS (12) " +
+        "--kill-at SECONDS (4) --kills N (1; 0 = no kill) --dead-after-ms MS (2000) --checkpoint-every N (100) --seed N --timeout SECONDS (180) --verbose; " +
+        "or 'host --store STORE' for the single-host child process the crash tests run. STORE: " + LogStores.AcceptedForms + ".";
 
     private static int Positive(string name, string value, bool allowZero = false) =>
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && (n > 0 || (allowZero && n == 0))

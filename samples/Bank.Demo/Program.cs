@@ -1,13 +1,14 @@
 namespace Bank.Demo;
 
 /// <summary>
-/// <c>dotnet run --project samples/Bank.Demo</c>: runs a bank workload against a child host process,
-/// SIGKILLs the host mid-run, restarts it, retries and verifies that nothing acknowledged was lost or
-/// applied twice. <c>host --store STORE</c> (or <c>host --db PATH</c>, short for <c>--store sqlite:PATH</c>) is the child process itself.
+/// <c>dotnet run --project samples/Bank.Demo</c>: starts a cluster of three silo processes, drives deposits, withdrawals
+/// and transfers through the client SDK, SIGKILLs the silo owning the busiest accounts mid-run, keeps going, and verifies
+/// that nothing acknowledged was lost or applied twice. <c>host --store STORE</c> (or <c>host --db PATH</c>) is the
+/// single-host child process of the crash tests (a LocalRuntime behind a line protocol on stdin/stdout).
 /// </summary>
 public static class Program
 {
-    /// <summary>Entry point: parent (demo) mode by default, host mode with <c>host --store STORE</c> or <c>host --db PATH</c>.</summary>
+    /// <summary>Entry point: the cluster demo by default, host mode with <c>host --store STORE</c> or <c>host --db PATH</c>.</summary>
     public static async Task<int> Main(string[] args)
     {
         try
@@ -18,6 +19,12 @@ public static class Program
             {
                 await Console.Error.WriteLineAsync("usage: Bank.Demo host --store STORE | host --db PATH").ConfigureAwait(false);
                 return 2;
+            }
+
+            if (args is ["--help" or "-h"])
+            {
+                Console.WriteLine("usage: dotnet run --project samples/Bank.Demo -- [options]\n" + DemoOptions.Help);
+                return 0;
             }
 
             return await DemoRunner.RunAsync(DemoOptions.Parse(args)).ConfigureAwait(false);

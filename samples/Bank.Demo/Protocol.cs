@@ -13,13 +13,16 @@ public enum OperationKind
 
     /// <summary><c>IAccount.Balance</c> (read-only, not logged).</summary>
     Balance,
+
+    /// <summary><c>IAccount.Debit</c>: what a teller sends to the account a transfer takes money from.</summary>
+    Debit,
 }
 
 /// <summary>
 /// One request of the line protocol between a driver and a host process. A retry sends the very same
 /// request (same id, operation and amount), which is what makes it exactly-once.
 /// </summary>
-/// <remarks>Wire form: <c>D &lt;id&gt; &lt;account&gt; &lt;amount&gt;</c>, <c>W ...</c>, <c>B &lt;id&gt; &lt;account&gt;</c>.
+/// <remarks>Wire form: <c>D &lt;id&gt; &lt;account&gt; &lt;amount&gt;</c>, <c>W ...</c>, <c>X ...</c> (debit), <c>B &lt;id&gt; &lt;account&gt;</c>.
 /// Ids and account names must not contain spaces.</remarks>
 public sealed record HostRequest(string RequestId, OperationKind Kind, string Account, long Amount = 0)
 {
@@ -28,6 +31,7 @@ public sealed record HostRequest(string RequestId, OperationKind Kind, string Ac
     {
         OperationKind.Deposit => $"D {RequestId} {Account} {Amount.ToString(CultureInfo.InvariantCulture)}",
         OperationKind.Withdraw => $"W {RequestId} {Account} {Amount.ToString(CultureInfo.InvariantCulture)}",
+        OperationKind.Debit => $"X {RequestId} {Account} {Amount.ToString(CultureInfo.InvariantCulture)}",
         _ => $"B {RequestId} {Account}",
     };
 
@@ -40,8 +44,9 @@ public sealed record HostRequest(string RequestId, OperationKind Kind, string Ac
         {
             ("D", 4) => new HostRequest(parts[1], OperationKind.Deposit, parts[2], ParseAmount(parts[3], line)),
             ("W", 4) => new HostRequest(parts[1], OperationKind.Withdraw, parts[2], ParseAmount(parts[3], line)),
+            ("X", 4) => new HostRequest(parts[1], OperationKind.Debit, parts[2], ParseAmount(parts[3], line)),
             ("B", 3) => new HostRequest(parts[1], OperationKind.Balance, parts[2]),
-            _ => throw new FormatException($"Cannot parse request line '{line}': expected 'D|W <id> <account> <amount>' or 'B <id> <account>'."),
+            _ => throw new FormatException($"Cannot parse request line '{line}': expected 'D|W|X <id> <account> <amount>' or 'B <id> <account>'."),
         };
     }
 
