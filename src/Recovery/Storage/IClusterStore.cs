@@ -19,22 +19,30 @@ namespace Middleware.Recovery.Storage;
 /// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> returns a range of request
 /// numbers above every range returned before for that session, across processes and restarts.</item>
 /// </list>
+/// Arguments are checked by <see cref="ClusterRules"/> in every store (same exceptions, same messages). A store that
+/// cannot be reached fails with <see cref="StoreUnavailableException"/>, like the log operations.
 /// </summary>
 public interface IClusterStore
 {
     /// <summary>
     /// Registers (or re-registers) a silo as active with a heartbeat at the store's now. <paramref name="deadAfter"/> is
-    /// how long it may go without a heartbeat before it is declared dead.
+    /// how long it may go without a heartbeat before it is declared dead (at least 1 ms). A rejoin (also after being
+    /// declared dead or leaving) replaces the row: new addresses and window, activations 0, joined at now.
     /// </summary>
     Task<SiloEntry> JoinAsync(string siloId, string address, string? httpAddress, TimeSpan deadAfter, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Refreshes the silo's heartbeat (store clock) and the number of activations it reports. Returns false when the
     /// silo's row is no longer active (declared dead, left, or absent): the silo must drop its activations and rejoin.
+    /// An active row whose window passed but that nobody has marked dead yet is still refreshed: every reader of
+    /// liveness (<see cref="ListSilosAsync"/>, <see cref="ClaimForSiloAsync"/>) marks first, so no one has acted on it.
     /// </summary>
     Task<bool> HeartbeatAsync(string siloId, int activations, CancellationToken cancellationToken = default);
 
-    /// <summary>Marks the silo as left and releases every component it owns (owner set to none, epochs unchanged).</summary>
+    /// <summary>
+    /// Marks the silo as left and releases every component it owns (owner set to none, epochs unchanged), in one
+    /// transaction. An unknown silo id changes no silo row (components owned under that name are still released).
+    /// </summary>
     Task LeaveAsync(string siloId, CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -48,6 +56,11 @@ public interface IClusterStore
     /// <paramref name="expectedEpoch"/> (0 for a component never claimed) by one and records the silo as owner, only
     /// when the current owner is none, the claimer, or not a live silo (marking that owner dead in the same
     /// transaction when its window passed). Otherwise reports the live owner, or an epoch conflict.
+    /// In this order, in one transaction: every expired active silo is marked dead; an owner that is a live silo other
+    /// than the claimer is reported (<see cref="ClaimResult.LiveOwner"/>, whatever <paramref name="expectedEpoch"/> is,
+    /// since that is where requests must go); a missing component is created at epoch 1 when
+    /// <paramref name="expectedEpoch"/> is 0; a stored epoch other than <paramref name="expectedEpoch"/> is a conflict.
+    /// An owner name that is no silo at all (a local runtime, the admin tool) counts as not live.
     /// </summary>
     Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default);
 
@@ -60,21 +73,28 @@ public interface IClusterStore
     Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Opens a virtual session: creates it when <paramref name="sessionId"/> is new (a store-generated id when null),
-    /// or resumes it, and reserves the next <paramref name="reserve"/> request numbers for the caller.
+    /// Opens a virtual session: creates it when <paramref name="sessionId"/> is new (a store-generated id when null,
+    /// a GUID in "N" format), or resumes it, and reserves the next <paramref name="reserve"/> request numbers for the
+    /// caller: 1..reserve for a new session, old reserved + 1 .. old reserved + reserve on a resume.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reserve"/> is not 1..<see cref="ClusterRules.MaxReserve"/>.</exception>
+    /// <exception cref="ArgumentException">The id is empty or contains ':'.</exception>
+    /// <exception cref="InvalidOperationException">The session is closed; a new one is needed.</exception>
     Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default);
 
     /// <summary>A session with its items, or null when the store never saw it.</summary>
     Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default);
 
-    /// <summary>Every session, newest activity first, at most <paramref name="limit"/>.</summary>
+    /// <summary>Every session, latest opened (or resumed) first, at most <paramref name="limit"/> (at least 1).</summary>
     Task<IReadOnlyList<SessionEntry>> ListSessionsAsync(int limit = 1000, CancellationToken cancellationToken = default);
 
     /// <summary>Sets (or, with a null value, removes) one item of a session. Throws <see cref="KeyNotFoundException"/> for an unknown session.</summary>
     Task SetSessionItemAsync(string sessionId, string key, string? value, CancellationToken cancellationToken = default);
 
-    /// <summary>Marks a session closed; its id is never reused, and opening it again is refused.</summary>
+    /// <summary>
+    /// Marks a session closed; its id is never reused, and opening it again is refused. Closing a closed session is
+    /// harmless; an unknown one is a <see cref="KeyNotFoundException"/>.
+    /// </summary>
     Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default);
 }
 

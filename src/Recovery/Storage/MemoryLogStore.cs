@@ -4,9 +4,11 @@ namespace Middleware.Recovery.Storage;
 
 /// <summary>
 /// An in-memory store: the reference implementation of the contract, for unit tests and for the
-/// benchmark's no-log baseline. Nothing survives the process; never use it where durability matters.
+/// benchmark's no-log baseline. Nothing survives the process; never use it where durability matters. It also
+/// keeps the cluster tables (<see cref="IClusterStore"/>, in MemoryLogStore.Cluster.cs) with its
+/// <see cref="TimeProvider"/> as the store clock, so one process can host several silos in tests.
 /// </summary>
-public sealed class MemoryLogStore(TimeProvider? time = null) : ILogStore
+public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStore, IClusterStore
 {
     private readonly object _gate = new();
     private readonly TimeProvider _time = time ?? TimeProvider.System;

@@ -1,0 +1,206 @@
+using Middleware.Recovery.Log;
+
+namespace Middleware.Recovery.Storage;
+
+/// <summary>
+/// The cluster tables of the in-memory store: the reference for <see cref="IClusterStore"/>. Every operation
+/// runs under the store's one lock, so it is atomic with claims and appends, and its clock is the store's
+/// <see cref="TimeProvider"/>.
+/// </summary>
+public sealed partial class MemoryLogStore
+{
+    private readonly Dictionary<string, SiloRow> _silos = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SessionRow> _sessions = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public Task<SiloEntry> JoinAsync(string siloId, string address, string? httpAddress, TimeSpan deadAfter, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            var windowMs = ClusterRules.CheckJoin(siloId, address, deadAfter);
+            var now = _time.GetUtcNow();
+            var row = new SiloRow(address, httpAddress, SiloStatus.Active, now, windowMs, 0, now);
+            _silos[siloId] = row;
+            return row.Entry(siloId, now);
+        });
+
+    /// <inheritdoc />
+    public Task<bool> HeartbeatAsync(string siloId, int activations, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ClusterRules.CheckHeartbeat(siloId, activations);
+            if (!_silos.TryGetValue(siloId, out var row) || row.Status != SiloStatus.Active) return false;
+            _silos[siloId] = row with { Heartbeat = _time.GetUtcNow(), Activations = activations };
+            return true;
+        });
+
+    /// <inheritdoc />
+    public Task LeaveAsync(string siloId, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ClusterRules.CheckSiloId(siloId);
+            if (_silos.TryGetValue(siloId, out var row)) _silos[siloId] = row with { Status = SiloStatus.Left };
+            foreach (var e in _components.Values)
+            {
+                if (string.Equals(e.Owner, siloId, StringComparison.Ordinal)) e.Owner = null;
+            }
+
+            return true;
+        });
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<SiloEntry>> ListSilosAsync(CancellationToken cancellationToken = default) =>
+        Run<IReadOnlyList<SiloEntry>>(() =>
+        {
+            var now = _time.GetUtcNow();
+            MarkExpiredDead(now);
+            return ClusterRules.Order(_silos.Select(kv => kv.Value.Entry(kv.Key, now)));
+        });
+
+    /// <inheritdoc />
+    public Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ArgumentException.ThrowIfNullOrEmpty(componentId);
+            ClusterRules.CheckSiloId(siloId);
+            MarkExpiredDead(_time.GetUtcNow());
+            _components.TryGetValue(componentId, out var e);
+            var owner = e?.Owner;
+            if (owner is not null && !string.Equals(owner, siloId, StringComparison.Ordinal) &&
+                _silos.TryGetValue(owner, out var ownerRow) && ownerRow.Status == SiloStatus.Active)
+            {
+                return new ClaimResult(null, owner, ownerRow.Address);
+            }
+
+            if (e is null)
+            {
+                if (expectedEpoch != 0) return new ClaimResult(null);
+                e = new Entry();
+                _components.Add(componentId, e);
+            }
+            else if (e.Epoch != expectedEpoch)
+            {
+                return new ClaimResult(null);
+            }
+
+            e.Epoch++;
+            e.Owner = siloId;
+            return new ClaimResult(e.Head(componentId));
+        });
+
+    /// <inheritdoc />
+    public Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ArgumentException.ThrowIfNullOrEmpty(componentId);
+            ClusterRules.CheckSiloId(fromSiloId, nameof(fromSiloId));
+            if (!_components.TryGetValue(componentId, out var e) || e.Epoch != epoch || !string.Equals(e.Owner, fromSiloId, StringComparison.Ordinal))
+                return false;
+            e.Owner = toSiloId;
+            return true;
+        });
+
+    /// <inheritdoc />
+    public Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            var id = ClusterRules.SessionIdToOpen(sessionId, reserve);
+            var now = _time.GetUtcNow();
+            if (!_sessions.TryGetValue(id, out var row))
+            {
+                row = new SessionRow { Reserved = reserve, Opens = 1, CreatedAt = now, LastOpenedAt = now };
+                _sessions.Add(id, row);
+            }
+            else
+            {
+                if (row.Status == SessionStatus.Closed) throw ClusterRules.SessionClosed(id);
+                row.Reserved += reserve;
+                row.Opens++;
+                row.LastOpenedAt = now;
+            }
+
+            return ClusterRules.Reservation(row.Entry(id), reserve);
+        });
+
+    /// <inheritdoc />
+    public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ClusterRules.CheckSessionId(sessionId);
+            return _sessions.TryGetValue(sessionId, out var row) ? row.Entry(sessionId) : null;
+        });
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<SessionEntry>> ListSessionsAsync(int limit = 1000, CancellationToken cancellationToken = default) =>
+        Run<IReadOnlyList<SessionEntry>>(() =>
+        {
+            ClusterRules.CheckLimit(limit);
+            return _sessions.OrderByDescending(kv => kv.Value.LastOpenedAt).ThenBy(kv => kv.Key, StringComparer.Ordinal)
+                .Take(limit).Select(kv => kv.Value.Entry(kv.Key)).ToList();
+        });
+
+    /// <inheritdoc />
+    public Task SetSessionItemAsync(string sessionId, string key, string? value, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ClusterRules.CheckItem(sessionId, key);
+            if (!_sessions.TryGetValue(sessionId, out var row)) throw ClusterRules.UnknownSession(sessionId);
+            if (value is null) row.Items.Remove(key);
+            else row.Items[key] = value;
+            return true;
+        });
+
+    /// <inheritdoc />
+    public Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ClusterRules.CheckSessionId(sessionId);
+            if (!_sessions.TryGetValue(sessionId, out var row)) throw ClusterRules.UnknownSession(sessionId);
+            row.Status = SessionStatus.Closed;
+            return true;
+        });
+
+    /// <summary>Marks dead every active silo whose window passed at <paramref name="now"/>. Call under the lock.</summary>
+    private void MarkExpiredDead(DateTimeOffset now)
+    {
+        foreach (var (id, row) in _silos.ToList())
+        {
+            if (row.Status == SiloStatus.Active && (now - row.Heartbeat).TotalMilliseconds >= row.DeadAfterMs)
+                _silos[id] = row with { Status = SiloStatus.Dead };
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> under the store's lock; an exception becomes a faulted task, like the other stores.</summary>
+    private Task<T> Run<T>(Func<T> work)
+    {
+        try
+        {
+            lock (_gate)
+            {
+                return Task.FromResult(work());
+            }
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<T>(e);
+        }
+    }
+
+    private sealed record SiloRow(string Address, string? HttpAddress, SiloStatus Status, DateTimeOffset Heartbeat, long DeadAfterMs, int Activations, DateTimeOffset JoinedAt)
+    {
+        public SiloEntry Entry(string id, DateTimeOffset now) =>
+            new(id, Address, HttpAddress, Status, now > Heartbeat ? now - Heartbeat : TimeSpan.Zero, TimeSpan.FromMilliseconds(DeadAfterMs), Activations, JoinedAt);
+    }
+
+    private sealed class SessionRow
+    {
+        public SessionStatus Status = SessionStatus.Open;
+        public long Reserved;
+        public int Opens;
+        public DateTimeOffset CreatedAt;
+        public DateTimeOffset LastOpenedAt;
+        public readonly Dictionary<string, string> Items = new(StringComparer.Ordinal);
+
+        public SessionEntry Entry(string id) =>
+            new(id, Status, Reserved, Opens, CreatedAt, LastOpenedAt, new Dictionary<string, string>(Items, StringComparer.Ordinal));
+    }
+}
