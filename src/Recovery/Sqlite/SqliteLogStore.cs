@@ -8,13 +8,15 @@ namespace Middleware.Recovery.Sqlite;
 /// truncation, and a small pool of reader connections so reads do not wait behind commits. Every
 /// acknowledged append has been fsync'd (synchronous=FULL). Several processes may open the same file; the
 /// epoch fence is checked inside each write transaction, so a superseded owner is refused whichever process
-/// it runs in.
+/// it runs in. It also keeps the cluster tables (<see cref="IClusterStore"/>, SqliteLogStore.Cluster.cs), with
+/// every cluster write in a BEGIN IMMEDIATE transaction on the same writer connection.
 /// </summary>
 /// <remarks>
 /// The log table is keyed by a monotonic position only; a component's records are chained through
-/// prev_pos and read by walking that chain. See sql/sqlite/001_initial.sql for the layout and why.
+/// prev_pos and read by walking that chain. See sql/sqlite/001_initial.sql for the layout and why, and
+/// sql/sqlite/002_cluster.sql for the cluster tables.
 /// </remarks>
-public sealed class SqliteLogStore : ILogStore
+public sealed partial class SqliteLogStore : ILogStore, IClusterStore
 {
     private readonly string _path;
     private readonly SqliteStoreOptions _options;

@@ -6,7 +6,7 @@ namespace Middleware.Recovery.Sqlite;
 /// One reader connection with its prepared statements. The pool hands it to one caller at a time. In WAL
 /// mode it reads the last committed snapshot without waiting for the writer's commit.
 /// </summary>
-internal sealed class SqliteReader : IDisposable
+internal sealed partial class SqliteReader : IDisposable
 {
     private readonly SqliteDb _db;
     private readonly SqliteStatement _begin;

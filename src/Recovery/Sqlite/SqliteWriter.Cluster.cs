@@ -1,0 +1,251 @@
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.Sqlite;
+
+/// <summary>
+/// The cluster writes (membership, claims for silos, hand-overs, sessions): each one BEGIN IMMEDIATE
+/// transaction on the writer connection, under the same lock as appends and claims. Nothing of the cluster
+/// state is cached: every decision reads the file inside the write transaction, so it holds against other
+/// processes writing the same file. The store clock is SQLite's: one reading of <c>julianday('now')</c> in unix
+/// milliseconds per operation, used for every comparison and stamp of that operation.
+/// </summary>
+internal sealed partial class SqliteWriter
+{
+    private ClusterStatements? _clusterStatements;
+
+    /// <summary>The cluster statements, prepared on first use (a store that never sees a cluster call pays nothing).</summary>
+    private ClusterStatements Cluster => _clusterStatements ??= new ClusterStatements(_db);
+
+    public SiloEntry Join(string siloId, string address, string? httpAddress, long deadAfterMs) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            var now = NowMs(c);
+            c.Join.Bind(1, siloId).Bind(2, address).Bind(3, httpAddress).Bind(4, now).Bind(5, deadAfterMs).Run();
+            return new SiloEntry(siloId, address, httpAddress, SiloStatus.Active, TimeSpan.Zero, TimeSpan.FromMilliseconds(deadAfterMs), 0,
+                DateTimeOffset.FromUnixTimeMilliseconds(now));
+        });
+
+    public bool Heartbeat(string siloId, int activations) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            c.Heartbeat.Bind(1, siloId).Bind(2, NowMs(c)).Bind(3, activations).Run();
+            return _db.Changes() == 1;
+        });
+
+    public bool Leave(string siloId) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            c.Leave.Bind(1, siloId).Run();
+            c.Release.Bind(1, siloId).Run();
+            return true;
+        });
+
+    public List<SiloEntry> ListSilos() =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            var now = NowMs(c);
+            c.MarkDead.Bind(1, now).Run();
+            var silos = new List<SiloEntry>();
+            var list = c.ListSilos.Bind(1, now);
+            try
+            {
+                while (list.Step())
+                {
+                    silos.Add(new SiloEntry(list.Text(0) ?? "", list.Text(1) ?? "", list.Text(2), (SiloStatus)list.Int64(3),
+                        TimeSpan.FromMilliseconds(Math.Max(0, list.Int64(4))), TimeSpan.FromMilliseconds(list.Int64(5)), (int)list.Int64(6),
+                        DateTimeOffset.FromUnixTimeMilliseconds(list.Int64(7))));
+                }
+            }
+            finally
+            {
+                list.Reset();
+            }
+
+            return ClusterRules.Order(silos);
+        });
+
+    /// <summary>
+    /// The conditional claim of <see cref="IClusterStore.ClaimForSiloAsync"/>: expired silos are marked dead, then the
+    /// component's owner, its liveness and the epoch are read and the claim applied, all under the write lock.
+    /// </summary>
+    public ClaimResult ClaimForSilo(string componentId, long expectedEpoch, string siloId, long nowTicks)
+    {
+        lock (_gate)
+        {
+            long newCid = 0;
+            var result = InTransaction(() =>
+            {
+                var c = Cluster;
+                c.MarkDead.Bind(1, NowMs(c)).Run();
+                if (CidOf(componentId) is not { } cid)
+                {
+                    if (expectedEpoch != 0) return new ClaimResult(null);
+                    _newComponent.Bind(1, componentId).Bind(2, siloId).Bind(3, nowTicks).Run();
+                    newCid = _db.LastInsertRowId();
+                    _newHead.Bind(1, newCid).Run();
+                    return new ClaimResult(new ComponentHead(componentId, 1, siloId, 0, 0));
+                }
+
+                var owner = Owner(c, cid);
+                if (owner is not null && !string.Equals(owner, siloId, StringComparison.Ordinal) && LiveAddress(c, owner) is { } address)
+                    return new ClaimResult(null, owner, address);
+
+                _claimNext.Bind(1, cid).Bind(2, expectedEpoch).Run();
+                if (_db.Changes() != 1) return new ClaimResult(null);
+                _setOwner.Bind(1, cid).Bind(2, siloId).Bind(3, nowTicks).Run();
+                return ReadHead(cid) is { } stored
+                    ? new ClaimResult(new ComponentHead(componentId, stored.Epoch, siloId, stored.LastSeq, stored.CheckpointSeq))
+                    : new ClaimResult(null);
+            });
+
+            // As in Claim: a new row's cid is cached only once it is committed.
+            if (result.Claimed is not null && newCid != 0) _cids[componentId] = newCid;
+            return result;
+        }
+    }
+
+    public bool HandOver(string componentId, long epoch, string fromSiloId, string? toSiloId) =>
+        InTransaction(() =>
+        {
+            Cluster.HandOver.Bind(1, componentId).Bind(2, fromSiloId).Bind(3, toSiloId).Bind(4, epoch).Run();
+            return _db.Changes() == 1;
+        });
+
+    public SessionReservation OpenSession(string sessionId, int reserve) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            var now = NowMs(c);
+            long? status;
+            try
+            {
+                status = c.StatusOf.Bind(1, sessionId).Step() ? c.StatusOf.Int64(0) : null;
+            }
+            finally
+            {
+                c.StatusOf.Reset();
+            }
+
+            if (status is null) c.NewSession.Bind(1, sessionId).Bind(2, reserve).Bind(3, now).Run();
+            else if (status != (long)SessionStatus.Open) throw ClusterRules.SessionClosed(sessionId);
+            else c.ResumeSession.Bind(1, sessionId).Bind(2, reserve).Bind(3, now).Run();
+
+            var session = SqliteSessions.Read(c.SessionRow, c.SessionItems, sessionId)
+                ?? throw new InvalidOperationException($"Session '{sessionId}' was written but cannot be read back in the same transaction.");
+            return ClusterRules.Reservation(session, reserve);
+        });
+
+    public bool SetSessionItem(string sessionId, string key, string? value) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            if (!SessionExists(c, sessionId)) throw ClusterRules.UnknownSession(sessionId);
+            if (value is null) c.RemoveItem.Bind(1, sessionId).Bind(2, key).Run();
+            else c.SetItem.Bind(1, sessionId).Bind(2, key).Bind(3, value).Run();
+            return true;
+        });
+
+    public bool CloseSession(string sessionId) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            c.CloseSession.Bind(1, sessionId).Run();
+            if (_db.Changes() != 1) throw ClusterRules.UnknownSession(sessionId);
+            return true;
+        });
+
+    /// <summary>The store clock: SQLite's 'now' in unix milliseconds.</summary>
+    private static long NowMs(ClusterStatements c)
+    {
+        try
+        {
+            if (!c.Now.Step()) throw new InvalidOperationException("SQLite returned no row for the current time.");
+            return c.Now.Int64(0);
+        }
+        finally
+        {
+            c.Now.Reset();
+        }
+    }
+
+    private static string? Owner(ClusterStatements c, long cid)
+    {
+        try
+        {
+            return c.OwnerOf.Bind(1, cid).Step() ? c.OwnerOf.Text(0) : null;
+        }
+        finally
+        {
+            c.OwnerOf.Reset();
+        }
+    }
+
+    /// <summary>The address of <paramref name="siloId"/> when it is an active silo (expired ones were just marked dead), else null.</summary>
+    private static string? LiveAddress(ClusterStatements c, string siloId)
+    {
+        try
+        {
+            return c.LiveAddress.Bind(1, siloId).Step() ? c.LiveAddress.Text(0) ?? "" : null;
+        }
+        finally
+        {
+            c.LiveAddress.Reset();
+        }
+    }
+
+    private static bool SessionExists(ClusterStatements c, string sessionId)
+    {
+        try
+        {
+            return c.StatusOf.Bind(1, sessionId).Step();
+        }
+        finally
+        {
+            c.StatusOf.Reset();
+        }
+    }
+
+    /// <summary>The writer's prepared cluster statements. ?-numbers are documented per statement.</summary>
+    private sealed class ClusterStatements(SqliteDb db)
+    {
+        public readonly SqliteStatement Now = db.Prepare(SqliteSessions.NowMsSql);
+
+        // ?1 now: every active silo whose window passed is dead from now on.
+        public readonly SqliteStatement MarkDead = db.Prepare("UPDATE silos SET status = 2 WHERE status = 1 AND ?1 - heartbeat >= dead_after_ms");
+
+        // A (re)join replaces the row: active, heartbeat now, no activations yet.
+        public readonly SqliteStatement Join = db.Prepare(
+            "INSERT OR REPLACE INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at) " +
+            "VALUES (?1, ?2, ?3, 1, ?4, ?5, 0, ?4)");
+
+        public readonly SqliteStatement Heartbeat = db.Prepare("UPDATE silos SET heartbeat = ?2, activations = ?3 WHERE silo_id = ?1 AND status = 1");
+        public readonly SqliteStatement Leave = db.Prepare("UPDATE silos SET status = 3 WHERE silo_id = ?1");
+        public readonly SqliteStatement Release = db.Prepare("UPDATE components SET owner = NULL WHERE owner = ?1");
+
+        public readonly SqliteStatement ListSilos = db.Prepare(
+            "SELECT silo_id, address, http_address, status, ?1 - heartbeat, dead_after_ms, activations, joined_at FROM silos");
+
+        public readonly SqliteStatement OwnerOf = db.Prepare("SELECT owner FROM components WHERE cid = ?1");
+        public readonly SqliteStatement LiveAddress = db.Prepare("SELECT address FROM silos WHERE silo_id = ?1 AND status = 1");
+
+        // ?1 id, ?2 from, ?3 to (NULL releases), ?4 epoch: the owner changes only when both still hold.
+        public readonly SqliteStatement HandOver = db.Prepare(
+            "UPDATE components SET owner = ?3 WHERE id = ?1 AND owner = ?2 AND EXISTS (SELECT 1 FROM heads h WHERE h.cid = components.cid AND h.epoch = ?4)");
+
+        public readonly SqliteStatement StatusOf = db.Prepare("SELECT status FROM sessions WHERE session_id = ?1");
+        public readonly SqliteStatement NewSession = db.Prepare(
+            "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at) VALUES (?1, 1, ?2, 1, ?3, ?3)");
+        public readonly SqliteStatement ResumeSession = db.Prepare(
+            "UPDATE sessions SET reserved = reserved + ?2, opens = opens + 1, last_opened_at = ?3 WHERE session_id = ?1 AND status = 1");
+        public readonly SqliteStatement CloseSession = db.Prepare("UPDATE sessions SET status = 2 WHERE session_id = ?1");
+        public readonly SqliteStatement SessionRow = db.Prepare(SqliteSessions.RowSql);
+        public readonly SqliteStatement SessionItems = db.Prepare(SqliteSessions.ItemsSql);
+        public readonly SqliteStatement SetItem = db.Prepare("INSERT OR REPLACE INTO session_items(session_id, item_key, item_value) VALUES (?1, ?2, ?3)");
+        public readonly SqliteStatement RemoveItem = db.Prepare("DELETE FROM session_items WHERE session_id = ?1 AND item_key = ?2");
+    }
+}
