@@ -10,10 +10,11 @@ namespace Middleware.Recovery.Postgres;
 /// the commit is durable when the server runs with <c>fsync=on</c> and <c>synchronous_commit=on</c>, its
 /// defaults. Claims are single conditional statements. Every method may be called concurrently, including
 /// <see cref="AppendAsync"/>: each call takes its own pooled connection. Several processes may share one
-/// database; the fence is checked by the server inside each write transaction.
+/// database; the fence is checked by the server inside each write transaction. It also keeps the cluster
+/// tables (<see cref="IClusterStore"/>, PostgresLogStore.Cluster.cs).
 /// </summary>
-/// <remarks>The table layout and why: sql/postgres/001_initial.sql.</remarks>
-public sealed class PostgresLogStore : ILogStore
+/// <remarks>The table layout and why: sql/postgres/001_initial.sql, and sql/postgres/002_cluster.sql for the cluster tables.</remarks>
+public sealed partial class PostgresLogStore : ILogStore, IClusterStore
 {
     private readonly NpgsqlDataSource _source;
     private readonly bool _ownsSource;

@@ -1,0 +1,310 @@
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Middleware.Recovery.Postgres;
+
+/// <summary>
+/// The cluster operations on PostgreSQL (tables of sql/postgres/002_cluster.sql). Liveness is judged by the
+/// server's <c>clock_timestamp()</c>. Lock order, to keep transactions from deadlocking one another: silos rows
+/// first (several at once only in id order), then components rows (several at once only in id order, like appends).
+/// </summary>
+internal static class PostgresCluster
+{
+    private const string Now = "SELECT clock_timestamp()";
+
+    // Every active silo whose window passed at $1 is dead from now on. The rows are locked in id order, so two
+    // transactions marking at once queue instead of deadlocking; a row a heartbeat refreshed meanwhile is
+    // re-checked after the lock and left alone.
+    private const string MarkDead =
+        "UPDATE silos SET status = 2 WHERE silo_id IN (SELECT silo_id FROM silos " +
+        "WHERE status = 1 AND $1 - heartbeat >= dead_after_ms * interval '1 millisecond' ORDER BY silo_id FOR UPDATE)";
+
+    private const string Join =
+        "WITH t AS (SELECT clock_timestamp() AS now) " +
+        "INSERT INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at) " +
+        "SELECT $1, $2, $3, 1, t.now, $4, 0, t.now FROM t " +
+        "ON CONFLICT (silo_id) DO UPDATE SET address = excluded.address, http_address = excluded.http_address, status = 1, " +
+        "heartbeat = excluded.heartbeat, dead_after_ms = excluded.dead_after_ms, activations = 0, joined_at = excluded.joined_at " +
+        "RETURNING joined_at";
+
+    private const string Heartbeat = "UPDATE silos SET heartbeat = clock_timestamp(), activations = $2 WHERE silo_id = $1 AND status = 1";
+
+    private const string Leave = "UPDATE silos SET status = 3 WHERE silo_id = $1";
+
+    // Components rows in id order, like appends lock them.
+    private const string Release =
+        "UPDATE components SET owner = NULL, updated_at = now() WHERE id IN (SELECT id FROM components WHERE owner = $1 ORDER BY id FOR UPDATE)";
+
+    private const string ListSilos =
+        "SELECT silo_id, address, http_address, status, floor(extract(epoch FROM $1 - heartbeat) * 1000)::bigint, dead_after_ms, activations, joined_at FROM silos";
+
+    // The head row is locked for the rest of the transaction; the owner's address comes back only when it is an
+    // active silo (the expired ones were marked dead just before, in the same transaction).
+    private const string LockHead =
+        "SELECT c.epoch, c.owner, s.address FROM components c LEFT JOIN silos s ON s.silo_id = c.owner AND s.status = 1 " +
+        "WHERE c.id = $1 FOR UPDATE OF c";
+
+    // A racing first claim waits for the other's row and then inserts nothing: that is a conflict.
+    private const string ClaimNew =
+        "INSERT INTO components(id, epoch, owner, last_seq, checkpoint_seq, updated_at) VALUES ($1, 1, $2, 0, 0, now()) " +
+        "ON CONFLICT (id) DO NOTHING RETURNING epoch, owner, last_seq, checkpoint_seq";
+
+    private const string ClaimNext =
+        "UPDATE components SET epoch = epoch + 1, owner = $2, updated_at = now() WHERE id = $1 AND epoch = $3 " +
+        "RETURNING epoch, owner, last_seq, checkpoint_seq";
+
+    private const string HandOver = "UPDATE components SET owner = $3, updated_at = now() WHERE id = $1 AND epoch = $4 AND owner = $2";
+
+    // One statement creates or resumes: the conflict branch locks the row, so concurrent opens add up one by one.
+    // A closed session matches no branch and returns nothing.
+    private const string OpenSession =
+        "WITH t AS (SELECT clock_timestamp() AS now) " +
+        "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at) SELECT $1, 1, $2, 1, t.now, t.now FROM t " +
+        "ON CONFLICT (session_id) DO UPDATE SET reserved = sessions.reserved + excluded.reserved, opens = sessions.opens + 1, " +
+        "last_opened_at = excluded.last_opened_at WHERE sessions.status = 1 " +
+        "RETURNING status, reserved, opens, created_at, last_opened_at";
+
+    private const string Items = "SELECT item_key, item_value FROM session_items WHERE session_id = $1";
+
+    private const string GetSession =
+        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
+        "FROM sessions s LEFT JOIN session_items i ON i.session_id = s.session_id WHERE s.session_id = $1";
+
+    private const string ListSessions =
+        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
+        "FROM (SELECT * FROM sessions ORDER BY last_opened_at DESC, session_id LIMIT $1) s " +
+        "LEFT JOIN session_items i ON i.session_id = s.session_id ORDER BY s.last_opened_at DESC, s.session_id";
+
+    private const string SetItem =
+        "WITH s AS (SELECT session_id FROM sessions WHERE session_id = $1), " +
+        "up AS (INSERT INTO session_items(session_id, item_key, item_value) SELECT session_id, $2, $3 FROM s " +
+        "ON CONFLICT (session_id, item_key) DO UPDATE SET item_value = excluded.item_value RETURNING 1) " +
+        "SELECT EXISTS (SELECT 1 FROM s), (SELECT count(*) FROM up)";
+
+    private const string RemoveItem =
+        "WITH s AS (SELECT 1 FROM sessions WHERE session_id = $1), " +
+        "del AS (DELETE FROM session_items WHERE session_id = $1 AND item_key = $2 RETURNING 1) " +
+        "SELECT EXISTS (SELECT 1 FROM s), (SELECT count(*) FROM del)";
+
+    private const string CloseSession = "UPDATE sessions SET status = 2 WHERE session_id = $1";
+
+    public static async Task<SiloEntry> JoinAsync(NpgsqlDataSource source, string siloId, string address, string? httpAddress, long deadAfterMs, CancellationToken ct)
+    {
+        await using var command = Command(source, Join, Text(siloId), Text(address), NullableText(httpAddress), Long(deadAfterMs));
+        var joinedAt = (DateTime)(await command.ExecuteScalarAsync(ct).ConfigureAwait(false)
+            ?? throw new NpgsqlException("The join statement returned no row."));
+        return new SiloEntry(siloId, address, httpAddress, SiloStatus.Active, TimeSpan.Zero, TimeSpan.FromMilliseconds(deadAfterMs), 0, Utc(joinedAt));
+    }
+
+    public static async Task<bool> HeartbeatAsync(NpgsqlDataSource source, string siloId, int activations, CancellationToken ct)
+    {
+        await using var command = Command(source, Heartbeat, Text(siloId), new NpgsqlParameter<int> { TypedValue = activations });
+        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+    }
+
+    public static async Task<bool> LeaveAsync(NpgsqlDataSource source, string siloId, CancellationToken ct)
+    {
+        await using var connection = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await ExecuteAsync(connection, transaction, Leave, ct, Text(siloId)).ConfigureAwait(false);
+        await ExecuteAsync(connection, transaction, Release, ct, Text(siloId)).ConfigureAwait(false);
+        await transaction.CommitAsync(ct).ConfigureAwait(false);
+        return true;
+    }
+
+    public static async Task<IReadOnlyList<SiloEntry>> ListSilosAsync(NpgsqlDataSource source, CancellationToken ct)
+    {
+        await using var connection = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        // One reading of the server clock for the marking and the ages, so every active row listed is within its window.
+        var now = await MarkDeadAsync(connection, transaction, ct).ConfigureAwait(false);
+        var silos = new List<SiloEntry>();
+        await using (var list = new NpgsqlCommand(ListSilos, connection, transaction))
+        {
+            list.Parameters.Add(Time(now));
+            await using var reader = await list.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                silos.Add(new SiloEntry(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), (SiloStatus)reader.GetInt16(3),
+                    TimeSpan.FromMilliseconds(Math.Max(0, reader.GetInt64(4))), TimeSpan.FromMilliseconds(reader.GetInt64(5)), reader.GetInt32(6),
+                    Utc(reader.GetFieldValue<DateTime>(7))));
+            }
+        }
+
+        await transaction.CommitAsync(ct).ConfigureAwait(false);
+        return ClusterRules.Order(silos);
+    }
+
+    public static async Task<ClaimResult> ClaimForSiloAsync(NpgsqlDataSource source, string componentId, long expectedEpoch, string siloId, CancellationToken ct)
+    {
+        await using var connection = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await MarkDeadAsync(connection, transaction, ct).ConfigureAwait(false);
+
+        (long Epoch, string? Owner, string? LiveAddress)? current = null;
+        await using (var lockHead = new NpgsqlCommand(LockHead, connection, transaction))
+        {
+            lockHead.Parameters.Add(Text(componentId));
+            await using var reader = await lockHead.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (await reader.ReadAsync(ct).ConfigureAwait(false))
+                current = (reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+        }
+
+        ClaimResult result;
+        if (current is null)
+        {
+            result = expectedEpoch != 0
+                ? new ClaimResult(null)
+                : new ClaimResult(await HeadAsync(connection, transaction, ClaimNew, componentId, ct, Text(componentId), Text(siloId)).ConfigureAwait(false));
+        }
+        else if (current.Value.Owner is { } owner && !string.Equals(owner, siloId, StringComparison.Ordinal) && current.Value.LiveAddress is { } address)
+        {
+            result = new ClaimResult(null, owner, address);
+        }
+        else if (current.Value.Epoch != expectedEpoch)
+        {
+            result = new ClaimResult(null);
+        }
+        else
+        {
+            result = new ClaimResult(await HeadAsync(connection, transaction, ClaimNext, componentId, ct, Text(componentId), Text(siloId), Long(expectedEpoch)).ConfigureAwait(false));
+        }
+
+        // Also a refusal commits: the silos marked dead stay dead.
+        await transaction.CommitAsync(ct).ConfigureAwait(false);
+        return result;
+    }
+
+    public static async Task<bool> HandOverAsync(NpgsqlDataSource source, string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken ct)
+    {
+        await using var command = Command(source, HandOver, Text(componentId), Text(fromSiloId), NullableText(toSiloId), Long(epoch));
+        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+    }
+
+    public static async Task<SessionReservation> OpenSessionAsync(NpgsqlDataSource source, string sessionId, int reserve, CancellationToken ct)
+    {
+        await using var connection = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        SessionEntry session;
+        await using (var open = new NpgsqlCommand(OpenSession, connection, transaction))
+        {
+            open.Parameters.Add(Text(sessionId));
+            open.Parameters.Add(Long(reserve));
+            await using var reader = await open.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (!await reader.ReadAsync(ct).ConfigureAwait(false)) throw ClusterRules.SessionClosed(sessionId);
+            session = new SessionEntry(sessionId, (SessionStatus)reader.GetInt16(0), reader.GetInt64(1), reader.GetInt32(2),
+                Utc(reader.GetFieldValue<DateTime>(3)), Utc(reader.GetFieldValue<DateTime>(4)), new Dictionary<string, string>(StringComparer.Ordinal));
+        }
+
+        await using (var items = new NpgsqlCommand(Items, connection, transaction))
+        {
+            items.Parameters.Add(Text(sessionId));
+            await using var reader = await items.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var into = (Dictionary<string, string>)session.Items;
+            while (await reader.ReadAsync(ct).ConfigureAwait(false)) into[reader.GetString(0)] = reader.GetString(1);
+        }
+
+        await transaction.CommitAsync(ct).ConfigureAwait(false);
+        return ClusterRules.Reservation(session, reserve);
+    }
+
+    public static async Task<SessionEntry?> GetSessionAsync(NpgsqlDataSource source, string sessionId, CancellationToken ct)
+    {
+        await using var command = Command(source, GetSession, Text(sessionId));
+        var sessions = await ReadSessionsAsync(command, ct).ConfigureAwait(false);
+        return sessions.Count == 0 ? null : sessions[0];
+    }
+
+    public static async Task<IReadOnlyList<SessionEntry>> ListSessionsAsync(NpgsqlDataSource source, int limit, CancellationToken ct)
+    {
+        await using var command = Command(source, ListSessions, Long(limit));
+        return await ReadSessionsAsync(command, ct).ConfigureAwait(false);
+    }
+
+    public static async Task<bool> SetSessionItemAsync(NpgsqlDataSource source, string sessionId, string key, string? value, CancellationToken ct)
+    {
+        await using var command = value is null
+            ? Command(source, RemoveItem, Text(sessionId), Text(key))
+            : Command(source, SetItem, Text(sessionId), Text(key), Text(value));
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await reader.ReadAsync(ct).ConfigureAwait(false)) throw new NpgsqlException("The session item statement returned no row.");
+        if (!reader.GetBoolean(0)) throw ClusterRules.UnknownSession(sessionId);
+        return true;
+    }
+
+    public static async Task<bool> CloseSessionAsync(NpgsqlDataSource source, string sessionId, CancellationToken ct)
+    {
+        await using var command = Command(source, CloseSession, Text(sessionId));
+        if (await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1) throw ClusterRules.UnknownSession(sessionId);
+        return true;
+    }
+
+    /// <summary>Reads the server clock and marks dead every active silo whose window passed at that time; returns the time.</summary>
+    private static async Task<DateTime> MarkDeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
+    {
+        DateTime now;
+        await using (var clock = new NpgsqlCommand(Now, connection, transaction))
+        {
+            now = (DateTime)(await clock.ExecuteScalarAsync(ct).ConfigureAwait(false) ?? throw new NpgsqlException("clock_timestamp() returned no row."));
+        }
+
+        await ExecuteAsync(connection, transaction, MarkDead, ct, Time(now)).ConfigureAwait(false);
+        return now;
+    }
+
+    /// <summary>Sessions from rows of (id, status, reserved, opens, created_at, last_opened_at, item_key, item_value), in row order.</summary>
+    private static async Task<List<SessionEntry>> ReadSessionsAsync(NpgsqlCommand command, CancellationToken ct)
+    {
+        var sessions = new List<SessionEntry>();
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var id = reader.GetString(0);
+            if (sessions.Count == 0 || sessions[^1].SessionId != id)
+            {
+                sessions.Add(new SessionEntry(id, (SessionStatus)reader.GetInt16(1), reader.GetInt64(2), reader.GetInt32(3),
+                    Utc(reader.GetFieldValue<DateTime>(4)), Utc(reader.GetFieldValue<DateTime>(5)), new Dictionary<string, string>(StringComparer.Ordinal)));
+            }
+
+            if (!reader.IsDBNull(6)) ((Dictionary<string, string>)sessions[^1].Items)[reader.GetString(6)] = reader.GetString(7);
+        }
+
+        return sessions;
+    }
+
+    private static async Task<ComponentHead?> HeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string componentId, CancellationToken ct, params NpgsqlParameter[] parameters)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.AddRange(parameters);
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await reader.ReadAsync(ct).ConfigureAwait(false)) return null;
+        return new ComponentHead(componentId, reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3));
+    }
+
+    private static async Task<int> ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken ct, params NpgsqlParameter[] parameters)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.AddRange(parameters);
+        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private static NpgsqlCommand Command(NpgsqlDataSource source, string sql, params NpgsqlParameter[] parameters)
+    {
+        var command = source.CreateCommand(sql);
+        command.Parameters.AddRange(parameters);
+        return command;
+    }
+
+    /// <summary>A timestamptz from Npgsql (a UTC <see cref="DateTime"/>) as an offset time.</summary>
+    private static DateTimeOffset Utc(DateTime utc) => new(DateTime.SpecifyKind(utc, DateTimeKind.Utc));
+
+    private static NpgsqlParameter<string> Text(string value) => new() { TypedValue = value };
+
+    private static NpgsqlParameter NullableText(string? value) => new() { Value = (object?)value ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
+
+    private static NpgsqlParameter<long> Long(long value) => new() { TypedValue = value };
+
+    private static NpgsqlParameter<DateTime> Time(DateTime utc) => new() { TypedValue = DateTime.SpecifyKind(utc, DateTimeKind.Utc), NpgsqlDbType = NpgsqlDbType.TimestampTz };
+}
