@@ -9,10 +9,11 @@ namespace Middleware.Recovery.SqlServer;
 /// per call, fenced by epoch on component rows locked <c>WITH (UPDLOCK, HOLDLOCK)</c> in that transaction (see
 /// <see cref="SqlServerAppend"/>); a commit is durable when SQL Server acknowledges it (full durability, the
 /// default; delayed durability must stay off for the database). Claims are conditional updates. Every method
-/// may be called concurrently; each call takes its own pooled connection.
+/// may be called concurrently; each call takes its own pooled connection. It also keeps the cluster tables
+/// (<see cref="IClusterStore"/>, SqlServerLogStore.Cluster.cs).
 /// </summary>
-/// <remarks>The table layout: sql/sqlserver/001_initial.sql.</remarks>
-public sealed class SqlServerLogStore : ILogStore
+/// <remarks>The table layout: sql/sqlserver/001_initial.sql, and sql/sqlserver/002_cluster.sql for the cluster tables.</remarks>
+public sealed partial class SqlServerLogStore : ILogStore, IClusterStore
 {
     private readonly string _connectionString;
     private int _disposed;

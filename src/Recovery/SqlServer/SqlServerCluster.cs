@@ -1,0 +1,269 @@
+using System.Data;
+using Microsoft.Data.SqlClient;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.SqlServer;
+
+/// <summary>
+/// The cluster operations in T-SQL (tables of sql/sqlserver/002_cluster.sql), each one batch (one round trip)
+/// on a pooled connection; the batches that decide on several rows run in one transaction with
+/// <c>XACT_ABORT ON</c>. Liveness is judged by the server's clock (<c>SYSUTCDATETIME()</c>), read once per batch.
+/// Results are selected after COMMIT from variables captured inside the transaction.
+/// </summary>
+internal static class SqlServerCluster
+{
+    private const string Prologue = "SET XACT_ABORT ON; SET NOCOUNT ON;\nDECLARE @now datetime2(7) = SYSUTCDATETIME();\n";
+
+    // Every active silo whose window passed at @now is dead from now on.
+    private const string MarkDead =
+        "UPDATE dbo.silos SET status = 2 WHERE status = 1 AND DATEDIFF_BIG(microsecond, heartbeat, @now) >= dead_after_ms * 1000;\n";
+
+    private const string Join = Prologue +
+        "BEGIN TRANSACTION;\n" +
+        "UPDATE dbo.silos WITH (SERIALIZABLE) SET address = @address, http_address = @http, status = 1, heartbeat = @now,\n" +
+        "  dead_after_ms = @window, activations = 0, joined_at = @now WHERE silo_id = @silo;\n" +
+        "IF @@ROWCOUNT = 0\n" +
+        "  INSERT INTO dbo.silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at)\n" +
+        "  VALUES (@silo, @address, @http, 1, @now, @window, 0, @now);\n" +
+        "COMMIT TRANSACTION;\n" +
+        "SELECT @now;";
+
+    private const string Heartbeat = Prologue +
+        "UPDATE dbo.silos SET heartbeat = @now, activations = @activations WHERE silo_id = @silo AND status = 1;\n" +
+        "SELECT CAST(@@ROWCOUNT AS int);";
+
+    private const string Leave = Prologue +
+        "BEGIN TRANSACTION;\n" +
+        "UPDATE dbo.silos SET status = 3 WHERE silo_id = @silo;\n" +
+        "UPDATE dbo.components SET owner = NULL, updated_at = @now WHERE owner = @silo;\n" +
+        "COMMIT TRANSACTION;";
+
+    private const string ListSilos = Prologue +
+        "BEGIN TRANSACTION;\n" + MarkDead + "COMMIT TRANSACTION;\n" +
+        "SELECT silo_id, address, http_address, status, DATEDIFF_BIG(microsecond, heartbeat, @now) / 1000, dead_after_ms, activations, joined_at FROM dbo.silos;";
+
+    // UPDLOCK + HOLDLOCK on the component's key (a key-range lock when it is missing) serializes claims of one
+    // component, first claims included, to the commit. @outcome: 1 claimed, 2 a live owner refused it, 3 conflict.
+    private const string Claim = Prologue +
+        "DECLARE @found bit = 0, @epoch bigint, @owner nvarchar(400), @address nvarchar(400), @outcome tinyint = 3,\n" +
+        "  @new_epoch bigint, @last_seq bigint, @checkpoint_seq bigint;\n" +
+        "BEGIN TRANSACTION;\n" + MarkDead +
+        "SELECT @found = 1, @epoch = epoch, @owner = owner FROM dbo.components WITH (UPDLOCK, HOLDLOCK, ROWLOCK) WHERE id = @id;\n" +
+        "IF @owner IS NOT NULL AND @owner COLLATE Latin1_General_100_BIN2 <> @silo\n" +
+        "  SELECT @address = address FROM dbo.silos WHERE silo_id = @owner AND status = 1;\n" +
+        "IF @address IS NOT NULL\n" +
+        "  SET @outcome = 2;\n" +
+        "ELSE IF @found = 0 AND @expected = 0\n" +
+        "BEGIN\n" +
+        "  INSERT INTO dbo.components(id, epoch, owner, last_seq, checkpoint_seq, updated_at) VALUES (@id, 1, @silo, 0, 0, @now);\n" +
+        "  SET @outcome = 1;\n" +
+        "END\n" +
+        "ELSE IF @found = 1 AND @epoch = @expected\n" +
+        "BEGIN\n" +
+        "  UPDATE dbo.components SET epoch = epoch + 1, owner = @silo, updated_at = @now WHERE id = @id;\n" +
+        "  SET @outcome = 1;\n" +
+        "END;\n" +
+        "IF @outcome = 1\n" +
+        "  SELECT @new_epoch = epoch, @last_seq = last_seq, @checkpoint_seq = checkpoint_seq FROM dbo.components WHERE id = @id;\n" +
+        "COMMIT TRANSACTION;\n" +
+        "SELECT @outcome, @new_epoch, @last_seq, @checkpoint_seq, @owner, @address;";
+
+    private const string HandOver = Prologue +
+        "UPDATE dbo.components SET owner = @to, updated_at = @now WHERE id = @id AND epoch = @epoch AND owner = @from;\n" +
+        "SELECT CAST(@@ROWCOUNT AS int);";
+
+    // The update lock on the session's key (a key-range lock when it is new) makes concurrent opens add up one
+    // by one. A closed session is left as it is and reported with its status.
+    private const string OpenSession = Prologue +
+        "DECLARE @status tinyint, @reserved bigint, @opens int, @created datetime2(7), @last datetime2(7);\n" +
+        "BEGIN TRANSACTION;\n" +
+        "SELECT @status = status FROM dbo.sessions WITH (UPDLOCK, HOLDLOCK, ROWLOCK) WHERE session_id = @id;\n" +
+        "IF @status IS NULL\n" +
+        "  INSERT INTO dbo.sessions(session_id, status, reserved, opens, created_at, last_opened_at) VALUES (@id, 1, @reserve, 1, @now, @now);\n" +
+        "ELSE IF @status = 1\n" +
+        "  UPDATE dbo.sessions SET reserved = reserved + @reserve, opens = opens + 1, last_opened_at = @now WHERE session_id = @id;\n" +
+        "SELECT @status = status, @reserved = reserved, @opens = opens, @created = created_at, @last = last_opened_at FROM dbo.sessions WHERE session_id = @id;\n" +
+        "COMMIT TRANSACTION;\n" +
+        "SELECT @status, @reserved, @opens, @created, @last;\n" +
+        "SELECT item_key, item_value FROM dbo.session_items WHERE session_id = @id;";
+
+    private const string GetSession =
+        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
+        "FROM dbo.sessions AS s LEFT JOIN dbo.session_items AS i ON i.session_id = s.session_id WHERE s.session_id = @id;";
+
+    private const string ListSessions =
+        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
+        "FROM (SELECT TOP (@limit) session_id, status, reserved, opens, created_at, last_opened_at FROM dbo.sessions ORDER BY last_opened_at DESC, session_id) AS s " +
+        "LEFT JOIN dbo.session_items AS i ON i.session_id = s.session_id ORDER BY s.last_opened_at DESC, s.session_id;";
+
+    private const string SetItem = Prologue +
+        "BEGIN TRANSACTION;\n" +
+        "DECLARE @found bit = CASE WHEN EXISTS (SELECT 1 FROM dbo.sessions WITH (HOLDLOCK) WHERE session_id = @id) THEN 1 ELSE 0 END;\n" +
+        "IF @found = 1 AND @value IS NULL\n" +
+        "  DELETE FROM dbo.session_items WHERE session_id = @id AND item_key = @key;\n" +
+        "ELSE IF @found = 1\n" +
+        "BEGIN\n" +
+        "  UPDATE dbo.session_items WITH (SERIALIZABLE) SET item_value = @value WHERE session_id = @id AND item_key = @key;\n" +
+        "  IF @@ROWCOUNT = 0 INSERT INTO dbo.session_items(session_id, item_key, item_value) VALUES (@id, @key, @value);\n" +
+        "END;\n" +
+        "COMMIT TRANSACTION;\n" +
+        "SELECT @found;";
+
+    private const string CloseSession = Prologue +
+        "UPDATE dbo.sessions SET status = 2 WHERE session_id = @id;\n" +
+        "SELECT CAST(@@ROWCOUNT AS int);";
+
+    public static async Task<SiloEntry> JoinAsync(string cs, string siloId, string address, string? httpAddress, long deadAfterMs, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, Join, ct, Id("@silo", siloId), Text("@address", address), Text("@http", httpAddress), Long("@window", deadAfterMs)).ConfigureAwait(false);
+        var joinedAt = (DateTime)Single(results, 0)[0]!;
+        return new SiloEntry(siloId, address, httpAddress, SiloStatus.Active, TimeSpan.Zero, TimeSpan.FromMilliseconds(deadAfterMs), 0, Utc(joinedAt));
+    }
+
+    public static async Task<bool> HeartbeatAsync(string cs, string siloId, int activations, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, Heartbeat, ct, Id("@silo", siloId), new SqlParameter("@activations", SqlDbType.Int) { Value = activations }).ConfigureAwait(false);
+        return (int)Single(results, 0)[0]! == 1;
+    }
+
+    public static async Task<bool> LeaveAsync(string cs, string siloId, CancellationToken ct)
+    {
+        await QueryAsync(cs, Leave, ct, Id("@silo", siloId)).ConfigureAwait(false);
+        return true;
+    }
+
+    public static async Task<IReadOnlyList<SiloEntry>> ListSilosAsync(string cs, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, ListSilos, ct).ConfigureAwait(false);
+        var rows = results.Count == 0 ? [] : results[0];
+        return ClusterRules.Order(rows.Select(r => new SiloEntry((string)r[0]!, (string)r[1]!, (string?)r[2], (SiloStatus)(byte)r[3]!,
+            TimeSpan.FromMilliseconds(Math.Max(0, (long)r[4]!)), TimeSpan.FromMilliseconds((long)r[5]!), (int)r[6]!, Utc((DateTime)r[7]!))));
+    }
+
+    public static async Task<ClaimResult> ClaimForSiloAsync(string cs, string componentId, long expectedEpoch, string siloId, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, Claim, ct, Id("@id", componentId), Id("@silo", siloId), Long("@expected", expectedEpoch)).ConfigureAwait(false);
+        var row = Single(results, 0);
+        return (byte)row[0]! switch
+        {
+            1 => new ClaimResult(new ComponentHead(componentId, (long)row[1]!, siloId, (long)row[2]!, (long)row[3]!)),
+            2 => new ClaimResult(null, (string)row[4]!, (string)row[5]!),
+            _ => new ClaimResult(null),
+        };
+    }
+
+    public static async Task<bool> HandOverAsync(string cs, string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, HandOver, ct, Id("@id", componentId), Long("@epoch", epoch), Id("@from", fromSiloId), Id("@to", toSiloId)).ConfigureAwait(false);
+        return (int)Single(results, 0)[0]! == 1;
+    }
+
+    public static async Task<SessionReservation> OpenSessionAsync(string cs, string sessionId, int reserve, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, OpenSession, ct, Id("@id", sessionId), Long("@reserve", reserve)).ConfigureAwait(false);
+        var row = Single(results, 0);
+        if ((SessionStatus)(byte)row[0]! != SessionStatus.Open) throw ClusterRules.SessionClosed(sessionId);
+        var items = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (results.Count > 1)
+        {
+            foreach (var item in results[1]) items[(string)item[0]!] = (string)item[1]!;
+        }
+
+        var session = new SessionEntry(sessionId, SessionStatus.Open, (long)row[1]!, (int)row[2]!, Utc((DateTime)row[3]!), Utc((DateTime)row[4]!), items);
+        return ClusterRules.Reservation(session, reserve);
+    }
+
+    public static async Task<SessionEntry?> GetSessionAsync(string cs, string sessionId, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, GetSession, ct, Id("@id", sessionId)).ConfigureAwait(false);
+        var sessions = Sessions(results);
+        return sessions.Count == 0 ? null : sessions[0];
+    }
+
+    public static async Task<IReadOnlyList<SessionEntry>> ListSessionsAsync(string cs, int limit, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, ListSessions, ct, new SqlParameter("@limit", SqlDbType.Int) { Value = limit }).ConfigureAwait(false);
+        return Sessions(results);
+    }
+
+    public static async Task<bool> SetSessionItemAsync(string cs, string sessionId, string key, string? value, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, SetItem, ct, Id("@id", sessionId), Id("@key", key),
+            new SqlParameter("@value", SqlDbType.NVarChar, -1) { Value = (object?)value ?? DBNull.Value }).ConfigureAwait(false);
+        if (!(bool)Single(results, 0)[0]!) throw ClusterRules.UnknownSession(sessionId);
+        return true;
+    }
+
+    public static async Task<bool> CloseSessionAsync(string cs, string sessionId, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, CloseSession, ct, Id("@id", sessionId)).ConfigureAwait(false);
+        if ((int)Single(results, 0)[0]! != 1) throw ClusterRules.UnknownSession(sessionId);
+        return true;
+    }
+
+    /// <summary>Sessions from rows of (id, status, reserved, opens, created_at, last_opened_at, item_key, item_value), in row order.</summary>
+    private static List<SessionEntry> Sessions(List<List<object?[]>> results)
+    {
+        var sessions = new List<SessionEntry>();
+        foreach (var r in results.Count == 0 ? [] : results[0])
+        {
+            var id = (string)r[0]!;
+            if (sessions.Count == 0 || sessions[^1].SessionId != id)
+            {
+                sessions.Add(new SessionEntry(id, (SessionStatus)(byte)r[1]!, (long)r[2]!, (int)r[3]!, Utc((DateTime)r[4]!), Utc((DateTime)r[5]!),
+                    new Dictionary<string, string>(StringComparer.Ordinal)));
+            }
+
+            if (r[6] is string key) ((Dictionary<string, string>)sessions[^1].Items)[key] = (string)r[7]!;
+        }
+
+        return sessions;
+    }
+
+    /// <summary>The first row of result set <paramref name="index"/>; the batches always select one there.</summary>
+    private static object?[] Single(List<List<object?[]>> results, int index) =>
+        results.Count > index && results[index].Count > 0
+            ? results[index][0]
+            : throw new InvalidOperationException($"The cluster batch returned no row in result set {index}.");
+
+    /// <summary>Runs a batch and reads every result set completely (so the whole batch has run when this returns); DBNull becomes null.</summary>
+    private static async Task<List<List<object?[]>>> QueryAsync(string cs, string sql, CancellationToken ct, params SqlParameter[] parameters)
+    {
+        await using var connection = new SqlConnection(cs);
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        await using var command = new SqlCommand(sql, connection);
+        command.Parameters.AddRange(parameters);
+        var results = new List<List<object?[]>>();
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        do
+        {
+            var rows = new List<object?[]>();
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var values = new object?[reader.FieldCount];
+                reader.GetValues(values!);
+                for (var i = 0; i < values.Length; i++)
+                {
+                    if (values[i] is DBNull) values[i] = null;
+                }
+
+                rows.Add(values);
+            }
+
+            if (reader.FieldCount > 0) results.Add(rows);
+        }
+        while (await reader.NextResultAsync(ct).ConfigureAwait(false));
+
+        return results;
+    }
+
+    private static DateTimeOffset Utc(DateTime utc) => new(DateTime.SpecifyKind(utc, DateTimeKind.Utc));
+
+    /// <summary>An id-like value (silo, component, session, key): nvarchar(400), null allowed.</summary>
+    private static SqlParameter Id(string name, string? value) => new(name, SqlDbType.NVarChar, 400) { Value = (object?)value ?? DBNull.Value };
+
+    private static SqlParameter Text(string name, string? value) => new(name, SqlDbType.NVarChar, 400) { Value = (object?)value ?? DBNull.Value };
+
+    private static SqlParameter Long(string name, long value) => new(name, SqlDbType.BigInt) { Value = value };
+}

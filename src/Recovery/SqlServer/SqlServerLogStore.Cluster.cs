@@ -1,0 +1,93 @@
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.SqlServer;
+
+/// <summary>
+/// <see cref="IClusterStore"/> on SQL Server (tables of sql/sqlserver/002_cluster.sql, batches in
+/// <see cref="SqlServerCluster"/>). Each operation is one batch on a pooled connection; liveness is judged by
+/// the server's clock. Safe to call concurrently, from any number of processes.
+/// </summary>
+public sealed partial class SqlServerLogStore
+{
+    /// <inheritdoc />
+    public Task<SiloEntry> JoinAsync(string siloId, string address, string? httpAddress, TimeSpan deadAfter, CancellationToken cancellationToken = default) =>
+        Cluster("joining silo " + siloId, true, () => SqlServerCluster.JoinAsync(_connectionString, siloId, address, httpAddress, ClusterRules.CheckJoin(siloId, address, deadAfter), cancellationToken));
+
+    /// <inheritdoc />
+    public Task<bool> HeartbeatAsync(string siloId, int activations, CancellationToken cancellationToken = default) =>
+        Cluster("recording a heartbeat of silo " + siloId, true, () =>
+        {
+            ClusterRules.CheckHeartbeat(siloId, activations);
+            return SqlServerCluster.HeartbeatAsync(_connectionString, siloId, activations, cancellationToken);
+        });
+
+    /// <inheritdoc />
+    public Task LeaveAsync(string siloId, CancellationToken cancellationToken = default) =>
+        Cluster("removing silo " + siloId, true, () =>
+        {
+            ClusterRules.CheckSiloId(siloId);
+            return SqlServerCluster.LeaveAsync(_connectionString, siloId, cancellationToken);
+        });
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<SiloEntry>> ListSilosAsync(CancellationToken cancellationToken = default) =>
+        Cluster("listing silos", true, () => SqlServerCluster.ListSilosAsync(_connectionString, cancellationToken));
+
+    /// <inheritdoc />
+    public Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default) =>
+        Cluster("claiming " + componentId + " for silo " + siloId, true, () =>
+        {
+            ArgumentException.ThrowIfNullOrEmpty(componentId);
+            ClusterRules.CheckSiloId(siloId);
+            return SqlServerCluster.ClaimForSiloAsync(_connectionString, componentId, expectedEpoch, siloId, cancellationToken);
+        });
+
+    /// <inheritdoc />
+    public Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default) =>
+        Cluster("handing over " + componentId, true, () =>
+        {
+            ArgumentException.ThrowIfNullOrEmpty(componentId);
+            ClusterRules.CheckSiloId(fromSiloId, nameof(fromSiloId));
+            return SqlServerCluster.HandOverAsync(_connectionString, componentId, epoch, fromSiloId, toSiloId, cancellationToken);
+        });
+
+    /// <inheritdoc />
+    public Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Cluster("opening session " + (sessionId ?? "(new)"), true,
+            () => SqlServerCluster.OpenSessionAsync(_connectionString, ClusterRules.SessionIdToOpen(sessionId, reserve), reserve, cancellationToken));
+
+    /// <inheritdoc />
+    public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Cluster("reading session " + sessionId, false, () =>
+        {
+            ClusterRules.CheckSessionId(sessionId);
+            return SqlServerCluster.GetSessionAsync(_connectionString, sessionId, cancellationToken);
+        });
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<SessionEntry>> ListSessionsAsync(int limit = 1000, CancellationToken cancellationToken = default) =>
+        Cluster("listing sessions", false, () =>
+        {
+            ClusterRules.CheckLimit(limit);
+            return SqlServerCluster.ListSessionsAsync(_connectionString, limit, cancellationToken);
+        });
+
+    /// <inheritdoc />
+    public Task SetSessionItemAsync(string sessionId, string key, string? value, CancellationToken cancellationToken = default) =>
+        Cluster("setting an item of session " + sessionId, true, () =>
+        {
+            ClusterRules.CheckItem(sessionId, key);
+            return SqlServerCluster.SetSessionItemAsync(_connectionString, sessionId, key, value, cancellationToken);
+        });
+
+    /// <inheritdoc />
+    public Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Cluster("closing session " + sessionId, true, () =>
+        {
+            ClusterRules.CheckSessionId(sessionId);
+            return SqlServerCluster.CloseSessionAsync(_connectionString, sessionId, cancellationToken);
+        });
+
+    /// <summary>Like <c>Run</c>: argument errors and the contract's refusals pass through, driver failures become <see cref="StoreUnavailableException"/>.</summary>
+    private Task<T> Cluster<T>(string operation, bool write, Func<Task<T>> work) => Run(operation, write, work);
+}
