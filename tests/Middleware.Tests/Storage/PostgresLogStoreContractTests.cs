@@ -63,9 +63,10 @@ public sealed class PostgresLogStoreContractTests : LogStoreContract
     [StoreFact]
     public void The_schema_scripts_run_by_the_code_are_the_files_in_sql_postgres()
     {
-        var script = Assert.Single(PostgresSchema.Scripts);
-        Assert.Equal((1, "001_initial.sql"), (script.Version, script.FileName));
-        Assert.Contains("CREATE TABLE schema_version", script.Sql);
+        Assert.Equal([(1, "001_initial.sql"), (2, "002_cluster.sql")], PostgresSchema.Scripts.Select(s => (s.Version, s.FileName)));
+        Assert.Equal(2, PostgresSchema.CurrentVersion);
+        Assert.Contains("CREATE TABLE schema_version", PostgresSchema.Scripts[0].Sql);
+        Assert.Contains("CREATE TABLE silos", PostgresSchema.Scripts[1].Sql);
     }
 
     [StoreFact]
@@ -75,7 +76,7 @@ public sealed class PostgresLogStoreContractTests : LogStoreContract
         var fresh = await server.CreateDatabaseAsync();
         var stores = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => PostgresLogStore.OpenAsync(fresh))));
         foreach (var s in stores) await s.DisposeAsync();
-        Assert.Equal(1L, await PostgresServer.ExecuteAsync(fresh, "SELECT count(*) FROM schema_version"));
+        Assert.Equal((long)PostgresSchema.CurrentVersion, await PostgresServer.ExecuteAsync(fresh, "SELECT count(*) FROM schema_version"));
     }
 
     [StoreFact]

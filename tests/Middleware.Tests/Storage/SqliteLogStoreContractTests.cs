@@ -87,9 +87,10 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
     [Fact]
     public void The_schema_scripts_run_by_the_code_are_the_files_in_sql_sqlite()
     {
-        var script = Assert.Single(SchemaMigrator.Scripts);
-        Assert.Equal((1, "001_initial.sql"), (script.Version, script.FileName));
-        Assert.Contains("CREATE TABLE schema_version", script.Sql);
+        Assert.Equal([(1, "001_initial.sql"), (2, "002_cluster.sql")], SchemaMigrator.Scripts.Select(s => (s.Version, s.FileName)));
+        Assert.Equal(2, SchemaMigrator.CurrentVersion);
+        Assert.Contains("CREATE TABLE schema_version", SchemaMigrator.Scripts[0].Sql);
+        Assert.Contains("CREATE TABLE silos", SchemaMigrator.Scripts[1].Sql);
     }
 
     [Fact]

@@ -1,0 +1,450 @@
+using System.Text;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
+
+namespace Middleware.Tests.Storage;
+
+/// <summary>
+/// The contract of <see cref="IClusterStore"/> (membership, ownership by silo, virtual sessions), written once.
+/// Every store subclasses it with a factory; stores that several processes share also give a second instance on
+/// the same database, so the rules are checked across instances too. Time passes through <see cref="PassAsync"/>:
+/// the memory store moves its manual clock, the SQL stores really wait (their clock is the database's).
+/// </summary>
+public abstract class ClusterStoreContract : IAsyncLifetime
+{
+    /// <summary>A window no test outlives.</summary>
+    protected static readonly TimeSpan LongWindow = TimeSpan.FromMinutes(10);
+
+    private readonly List<ILogStore> _others = [];
+
+    /// <summary>The store under test, as a log store.</summary>
+    protected ILogStore Store { get; private set; } = null!;
+
+    /// <summary>The store under test, as a cluster store.</summary>
+    protected IClusterStore Cluster => (IClusterStore)Store;
+
+    /// <summary>The window of silos that a test lets expire.</summary>
+    protected virtual TimeSpan ShortWindow => TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The store clock's now, as the test expects it (wall clock for SQL stores).</summary>
+    protected virtual DateTimeOffset ExpectedNow => DateTimeOffset.UtcNow;
+
+    /// <summary>Creates a fresh, empty store for one test.</summary>
+    protected abstract Task<ILogStore> CreateStoreAsync();
+
+    /// <summary>A second instance on the same database, as another process would open it, or null for a store in memory.</summary>
+    protected virtual Task<ILogStore?> OpenOtherAsync() => Task.FromResult<ILogStore?>(null);
+
+    /// <summary>Lets <paramref name="time"/> pass on the store's clock.</summary>
+    protected virtual Task PassAsync(TimeSpan time) => Task.Delay(time);
+
+    /// <summary>Removes what <see cref="CreateStoreAsync"/> left behind, after the stores are closed.</summary>
+    protected virtual Task CleanupAsync() => Task.CompletedTask;
+
+    public async Task InitializeAsync() => Store = await CreateStoreAsync();
+
+    public async Task DisposeAsync()
+    {
+        foreach (var other in _others) await other.DisposeAsync();
+        await Store.DisposeAsync();
+        await CleanupAsync();
+    }
+
+    /// <summary>The second instance (closed with the test), or the store itself when the provider has no second instance.</summary>
+    protected async Task<IClusterStore> OtherAsync()
+    {
+        if (await OpenOtherAsync() is not { } other) return Cluster;
+        _others.Add(other);
+        return (IClusterStore)other;
+    }
+
+    private Task PastShortWindowAsync() => PassAsync(ShortWindow + TimeSpan.FromMilliseconds(150));
+
+    private static AppendGroup Group(string id, long epoch, long seq) =>
+        new(id, epoch, [new LogRecord(seq, epoch, RecordKind.Turn, Encoding.UTF8.GetBytes($"{id} turn {seq}"))]);
+
+    private async Task<AppendStatus> AppendAsync(string id, long epoch, long seq) => Assert.Single(await Store.AppendAsync([Group(id, epoch, seq)]));
+
+    private async Task<SiloEntry> SiloAsync(string siloId) => Assert.Single(await Cluster.ListSilosAsync(), s => s.SiloId == siloId);
+
+    // ----- membership -----
+
+    [StoreFact]
+    public async Task A_joined_silo_is_listed_live_with_its_addresses_window_and_heartbeat_activations()
+    {
+        var joined = await Cluster.JoinAsync("silo-b", "host-b:7000", "http://host-b:8080", LongWindow);
+        Assert.Equal(("silo-b", "host-b:7000", "http://host-b:8080", SiloStatus.Active, LongWindow, 0), (joined.SiloId, joined.Address, joined.HttpAddress, joined.Status, joined.DeadAfter, joined.Activations));
+        Assert.True(joined.IsLive);
+        Assert.InRange(joined.JoinedAt, ExpectedNow - TimeSpan.FromMinutes(1), ExpectedNow + TimeSpan.FromMinutes(1));
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+
+        Assert.True(await Cluster.HeartbeatAsync("silo-a", 3));
+        Assert.True(await Cluster.HeartbeatAsync("silo-b", 5));
+        Assert.False(await Cluster.HeartbeatAsync("silo-never-joined", 1));
+
+        var silos = await Cluster.ListSilosAsync();
+        Assert.Equal(["silo-a", "silo-b"], silos.Select(s => s.SiloId));
+        Assert.All(silos, s =>
+        {
+            Assert.True(s.IsLive);
+            Assert.Equal(SiloStatus.Active, s.Status);
+            Assert.InRange(s.HeartbeatAge, TimeSpan.Zero, TimeSpan.FromSeconds(30));
+            Assert.Equal(LongWindow, s.DeadAfter);
+        });
+        Assert.Equal((null, 3), (silos[0].HttpAddress, silos[0].Activations));
+        Assert.Equal(("host-b:7000", "http://host-b:8080", 5), (silos[1].Address, silos[1].HttpAddress, silos[1].Activations));
+        Assert.Equal(joined.JoinedAt, silos[1].JoinedAt);
+    }
+
+    [StoreFact]
+    public async Task A_silo_whose_window_passed_is_listed_dead_its_heartbeat_fails_and_it_can_rejoin()
+    {
+        var first = await Cluster.JoinAsync("silo-a", "host-a:7000", null, ShortWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        await PastShortWindowAsync();
+
+        var silos = await Cluster.ListSilosAsync();
+        Assert.Equal(["silo-b", "silo-a"], silos.Select(s => s.SiloId)); // live ones first
+        Assert.Equal((SiloStatus.Dead, false), (silos[1].Status, silos[1].IsLive));
+        Assert.True(silos[1].HeartbeatAge >= ShortWindow, $"age {silos[1].HeartbeatAge} should be past the window {ShortWindow}");
+        Assert.True(silos[0].IsLive);
+
+        // Declared dead durably: a late heartbeat does not bring it back.
+        Assert.False(await Cluster.HeartbeatAsync("silo-a", 2));
+        Assert.Equal(SiloStatus.Dead, (await SiloAsync("silo-a")).Status);
+
+        await PassAsync(TimeSpan.FromMilliseconds(20));
+        var rejoined = await Cluster.JoinAsync("silo-a", "host-a:7001", null, LongWindow);
+        Assert.True(rejoined.JoinedAt > first.JoinedAt);
+        Assert.True(await Cluster.HeartbeatAsync("silo-a", 4));
+        var listed = await SiloAsync("silo-a");
+        Assert.Equal((SiloStatus.Active, true, "host-a:7001", 4, LongWindow), (listed.Status, listed.IsLive, listed.Address, listed.Activations, listed.DeadAfter));
+    }
+
+    [StoreFact]
+    public async Task A_silo_that_left_is_listed_after_the_live_ones_and_its_heartbeat_fails()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        await Cluster.LeaveAsync("silo-a");
+
+        var silos = await Cluster.ListSilosAsync();
+        Assert.Equal([("silo-b", SiloStatus.Active), ("silo-a", SiloStatus.Left)], silos.Select(s => (s.SiloId, s.Status)));
+        Assert.False(silos[1].IsLive);
+        Assert.False(await Cluster.HeartbeatAsync("silo-a", 0));
+        await Cluster.LeaveAsync("silo-never-joined"); // nothing to do, no error
+    }
+
+    // ----- ownership -----
+
+    [StoreFact]
+    public async Task A_claim_is_refused_naming_the_live_owner_and_allowed_once_its_window_passed()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, ShortWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        var claimed = await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a");
+        Assert.Equal(new ComponentHead("Account/1", 1, "silo-a", 0, 0), claimed.Claimed);
+        Assert.Equal(AppendStatus.Ok, await AppendAsync("Account/1", 1, 1));
+
+        Assert.True(await Cluster.HeartbeatAsync("silo-a", 1));
+        var refused = await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-b");
+        Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), refused);
+        Assert.False(refused.IsConflict);
+        // The live owner is reported even to a claimer whose epoch is stale: it is where requests must go.
+        Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), await Cluster.ClaimForSiloAsync("Account/1", 7, "silo-b"));
+        Assert.Equal(new ComponentHead("Account/1", 1, "silo-a", 1, 0), await Store.GetHeadAsync("Account/1"));
+
+        await PastShortWindowAsync();
+        var taken = await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-b");
+        Assert.Equal(new ComponentHead("Account/1", 2, "silo-b", 1, 0), taken.Claimed);
+
+        // The claim marked the expired owner dead in the same transaction, before anyone listed the silos.
+        Assert.False(await Cluster.HeartbeatAsync("silo-a", 1));
+        Assert.Equal(SiloStatus.Dead, (await SiloAsync("silo-a")).Status);
+    }
+
+    [StoreFact]
+    public async Task A_claim_is_allowed_when_the_owner_left_and_left_ownership_keeps_the_epoch()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed);
+        await Cluster.LeaveAsync("silo-a");
+        Assert.Equal(new ComponentHead("Account/1", 1, null, 0, 0), await Store.GetHeadAsync("Account/1"));
+
+        var taken = await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-b");
+        Assert.Equal(new ComponentHead("Account/1", 2, "silo-b", 0, 0), taken.Claimed);
+    }
+
+    [StoreFact]
+    public async Task The_owner_itself_may_claim_again_and_an_owner_that_is_no_silo_counts_as_not_live()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        Assert.Equal(1, (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed?.Epoch);
+        Assert.Equal(new ComponentHead("Account/1", 2, "silo-a", 0, 0), (await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-a")).Claimed);
+
+        // A component claimed outside the cluster (a local runtime, the admin tool) has an owner name that is no silo.
+        Assert.NotNull(await Store.ClaimAsync("Account/2", 0, "admin"));
+        Assert.Equal(new ComponentHead("Account/2", 2, "silo-a", 0, 0), (await Cluster.ClaimForSiloAsync("Account/2", 1, "silo-a")).Claimed);
+    }
+
+    [StoreFact]
+    public async Task A_claim_with_the_wrong_epoch_is_a_conflict_and_changes_nothing()
+    {
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        Assert.NotNull(await Store.ClaimAsync("Account/1", 0, "admin"));
+
+        foreach (var wrong in new long[] { 0, 2, 9 })
+        {
+            var result = await Cluster.ClaimForSiloAsync("Account/1", wrong, "silo-b");
+            Assert.True(result.IsConflict, $"expected epoch {wrong}");
+            Assert.Equal(new ClaimResult(null), result);
+        }
+
+        Assert.True((await Cluster.ClaimForSiloAsync("Account/never", 3, "silo-b")).IsConflict);
+        Assert.Null(await Store.GetHeadAsync("Account/never"));
+        Assert.Equal(new ComponentHead("Account/1", 1, "admin", 0, 0), await Store.GetHeadAsync("Account/1"));
+    }
+
+    [StoreFact]
+    public async Task Concurrent_claimers_have_exactly_one_winner_and_the_loser_learns_of_it()
+    {
+        var other = await OtherAsync();
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        for (var round = 0; round < 8; round++)
+        {
+            var id = $"Race/{round}";
+            // Round one of each pair races on a new component, the other on one held by a name that is no silo.
+            var expected = 0L;
+            if (round % 2 == 1) expected = (await Store.ClaimAsync(id, 0, "admin"))!.Epoch;
+
+            using var start = new Barrier(2);
+            var racers = new[] { (Store: Cluster, Silo: "silo-a"), (Store: other, Silo: "silo-b") };
+            var results = await Task.WhenAll(racers.Select(r => Task.Run(() =>
+            {
+                start.SignalAndWait();
+                return r.Store.ClaimForSiloAsync(id, expected, r.Silo);
+            })));
+
+            var winners = results.Select((r, i) => (r, racers[i].Silo)).Where(x => x.r.Claimed is not null).ToList();
+            var winner = Assert.Single(winners);
+            Assert.Equal(new ComponentHead(id, expected + 1, winner.Silo, 0, 0), winner.r.Claimed);
+            var loser = Assert.Single(results, r => r.Claimed is null);
+            Assert.True(loser.IsConflict || loser.LiveOwner == winner.Silo, $"the loser got {loser}");
+            Assert.Equal(winner.r.Claimed, await Store.GetHeadAsync(id));
+        }
+    }
+
+    [StoreFact]
+    public async Task A_claim_for_a_silo_fences_appends_of_the_previous_epoch()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        var old = (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
+        Assert.Equal(AppendStatus.Ok, await AppendAsync("Account/1", old, 1));
+        await Cluster.LeaveAsync("silo-a");
+
+        var current = (await Cluster.ClaimForSiloAsync("Account/1", old, "silo-b")).Claimed;
+        Assert.Equal(new ComponentHead("Account/1", old + 1, "silo-b", 1, 0), current);
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync("Account/1", old, 2));
+        Assert.Equal(AppendStatus.Ok, await AppendAsync("Account/1", current!.Epoch, 2));
+        Assert.Equal([old, old + 1], (await Store.ReadAsync("Account/1", 1, long.MaxValue)).Select(r => r.Epoch));
+    }
+
+    [StoreFact]
+    public async Task A_hand_over_needs_the_stored_epoch_and_owner_and_keeps_the_epoch()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        var epoch = (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
+
+        Assert.False(await Cluster.HandOverAsync("Account/1", epoch, "silo-b", "silo-b")); // not the owner
+        Assert.False(await Cluster.HandOverAsync("Account/1", epoch + 1, "silo-a", "silo-b")); // not the epoch
+        Assert.False(await Cluster.HandOverAsync("Account/never", 1, "silo-a", "silo-b"));
+        Assert.Null(await Store.GetHeadAsync("Account/never"));
+        Assert.Equal("silo-a", (await Store.GetHeadAsync("Account/1"))!.Owner);
+
+        Assert.True(await Cluster.HandOverAsync("Account/1", epoch, "silo-a", "silo-b"));
+        Assert.Equal(new ComponentHead("Account/1", epoch, "silo-b", 0, 0), await Store.GetHeadAsync("Account/1"));
+        Assert.False(await Cluster.HandOverAsync("Account/1", epoch, "silo-a", "silo-b")); // already handed over
+
+        // The new owner's claim raises the epoch (it owns the component) and fences the old one.
+        var claimed = (await Cluster.ClaimForSiloAsync("Account/1", epoch, "silo-b")).Claimed;
+        Assert.Equal(new ComponentHead("Account/1", epoch + 1, "silo-b", 0, 0), claimed);
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync("Account/1", epoch, 1));
+
+        Assert.True(await Cluster.HandOverAsync("Account/1", epoch + 1, "silo-b", null));
+        Assert.Equal(new ComponentHead("Account/1", epoch + 1, null, 0, 0), await Store.GetHeadAsync("Account/1"));
+    }
+
+    [StoreFact]
+    public async Task Leaving_releases_every_component_of_the_silo_and_only_those()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed);
+        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/2", 0, "silo-a")).Claimed);
+        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/2", 1, "silo-a")).Claimed);
+        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/3", 0, "silo-b")).Claimed);
+
+        await Cluster.LeaveAsync("silo-a");
+
+        Assert.Equal(
+            [new ComponentHead("Account/1", 1, null, 0, 0), new ComponentHead("Account/2", 2, null, 0, 0), new ComponentHead("Account/3", 1, "silo-b", 0, 0)],
+            await Store.ListComponentsAsync());
+        Assert.Equal(SiloStatus.Left, (await SiloAsync("silo-a")).Status);
+
+        // It may come back and claim again like any silo.
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        Assert.True(await Cluster.HeartbeatAsync("silo-a", 0));
+        Assert.Equal(2, (await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-a")).Claimed?.Epoch);
+    }
+
+    [StoreFact]
+    public async Task A_second_instance_on_the_same_database_sees_membership_claims_and_sessions()
+    {
+        if (await OpenOtherAsync() is not { } opened) return; // the provider has no second instance (memory)
+        await using var second = opened;
+        var other = (IClusterStore)second;
+
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        await other.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        Assert.Equal(["silo-a", "silo-b"], (await other.ListSilosAsync()).Select(s => s.SiloId));
+        Assert.Equal(["silo-a", "silo-b"], (await Cluster.ListSilosAsync()).Select(s => s.SiloId));
+
+        var epoch = (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
+        Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), await other.ClaimForSiloAsync("Account/1", epoch, "silo-b"));
+
+        await Cluster.LeaveAsync("silo-a");
+        Assert.Equal(SiloStatus.Left, Assert.Single(await other.ListSilosAsync(), s => s.SiloId == "silo-a").Status);
+        var taken = (await other.ClaimForSiloAsync("Account/1", epoch, "silo-b")).Claimed;
+        Assert.Equal(new ComponentHead("Account/1", epoch + 1, "silo-b", 0, 0), taken);
+        Assert.Equal(taken, await Store.GetHeadAsync("Account/1"));
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync("Account/1", epoch, 1));
+
+        var mine = await Cluster.OpenSessionAsync("shared", 5);
+        var theirs = await other.OpenSessionAsync("shared", 5);
+        Assert.Equal((1L, 5L, 6L, 10L), (mine.First, mine.Last, theirs.First, theirs.Last));
+        await other.SetSessionItemAsync("shared", "user", "ann");
+        Assert.Equal("ann", (await Cluster.GetSessionAsync("shared"))!.Items["user"]);
+    }
+
+    // ----- sessions -----
+
+    [StoreFact]
+    public async Task A_new_session_reserves_from_one_and_each_resume_continues_above()
+    {
+        var created = await Cluster.OpenSessionAsync(null, 10);
+        var id = created.Session.SessionId;
+        Assert.Matches("^[0-9a-f]{32}$", id);
+        Assert.Equal((1L, 10L), (created.First, created.Last));
+        Assert.Equal((SessionStatus.Open, 10L, 1), (created.Session.Status, created.Session.Reserved, created.Session.Opens));
+        Assert.InRange(created.Session.CreatedAt, ExpectedNow - TimeSpan.FromMinutes(1), ExpectedNow + TimeSpan.FromMinutes(1));
+        Assert.Empty(created.Session.Items);
+
+        await PassAsync(TimeSpan.FromMilliseconds(20));
+        var resumed = await Cluster.OpenSessionAsync(id, 5);
+        Assert.Equal((11L, 15L), (resumed.First, resumed.Last));
+        Assert.Equal((15L, 2, created.Session.CreatedAt), (resumed.Session.Reserved, resumed.Session.Opens, resumed.Session.CreatedAt));
+        Assert.True(resumed.Session.LastOpenedAt > created.Session.LastOpenedAt);
+        Assert.Equal(resumed.Session with { Items = null! }, (await Cluster.GetSessionAsync(id))! with { Items = null! });
+
+        // A client may choose the id of a new session.
+        var chosen = await Cluster.OpenSessionAsync("client-chosen-1", 3);
+        Assert.Equal(("client-chosen-1", 1L, 3L, 1), (chosen.Session.SessionId, chosen.First, chosen.Last, chosen.Session.Opens));
+        Assert.Null(await Cluster.GetSessionAsync("never-opened"));
+    }
+
+    [StoreFact]
+    public async Task Concurrent_opens_of_one_session_get_disjoint_contiguous_ranges()
+    {
+        var other = await OtherAsync();
+        var first = await Cluster.OpenSessionAsync("busy", 3);
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => (i % 2 == 0 ? Cluster : other).OpenSessionAsync("busy", 7))));
+
+        var numbers = results.SelectMany(r => LongRange(r.First, r.Last)).Order().ToList();
+        Assert.All(results, r => Assert.Equal(6, r.Last - r.First));
+        Assert.Equal(LongRange(4, 143), numbers); // no overlap, no gap, all above the first reservation
+        Assert.Equal((1L, 3L), (first.First, first.Last));
+        var stored = await Cluster.GetSessionAsync("busy");
+        Assert.Equal((143L, 21), (stored!.Reserved, stored.Opens));
+    }
+
+    [StoreFact]
+    public async Task A_closed_session_is_never_reopened()
+    {
+        var opened = await Cluster.OpenSessionAsync("done", 4);
+        await Cluster.CloseSessionAsync("done");
+        await Cluster.CloseSessionAsync("done"); // closing twice is harmless
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => Cluster.OpenSessionAsync("done", 1));
+        Assert.Contains("'done'", error.Message);
+        Assert.Contains("is closed", error.Message);
+        Assert.Contains("new session", error.Message);
+        var stored = await Cluster.GetSessionAsync("done");
+        Assert.Equal((SessionStatus.Closed, 4L, 1), (stored!.Status, stored.Reserved, stored.Opens));
+        Assert.Equal(opened.Session.LastOpenedAt, stored.LastOpenedAt);
+
+        var unknown = await Assert.ThrowsAsync<KeyNotFoundException>(() => Cluster.CloseSessionAsync("never-opened"));
+        Assert.Contains("never-opened", unknown.Message);
+    }
+
+    [StoreFact]
+    public async Task Session_ids_and_reservations_outside_the_rules_are_refused()
+    {
+        foreach (var reserve in new[] { 0, -1, ClusterRules.MaxReserve + 1 })
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Cluster.OpenSessionAsync("s", reserve));
+        Assert.Equal(1_000_000L, (await Cluster.OpenSessionAsync("big", 1_000_000)).Last);
+
+        var colon = await Assert.ThrowsAsync<ArgumentException>(() => Cluster.OpenSessionAsync("user:1", 1));
+        Assert.Contains("must not contain ':'", colon.Message);
+        var empty = await Assert.ThrowsAsync<ArgumentException>(() => Cluster.OpenSessionAsync("", 1));
+        Assert.Contains("non-empty", empty.Message);
+        Assert.Null(await Cluster.GetSessionAsync("s"));
+    }
+
+    [StoreFact]
+    public async Task Session_items_are_set_replaced_removed_and_returned_with_the_session()
+    {
+        await Cluster.OpenSessionAsync("s-1", 1);
+        await Cluster.SetSessionItemAsync("s-1", "user", "ann");
+        await Cluster.SetSessionItemAsync("s-1", "tenant", "acme");
+        await Cluster.SetSessionItemAsync("s-1", "user", "bob");
+        await Cluster.SetSessionItemAsync("s-1", "tenant", null);
+        await Cluster.SetSessionItemAsync("s-1", "absent", null); // removing what is not there is harmless
+
+        Assert.Equal(new Dictionary<string, string> { ["user"] = "bob" }, (await Cluster.GetSessionAsync("s-1"))!.Items);
+        await Cluster.SetSessionItemAsync("s-1", "lang", "fr");
+        var resumed = await Cluster.OpenSessionAsync("s-1", 1);
+        Assert.Equal(new Dictionary<string, string> { ["lang"] = "fr", ["user"] = "bob" }, resumed.Session.Items);
+
+        var error = await Assert.ThrowsAsync<KeyNotFoundException>(() => Cluster.SetSessionItemAsync("s-unknown", "user", "x"));
+        Assert.Contains("s-unknown", error.Message);
+        Assert.Null(await Cluster.GetSessionAsync("s-unknown"));
+    }
+
+    [StoreFact]
+    public async Task Sessions_are_listed_latest_opened_first_up_to_the_limit()
+    {
+        await Cluster.OpenSessionAsync("s-1", 1);
+        await PassAsync(TimeSpan.FromMilliseconds(20));
+        await Cluster.OpenSessionAsync("s-2", 1);
+        await PassAsync(TimeSpan.FromMilliseconds(20));
+        await Cluster.OpenSessionAsync("s-3", 1);
+        await Cluster.SetSessionItemAsync("s-3", "k", "v");
+        await PassAsync(TimeSpan.FromMilliseconds(20));
+        await Cluster.OpenSessionAsync("s-1", 1);
+
+        var all = await Cluster.ListSessionsAsync();
+        Assert.Equal(["s-1", "s-3", "s-2"], all.Select(s => s.SessionId));
+        Assert.Equal((2L, 2), (all[0].Reserved, all[0].Opens));
+        Assert.Equal("v", all[1].Items["k"]);
+        Assert.Equal(["s-1", "s-3"], (await Cluster.ListSessionsAsync(limit: 2)).Select(s => s.SessionId));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Cluster.ListSessionsAsync(limit: 0));
+    }
+
+    private static List<long> LongRange(long from, long toInclusive) =>
+        Enumerable.Range(0, (int)(toInclusive - from + 1)).Select(i => from + i).ToList();
+}

@@ -1,0 +1,86 @@
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Sqlite;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Tests.Storage;
+
+/// <summary>
+/// The cluster contract against the SQLite store (a fresh file per test; the second instance is another
+/// <see cref="SqliteLogStore"/> on the same file, as another silo process would open it), plus what only the
+/// file store has: the upgrade of a version-1 file and a write lock held too long.
+/// </summary>
+public sealed class SqliteClusterStoreContractTests : ClusterStoreContract
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "mw-sqlite-cluster-" + Guid.NewGuid().ToString("N"));
+
+    private string DbPath => Path.Combine(_directory, "cluster.db");
+
+    protected override Task<ILogStore> CreateStoreAsync() => Task.FromResult<ILogStore>(SqliteLogStore.Open(DbPath));
+
+    protected override Task<ILogStore?> OpenOtherAsync() => Task.FromResult<ILogStore?>(SqliteLogStore.Open(DbPath));
+
+    protected override Task CleanupAsync()
+    {
+        if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_version_1_file_is_upgraded_at_open_and_its_components_can_be_claimed_by_silos()
+    {
+        await Store.DisposeAsync();
+        var old = Path.Combine(_directory, "v1.db");
+        using (var db = SqliteDb.Open(old, create: true, TimeSpan.FromSeconds(1)))
+        {
+            db.Exec(SchemaMigrator.Scripts[0].Sql);
+            db.Exec("INSERT INTO schema_version(version, script, applied_at) VALUES (1, '001_initial.sql', 0)");
+            db.Exec("INSERT INTO components(cid, id, owner, claimed_at) VALUES (1, 'Account/1', 'local-runtime', 0)");
+            db.Exec("INSERT INTO heads(cid, epoch, last_seq, last_pos, checkpoint_seq) VALUES (1, 3, 0, 0, 0)");
+        }
+
+        await using var upgraded = SqliteLogStore.Open(old);
+        using (var check = SqliteDb.Open(old, create: false, TimeSpan.FromSeconds(1)))
+        {
+            var versions = check.Prepare("SELECT group_concat(script, ',') FROM (SELECT script FROM schema_version ORDER BY version)");
+            Assert.True(versions.Step());
+            Assert.Equal("001_initial.sql,002_cluster.sql", versions.Text(0));
+        }
+
+        await upgraded.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        var claimed = await upgraded.ClaimForSiloAsync("Account/1", 3, "silo-a");
+        Assert.Equal(new ComponentHead("Account/1", 4, "silo-a", 0, 0), claimed.Claimed);
+    }
+
+    [Fact]
+    public async Task A_cluster_write_that_cannot_get_the_write_lock_fails_as_unavailable_and_changes_nothing()
+    {
+        await using var impatient = SqliteLogStore.Open(DbPath, new SqliteStoreOptions { BusyTimeout = TimeSpan.FromMilliseconds(100) });
+        using (var locker = SqliteDb.Open(DbPath, create: false, TimeSpan.Zero))
+        {
+            locker.Exec("BEGIN IMMEDIATE");
+            var join = await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.JoinAsync("silo-a", "host-a:7000", null, LongWindow));
+            Assert.Contains(DbPath, join.Message);
+            Assert.Contains("busy timeout", join.Message);
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.OpenSessionAsync("s", 1));
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.ClaimForSiloAsync("Account/1", 0, "silo-a"));
+            locker.Exec("ROLLBACK");
+        }
+
+        Assert.Empty(await Cluster.ListSilosAsync());
+        Assert.Null(await Cluster.GetSessionAsync("s"));
+        Assert.Null(await Store.GetHeadAsync("Account/1"));
+        Assert.Equal((1L, 1L), ((await impatient.OpenSessionAsync("s", 1)).First, (await impatient.GetSessionAsync("s"))!.Reserved));
+    }
+
+    [Fact]
+    public async Task Heartbeat_ages_and_join_times_come_from_the_sqlite_clock_not_the_process_clock()
+    {
+        // A store whose own TimeProvider is far off: membership must not use it.
+        await using var skewed = SqliteLogStore.Open(DbPath, new SqliteStoreOptions { TimeProvider = new Support.ManualTime(new DateTimeOffset(2001, 1, 1, 0, 0, 0, TimeSpan.Zero)) });
+        var joined = await skewed.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
+        Assert.InRange(joined.JoinedAt, DateTimeOffset.UtcNow - TimeSpan.FromMinutes(1), DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1));
+        var listed = Assert.Single(await Cluster.ListSilosAsync());
+        Assert.True(listed.IsLive);
+        Assert.Equal(joined.JoinedAt, listed.JoinedAt);
+    }
+}
