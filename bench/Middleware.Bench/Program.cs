@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 
 namespace Middleware.Bench;
 
-/// <summary>Entry point: <c>local</c>, <c>replay</c> and <c>echo</c> load scenarios, <c>micro</c> BenchmarkDotNet runs, <c>summarize</c>.</summary>
+/// <summary>Entry point: <c>local</c>, <c>cluster</c>, <c>replay</c> and <c>echo</c> load scenarios, <c>micro</c> BenchmarkDotNet runs, <c>summarize</c>.</summary>
 public static class Program
 {
     /// <summary>Exit code for a bad command line (distinct from a failed run, which is 1).</summary>
@@ -30,6 +30,17 @@ public static class Program
                        --checkpoint-every N      RuntimeOptions.CheckpointEveryTurns (default 1000)
                        --max-batch N             RuntimeOptions.MaxBatchSize (default 1024)
                        --seed N                  key choice seed (default 1)
+          cluster    N silo PROCESSES on one store (Bank.Cluster's SiloLauncher), ONE client (MiddlewareClient, every
+                     silo a gateway) with C closed loops; then an echo run over a raw connection to silo-1 (the
+                     transport's ceiling, same machine, same moment).
+                       --silos N                 silo processes (default 1)
+                       --store sqlite|sqlite:PATH|postgres:<Npgsql connection string>   (required; sqlite = fresh
+                                                 temp file, deleted after)
+                       --workload deposit|transfer   deposit: Deposit(1) on random accounts; transfer: loop i calls
+                                                 Teller(i mod T).Transfer(a, b, 1) (3 turns each) (default deposit)
+                       --concurrency C  (64)  --keys K (1000)  --tellers T (= C)  --duration S (10)  --warmup S (3)
+                       --echo-duration S (3; 0 skips the echo)  --json FILE  --invoke raw|proxy (raw)
+                       --checkpoint-every N (1000)  --seed N (1)
           replay     Writes N turns to one component, then times activation (claim + read + replay) in a
                      fresh runtime on the same store.
                        --store memory|sqlite     (required)
@@ -65,6 +76,8 @@ public static class Program
             {
                 case "local":
                     return await LocalScenario.RunAsync(LocalOptions.Parse(args[1..])).ConfigureAwait(false);
+                case "cluster":
+                    return await ClusterScenario.RunAsync(ClusterOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "replay":
                     return await ReplayScenario.RunAsync(ReplayOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "append":
@@ -79,7 +92,7 @@ public static class Program
                     if (args.Length != 2) throw new UsageException("summarize takes one directory, e.g. `summarize bench/results`.");
                     return Summarizer.Run(args[1]);
                 default:
-                    throw new UsageException($"Unknown mode '{args[0]}'; use local, replay, append, echo, micro or summarize (see --help).");
+                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, replay, append, echo, micro or summarize (see --help).");
             }
         }
         catch (HelpRequested)

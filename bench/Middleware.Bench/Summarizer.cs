@@ -42,6 +42,19 @@ internal static class Summarizer
             }
         }
 
+        var cluster = runs.Where(r => Str(r, "scenario") == "cluster")
+            .GroupBy(r => (Workload: Str(r, "workload"), Store: Str(r, "store"), Silos: Num(r, "silos"), C: Num(r, "concurrency"), K: Num(r, "keys")))
+            .OrderBy(g => g.Key.Workload, StringComparer.Ordinal).ThenBy(g => g.Key.Store, StringComparer.Ordinal).ThenBy(g => g.Key.C).ThenBy(g => g.Key.Silos);
+        if (cluster.Any())
+        {
+            if (local.Any()) Console.WriteLine();
+            Console.WriteLine($"{"workload",-8} {"store",-8} {"silos",5} {"c",4} {"keys",5} {"n",2}  {"req/s median [min-max]",-26} {"p50 ms",-20} {"p99 ms",-22} {"echo/s",-24} {"batch",5} {"fwd",4} {"cpu us/req",10} {"others",6} {"errors",6}");
+            foreach (var g in cluster)
+            {
+                Console.WriteLine($"{g.Key.Workload,-8} {g.Key.Store,-8} {g.Key.Silos,5} {g.Key.C,4} {g.Key.K,5} {g.Count(),2}  {Range(g, "throughput_per_s", "F0"),-26} {Range(g, "p50_ms", "F2"),-20} {Range(g, "p99_ms", "F1"),-22} {Range(g, "echo_per_sec", "F0"),-24} {Median(g.Select(r => Num(r, "avg_batch"))),5:F1} {Median(g.Select(r => Num(r, "forwarded_share"))),4:P0} {Median(g.Select(r => Num(r, "cpu_us_per_request"))),10:F0} {Median(g.Select(r => Num(r, "other_cpu_cores"))),6:F2} {g.Sum(r => Num(r, "errors")),6}");
+            }
+        }
+
         var replay = runs.Where(r => Str(r, "scenario") == "replay")
             .GroupBy(r => (Store: Str(r, "store"), Turns: Num(r, "turns")))
             .OrderBy(g => g.Key.Turns).ThenBy(g => g.Key.Store, StringComparer.Ordinal);
