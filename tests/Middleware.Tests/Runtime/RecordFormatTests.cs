@@ -51,4 +51,38 @@ public sealed class RecordFormatTests
         Assert.Contains("version 9", e.Message);
         Assert.Contains("upgrade", e.Message);
     }
+
+    [Fact]
+    public void Session_items_component_calls_and_call_chains_round_trip()
+    {
+        var turn = new TurnRecord("r", "s1", "Teller/1|Account/a\\|b", "Transfer", "[]"u8.ToArray(),
+            [new RecordedValue(NondeterminismKind.SessionItem, 1, default, "fr"u8.ToArray()), new RecordedValue(NondeterminismKind.SessionItem, 0)],
+            new TurnReply("1"u8.ToArray()))
+        {
+            TurnSeq = 3,
+            Outbound =
+            [
+                new OutboundCall(1, OutboundKind.Component, "Account/a", "Teller/1:3:1", "Debit", "[5]"u8.ToArray(), new TurnReply("95"u8.ToArray())),
+                new OutboundCall(2, OutboundKind.Backend, "ledger", "Teller/1:3:2", "post", "{}"u8.ToArray(), TurnReply.Void),
+            ],
+        };
+        var back = RecordCodec.DecodeTurn(RecordCodec.EncodeTurn(turn));
+        Assert.Equal(turn.Caller, back.Caller);
+        Assert.Equal((NondeterminismKind.SessionItem, 1L, "fr"), (back.Values[0].Kind, back.Values[0].Value, Encoding.UTF8.GetString(back.Values[0].Bytes.Span)));
+        Assert.Equal((NondeterminismKind.SessionItem, 0L, 0), (back.Values[1].Kind, back.Values[1].Value, back.Values[1].Bytes.Length));
+        Assert.Equal([OutboundKind.Component, OutboundKind.Backend], back.Outbound.Select(c => c.Kind));
+        Assert.Equal(("Account/a", "Teller/1:3:1", "Debit", "95"), (back.Outbound[0].Target, back.Outbound[0].RequestId, back.Outbound[0].Operation, back.Outbound[0].Outcome.ToString()));
+        Assert.Equal("1", back.Reply.ToString());
+    }
+
+    [Fact]
+    public void Fence_records_round_trip_and_an_unknown_version_is_refused()
+    {
+        var bytes = RecordCodec.EncodeFence(new FenceRecord("sess:17"));
+        Assert.Equal(RecordCodec.FenceFormatVersion, bytes[0]);
+        Assert.Equal("sess:17", RecordCodec.DecodeFence(bytes).RequestId);
+        bytes[0] = 7;
+        var e = Assert.Throws<InvalidDataException>(() => RecordCodec.DecodeFence(bytes));
+        Assert.Contains("Fence record format version 7", e.Message);
+    }
 }

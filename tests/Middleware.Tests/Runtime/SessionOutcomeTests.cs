@@ -121,6 +121,11 @@ public abstract class SessionOutcomeTests
             }
 
             Assert.Equal(2, (await store.GetHeadAsync("Counter/c"))!.LastSeq);
+
+            // An audit skips the fence: it is not a turn, and not a divergence.
+            var audit = await new AuditEngine(store, CallRegistries.Default()).RunAsync(await store.ListComponentsAsync(), new AuditOptions { Mode = AuditMode.FromGenesis, Parallelism = 1 });
+            Assert.Empty(audit.Divergences);
+            Assert.Equal(1, audit.Turns);
         }
 
         // A new runtime on the reopened store replays the fence.
