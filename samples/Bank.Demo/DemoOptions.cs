@@ -54,6 +54,13 @@ public sealed record DemoOptions
     /// <summary>A silo must print its listening line within this long.</summary>
     public TimeSpan SiloStartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How long one request may take, retries included, before the client gives up on it (default 30 s, so requests ride
+    /// out a kill). A short value (e.g. 1000) makes requests give up during the pause, so the outcome queries that
+    /// resolve them (committed, or fenced as not committed) get exercised.
+    /// </summary>
+    public int GiveUpAfterMs { get; init; } = 30_000;
+
     /// <summary>Echo every line the silos print (prefixed with the silo id).</summary>
     public bool Verbose { get; init; }
 
@@ -96,6 +103,7 @@ public sealed record DemoOptions
                 "--dead-after-ms" => options with { DeadAfterMs = Positive(name, value) },
                 "--checkpoint-every" => options with { CheckpointEvery = Positive(name, value) },
                 "--seed" => options with { Seed = Positive(name, value, allowZero: true) },
+                "--give-up-after-ms" => options with { GiveUpAfterMs = Positive(name, value) },
                 "--timeout" => options with { Timeout = TimeSpan.FromSeconds(Positive(name, value)) },
                 _ => throw new ArgumentException($"Unknown option '{name}'. {Help}"),
             };
@@ -110,7 +118,7 @@ public sealed record DemoOptions
     /// <summary>The options, for error messages.</summary>
     public const string Help =
         "Options: --store STORE (or --db PATH) --silos N (3) --accounts N (24) --tellers N (8) --concurrency N (32) --duration SECONDS (12) " +
-        "--kill-at SECONDS (4) --kills N (1; 0 = no kill) --dead-after-ms MS (2000) --checkpoint-every N (100) --seed N --timeout SECONDS (180) --verbose; " +
+        "--kill-at SECONDS (4) --kills N (1; 0 = no kill) --dead-after-ms MS (2000) --checkpoint-every N (100) --seed N --timeout SECONDS (180) --give-up-after-ms MS (30000; small values exercise outcome queries) --verbose; " +
         "or 'host --store STORE' for the single-host child process the crash tests run. STORE: " + LogStores.AcceptedForms + ".";
 
     private static int Positive(string name, string value, bool allowZero = false) =>

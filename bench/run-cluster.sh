@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs the cluster scenario over several configurations in ALTERNATING order (and reversed every other round), so a
+# burst of host CPU steal or a neighbour's build hits every configuration alike, then prints the median and range per
+# configuration. Silos are separate processes (bench/Middleware.Bench cluster → Bank.Cluster's SiloLauncher); every
+# run gets a fresh SQLite temp file unless STORE says otherwise. Results land in bench/results/cluster-<UTC stamp>/.
+#
+# Settings (environment): ROUNDS (3), CONFIGS ("deposit:1 deposit:3 transfer:1 transfer:3", workload:silos),
+# CONCURRENCY (64), KEYS (1000), DURATION (10 s), WARMUP (3 s), ECHO (3 s), STORE (sqlite; or postgres:<cs>, see
+# bench/start-postgres.sh), EXTRA (more flags for every run).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS="${ROUNDS:-3}"
+CONFIGS="${CONFIGS:-deposit:1 deposit:3 transfer:1 transfer:3}"
+CONCURRENCY="${CONCURRENCY:-64}"
+KEYS="${KEYS:-1000}"
+DURATION="${DURATION:-10}"
+WARMUP="${WARMUP:-3}"
+ECHO="${ECHO:-3}"
+STORE="${STORE:-sqlite}"
+EXTRA="${EXTRA:-}"
+OUT="${OUT:-$ROOT/bench/results/cluster-$(date -u +%Y%m%dT%H%M%SZ)}"
+
+# Build once (the bench builds the silo through Bank.Cluster) and run the built program: `dotnet run` per run would
+# rebuild-check and add noise.
+dotnet build -c Release "$ROOT/bench/Middleware.Bench/Middleware.Bench.csproj" -nologo -v q
+BENCH=(dotnet "$ROOT/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll")
+mkdir -p "$OUT"
+
+read -r -a configs <<<"$CONFIGS"
+failed=0
+for round in $(seq 1 "$ROUNDS"); do
+  order=("${configs[@]}")
+  if (( round % 2 == 0 )); then
+    # Reverse on even rounds: no configuration always runs first (cold disk cache) or last.
+    order=()
+    for (( i=${#configs[@]}-1; i>=0; i-- )); do order+=("${configs[$i]}"); done
+  fi
+  for config in "${order[@]}"; do
+    workload="${config%%:*}"
+    silos="${config##*:}"
+    name="cluster-$workload-s$silos-c$CONCURRENCY-r$round"
+    echo "== round $round/$ROUNDS: $workload, $silos silo(s), $CONCURRENCY in flight, $KEYS keys, ${DURATION}s"
+    # shellcheck disable=SC2086 # EXTRA is a list of flags on purpose
+    if ! "${BENCH[@]}" cluster --silos "$silos" --store "$STORE" --workload "$workload" --concurrency "$CONCURRENCY" \
+        --keys "$KEYS" --duration "$DURATION" --warmup "$WARMUP" --echo-duration "$ECHO" --json "$OUT/$name.json" $EXTRA \
+        2>"$OUT/$name.log" | tee -a "$OUT/summary.txt"; then
+      echo "   run failed (errors or a failed check); see $OUT/$name.log"
+      failed=1
+    fi
+  done
+done
+
+echo
+echo "Median [min-max] over $ROUNDS rounds ($OUT):"
+"${BENCH[@]}" summarize "$OUT" | tee -a "$OUT/summary.txt"
+exit "$failed"
