@@ -44,6 +44,13 @@ internal static class SessionsCommands
         show.SetAction(async (parse, ct) =>
         {
             var sessionId = parse.GetValue(id)!;
+            if (sessionId.IndexOf(':', StringComparison.Ordinal) is var colon and >= 0)
+            {
+                throw new AdminException(colon > 0
+                    ? $"'{sessionId}' is a request id (SESSION:n), not a session id; try mw sessions show {sessionId[..colon]}."
+                    : $"'{sessionId}' is not a session id (it starts with ':').");
+            }
+
             await using var store = await cli.OpenClusterStoreAsync(parse).ConfigureAwait(false);
             var session = await CliContext.Cluster(store).GetSessionAsync(sessionId, ct).ConfigureAwait(false)
                 ?? throw new AdminException($"No session '{sessionId}' in {store.Name}; mw sessions list shows the known ids.");

@@ -122,6 +122,7 @@ public sealed class AdminClusterTests : IDisposable
         Assert.Contains("channel=web, customer=ada", listTable.Out, StringComparison.Ordinal);
 
         AssertOneLineError(await _fx.MwOnStore("sessions", "show", "nobody"), "No session 'nobody'");
+        AssertOneLineError(await _fx.MwOnStore("sessions", "show", generated + ":7"), $"is a request id (SESSION:n), not a session id; try mw sessions show {generated}.");
         AssertOneLineError(await _fx.MwOnStore("sessions", "list", "--limit", "0"), "--limit");
         AssertOneLineError(await _fx.MwOnStore("sessions", "show"), "Required argument missing");
     }
