@@ -65,6 +65,9 @@ public static class DemoRunner
         using var timeout = new CancellationTokenSource(options.Timeout);
         try
         {
+            // The log store first: a new PostgreSQL database gets the middleware's schema before the ledger adds a table
+            // (a database holding other tables but no schema_version is refused as "not a log store").
+            await (await LogStores.OpenAsync(setting, timeout.Token).ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
             var (ledger, _, _) = LedgerBackend.For(setting);
             await using (ledger.ConfigureAwait(false))
             {
@@ -207,7 +210,7 @@ public static class DemoRunner
             await victim.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
             Console.WriteLine(
                 $"KILL at {watch.At.TotalSeconds:0.0} s: SIGKILL {victimId} (pid {victim.Pid}), owner of {owned.Count} of {owners.Count} components " +
-                $"({100.0 * load[victimId] / total:0}% of the account traffic so far; {ownedBusiest.Count} of the {busiest.Count} busiest accounts: {string.Join(", ", ownedBusiest)}); {inFlight} requests in flight");
+                $"({100.0 * load[victimId] / total:0}% of the account traffic so far; {ownedBusiest.Count} of the {busiest.Count} busiest accounts: {string.Join(", ", ownedBusiest.Select(a => a[a.LastIndexOf("acct-", StringComparison.Ordinal)..]))}); {inFlight} requests in flight");
             Console.WriteLine($"  load per silo so far: {string.Join(", ", load.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key} {100.0 * l.Value / total:0}%"))}; the others take over its components after {options.DeadAfterMs} ms");
         }
     }
