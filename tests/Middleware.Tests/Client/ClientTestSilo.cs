@@ -80,7 +80,10 @@ internal sealed class ClientTestSilo : IAsyncDisposable
     private async Task StartCoreAsync(int port, Action<RuntimeFrameHandler>? configure)
     {
         _runtime = new LocalRuntime(Store, Registries.Default());
-        Handler = new RuntimeFrameHandler(_runtime);
+        // The real silo's router, without membership: it serves everything locally, sessions included.
+        var router = new Middleware.Silo.ClusterRouter(new Middleware.Silo.SiloOptions { SiloId = Options.SiloId }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        router.Attach(_runtime, Store, Store);
+        Handler = new RuntimeFrameHandler(router);
         configure?.Invoke(Handler);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -95,11 +98,12 @@ internal sealed class ClientTestSilo : IAsyncDisposable
 }
 
 /// <summary>
-/// Serves invokes from a <see cref="LocalRuntime"/>, mapping engine errors to reply statuses, and records every request
-/// it receives. <see cref="Before"/> may answer instead of the runtime; <see cref="AfterTurn"/> runs between the durable
-/// turn and its reply (where a crash loses the reply but not the turn).
+/// Serves invokes through the real silo router (so replies are mapped exactly as a silo maps them) and records every
+/// component request it receives. <see cref="Before"/> may answer instead; <see cref="AfterTurn"/> runs between the
+/// durable turn and its reply (where a crash loses the reply but not the turn). Cluster operations (sessions, silo
+/// lists) pass straight through, unrecorded.
 /// </summary>
-internal sealed class RuntimeFrameHandler(LocalRuntime runtime) : IFrameHandler
+internal sealed class RuntimeFrameHandler(Middleware.Silo.ClusterRouter router) : IFrameHandler
 {
     public ConcurrentQueue<InvokeMessage> Received { get; } = new();
 
@@ -109,32 +113,11 @@ internal sealed class RuntimeFrameHandler(LocalRuntime runtime) : IFrameHandler
 
     public async ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken)
     {
+        if ((request.Flags & InvokeFlags.Control) != 0) return await router.RouteAsync(request, cancellationToken);
         Received.Enqueue(request);
         if (Before is { } before && await before(request, cancellationToken) is { } early) return early;
-        TurnReplyOrStatus outcome;
-        try
-        {
-            var invocation = new Invocation(new ComponentId(request.ComponentType, request.Key), request.RequestId, request.Method, request.Args, request.SessionId, request.Caller);
-            outcome = new(await runtime.InvokeAsync(invocation, cancellationToken), null);
-        }
-        catch (UnknownComponentException e)
-        {
-            outcome = new(null, ReplyMessage.NotFound(e.Message));
-        }
-        catch (ArgumentException e)
-        {
-            outcome = new(null, ReplyMessage.BadRequest(e.Message));
-        }
-        catch (TurnNotDurableException e)
-        {
-            outcome = new(null, ReplyMessage.Unavailable(e.Message));
-        }
-
-        if (outcome.Status is { } status) return status;
-        if (AfterTurn is { } after) await after(request, cancellationToken);
-        var reply = outcome.Reply!;
-        return reply.IsError ? ReplyMessage.Error(reply.ErrorType!, reply.ErrorMessage ?? "") : ReplyMessage.Ok(reply.Result);
+        var reply = await router.RouteAsync(request, cancellationToken);
+        if (reply.Status is ReplyStatus.Ok or ReplyStatus.Error && AfterTurn is { } after) await after(request, cancellationToken);
+        return reply;
     }
-
-    private readonly record struct TurnReplyOrStatus(Middleware.Recovery.Log.TurnReply? Reply, ReplyMessage? Status);
 }

@@ -44,7 +44,7 @@ public sealed class SiloHostTests(SiloFixture fixture) : IClassFixture<SiloFixtu
         Assert.NotEqual(0, silo.Http.Port);
         Assert.NotEqual(silo.Protocol.Port, silo.Http.Port);
         Assert.Contains("store sqlite:", silo.ListeningLine);
-        Assert.EndsWith("components Account", silo.ListeningLine);
+        Assert.EndsWith("components Account, Teller", silo.ListeningLine);
     }
 
     [Fact]
