@@ -287,6 +287,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         if (request.Method != ProtocolConstants.Move)
             return ReplyMessage.BadRequest($"unknown control operation '{request.Method}'; this silo knows {ProtocolConstants.Move}, {ProtocolConstants.SessionOpen}, {ProtocolConstants.SessionSet}, {ProtocolConstants.SessionClose}");
         var to = ReadStringArgs(request.Args, 1)[0];
+        // A silo that joined moments ago may not be in the view yet: look again before refusing.
+        if (!string.IsNullOrEmpty(to) && _membership is { } view && view.Find(to) is null)
+            await view.RefreshAsync(cancellationToken).ConfigureAwait(false);
         if (string.IsNullOrEmpty(to) || _membership?.Find(to) is not { } destination)
             return ReplyMessage.BadRequest($"'{to}' is not a live silo; run `mw cluster status` for the live ones");
         var idText = target.ToString();

@@ -91,7 +91,9 @@ public sealed class LocalRuntime : IAsyncDisposable
             catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
             {
                 Discard(activation);
-                if (e is TurnNotDurableException || attempt >= MaxActivationAttempts) throw;
+                if (e is TurnNotDurableException) throw;
+                // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
+                if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(activation.Id, invocation.RequestId, e.Message, e);
             }
         }
     }
@@ -119,7 +121,9 @@ public sealed class LocalRuntime : IAsyncDisposable
             catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
             {
                 Discard(activation);
-                if (e is TurnNotDurableException || attempt >= MaxActivationAttempts) throw;
+                if (e is TurnNotDurableException) throw;
+                // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
+                if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(activation.Id, requestId, e.Message, e);
             }
         }
     }

@@ -22,12 +22,15 @@ public static class ReplyDecoder
             foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies())
             {
                 var type = assembly.GetType(name, throwOnError: false);
+                // (message, inner) first: for ArgumentNullException and ArgumentOutOfRangeException the lone string is
+                // the parameter name, which would garble the message.
                 if (type is not null && typeof(Exception).IsAssignableFrom(type))
-                    return type.GetConstructor([typeof(string)]);
+                    return type.GetConstructor([typeof(string), typeof(Exception)]) ?? type.GetConstructor([typeof(string)]);
             }
 
             return null;
         });
-        return ctor?.Invoke([reply.ErrorMessage]) as Exception ?? new ComponentFaultException(typeName, reply.ErrorMessage ?? string.Empty);
+        object?[] args = ctor?.GetParameters().Length == 2 ? [reply.ErrorMessage, null] : [reply.ErrorMessage];
+        return ctor?.Invoke(args) as Exception ?? new ComponentFaultException(typeName, reply.ErrorMessage ?? string.Empty);
     }
 }
