@@ -6,7 +6,7 @@
 #
 # Settings (environment): ROUNDS (3), CONFIGS ("deposit:1 deposit:3 transfer:1 transfer:3", workload:silos),
 # CONCURRENCY (64), KEYS (1000), DURATION (10 s), WARMUP (3 s), ECHO (3 s), STORE (sqlite; or postgres:<cs>, see
-# bench/start-postgres.sh), EXTRA (more flags for every run).
+# bench/start-postgres.sh), EXTRA (more flags for every run), BENCH_DLL (a prebuilt Middleware.Bench.dll; skips the build).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,9 +22,14 @@ EXTRA="${EXTRA:-}"
 OUT="${OUT:-$ROOT/bench/results/cluster-$(date -u +%Y%m%dT%H%M%SZ)}"
 
 # Build once (the bench builds the silo through Bank.Cluster) and run the built program: `dotnet run` per run would
-# rebuild-check and add noise.
-dotnet build -c Release "$ROOT/bench/Middleware.Bench/Middleware.Bench.csproj" -nologo -v q
-BENCH=(dotnet "$ROOT/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll")
+# rebuild-check and add noise. BENCH_DLL runs a copy instead (no build), e.g. one taken while nobody else rebuilds the
+# tree; pair it with MIDDLEWARE_SILO_DLL for the silo copy.
+if [ -n "${BENCH_DLL:-}" ]; then
+  BENCH=(dotnet "$BENCH_DLL")
+else
+  dotnet build -c Release "$ROOT/bench/Middleware.Bench/Middleware.Bench.csproj" -nologo -v q
+  BENCH=(dotnet "$ROOT/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll")
+fi
 mkdir -p "$OUT"
 
 read -r -a configs <<<"$CONFIGS"

@@ -42,7 +42,7 @@ public sealed record ClusterOptions(
     public static ClusterOptions Parse(string[] args)
     {
         var f = new FlagReader(args, Known);
-        var storeFlag = f.String("--store") ?? throw new UsageException("--store is required: --store sqlite (a fresh temp file), --store sqlite:PATH or --store postgres:<Npgsql connection string>.");
+        var storeFlag = f.String("--store") ?? throw new UsageException("--store is required: --store sqlite (a fresh temp file), --store sqlite:PATH, --store postgres:<Npgsql connection string> or --store memory (one silo, no log: a baseline).");
         string store, kind;
         string? temp = null;
         if (storeFlag.Equals("sqlite", StringComparison.OrdinalIgnoreCase))
@@ -58,6 +58,11 @@ public sealed record ClusterOptions(
         else if (storeFlag.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase))
         {
             (store, kind) = (storeFlag, "postgres");
+        }
+        else if (storeFlag.Equals("memory", StringComparison.OrdinalIgnoreCase) || storeFlag.Equals("memory:", StringComparison.OrdinalIgnoreCase))
+        {
+            // No log, one process: what the silo's transport and runtime cost without the store (a diagnostic baseline).
+            (store, kind) = ("memory:", "memory");
         }
         else
         {
@@ -78,6 +83,7 @@ public sealed record ClusterOptions(
             var other => throw new UsageException($"--invoke '{other}' is unknown; use --invoke raw or --invoke proxy."),
         };
         var silos = f.PositiveInt("--silos", 1);
+        if (kind == "memory" && silos != 1) throw new UsageException("--store memory lives inside one silo process; use it with --silos 1 (as a baseline without the log).");
         if (silos > 16) throw new UsageException($"--silos is {silos}; this machine runs every silo as a process beside the load, use 1 to 16.");
         var keys = f.PositiveInt("--keys", 1000);
         if (workload == ClusterWorkload.Transfer && keys < 2) throw new UsageException("--keys must be at least 2 for transfers.");

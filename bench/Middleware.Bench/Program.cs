@@ -34,8 +34,8 @@ public static class Program
                      silo a gateway) with C closed loops; then an echo run over a raw connection to silo-1 (the
                      transport's ceiling, same machine, same moment).
                        --silos N                 silo processes (default 1)
-                       --store sqlite|sqlite:PATH|postgres:<Npgsql connection string>   (required; sqlite = fresh
-                                                 temp file, deleted after)
+                       --store sqlite|sqlite:PATH|postgres:<Npgsql connection string>|memory   (required; sqlite =
+                                                 fresh temp file, deleted after; memory = no log, --silos 1 only)
                        --workload deposit|transfer   deposit: Deposit(1) on random accounts; transfer: loop i calls
                                                  Teller(i mod T).Transfer(a, b, 1) (3 turns each) (default deposit)
                        --concurrency C  (64)  --keys K (1000)  --tellers T (= C)  --duration S (10)  --warmup S (3)
