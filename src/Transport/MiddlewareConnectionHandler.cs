@@ -16,15 +16,22 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
     private readonly TransportOptions _options;
     private readonly TransportMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly CancellationToken _stopping;
 
-    /// <summary>Creates the handler of one listener; <paramref name="options"/> are validated here.</summary>
-    public MiddlewareConnectionHandler(IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger<MiddlewareConnectionHandler> logger)
+    /// <summary>
+    /// Creates the handler of one listener; <paramref name="options"/> are validated here. When
+    /// <paramref name="stopping"/> fires (the host is shutting down), each connection stops reading, lets the requests
+    /// it already took finish and reply (up to <see cref="TransportOptions.CloseTimeout"/>), and closes: peers then
+    /// reconnect to another silo instead of holding this one open until Kestrel's shutdown timeout.
+    /// </summary>
+    public MiddlewareConnectionHandler(IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger<MiddlewareConnectionHandler> logger, CancellationToken stopping = default)
     {
         options.Validate();
         _handler = handler;
         _options = options;
         _metrics = metrics;
         _logger = logger;
+        _stopping = stopping;
     }
 
     /// <inheritdoc />
@@ -37,6 +44,7 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
             if (hello is null) return;
             _logger.LogDebug("Connection {ConnectionId} from {Remote}: {Role} '{Sender}' accepted", connection.ConnectionId, connection.RemoteEndPoint, hello.Role, hello.SenderId);
             var session = new ServerConnection(connection, hello, _handler, _options, _metrics, _logger);
+            await using var onStopping = _stopping.Register(static c => ((ServerConnection)c!).StopReading(), session);
             await session.RunAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is ConnectionResetException or IOException or OperationCanceledException or ObjectDisposedException)

@@ -21,6 +21,7 @@ internal sealed class ServerConnection
     private readonly FrameOutbox _outbox;
     private readonly SemaphoreSlim _slots;
     private readonly CancellationTokenSource _lifetime = new();
+    private volatile bool _stopReading;
 
     public ServerConnection(ConnectionContext connection, HelloMessage hello, IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger logger)
     {
@@ -34,6 +35,13 @@ internal sealed class ServerConnection
         _outbox = new FrameOutbox(connection.Transport.Output) { Drained = OnDrained };
     }
 
+    /// <summary>The host is stopping: take no new request; the ones in flight still reply before the connection closes.</summary>
+    public void StopReading()
+    {
+        _stopReading = true;
+        _connection.Transport.Input.CancelPendingRead();
+    }
+
     public async Task RunAsync()
     {
         var writeLoop = WriteLoopAsync();
@@ -44,6 +52,14 @@ internal sealed class ServerConnection
         }
         finally
         {
+            if (_stopReading && violation is null)
+            {
+                // Graceful stop: the requests already taken finish and reply first.
+                var deadline = DateTime.UtcNow + _options.CloseTimeout;
+                while (_slots.CurrentCount < _options.MaxInFlightPerConnection && DateTime.UtcNow < deadline)
+                    await Task.Delay(10).ConfigureAwait(false);
+            }
+
             // Handlers still running learn that their replies have nowhere to go.
             await _lifetime.CancelAsync().ConfigureAwait(false);
             if (violation is { } v)
@@ -88,6 +104,7 @@ internal sealed class ServerConnection
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
 
+            if (result.IsCanceled && _stopReading) return null;
             if (result.IsCompleted || result.IsCanceled)
                 return FrameParser.AtEndOfStream(buffer) is { } truncated ? (0, truncated) : null;
         }

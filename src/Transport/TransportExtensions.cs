@@ -54,7 +54,8 @@ public static class TransportExtensions
             var metrics = services.GetService<TransportMetrics>()
                 ?? throw new InvalidOperationException("TransportMetrics is not registered: call services.AddMiddlewareTransport() before listening for the Middleware protocol.");
             var logger = services.GetService<ILoggerFactory>()?.CreateLogger<MiddlewareConnectionHandler>() ?? NullLogger<MiddlewareConnectionHandler>.Instance;
-            return new MiddlewareConnectionHandler(handler, options, metrics, logger).OnConnectedAsync;
+            var stopping = services.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
+            return new MiddlewareConnectionHandler(handler, options, metrics, logger, stopping).OnConnectedAsync;
         });
     }
 }

@@ -248,6 +248,30 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         output.WriteLine($"killed {victim.SiloId}; {total} transfers attempted, {completed.Values.Sum()} completed; money conserved");
     }
 
+    [Fact]
+    public async Task A_gracefully_stopped_owner_leaves_promptly_with_connected_clients_and_hands_its_components_on()
+    {
+        await using var cluster = await ClusterFixture.StartAsync();
+        await using var client = await cluster.ConnectAsync();
+        var key = $"term-{Guid.NewGuid():N}"[..14];
+        Assert.Equal(5, await client.GetComponent<IAccount>(key).Deposit(5));
+        var owner = await cluster.OwnerOfAsync($"Account/{key}") ?? throw new InvalidOperationException("no owner recorded");
+
+        // SIGTERM with the client's connections open: the silo drains what it took, closes them, and exits.
+        var stopwatch = Stopwatch.StartNew();
+        owner.Terminate();
+        Assert.Equal(0, await owner.WaitForExitAsync());
+        output.WriteLine($"{owner.SiloId} exited {stopwatch.ElapsedMilliseconds} ms after SIGTERM");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(15), $"the silo took {stopwatch.Elapsed} to stop");
+
+        // It left (not dead), its checkpoint and release let the next owner start without waiting for a window.
+        var silos = await cluster.SilosAsync();
+        Assert.Equal(Middleware.Recovery.Storage.SiloStatus.Left, silos.Single(s => s.SiloId == owner.SiloId).Status);
+        Assert.Null((await cluster.HeadOfAsync($"Account/{key}"))!.Owner);
+        Assert.Equal(12, await client.GetComponent<IAccount>(key).Deposit(7));
+        Assert.NotEqual(owner.SiloId, (await cluster.OwnerOfAsync($"Account/{key}"))?.SiloId);
+    }
+
     private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
