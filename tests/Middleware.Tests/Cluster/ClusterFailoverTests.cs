@@ -5,23 +5,24 @@ using Middleware.Client;
 using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Recovery.Log;
+using Middleware.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Middleware.Tests.Cluster;
 
 /// <summary>
 /// Three silo processes on one store, clients of the real SDK, real SIGKILL and SIGSTOP: what a user of the cluster
-/// would notice when a silo dies or stalls.
+/// would notice when a silo dies or stalls. Written once; each store kind is a subclass.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ClusterFailoverTests(ITestOutputHelper output)
+public abstract class ClusterFailoverTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
-    [Fact]
+    [StoreFact]
     public async Task Killing_the_owner_under_load_costs_a_pause_and_no_deposit()
     {
-        await using var cluster = await ClusterFixture.StartAsync();
+        await using var cluster = await StartClusterAsync(3);
         await using var client = await cluster.ConnectAsync();
         var keys = Enumerable.Range(0, 8).Select(i => $"kill-{Guid.NewGuid():N}"[..12] + i).ToArray();
         var acked = new ConcurrentDictionary<string, long>();
@@ -74,10 +75,10 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
             Assert.Equal(acked.GetValueOrDefault(key), await client.GetComponent<IAccount>(key).Balance());
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_paused_owner_that_resumes_after_the_takeover_cannot_write()
     {
-        await using var cluster = await ClusterFixture.StartAsync();
+        await using var cluster = await StartClusterAsync(3);
         var paused = cluster.Silos[0];
         await using var client = await cluster.ConnectAsync(cluster.Silos.Skip(1), discover: false);
 
@@ -124,10 +125,10 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         Assert.Equal(36, await stalledClient.GetComponent<IAccount>(key!).Deposit(1));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_client_restart_resumes_its_session_without_reusing_a_request_id()
     {
-        await using var cluster = await ClusterFixture.StartAsync(count: 2);
+        await using var cluster = await StartClusterAsync(2);
         var key = $"sess-{Guid.NewGuid():N}"[..14];
         string sessionId;
         string lastRequest;
@@ -155,10 +156,10 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         Assert.Equal("11", System.Text.Encoding.UTF8.GetString(outcome.Reply!.Result.Span));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Outcome_queries_answer_before_and_after_a_crash_and_fence_what_never_ran()
     {
-        await using var cluster = await ClusterFixture.StartAsync();
+        await using var cluster = await StartClusterAsync(3);
         await using var client = await cluster.ConnectAsync();
         var key = $"out-{Guid.NewGuid():N}"[..14];
         var target = new ComponentId("Account", key);
@@ -189,10 +190,10 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         Assert.Equal(8, await client.GetComponent<IAccount>(key).Deposit(1));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task Transfers_under_a_kill_conserve_money_and_apply_once()
     {
-        await using var cluster = await ClusterFixture.StartAsync();
+        await using var cluster = await StartClusterAsync(3);
         await using var client = await cluster.ConnectAsync();
         var prefix = Guid.NewGuid().ToString("N")[..6];
         var accounts = Enumerable.Range(0, 6).Select(i => $"{prefix}-a{i}").ToArray();
@@ -248,10 +249,10 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         output.WriteLine($"killed {victim.SiloId}; {total} transfers attempted, {completed.Values.Sum()} completed; money conserved");
     }
 
-    [Fact]
+    [StoreFact]
     public async Task A_gracefully_stopped_owner_leaves_promptly_with_connected_clients_and_hands_its_components_on()
     {
-        await using var cluster = await ClusterFixture.StartAsync();
+        await using var cluster = await StartClusterAsync(3);
         await using var client = await cluster.ConnectAsync();
         var key = $"term-{Guid.NewGuid():N}"[..14];
         Assert.Equal(5, await client.GetComponent<IAccount>(key).Deposit(5));
@@ -272,6 +273,9 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         Assert.NotEqual(owner.SiloId, (await cluster.OwnerOfAsync($"Account/{key}"))?.SiloId);
     }
 
+    /// <summary>Starts <paramref name="count"/> silos on a fresh store of the subclass's kind.</summary>
+    internal abstract Task<ClusterFixture> StartClusterAsync(int count);
+
     private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
@@ -282,6 +286,23 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
             await Task.Delay(50);
         }
+    }
+}
+
+/// <summary>The cluster on one SQLite file shared by the silo processes (one machine).</summary>
+public sealed class SqliteClusterFailoverTests(ITestOutputHelper output) : ClusterFailoverTests(output)
+{
+    internal override Task<ClusterFixture> StartClusterAsync(int count) => ClusterFixture.StartAsync(count);
+}
+
+/// <summary>The cluster on a fresh database of the throwaway PostgreSQL server (the several-machines deployment).</summary>
+[RequiresPostgres]
+public sealed class PostgresClusterFailoverTests(ITestOutputHelper output) : ClusterFailoverTests(output)
+{
+    internal override async Task<ClusterFixture> StartClusterAsync(int count)
+    {
+        var server = await PostgresServer.GetAsync();
+        return await ClusterFixture.StartAsync(count, "postgres:" + await server.CreateDatabaseAsync());
     }
 }
 
