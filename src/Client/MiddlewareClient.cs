@@ -22,6 +22,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
     private readonly ConnectionOptions _connectionOptions;
     private volatile PeerConnection[] _gateways;
     private readonly ConcurrentDictionary<string, PeerConnection> _movedTargets = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<(string Type, string Key), PeerConnection> _owners = new();
     private readonly ResiliencePipeline<ReplyMessage> _pipeline;
     private readonly SessionIds _ids;
     private long _nextGateway;
@@ -184,7 +185,8 @@ public sealed class MiddlewareClient : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(invocation);
         ArgumentException.ThrowIfNullOrEmpty(invocation.RequestId);
-        var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args);
+        var flags = _options.RouteToOwners ? InvokeFlags.PreferMoved : InvokeFlags.None;
+        var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args, flags);
         return ToTurnReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
     }
 
@@ -268,16 +270,47 @@ public sealed class MiddlewareClient : IAsyncDisposable
 
     private async ValueTask<ReplyMessage> AttemptAsync(CallState call, CancellationToken cancellationToken)
     {
-        var gateway = call.MovedTo ?? PickGateway(call);
+        var message = call.Message;
+        var routed = (message.Flags & InvokeFlags.PreferMoved) != 0;
+        var component = (message.ComponentType, message.Key);
+        PeerConnection? cachedOwner = null;
+        var gateway = call.MovedTo
+            ?? (routed && call.Attempts == 0 && _owners.TryGetValue(component, out cachedOwner) ? cachedOwner : null)
+            ?? PickGateway(call);
         call.MovedTo = null;
         call.LastGateway = gateway;
+        // Only a first attempt asks for a redirect: a retry lets the gateway hold and forward it through a failover.
+        if (routed && call.Attempts > 0) message = message with { Flags = message.Flags & ~InvokeFlags.PreferMoved };
         call.Attempts++;
         Interlocked.Increment(ref _attempts);
-        var connection = await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
-        var reply = await connection.InvokeAsync(call.Message, cancellationToken).ConfigureAwait(false);
+        ReplyMessage reply;
+        try
+        {
+            var connection = await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
+            reply = await connection.InvokeAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch when (cachedOwner is not null)
+        {
+            _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
+            throw;
+        }
 
-        // A Moved reply names the owner: the retry goes there (immediately, see the delay generator) with the same id.
-        if (reply.Status == ReplyStatus.Moved && !string.IsNullOrEmpty(reply.Detail)) call.MovedTo = GatewayFor(reply.Detail);
+        // A Moved reply names the owner: the retry goes there (immediately, see the delay generator) with the same id,
+        // and so do later calls to the component until the owner fails or moves.
+        if (reply.Status == ReplyStatus.Moved && !string.IsNullOrEmpty(reply.Detail))
+        {
+            call.MovedTo = GatewayFor(reply.Detail);
+            if (routed)
+            {
+                if (_owners.Count > 100_000) _owners.Clear();
+                _owners[component] = call.MovedTo;
+            }
+        }
+        else if (reply.Status == ReplyStatus.Unavailable && cachedOwner is not null)
+        {
+            _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
+        }
+
         return reply;
     }
 

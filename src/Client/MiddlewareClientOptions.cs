@@ -32,6 +32,12 @@ public sealed class MiddlewareClientOptions
     /// </summary>
     public bool DiscoverGateways { get; init; } = true;
 
+    /// <summary>
+    /// Send each component's calls to its owner silo once learned (default true): the first call to a component may be
+    /// redirected (<c>Moved</c>) and the owner is cached, so later calls take one hop instead of two through a gateway.
+    /// </summary>
+    public bool RouteToOwners { get; init; } = true;
+
     /// <summary>How long one attempt (connect + send + reply) may take before it is abandoned and retried.</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
 

@@ -88,4 +88,12 @@ public enum InvokeFlags : uint
     /// <c>$session.set</c>, <c>$session.close</c>, <c>$move</c>), with JSON arguments. See the protocol README.
     /// </summary>
     Control = 8,
+
+    /// <summary>
+    /// The sender follows redirects and caches owners: a gateway that is not the component's owner answers Moved with
+    /// the owner's address instead of forwarding, so later calls go to the owner directly (one hop instead of two).
+    /// Clients set it on a first attempt only; a retry goes without it, so a gateway holds and forwards it while an
+    /// owner is being declared dead.
+    /// </summary>
+    PreferMoved = 16,
 }

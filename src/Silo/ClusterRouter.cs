@@ -155,6 +155,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
                 return ReplyMessage.Moved(owner);
             }
 
+            // A client that caches owners goes there itself: cheaper for everyone than a second hop on every call.
+            if (attempt == 0 && (request.Flags & InvokeFlags.PreferMoved) != 0) return ReplyMessage.Moved(owner);
+
             try
             {
                 var connection = await Peer(owner).GetAsync(cancellationToken).ConfigureAwait(false);
