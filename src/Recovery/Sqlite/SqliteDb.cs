@@ -61,6 +61,10 @@ internal sealed class SqliteDb : IDisposable
         }
     }
 
+    /// <summary>Sets how long SQLite itself waits (sleeping) for a lock before answering SQLITE_BUSY.</summary>
+    public void SetBusyTimeout(TimeSpan timeout) =>
+        Check(raw.sqlite3_busy_timeout(_handle, (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue)), "busy_timeout");
+
     /// <summary>Runs one or more statements that return no rows the caller needs.</summary>
     public void Exec(string sql)
     {

@@ -62,7 +62,7 @@ public sealed partial class SqliteLogStore : ILogStore, IClusterStore
         {
             db = SqliteDb.Open(fullPath, create: true, options.BusyTimeout);
             SchemaMigrator.Migrate(db, options.TimeProvider.GetUtcNow().UtcTicks);
-            return new SqliteLogStore(path, fullPath, options, new SqliteWriter(db));
+            return new SqliteLogStore(path, fullPath, options, new SqliteWriter(db, options.BusyTimeout));
         }
         catch (SqliteCallException e)
         {

@@ -1,3 +1,4 @@
+using SQLitePCL;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
 
@@ -31,10 +32,15 @@ internal sealed partial class SqliteWriter : IDisposable
     /// committed rows go in. Guarded by <see cref="_gate"/>.
     /// </summary>
     private readonly Dictionary<string, long> _cids = new(StringComparer.Ordinal);
+    private readonly TimeSpan _busyTimeout;
 
-    public SqliteWriter(SqliteDb db)
+    public SqliteWriter(SqliteDb db, TimeSpan busyTimeout)
     {
         _db = db;
+        _busyTimeout = busyTimeout;
+        // The write lock is waited for in BeginImmediate instead: SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms
+        // between tries, which with several silo processes on one file turned every lock hand-off into a long stall.
+        db.SetBusyTimeout(TimeSpan.Zero);
         _begin = db.Prepare("BEGIN IMMEDIATE");
         _commit = db.Prepare("COMMIT");
         _cidOf = db.Prepare("SELECT cid FROM components WHERE id = ?1");
@@ -206,7 +212,7 @@ internal sealed partial class SqliteWriter : IDisposable
     {
         lock (_gate)
         {
-            _begin.Run();
+            BeginImmediate();
             try
             {
                 var result = work();
@@ -218,6 +224,30 @@ internal sealed partial class SqliteWriter : IDisposable
                 // After some errors (for example SQLITE_FULL or an I/O error) SQLite has already rolled back.
                 if (!_db.InAutocommit) RollBack(original);
                 throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// BEGIN IMMEDIATE, retried while another process holds the write lock: a few yields, then 1 ms naps, until the
+    /// store's busy timeout (then the SQLITE_BUSY error stands, and the store reports it naming the setting).
+    /// </summary>
+    private void BeginImmediate()
+    {
+        long started = 0;
+        for (var tries = 0; ; tries++)
+        {
+            try
+            {
+                _begin.Run();
+                return;
+            }
+            catch (SqliteCallException e) when ((e.ResultCode & 0xff) == raw.SQLITE_BUSY)
+            {
+                if (started == 0) started = System.Diagnostics.Stopwatch.GetTimestamp();
+                else if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > _busyTimeout) throw;
+                if (tries < 3) Thread.Yield();
+                else Thread.Sleep(1);
             }
         }
     }
