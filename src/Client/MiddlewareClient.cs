@@ -28,7 +28,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
     private long _nextGateway;
     private long _attempts;
 
-    private MiddlewareClient(MiddlewareClientOptions options, ComponentRegistry registry)
+    private MiddlewareClient(MiddlewareClientOptions options, ComponentRegistry registry, IReadOnlyList<string> gateways)
     {
         _options = options;
         Registry = registry;
@@ -43,7 +43,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
             // Per-attempt deadlines come from the pipeline's timeout; the connection's own sweep is only a backstop.
             RequestTimeout = options.AttemptTimeout + TimeSpan.FromSeconds(1),
         };
-        _gateways = options.Gateways.Select(g => new PeerConnection(g, _connectionOptions)).ToArray();
+        _gateways = gateways.Select(g => new PeerConnection(g, _connectionOptions)).ToArray();
         _pipeline = BuildPipeline(options);
         _ids = new SessionIds(this);
     }
@@ -78,7 +78,15 @@ public sealed class MiddlewareClient : IAsyncDisposable
             foreach (var assembly in options.ComponentAssemblies) registry.AddAssembly(assembly);
         }
 
-        var client = new MiddlewareClient(options, registry);
+        IReadOnlyList<string> gateways = [.. options.Gateways ?? []];
+        if (gateways.Count == 0 && options.MembershipStore is { } membership)
+        {
+            gateways = (await membership.ListSilosAsync(cancellationToken).ConfigureAwait(false)).Where(s => s.IsLive).Select(s => s.Address).ToList();
+            if (gateways.Count == 0)
+                throw new ClientConnectException("The cluster's store lists no live silo (MiddlewareClientOptions.MembershipStore); start a silo on that store, or check that it is the same store the silos use.");
+        }
+
+        var client = new MiddlewareClient(options, registry, gateways);
         var failures = new List<Exception>();
         foreach (var gateway in client._gateways)
         {

@@ -12,6 +12,13 @@ public sealed class MiddlewareClientOptions
     /// <summary>The silos this client may talk to, each written <c>host:port</c> (any silo can serve any component).</summary>
     public IList<string> Gateways { get; init; } = [];
 
+    /// <summary>
+    /// The cluster's store, read for the live silos at connect when <see cref="Gateways"/> is empty: the alternative to a
+    /// gateway list for processes that may read the store (open it with <c>LogStores.OpenAsync</c>; the client does not
+    /// dispose it). Only the silos table is read.
+    /// </summary>
+    public Recovery.Storage.IClusterStore? MembershipStore { get; init; }
+
     /// <summary>The cluster key the silos require; null sends none.</summary>
     public string? ClusterKey { get; init; }
 
@@ -69,9 +76,9 @@ public sealed class MiddlewareClientOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and what to do about it.</summary>
     public void Validate()
     {
-        if (Gateways is null || Gateways.Count == 0)
-            throw new ArgumentException("MiddlewareClientOptions.Gateways is empty; list at least one silo as host:port, for example 127.0.0.1:7100.", nameof(Gateways));
-        foreach (var gateway in Gateways) ParseGateway(gateway);
+        if ((Gateways is null || Gateways.Count == 0) && MembershipStore is null)
+            throw new ArgumentException("MiddlewareClientOptions.Gateways is empty and MembershipStore is null; list at least one silo as host:port (for example 127.0.0.1:7100) or give the cluster's store.", nameof(Gateways));
+        foreach (var gateway in Gateways ?? []) ParseGateway(gateway);
         if (string.IsNullOrWhiteSpace(ClientName))
             throw new ArgumentException("MiddlewareClientOptions.ClientName is empty; give a name that identifies this client in silo logs.", nameof(ClientName));
         if (ClusterKey is not null && string.IsNullOrWhiteSpace(ClusterKey))

@@ -273,6 +273,30 @@ public abstract class ClusterFailoverTests(ITestOutputHelper output)
         Assert.NotEqual(owner.SiloId, (await cluster.OwnerOfAsync($"Account/{key}"))?.SiloId);
     }
 
+    [StoreFact]
+    public async Task A_client_can_find_the_silos_in_the_store_instead_of_a_gateway_list()
+    {
+        await using var cluster = await StartClusterAsync(2);
+        await using var store = await cluster.OpenStoreAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            MembershipStore = (Middleware.Recovery.Storage.IClusterStore)store,
+            ComponentAssemblies = [typeof(Account).Assembly],
+        });
+        var key = $"mem-{Guid.NewGuid():N}"[..14];
+        Assert.Equal(4, await client.GetComponent<IAccount>(key).Deposit(4));
+
+        // With every silo gone the store lists none, and the client says so at connect.
+        foreach (var silo in cluster.Silos) await silo.KillAsync();
+        await Task.Delay(ClusterFixture.DeadAfterMs + 500);
+        var refused = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            MembershipStore = (Middleware.Recovery.Storage.IClusterStore)store,
+            ComponentAssemblies = [typeof(Account).Assembly],
+        }));
+        Assert.Contains("no live silo", refused.Message);
+    }
+
     /// <summary>Starts <paramref name="count"/> silos on a fresh store of the subclass's kind.</summary>
     internal abstract Task<ClusterFixture> StartClusterAsync(int count);
 
