@@ -5,7 +5,7 @@
 # run gets a fresh SQLite temp file unless STORE says otherwise. Results land in bench/results/cluster-<UTC stamp>/.
 #
 # Settings (environment): ROUNDS (3), CONFIGS ("deposit:1 deposit:3 transfer:1 transfer:3", workload:silos),
-# CONCURRENCY (64), KEYS (1000), DURATION (10 s), WARMUP (3 s), ECHO (3 s), STORE (sqlite; or postgres:<cs>, see
+# CONCURRENCY (64), KEYS (1000), DURATION (10 s), WARMUP (8 s: tiered JIT needs ~5 s before a silo reaches its steady rate), ECHO (3 s), STORE (sqlite; or postgres:<cs>, see
 # bench/start-postgres.sh), EXTRA (more flags for every run), BENCH_DLL (a prebuilt Middleware.Bench.dll; skips the build).
 set -euo pipefail
 
@@ -15,7 +15,7 @@ CONFIGS="${CONFIGS:-deposit:1 deposit:3 transfer:1 transfer:3}"
 CONCURRENCY="${CONCURRENCY:-64}"
 KEYS="${KEYS:-1000}"
 DURATION="${DURATION:-10}"
-WARMUP="${WARMUP:-3}"
+WARMUP="${WARMUP:-8}"
 ECHO="${ECHO:-3}"
 STORE="${STORE:-sqlite}"
 EXTRA="${EXTRA:-}"
