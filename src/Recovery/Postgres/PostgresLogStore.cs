@@ -50,6 +50,12 @@ public sealed partial class PostgresLogStore : ILogStore, IClusterStore
         if (settings.MaxAutoPrepare == 0) settings.MaxAutoPrepare = 32;
         // The store never changes session state, so the DISCARD ALL a pooled connection would get on return is pure cost.
         settings.NoResetOnClose = true;
+        // A silo paused (SIGSTOP, VM stall) inside a transaction would hold its row locks (its silos row, component heads)
+        // for the whole pause and stall failure detection and claims cluster-wide. The server ends such a transaction
+        // after 5 s idle; the store's own transactions never sit idle between statements, and the paused silo's commit
+        // then fails, which it treats as not durable. A setting already in the connection string wins.
+        if (string.IsNullOrEmpty(settings.Options) || !settings.Options.Contains("idle_in_transaction_session_timeout", StringComparison.OrdinalIgnoreCase))
+            settings.Options = (settings.Options + " -c idle_in_transaction_session_timeout=5000").Trim();
         var source = builder.Build();
         try
         {

@@ -97,7 +97,7 @@ public abstract class ClusterFailoverTests(ITestOutputHelper output)
 
         // A client whose only gateway is the silo about to stall sends a deposit into the stall.
         await using var stalledClient = await cluster.ConnectAsync([paused], attemptTimeout: TimeSpan.FromSeconds(3), discover: false);
-        paused.Pause();
+        await cluster.PauseOutsideAStoreTransactionAsync(paused);
         var stalledRequest = stalledClient.NextRequestId();
         var intoTheStall = stalledClient.Call<IAccount>(key!, stalledRequest).Deposit(5);
 

@@ -88,6 +88,33 @@ internal sealed class ClusterFixture : IAsyncDisposable
         return await store.GetHeadAsync(component);
     }
 
+    /// <summary>
+    /// SIGSTOPs <paramref name="silo"/> at a moment it holds no store lock. A process frozen inside a store transaction
+    /// keeps the lock for the whole pause: on SQLite the file's write lock, so no other silo can heartbeat, declare it
+    /// dead or claim anything until it resumes (a limit of sharing one SQLite file; PostgreSQL ends such a transaction
+    /// after 5 s, see PostgresLogStore). The probe is a store write (listing marks expired silos dead); if it does
+    /// not finish within a second the silo is resumed and paused again.
+    /// </summary>
+    public async Task PauseOutsideAStoreTransactionAsync(SiloProcess silo)
+    {
+        await using var store = await OpenStoreAsync();
+        for (var attempt = 1; ; attempt++)
+        {
+            silo.Pause();
+            var probe = ((IClusterStore)store).ListSilosAsync();
+            if (await Task.WhenAny(probe, Task.Delay(1000)) == probe)
+            {
+                await probe;
+                return;
+            }
+
+            silo.Resume();
+            await probe;
+            if (attempt >= 10) throw new TimeoutException($"{silo.SiloId} held a store lock at each of {attempt} pauses.");
+            await Task.Delay(20 * attempt);
+        }
+    }
+
     /// <summary>The store's view of the silos.</summary>
     public async Task<IReadOnlyList<SiloEntry>> SilosAsync()
     {
