@@ -154,7 +154,7 @@ internal static class ClusterScenario
             if (initialErrors > 0) return 1;
             var initialTransfers = o.Workload == ClusterWorkload.Transfer ? await SumTellerTransfersAsync(client, tellers).ConfigureAwait(false) : 0;
 
-            var control = new Control();
+            var control = new RunControl();
             var workers = Enumerable.Range(0, o.Concurrency).Select(w => new Worker(w, o.Seed)).ToArray();
             var registry = client.Registry;
             var depositArgs = registry.Get(typeof(IAccount)).Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], registry.Json);
@@ -385,7 +385,7 @@ internal static class ClusterScenario
         return new EchoResult(summary.Count / seconds, summary.PercentileMs(50), summary.PercentileMs(99), firstError);
     }
 
-    private static async Task ProgressAsync(Worker[] workers, Control control, ClusterOptions o, CancellationToken stop)
+    private static async Task ProgressAsync(Worker[] workers, RunControl control, ClusterOptions o, CancellationToken stop)
     {
         var started = Stopwatch.GetTimestamp();
         long lastDone = 0;
@@ -434,23 +434,6 @@ internal static class ClusterScenario
         }
     }
 
-    private sealed class Control
-    {
-        private long _measureStart = long.MaxValue;
-        private volatile bool _stop;
-
-        public long MeasureStart
-        {
-            get => Volatile.Read(ref _measureStart);
-            set => Volatile.Write(ref _measureStart, value);
-        }
-
-        public bool Stop
-        {
-            get => _stop;
-            set => _stop = value;
-        }
-    }
 
     /// <summary>Counters of every silo (summed) and CPU of the silos, this process and the machine at one moment.</summary>
     private sealed record Snapshot(double Batches, double Records, double Served, double Forwarded, TimeSpan SiloCpu, TimeSpan ClientCpu, long Allocated, HostCpu Host)
@@ -474,22 +457,9 @@ internal static class ClusterScenario
     }
 
     /// <summary>One closed loop: at most one request in flight.</summary>
-    private sealed class Worker(int index, int seed)
+    private sealed class Worker(int index, int seed) : LoopCounters
     {
-        public long Completed;
-        public long TotalErrors;
-
-        public LatencyRecorder Latencies { get; } = new();
-
-        public long TotalOk { get; private set; }
-
-        public long MeasuredOk { get; private set; }
-
-        public long MeasuredErrors { get; private set; }
-
-        public string? FirstError { get; private set; }
-
-        public async Task RunAsync(MiddlewareClient client, ClusterOptions o, string[] keys, string[] tellers, ReadOnlyMemory<byte> depositArgs, ComponentMethod transfer, Control control)
+        public async Task RunAsync(MiddlewareClient client, ClusterOptions o, string[] keys, string[] tellers, ReadOnlyMemory<byte> depositArgs, ComponentMethod transfer, RunControl control)
         {
             var random = new Random(unchecked((seed * 1_000_003) + index));
             var teller = tellers.Length == 0 ? "" : tellers[index % tellers.Length];
@@ -534,28 +504,10 @@ internal static class ClusterScenario
                 }
                 catch (Exception e)
                 {
-                    // Counted and reported; the loop goes on so one failure does not hide the throughput.
-                    FirstError ??= $"{e.GetType().Name}: {e.Message}";
-                    Interlocked.Increment(ref TotalErrors);
+                    Failed(e);
                 }
 
-                var elapsed = Stopwatch.GetTimestamp() - start;
-                var measured = start >= control.MeasureStart;
-                if (ok)
-                {
-                    TotalOk++;
-                    if (measured)
-                    {
-                        MeasuredOk++;
-                        Latencies.Add(elapsed);
-                    }
-                }
-                else if (measured)
-                {
-                    MeasuredErrors++;
-                }
-
-                Volatile.Write(ref Completed, Completed + 1);
+                Done(start, ok, control);
             }
         }
     }

@@ -48,7 +48,7 @@ internal static class EchoScenario
 
         var payload = new byte[o.PayloadBytes];
         new Random(1).NextBytes(payload);
-        var control = new Control();
+        var control = new RunControl();
         var workers = Enumerable.Range(0, o.Concurrency).Select(_ => new Worker()).ToArray();
         Console.Error.WriteLine($"echo: {endpoint} concurrency={o.Concurrency} payload={o.PayloadBytes}B warmup={o.WarmupSeconds}s duration={o.DurationSeconds}s (one connection)");
         var tasks = workers.Select(w => Task.Run(() => w.RunAsync(connection, payload, control))).ToArray();
@@ -125,23 +125,6 @@ internal static class EchoScenario
             ValueTask.FromResult(ReplyMessage.NotFound("the echo benchmark serves Echo frames only"));
     }
 
-    private sealed class Control
-    {
-        private long _measureStart = long.MaxValue;
-        private volatile bool _stop;
-
-        public long MeasureStart
-        {
-            get => Volatile.Read(ref _measureStart);
-            set => Volatile.Write(ref _measureStart, value);
-        }
-
-        public bool Stop
-        {
-            get => _stop;
-            set => _stop = value;
-        }
-    }
 
     private sealed record Snapshot(long ServerFrames, long ServerFlushes, long ClientFrames, long ClientFlushes, TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, HostCpu Host)
     {
@@ -165,7 +148,7 @@ internal static class EchoScenario
 
         public string? FirstError { get; private set; }
 
-        public async Task RunAsync(MiddlewareConnection connection, byte[] payload, Control control)
+        public async Task RunAsync(MiddlewareConnection connection, byte[] payload, RunControl control)
         {
             while (!control.Stop)
             {

@@ -35,7 +35,7 @@ internal static class LocalScenario
         var workers = new Worker[o.Concurrency];
         // A run nonce keeps request ids unique also when --db points at a file an earlier run used.
         var nonce = Guid.NewGuid().ToString("N")[..8];
-        var control = new Control();
+        var control = new RunControl();
         for (var w = 0; w < workers.Length; w++) workers[w] = new Worker(w, o.Seed, nonce);
 
         Console.Error.WriteLine($"local: store={o.Store.ToString().ToLowerInvariant()}{(store.Path is null ? "" : " db=" + store.Path)} concurrency={o.Concurrency} keys={o.Keys} warmup={o.WarmupSeconds}s duration={o.DurationSeconds}s invoke={o.Invoke.ToString().ToLowerInvariant()}");
@@ -148,7 +148,7 @@ internal static class LocalScenario
         return (sum, errors);
     }
 
-    private static async Task ProgressAsync(Worker[] workers, LocalRuntime runtime, Control control, LocalOptions o, CancellationToken stop)
+    private static async Task ProgressAsync(Worker[] workers, LocalRuntime runtime, RunControl control, LocalOptions o, CancellationToken stop)
     {
         var started = Stopwatch.GetTimestamp();
         long lastDone = 0;
@@ -185,25 +185,6 @@ internal static class LocalScenario
         }
     }
 
-    /// <summary>Shared run phase; written by the driver, read by every loop.</summary>
-    private sealed class Control
-    {
-        private long _measureStart = long.MaxValue;
-        private volatile bool _stop;
-
-        /// <summary>Stopwatch timestamp when measuring began; requests started before it are warm-up.</summary>
-        public long MeasureStart
-        {
-            get => Volatile.Read(ref _measureStart);
-            set => Volatile.Write(ref _measureStart, value);
-        }
-
-        public bool Stop
-        {
-            get => _stop;
-            set => _stop = value;
-        }
-    }
 
     private sealed record Snapshot(long Batches, long Records, TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, HostCpu Host)
     {
@@ -217,22 +198,9 @@ internal static class LocalScenario
     }
 
     /// <summary>One closed loop: at most one request in flight.</summary>
-    private sealed class Worker(int index, int seed, string nonce)
+    private sealed class Worker(int index, int seed, string nonce) : LoopCounters
     {
-        public long Completed;
-        public long TotalErrors;
-
-        public LatencyRecorder Latencies { get; } = new();
-
-        public long TotalOk { get; private set; }
-
-        public long MeasuredOk { get; private set; }
-
-        public long MeasuredErrors { get; private set; }
-
-        public string? FirstError { get; private set; }
-
-        public async Task RunAsync(LocalRuntime runtime, string typeName, string[] keys, ReadOnlyMemory<byte> depositArgs, InvokePath path, Control control)
+        public async Task RunAsync(LocalRuntime runtime, string typeName, string[] keys, ReadOnlyMemory<byte> depositArgs, InvokePath path, RunControl control)
         {
             var random = new Random(unchecked(seed * 1_000_003 + index));
             var prefix = $"bench-{nonce}-{index}-";
@@ -260,28 +228,10 @@ internal static class LocalScenario
                 }
                 catch (Exception e)
                 {
-                    // Counted and reported; the loop goes on so one failure does not hide the throughput.
-                    FirstError ??= $"{e.GetType().Name}: {e.Message}";
-                    Interlocked.Increment(ref TotalErrors);
+                    Failed(e);
                 }
 
-                var elapsed = Stopwatch.GetTimestamp() - start;
-                var measured = start >= control.MeasureStart;
-                if (ok)
-                {
-                    TotalOk++;
-                    if (measured)
-                    {
-                        MeasuredOk++;
-                        Latencies.Add(elapsed);
-                    }
-                }
-                else if (measured)
-                {
-                    MeasuredErrors++;
-                }
-
-                Volatile.Write(ref Completed, Completed + 1);
+                Done(start, ok, control);
             }
         }
     }
