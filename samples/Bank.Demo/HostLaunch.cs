@@ -22,7 +22,7 @@ public sealed record HostLaunch(string DotnetPath, string DllPath)
         // ASP.NET Core shared framework gets no copy of Microsoft.Extensions.Logging.Abstractions, which Npgsql needs).
         var runningAsDemo = System.Reflection.Assembly.GetEntryAssembly() == typeof(HostLaunch).Assembly;
         var dll = runningAsDemo && IsRunnable(own) ? own : FindBuildOutput(own);
-        return new HostLaunch(FindDotnet(), dll);
+        return new HostLaunch(Bank.Cluster.SiloBuild.LocateDotnet(), dll);
     }
 
     /// <summary>
@@ -66,23 +66,5 @@ public sealed record HostLaunch(string DotnetPath, string DllPath)
         }
 
         throw new FileNotFoundException($"Cannot find a runnable {AssemblyName}.dll: {own} has no runtimeconfig/deps files beside it and no Middleware.sln was found above {AppContext.BaseDirectory}.");
-    }
-
-    /// <summary>The dotnet muxer running this process if it is one, else DOTNET_HOST_PATH, else 'dotnet' on PATH.</summary>
-    private static string FindDotnet()
-    {
-        var current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-            return current;
-        var hostPath = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        if (!string.IsNullOrEmpty(hostPath) && File.Exists(hostPath)) return hostPath;
-        var root = Environment.GetEnvironmentVariable("DOTNET_ROOT");
-        if (!string.IsNullOrEmpty(root))
-        {
-            var candidate = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
-            if (File.Exists(candidate)) return candidate;
-        }
-
-        return "dotnet";
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -50,13 +49,13 @@ internal sealed partial class SiloProcess : IAsyncDisposable
     /// <summary>Starts the silo with exactly <paramref name="args"/>; does not wait for anything.</summary>
     public static SiloProcess Launch(IEnumerable<string> args, IDictionary<string, string>? environment = null)
     {
-        var info = new ProcessStartInfo(FindDotnet())
+        var info = new ProcessStartInfo(Bank.Cluster.SiloBuild.LocateDotnet())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(SiloDll());
+        info.ArgumentList.Add(Bank.Cluster.SiloBuild.LocateDll());
         foreach (var arg in args) info.ArgumentList.Add(arg);
         // The child must see only the settings a test gives it, not the developer's.
         foreach (var name in info.Environment.Keys.Where(k => k.StartsWith("MIDDLEWARE_", StringComparison.Ordinal)).ToList())
@@ -179,28 +178,4 @@ internal sealed partial class SiloProcess : IAsyncDisposable
 
     [GeneratedRegex(@"^silo (?<id>\S+) listening: protocol (?<protocol>[^,]+), http (?<http>[^,]+), store (?<store>.+), components (?<components>.+)$")]
     private static partial Regex ListeningPattern();
-
-    /// <summary>The silo's build output of the test's configuration, found from the repository root.</summary>
-    private static string SiloDll()
-    {
-        var configuration = typeof(SiloProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (!File.Exists(Path.Combine(dir.FullName, "Middleware.sln"))) continue;
-            var dll = Path.Combine(dir.FullName, "src", "Silo", "bin", configuration, framework, "Middleware.Silo.dll");
-            if (File.Exists(dll) && File.Exists(Path.ChangeExtension(dll, ".runtimeconfig.json"))) return dll;
-            throw new FileNotFoundException($"The silo is not built at {dll}; run 'dotnet build src/Silo -c {configuration}'.", dll);
-        }
-
-        throw new FileNotFoundException($"No Middleware.sln above {AppContext.BaseDirectory}: cannot find the silo's build output.");
-    }
-
-    private static string FindDotnet()
-    {
-        var current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current).Equals("dotnet", StringComparison.OrdinalIgnoreCase)) return current;
-        var hostPath = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        return !string.IsNullOrEmpty(hostPath) && File.Exists(hostPath) ? hostPath : "dotnet";
-    }
 }
