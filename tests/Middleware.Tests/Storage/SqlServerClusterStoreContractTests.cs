@@ -1,4 +1,3 @@
-using Microsoft.Data.SqlClient;
 using Middleware.Recovery.SqlServer;
 using Middleware.Recovery.Storage;
 using Middleware.Tests.Support;
@@ -13,16 +12,13 @@ namespace Middleware.Tests.Storage;
 [RequiresSqlServer]
 public sealed class SqlServerClusterStoreContractTests : ClusterStoreContract
 {
-    private string _database = "";
+    private SqlServerTestDatabase? _database;
     private string _connectionString = "";
 
     protected override async Task<ILogStore> CreateStoreAsync()
     {
-        var server = RequiresSqlServerAttribute.ConnectionString
-            ?? throw new InvalidOperationException($"{RequiresSqlServerAttribute.Variable} is not set (the test should have been skipped).");
-        _database = "mw_t_" + Guid.NewGuid().ToString("N");
-        await ExecuteAsync(server, $"CREATE DATABASE [{_database}]");
-        _connectionString = new SqlConnectionStringBuilder(server) { InitialCatalog = _database, Pooling = false }.ConnectionString;
+        _database = await SqlServerTestDatabase.CreateAsync();
+        _connectionString = _database.ConnectionString;
         return await SqlServerLogStore.OpenAsync(_connectionString);
     }
 
@@ -30,8 +26,7 @@ public sealed class SqlServerClusterStoreContractTests : ClusterStoreContract
 
     protected override async Task CleanupAsync()
     {
-        if (RequiresSqlServerAttribute.ConnectionString is { } server && _database.Length > 0)
-            await ExecuteAsync(server, $"ALTER DATABASE [{_database}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [{_database}]");
+        if (_database is not null) await _database.DropAsync();
     }
 
     [StoreFact]
@@ -39,13 +34,5 @@ public sealed class SqlServerClusterStoreContractTests : ClusterStoreContract
     {
         Assert.Equal(2, SqlServerSchema.CurrentVersion);
         Assert.Equal("002_cluster.sql", SqlServerSchema.Scripts[1].FileName);
-    }
-
-    private static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        await using var connection = new SqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new SqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 }
