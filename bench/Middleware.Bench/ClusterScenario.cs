@@ -161,7 +161,7 @@ internal static class ClusterScenario
             var transfer = registry.Get(typeof(ITeller)).Methods[nameof(ITeller.Transfer)];
             var tasks = workers.Select(w => Task.Run(() => w.RunAsync(client, o, keys, tellers, depositArgs, transfer, control))).ToArray();
             using var progressStop = new CancellationTokenSource();
-            var progress = Task.Run(() => ProgressAsync(workers, control, o, progressStop.Token));
+            var progress = Task.Run(() => control.ProgressAsync(workers, o.WarmupSeconds, o.DurationSeconds, "req/s", null, progressStop.Token));
 
             await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds)).ConfigureAwait(false);
             var before = await Snapshot.TakeAsync(cluster).ConfigureAwait(false);
@@ -383,39 +383,6 @@ internal static class ClusterScenario
         var summary = new LatencySummary(recorders);
         Console.Error.WriteLine($"  echo to {silo.Id}: {summary.Count / seconds:F0} round trips/s, p50 {summary.PercentileMs(50):F3} ms, p99 {summary.PercentileMs(99):F3} ms");
         return new EchoResult(summary.Count / seconds, summary.PercentileMs(50), summary.PercentileMs(99), firstError);
-    }
-
-    private static async Task ProgressAsync(Worker[] workers, RunControl control, ClusterOptions o, CancellationToken stop)
-    {
-        var started = Stopwatch.GetTimestamp();
-        long lastDone = 0;
-        var lastTime = started;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
-            {
-                var now = Stopwatch.GetTimestamp();
-                long done = 0, errors = 0;
-                foreach (var w in workers)
-                {
-                    done += Volatile.Read(ref w.Completed);
-                    errors += Volatile.Read(ref w.TotalErrors);
-                }
-
-                var seconds = (now - lastTime) / (double)Stopwatch.Frequency;
-                var phase = control.MeasureStart == long.MaxValue
-                    ? $"warmup {(now - started) / (double)Stopwatch.Frequency:F0}/{o.WarmupSeconds:F0}s"
-                    : $"measure {(now - control.MeasureStart) / (double)Stopwatch.Frequency:F0}/{o.DurationSeconds:F0}s";
-                Console.Error.WriteLine($"  [{phase}] {(done - lastDone) / seconds,9:F0} req/s  errors {errors}");
-                lastDone = done;
-                lastTime = now;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The run ended: stop printing.
-        }
     }
 
     private static void DeleteTemp(string? path)

@@ -41,7 +41,20 @@ internal static class LocalScenario
         Console.Error.WriteLine($"local: store={o.Store.ToString().ToLowerInvariant()}{(store.Path is null ? "" : " db=" + store.Path)} concurrency={o.Concurrency} keys={o.Keys} warmup={o.WarmupSeconds}s duration={o.DurationSeconds}s invoke={o.Invoke.ToString().ToLowerInvariant()}");
         var tasks = workers.Select(w => Task.Run(() => w.RunAsync(runtime, type.Name, keys, depositArgs, o.Invoke, control))).ToArray();
         using var progressStop = new CancellationTokenSource();
-        var progress = Task.Run(() => ProgressAsync(workers, runtime, control, o, progressStop.Token));
+        var progress = Task.Run(() =>
+        {
+            var last = runtime.WriterStats;
+            string AvgBatch()
+            {
+                var now = runtime.WriterStats;
+                var batches = now.Batches - last.Batches;
+                var text = $"  avg batch {(batches == 0 ? 0 : (now.Records - last.Records) / (double)batches),6:F1}";
+                last = now;
+                return text;
+            }
+
+            return control.ProgressAsync(workers, o.WarmupSeconds, o.DurationSeconds, "turns/s", AvgBatch, progressStop.Token);
+        });
 
         await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds)).ConfigureAwait(false);
         var before = Snapshot.Take(runtime);
@@ -147,44 +160,6 @@ internal static class LocalScenario
         }).ConfigureAwait(false);
         return (sum, errors);
     }
-
-    private static async Task ProgressAsync(Worker[] workers, LocalRuntime runtime, RunControl control, LocalOptions o, CancellationToken stop)
-    {
-        var started = Stopwatch.GetTimestamp();
-        long lastDone = 0;
-        var lastStats = runtime.WriterStats;
-        var lastTime = started;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
-            {
-                var now = Stopwatch.GetTimestamp();
-                long done = 0, errors = 0;
-                foreach (var w in workers)
-                {
-                    done += Volatile.Read(ref w.Completed);
-                    errors += Volatile.Read(ref w.TotalErrors);
-                }
-
-                var stats = runtime.WriterStats;
-                var seconds = (now - lastTime) / (double)Stopwatch.Frequency;
-                var batches = stats.Batches - lastStats.Batches;
-                var phase = control.MeasureStart == long.MaxValue
-                    ? $"warmup {(now - started) / (double)Stopwatch.Frequency:F0}/{o.WarmupSeconds:F0}s"
-                    : $"measure {(now - control.MeasureStart) / (double)Stopwatch.Frequency:F0}/{o.DurationSeconds:F0}s";
-                Console.Error.WriteLine($"  [{phase}] {(done - lastDone) / seconds,9:F0} turns/s  avg batch {(batches == 0 ? 0 : (stats.Records - lastStats.Records) / (double)batches),6:F1}  errors {errors}");
-                lastDone = done;
-                lastStats = stats;
-                lastTime = now;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The run ended: stop printing.
-        }
-    }
-
 
     private sealed record Snapshot(long Batches, long Records, TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, HostCpu Host)
     {

@@ -21,6 +21,43 @@ internal sealed class RunControl
         get => _stop;
         set => _stop = value;
     }
+
+    /// <summary>
+    /// Prints one progress line a second to stderr until <paramref name="stop"/>: the phase, the rate of
+    /// <paramref name="unit"/> over the last second, whatever <paramref name="extra"/> adds, and the errors so far.
+    /// </summary>
+    public async Task ProgressAsync(IReadOnlyList<LoopCounters> loops, double warmupSeconds, double durationSeconds, string unit, Func<string>? extra, CancellationToken stop)
+    {
+        var started = Stopwatch.GetTimestamp();
+        long lastDone = 0;
+        var lastTime = started;
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                var now = Stopwatch.GetTimestamp();
+                long done = 0, errors = 0;
+                foreach (var loop in loops)
+                {
+                    done += Volatile.Read(ref loop.Completed);
+                    errors += Volatile.Read(ref loop.TotalErrors);
+                }
+
+                var seconds = (now - lastTime) / (double)Stopwatch.Frequency;
+                var phase = MeasureStart == long.MaxValue
+                    ? $"warmup {(now - started) / (double)Stopwatch.Frequency:F0}/{warmupSeconds:F0}s"
+                    : $"measure {(now - MeasureStart) / (double)Stopwatch.Frequency:F0}/{durationSeconds:F0}s";
+                Console.Error.WriteLine($"  [{phase}] {(done - lastDone) / seconds,9:F0} {unit}{extra?.Invoke()}  errors {errors}");
+                lastDone = done;
+                lastTime = now;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended: stop printing.
+        }
+    }
 }
 
 /// <summary>
