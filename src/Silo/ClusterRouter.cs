@@ -112,7 +112,8 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         try
         {
             target = new ComponentId(request.ComponentType, request.Key);
-            runtime.Registry.Get(target.Type);
+            // An unknown type is refused here rather than forwarded; a live local activation proves the type already.
+            if (!runtime.IsActive(target)) runtime.Registry.Get(target.Type);
         }
         catch (Exception e)
         {
