@@ -12,25 +12,8 @@ internal sealed partial class Activation
     /// </summary>
     private async Task UndoAsync(Invocation inv)
     {
-        try
-        {
-            if (await _lastWrite.ConfigureAwait(false) != AppendStatus.Ok)
-            {
-                MarkBroken("an earlier write was refused");
-            }
-            else
-            {
-                var loaded = await Replayer.LoadAsync(_store, Type, Id, _lastSeq, _json).ConfigureAwait(false);
-                _grain = (IRecoverableGrain)loaded.Grain;
-                return;
-            }
-        }
-        catch (Exception e)
-        {
-            MarkBroken($"undo failed: {e.Message}");
-        }
-
-        throw new TurnNotDurableException(Id, inv.RequestId, $"the state could not be restored after the turn failed ({_brokenReason})");
+        if (!await RestoreAsync("undo failed").ConfigureAwait(false))
+            throw new TurnNotDurableException(Id, inv.RequestId, $"the state could not be restored after the turn failed ({_brokenReason})");
     }
 
     /// <summary>A request id recorded with a checkpoint (so no longer in memory), or null.</summary>
@@ -45,6 +28,8 @@ internal sealed partial class Activation
 
     private void MaybeCheckpoint()
     {
+        // A checkpoint never hides a turn in doubt: recovery looks for partial records after the latest checkpoint only.
+        if (_inDoubt.Count > 0) return;
         var now = _options.TimeProvider.GetUtcNow().UtcTicks;
         if (_sinceCheckpoint.Count < _options.CheckpointEveryTurns && now - _lastCheckpointTicks < _options.CheckpointInterval.Ticks)
             return;
@@ -88,7 +73,8 @@ internal sealed partial class Activation
         await _turnLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (IsBroken || _lastSeq == _checkpointSeq) return;
+            // In doubt: the log after the last checkpoint must keep showing the partial record; no checkpoint until it is final.
+            if (IsBroken || _lastSeq == _checkpointSeq || _inDoubt.Count > 0) return;
             WriteCheckpoint(_options.TimeProvider.GetUtcNow().UtcTicks);
             write = _lastWrite;
         }
@@ -103,9 +89,10 @@ internal sealed partial class Activation
     /// <summary>
     /// Whether <paramref name="requestId"/> committed here. A recorded id (in memory, in flight: awaited, or in the
     /// store's dedup table) is committed with its reply, unless it is a fence. An in-doubt turn (a partial record
-    /// without its final one) is resumed to its end first, exactly as a retry of it would be: its outbound calls may
-    /// already have taken effect, so it must not be declared uncommitted. Any other id gets a durable fence record
-    /// and is "not committed" from then on: a late arrival of it is refused with the fence reply.
+    /// without its final one) is completed first, exactly as a retry of it would be: its outbound calls may already have
+    /// taken effect, so it is never declared uncommitted. Any other id gets a durable fence record and is "not
+    /// committed" from then on (a late arrival of it is refused with the fence reply), but only once no turn is in
+    /// doubt: until then the query is refused with <see cref="ComponentInDoubtException"/> (retryable).
     /// </summary>
     public async Task<RequestOutcome> GetOutcomeAsync(string requestId, CancellationToken cancellationToken)
     {
@@ -131,6 +118,8 @@ internal sealed partial class Activation
             }
             else
             {
+                // Never fence while a turn is in doubt: nothing is appended ahead of it, and it may be this id's caller.
+                ThrowIfAnotherInDoubt(requestId);
                 reply = AppendFence(requestId);
             }
         }
@@ -177,7 +166,7 @@ internal sealed partial class Activation
         try
         {
             if (IsBroken) return Epoch; // nothing trustworthy to checkpoint; the log has everything durable
-            if (_lastSeq != _checkpointSeq && _pendingCheckpoint?.Seq != _lastSeq)
+            if (_lastSeq != _checkpointSeq && _pendingCheckpoint?.Seq != _lastSeq && _inDoubt.Count == 0)
                 WriteCheckpoint(_options.TimeProvider.GetUtcNow().UtcTicks);
             write = _lastWrite;
             MarkBroken("deactivated");

@@ -20,6 +20,7 @@ internal sealed partial class Activation
     private readonly ILogStore _store;
     private readonly GroupCommitWriter _writer;
     private readonly RuntimeOptions _options;
+    private readonly RuntimeServices _services;
     private readonly JsonSerializerOptions _json;
     private List<(string RequestId, long Seq, long ArgsHash, TurnReply Reply)> _sinceCheckpoint = [];
     private IRecoverableGrain _grain;
@@ -43,6 +44,7 @@ internal sealed partial class Activation
         _store = services.Store;
         _writer = services.Writer;
         _options = services.Options;
+        _services = services;
         _json = services.Registry.Json;
         _lastCheckpointTicks = _options.TimeProvider.GetUtcNow().UtcTicks;
         _inDoubt = new Dictionary<string, TurnRecord>(loaded.InDoubt, StringComparer.Ordinal);
@@ -103,7 +105,9 @@ internal sealed partial class Activation
         var loaded = await Replayer.LoadAsync(store, type, id, claimed.LastSeq, services.Registry.Json, cancellationToken).ConfigureAwait(false);
         if (loaded.LastSeq != claimed.LastSeq)
             throw new InvalidDataException($"The log of {id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
-        return new Activation(id, type, claimed.Epoch, loaded, services);
+        var activation = new Activation(id, type, claimed.Epoch, loaded, services);
+        await activation.CompleteInDoubtFirstAsync().ConfigureAwait(false);
+        return activation;
     }
 
     /// <summary>Runs one request as a turn (or answers it from the recorded reply) and returns its durable reply.</summary>
@@ -130,6 +134,8 @@ internal sealed partial class Activation
             }
             else
             {
+                // A turn in doubt holds its place in the history: nothing else runs before it is final.
+                ThrowIfAnotherInDoubt(inv.RequestId);
                 reply = await RunTurnAsync(inv, method, argsHash).ConfigureAwait(false);
             }
         }
@@ -157,25 +163,27 @@ internal sealed partial class Activation
         }
         catch (Exception e)
         {
+            // A resumed turn that asks for other values or calls than its partial record holds ran different code: that
+            // is not the component's answer, and recording it would hide calls that may have taken effect.
+            if (e is ReplayDivergenceException) context.InfrastructureFailure ??= e;
             reply = Replayer.ErrorReply(e);
             if (context.InfrastructureFailure is null) await UndoAsync(inv).ConfigureAwait(false);
         }
 
         if (context.InfrastructureFailure is { } failure)
-        {
-            // An outbound call or a session read failed (not a recorded outcome): the turn did not happen. Its partial
-            // record stays in the log, so the retry of this request resumes it with the same values and request ids.
-            var what = failure is TurnNotDurableException ? "a write before an outbound call failed" : $"an outbound call failed: {failure.Message}";
-            MarkBroken(what);
-            throw new TurnNotDurableException(Id, inv.RequestId, what, failure);
-        }
+            throw await FailedAttemptAsync(inv, failure).ConfigureAwait(false);
 
         var seq = _lastSeq + 1;
         var turn = context.Snapshot(inv, reply, partial: false);
         var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.Turn, RecordCodec.EncodeTurn(turn)));
         _lastSeq = seq;
         _lastWrite = write;
-        _inDoubt.Remove(inv.RequestId);
+        if (_inDoubt.Count > 0)
+        {
+            // Final now (a resumed turn, or one whose undo re-read its own partial record from the log).
+            lock (_inDoubt) _inDoubt.Remove(inv.RequestId);
+        }
+
         var durable = AwaitDurableAsync(write, reply, inv.RequestId);
         _recent[inv.RequestId] = new Slot(argsHash, seq, durable);
         _sinceCheckpoint.Add((inv.RequestId, seq, argsHash, reply));
@@ -231,6 +239,8 @@ internal sealed partial class Activation
         try
         {
             ThrowIfBroken(inv.RequestId);
+            // Not even a read runs ahead of a turn in doubt: it already holds its place before this one.
+            ThrowIfAnotherInDoubt(inv.RequestId);
             var args = method.DecodeArgs(inv.Args.Span, _json);
             var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, invocation: inv, readOnly: true);
             _grain.Context = context;
@@ -305,7 +315,9 @@ internal sealed partial class Activation
 /// <param name="Options">The runtime's options.</param>
 /// <param name="Registry">The registered component types and their JSON settings.</param>
 /// <param name="Caller">Delivers component calls made inside turns.</param>
-internal sealed record RuntimeServices(ILogStore Store, GroupCommitWriter Writer, RuntimeOptions Options, ComponentRegistry Registry, IComponentCaller Caller);
+/// <param name="Stopping">Cancelled when the runtime is disposed: background work of activations (completing turns in
+/// doubt) stops.</param>
+internal sealed record RuntimeServices(ILogStore Store, GroupCommitWriter Writer, RuntimeOptions Options, ComponentRegistry Registry, IComponentCaller Caller, CancellationToken Stopping);
 
 /// <summary>The activation cannot serve (a write failed or it was fenced); the runtime replaces it.</summary>
 internal sealed class ActivationBrokenException(ComponentId id, string requestId, string reason)

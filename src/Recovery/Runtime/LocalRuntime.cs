@@ -17,6 +17,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     private readonly GroupCommitWriter _writer;
     private readonly RuntimeOptions _options;
     private readonly RuntimeServices _services;
+    private readonly CancellationTokenSource _stopping = new();
     private long _requestCounter;
 
     /// <summary>Starts a runtime; validates the options (throws <see cref="ArgumentException"/> naming the setting).</summary>
@@ -29,7 +30,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         Store = store;
         Registry = registry;
         _writer = new GroupCommitWriter(store, _options.MaxBatchSize);
-        _services = new RuntimeServices(store, _writer, _options, registry, _options.Caller ?? new InProcessCaller(this));
+        _services = new RuntimeServices(store, _writer, _options, registry, _options.Caller ?? new InProcessCaller(this), _stopping.Token);
     }
 
     /// <summary>The log store.</summary>
@@ -40,6 +41,10 @@ public sealed class LocalRuntime : IAsyncDisposable
 
     /// <summary>The owner id this runtime claims components with.</summary>
     public string OwnerId => _options.OwnerId;
+
+    /// <summary>True when <paramref name="id"/> is active here with a turn in doubt that it has not completed yet.</summary>
+    public bool HasTurnInDoubt(ComponentId id) =>
+        _activations.TryGetValue(id, out var lazy) && IsLive(lazy) && lazy.Value.Result.HasTurnInDoubt;
 
     /// <summary>Number of live activations.</summary>
     public int ActivationCount => _activations.Count;
@@ -90,6 +95,8 @@ public sealed class LocalRuntime : IAsyncDisposable
             }
             catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
             {
+                // A turn in doubt keeps its activation: it completes the turn in the background and serves after it.
+                if (e is ComponentInDoubtException && !activation.IsBroken) throw;
                 Discard(activation);
                 if (e is TurnNotDurableException) throw;
                 // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
@@ -120,6 +127,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             }
             catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
             {
+                if (e is ComponentInDoubtException && !activation.IsBroken) throw;
                 Discard(activation);
                 if (e is TurnNotDurableException) throw;
                 // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
@@ -227,7 +235,13 @@ public sealed class LocalRuntime : IAsyncDisposable
     }
 
     /// <summary>Writes what is queued and stops the writer. The store is not disposed (the caller owns it).</summary>
-    public async ValueTask DisposeAsync() => await _writer.DisposeAsync().ConfigureAwait(false);
+    public async ValueTask DisposeAsync()
+    {
+        // Background completion of turns in doubt stops first; their partial records stay for the next activation.
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _writer.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
 
     /// <summary>Serves component calls made inside turns in this runtime (when <see cref="RuntimeOptions.Caller"/> is null).</summary>
     private sealed class InProcessCaller(LocalRuntime runtime) : IComponentCaller

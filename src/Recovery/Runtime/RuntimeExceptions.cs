@@ -15,11 +15,57 @@ public sealed class RequestIdReuseException(ComponentId component, string reques
 /// The turn's record could not be made durable (store failure, or the activation was fenced by a newer
 /// owner). Nothing was acknowledged; retry with the same request id and exactly-once still holds.
 /// </summary>
-public sealed class TurnNotDurableException(ComponentId component, string requestId, string reason, Exception? inner = null)
-    : Exception($"The turn of request '{requestId}' on {component} was not made durable ({reason}); it was not acknowledged. Retry with the same request id.", inner)
+public class TurnNotDurableException : Exception
 {
+    /// <summary>The turn of <paramref name="requestId"/> on <paramref name="component"/> was not made durable for <paramref name="reason"/>.</summary>
+    public TurnNotDurableException(ComponentId component, string requestId, string reason, Exception? inner = null)
+        : base($"The turn of request '{requestId}' on {component} was not made durable ({reason}); it was not acknowledged. Retry with the same request id.", inner)
+    {
+        Component = component;
+        RequestId = requestId;
+    }
+
+    /// <summary>For subclasses that word their own message.</summary>
+    protected TurnNotDurableException(string message, ComponentId component, string requestId, Exception? inner)
+        : base(message, inner)
+    {
+        Component = component;
+        RequestId = requestId;
+    }
+
     /// <summary>The component.</summary>
-    public ComponentId Component { get; } = component;
+    public ComponentId Component { get; }
+
+    /// <summary>The request that was not acknowledged.</summary>
+    public string RequestId { get; }
+}
+
+/// <summary>
+/// A turn of the component is in doubt: its partial record is durable (so its outbound calls may have taken effect
+/// under its deterministic ids) but it has not finished, usually because a back end or another component could not
+/// be reached. It holds its place in the component's history, so the component completes it before any other turn and
+/// retries it in the background with backoff; meanwhile every other request is refused with this exception, which
+/// names the turn in doubt and the last reason it could not finish. Nothing was acknowledged: retry with the same
+/// request id (clients and gateways do so by themselves).
+/// </summary>
+public sealed class ComponentInDoubtException(ComponentId component, string requestId, string inDoubtRequestId, long inDoubtSeq, Exception? lastFailure)
+    : TurnNotDurableException(MessageFor(component, requestId, inDoubtRequestId, inDoubtSeq, lastFailure), component, requestId, lastFailure)
+{
+    /// <summary>The request whose turn is in doubt.</summary>
+    public string InDoubtRequestId { get; } = inDoubtRequestId;
+
+    /// <summary>The seq of the in-doubt turn's first partial record (its outbound request ids are built from it).</summary>
+    public long InDoubtSeq { get; } = inDoubtSeq;
+
+    private static string MessageFor(ComponentId component, string requestId, string inDoubt, long seq, Exception? failure)
+    {
+        var cause = failure is null ? "it has not been attempted yet" : $"its last attempt failed: {failure.Message}";
+        return requestId == inDoubt
+            ? $"Request '{requestId}' on {component} is in doubt: it started (partial record at seq {seq}) and its outbound calls may have taken effect, " +
+              $"but it could not finish ({cause}). {component} completes it in the background before anything else; retry with the same request id to get its reply."
+            : $"Request '{requestId}' on {component} was not run: request '{inDoubt}' is in doubt at seq {seq} and must complete before any other turn of {component} ({cause}). " +
+              "It is retried in the background; retry this request with the same request id.";
+    }
 }
 
 /// <summary>No component type is registered under the requested name or interface.</summary>

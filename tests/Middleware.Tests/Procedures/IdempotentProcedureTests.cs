@@ -228,7 +228,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
         broken.Backends.Add("ledger", new BrokenDataSource(), Dialect);
         await using (var rt = new LocalRuntime(store, new ComponentRegistry().Add<IPoster, Poster>(), broken))
         {
-            var e = await Assert.ThrowsAsync<TurnNotDurableException>(() => rt.Call<IPoster>("p", "r1").Post("a", 1));
+            var e = await Assert.ThrowsAsync<ComponentInDoubtException>(() => rt.Call<IPoster>("p", "r1").Post("a", 1));
             Assert.IsType<BackendUnavailableException>(e.InnerException);
         }
 

@@ -126,7 +126,7 @@ public sealed class ComponentCallTests
         await using (rt)
         {
             caller.FailAfterCallee(1);
-            var e = await Assert.ThrowsAsync<TurnNotDurableException>(() => rt.Call<IRelay>("r", "q1").StampAroundCall("c", 7).WaitAsync(Deadline));
+            var e = await Assert.ThrowsAsync<ComponentInDoubtException>(() => rt.Call<IRelay>("r", "q1").StampAroundCall("c", 7).WaitAsync(Deadline));
             Assert.IsType<IOException>(e.InnerException);
             Assert.Equal(7, await rt.Call<ICounter>("c", "read").Get()); // the callee ran ...
 

@@ -203,7 +203,7 @@ public abstract class SessionOutcomeTests
         await using (rt)
         {
             caller.FailAfterCallee(1);
-            await Assert.ThrowsAsync<TurnNotDurableException>(() => rt.Call<IRelay>("r", "q1").AddTo("c", 7).WaitAsync(Deadline));
+            await Assert.ThrowsAsync<ComponentInDoubtException>(() => rt.Call<IRelay>("r", "q1").AddTo("c", 7).WaitAsync(Deadline));
 
             // Its call already took effect on the counter, so the turn must not be declared uncommitted: it is resumed.
             var answer = await rt.GetOutcomeAsync(RelayR, "q1").WaitAsync(Deadline);
