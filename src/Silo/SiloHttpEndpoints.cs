@@ -85,6 +85,9 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         Add("middleware_requests_rerouted_total", "counter", "Route attempts repeated after an unreachable owner, a move or a fence.", reroutes);
         Add("middleware_cluster_live_silos", "gauge", "Live silos in this silo's view.", silo.Membership?.Live.Count ?? 0);
         Add("middleware_cluster_rejoins_total", "counter", "Times this silo found itself declared dead and rejoined.", silo.Membership?.Rejoins ?? 0);
+        var (sweeps, completedInDoubt) = silo.InDoubtSweeps;
+        Add("middleware_in_doubt_sweeps_total", "counter", "Sweeps for turns in doubt that dead silos left in the log.", sweeps);
+        Add("middleware_in_doubt_completed_total", "counter", "Turns in doubt this silo found by sweeping and completed.", completedInDoubt);
         return text.ToString();
     }
 }

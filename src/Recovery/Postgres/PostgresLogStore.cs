@@ -143,6 +143,10 @@ public sealed partial class PostgresLogStore : ILogStore, IClusterStore
     public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default) =>
         Run<IReadOnlyList<ComponentHead>>("listing components", false, async () => await PostgresQueries.ListComponentsAsync(_source, cancellationToken).ConfigureAwait(false));
 
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default) =>
+        Run<IReadOnlyList<ComponentHead>>("listing turns in doubt", false, async () => await PostgresQueries.ListInDoubtAsync(_source, cancellationToken).ConfigureAwait(false));
+
     /// <summary>Closes the pool's connections when the store built the data source itself.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -41,6 +41,9 @@ internal static class PostgresQueries
 
     private const string List = "SELECT id, epoch, owner, last_seq, checkpoint_seq FROM components";
 
+    private const string InDoubt = "SELECT c.id, c.epoch, c.owner, c.last_seq, c.checkpoint_seq FROM components c " +
+                                   "JOIN log l ON l.component = c.id AND l.seq = c.last_seq WHERE l.kind = 2";
+
     public static async Task<ComponentHead?> GetHeadAsync(NpgsqlDataSource source, string componentId, CancellationToken cancellationToken)
     {
         await using var command = Command(source, Head, Text(componentId));
@@ -100,10 +103,17 @@ internal static class PostgresQueries
         return deleted;
     }
 
-    public static async Task<List<ComponentHead>> ListComponentsAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
+    public static Task<List<ComponentHead>> ListComponentsAsync(NpgsqlDataSource source, CancellationToken cancellationToken) =>
+        ListHeadsAsync(source, List, cancellationToken);
+
+    /// <summary>Components whose last record is a partial turn record (kind 2).</summary>
+    public static Task<List<ComponentHead>> ListInDoubtAsync(NpgsqlDataSource source, CancellationToken cancellationToken) =>
+        ListHeadsAsync(source, InDoubt, cancellationToken);
+
+    private static async Task<List<ComponentHead>> ListHeadsAsync(NpgsqlDataSource source, string sql, CancellationToken cancellationToken)
     {
         var heads = new List<ComponentHead>();
-        await using var command = source.CreateCommand(List);
+        await using var command = source.CreateCommand(sql);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

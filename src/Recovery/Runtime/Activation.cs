@@ -72,6 +72,12 @@ internal sealed partial class Activation
     public bool IsBroken => _brokenReason is not null;
 
     /// <summary>
+    /// Set when a write of this activation failed in the store (not fenced): a partial record may now be the last one
+    /// in the log with nobody left to complete its turn, so the runtime looks at the component again.
+    /// </summary>
+    public bool BrokeOnStoreFailure { get; private set; }
+
+    /// <summary>
     /// Claims the component (epoch + 1), loads its latest checkpoint and replays the log after it, checking
     /// every reproduced reply. Only then does the activation serve.
     /// </summary>
@@ -277,6 +283,7 @@ internal sealed partial class Activation
         }
         catch (Exception e)
         {
+            BrokeOnStoreFailure = true;
             MarkBroken($"store failure: {e.Message}");
             throw new TurnNotDurableException(Id, requestId, "the store failed", e);
         }

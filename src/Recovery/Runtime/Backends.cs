@@ -33,6 +33,7 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
             // re-execution after a crash reaches the same request id with the same arguments.
             await runtime.StabilizeAsync(context).ConfigureAwait(false);
             var requestId = $"{context.Id}:{context.TurnSeq}:{ordinal}";
+            FaultPoints.BeforeOutbound(requestId);
             try
             {
                 outcome = await executor.ExecuteAsync(requestId, procedure, argBytes,

@@ -18,6 +18,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     private readonly RuntimeOptions _options;
     private readonly RuntimeServices _services;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly InDoubtWatch _inDoubtWatch;
     private long _requestCounter;
 
     /// <summary>Starts a runtime; validates the options (throws <see cref="ArgumentException"/> naming the setting).</summary>
@@ -31,6 +32,10 @@ public sealed class LocalRuntime : IAsyncDisposable
         Registry = registry;
         _writer = new GroupCommitWriter(store, _options.MaxBatchSize);
         _services = new RuntimeServices(store, _writer, _options, registry, _options.Caller ?? new InProcessCaller(this), _stopping.Token);
+        _inDoubtWatch = new InDoubtWatch(
+            (id, ct) => GetActivationAsync(id, Registry.Get(id.Type), ct),
+            (id, ct) => InDoubtWatch.EndsInPartialAsync(store, id.ToString(), ct),
+            _stopping.Token);
     }
 
     /// <summary>The log store.</summary>
@@ -98,6 +103,7 @@ public sealed class LocalRuntime : IAsyncDisposable
                 // A turn in doubt keeps its activation: it completes the turn in the background and serves after it.
                 if (e is ComponentInDoubtException && !activation.IsBroken) throw;
                 Discard(activation);
+                if (activation.BrokeOnStoreFailure) _inDoubtWatch.Note(activation.Id);
                 if (e is TurnNotDurableException) throw;
                 // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
                 if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(activation.Id, invocation.RequestId, e.Message, e);
@@ -129,6 +135,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             {
                 if (e is ComponentInDoubtException && !activation.IsBroken) throw;
                 Discard(activation);
+                if (activation.BrokeOnStoreFailure) _inDoubtWatch.Note(activation.Id);
                 if (e is TurnNotDurableException) throw;
                 // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
                 if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(activation.Id, requestId, e.Message, e);
@@ -180,6 +187,41 @@ public sealed class LocalRuntime : IAsyncDisposable
                 },
                 CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
+    }
+
+    /// <summary>
+    /// Completes the turns in doubt the store knows of (<see cref="ILogStore.ListInDoubtAsync"/>: logs whose last record
+    /// is a partial turn) without waiting for their requests to be retried: each component that
+    /// <paramref name="take"/> accepts (all by default) is activated here unless it is already, and activation completes
+    /// the turn before anything else. A component another live silo owns is left to it. Run it when a process starts
+    /// on a store another process may have left turns in doubt in, and when a silo of the cluster died (silos do).
+    /// </summary>
+    public async Task<InDoubtSweep> CompleteTurnsInDoubtAsync(Func<ComponentHead, bool>? take = null, CancellationToken cancellationToken = default)
+    {
+        var listed = await Store.ListInDoubtAsync(cancellationToken).ConfigureAwait(false);
+        int completed = 0, pending = 0, elsewhere = 0;
+        var failures = new List<string>();
+        foreach (var head in listed)
+        {
+            if (take is not null && !take(head)) continue;
+            var id = ComponentId.Parse(head.ComponentId);
+            try
+            {
+                var activation = await GetActivationAsync(id, Registry.Get(id.Type), cancellationToken).ConfigureAwait(false);
+                if (activation.HasTurnInDoubt) pending++;
+                else completed++;
+            }
+            catch (ComponentOwnedElsewhereException)
+            {
+                elsewhere++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                failures.Add($"{id}: {e.Message}");
+            }
+        }
+
+        return new InDoubtSweep(listed.Count, completed, pending, elsewhere, failures);
     }
 
     /// <summary>Activates <paramref name="id"/> here if needed and writes a checkpoint of it now (admin, tests).</summary>
@@ -249,3 +291,11 @@ public sealed class LocalRuntime : IAsyncDisposable
         public Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken) => runtime.InvokeAsync(invocation, cancellationToken);
     }
 }
+
+/// <summary>What <see cref="LocalRuntime.CompleteTurnsInDoubtAsync"/> did.</summary>
+/// <param name="Listed">Components the store listed with a turn in doubt.</param>
+/// <param name="Completed">Activated here, their turn in doubt completed.</param>
+/// <param name="StillInDoubt">Activated here, but their turn could not complete yet (a back end or callee is unreachable); they keep retrying.</param>
+/// <param name="OwnedElsewhere">Left to the live silo that owns them.</param>
+/// <param name="Failures">Components that could not be activated, with the reason.</param>
+public sealed record InDoubtSweep(int Listed, int Completed, int StillInDoubt, int OwnedElsewhere, IReadOnlyList<string> Failures);

@@ -142,6 +142,7 @@ internal sealed class LiveTurnContext : IComponentContext
         // after a crash reaches the callee with the same request id and the same arguments.
         await runtime.StabilizeAsync(this).ConfigureAwait(false);
         var requestId = $"{Id}:{TurnSeq}:{ordinal}";
+        FaultPoints.BeforeOutbound(requestId);
         TurnReply outcome;
         if (cycle)
         {

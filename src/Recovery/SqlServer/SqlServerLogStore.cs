@@ -94,6 +94,10 @@ public sealed partial class SqlServerLogStore : ILogStore, IClusterStore
     public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default) =>
         Run("listing components", false, () => SqlServerQueries.ListComponentsAsync(_connectionString, cancellationToken));
 
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default) =>
+        Run("listing turns in doubt", false, () => SqlServerQueries.ListInDoubtAsync(_connectionString, cancellationToken));
+
     /// <summary>Marks the store closed; pooled connections stay with SqlClient's pool, which is keyed by connection string.</summary>
     public ValueTask DisposeAsync()
     {

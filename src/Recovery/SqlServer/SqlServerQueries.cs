@@ -46,6 +46,9 @@ internal static class SqlServerQueries
 
     private const string List = "SELECT id, epoch, owner, last_seq, checkpoint_seq FROM dbo.components";
 
+    private const string InDoubt = "SELECT c.id, c.epoch, c.owner, c.last_seq, c.checkpoint_seq FROM dbo.components c " +
+                                   "JOIN dbo.log l ON l.component = c.id AND l.seq = c.last_seq WHERE l.kind = 2";
+
     public static Task<ComponentHead?> GetHeadAsync(string cs, string componentId, CancellationToken ct) =>
         QueryAsync(cs, Head, [Id(componentId)], r => HeadOf(r, componentId), ct);
 
@@ -80,9 +83,14 @@ internal static class SqlServerQueries
         return result.Deleted;
     }
 
-    public static async Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(string cs, CancellationToken ct)
+    public static Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(string cs, CancellationToken ct) => ListHeadsAsync(cs, List, ct);
+
+    /// <summary>Components whose last record is a partial turn record (kind 2).</summary>
+    public static Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(string cs, CancellationToken ct) => ListHeadsAsync(cs, InDoubt, ct);
+
+    private static async Task<IReadOnlyList<ComponentHead>> ListHeadsAsync(string cs, string sql, CancellationToken ct)
     {
-        var heads = await ListAsync(cs, List, [],
+        var heads = await ListAsync(cs, sql, [],
             r => new ComponentHead(r.GetString(0), r.GetInt64(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt64(3), r.GetInt64(4)), ct).ConfigureAwait(false);
         // A binary collation orders by code units like .NET ordinal comparison, but sorting here keeps that a local fact.
         heads.Sort((a, b) => string.CompareOrdinal(a.ComponentId, b.ComponentId));

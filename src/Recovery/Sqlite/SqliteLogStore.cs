@@ -113,6 +113,10 @@ public sealed partial class SqliteLogStore : ILogStore, IClusterStore
     public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default) =>
         ReadAsync<IReadOnlyList<ComponentHead>>("listing components", r => r.ListComponents(), cancellationToken);
 
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default) =>
+        ReadAsync<IReadOnlyList<ComponentHead>>("listing turns in doubt", r => r.ListInDoubt(), cancellationToken);
+
     /// <summary>Waits for running reads, then finalizes every statement and closes every connection.</summary>
     public async ValueTask DisposeAsync()
     {

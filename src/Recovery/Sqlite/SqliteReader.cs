@@ -17,6 +17,7 @@ internal sealed partial class SqliteReader : IDisposable
     private readonly SqliteStatement _checkpoint;
     private readonly SqliteStatement _dedup;
     private readonly SqliteStatement _list;
+    private readonly SqliteStatement _inDoubt;
 
     public SqliteReader(SqliteDb db)
     {
@@ -34,6 +35,10 @@ internal sealed partial class SqliteReader : IDisposable
                                  "WHERE cid = (SELECT cid FROM components WHERE id = ?1) AND seq <= ?2 ORDER BY seq DESC LIMIT 1");
         _dedup = db.Prepare("SELECT seq, args_hash, reply FROM dedup WHERE cid = (SELECT cid FROM components WHERE id = ?1) AND request_id = ?2");
         _list = db.Prepare("SELECT c.id, h.epoch, c.owner, h.last_seq, h.checkpoint_seq FROM components c JOIN heads h ON h.cid = c.cid");
+        // The head points at the last record, so "its last record is a partial turn" is one row lookup per component.
+        _inDoubt = db.Prepare("SELECT c.id, h.epoch, c.owner, h.last_seq, h.checkpoint_seq FROM heads h " +
+                              "JOIN log l ON l.pos = h.last_pos AND l.cid = h.cid AND l.seq = h.last_seq JOIN components c ON c.cid = h.cid " +
+                              "WHERE l.kind = " + (int)RecordKind.PartialTurn);
     }
 
     public ComponentHead? GetHead(string componentId)
@@ -119,17 +124,22 @@ internal sealed partial class SqliteReader : IDisposable
     }
 
     /// <summary>Every component, ordered by id with the same ordinal comparison as the reference store.</summary>
-    public List<ComponentHead> ListComponents()
+    public List<ComponentHead> ListComponents() => Heads(_list);
+
+    /// <summary>The components whose last record is a partial turn record, in id order.</summary>
+    public List<ComponentHead> ListInDoubt() => Heads(_inDoubt);
+
+    private static List<ComponentHead> Heads(SqliteStatement query)
     {
         var heads = new List<ComponentHead>();
         try
         {
-            while (_list.Step())
-                heads.Add(new ComponentHead(_list.Text(0) ?? "", _list.Int64(1), _list.Text(2), _list.Int64(3), _list.Int64(4)));
+            while (query.Step())
+                heads.Add(new ComponentHead(query.Text(0) ?? "", query.Int64(1), query.Text(2), query.Int64(3), query.Int64(4)));
         }
         finally
         {
-            _list.Reset();
+            query.Reset();
         }
 
         // SQLite orders text by UTF-8 bytes, which differs from .NET ordinal (UTF-16) order for some characters.

@@ -163,6 +163,13 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.ListInDoubtAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
     public ValueTask DisposeAsync() => Inner.DisposeAsync();
 
     private void ThrowIfDown()

@@ -65,4 +65,23 @@ public interface ILogStore : IAsyncDisposable
 
     /// <summary>Ids of all components the store knows, in id order (for audits and admin listings).</summary>
     Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The components whose last record is a partial turn record (<see cref="RecordKind.PartialTurn"/>): a turn in doubt
+    /// that its next activation completes before anything else. In id order. Silos use it to find the turns in doubt
+    /// that a dead silo left behind and complete them without waiting for a client's retry. The default reads every
+    /// component's last record; stores answer it with one query.
+    /// </summary>
+    async Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default)
+    {
+        var found = new List<ComponentHead>();
+        foreach (var head in await ListComponentsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (head.LastSeq == 0) continue;
+            var last = await ReadAsync(head.ComponentId, head.LastSeq, head.LastSeq, cancellationToken).ConfigureAwait(false);
+            if (last.Count == 1 && last[0].Kind == RecordKind.PartialTurn) found.Add(head);
+        }
+
+        return found;
+    }
 }

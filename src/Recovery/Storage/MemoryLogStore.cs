@@ -143,6 +143,17 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult<IReadOnlyList<ComponentHead>>(_components
+                .Where(kv => kv.Value.Records.Count > 0 && kv.Value.Records[^1].Kind == RecordKind.PartialTurn)
+                .OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.Head(kv.Key)).ToList());
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     private sealed class Entry

@@ -104,6 +104,31 @@ public abstract partial class LogStoreContract
     }
 
     [StoreFact]
+    public async Task Components_whose_last_record_is_a_partial_turn_are_listed_as_in_doubt()
+    {
+        var open = await ClaimAsync("Doubt/open", owner: "silo-a");
+        var closed = await ClaimAsync("Doubt/closed");
+        var plain = await ClaimAsync("Doubt/plain");
+        await ClaimAsync("Doubt/empty");
+        // A turn, then a partial record still waiting for its final record (two partials: the turn resumed once).
+        await AppendAsync(new AppendGroup("Doubt/open", open, [Rec(1, open), Partial(2, open), Partial(3, open)]));
+        // A partial followed by its final record, and a checkpoint: no longer in doubt.
+        await AppendAsync(new AppendGroup("Doubt/closed", closed, [Partial(1, closed), Rec(2, closed)], Checkpoint(2, closed)));
+        await AppendAsync(Group("Doubt/plain", plain, 1, 3));
+
+        for (var pass = 0; pass < 2; pass++)
+        {
+            Assert.Equal([new ComponentHead("Doubt/open", open, "silo-a", 3, 0)], await Store.ListInDoubtAsync());
+            await ReopenIfPossibleAsync();
+        }
+
+        await AppendAsync(new AppendGroup("Doubt/open", open, [Rec(4, open)]));
+        Assert.Empty(await Store.ListInDoubtAsync());
+
+        static LogRecord Partial(long seq, long epoch) => new(seq, epoch, RecordKind.PartialTurn, Bytes($"partial {seq}"));
+    }
+
+    [StoreFact]
     public async Task Ids_are_compared_exactly()
     {
         var lower = await ClaimAsync("account/1");
