@@ -49,6 +49,25 @@ public sealed record AuditOptions
 /// <param name="Actual">What the replay produced.</param>
 public sealed record Divergence(string Component, long Seq, DivergenceKind Kind, string Method, ReadOnlyMemory<byte> Args, string Expected, string Actual);
 
+/// <summary>
+/// A turn in doubt the audit met: partial records of <see cref="RequestId"/> from <see cref="Seq"/> on, and no final
+/// record. <see cref="PassedBy"/> is null when the partial records are the end of the log (the turn is pending: the
+/// component's next activation completes it first); otherwise it says what was recorded after it while it stayed in doubt
+/// (another request's turn, a fence, a checkpoint): a history the runtime no longer writes, since a turn in doubt is
+/// completed before anything else, and one in which the turn's outbound calls may have taken effect with no record of
+/// their outcome.
+/// </summary>
+/// <param name="Component">The component id.</param>
+/// <param name="RequestId">The request whose turn is in doubt.</param>
+/// <param name="Seq">The seq of its first partial record (its outbound ids are built from it).</param>
+/// <param name="Method">The method of the turn.</param>
+/// <param name="PassedBy">What was recorded after it, or null when it is pending at the end of the log.</param>
+public sealed record InDoubtTurn(string Component, string RequestId, long Seq, string Method, string? PassedBy)
+{
+    /// <summary>True when the turn is in doubt at the end of the log (normal while its owner completes it).</summary>
+    public bool Pending => PassedBy is null;
+}
+
 /// <summary>The outcome for one component.</summary>
 /// <param name="Component">The component id.</param>
 /// <param name="FromSeq">The first seq replayed.</param>
@@ -56,7 +75,11 @@ public sealed record Divergence(string Component, long Seq, DivergenceKind Kind,
 /// <param name="Turns">Turns replayed without divergence.</param>
 /// <param name="Divergence">The first divergence, or null when clean.</param>
 /// <param name="Skipped">Why the component could not be audited (its type is not in the assembly), or null.</param>
-public sealed record ComponentAudit(string Component, long FromSeq, long ToSeq, long Turns, Divergence? Divergence, string? Skipped);
+public sealed record ComponentAudit(string Component, long FromSeq, long ToSeq, long Turns, Divergence? Divergence, string? Skipped)
+{
+    /// <summary>Turns in doubt met in the audited records, in seq order.</summary>
+    public IReadOnlyList<InDoubtTurn> InDoubt { get; init; } = [];
+}
 
 /// <summary>The outcome of an audit run.</summary>
 public sealed record AuditResult(AuditMode Mode, IReadOnlyList<ComponentAudit> Components, TimeSpan Elapsed)
@@ -69,6 +92,12 @@ public sealed record AuditResult(AuditMode Mode, IReadOnlyList<ComponentAudit> C
 
     /// <summary>Components that could not be audited.</summary>
     public IReadOnlyList<ComponentAudit> Skipped => Components.Where(c => c.Skipped is not null).ToList();
+
+    /// <summary>Every turn in doubt met, pending or passed over, in component id order.</summary>
+    public IReadOnlyList<InDoubtTurn> InDoubt => Components.SelectMany(c => c.InDoubt).ToList();
+
+    /// <summary>Turns in doubt that later records passed over: histories that lost a turn's outcome.</summary>
+    public IReadOnlyList<InDoubtTurn> PassedOver => Components.SelectMany(c => c.InDoubt).Where(t => !t.Pending).ToList();
 
     /// <summary>Turns per second over the whole run.</summary>
     public double TurnsPerSecond => Elapsed.TotalSeconds > 0 ? Turns / Elapsed.TotalSeconds : 0;

@@ -17,6 +17,7 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
 {
     private const int ProgressStep = 1024;
     private readonly ComponentId _id = ComponentId.Parse(idText);
+    private readonly Dictionary<string, (long Seq, string Method, string? PassedBy)> _open = new(StringComparer.Ordinal);
 
     public async Task<ComponentAudit> RunAsync(AuditMode mode, CancellationToken ct)
     {
@@ -64,10 +65,16 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
                 if (record.Seq != expected)
                     return Result(start, turns, LogDivergence(expected, $"seq {expected}", $"seq {record.Seq} (a gap in the log)"));
                 expected++;
-                if (record.Kind != RecordKind.Turn) continue;
+                if (record.Kind != RecordKind.Turn)
+                {
+                    TrackInDoubt(record);
+                    continue;
+                }
+
                 try
                 {
-                    await Replayer.ApplyAsync(grain, type, _id, record, json).ConfigureAwait(false);
+                    var turn = await Replayer.ApplyAsync(grain, type, _id, record, json).ConfigureAwait(false);
+                    Closed(turn.RequestId, $"the turn of request '{turn.RequestId}' at seq {record.Seq}");
                 }
                 catch (ReplayDivergenceException e)
                 {
@@ -85,8 +92,11 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
                     pending = 0;
                 }
 
-                if (verify.TryGetValue(record.Seq, out var hash) && await CompareStateAsync(grain, record, hash, ct).ConfigureAwait(false) is { } diff)
-                    return Result(start, turns, diff);
+                if (verify.TryGetValue(record.Seq, out var hash))
+                {
+                    PassedOver($"the checkpoint at seq {record.Seq}");
+                    if (await CompareStateAsync(grain, record, hash, ct).ConfigureAwait(false) is { } diff) return Result(start, turns, diff);
+                }
             }
         }
         finally
@@ -153,8 +163,49 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
         }
     }
 
+    /// <summary>A partial record opens a turn in doubt (its first one pins the seq); a fence closes its own id's.</summary>
+    private void TrackInDoubt(LogRecord record)
+    {
+        try
+        {
+            if (record.Kind == RecordKind.PartialTurn)
+            {
+                var partial = RecordCodec.DecodeTurn(record.Payload);
+                if (!_open.ContainsKey(partial.RequestId)) _open[partial.RequestId] = (record.Seq, partial.Method, null);
+            }
+            else if (record.Kind == RecordKind.Fence)
+            {
+                var fence = RecordCodec.DecodeFence(record.Payload);
+                Closed(fence.RequestId, $"a fence of request '{fence.RequestId}' at seq {record.Seq}");
+            }
+        }
+        catch (InvalidDataException)
+        {
+            // An undecodable partial or fence is not replayed; the turn records around it still are.
+        }
+    }
+
+    /// <summary>The final record (or a fence) of <paramref name="requestId"/>: its turn is no longer in doubt; any other open one was passed over.</summary>
+    private void Closed(string requestId, string what)
+    {
+        if (_open.Count == 0) return;
+        _open.Remove(requestId);
+        PassedOver(what);
+    }
+
+    private void PassedOver(string what)
+    {
+        foreach (var (id, open) in _open.ToList())
+        {
+            if (open.PassedBy is null) _open[id] = open with { PassedBy = what };
+        }
+    }
+
     private Divergence LogDivergence(long seq, string expected, string actual) =>
         new(idText, seq, DivergenceKind.Log, "(log)", ReadOnlyMemory<byte>.Empty, expected, actual);
 
-    private ComponentAudit Result(long start, long turns, Divergence? divergence) => new(idText, start + 1, upTo, turns, divergence, null);
+    private ComponentAudit Result(long start, long turns, Divergence? divergence) => new(idText, start + 1, upTo, turns, divergence, null)
+    {
+        InDoubt = _open.OrderBy(o => o.Value.Seq).Select(o => new InDoubtTurn(idText, o.Key, o.Value.Seq, o.Value.Method, o.Value.PassedBy)).ToList(),
+    };
 }

@@ -11,7 +11,8 @@ namespace Middleware.Admin.Cluster;
 /// <item>the dedup table (turns up to the latest checkpoint, kept after the log before it is truncated): a recorded
 /// reply is a commit, the fence reply (<see cref="RequestOutcome.FencedErrorType"/>) a fence;</item>
 /// <item>else the stored log: a turn record (kind 1) is a commit, a fence record (kind 3) a fence; a partial record
-/// (kind 2) is not a commit, only a turn in doubt that a retry of the id resumes.</item>
+/// (kind 2) with no final record is a turn in doubt: started, its outbound calls possibly taken effect, completed by its
+/// owner before anything else (never fenced).</item>
 /// </list>
 /// Anything else is "not committed, not fenced": the request may still arrive and run, so only the component's owner can
 /// settle it (<c>mw outcome --fence</c>).
@@ -19,7 +20,7 @@ namespace Middleware.Admin.Cluster;
 internal static class RequestLookup
 {
     /// <summary>The outcome shapes' <c>outcome</c> values.</summary>
-    public const string Committed = "committed", Fenced = "fenced", NotCommitted = "notCommitted";
+    public const string Committed = "committed", Fenced = "fenced", InDoubt = "inDoubt", NotCommitted = "notCommitted";
 
     public static async Task<OutcomeShape> FindAsync(ILogStore store, ComponentHead head, string requestId, CancellationToken cancellationToken)
     {
@@ -56,7 +57,7 @@ internal static class RequestLookup
             }
         }
 
-        return new OutcomeShape(component, requestId, NotCommitted, false, null, null, null, null, null, partial);
+        return new OutcomeShape(component, requestId, partial is null ? NotCommitted : InDoubt, false, partial is null ? null : "log", null, null, null, null, partial);
     }
 
     /// <summary>A committed outcome with its recorded reply (result JSON, or the recorded error).</summary>
@@ -76,12 +77,13 @@ internal static class RequestLookup
             "silo" => ", decided by its owner",
             _ => "",
         };
-        var doubt = o.PartialSeq is { } p ? $"; a partial record at seq {p} shows it started: a retry of the same id resumes it" : "";
         return o.Outcome switch
         {
             Committed => $"{o.RequestId} on {o.Component}: committed{where}{from}: {ReplyText(o)}",
             Fenced => $"{o.RequestId} on {o.Component}: not committed; fenced{where}{from}: it will never run",
-            _ => $"{o.RequestId} on {o.Component}: not committed (not fenced; only the owner can fence it: use --fence){doubt}",
+            InDoubt => $"{o.RequestId} on {o.Component}: in doubt: its turn started (partial record at seq {o.PartialSeq}) and has no final record yet; " +
+                       "its outbound calls may have taken effect, so it is never fenced: its owner completes it before any other turn (--fence asks the owner to complete it now)",
+            _ => $"{o.RequestId} on {o.Component}: not committed (not fenced; only the owner can fence it: use --fence)",
         };
     }
 

@@ -50,14 +50,14 @@ internal static class AuditCommand
         return command;
     }
 
-    /// <summary>1 for any divergence; else 2 when a component could not be audited; else 0.</summary>
+    /// <summary>1 for any divergence or passed-over turn in doubt; else 2 when a component could not be audited; else 0 (pending turns in doubt are normal).</summary>
     public static int ExitCode(AuditResult result) =>
-        result.Divergences.Count > 0 ? ExitCodes.Divergence : result.Skipped.Count > 0 ? ExitCodes.UsageOrStore : ExitCodes.Ok;
+        result.Divergences.Count > 0 || result.PassedOver.Count > 0 ? ExitCodes.Divergence : result.Skipped.Count > 0 ? ExitCodes.UsageOrStore : ExitCodes.Ok;
 
     /// <summary>The JSON document of an audit (shape pinned by tests and documented in README.md).</summary>
     public static AuditShape Shape(AuditResult r) => new(
         r.Mode == AuditMode.FromGenesis ? "genesis" : "checkpoint",
-        r.Divergences.Count == 0 && r.Skipped.Count == 0,
+        r.Divergences.Count == 0 && r.Skipped.Count == 0 && r.PassedOver.Count == 0,
         r.Components.Count,
         r.Turns,
         r.Divergences.Count,
@@ -65,7 +65,8 @@ internal static class AuditCommand
         Math.Round(r.Elapsed.TotalSeconds, 3),
         Math.Round(r.TurnsPerSecond),
         r.Divergences.Select(d => new DivergenceShape(d.Component, d.Seq, Kind(d.Kind), d.Method, d.Args.IsEmpty ? null : Format.Json(d.Args), d.Expected, d.Actual)).ToList(),
-        r.Skipped.Select(s => new SkippedShape(s.Component, s.Skipped!)).ToList());
+        r.Skipped.Select(s => new SkippedShape(s.Component, s.Skipped!)).ToList(),
+        r.InDoubt.Select(t => new InDoubtShape(t.Component, t.RequestId, t.Seq, t.Method, t.Pending ? "pending" : "passedOver", t.PassedBy)).ToList());
 
     private static string Kind(DivergenceKind kind) => kind.ToString().ToLowerInvariant();
 
@@ -123,7 +124,22 @@ internal static class AuditCommand
         }
 
         foreach (var s in r.Skipped) console.WriteLine($"skipped {s.Component}: {s.Skipped}");
+        if (r.InDoubt.Count > 0)
+        {
+            var table = new Table().AddColumns("component", "request", "seq", "method", "in doubt");
+            foreach (var t in r.InDoubt)
+            {
+                table.AddRow(Markup.Escape(t.Component), Markup.Escape(t.RequestId), t.Seq.ToString(), Markup.Escape(t.Method),
+                    Markup.Escape(t.Pending ? "pending: its owner completes it before anything else" : $"passed over by {t.PassedBy}"));
+            }
+
+            console.Write(table);
+        }
+
         console.WriteLine(r.Divergences.Count > 0 ? $"DIVERGENT: {r.Divergences.Count} component(s) no longer reproduce their logs"
-            : r.Skipped.Count > 0 ? "INCOMPLETE: some components could not be audited" : "clean: every replayed turn reproduced its recorded reply");
+            : r.PassedOver.Count > 0 ? $"INCONSISTENT: {r.PassedOver.Count} turn(s) in doubt were passed over by later records; their outbound calls may have taken effect without a recorded outcome"
+            : r.Skipped.Count > 0 ? "INCOMPLETE: some components could not be audited"
+            : r.InDoubt.Count > 0 ? $"clean: every replayed turn reproduced its recorded reply; {r.InDoubt.Count} turn(s) in doubt pending"
+            : "clean: every replayed turn reproduced its recorded reply");
     }
 }

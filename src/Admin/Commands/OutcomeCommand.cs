@@ -69,7 +69,8 @@ internal static class OutcomeCommand
         if (head is not null)
         {
             var known = await RequestLookup.FindAsync(store, head, requestId, ct).ConfigureAwait(false);
-            if (known.Outcome != RequestLookup.NotCommitted) return known;
+            // Committed and fenced are final; a turn in doubt goes to its owner, which completes it (never fences it).
+            if (known.Outcome is RequestLookup.Committed or RequestLookup.Fenced) return known;
         }
 
         await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), clusterKey, ct).ConfigureAwait(false);

@@ -55,10 +55,17 @@ public sealed record DivergenceShape(string Component, long Seq, string Kind, st
 /// <summary>A component the audit could not replay (its type is not in the assembly).</summary>
 public sealed record SkippedShape(string Component, string Reason);
 
-/// <summary><c>audit</c>: the summary, then every divergence and every skipped component.</summary>
+/// <summary>
+/// A turn in doubt the audit met: <c>state</c> is <c>pending</c> (its partial records end the log: the owner completes it
+/// before anything else) or <c>passedOver</c> (<c>passedBy</c> names what was recorded after it while it stayed in doubt:
+/// a history that lost the outcome of calls that may have taken effect).
+/// </summary>
+public sealed record InDoubtShape(string Component, string RequestId, long Seq, string Method, string State, string? PassedBy);
+
+/// <summary><c>audit</c>: the summary, then every divergence, every skipped component, and every turn in doubt.</summary>
 public sealed record AuditShape(
     string Mode, bool Clean, int Components, long Turns, int Divergent, int Skipped, double Seconds, double TurnsPerSecond,
-    IReadOnlyList<DivergenceShape> Divergences, IReadOnlyList<SkippedShape> SkippedComponents);
+    IReadOnlyList<DivergenceShape> Divergences, IReadOnlyList<SkippedShape> SkippedComponents, IReadOnlyList<InDoubtShape> InDoubt);
 
 /// <summary><c>checkpoint</c>: the checkpoint now latest and the epoch the tool claimed to write it.</summary>
 public sealed record CheckpointShape(string Component, long CheckpointSeq, long LastSeq, long Epoch);
@@ -98,12 +105,13 @@ public sealed record SessionListShape(int Limit, IReadOnlyList<SessionShape> Ses
 
 /// <summary>
 /// <c>outcome</c> of one request id on one component. <c>outcome</c> is <c>committed</c> (<c>reply</c> / <c>error</c> hold
-/// the recorded reply), <c>fenced</c> (declared not committed: it can never run) or <c>notCommitted</c> (not recorded and
-/// not fenced: it may still arrive and run, unless its owner fences it with <c>--fence</c>). <c>source</c> is where the
-/// answer came from: <c>log</c>, <c>dedup</c> (the store's dedup table, for turns before the latest checkpoint),
-/// <c>silo</c> (<c>--fence</c>: the owner decided), or null when nothing was found. <c>seq</c> and <c>committedAt</c> are
-/// the record's, when the store still has it. <c>partialSeq</c> names a partial record of the id with no final record
-/// (a turn in doubt, which a retry of the id resumes).
+/// the recorded reply), <c>fenced</c> (declared not committed: it can never run), <c>inDoubt</c> (its turn started, with a
+/// partial record at <c>partialSeq</c>, and has no final record yet: its outbound calls may have taken effect, so it is
+/// never fenced; its owner completes it before anything else, and <c>--fence</c> asks the owner to complete it now) or
+/// <c>notCommitted</c> (not recorded and not fenced: it may still arrive and run, unless its owner fences it with
+/// <c>--fence</c>). <c>source</c> is where the answer came from: <c>log</c>, <c>dedup</c> (the store's dedup table, for
+/// turns before the latest checkpoint), <c>silo</c> (<c>--fence</c>: the owner decided), or null when nothing was found.
+/// <c>seq</c> and <c>committedAt</c> are the record's, when the store still has it.
 /// </summary>
 public sealed record OutcomeShape(
     string Component, string RequestId, string Outcome, bool Committed, string? Source, long? Seq, DateTime? CommittedAt,

@@ -57,7 +57,7 @@ public sealed class AdminCliTests : IDisposable
         var run = await _fx.MwOnStore("audit", "--all", "--from-genesis", "--components", AdminFixture.BankDll, "--json");
         Assert.Equal(0, run.Code);
         var doc = JsonDocument.Parse(run.Out).RootElement;
-        Assert.Equal(["mode", "clean", "components", "turns", "divergent", "skipped", "seconds", "turnsPerSecond", "divergences", "skippedComponents"], Names(doc));
+        Assert.Equal(["mode", "clean", "components", "turns", "divergent", "skipped", "seconds", "turnsPerSecond", "divergences", "skippedComponents", "inDoubt"], Names(doc));
         Assert.Equal("genesis", doc.GetProperty("mode").GetString());
         Assert.True(doc.GetProperty("clean").GetBoolean());
         Assert.Equal(60, doc.GetProperty("turns").GetInt64());

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Bank;
 using Middleware.Grains;
+using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
@@ -183,6 +184,27 @@ public sealed class AdminClusterTests : IDisposable
     }
 
     [Fact]
+    public async Task Outcome_reports_a_turn_in_doubt_as_such_and_never_as_not_committed()
+    {
+        await _fx.WriteAsync(new ComponentRegistry().Add<IAccount, Account>(), 1000, async rt => await rt.Call<IAccount>("q", "s1:1").Deposit(50));
+        await using (var store = SqliteLogStore.Open(_fx.Db))
+        {
+            // The partial record a withdrawal forces before its ledger call, with no final record after it.
+            var epoch = (await store.GetHeadAsync("Account/q"))!.Epoch;
+            var partial = new TurnRecord("s1:2", "s1", null, "Withdraw", "[20]"u8.ToArray(), [], TurnReply.Void) { TurnSeq = 2, IsPartial = true };
+            await store.AppendAsync([new AppendGroup("Account/q", epoch, [new LogRecord(2, epoch, RecordKind.PartialTurn, RecordCodec.EncodeTurn(partial))])]);
+        }
+
+        var doc = JsonDocument.Parse((await _fx.MwOnStore("outcome", "s1:2", "--component", "Account/q", "--json")).Out).RootElement;
+        Assert.Equal("inDoubt", doc.GetProperty("outcome").GetString());
+        Assert.False(doc.GetProperty("committed").GetBoolean());
+        Assert.Equal(2, doc.GetProperty("partialSeq").GetInt64());
+        var text = (await _fx.MwOnStore("outcome", "s1:2", "--component", "Account/q")).Out.Trim();
+        Assert.StartsWith("s1:2 on Account/q: in doubt: its turn started (partial record at seq 2)", text, StringComparison.Ordinal);
+        Assert.Contains("never fenced", text);
+    }
+
+    [Fact]
     public async Task Outcome_finds_checkpointed_requests_and_fences_in_the_dedup_table_after_the_log_is_truncated()
     {
         var account = new ComponentId("Account", "d");
@@ -274,7 +296,7 @@ public sealed class AdminClusterTests : IDisposable
         Assert.Contains("silo-a (127.0.0.1:1001)", refused.Err, StringComparison.Ordinal);
     }
 
-    private async Task<Middleware.Recovery.Log.ComponentHead?> HeadAsync(string id)
+    private async Task<ComponentHead?> HeadAsync(string id)
     {
         await using var store = SqliteLogStore.Open(_fx.Db);
         return await store.GetHeadAsync(id);

@@ -1,4 +1,5 @@
 using Middleware.Admin.Audit;
+using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
 using Middleware.Tests.Support;
@@ -47,6 +48,41 @@ public sealed class AuditEngineTests : IDisposable
 
         Assert.Equal(11, Assert.Single((await AuditAsync(With<TillWithFee>())).Divergences).Seq);
         Assert.Equal(1, Assert.Single((await AuditAsync(With<TillWithFee>(), AuditMode.FromGenesis)).Divergences).Seq);
+    }
+
+    [Fact]
+    public async Task Turns_in_doubt_are_reported_pending_at_the_end_of_the_log_and_passed_over_when_later_records_hide_them()
+    {
+        await WriteTillAsync(turns: 3, checkpointEvery: 1000);
+        await _fx.WriteAsync(With<Till>(), 1000, async rt => await rt.Call<ITill>("t2", "pay-1").Pay(5));
+        await using (var store = SqliteLogStore.Open(_fx.Db))
+        {
+            // Till/t1: as an older release could leave it: a partial record, then a turn of another request and a
+            // checkpoint while the first stayed in doubt. Till/t2: a partial record at the end of the log (pending).
+            var t1 = (await store.ClaimAsync("Till/t1", (await store.GetHeadAsync("Till/t1"))!.Epoch, "old-release"))!.Epoch;
+            var t2 = (await store.ClaimAsync("Till/t2", (await store.GetHeadAsync("Till/t2"))!.Epoch, "old-release"))!.Epoch;
+            var pay4 = new TurnRecord("pay-4", null, null, "Pay", "[10]"u8.ToArray(), [], new TurnReply("40"u8.ToArray()));
+            await store.AppendAsync([
+                new AppendGroup("Till/t1", t1, [Partial("lost-1", 4, t1), new LogRecord(5, t1, RecordKind.Turn, RecordCodec.EncodeTurn(pay4))],
+                    new CheckpointRecord(5, t1, "{\"Balance\":40,\"Count\":4}"u8.ToArray(), StateCodec.Hash("{\"Balance\":40,\"Count\":4}"u8))),
+                new AppendGroup("Till/t2", t2, [Partial("open-1", 2, t2)]),
+            ]);
+        }
+
+        var genesis = await AuditAsync(With<Till>(), AuditMode.FromGenesis);
+        Assert.Empty(genesis.Divergences);
+        Assert.Equal(
+            [new InDoubtTurn("Till/t1", "lost-1", 4, "Pay", "the turn of request 'pay-4' at seq 5"), new InDoubtTurn("Till/t2", "open-1", 2, "Pay", null)],
+            genesis.InDoubt);
+        Assert.Single(genesis.PassedOver);
+
+        // From the latest checkpoint the hidden one is out of sight; the pending one is still reported, and it is not an error.
+        var latest = await AuditAsync(With<Till>());
+        Assert.Equal([new InDoubtTurn("Till/t2", "open-1", 2, "Pay", null)], latest.InDoubt);
+        Assert.Empty(latest.PassedOver);
+
+        static LogRecord Partial(string requestId, long seq, long epoch) => new(seq, epoch, RecordKind.PartialTurn, RecordCodec.EncodeTurn(
+            new TurnRecord(requestId, null, null, "Pay", "[1]"u8.ToArray(), [], TurnReply.Void) { TurnSeq = seq, IsPartial = true }));
     }
 
     [Fact]
