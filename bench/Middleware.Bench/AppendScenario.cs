@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Middleware.Core;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
 
@@ -47,7 +48,7 @@ internal static class AppendScenario
 
         // A payload the size of a real Deposit(1) turn record.
         var payload = RecordCodec.EncodeTurn(new TurnRecord("bench-3f2a9c1e-17-123456", null, null, "Deposit", "[1]"u8.ToArray(),
-            [new RecordedValue(NondeterminismKind.UtcNow, DateTime.UtcNow.Ticks)], new TurnReply("4242"u8.ToArray())));
+            [new RecordedValue(NondeterminismKind.UtcNow, DateTime.UtcNow.Ticks)], new ComponentReply("4242"u8.ToArray())));
         var random = new Random(1);
         var latencies = new LatencyRecorder();
         long records = 0, commits = 0;

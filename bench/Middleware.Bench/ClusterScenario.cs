@@ -3,6 +3,7 @@ using System.Globalization;
 using Bank;
 using Bank.Cluster;
 using Middleware.Client;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Recovery.Runtime;
@@ -133,7 +134,7 @@ internal static class ClusterScenario
             {
                 Store = o.Store,
                 Count = o.Silos,
-                Components = [typeof(Account).Assembly.Location],
+                Components = [SiloBuild.LocateBankComponents()],
                 ExtraArgs = ["--checkpoint-every", o.CheckpointEvery.ToString(CultureInfo.InvariantCulture)],
             }).ConfigureAwait(false);
             await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
@@ -143,7 +144,6 @@ internal static class ClusterScenario
             await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
             {
                 Gateways = [.. cluster.Gateways],
-                ComponentAssemblies = [typeof(Account).Assembly],
                 ClientName = "bench-cluster",
             }).ConfigureAwait(false);
 
@@ -156,9 +156,8 @@ internal static class ClusterScenario
 
             var control = new RunControl();
             var workers = Enumerable.Range(0, o.Concurrency).Select(w => new Worker(w, o.Seed)).ToArray();
-            var registry = client.Registry;
-            var depositArgs = registry.Get(typeof(IAccount)).Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], registry.Json);
-            var transfer = registry.Get(typeof(ITeller)).Methods[nameof(ITeller.Transfer)];
+            var depositArgs = ComponentInterface.Of(typeof(IAccount)).Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], ComponentJson.Default);
+            var transfer = ComponentInterface.Of(typeof(ITeller)).Methods[nameof(ITeller.Transfer)];
             var tasks = workers.Select(w => Task.Run(() => w.RunAsync(client, o, keys, tellers, depositArgs, transfer, control))).ToArray();
             using var progressStop = new CancellationTokenSource();
             var progress = Task.Run(() => control.ProgressAsync(workers, o.WarmupSeconds, o.DurationSeconds, "req/s", null, progressStop.Token));
@@ -430,8 +429,8 @@ internal static class ClusterScenario
         {
             var random = new Random(unchecked((seed * 1_000_003) + index));
             var teller = tellers.Length == 0 ? "" : tellers[index % tellers.Length];
-            var accountType = client.Registry.Get(typeof(IAccount)).Name;
-            var tellerType = client.Registry.Get(typeof(ITeller)).Name;
+            var accountType = ComponentInterface.TypeNameOf(typeof(IAccount));
+            var tellerType = ComponentInterface.TypeNameOf(typeof(ITeller));
             while (!control.Stop)
             {
                 var key = keys[random.Next(keys.Length)];
@@ -457,7 +456,7 @@ internal static class ClusterScenario
                         while (to == key) to = keys[random.Next(keys.Length)];
                         if (o.Invoke == InvokePath.Raw)
                         {
-                            var args = transfer.EncodeArgs([key, to, 1L], client.Registry.Json);
+                            var args = transfer.EncodeArgs([key, to, 1L], ComponentJson.Default);
                             var reply = await client.InvokeAsync(new ComponentId(tellerType, teller), nameof(ITeller.Transfer), args).ConfigureAwait(false);
                             if (reply.IsError) throw new InvalidOperationException($"Transfer {key} -> {to} on {teller} answered an error: {reply}");
                         }

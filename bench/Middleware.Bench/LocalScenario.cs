@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Bank;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Runtime;
 
@@ -15,7 +16,7 @@ internal static class LocalScenario
 {
     public static async Task<int> RunAsync(LocalOptions o)
     {
-        var registry = new ComponentRegistry().Add<IAccount, Account>();
+        var registry = BankComponents.Registry();
         var type = registry.Get(typeof(IAccount));
         var depositArgs = type.Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], registry.Json);
         var keys = Enumerable.Range(1, o.Keys).Select(KeyOf).ToArray();

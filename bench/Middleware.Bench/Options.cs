@@ -1,4 +1,5 @@
 using System.Globalization;
+using Middleware.Core;
 
 namespace Middleware.Bench;
 

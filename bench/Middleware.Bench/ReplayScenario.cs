@@ -18,7 +18,7 @@ internal static class ReplayScenario
 
     public static async Task<int> RunAsync(ReplayOptions o)
     {
-        var registry = new ComponentRegistry().Add<IAccount, Account>();
+        var registry = BankComponents.Registry();
         var type = registry.Get(typeof(IAccount));
         await using var store = await BenchStore.OpenAsync(o.Store, o.DbPath).ConfigureAwait(false);
         var storeName = o.Store.ToString().ToLowerInvariant();

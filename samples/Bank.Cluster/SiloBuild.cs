@@ -24,15 +24,26 @@ public static class SiloBuild
                 : throw new FileNotFoundException($"{DllVariable} names {explicitPath}, which is not a runnable silo (the dll with its .runtimeconfig.json beside it).", explicitPath);
         }
 
-        var configuration = typeof(SiloBuild).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        var framework = new DirectoryInfo(Path.GetDirectoryName(typeof(SiloBuild).Assembly.Location) is { Length: > 0 } dir ? dir : AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
-        if (!framework.StartsWith("net", StringComparison.Ordinal)) framework = "net10.0";
-        var root = RepositoryRoot()
-            ?? throw new FileNotFoundException($"No Middleware.sln above {AppContext.BaseDirectory} or {Environment.CurrentDirectory}: cannot find the silo's build output; set {DllVariable} to the path of Middleware.Silo.dll.");
+        var (root, configuration, framework) = BuildCoordinates();
         var dll = Path.Combine(root, "src", "Silo", "bin", configuration, framework, "Middleware.Silo.dll");
         return IsRunnable(dll)
             ? dll
             : throw new FileNotFoundException($"The silo is not built at {dll}; run 'dotnet build src/Silo -c {configuration}' (or set {DllVariable}).", dll);
+    }
+
+    /// <summary>
+    /// The path of the sample's component assembly (<c>samples/Bank/bin/&lt;configuration&gt;/&lt;tfm&gt;/Bank.dll</c>) that silos
+    /// load with <c>--components</c>: clients and the benchmark reference the interfaces (Bank.Abstractions) only, and
+    /// Bank.Cluster references the Bank project for build order only. Throws <see cref="FileNotFoundException"/> naming
+    /// the build command when it is not built.
+    /// </summary>
+    public static string LocateBankComponents()
+    {
+        var (root, configuration, framework) = BuildCoordinates();
+        var dll = Path.Combine(root, "samples", "Bank", "bin", configuration, framework, "Bank.dll");
+        return File.Exists(dll)
+            ? dll
+            : throw new FileNotFoundException($"The sample components are not built at {dll}; run 'dotnet build samples/Bank -c {configuration}'.", dll);
     }
 
     /// <summary>The dotnet muxer running this process if it is one, else DOTNET_HOST_PATH, else DOTNET_ROOT/dotnet, else 'dotnet' on PATH.</summary>
@@ -65,6 +76,17 @@ public static class SiloBuild
         }
 
         return null;
+    }
+
+    /// <summary>The repository root and the configuration and target framework this program was built with.</summary>
+    private static (string Root, string Configuration, string Framework) BuildCoordinates()
+    {
+        var configuration = typeof(SiloBuild).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        var framework = new DirectoryInfo(Path.GetDirectoryName(typeof(SiloBuild).Assembly.Location) is { Length: > 0 } dir ? dir : AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
+        if (!framework.StartsWith("net", StringComparison.Ordinal)) framework = "net10.0";
+        var root = RepositoryRoot()
+            ?? throw new FileNotFoundException($"No Middleware.sln above {AppContext.BaseDirectory} or {Environment.CurrentDirectory}: cannot find the build outputs; set {DllVariable} to the path of Middleware.Silo.dll.");
+        return (root, configuration, framework);
     }
 
     private static bool IsRunnable(string dll) =>

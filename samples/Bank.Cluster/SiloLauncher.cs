@@ -13,7 +13,7 @@ namespace Bank.Cluster;
 /// {
 ///     Store = "sqlite:/tmp/bank.db",
 ///     Count = 3,
-///     Components = [typeof(Bank.Account).Assembly.Location],
+///     Components = [SiloBuild.LocateBankComponents()],
 ///     Environment = new Dictionary&lt;string, string&gt; { ["MIDDLEWARE_BACKEND_LEDGER"] = "sqlite:/tmp/ledger.db" },
 /// });
 /// await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(10));

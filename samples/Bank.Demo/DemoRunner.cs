@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Bank.Cluster;
 using Middleware.Client;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Stores;
@@ -79,7 +80,7 @@ public static class DemoRunner
             {
                 Store = setting,
                 Count = options.Silos,
-                Components = [typeof(Account).Assembly.Location],
+                Components = [SiloBuild.LocateBankComponents()],
                 ExtraArgs = ["--dead-after-ms", options.DeadAfterMs.ToString(CultureInfo.InvariantCulture), "--checkpoint-every", options.CheckpointEvery.ToString(CultureInfo.InvariantCulture)],
                 Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_" + Ledger.BackendName.ToUpperInvariant()] = ledgerSetting },
                 StartTimeout = options.SiloStartTimeout,
@@ -91,7 +92,6 @@ public static class DemoRunner
             await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
             {
                 Gateways = [.. cluster.Gateways],
-                ComponentAssemblies = [typeof(Account).Assembly],
                 ClientName = "bank-demo",
                 // Ride out a silo's death (dead-after plus take-over) with retries of the same request id.
                 MaxAttempts = 20,
@@ -290,7 +290,7 @@ public static class DemoRunner
         return (committed, fenced, unanswered);
     }
 
-    private static HostReply ToHostReply(string requestId, TurnReply reply) =>
+    private static HostReply ToHostReply(string requestId, ComponentReply reply) =>
         reply.IsError
             ? new HostReply(requestId, ReplyKind.Error, 0, reply.ErrorType, ClusterWorkload.OneLine(reply.ErrorMessage))
             : new HostReply(requestId, ReplyKind.Ok, long.Parse(Encoding.UTF8.GetString(reply.Result.Span), NumberStyles.Integer, CultureInfo.InvariantCulture));

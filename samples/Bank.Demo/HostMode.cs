@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
@@ -88,7 +89,7 @@ public static class HostMode
         output.TryWrite(reply.ToLine());
     }
 
-    private static HostReply ToReply(string requestId, TurnReply turn) =>
+    private static HostReply ToReply(string requestId, ComponentReply turn) =>
         turn.IsError
             ? new HostReply(requestId, ReplyKind.Error, 0, turn.ErrorType, turn.ErrorMessage)
             : new HostReply(requestId, ReplyKind.Ok, long.Parse(Encoding.UTF8.GetString(turn.Result.Span), NumberStyles.Integer, CultureInfo.InvariantCulture));

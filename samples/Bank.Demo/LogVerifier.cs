@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
@@ -344,7 +345,7 @@ public static class LogVerifier
         return doc.RootElement[0].GetInt64();
     }
 
-    private static HostReply ToHostReply(string requestId, TurnReply reply) =>
+    private static HostReply ToHostReply(string requestId, ComponentReply reply) =>
         reply.IsError
             // The line protocol flattens messages to one line; compare in that form.
             ? new HostReply(requestId, ReplyKind.Error, 0, reply.ErrorType, reply.ErrorMessage?.Replace('\r', ' ').Replace('\n', ' '))

@@ -1,10 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Protocol;
-using Middleware.Recovery.Log;
-using Middleware.Recovery.Runtime;
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
@@ -28,10 +27,9 @@ public sealed class MiddlewareClient : IAsyncDisposable
     private long _nextGateway;
     private long _attempts;
 
-    private MiddlewareClient(MiddlewareClientOptions options, ComponentRegistry registry, IReadOnlyList<string> gateways)
+    private MiddlewareClient(MiddlewareClientOptions options, IReadOnlyList<string> gateways)
     {
         _options = options;
-        Registry = registry;
         SessionId = options.SessionId ?? "";
         _connectionOptions = new ConnectionOptions
         {
@@ -57,9 +55,6 @@ public sealed class MiddlewareClient : IAsyncDisposable
 
     internal void SetSession(string sessionId) => SessionId = sessionId;
 
-    /// <summary>The component types this client builds proxies for.</summary>
-    public ComponentRegistry Registry { get; }
-
     /// <summary>Attempts sent so far, retries included (diagnostics and tests).</summary>
     public long Attempts => Interlocked.Read(ref _attempts);
 
@@ -72,21 +67,15 @@ public sealed class MiddlewareClient : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var registry = options.Registry ?? new ComponentRegistry();
-        if (options.Registry is null)
-        {
-            foreach (var assembly in options.ComponentAssemblies) registry.AddAssembly(assembly);
-        }
-
         IReadOnlyList<string> gateways = [.. options.Gateways ?? []];
-        if (gateways.Count == 0 && options.MembershipStore is { } membership)
+        if (gateways.Count == 0 && options.GatewayProvider is { } provider)
         {
-            gateways = (await membership.ListSilosAsync(cancellationToken).ConfigureAwait(false)).Where(s => s.IsLive).Select(s => s.Address).ToList();
+            gateways = await provider.GetGatewaysAsync(cancellationToken).ConfigureAwait(false);
             if (gateways.Count == 0)
-                throw new ClientConnectException("The cluster's store lists no live silo (MiddlewareClientOptions.MembershipStore); start a silo on that store, or check that it is the same store the silos use.");
+                throw new ClientConnectException($"{provider.Description} lists no live silo (MiddlewareClientOptions.GatewayProvider); start a silo, or check that the provider reads the store the silos use.");
         }
 
-        var client = new MiddlewareClient(options, registry, gateways);
+        var client = new MiddlewareClient(options, gateways);
         var failures = new List<Exception>();
         foreach (var gateway in client._gateways)
         {
@@ -128,7 +117,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
     /// </summary>
     public T GetComponent<T>(string key)
         where T : IRecoverableComponent =>
-        ComponentProxy.Create<T>(inv => InvokeAsync(inv, CancellationToken.None), Registry, key, NextRequestId, SessionId);
+        ComponentProxy.Create<T>(inv => InvokeAsync(inv, CancellationToken.None), key, NextRequestId, SessionId);
 
     /// <summary>
     /// A typed proxy whose calls all use <paramref name="requestId"/>: one request, which a later process can resend (for
@@ -138,7 +127,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
         where T : IRecoverableComponent
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
-        return ComponentProxy.Create<T>(inv => InvokeAsync(inv, CancellationToken.None), Registry, key, () => requestId, SessionId);
+        return ComponentProxy.Create<T>(inv => InvokeAsync(inv, CancellationToken.None), key, () => requestId, SessionId);
     }
 
     /// <summary>A new request id of this client's session.</summary>
@@ -166,36 +155,31 @@ public sealed class MiddlewareClient : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
         var message = new InvokeMessage(target.Type, target.Key, "$outcome", requestId, SessionId, null, ReadOnlyMemory<byte>.Empty, InvokeFlags.Outcome);
-        var reply = await SendAsync(message, cancellationToken).ConfigureAwait(false);
-        return reply.Status switch
-        {
-            ReplyStatus.Error when reply.ErrorType == ProtocolConstants.RequestFencedErrorType => new RequestOutcome(false, null),
-            _ => new RequestOutcome(true, ToTurnReply(reply, message)),
-        };
+        return ReplyMapping.ToOutcome(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
     }
 
     /// <summary>
     /// Sends <paramref name="method"/> with JSON-array <paramref name="args"/> to <paramref name="target"/> and returns the
-    /// durable reply: a result, or the recorded component error (<see cref="TurnReply.IsError"/>; rebuild it with
+    /// durable reply: a result, or the recorded component error (<see cref="ComponentReply.IsError"/>; rebuild it with
     /// <see cref="ReplyDecoder.ToException"/>). A null <paramref name="requestId"/> takes the next id of the session.
     /// </summary>
-    public Task<TurnReply> InvokeAsync(ComponentId target, string method, ReadOnlyMemory<byte> args, string? requestId = null, CancellationToken cancellationToken = default) =>
+    public Task<ComponentReply> InvokeAsync(ComponentId target, string method, ReadOnlyMemory<byte> args, string? requestId = null, CancellationToken cancellationToken = default) =>
         InvokeAsync(new Invocation(target, requestId ?? NextRequestId(), method, args, SessionId), cancellationToken);
 
     /// <summary>
     /// Sends one invocation, retrying transport failures and Unavailable/Moved replies with the same request id. Throws
-    /// <see cref="ArgumentException"/> for a request the silo calls malformed, <see cref="ComponentNotFoundException"/>
+    /// <see cref="ArgumentException"/> for a request the silo calls malformed, <see cref="UnknownComponentException"/>
     /// for an unknown type or method, <see cref="ClusterUnavailableException"/> when retries run out,
     /// <see cref="TimeoutException"/> past <see cref="MiddlewareClientOptions.RequestTimeout"/> (only when
     /// <paramref name="cancellationToken"/> cannot be canceled), and <see cref="OperationCanceledException"/> on cancellation.
     /// </summary>
-    public async Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
+    public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(invocation);
         ArgumentException.ThrowIfNullOrEmpty(invocation.RequestId);
         var flags = _options.RouteToOwners ? InvokeFlags.PreferMoved : InvokeFlags.None;
         var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args, flags);
-        return ToTurnReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
+        return ReplyMapping.ToReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
     }
 
     /// <summary>
@@ -226,16 +210,6 @@ public sealed class MiddlewareClient : IAsyncDisposable
             throw new ClusterUnavailableException(message.RequestId, call.Attempts, Describe(e), e);
         }
     }
-
-    /// <summary>A final reply as the engine's <see cref="TurnReply"/>; statuses that are not a turn's outcome throw.</summary>
-    private static TurnReply ToTurnReply(ReplyMessage reply, InvokeMessage message) => reply.Status switch
-    {
-        ReplyStatus.Ok => new TurnReply(reply.Result),
-        ReplyStatus.Error => new TurnReply(ReadOnlyMemory<byte>.Empty, reply.ErrorType ?? typeof(ComponentFaultException).FullName, reply.ErrorMessage ?? string.Empty),
-        ReplyStatus.BadRequest => throw new ArgumentException($"The silo refused request {message.RequestId} to {message.ComponentType}/{message.Key}.{message.Method}: {reply.Detail}"),
-        ReplyStatus.NotFound => throw new ComponentNotFoundException(message.ComponentType, message.Method, reply.Detail ?? "unknown"),
-        _ => throw new InvalidOperationException($"The silo answered request {message.RequestId} with unknown status {(byte)reply.Status}; upgrade the client."),
-    };
 
     /// <summary>A cluster operation (<see cref="InvokeFlags.Control"/>) with JSON arguments; returns the Ok result.</summary>
     internal async Task<ReadOnlyMemory<byte>> ControlAsync(string operation, string type, string key, ReadOnlyMemory<byte> args, CancellationToken cancellationToken)

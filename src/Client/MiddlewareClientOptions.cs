@@ -1,5 +1,4 @@
-using System.Reflection;
-using Middleware.Recovery.Runtime;
+using Middleware.Core;
 
 namespace Middleware.Client;
 
@@ -13,11 +12,11 @@ public sealed class MiddlewareClientOptions
     public IList<string> Gateways { get; init; } = [];
 
     /// <summary>
-    /// The cluster's store, read for the live silos at connect when <see cref="Gateways"/> is empty: the alternative to a
-    /// gateway list for processes that may read the store (open it with <c>LogStores.OpenAsync</c>; the client does not
-    /// dispose it). Only the silos table is read.
+    /// Asked for the live silos at connect when <see cref="Gateways"/> is empty: the alternative to a fixed gateway list.
+    /// For processes that may read the cluster's store, <c>StoreGatewayListProvider</c> (in Middleware.Recovery, beside
+    /// the stores) reads its silos table.
     /// </summary>
-    public Recovery.Storage.IClusterStore? MembershipStore { get; init; }
+    public IGatewayListProvider? GatewayProvider { get; init; }
 
     /// <summary>The cluster key the silos require; null sends none.</summary>
     public string? ClusterKey { get; init; }
@@ -67,17 +66,11 @@ public sealed class MiddlewareClientOptions
     /// <summary>The largest delay between two attempts.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The component types the client can build proxies for; when set, <see cref="ComponentAssemblies"/> is ignored.</summary>
-    public ComponentRegistry? Registry { get; init; }
-
-    /// <summary>Assemblies scanned for component interfaces and their implementations when <see cref="Registry"/> is null.</summary>
-    public IList<Assembly> ComponentAssemblies { get; init; } = [];
-
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and what to do about it.</summary>
     public void Validate()
     {
-        if ((Gateways is null || Gateways.Count == 0) && MembershipStore is null)
-            throw new ArgumentException("MiddlewareClientOptions.Gateways is empty and MembershipStore is null; list at least one silo as host:port (for example 127.0.0.1:7100) or give the cluster's store.", nameof(Gateways));
+        if ((Gateways is null || Gateways.Count == 0) && GatewayProvider is null)
+            throw new ArgumentException("MiddlewareClientOptions.Gateways is empty and GatewayProvider is null; list at least one silo as host:port (for example 127.0.0.1:7100) or give a gateway-list provider (StoreGatewayListProvider reads the cluster's store).", nameof(Gateways));
         foreach (var gateway in Gateways ?? []) ParseGateway(gateway);
         if (string.IsNullOrWhiteSpace(ClientName))
             throw new ArgumentException("MiddlewareClientOptions.ClientName is empty; give a name that identifies this client in silo logs.", nameof(ClientName));
@@ -94,8 +87,6 @@ public sealed class MiddlewareClientOptions
         Positive(RetryMaxDelay, nameof(RetryMaxDelay), allowInfinite: false);
         if (RetryMaxDelay < RetryBaseDelay)
             throw new ArgumentException($"MiddlewareClientOptions.RetryMaxDelay ({RetryMaxDelay}) is below RetryBaseDelay ({RetryBaseDelay}); raise it.", nameof(RetryMaxDelay));
-        if (Registry is null && (ComponentAssemblies is null || ComponentAssemblies.Count == 0))
-            throw new ArgumentException("MiddlewareClientOptions.ComponentAssemblies is empty and Registry is null; set Registry or list the assemblies holding the component interfaces and implementations.", nameof(ComponentAssemblies));
     }
 
     /// <summary>Splits <c>host:port</c>; the error names the gateway and the expected form.</summary>

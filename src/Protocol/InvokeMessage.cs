@@ -1,4 +1,5 @@
 using System.Text;
+using Middleware.Core;
 
 namespace Middleware.Protocol;
 

@@ -24,9 +24,6 @@ public static class ProtocolConstants
     /// <summary>Bytes before the payload: length prefix, type byte, correlation id.</summary>
     public const int HeaderSize = LengthPrefixSize + FixedHeaderSize;
 
-    /// <summary>The error type of a reply saying a request id was declared not committed and will never run.</summary>
-    public const string RequestFencedErrorType = "Middleware.RequestFenced";
-
     /// <summary>Control operation: open or resume a virtual session. Key = session id ("" for a new one), args <c>[reserve]</c>; reply <c>{"sessionId","first","last"}</c>.</summary>
     public const string SessionOpen = "$session.open";
 

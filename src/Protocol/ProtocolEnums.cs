@@ -78,7 +78,7 @@ public enum InvokeFlags : uint
 
     /// <summary>
     /// Not a call: asks the owner of the component for the outcome of <see cref="InvokeMessage.RequestId"/>. The reply is
-    /// the recorded reply when the request committed, or an Error of type <see cref="ProtocolConstants.RequestFencedErrorType"/>
+    /// the recorded reply when the request committed, or an Error of type <see cref="Core.RequestOutcome.FencedErrorType"/>
     /// when it did not, after which that id can never commit (the owner wrote a durable fence).
     /// </summary>
     Outcome = 4,

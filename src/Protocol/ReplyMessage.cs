@@ -1,11 +1,12 @@
 using System.Text;
+using Middleware.Core;
 
 namespace Middleware.Protocol;
 
 /// <summary>
 /// The answer to an <see cref="InvokeMessage"/>. Which fields are set depends on <see cref="Status"/>: <c>Ok</c> carries
 /// <see cref="Result"/> (JSON, empty for a <c>Task</c> method), <c>Error</c> carries <see cref="ErrorType"/> and
-/// <see cref="ErrorMessage"/> (the engine's <c>TurnReply</c>), <c>Moved</c> carries <see cref="Detail"/> as the address
+/// <see cref="ErrorMessage"/> (the engine's <c>ComponentReply</c>), <c>Moved</c> carries <see cref="Detail"/> as the address
 /// to go to, and <c>Unavailable</c>, <c>BadRequest</c> and <c>NotFound</c> carry <see cref="Detail"/> as the reason.
 /// Build replies with the factory methods so the fields always match the status.
 /// </summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Recovery.Log;
@@ -81,18 +82,13 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
     }
 
     /// <summary>Component-to-component calls from turns of this silo's activations.</summary>
-    public async Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
+    public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
     {
         var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args);
         var reply = await RouteAsync(message, cancellationToken).ConfigureAwait(false);
-        return reply.Status switch
-        {
-            ReplyStatus.Ok => new TurnReply(reply.Result),
-            ReplyStatus.Error => new TurnReply(ReadOnlyMemory<byte>.Empty, reply.ErrorType, reply.ErrorMessage),
-            ReplyStatus.NotFound => throw new UnknownComponentException(reply.Detail ?? $"{invocation.Target} is unknown"),
-            ReplyStatus.BadRequest => throw new ArgumentException(reply.Detail),
-            _ => throw new ClusterRouteException($"the call to {invocation.Target}.{invocation.Method} (request {invocation.RequestId}) could not be delivered: {reply}"),
-        };
+        return reply.Status is ReplyStatus.Moved or ReplyStatus.Unavailable
+            ? throw new ClusterRouteException($"the call to {invocation.Target}.{invocation.Method} (request {invocation.RequestId}) could not be delivered: {reply}")
+            : ReplyMapping.ToReply(reply, message);
     }
 
     /// <summary>Routes one request (see the class summary) and returns its reply.</summary>
@@ -117,7 +113,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         }
         catch (Exception e)
         {
-            return RuntimeFrameHandler.ToReply(e);
+            return ReplyMapping.ToMessage(e);
         }
 
         var idText = target.ToString();
@@ -255,16 +251,14 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             if ((request.Flags & InvokeFlags.Outcome) != 0)
             {
                 var outcome = await runtime.GetOutcomeAsync(target, request.RequestId, cancellationToken).ConfigureAwait(false);
-                return new LocalOutcome(outcome.Committed && outcome.Reply is { } committed
-                    ? RuntimeFrameHandler.ToReply(committed)
-                    : ReplyMessage.Error(ProtocolConstants.RequestFencedErrorType, $"request {request.RequestId} did not commit on {target}; it is fenced now and will never run"));
+                return new LocalOutcome(ReplyMapping.ToMessage(outcome, request.RequestId, target.ToString()));
             }
 
             if ((request.Flags & InvokeFlags.Control) != 0)
                 return new LocalOutcome(await ControlAsync(runtime, target, request, cancellationToken).ConfigureAwait(false));
 
             var invocation = new Invocation(target, request.RequestId, request.Method, request.Args, request.SessionId, request.Caller);
-            return new LocalOutcome(RuntimeFrameHandler.ToReply(await runtime.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false)));
+            return new LocalOutcome(ReplyMapping.ToMessage(await runtime.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false)));
         }
         catch (ComponentOwnedElsewhereException e)
         {
@@ -281,7 +275,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return new LocalOutcome(RuntimeFrameHandler.ToReply(e));
+            return new LocalOutcome(ReplyMapping.ToMessage(e));
         }
     }
 
@@ -387,7 +381,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
 }
 
 /// <summary>A component call from a turn could not be delivered; the turn is not recorded and its request is retried.</summary>
-public sealed class ClusterRouteException(string message) : Exception(message);
+public sealed class ClusterRouteException(string message) : RequestNotAcknowledgedException(message);
 
 /// <summary>Rendezvous (highest random weight) hashing: every silo with the same view picks the same owner.</summary>
 public static class Rendezvous

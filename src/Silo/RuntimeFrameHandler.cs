@@ -1,8 +1,4 @@
-using Middleware.Grains;
 using Middleware.Protocol;
-using Middleware.Recovery.Log;
-using Middleware.Recovery.Runtime;
-using Middleware.Recovery.Storage;
 using Middleware.Transport;
 
 namespace Middleware.Silo;
@@ -26,7 +22,7 @@ public sealed class RuntimeFrameHandler(ClusterRouter router) : IFrameHandler
         }
         catch (Exception e)
         {
-            return ValueTask.FromResult(ToReply(e));
+            return ValueTask.FromResult(ReplyMapping.ToMessage(e));
         }
 
         return routed.IsCompletedSuccessfully ? ValueTask.FromResult(routed.Result) : AwaitAsync(routed);
@@ -40,21 +36,7 @@ public sealed class RuntimeFrameHandler(ClusterRouter router) : IFrameHandler
         }
         catch (Exception e)
         {
-            return ToReply(e);
+            return ReplyMapping.ToMessage(e);
         }
     }
-
-    /// <summary>A durable turn's reply: its result, or the exception the component threw (type and message).</summary>
-    internal static ReplyMessage ToReply(TurnReply reply) =>
-        reply.IsError ? ReplyMessage.Error(reply.ErrorType!, reply.ErrorMessage ?? "") : ReplyMessage.Ok(reply.Result);
-
-    /// <summary>A request the runtime refused or could not make durable.</summary>
-    internal static ReplyMessage ToReply(Exception e) => e switch
-    {
-        UnknownComponentException => ReplyMessage.NotFound(e.Message),
-        RequestIdReuseException or ArgumentException => ReplyMessage.BadRequest(e.Message),
-        TurnNotDurableException or StoreUnavailableException => ReplyMessage.Unavailable(e.Message),
-        OperationCanceledException => ReplyMessage.Unavailable("the request was canceled before its turn was durable; retry with the same request id"),
-        _ => ReplyMessage.Error(e.GetType().FullName ?? e.GetType().Name, e.Message),
-    };
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Bank;
 using BenchmarkDotNet.Attributes;
+using Middleware.Core;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 
@@ -19,7 +20,7 @@ public class CodecBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var registry = new ComponentRegistry().Add<IAccount, Account>();
+        var registry = BankComponents.Registry();
         _json = registry.Json;
         _deposit = registry.Get(typeof(IAccount)).Methods[nameof(IAccount.Deposit)];
         // What Deposit(1) logs: a client request id, the args, the UtcNow it read, and the new balance.
@@ -30,7 +31,7 @@ public class CodecBenchmarks
             nameof(IAccount.Deposit),
             _deposit.EncodeArgs(_args, _json),
             [new RecordedValue(NondeterminismKind.UtcNow, DateTime.UtcNow.Ticks)],
-            new TurnReply(_deposit.EncodeResult(4242L, _json)));
+            new ComponentReply(_deposit.EncodeResult(4242L, _json)));
         _payload = RecordCodec.EncodeTurn(_turn);
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Bank;
 using BenchmarkDotNet.Attributes;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
@@ -22,7 +23,7 @@ public class InvokeBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var registry = new ComponentRegistry().Add<IAccount, Account>();
+        var registry = BankComponents.Registry();
         var type = registry.Get(typeof(IAccount));
         _typeName = type.Name;
         _args = type.Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], registry.Json);
@@ -35,7 +36,7 @@ public class InvokeBenchmarks
     public void Cleanup() => _runtime.DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     [Benchmark(Baseline = true)]
-    public async Task<Middleware.Recovery.Log.TurnReply> InvokeRaw() =>
+    public async Task<Middleware.Core.ComponentReply> InvokeRaw() =>
         await _runtime.InvokeAsync(new Invocation(new ComponentId(_typeName, "acct-micro"), NextId(), nameof(IAccount.Deposit), _args)).ConfigureAwait(false);
 
     [Benchmark]
@@ -60,7 +61,7 @@ public class ReplayBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _registry = new ComponentRegistry().Add<IAccount, Account>();
+        _registry = BankComponents.Registry();
         _type = _registry.Get(typeof(IAccount));
         _store = new MemoryLogStore();
         _id = new ComponentId(_type.Name, "acct-replay");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Middleware.Admin.Commands;
+using Middleware.Core;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
 

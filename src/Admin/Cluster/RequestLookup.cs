@@ -1,4 +1,5 @@
 using Middleware.Admin.Output;
+using Middleware.Core;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
@@ -61,7 +62,7 @@ internal static class RequestLookup
     }
 
     /// <summary>A committed outcome with its recorded reply (result JSON, or the recorded error).</summary>
-    public static OutcomeShape Commit(string component, string requestId, string source, long? seq, DateTime? at, TurnReply reply) =>
+    public static OutcomeShape Commit(string component, string requestId, string source, long? seq, DateTime? at, ComponentReply reply) =>
         new(component, requestId, Committed, true, source, seq, at,
             reply.IsError || reply.Result.Length == 0 ? null : Format.Json(reply.Result),
             reply.IsError ? new ErrorShape(reply.ErrorType!, reply.ErrorMessage ?? "") : null,

@@ -4,6 +4,7 @@ using System.Text;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Components;
 using Middleware.Admin.Output;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Runtime;
 

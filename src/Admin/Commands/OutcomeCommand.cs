@@ -2,6 +2,7 @@ using System.CommandLine;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Cluster;
 using Middleware.Admin.Output;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Recovery.Log;
@@ -79,10 +80,10 @@ internal static class OutcomeCommand
         var reply = await link.SendAsync(query, owner, ct).ConfigureAwait(false);
         OutcomeShape decided = reply.Status switch
         {
-            ReplyStatus.Ok => RequestLookup.Commit(idText, requestId, "silo", null, null, new TurnReply(reply.Result)),
-            ReplyStatus.Error when reply.ErrorType == ProtocolConstants.RequestFencedErrorType =>
+            ReplyStatus.Ok => RequestLookup.Commit(idText, requestId, "silo", null, null, new ComponentReply(reply.Result)),
+            ReplyStatus.Error when reply.ErrorType == RequestOutcome.FencedErrorType =>
                 new OutcomeShape(idText, requestId, RequestLookup.Fenced, false, "silo", null, null, null, null, null),
-            ReplyStatus.Error => RequestLookup.Commit(idText, requestId, "silo", null, null, new TurnReply(ReadOnlyMemory<byte>.Empty, reply.ErrorType ?? "error", reply.ErrorMessage ?? "")),
+            ReplyStatus.Error => RequestLookup.Commit(idText, requestId, "silo", null, null, new ComponentReply(ReadOnlyMemory<byte>.Empty, reply.ErrorType ?? "error", reply.ErrorMessage ?? "")),
             _ => throw new AdminException($"The cluster refused the outcome query for {requestId} on {idText}: {reply.Status}: {reply.Detail}"),
         };
 

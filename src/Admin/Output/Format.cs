@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Recovery.Log;
 
 namespace Middleware.Admin.Output;
@@ -38,7 +39,7 @@ internal static class Format
             // Not a turn: an outcome query declared this request id not committed; it can never run.
             var fence = RecordCodec.DecodeFence(record.Payload);
             return new LogRecordShape(record.Seq, "fence", record.Epoch, new DateTime(record.CommittedAtTicks, DateTimeKind.Utc), fence.RequestId,
-                null, null, "(fence)", Json("[]"u8.ToArray()), [], 0, [], null, new ErrorShape(Middleware.Recovery.Runtime.RequestOutcome.FencedErrorType, "declared not committed by an outcome query; it will never run"));
+                null, null, "(fence)", Json("[]"u8.ToArray()), [], 0, [], null, new ErrorShape(Middleware.Core.RequestOutcome.FencedErrorType, "declared not committed by an outcome query; it will never run"));
         }
 
         var turn = RecordCodec.DecodeTurn(record.Payload);

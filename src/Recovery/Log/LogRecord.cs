@@ -1,3 +1,5 @@
+using Middleware.Core;
+
 namespace Middleware.Recovery.Log;
 
 /// <summary>What kind of entry a log row holds. The numeric values are stored; never renumber them.</summary>

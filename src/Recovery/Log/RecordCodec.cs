@@ -1,4 +1,5 @@
 using System.Text;
+using Middleware.Core;
 
 namespace Middleware.Recovery.Log;
 
@@ -114,7 +115,7 @@ public static class RecordCodec
             outbound[i] = new OutboundCall(ordinal, kind, r.String(), r.String(), r.String(), r.Bytes(), ReadReply(ref r));
         }
 
-        var reply = partial ? TurnReply.Void : ReadReply(ref r);
+        var reply = partial ? ComponentReply.Void : ReadReply(ref r);
         return new TurnRecord(requestId, sessionId, caller, method, args, values, reply) { TurnSeq = turnSeq, Outbound = outbound, IsPartial = partial };
     }
 
@@ -138,7 +139,7 @@ public static class RecordCodec
     }
 
     /// <summary>Encodes a reply on its own (for the dedup table).</summary>
-    public static byte[] EncodeReply(TurnReply reply)
+    public static byte[] EncodeReply(ComponentReply reply)
     {
         var w = new Writer(16 + reply.Result.Length);
         w.Byte(ReplyFormatVersion);
@@ -147,7 +148,7 @@ public static class RecordCodec
     }
 
     /// <summary>Decodes a reply written by <see cref="EncodeReply"/>.</summary>
-    public static TurnReply DecodeReply(ReadOnlyMemory<byte> payload)
+    public static ComponentReply DecodeReply(ReadOnlyMemory<byte> payload)
     {
         var r = new Reader(payload);
         var version = r.Byte();
@@ -156,7 +157,7 @@ public static class RecordCodec
         return ReadReply(ref r);
     }
 
-    private static void WriteReply(ref Writer w, TurnReply reply)
+    private static void WriteReply(ref Writer w, ComponentReply reply)
     {
         if (reply.IsError)
         {
@@ -171,13 +172,13 @@ public static class RecordCodec
         }
     }
 
-    private static TurnReply ReadReply(ref Reader r)
+    private static ComponentReply ReadReply(ref Reader r)
     {
         var tag = r.Byte();
         return tag switch
         {
-            ReplyOk => new TurnReply(r.Bytes()),
-            ReplyError => new TurnReply(ReadOnlyMemory<byte>.Empty, r.String(), r.String()),
+            ReplyOk => new ComponentReply(r.Bytes()),
+            ReplyError => new ComponentReply(ReadOnlyMemory<byte>.Empty, r.String(), r.String()),
             _ => throw new InvalidDataException($"Unknown reply tag {tag}."),
         };
     }

@@ -1,3 +1,5 @@
+using Middleware.Core;
+
 namespace Middleware.Recovery.Log;
 
 /// <summary>The kinds of nondeterministic values a turn can consume. Stored; never renumber.</summary>
@@ -36,7 +38,7 @@ public enum OutboundKind : byte
 /// An outbound call a turn made, in call order, with the deterministic request id it carried and its outcome
 /// (a JSON result, or the recorded abort). Replay returns the outcome without calling out.
 /// </summary>
-public sealed record OutboundCall(int Ordinal, OutboundKind Kind, string Target, string RequestId, string Operation, ReadOnlyMemory<byte> Args, TurnReply Outcome);
+public sealed record OutboundCall(int Ordinal, OutboundKind Kind, string Target, string RequestId, string Operation, ReadOnlyMemory<byte> Args, ComponentReply Outcome);
 
 /// <summary>One recorded nondeterministic value, in the order the turn consumed it.</summary>
 public readonly record struct RecordedValue(NondeterminismKind Kind, long Value, Guid GuidValue = default, ReadOnlyMemory<byte> Bytes = default)
@@ -54,28 +56,6 @@ public readonly record struct RecordedValue(NondeterminismKind Kind, long Value,
 }
 
 /// <summary>
-/// The reply of a turn: a JSON result (null for <c>Task</c> methods) or a recorded error. Replies are
-/// compared byte for byte on replay.
-/// </summary>
-public sealed record TurnReply(ReadOnlyMemory<byte> Result, string? ErrorType = null, string? ErrorMessage = null)
-{
-    /// <summary>The reply of a method returning plain <c>Task</c>.</summary>
-    public static readonly TurnReply Void = new(ReadOnlyMemory<byte>.Empty);
-
-    /// <summary>True when the turn threw.</summary>
-    public bool IsError => ErrorType is not null;
-
-    /// <summary>Value equality on the bytes of the result and on the error.</summary>
-    public bool SameAs(TurnReply other) =>
-        ErrorType == other.ErrorType && ErrorMessage == other.ErrorMessage && Result.Span.SequenceEqual(other.Result.Span);
-
-    /// <inheritdoc />
-    public override string ToString() => IsError
-        ? $"error {ErrorType}: {ErrorMessage}"
-        : Result.Length == 0 ? "(void)" : System.Text.Encoding.UTF8.GetString(Result.Span);
-}
-
-/// <summary>
 /// Everything the log keeps of one turn besides the columns in <see cref="LogRecord"/>: who asked what,
 /// the nondeterministic values it consumed, and what it answered.
 /// </summary>
@@ -86,7 +66,7 @@ public sealed record TurnRecord(
     string Method,
     ReadOnlyMemory<byte> Args,
     IReadOnlyList<RecordedValue> Values,
-    TurnReply Reply)
+    ComponentReply Reply)
 {
     /// <summary>
     /// The seq the turn's outbound request ids are built from (<c>componentId:TurnSeq:ordinal</c>): the seq of

@@ -1,6 +1,7 @@
 using System.Data;
 using System.Data.Common;
 using System.Text;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 
@@ -38,7 +39,7 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
     public DbDataSource DataSource { get; } = dataSource;
 
     /// <summary>Runs <paramref name="work"/> once for <paramref name="requestId"/> and returns its (first) outcome.</summary>
-    public async Task<TurnReply> ExecuteAsync(string requestId, string procedure, ReadOnlyMemory<byte> args,
+    public async Task<ComponentReply> ExecuteAsync(string requestId, string procedure, ReadOnlyMemory<byte> args,
         Func<IdempotentWork, Task<ReadOnlyMemory<byte>>> work, CancellationToken cancellationToken = default)
     {
         var hash = StableHash.Of(procedure, args.Span);
@@ -78,7 +79,7 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
 
                     await ExecAsync(tx, dialect.Complete, cancellationToken, ("id", requestId), ("status", "done"), ("result", result.ToArray())).ConfigureAwait(false);
                     await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return new TurnReply(result);
+                    return new ComponentReply(result);
                 }
 
                 await tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
@@ -115,7 +116,7 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
     /// Records an abort in a second transaction, for drivers without savepoints. A duplicate waiting on the key can
     /// slip in between; whichever outcome is recorded first wins and every later repeat gets that one.
     /// </summary>
-    private async Task<TurnReply> RecordAbortAsync(DbConnection connection, string requestId, string procedure, long hash, IdempotentAbortException abort, CancellationToken ct)
+    private async Task<ComponentReply> RecordAbortAsync(DbConnection connection, string requestId, string procedure, long hash, IdempotentAbortException abort, CancellationToken ct)
     {
         var message = AbortText(abort);
         await using (var tx = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct).ConfigureAwait(false))
@@ -134,7 +135,7 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
         return await ReadRecordedAsync(connection, requestId, procedure, hash, ct).ConfigureAwait(false) ?? AbortReply(message);
     }
 
-    private async Task<TurnReply?> ReadRecordedAsync(DbConnection connection, string requestId, string procedure, long hash, CancellationToken ct)
+    private async Task<ComponentReply?> ReadRecordedAsync(DbConnection connection, string requestId, string procedure, long hash, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = dialect.Select;
@@ -149,19 +150,19 @@ public sealed class IdempotentExecutor(string name, DbDataSource dataSource, Bac
             throw new IdempotentRequestMismatchException(Name, requestId, recordedProcedure, procedure);
         return status switch
         {
-            "done" => new TurnReply(result),
+            "done" => new ComponentReply(result),
             "aborted" => AbortReply(result),
             _ => throw new BackendUnavailableException($"Back end '{Name}' holds request '{requestId}' as '{status}' outside a transaction; the table was changed by hand."),
         };
     }
 
-    private static TurnReply AbortReply(byte[] recorded)
+    private static ComponentReply AbortReply(byte[] recorded)
     {
         var text = Encoding.UTF8.GetString(recorded);
         var newline = text.IndexOf('\n');
         return newline < 0
-            ? new TurnReply(ReadOnlyMemory<byte>.Empty, typeof(IdempotentAbortException).FullName, text)
-            : new TurnReply(ReadOnlyMemory<byte>.Empty, text[..newline], text[(newline + 1)..]);
+            ? new ComponentReply(ReadOnlyMemory<byte>.Empty, typeof(IdempotentAbortException).FullName, text)
+            : new ComponentReply(ReadOnlyMemory<byte>.Empty, text[..newline], text[(newline + 1)..]);
     }
 
     private async Task EnsureSchemaAsync(CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
@@ -172,7 +173,7 @@ internal sealed partial class Activation
     {
         while (true)
         {
-            Task<TurnReply> durable;
+            Task<ComponentReply> durable;
             await _turnLock.WaitAsync().ConfigureAwait(false);
             try
             {

@@ -1,3 +1,4 @@
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 
@@ -17,7 +18,7 @@ internal sealed partial class Activation
     }
 
     /// <summary>A request id recorded with a checkpoint (so no longer in memory), or null.</summary>
-    private async Task<TurnReply?> FindInStoreAsync(Invocation inv, long argsHash)
+    private async Task<ComponentReply?> FindInStoreAsync(Invocation inv, long argsHash)
     {
         if (_checkpointSeq == 0) return null; // every turn of this component is still in _recent
         var entry = await _store.FindRequestAsync(IdText, inv.RequestId).ConfigureAwait(false);
@@ -96,7 +97,7 @@ internal sealed partial class Activation
     /// </summary>
     public async Task<RequestOutcome> GetOutcomeAsync(string requestId, CancellationToken cancellationToken)
     {
-        Task<TurnReply> reply;
+        Task<ComponentReply> reply;
         TurnRecord? inDoubt = null;
         await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -114,7 +115,7 @@ internal sealed partial class Activation
             else if (_inDoubt.TryGetValue(requestId, out var partial))
             {
                 inDoubt = partial;
-                reply = Task.FromResult(TurnReply.Void);
+                reply = Task.FromResult(ComponentReply.Void);
             }
             else
             {
@@ -140,7 +141,7 @@ internal sealed partial class Activation
     }
 
     /// <summary>Appends a fence for an unrecorded request id (caller holds the turn lock); completes when it is durable.</summary>
-    private Task<TurnReply> AppendFence(string requestId)
+    private Task<ComponentReply> AppendFence(string requestId)
     {
         var seq = _lastSeq + 1;
         var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.Fence, RecordCodec.EncodeFence(new FenceRecord(requestId))));

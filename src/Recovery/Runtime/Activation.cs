@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
@@ -22,7 +23,7 @@ internal sealed partial class Activation
     private readonly RuntimeOptions _options;
     private readonly RuntimeServices _services;
     private readonly JsonSerializerOptions _json;
-    private List<(string RequestId, long Seq, long ArgsHash, TurnReply Reply)> _sinceCheckpoint = [];
+    private List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)> _sinceCheckpoint = [];
     private IRecoverableGrain _grain;
     private long _lastSeq;
     private long _checkpointSeq;
@@ -49,7 +50,7 @@ internal sealed partial class Activation
         _lastCheckpointTicks = _options.TimeProvider.GetUtcNow().UtcTicks;
         _inDoubt = new Dictionary<string, TurnRecord>(loaded.InDoubt, StringComparer.Ordinal);
         _turnRuntime = new TurnRuntime(_options.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, _options.SessionItems);
-        var remembered = new List<(string RequestId, long Seq, long ArgsHash, TurnReply Reply)>(loaded.Turns.Count + loaded.Fences.Count);
+        var remembered = new List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)>(loaded.Turns.Count + loaded.Fences.Count);
         foreach (var (seq, turn) in loaded.Turns) remembered.Add((turn.RequestId, seq, turn.ArgsHash, turn.Reply));
         foreach (var (seq, requestId) in loaded.Fences) remembered.Add((requestId, seq, DedupEntry.AnyArgs, RequestOutcome.FencedReply(id, requestId)));
         if (loaded.Fences.Count > 0) remembered.Sort((a, b) => a.Seq.CompareTo(b.Seq));
@@ -117,13 +118,13 @@ internal sealed partial class Activation
     }
 
     /// <summary>Runs one request as a turn (or answers it from the recorded reply) and returns its durable reply.</summary>
-    public Task<TurnReply> ExecuteAsync(Invocation inv, ComponentMethod method) =>
+    public Task<ComponentReply> ExecuteAsync(Invocation inv, ComponentMethod method) =>
         method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method);
 
-    private async Task<TurnReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method)
+    private async Task<ComponentReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method)
     {
         var argsHash = StableHash.Of(method.Name, inv.Args.Span);
-        Task<TurnReply> reply;
+        Task<ComponentReply> reply;
         await _turnLock.WaitAsync().ConfigureAwait(false);
         try
         {
@@ -153,7 +154,7 @@ internal sealed partial class Activation
         return await reply.ConfigureAwait(false);
     }
 
-    private async Task<Task<TurnReply>> RunTurnAsync(Invocation inv, ComponentMethod method, long argsHash)
+    private async Task<Task<ComponentReply>> RunTurnAsync(Invocation inv, ComponentMethod method, long argsHash)
     {
         var args = method.DecodeArgs(inv.Args.Span, _json);
         _inDoubt.TryGetValue(inv.RequestId, out var partial);
@@ -161,11 +162,11 @@ internal sealed partial class Activation
         var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, partial, inv);
         _grain.Context = context;
         _current = inv;
-        TurnReply reply;
+        ComponentReply reply;
         try
         {
             var result = await method.InvokeAsync(_grain, args).ConfigureAwait(false);
-            reply = new TurnReply(method.EncodeResult(result, _json));
+            reply = new ComponentReply(method.EncodeResult(result, _json));
         }
         catch (Exception e)
         {
@@ -207,7 +208,7 @@ internal sealed partial class Activation
         if (context.IsReadOnly)
         {
             // Not logged: nothing of its own to force, but what it read must not be taken back by a crash.
-            await AwaitDurableAsync(_lastWrite, TurnReply.Void, context.RequestId).ConfigureAwait(false);
+            await AwaitDurableAsync(_lastWrite, ComponentReply.Void, context.RequestId).ConfigureAwait(false);
             return;
         }
 
@@ -220,13 +221,13 @@ internal sealed partial class Activation
         var seq = _lastSeq + 1;
         if (context.TurnSeq == 0) context.TurnSeq = seq;
         var current = _current ?? throw new InvalidOperationException("An outbound call was made outside a turn.");
-        var partial = context.Snapshot(current, TurnReply.Void, partial: true);
+        var partial = context.Snapshot(current, ComponentReply.Void, partial: true);
         var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.PartialTurn, RecordCodec.EncodeTurn(partial)));
         _lastSeq = seq;
         _lastWrite = write;
         try
         {
-            await AwaitDurableAsync(write, TurnReply.Void, current.RequestId).ConfigureAwait(false);
+            await AwaitDurableAsync(write, ComponentReply.Void, current.RequestId).ConfigureAwait(false);
         }
         catch (TurnNotDurableException e)
         {
@@ -237,9 +238,9 @@ internal sealed partial class Activation
         context.ValuesAtLastPartial = context.Values.Count;
     }
 
-    private async Task<TurnReply> ExecuteReadOnlyAsync(Invocation inv, ComponentMethod method)
+    private async Task<ComponentReply> ExecuteReadOnlyAsync(Invocation inv, ComponentMethod method)
     {
-        TurnReply reply;
+        ComponentReply reply;
         Task<AppendStatus> durable;
         await _turnLock.WaitAsync().ConfigureAwait(false);
         try
@@ -252,7 +253,7 @@ internal sealed partial class Activation
             _grain.Context = context;
             try
             {
-                reply = new TurnReply(method.EncodeResult(await method.InvokeAsync(_grain, args).ConfigureAwait(false), _json));
+                reply = new ComponentReply(method.EncodeResult(await method.InvokeAsync(_grain, args).ConfigureAwait(false), _json));
             }
             catch (Exception e)
             {
@@ -274,7 +275,7 @@ internal sealed partial class Activation
         return await AwaitDurableAsync(durable, reply, inv.RequestId).ConfigureAwait(false);
     }
 
-    private async Task<TurnReply> AwaitDurableAsync(Task<AppendStatus> write, TurnReply reply, string requestId)
+    private async Task<ComponentReply> AwaitDurableAsync(Task<AppendStatus> write, ComponentReply reply, string requestId)
     {
         AppendStatus status;
         try
@@ -313,7 +314,7 @@ internal sealed partial class Activation
     /// <summary>Stops serving without writing anything (the silo was declared dead, or the activation was dropped).</summary>
     public void Abandon(string reason) => MarkBroken(reason);
 
-    private sealed record Slot(long ArgsHash, long Seq, Task<TurnReply> Reply);
+    private sealed record Slot(long ArgsHash, long Seq, Task<ComponentReply> Reply);
 }
 
 /// <summary>What every activation of one runtime shares.</summary>

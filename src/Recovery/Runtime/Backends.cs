@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Procedures;
@@ -18,7 +19,7 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
         var json = runtime.Json;
         var ordinal = context.NextOrdinal();
         var argBytes = JsonSerializer.SerializeToUtf8Bytes(args, json);
-        TurnReply outcome;
+        ComponentReply outcome;
         if (context.RecordedOutbound(ordinal) is { } recorded)
         {
             if (recorded.Kind != OutboundKind.Backend || recorded.Target != executor.Name || recorded.Operation != procedure)

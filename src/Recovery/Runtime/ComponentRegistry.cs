@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Grains;
 
 namespace Middleware.Recovery.Runtime;
@@ -14,7 +15,7 @@ public sealed class ComponentRegistry
     private readonly Dictionary<Type, ComponentTypeInfo> _byInterface = [];
 
     /// <summary>JSON settings for arguments, results and state (defaults: property names as declared).</summary>
-    public JsonSerializerOptions Json { get; } = new() { IncludeFields = false };
+    public JsonSerializerOptions Json { get; } = ComponentJson.Create();
 
     /// <summary>Every registered type.</summary>
     public IEnumerable<ComponentTypeInfo> Types => _byName.Values;

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Grains;
 
 namespace Middleware.Recovery.Runtime;
@@ -35,14 +36,8 @@ public sealed class ComponentTypeInfo
     /// <summary>Methods by name.</summary>
     public IReadOnlyDictionary<string, ComponentMethod> Methods { get; }
 
-    /// <summary>The type name a component interface gets: its <see cref="ComponentTypeAttribute"/>, else its name without a leading 'I'.</summary>
-    public static string TypeNameOf(Type interfaceType)
-    {
-        var attr = interfaceType.GetCustomAttribute<ComponentTypeAttribute>();
-        if (attr is not null) return attr.Name;
-        var n = interfaceType.Name;
-        return n.Length > 1 && n[0] == 'I' && char.IsUpper(n[1]) ? n[1..] : n;
-    }
+    /// <summary>The type name a component interface gets (see <see cref="ComponentInterface.TypeNameOf"/>).</summary>
+    public static string TypeNameOf(Type interfaceType) => ComponentInterface.TypeNameOf(interfaceType);
 
     /// <summary>Validates and describes a component type; throws <see cref="ComponentDefinitionException"/>.</summary>
     public static ComponentTypeInfo Create(Type interfaceType, Type grainType, JsonSerializerOptions json)
@@ -59,32 +54,7 @@ public sealed class ComponentTypeInfo
             ?? throw new ComponentDefinitionException($"{grainType.FullName} must inherit RecoverableGrain<TState>.");
         CheckState(grainType, stateType, json);
 
-        return new ComponentTypeInfo(TypeNameOf(interfaceType), interfaceType, grainType, stateType, MethodsOf(interfaceType, grainType));
-    }
-
-    /// <summary>
-    /// The dispatch table of a component interface (validated); <paramref name="grainType"/> adds the
-    /// <see cref="ReadOnlyTurnAttribute"/>s of the implementation, null takes the interface's alone (a caller's view).
-    /// </summary>
-    internal static Dictionary<string, ComponentMethod> MethodsOf(Type interfaceType, Type? grainType)
-    {
-        var methods = new Dictionary<string, ComponentMethod>(StringComparer.Ordinal);
-        foreach (var iface in new[] { interfaceType }.Concat(interfaceType.GetInterfaces()))
-        {
-            if (iface == typeof(IRecoverableComponent)) continue;
-            if (iface.GetProperties().Length > 0 || iface.GetEvents().Length > 0)
-                throw new ComponentDefinitionException($"{iface.Name} declares properties or events; component interfaces may only declare async methods.");
-            foreach (var m in iface.GetMethods())
-            {
-                if (methods.ContainsKey(m.Name))
-                    throw new ComponentDefinitionException($"{iface.Name}.{m.Name} is overloaded; component methods are identified by name in the log, so give each overload its own name.");
-                methods.Add(m.Name, ComponentMethod.Create(iface, m, grainType));
-            }
-        }
-
-        if (methods.Count == 0)
-            throw new ComponentDefinitionException($"{interfaceType.Name} declares no methods.");
-        return methods;
+        return new ComponentTypeInfo(TypeNameOf(interfaceType), interfaceType, grainType, stateType, ComponentInterface.MethodsOf(interfaceType, grainType));
     }
 
     private static Type? FindStateType(Type grainType)
@@ -115,6 +85,3 @@ public sealed class ComponentTypeInfo
         }
     }
 }
-
-/// <summary>A component type or interface breaks a rule; the message names the member and the fix.</summary>
-public sealed class ComponentDefinitionException(string message) : Exception(message);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
@@ -80,7 +81,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// component, attaches to it when it is running, and otherwise runs it as a new turn. The returned reply
     /// is durable. Throws <see cref="TurnNotDurableException"/> when the store failed (retry with the same id).
     /// </summary>
-    public async Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
+    public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(invocation);
         if (string.IsNullOrEmpty(invocation.RequestId))
@@ -235,12 +236,12 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// <summary>A proxy whose calls all use <paramref name="requestId"/>: one request, retried as often as needed.</summary>
     public T Call<T>(string key, string requestId, string? sessionId = null)
         where T : IRecoverableComponent =>
-        ComponentProxy.Create<T>(inv => InvokeAsync(inv), Registry, key, () => requestId, sessionId);
+        ComponentProxy.Create<T>(inv => InvokeAsync(inv), key, () => requestId, sessionId, Registry.Json);
 
     /// <summary>A proxy that gives every call a new request id from this runtime (<c>OwnerId:n</c>).</summary>
     public T GetComponent<T>(string key)
         where T : IRecoverableComponent =>
-        ComponentProxy.Create<T>(inv => InvokeAsync(inv), Registry, key, () => $"{_options.OwnerId}:{Interlocked.Increment(ref _requestCounter)}");
+        ComponentProxy.Create<T>(inv => InvokeAsync(inv), key, () => $"{_options.OwnerId}:{Interlocked.Increment(ref _requestCounter)}", json: Registry.Json);
 
     /// <summary>Writes a checkpoint for every live activation and waits until they are durable.</summary>
     public async Task CheckpointAllAsync()
@@ -288,7 +289,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// <summary>Serves component calls made inside turns in this runtime (when <see cref="RuntimeOptions.Caller"/> is null).</summary>
     private sealed class InProcessCaller(LocalRuntime runtime) : IComponentCaller
     {
-        public Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken) => runtime.InvokeAsync(invocation, cancellationToken);
+        public Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken) => runtime.InvokeAsync(invocation, cancellationToken);
     }
 }
 

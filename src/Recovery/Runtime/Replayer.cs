@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
@@ -129,11 +130,11 @@ public static class Replayer
         var context = new ReplayTurnContext(id, record.Seq, turn, json);
         grain.Context = context;
         var before = turn.Reply.IsError ? StateCodec.Serialize(grain.State, type.StateType, json) : null;
-        TurnReply reply;
+        ComponentReply reply;
         try
         {
             var result = await method.InvokeAsync(grain, args).ConfigureAwait(false);
-            reply = new TurnReply(method.EncodeResult(result, json));
+            reply = new ComponentReply(method.EncodeResult(result, json));
         }
         catch (Exception e) when (e is not ReplayDivergenceException)
         {
@@ -152,6 +153,6 @@ public static class Replayer
     }
 
     /// <summary>The recorded form of an exception thrown by component code.</summary>
-    public static TurnReply ErrorReply(Exception e) =>
+    public static ComponentReply ErrorReply(Exception e) =>
         new(ReadOnlyMemory<byte>.Empty, e.GetType().FullName ?? e.GetType().Name, e.Message);
 }

@@ -1,21 +1,13 @@
+using Middleware.Core;
 using Middleware.Grains;
 
 namespace Middleware.Recovery.Runtime;
-
-/// <summary>A request id was used again with a different method or different arguments.</summary>
-public sealed class RequestIdReuseException(ComponentId component, string requestId, string method)
-    : Exception($"Request id '{requestId}' was already used on {component} for a different call than this {method}(...). " +
-                "A request id names one request: retries must send the same method and arguments, and a new request needs a new id.")
-{
-    /// <summary>The reused id.</summary>
-    public string RequestId { get; } = requestId;
-}
 
 /// <summary>
 /// The turn's record could not be made durable (store failure, or the activation was fenced by a newer
 /// owner). Nothing was acknowledged; retry with the same request id and exactly-once still holds.
 /// </summary>
-public class TurnNotDurableException : Exception
+public class TurnNotDurableException : RequestNotAcknowledgedException
 {
     /// <summary>The turn of <paramref name="requestId"/> on <paramref name="component"/> was not made durable for <paramref name="reason"/>.</summary>
     public TurnNotDurableException(ComponentId component, string requestId, string reason, Exception? inner = null)
@@ -68,9 +60,6 @@ public sealed class ComponentInDoubtException(ComponentId component, string requ
     }
 }
 
-/// <summary>No component type is registered under the requested name or interface.</summary>
-public sealed class UnknownComponentException(string message) : Exception(message);
-
 /// <summary>
 /// The component is owned by another live silo (<see cref="RuntimeOptions.ClaimPolicy"/> refused the claim): send the
 /// request to that owner instead. Nothing ran here and nothing stays activated.
@@ -86,30 +75,4 @@ public sealed class ComponentOwnedElsewhereException(ComponentId component, stri
 
     /// <summary>That silo's protocol address, when known.</summary>
     public string? OwnerAddress { get; } = ownerAddress;
-}
-
-/// <summary>
-/// A component call would close a cycle: its target is the caller itself or a component already waiting on this call.
-/// Turns are not reentrant, so the call would deadlock; it fails fast instead. The message shows the whole chain. In a
-/// turn, the refused call is recorded as its outcome (replay reproduces it) and thrown into the component code.
-/// </summary>
-public sealed class CallCycleException : Exception
-{
-    /// <summary>Rebuilds the exception from a recorded error message (see <see cref="ReplyDecoder.ToException"/>).</summary>
-    public CallCycleException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>The cycle of a call to <paramref name="target"/> made at the end of <paramref name="chain"/> (see <see cref="CallChain"/>).</summary>
-    public CallCycleException(string? chain, ComponentId target)
-        : base(MessageFor(chain, target))
-    {
-    }
-
-    /// <summary>The message for a call to <paramref name="target"/> by the last component of <paramref name="chain"/>.</summary>
-    public static string MessageFor(string? chain, ComponentId target) =>
-        $"call cycle: {CallChain.Display(chain, target)}; turns are not reentrant, so this call would deadlock. " +
-        "Restructure the calls so that no component calls back into one that is waiting on it: for example let an orchestrating " +
-        "component (a Teller) call the components involved (the accounts), which never call out.";
 }

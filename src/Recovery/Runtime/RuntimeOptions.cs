@@ -1,3 +1,5 @@
+using Middleware.Core;
+
 namespace Middleware.Recovery.Runtime;
 
 /// <summary>Settings of the local runtime. Checked by <see cref="Validate"/> when the runtime starts.</summary>

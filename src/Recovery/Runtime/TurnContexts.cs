@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Procedures;
@@ -113,7 +114,7 @@ internal sealed class LiveTurnContext : IComponentContext
         where T : IRecoverableComponent
     {
         var runtime = Runtime ?? throw new InvalidOperationException("Component calls are not available in this context.");
-        var (name, methods) = runtime.Registry.TryGet(typeof(T), out var info) ? (info.Name, info.Methods) : ComponentProxy.InterfaceView(typeof(T));
+        var (name, methods) = runtime.Registry.TryGet(typeof(T), out var info) ? (info.Name, info.Methods) : ComponentInterface.Of(typeof(T));
         return ComponentProxy.Create<T>(inv => CallComponentAsync(runtime, inv.Target, methods[inv.Method], inv.Args), name, methods, runtime.Json, key, static () => string.Empty, SessionId);
     }
 
@@ -121,7 +122,7 @@ internal sealed class LiveTurnContext : IComponentContext
     /// One outbound component call: reuse the outcome a resumed partial record holds; else stabilize (guarantee 6),
     /// refuse a cycle, send under <c>Id:TurnSeq:ordinal</c>, and record the callee's reply as the outcome.
     /// </summary>
-    private async Task<TurnReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args)
+    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args)
     {
         var chain = CallChain.Append(Invocation?.Caller, Id);
         var cycle = target == Id || CallChain.Contains(Invocation?.Caller, target);
@@ -143,7 +144,7 @@ internal sealed class LiveTurnContext : IComponentContext
         await runtime.StabilizeAsync(this).ConfigureAwait(false);
         var requestId = $"{Id}:{TurnSeq}:{ordinal}";
         FaultPoints.BeforeOutbound(requestId);
-        TurnReply outcome;
+        ComponentReply outcome;
         if (cycle)
         {
             // Deterministic (the chain is part of the recorded request), so it is recorded like a reply: replay reproduces it.
@@ -174,7 +175,7 @@ internal sealed class LiveTurnContext : IComponentContext
     /// A read-only turn is not logged, so it may only call read-only methods (which change nothing and need no
     /// exactly-once id); it still waits until every earlier record of this component is durable first.
     /// </summary>
-    private async Task<TurnReply> CallFromReadOnlyAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle)
+    private async Task<ComponentReply> CallFromReadOnlyAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle)
     {
         if (!method.IsReadOnly)
             throw new InvalidOperationException(
@@ -229,7 +230,7 @@ internal sealed class LiveTurnContext : IComponentContext
     internal void AddOutbound(OutboundCall call) => _outbound.Add(call);
 
     /// <summary>What a partial or final record of this turn holds now.</summary>
-    internal TurnRecord Snapshot(Invocation inv, TurnReply reply, bool partial) =>
+    internal TurnRecord Snapshot(Invocation inv, ComponentReply reply, bool partial) =>
         new(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args, _values.ToArray(), reply)
         {
             TurnSeq = TurnSeq,
@@ -294,7 +295,7 @@ internal sealed class ReplayTurnContext(ComponentId id, long recordSeq, TurnReco
     public T Call<T>(string key)
         where T : IRecoverableComponent
     {
-        var (name, methods) = ComponentProxy.InterfaceView(typeof(T));
+        var (name, methods) = ComponentInterface.Of(typeof(T));
         return ComponentProxy.Create<T>(
             inv => Task.FromResult(TakeOutbound(OutboundKind.Component, inv.Target.ToString(), inv.Method, inv.Args.Span).Outcome),
             name, methods, json, key, static () => string.Empty, SessionId);

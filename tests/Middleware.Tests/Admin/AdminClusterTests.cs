@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Bank;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
@@ -191,7 +192,7 @@ public sealed class AdminClusterTests : IDisposable
         {
             // The partial record a withdrawal forces before its ledger call, with no final record after it.
             var epoch = (await store.GetHeadAsync("Account/q"))!.Epoch;
-            var partial = new TurnRecord("s1:2", "s1", null, "Withdraw", "[20]"u8.ToArray(), [], TurnReply.Void) { TurnSeq = 2, IsPartial = true };
+            var partial = new TurnRecord("s1:2", "s1", null, "Withdraw", "[20]"u8.ToArray(), [], ComponentReply.Void) { TurnSeq = 2, IsPartial = true };
             await store.AppendAsync([new AppendGroup("Account/q", epoch, [new LogRecord(2, epoch, RecordKind.PartialTurn, RecordCodec.EncodeTurn(partial))])]);
         }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Protocol;
 using Middleware.Tests.Cluster;
 using Middleware.Tests.Silo;
@@ -91,7 +92,7 @@ public sealed class AdminSiloTests
         // The fenced id never runs: a late arrival gets the fence error and the balance is untouched.
         var late = await connection.InvokeAsync(Deposit(key, "fe:2", 100));
         Assert.Equal(ReplyStatus.Error, late.Status);
-        Assert.Equal(ProtocolConstants.RequestFencedErrorType, late.ErrorType);
+        Assert.Equal(Middleware.Core.RequestOutcome.FencedErrorType, late.ErrorType);
         Assert.Equal(7, await DepositAsync(connection, key, "fe:3", 3));
 
         // Now the store itself knows; and a committed id is answered with its reply.

@@ -1,4 +1,5 @@
 using Middleware.Admin.Audit;
+using Middleware.Core;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
@@ -61,7 +62,7 @@ public sealed class AuditEngineTests : IDisposable
             // checkpoint while the first stayed in doubt. Till/t2: a partial record at the end of the log (pending).
             var t1 = (await store.ClaimAsync("Till/t1", (await store.GetHeadAsync("Till/t1"))!.Epoch, "old-release"))!.Epoch;
             var t2 = (await store.ClaimAsync("Till/t2", (await store.GetHeadAsync("Till/t2"))!.Epoch, "old-release"))!.Epoch;
-            var pay4 = new TurnRecord("pay-4", null, null, "Pay", "[10]"u8.ToArray(), [], new TurnReply("40"u8.ToArray()));
+            var pay4 = new TurnRecord("pay-4", null, null, "Pay", "[10]"u8.ToArray(), [], new ComponentReply("40"u8.ToArray()));
             await store.AppendAsync([
                 new AppendGroup("Till/t1", t1, [Partial("lost-1", 4, t1), new LogRecord(5, t1, RecordKind.Turn, RecordCodec.EncodeTurn(pay4))],
                     new CheckpointRecord(5, t1, "{\"Balance\":40,\"Count\":4}"u8.ToArray(), StateCodec.Hash("{\"Balance\":40,\"Count\":4}"u8))),
@@ -82,7 +83,7 @@ public sealed class AuditEngineTests : IDisposable
         Assert.Empty(latest.PassedOver);
 
         static LogRecord Partial(string requestId, long seq, long epoch) => new(seq, epoch, RecordKind.PartialTurn, RecordCodec.EncodeTurn(
-            new TurnRecord(requestId, null, null, "Pay", "[1]"u8.ToArray(), [], TurnReply.Void) { TurnSeq = seq, IsPartial = true }));
+            new TurnRecord(requestId, null, null, "Pay", "[1]"u8.ToArray(), [], ComponentReply.Void) { TurnSeq = seq, IsPartial = true }));
     }
 
     [Fact]

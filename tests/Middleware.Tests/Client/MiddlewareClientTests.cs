@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Bank;
 using Middleware.Client;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Recovery.Runtime;
@@ -17,7 +18,6 @@ public sealed class MiddlewareClientTests
     private static MiddlewareClientOptions Options(params string[] gateways) => new()
     {
         Gateways = gateways,
-        Registry = Registries.Default(),
         ClientName = "client-tests",
         RetryBaseDelay = TimeSpan.FromMilliseconds(5),
         RetryMaxDelay = TimeSpan.FromMilliseconds(100),
@@ -49,7 +49,6 @@ public sealed class MiddlewareClientTests
         await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = options.Gateways,
-            Registry = options.Registry,
             SessionId = "session-7",
         });
 
@@ -103,7 +102,6 @@ public sealed class MiddlewareClientTests
         await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = options.Gateways,
-            Registry = options.Registry,
             RetryBaseDelay = TimeSpan.FromMilliseconds(10),
             RetryMaxDelay = TimeSpan.FromMilliseconds(200),
             MaxAttempts = 100,
@@ -145,7 +143,6 @@ public sealed class MiddlewareClientTests
         await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = options.Gateways,
-            Registry = options.Registry,
             RetryBaseDelay = TimeSpan.FromMilliseconds(1),
             MaxAttempts = 3,
         });
@@ -188,10 +185,10 @@ public sealed class MiddlewareClientTests
         await using var silo = await ClientTestSilo.StartAsync();
         await using var client = await MiddlewareClient.ConnectAsync(Options(silo.Address));
 
-        var type = await Assert.ThrowsAsync<ComponentNotFoundException>(() => client.InvokeAsync(new ComponentId("Nope", "x"), "Deposit", "[1]"u8.ToArray()));
+        var type = await Assert.ThrowsAsync<UnknownComponentException>(() => client.InvokeAsync(new ComponentId("Nope", "x"), "Deposit", "[1]"u8.ToArray()));
         Assert.Equal("Nope", type.ComponentType);
         Assert.Contains("Nope.Deposit", type.Message);
-        var method = await Assert.ThrowsAsync<ComponentNotFoundException>(() => client.InvokeAsync(new ComponentId("Account", "x"), "Close", "[]"u8.ToArray()));
+        var method = await Assert.ThrowsAsync<UnknownComponentException>(() => client.InvokeAsync(new ComponentId("Account", "x"), "Close", "[]"u8.ToArray()));
         Assert.Contains("Account.Close", method.Message);
         Assert.Equal(2, silo.Handler.Received.Count);
     }
@@ -205,7 +202,6 @@ public sealed class MiddlewareClientTests
         var e = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = options.Gateways,
-            Registry = options.Registry,
             ClusterKey = "wrong-key",
         }));
         Assert.Contains("ClusterKey", e.Message);
@@ -214,7 +210,6 @@ public sealed class MiddlewareClientTests
         await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = options.Gateways,
-            Registry = options.Registry,
             ClusterKey = "right-key",
         });
         Assert.Equal(1, await client.GetComponent<IAccount>("jo").Deposit(1));
@@ -251,7 +246,6 @@ public sealed class MiddlewareClientTests
         await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = options.Gateways,
-            Registry = options.Registry,
             AttemptTimeout = TimeSpan.FromMilliseconds(100),
             RetryBaseDelay = TimeSpan.FromMilliseconds(1),
             MaxAttempts = 2,
@@ -276,7 +270,6 @@ public sealed class MiddlewareClientTests
         await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = options.Gateways,
-            Registry = options.Registry,
             RequestTimeout = TimeSpan.FromMilliseconds(150),
         });
 
@@ -306,14 +299,13 @@ public sealed class MiddlewareClientTests
 
     public static TheoryData<string, MiddlewareClientOptions> BrokenOptions() => new()
     {
-        { "Gateways", new MiddlewareClientOptions { Registry = Registries.Default() } },
-        { "Gateways", new MiddlewareClientOptions { Gateways = ["localhost"], Registry = Registries.Default() } },
-        { "Gateways", new MiddlewareClientOptions { Gateways = ["localhost:99999"], Registry = Registries.Default() } },
-        { "MaxAttempts", new MiddlewareClientOptions { Gateways = ["localhost:1"], Registry = Registries.Default(), MaxAttempts = 0 } },
-        { "AttemptTimeout", new MiddlewareClientOptions { Gateways = ["localhost:1"], Registry = Registries.Default(), AttemptTimeout = TimeSpan.Zero } },
-        { "RetryMaxDelay", new MiddlewareClientOptions { Gateways = ["localhost:1"], Registry = Registries.Default(), RetryBaseDelay = TimeSpan.FromSeconds(2), RetryMaxDelay = TimeSpan.FromSeconds(1) } },
-        { "SessionId", new MiddlewareClientOptions { Gateways = ["localhost:1"], Registry = Registries.Default(), SessionId = "a:b" } },
-        { "ComponentAssemblies", new MiddlewareClientOptions { Gateways = ["localhost:1"] } },
+        { "Gateways", new MiddlewareClientOptions() },
+        { "Gateways", new MiddlewareClientOptions { Gateways = ["localhost"] } },
+        { "Gateways", new MiddlewareClientOptions { Gateways = ["localhost:99999"] } },
+        { "MaxAttempts", new MiddlewareClientOptions { Gateways = ["localhost:1"], MaxAttempts = 0 } },
+        { "AttemptTimeout", new MiddlewareClientOptions { Gateways = ["localhost:1"], AttemptTimeout = TimeSpan.Zero } },
+        { "RetryMaxDelay", new MiddlewareClientOptions { Gateways = ["localhost:1"], RetryBaseDelay = TimeSpan.FromSeconds(2), RetryMaxDelay = TimeSpan.FromSeconds(1) } },
+        { "SessionId", new MiddlewareClientOptions { Gateways = ["localhost:1"], SessionId = "a:b" } },
     };
 
     [Theory]
@@ -326,14 +318,12 @@ public sealed class MiddlewareClientTests
     }
 
     [Fact]
-    public async Task Component_assemblies_build_the_registry()
+    public async Task Proxies_need_the_component_interface_only()
     {
         await using var silo = await ClientTestSilo.StartAsync();
-        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
-        {
-            Gateways = [silo.Address],
-            ComponentAssemblies = [typeof(IAccount).Assembly],
-        });
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = [silo.Address] });
         Assert.Equal(3, await client.GetComponent<IAccount>("olga").Deposit(3));
+        // The client never loaded the implementation: only the interface's assembly is referenced.
+        Assert.DoesNotContain(typeof(MiddlewareClient).Assembly.GetReferencedAssemblies(), a => a.Name is "Middleware.Recovery" or "Bank");
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Bank;
 using Middleware.Client;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Recovery.Log;
@@ -185,7 +186,7 @@ public abstract class ClusterFailoverTests(ITestOutputHelper output)
         Assert.NotEqual(owner.SiloId, (await cluster.OwnerOfAsync(target.ToString()))?.SiloId);
 
         // Unknown components get a clear error, and other traffic carries on.
-        var unknown = await Assert.ThrowsAsync<ComponentNotFoundException>(() => client.InvokeAsync(new ComponentId("NoSuchType", "x"), "Anything", "[]"u8.ToArray()));
+        var unknown = await Assert.ThrowsAsync<UnknownComponentException>(() => client.InvokeAsync(new ComponentId("NoSuchType", "x"), "Anything", "[]"u8.ToArray()));
         Assert.Contains("NoSuchType", unknown.Message);
         Assert.Equal(8, await client.GetComponent<IAccount>(key).Deposit(1));
     }
@@ -280,8 +281,7 @@ public abstract class ClusterFailoverTests(ITestOutputHelper output)
         await using var store = await cluster.OpenStoreAsync();
         await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
-            MembershipStore = (Middleware.Recovery.Storage.IClusterStore)store,
-            ComponentAssemblies = [typeof(Account).Assembly],
+            GatewayProvider = new Middleware.Recovery.Storage.StoreGatewayListProvider((Middleware.Recovery.Storage.IClusterStore)store),
         });
         var key = $"mem-{Guid.NewGuid():N}"[..14];
         Assert.Equal(4, await client.GetComponent<IAccount>(key).Deposit(4));
@@ -291,8 +291,7 @@ public abstract class ClusterFailoverTests(ITestOutputHelper output)
         await Task.Delay(ClusterFixture.DeadAfterMs + 500);
         var refused = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
-            MembershipStore = (Middleware.Recovery.Storage.IClusterStore)store,
-            ComponentAssemblies = [typeof(Account).Assembly],
+            GatewayProvider = new Middleware.Recovery.Storage.StoreGatewayListProvider((Middleware.Recovery.Storage.IClusterStore)store),
         }));
         Assert.Contains("no live silo", refused.Message);
     }

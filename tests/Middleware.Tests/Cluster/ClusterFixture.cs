@@ -61,7 +61,6 @@ internal sealed class ClusterFixture : IAsyncDisposable
         MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = (gateways ?? _silos).Select(s => s.Address).ToList(),
-            ComponentAssemblies = [typeof(Account).Assembly],
             SessionId = sessionId,
             DiscoverGateways = discover,
             AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(10),

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Bank;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
@@ -179,7 +180,7 @@ public sealed class RecordingCaller : IComponentCaller
 
     public int Count(string? method = null) => Calls.Count(c => method is null || c.Method == method);
 
-    public async Task<TurnReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
+    public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
     {
         Calls.Enqueue(invocation);
         if (Gate is { } gate)

@@ -1,5 +1,6 @@
 using System.Text;
 using Bank;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;

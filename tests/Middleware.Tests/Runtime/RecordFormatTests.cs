@@ -1,4 +1,5 @@
 using System.Text;
+using Middleware.Core;
 using Middleware.Recovery.Log;
 
 namespace Middleware.Tests.Runtime;
@@ -28,11 +29,11 @@ public sealed class RecordFormatTests
     {
         var turn = new TurnRecord("r", null, "Caller/x", "Withdraw", "[5]"u8.ToArray(),
             [new RecordedValue(NondeterminismKind.BackendRead, 0, default, "42"u8.ToArray()), new RecordedValue(NondeterminismKind.Guid, 0, Guid.Parse("2f1e3d4c-0000-0000-0000-000000000001"))],
-            TurnReply.Void)
+            ComponentReply.Void)
         {
             TurnSeq = 7,
             IsPartial = true,
-            Outbound = [new OutboundCall(1, OutboundKind.Backend, "ledger", "Account/a:7:1", "post", "{}"u8.ToArray(), new TurnReply(ReadOnlyMemory<byte>.Empty, "X", "no"))],
+            Outbound = [new OutboundCall(1, OutboundKind.Backend, "ledger", "Account/a:7:1", "post", "{}"u8.ToArray(), new ComponentReply(ReadOnlyMemory<byte>.Empty, "X", "no"))],
         };
         var back = RecordCodec.DecodeTurn(RecordCodec.EncodeTurn(turn));
         Assert.True(back.IsPartial);
@@ -57,13 +58,13 @@ public sealed class RecordFormatTests
     {
         var turn = new TurnRecord("r", "s1", "Teller/1|Account/a\\|b", "Transfer", "[]"u8.ToArray(),
             [new RecordedValue(NondeterminismKind.SessionItem, 1, default, "fr"u8.ToArray()), new RecordedValue(NondeterminismKind.SessionItem, 0)],
-            new TurnReply("1"u8.ToArray()))
+            new ComponentReply("1"u8.ToArray()))
         {
             TurnSeq = 3,
             Outbound =
             [
-                new OutboundCall(1, OutboundKind.Component, "Account/a", "Teller/1:3:1", "Debit", "[5]"u8.ToArray(), new TurnReply("95"u8.ToArray())),
-                new OutboundCall(2, OutboundKind.Backend, "ledger", "Teller/1:3:2", "post", "{}"u8.ToArray(), TurnReply.Void),
+                new OutboundCall(1, OutboundKind.Component, "Account/a", "Teller/1:3:1", "Debit", "[5]"u8.ToArray(), new ComponentReply("95"u8.ToArray())),
+                new OutboundCall(2, OutboundKind.Backend, "ledger", "Teller/1:3:2", "post", "{}"u8.ToArray(), ComponentReply.Void),
             ],
         };
         var back = RecordCodec.DecodeTurn(RecordCodec.EncodeTurn(turn));

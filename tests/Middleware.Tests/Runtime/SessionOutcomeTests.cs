@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Middleware.Admin.Audit;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;

@@ -1,6 +1,6 @@
 using Middleware.Grains;
 
-namespace Middleware.Recovery.Runtime;
+namespace Middleware.Core;
 
 /// <summary>
 /// One request to a component: which component, which method, the JSON-array arguments, and the request

@@ -1,7 +1,7 @@
 using System.Text;
 using Middleware.Grains;
 
-namespace Middleware.Recovery.Runtime;
+namespace Middleware.Core;
 
 /// <summary>
 /// The chain of components waiting on a call, carried in <see cref="Invocation.Caller"/> (and recorded as the turn's

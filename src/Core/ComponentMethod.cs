@@ -3,7 +3,7 @@ using System.Reflection;
 using System.Text.Json;
 using Middleware.Grains;
 
-namespace Middleware.Recovery.Runtime;
+namespace Middleware.Core;
 
 /// <summary>One dispatchable component method: how to decode its arguments, call it and encode its result.</summary>
 public sealed class ComponentMethod

@@ -1,9 +1,8 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using Middleware.Grains;
-using Middleware.Recovery.Log;
 
-namespace Middleware.Recovery.Runtime;
+namespace Middleware.Core;
 
 /// <summary>Turns a recorded error back into an exception for the caller.</summary>
 public static class ReplyDecoder
@@ -14,7 +13,7 @@ public static class ReplyDecoder
     /// The exception a caller sees for an error reply: the component's own exception type when it can be
     /// found in this process and has a constructor taking a message, else <see cref="ComponentFaultException"/>.
     /// </summary>
-    public static Exception ToException(TurnReply reply)
+    public static Exception ToException(ComponentReply reply)
     {
         var typeName = reply.ErrorType ?? throw new ArgumentException("The reply is not an error.", nameof(reply));
         var ctor = Constructors.GetOrAdd(typeName, static name =>

@@ -1,0 +1,58 @@
+using Middleware.Core;
+
+namespace Middleware.Protocol;
+
+/// <summary>
+/// The one mapping between a request's outcome and the protocol's reply statuses, used by every side that speaks the
+/// protocol (silo frame handler, silo-to-silo forwarding and component calls, client). The status tells the caller
+/// what to do next: Ok and Error are final (the turn is durable), BadRequest and NotFound will not improve with a retry,
+/// Moved names the silo to resend to, and Unavailable means nothing was acknowledged, so the request is resent with the
+/// same id.
+/// </summary>
+public static class ReplyMapping
+{
+    /// <summary>A durable reply: its result, or the error the component's turn recorded (type and message).</summary>
+    public static ReplyMessage ToMessage(ComponentReply reply) =>
+        reply.IsError ? ReplyMessage.Error(reply.ErrorType!, reply.ErrorMessage ?? "") : ReplyMessage.Ok(reply.Result);
+
+    /// <summary>An exception raised while serving a request, as the status that tells the caller what to do.</summary>
+    public static ReplyMessage ToMessage(Exception e) => e switch
+    {
+        UnknownComponentException => ReplyMessage.NotFound(e.Message),
+        RequestIdReuseException or ArgumentException => ReplyMessage.BadRequest(e.Message),
+        RequestNotAcknowledgedException => ReplyMessage.Unavailable(e.Message),
+        OperationCanceledException => ReplyMessage.Unavailable("the request was canceled before its turn was durable; retry with the same request id"),
+        _ => ReplyMessage.Error(e.GetType().FullName ?? e.GetType().Name, e.Message),
+    };
+
+    /// <summary>The answer to an outcome query (<see cref="InvokeFlags.Outcome"/>): the recorded reply, or the fence error.</summary>
+    public static ReplyMessage ToMessage(RequestOutcome outcome, string requestId, string component) =>
+        outcome.Committed && outcome.Reply is { } reply
+            ? ToMessage(reply)
+            : ReplyMessage.Error(RequestOutcome.FencedErrorType, $"request {requestId} did not commit on {component}; it is fenced now and will never run");
+
+    /// <summary>
+    /// A final reply as the caller sees it: Ok and Error become the <see cref="ComponentReply"/>; NotFound throws
+    /// <see cref="UnknownComponentException"/> and BadRequest <see cref="ArgumentException"/> (the request named in
+    /// <paramref name="request"/>). Moved and Unavailable are not final: they throw <see cref="RequestNotAcknowledgedException"/>;
+    /// callers that retry handle them before asking.
+    /// </summary>
+    public static ComponentReply ToReply(ReplyMessage reply, InvokeMessage request) => reply.Status switch
+    {
+        ReplyStatus.Ok => new ComponentReply(reply.Result),
+        ReplyStatus.Error => new ComponentReply(ReadOnlyMemory<byte>.Empty, reply.ErrorType ?? typeof(Grains.ComponentFaultException).FullName, reply.ErrorMessage ?? string.Empty),
+        ReplyStatus.NotFound => throw new UnknownComponentException(
+            $"The silo does not know {request.ComponentType}.{request.Method}: {reply.Detail ?? "unknown"}. Check that the silos run a version of the component assemblies that has this type and method.",
+            request.ComponentType, request.Method),
+        ReplyStatus.BadRequest => throw new ArgumentException($"The silo refused request {request.RequestId} to {request.ComponentType}/{request.Key}.{request.Method}: {reply.Detail}"),
+        ReplyStatus.Moved or ReplyStatus.Unavailable => throw new RequestNotAcknowledgedException(
+            $"Request {request.RequestId} to {request.ComponentType}/{request.Key}.{request.Method} was not acknowledged ({reply}); retry it with the same request id."),
+        _ => throw new InvalidOperationException($"The silo answered request {request.RequestId} with unknown status {(byte)reply.Status}; upgrade this side."),
+    };
+
+    /// <summary>The outcome an outcome query's final reply stands for (see <see cref="ToMessage(RequestOutcome, string, string)"/>).</summary>
+    public static RequestOutcome ToOutcome(ReplyMessage reply, InvokeMessage request) =>
+        reply.Status == ReplyStatus.Error && reply.ErrorType == RequestOutcome.FencedErrorType
+            ? RequestOutcome.NotCommitted
+            : new RequestOutcome(true, ToReply(reply, request));
+}
