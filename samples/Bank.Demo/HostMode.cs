@@ -29,8 +29,9 @@ public static class HostMode
         var options = new RuntimeOptions { CheckpointEveryTurns = CheckpointEveryTurns };
         var (ledger, dialect, _) = LedgerBackend.For(storeSetting);
         await LedgerBackend.EnsureTableAsync(ledger).ConfigureAwait(false);
-        options.Backends.Add(Ledger.BackendName, ledger, dialect);
-        var runtime = new LocalRuntime(store, registry, options);
+        var environment = new RuntimeEnvironment();
+        environment.Backends.Add(Ledger.BackendName, ledger, dialect);
+        var runtime = new LocalRuntime(store, registry, options, environment);
         var output = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
         var writerTask = WriteRepliesAsync(output.Reader);
         var inFlight = new HashSet<Task>();

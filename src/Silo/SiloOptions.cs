@@ -1,6 +1,8 @@
 using System.Net;
 using Middleware.Recovery.Stores;
 
+using Middleware.Recovery.Runtime;
+
 namespace Middleware.Silo;
 
 /// <summary>
@@ -36,8 +38,11 @@ public sealed class SiloOptions
     /// <summary>The key every peer must present in its Hello; null accepts peers without a key.</summary>
     public string? ClusterKey { get; set; }
 
-    /// <summary>Write a checkpoint after this many logged turns of a component.</summary>
-    public int CheckpointEveryTurns { get; set; } = 1000;
+    /// <summary>
+    /// The engine's values (checkpoint cadence, commit batch size). <see cref="RuntimeOptions.OwnerId"/> is set to
+    /// <see cref="SiloId"/> at start: a silo claims components under its own id.
+    /// </summary>
+    public RuntimeOptions Runtime { get; } = new();
 
     /// <summary>
     /// How long the silo may go without a heartbeat before the others declare it dead and take over its components
@@ -82,8 +87,12 @@ public sealed class SiloOptions
             throw new SiloOptionsException(SiloSettings.HttpPort, $"is {HttpPort}, the same as the protocol port; give the HTTP endpoints another port");
         if (ClusterKey is not null && (string.IsNullOrWhiteSpace(ClusterKey) || ClusterKey.Length > 1024))
             throw new SiloOptionsException(SiloSettings.ClusterKey, "must be unset (no key required) or 1 to 1024 characters that are not all white space");
-        if (CheckpointEveryTurns < 1)
-            throw new SiloOptionsException(SiloSettings.CheckpointEvery, $"is {CheckpointEveryTurns}; set it to 1 or more (default 1000)");
+        foreach (var (property, problem) in Runtime.Problems())
+        {
+            // The engine's own rules, reported under the silo's names for the setting.
+            if (SiloSettings.ForRuntime(property) is { } setting) throw new SiloOptionsException(setting, problem);
+        }
+
         if (DeadAfter < TimeSpan.FromSeconds(1) || DeadAfter > TimeSpan.FromMinutes(10))
             throw new SiloOptionsException(SiloSettings.DeadAfter, $"is {DeadAfter.TotalMilliseconds:0} ms; set it from 1000 (1 s) to 600000 (10 min), default 2000");
         if (AdvertiseAddress is { } advertise && (string.IsNullOrWhiteSpace(advertise) || advertise.Contains(' ')))

@@ -52,18 +52,16 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
             throw new ClusterNotSupportedException(name);
         }
 
-        var runtimeOptions = new RuntimeOptions
+        options.Runtime.OwnerId = options.SiloId;
+        var environment = new RuntimeEnvironment
         {
-            OwnerId = options.SiloId,
-            CheckpointEveryTurns = options.CheckpointEveryTurns,
             // Ownership is per silo: a component owned by another live silo is never claimed from it.
-            ClaimPolicy = (id, expectedEpoch, ct) => cluster.ClaimForSiloAsync(id, expectedEpoch, options.SiloId, ct),
+            Ownership = new ClusterOwnership(cluster, options.SiloId),
             Caller = Router,
-            SessionItems = async (session, key, ct) =>
-                (await cluster.GetSessionAsync(session, ct).ConfigureAwait(false))?.Items.GetValueOrDefault(key),
+            SessionItems = new StoreSessionItems(cluster),
         };
-        _backendSources.AddRange(BackendSettings.Register(runtimeOptions.Backends, options.Backends));
-        var runtime = new LocalRuntime(_store, registry, runtimeOptions);
+        _backendSources.AddRange(BackendSettings.Register(environment.Backends, options.Backends));
+        var runtime = new LocalRuntime(_store, registry, options.Runtime, environment);
         Router.Attach(runtime, _store, cluster);
         Volatile.Write(ref _runtime, runtime);
         logger.LogInformation("Silo {SiloId}: store {Store} open, components {Components}", options.SiloId, _store.Name, string.Join(", ", registry.Types.Select(t => t.Name)));

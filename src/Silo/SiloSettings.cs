@@ -31,12 +31,24 @@ public static class SiloSettings
     public static readonly SiloSetting HttpPort = new("--http-port", "MIDDLEWARE_HTTP_PORT", "Silo:HttpPort");
     public static readonly SiloSetting ClusterKey = new("--cluster-key", "MIDDLEWARE_CLUSTER_KEY", "Silo:ClusterKey");
     public static readonly SiloSetting CheckpointEvery = new("--checkpoint-every", "MIDDLEWARE_CHECKPOINT_EVERY", "Silo:CheckpointEveryTurns");
+    public static readonly SiloSetting CheckpointInterval = new("--checkpoint-interval-ms", "MIDDLEWARE_CHECKPOINT_INTERVAL_MS", "Silo:CheckpointIntervalMs");
+    public static readonly SiloSetting MaxBatchSize = new("--max-batch-size", "MIDDLEWARE_MAX_BATCH_SIZE", "Silo:MaxBatchSize");
     public static readonly SiloSetting DeadAfter = new("--dead-after-ms", "MIDDLEWARE_DEAD_AFTER_MS", "Silo:DeadAfterMs");
     public static readonly SiloSetting Advertise = new("--advertise", "MIDDLEWARE_ADVERTISE", "Silo:AdvertiseAddress");
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery, DeadAfter, Advertise];
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise];
+
+    /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
+    public static SiloSetting? ForRuntime(string property) => property switch
+    {
+        nameof(Recovery.Runtime.RuntimeOptions.CheckpointEveryTurns) => CheckpointEvery,
+        nameof(Recovery.Runtime.RuntimeOptions.CheckpointInterval) => CheckpointInterval,
+        nameof(Recovery.Runtime.RuntimeOptions.MaxBatchSize) => MaxBatchSize,
+        nameof(Recovery.Runtime.RuntimeOptions.OwnerId) => SiloId,
+        _ => null,
+    };
 
     /// <summary>The command-line switch mappings (<c>--store</c> → <c>Silo:Store</c>, ...).</summary>
     public static IDictionary<string, string> SwitchMappings() => All.ToDictionary(s => s.Option, s => s.Key, StringComparer.OrdinalIgnoreCase);
@@ -78,7 +90,9 @@ public static class SiloSettings
         if (configuration[ClusterKey.Key] is { Length: > 0 } key) options.ClusterKey = key;
         if (Integer(configuration, Port) is { } port) options.Port = port;
         if (Integer(configuration, HttpPort) is { } httpPort) options.HttpPort = httpPort;
-        if (Integer(configuration, CheckpointEvery) is { } every) options.CheckpointEveryTurns = every;
+        if (Integer(configuration, CheckpointEvery) is { } every) options.Runtime.CheckpointEveryTurns = every;
+        if (Integer(configuration, CheckpointInterval) is { } interval) options.Runtime.CheckpointInterval = TimeSpan.FromMilliseconds(interval);
+        if (Integer(configuration, MaxBatchSize) is { } batch) options.Runtime.MaxBatchSize = batch;
         if (Integer(configuration, DeadAfter) is { } deadAfter) options.DeadAfter = TimeSpan.FromMilliseconds(deadAfter);
         if (configuration[Advertise.Key] is { Length: > 0 } advertise) options.AdvertiseAddress = advertise;
 

@@ -42,8 +42,8 @@ internal static class CheckpointCommand
             if (head.LastSeq > head.CheckpointSeq)
             {
                 var options = new RuntimeOptions { OwnerId = OwnerId };
-                if (cluster is not null) options.ClaimPolicy = (component, epoch, token) => cluster.ClaimForSiloAsync(component, epoch, OwnerId, token);
-                await using (var runtime = new LocalRuntime(store, registry, options))
+                var environment = new RuntimeEnvironment { Ownership = cluster is null ? null : new ClusterOwnership(cluster, OwnerId) };
+                await using (var runtime = new LocalRuntime(store, registry, options, environment))
                 {
                     try
                     {

@@ -152,7 +152,7 @@ internal sealed partial class Activation
         {
             try
             {
-                await Task.Delay(delay, _options.TimeProvider, _services.Stopping).ConfigureAwait(false);
+                await Task.Delay(delay, _services.Time, _services.Stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -31,7 +31,7 @@ internal sealed partial class Activation
     {
         // A checkpoint never hides a turn in doubt: recovery looks for partial records after the latest checkpoint only.
         if (_inDoubt.Count > 0) return;
-        var now = _options.TimeProvider.GetUtcNow().UtcTicks;
+        var now = _services.Time.GetUtcNow().UtcTicks;
         if (_sinceCheckpoint.Count < _options.CheckpointEveryTurns && now - _lastCheckpointTicks < _options.CheckpointInterval.Ticks)
             return;
         WriteCheckpoint(now);
@@ -76,7 +76,7 @@ internal sealed partial class Activation
         {
             // In doubt: the log after the last checkpoint must keep showing the partial record; no checkpoint until it is final.
             if (IsBroken || _lastSeq == _checkpointSeq || _inDoubt.Count > 0) return;
-            WriteCheckpoint(_options.TimeProvider.GetUtcNow().UtcTicks);
+            WriteCheckpoint(_services.Time.GetUtcNow().UtcTicks);
             write = _lastWrite;
         }
         finally
@@ -168,7 +168,7 @@ internal sealed partial class Activation
         {
             if (IsBroken) return Epoch; // nothing trustworthy to checkpoint; the log has everything durable
             if (_lastSeq != _checkpointSeq && _pendingCheckpoint?.Seq != _lastSeq && _inDoubt.Count == 0)
-                WriteCheckpoint(_options.TimeProvider.GetUtcNow().UtcTicks);
+                WriteCheckpoint(_services.Time.GetUtcNow().UtcTicks);
             write = _lastWrite;
             MarkBroken("deactivated");
         }

@@ -47,9 +47,9 @@ internal sealed partial class Activation
         _options = services.Options;
         _services = services;
         _json = services.Registry.Json;
-        _lastCheckpointTicks = _options.TimeProvider.GetUtcNow().UtcTicks;
+        _lastCheckpointTicks = services.Time.GetUtcNow().UtcTicks;
         _inDoubt = new Dictionary<string, TurnRecord>(loaded.InDoubt, StringComparer.Ordinal);
-        _turnRuntime = new TurnRuntime(_options.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, _options.SessionItems);
+        _turnRuntime = new TurnRuntime(services.Environment.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, services.Environment.SessionItems);
         var remembered = new List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)>(loaded.Turns.Count + loaded.Fences.Count);
         foreach (var (seq, turn) in loaded.Turns) remembered.Add((turn.RequestId, seq, turn.ArgsHash, turn.Reply));
         foreach (var (seq, requestId) in loaded.Fences) remembered.Add((requestId, seq, DedupEntry.AnyArgs, RequestOutcome.FencedReply(id, requestId)));
@@ -86,22 +86,14 @@ internal sealed partial class Activation
     {
         var idText = id.ToString();
         var store = services.Store;
-        var policy = services.Options.ClaimPolicy;
         ComponentHead? claimed = null;
         for (var attempt = 0; claimed is null; attempt++)
         {
             var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
-            if (policy is null)
-            {
-                claimed = await store.ClaimAsync(idText, head?.Epoch ?? 0, services.Options.OwnerId, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                var result = await policy(idText, head?.Epoch ?? 0, cancellationToken).ConfigureAwait(false);
-                if (result.Claimed is null && result.LiveOwner is { } owner)
-                    throw new ComponentOwnedElsewhereException(id, owner, result.LiveOwnerAddress);
-                claimed = result.Claimed;
-            }
+            var result = await services.Ownership.ClaimAsync(idText, head?.Epoch ?? 0, cancellationToken).ConfigureAwait(false);
+            if (result.Claimed is null && result.LiveOwner is { } owner)
+                throw new ComponentOwnedElsewhereException(id, owner, result.LiveOwnerAddress);
+            claimed = result.Claimed;
 
             if (claimed is null && attempt >= 10)
                 throw new InvalidOperationException($"Could not claim {id}: its epoch kept changing under concurrent claims.");
@@ -159,7 +151,7 @@ internal sealed partial class Activation
         var args = method.DecodeArgs(inv.Args.Span, _json);
         _inDoubt.TryGetValue(inv.RequestId, out var partial);
         if (partial is not null) CheckSameRequest(partial.ArgsHash, argsHash, inv);
-        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, partial, inv);
+        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, _turnRuntime, partial, inv);
         _grain.Context = context;
         _current = inv;
         ComponentReply reply;
@@ -249,7 +241,7 @@ internal sealed partial class Activation
             // Not even a read runs ahead of a turn in doubt: it already holds its place before this one.
             ThrowIfAnotherInDoubt(inv.RequestId);
             var args = method.DecodeArgs(inv.Args.Span, _json);
-            var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _options.TimeProvider, _turnRuntime, invocation: inv, readOnly: true);
+            var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, _turnRuntime, invocation: inv, readOnly: true);
             _grain.Context = context;
             try
             {
@@ -321,11 +313,19 @@ internal sealed partial class Activation
 /// <param name="Store">The log store.</param>
 /// <param name="Writer">The runtime's group-commit writer.</param>
 /// <param name="Options">The runtime's options.</param>
+/// <param name="Environment">What the runtime talks to besides its store.</param>
 /// <param name="Registry">The registered component types and their JSON settings.</param>
 /// <param name="Caller">Delivers component calls made inside turns.</param>
+/// <param name="Ownership">Claims components on activation.</param>
 /// <param name="Stopping">Cancelled when the runtime is disposed: background work of activations (completing turns in
 /// doubt) stops.</param>
-internal sealed record RuntimeServices(ILogStore Store, GroupCommitWriter Writer, RuntimeOptions Options, ComponentRegistry Registry, IComponentCaller Caller, CancellationToken Stopping);
+internal sealed record RuntimeServices(
+    ILogStore Store, GroupCommitWriter Writer, RuntimeOptions Options, RuntimeEnvironment Environment, ComponentRegistry Registry,
+    IComponentCaller Caller, IOwnershipPolicy Ownership, CancellationToken Stopping)
+{
+    /// <summary>The runtime's clock.</summary>
+    public TimeProvider Time => Environment.TimeProvider;
+}
 
 /// <summary>The activation cannot serve (a write failed or it was fenced); the runtime replaces it.</summary>
 internal sealed class ActivationBrokenException(ComponentId id, string requestId, string reason)

@@ -22,17 +22,24 @@ public sealed class LocalRuntime : IAsyncDisposable
     private readonly InDoubtWatch _inDoubtWatch;
     private long _requestCounter;
 
-    /// <summary>Starts a runtime; validates the options (throws <see cref="ArgumentException"/> naming the setting).</summary>
-    public LocalRuntime(ILogStore store, ComponentRegistry registry, RuntimeOptions? options = null)
+    /// <summary>
+    /// Starts a runtime on <paramref name="store"/> with the component types of <paramref name="registry"/>; validates the
+    /// options (throws <see cref="ArgumentException"/> naming the setting). <paramref name="environment"/> says what else
+    /// it talks to (back ends, component calls, ownership, session items, clock); the defaults suit one process.
+    /// </summary>
+    public LocalRuntime(ILogStore store, ComponentRegistry registry, RuntimeOptions? options = null, RuntimeEnvironment? environment = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(registry);
         _options = options ?? new RuntimeOptions();
         _options.Validate();
+        var env = environment ?? new RuntimeEnvironment();
+        ArgumentNullException.ThrowIfNull(env.TimeProvider, "RuntimeEnvironment.TimeProvider");
         Store = store;
         Registry = registry;
         _writer = new GroupCommitWriter(store, _options.MaxBatchSize);
-        _services = new RuntimeServices(store, _writer, _options, registry, _options.Caller ?? new InProcessCaller(this), _stopping.Token);
+        _services = new RuntimeServices(store, _writer, _options, env, registry, env.Caller ?? new InProcessCaller(this),
+            env.Ownership ?? new StoreOwnership(store, _options.OwnerId), _stopping.Token);
         _inDoubtWatch = new InDoubtWatch(
             (id, ct) => GetActivationAsync(id, Registry.Get(id.Type), ct),
             (id, ct) => InDoubtWatch.EndsInPartialAsync(store, id.ToString(), ct),

@@ -61,7 +61,7 @@ public sealed class ComponentInDoubtException(ComponentId component, string requ
 }
 
 /// <summary>
-/// The component is owned by another live silo (<see cref="RuntimeOptions.ClaimPolicy"/> refused the claim): send the
+/// The component is owned by another live silo (<see cref="IOwnershipPolicy"/> refused the claim): send the
 /// request to that owner instead. Nothing ran here and nothing stays activated.
 /// </summary>
 public sealed class ComponentOwnedElsewhereException(ComponentId component, string owner, string? ownerAddress)

@@ -1,8 +1,10 @@
-using Middleware.Core;
-
 namespace Middleware.Recovery.Runtime;
 
-/// <summary>Settings of the local runtime. Checked by <see cref="Validate"/> when the runtime starts.</summary>
+/// <summary>
+/// The values a runtime runs with (checked by <see cref="Validate"/> when it starts). What it talks to besides its store
+/// (back ends, the way component calls leave it, how it claims components, session items, its clock) is in
+/// <see cref="RuntimeEnvironment"/>. A silo composes these values into its own options (<c>SiloOptions.Runtime</c>).
+/// </summary>
 public sealed class RuntimeOptions
 {
     /// <summary>Write a checkpoint after this many logged turns of a component (default 1000).</summary>
@@ -14,47 +16,29 @@ public sealed class RuntimeOptions
     /// <summary>The most records the group-commit writer puts in one store transaction (default 1024).</summary>
     public int MaxBatchSize { get; set; } = 1024;
 
-    /// <summary>The owner id recorded when this runtime claims a component (default: a new GUID).</summary>
+    /// <summary>The owner id recorded when this runtime claims a component (default: a new id; a silo uses its silo id).</summary>
     public string OwnerId { get; set; } = "runtime-" + Guid.NewGuid().ToString("N")[..12];
 
-    /// <summary>The clock behind <c>Context.UtcNow</c> and checkpoint intervals (default: the system clock).</summary>
-    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
-
-    /// <summary>Back-end databases components reach with <c>Context.Backend(name)</c>.</summary>
-    public Procedures.BackendRegistry Backends { get; } = new();
-
     /// <summary>
-    /// Delivers component-to-component calls made inside turns (<c>Context.Call&lt;T&gt;(key)</c>), for example a silo's
-    /// router. Null (the default): the runtime serves them itself, in-process. An exception it throws (other than
-    /// <see cref="CallCycleException"/>) fails the calling turn as not durable; the retry resumes it under the same ids.
+    /// Every value out of range, as (property name, problem and the allowed range): the one list of rules, which
+    /// <see cref="Validate"/> reports under these property names and hosts (a silo) under their own setting names.
     /// </summary>
-    public IComponentCaller? Caller { get; set; }
-
-    /// <summary>
-    /// Reads an item of a virtual session for <c>Context.GetSessionItemAsync</c>: (session id, key) to the value, or
-    /// null when it is not set. Null (the default): every item reads null. An exception fails the turn as not durable.
-    /// </summary>
-    public Func<string, string, CancellationToken, Task<string?>>? SessionItems { get; set; }
-
-    /// <summary>
-    /// Claims a component on activation: (component id, expected epoch) to the claim's result, for example
-    /// <c>IClusterStore.ClaimForSiloAsync</c> so a component owned by another live silo is never taken from it (the
-    /// activation then fails with <see cref="ComponentOwnedElsewhereException"/>). Null (the default): the runtime claims
-    /// with <see cref="Storage.ILogStore.ClaimAsync"/> and <see cref="OwnerId"/>.
-    /// </summary>
-    public Func<string, long, CancellationToken, Task<Storage.ClaimResult>>? ClaimPolicy { get; set; }
-
-    /// <summary>Throws <see cref="ArgumentException"/> naming the setting and the allowed range.</summary>
-    public void Validate()
+    public IEnumerable<(string Property, string Problem)> Problems()
     {
         if (CheckpointEveryTurns < 1)
-            throw new ArgumentException($"RuntimeOptions.CheckpointEveryTurns is {CheckpointEveryTurns}; set it to 1 or more (default 1000).");
+            yield return (nameof(CheckpointEveryTurns), $"is {CheckpointEveryTurns}; set it to 1 or more (default 1000)");
         if (CheckpointInterval <= TimeSpan.Zero)
-            throw new ArgumentException($"RuntimeOptions.CheckpointInterval is {CheckpointInterval}; set it to a positive time span (default 5 minutes).");
+            yield return (nameof(CheckpointInterval), $"is {CheckpointInterval}; set it to a positive time span (default 5 minutes)");
         if (MaxBatchSize is < 1 or > 100_000)
-            throw new ArgumentException($"RuntimeOptions.MaxBatchSize is {MaxBatchSize}; set it between 1 and 100000 (default 1024).");
+            yield return (nameof(MaxBatchSize), $"is {MaxBatchSize}; set it between 1 and 100000 (default 1024)");
         if (string.IsNullOrWhiteSpace(OwnerId))
-            throw new ArgumentException("RuntimeOptions.OwnerId is empty; leave it unset for a generated id or give this runtime a name.");
-        ArgumentNullException.ThrowIfNull(TimeProvider, "RuntimeOptions.TimeProvider");
+            yield return (nameof(OwnerId), "is empty; leave it unset for a generated id or give this runtime a name");
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting out of range and the allowed range.</summary>
+    public void Validate()
+    {
+        foreach (var (property, problem) in Problems())
+            throw new ArgumentException($"RuntimeOptions.{property} {problem}.", property);
     }
 }

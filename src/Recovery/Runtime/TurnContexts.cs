@@ -91,7 +91,7 @@ internal sealed class LiveTurnContext : IComponentContext
             {
                 try
                 {
-                    item = await source(session, key, CancellationToken.None).ConfigureAwait(false);
+                    item = await source.GetItemAsync(session, key, CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {
@@ -252,7 +252,7 @@ internal sealed record TurnRuntime(
     Func<LiveTurnContext, Task> StabilizeAsync,
     ComponentRegistry Registry,
     IComponentCaller Caller,
-    Func<string, string, CancellationToken, Task<string?>>? SessionItems);
+    ISessionItemSource? SessionItems);
 
 /// <summary>
 /// The context of a replayed turn: feeds back the recorded values and outbound outcomes in order. Asking for

@@ -39,9 +39,9 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
 
     private LocalRuntime Runtime(ILogStore store)
     {
-        var options = new RuntimeOptions();
-        options.Backends.Add("ledger", Ledger, Dialect);
-        return new LocalRuntime(store, new ComponentRegistry().Add<IPoster, Poster>(), options);
+        var environment = new RuntimeEnvironment();
+        environment.Backends.Add("ledger", Ledger, Dialect);
+        return new LocalRuntime(store, new ComponentRegistry().Add<IPoster, Poster>(), environment: environment);
     }
 
     private async Task<long> LedgerRows(string? account = null)
@@ -213,9 +213,9 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
             await cmd.ExecuteNonQueryAsync();
         }
 
-        var options = new RuntimeOptions();
-        options.Backends.Add("ledger", new BrokenDataSource(), Dialect);
-        await using var rt2 = new LocalRuntime(store, new ComponentRegistry().Add<IPoster, Poster>(), options);
+        var environment = new RuntimeEnvironment();
+        environment.Backends.Add("ledger", new BrokenDataSource(), Dialect);
+        await using var rt2 = new LocalRuntime(store, new ComponentRegistry().Add<IPoster, Poster>(), environment: environment);
         Assert.Equal(2, await rt2.Call<IPoster>("p", "read").Posted());
         Assert.Equal(seen, await rt2.Call<IPoster>("p", "r2").PostWithCount("a"));
     }
@@ -224,9 +224,9 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
     public async Task An_unreachable_back_end_is_not_recorded_and_the_retry_runs_once_it_is_back()
     {
         var store = new MemoryLogStore();
-        var broken = new RuntimeOptions();
+        var broken = new RuntimeEnvironment();
         broken.Backends.Add("ledger", new BrokenDataSource(), Dialect);
-        await using (var rt = new LocalRuntime(store, new ComponentRegistry().Add<IPoster, Poster>(), broken))
+        await using (var rt = new LocalRuntime(store, new ComponentRegistry().Add<IPoster, Poster>(), environment: broken))
         {
             var e = await Assert.ThrowsAsync<ComponentInDoubtException>(() => rt.Call<IPoster>("p", "r1").Post("a", 1));
             Assert.IsType<BackendUnavailableException>(e.InnerException);

@@ -18,9 +18,7 @@ public sealed class ComponentCallTests
     private static (LocalRuntime Runtime, RecordingCaller Caller) NewRuntime(ILogStore store, ComponentRegistry? registry = null, RuntimeOptions? options = null)
     {
         var caller = new RecordingCaller();
-        options ??= new RuntimeOptions();
-        options.Caller = caller;
-        var runtime = new LocalRuntime(store, registry ?? CallRegistries.Default(), options);
+        var runtime = new LocalRuntime(store, registry ?? CallRegistries.Default(), options, new RuntimeEnvironment { Caller = caller });
         caller.Runtime = runtime;
         return (runtime, caller);
     }

@@ -32,9 +32,9 @@ public sealed class InDoubtTurnTests : IDisposable
 
     private LocalRuntime Runtime(int checkpointEveryTurns = 1000)
     {
-        var options = new RuntimeOptions { CheckpointEveryTurns = checkpointEveryTurns };
-        options.Backends.Add(Ledger.BackendName, _ledger, BackendDialect.Sqlite);
-        return new LocalRuntime(_store, new ComponentRegistry().Add<IAccount, Account>().Add<ITeller, Teller>(), options);
+        var environment = new RuntimeEnvironment();
+        environment.Backends.Add(Ledger.BackendName, _ledger, BackendDialect.Sqlite);
+        return new LocalRuntime(_store, new ComponentRegistry().Add<IAccount, Account>().Add<ITeller, Teller>(), new RuntimeOptions { CheckpointEveryTurns = checkpointEveryTurns }, environment);
     }
 
     /// <summary>Withdraws 30 of 100 from <c>Account/a</c> as <c>w1</c>: the ledger row is written, the turn's final record fails.</summary>

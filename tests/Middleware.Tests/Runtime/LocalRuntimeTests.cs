@@ -10,14 +10,15 @@ namespace Middleware.Tests.Runtime;
 
 public sealed class LocalRuntimeTests
 {
-    private static LocalRuntime NewRuntime(ILogStore store, RuntimeOptions? options = null) => new(store, Registries.Default(), options);
+    private static LocalRuntime NewRuntime(ILogStore store, RuntimeOptions? options = null, RuntimeEnvironment? environment = null) =>
+        new(store, Registries.Default(), options, environment);
 
     [Fact]
     public async Task Deposits_withdrawals_and_balance_work_through_the_runtime()
     {
         var store = new MemoryLogStore();
         var dir = Directory.CreateTempSubdirectory("mw-ledger-").FullName;
-        await using var rt = NewRuntime(store, TestLedger.Register(new RuntimeOptions(), dir));
+        await using var rt = NewRuntime(store, environment: TestLedger.Register(new RuntimeEnvironment(), dir));
         Assert.Equal(100, await rt.Call<IAccount>("alice", "r1").Deposit(100));
         Assert.Equal(70, await rt.Call<IAccount>("alice", "r2").Withdraw(30));
         var error = await Assert.ThrowsAsync<InsufficientFundsException>(() => rt.Call<IAccount>("alice", "r3").Withdraw(500));
@@ -149,7 +150,7 @@ public sealed class LocalRuntimeTests
     {
         var store = new MemoryLogStore();
         var clock = new ManualTime(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        await using var rt = NewRuntime(store, new RuntimeOptions { CheckpointEveryTurns = 1_000_000, CheckpointInterval = TimeSpan.FromSeconds(30), TimeProvider = clock });
+        await using var rt = NewRuntime(store, new RuntimeOptions { CheckpointEveryTurns = 1_000_000, CheckpointInterval = TimeSpan.FromSeconds(30) }, new RuntimeEnvironment { TimeProvider = clock });
         await rt.Call<ICounter>("c", "r1").Add(1);
         await rt.Call<ICounter>("c", "r2").Add(1);
         Assert.Null(await store.GetCheckpointAsync("Counter/c"));
@@ -164,7 +165,7 @@ public sealed class LocalRuntimeTests
     {
         var store = new MemoryLogStore();
         var clock = new ManualTime(new DateTimeOffset(2030, 5, 6, 7, 8, 9, TimeSpan.Zero));
-        await using (var rt = NewRuntime(store, new RuntimeOptions { TimeProvider = clock }))
+        await using (var rt = NewRuntime(store, environment: new RuntimeEnvironment { TimeProvider = clock }))
         {
             var stamp = await rt.Call<ICounter>("c", "s1").Stamp();
             Assert.StartsWith("2030-05-06T07:08:09", stamp);

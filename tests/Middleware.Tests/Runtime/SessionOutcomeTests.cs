@@ -24,12 +24,12 @@ public abstract class SessionOutcomeTests
     /// <summary>Opens the store under test (the same database every call).</summary>
     protected abstract Task<ILogStore> OpenStoreAsync();
 
-    private static (LocalRuntime Runtime, RecordingCaller Caller) NewRuntime(ILogStore store, RuntimeOptions? options = null)
+    private static (LocalRuntime Runtime, RecordingCaller Caller) NewRuntime(ILogStore store, RuntimeEnvironment? environment = null)
     {
         var caller = new RecordingCaller();
-        options ??= new RuntimeOptions();
-        options.Caller = caller;
-        var runtime = new LocalRuntime(store, CallRegistries.Default(), options);
+        environment ??= new RuntimeEnvironment();
+        environment.Caller = caller;
+        var runtime = new LocalRuntime(store, CallRegistries.Default(), environment: environment);
         caller.Runtime = runtime;
         return (runtime, caller);
     }
@@ -40,9 +40,9 @@ public abstract class SessionOutcomeTests
     public async Task Session_items_are_recorded_and_replay_and_audits_see_the_recorded_value()
     {
         var items = new ConcurrentDictionary<(string Session, string Key), string> { [("s1", "lang")] = "fr" };
-        RuntimeOptions Options() => new()
+        RuntimeEnvironment Options() => new()
         {
-            SessionItems = (session, key, _) => Task.FromResult(items.TryGetValue((session, key), out var v) ? v : null),
+            SessionItems = new DelegateSessionItems((session, key, _) => Task.FromResult(items.TryGetValue((session, key), out var v) ? v : null)),
         };
 
         await using (var store = await OpenStoreAsync())
@@ -85,7 +85,7 @@ public abstract class SessionOutcomeTests
     public async Task A_session_store_that_fails_leaves_the_turn_unrecorded()
     {
         await using var store = await OpenStoreAsync();
-        var (rt, _) = NewRuntime(store, new RuntimeOptions { SessionItems = (_, _, _) => throw new TimeoutException("session store down") });
+        var (rt, _) = NewRuntime(store, new RuntimeEnvironment { SessionItems = new DelegateSessionItems((_, _, _) => throw new TimeoutException("session store down")) });
         await using (rt)
         {
             var e = await Assert.ThrowsAsync<TurnNotDurableException>(() => rt.Call<IRelay>("r", "q1", sessionId: "s1").RememberItem("lang"));
@@ -223,13 +223,13 @@ public abstract class SessionOutcomeTests
     {
         await using var store = await OpenStoreAsync();
         var policyCalls = 0;
-        var options = new RuntimeOptions
+        var options = new RuntimeEnvironment
         {
-            ClaimPolicy = (_, _, _) =>
+            Ownership = new DelegateOwnership((_, _, _) =>
             {
                 Interlocked.Increment(ref policyCalls);
                 return Task.FromResult(new ClaimResult(null, "silo-b", "10.0.0.2:7000"));
-            },
+            }),
         };
         var (rt, _) = NewRuntime(store, options);
         await using (rt)
@@ -254,9 +254,9 @@ public abstract class SessionOutcomeTests
     {
         await using var store = await OpenStoreAsync();
         var expected = new ConcurrentQueue<long>();
-        var options = new RuntimeOptions
+        var options = new RuntimeEnvironment
         {
-            ClaimPolicy = async (id, epoch, ct) =>
+            Ownership = new DelegateOwnership(async (id, epoch, ct) =>
             {
                 expected.Enqueue(epoch);
                 if (expected.Count == 1)
@@ -267,7 +267,7 @@ public abstract class SessionOutcomeTests
                 }
 
                 return new ClaimResult(await store.ClaimAsync(id, epoch, "silo-a", ct));
-            },
+            }),
         };
         var (rt, _) = NewRuntime(store, options);
         await using (rt)
@@ -372,4 +372,16 @@ public sealed class SqliteSessionOutcomeTests : SessionOutcomeTests, IDisposable
     protected override Task<ILogStore> OpenStoreAsync() => Task.FromResult<ILogStore>(SqliteLogStore.Open(Path.Combine(_dir, "log.db")));
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
+
+/// <summary>An ownership policy from a delegate, for tests that script what the store answers.</summary>
+internal sealed class DelegateOwnership(Func<string, long, CancellationToken, Task<ClaimResult>> claim) : IOwnershipPolicy
+{
+    public Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken) => claim(componentId, expectedEpoch, cancellationToken);
+}
+
+/// <summary>Session items from a delegate.</summary>
+internal sealed class DelegateSessionItems(Func<string, string, CancellationToken, Task<string?>> read) : ISessionItemSource
+{
+    public Task<string?> GetItemAsync(string sessionId, string key, CancellationToken cancellationToken) => read(sessionId, key, cancellationToken);
 }

@@ -1,0 +1,36 @@
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>
+/// How an activation claims its component: a conditional epoch bump that fences every earlier owner, allowed only when
+/// this runtime may own the component. Named so a host can say which rule it runs by (<see cref="RuntimeEnvironment.Ownership"/>).
+/// </summary>
+public interface IOwnershipPolicy
+{
+    /// <summary>
+    /// Claims <paramref name="componentId"/> from <paramref name="expectedEpoch"/> (0 for a component never claimed):
+    /// the new head, or the live owner that refused it (the request belongs there), or a conflict (read the head again).
+    /// </summary>
+    Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken);
+}
+
+/// <summary>One process on a store of its own: it may always claim (<see cref="ILogStore.ClaimAsync"/>) under its owner id.</summary>
+public sealed class StoreOwnership(ILogStore store, string ownerId) : IOwnershipPolicy
+{
+    /// <inheritdoc />
+    public async Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken) =>
+        new(await store.ClaimAsync(componentId, expectedEpoch, ownerId, cancellationToken).ConfigureAwait(false));
+}
+
+/// <summary>
+/// A silo of a cluster: claims through the membership-aware <see cref="IClusterStore.ClaimForSiloAsync"/>, which never
+/// takes a component from another live silo (the activation then fails with <see cref="ComponentOwnedElsewhereException"/>
+/// naming the owner, and the request is forwarded there).
+/// </summary>
+public sealed class ClusterOwnership(IClusterStore cluster, string siloId) : IOwnershipPolicy
+{
+    /// <inheritdoc />
+    public Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken) =>
+        cluster.ClaimForSiloAsync(componentId, expectedEpoch, siloId, cancellationToken);
+}

@@ -1,0 +1,35 @@
+using Middleware.Core;
+using Middleware.Recovery.Procedures;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>
+/// What a runtime talks to besides its log store: the back-end databases components call, how component calls and
+/// session reads leave it, how it claims the components it activates, and its clock. The defaults suit one process on
+/// a store of its own; a silo sets every seam to its cluster's.
+/// </summary>
+public sealed class RuntimeEnvironment
+{
+    /// <summary>Back-end databases components reach with <c>Context.Backend(name)</c>.</summary>
+    public BackendRegistry Backends { get; } = new();
+
+    /// <summary>
+    /// Delivers component-to-component calls made inside turns (<c>Context.Call&lt;T&gt;(key)</c>), for example a silo's
+    /// router. Null (the default): the runtime serves them itself, in-process. An exception it throws (other than
+    /// <see cref="CallCycleException"/>) leaves the calling turn in doubt; it is completed later under the same ids.
+    /// </summary>
+    public IComponentCaller? Caller { get; set; }
+
+    /// <summary>
+    /// How an activation claims its component. Null (the default): <see cref="StoreOwnership"/>, which claims through
+    /// the log store under <see cref="RuntimeOptions.OwnerId"/>; a silo uses <see cref="ClusterOwnership"/>, which never
+    /// takes a component from another live silo.
+    /// </summary>
+    public IOwnershipPolicy? Ownership { get; set; }
+
+    /// <summary>Reads items of virtual sessions for <c>Context.GetSessionItemAsync</c>. Null (the default): every item reads null.</summary>
+    public ISessionItemSource? SessionItems { get; set; }
+
+    /// <summary>The clock behind <c>Context.UtcNow</c>, checkpoint intervals and retry backoff (default: the system clock).</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+}
