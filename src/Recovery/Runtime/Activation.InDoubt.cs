@@ -47,7 +47,7 @@ internal sealed partial class Activation
         if (!HasTurnInDoubt) return;
         var failure = await TryRollForwardAsync().ConfigureAwait(false);
         if (failure is null) return;
-        if (IsBroken) ExceptionDispatchInfo.Throw(failure);
+        if (!IsActive) ExceptionDispatchInfo.Throw(failure);
         EnsureRollForward();
     }
 
@@ -97,12 +97,22 @@ internal sealed partial class Activation
         }
 
         if (!await RestoreAsync("the state could not be restored after an outbound call failed").ConfigureAwait(false))
-            return new TurnNotDurableException(Id, inv.RequestId, $"an outbound call failed ({failure.Message}) and the state could not be restored ({_brokenReason})", failure);
+            return new TurnNotDurableException(Id, inv.RequestId, $"an outbound call failed ({failure.Message}) and the state could not be restored ({_endReason})", failure);
         if (OldestInDoubt() is not { } partial)
             return new TurnNotDurableException(Id, inv.RequestId, $"a call of the turn failed before anything was recorded: {failure.Message}", failure);
         _inDoubtFailure = failure;
         EnsureRollForward();
         return new ComponentInDoubtException(Id, inv.RequestId, partial.RequestId, partial.TurnSeq, failure);
+    }
+
+    /// <summary>
+    /// Restores the state as it was before a turn that threw, by rebuilding from checkpoint and log once
+    /// every earlier record is durable. Exceptions are rare, so the hot path pays no copy of the state.
+    /// </summary>
+    private async Task UndoAsync(Invocation inv)
+    {
+        if (!await RestoreAsync("undo failed").ConfigureAwait(false))
+            throw new TurnNotDurableException(Id, inv.RequestId, $"the state could not be restored after the turn failed ({_endReason})");
     }
 
     /// <summary>
@@ -148,7 +158,7 @@ internal sealed partial class Activation
     private async Task RollForwardLoopAsync()
     {
         var delay = FirstRetry;
-        while (!IsBroken && HasTurnInDoubt)
+        while (IsActive && HasTurnInDoubt)
         {
             try
             {
@@ -177,7 +187,7 @@ internal sealed partial class Activation
             await _turnLock.WaitAsync().ConfigureAwait(false);
             try
             {
-                if (_brokenReason is { } reason) return new ActivationBrokenException(Id, "(in doubt)", reason);
+                if (!IsActive) return new ActivationBrokenException(Id, "(in doubt)", _endReason ?? State.ToString());
                 if (OldestInDoubt() is not { } partial) return null;
                 if (!Type.Methods.TryGetValue(partial.Method, out var method))
                 {

@@ -16,7 +16,7 @@ internal sealed partial class Activation
 {
     private readonly SemaphoreSlim _turnLock = new(1, 1);
     private readonly Dictionary<string, Slot> _recent = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TurnRecord> _inDoubt;
+    private readonly Dictionary<string, TurnRecord> _inDoubt = new(StringComparer.Ordinal);
     private readonly TurnRuntime _turnRuntime;
     private readonly ILogStore _store;
     private readonly GroupCommitWriter _writer;
@@ -24,41 +24,26 @@ internal sealed partial class Activation
     private readonly RuntimeServices _services;
     private readonly JsonSerializerOptions _json;
     private List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)> _sinceCheckpoint = [];
-    private IRecoverableGrain _grain;
+    private IRecoverableGrain _grain = null!;
     private long _lastSeq;
     private long _checkpointSeq;
     private long _lastCheckpointTicks;
     private Task<AppendStatus> _lastWrite = Task.FromResult(AppendStatus.Ok);
     private (long Seq, Task<AppendStatus> Write)? _pendingCheckpoint;
-    private volatile string? _brokenReason;
     private Invocation? _current;
 
-    private Activation(ComponentId id, ComponentTypeInfo type, long epoch, Replayer.Loaded loaded, RuntimeServices services)
+    /// <summary>An activation of <paramref name="id"/> that has not started (<see cref="ActivationState.Creating"/>); <see cref="Start"/> recovers it.</summary>
+    public Activation(ComponentId id, ComponentTypeInfo type, RuntimeServices services)
     {
         Id = id;
         IdText = id.ToString();
         Type = type;
-        Epoch = epoch;
-        _grain = (IRecoverableGrain)loaded.Grain;
-        _lastSeq = loaded.LastSeq;
-        _checkpointSeq = loaded.CheckpointSeq;
         _store = services.Store;
         _writer = services.Writer;
         _options = services.Options;
         _services = services;
         _json = services.Registry.Json;
-        _lastCheckpointTicks = services.Time.GetUtcNow().UtcTicks;
-        _inDoubt = new Dictionary<string, TurnRecord>(loaded.InDoubt, StringComparer.Ordinal);
         _turnRuntime = new TurnRuntime(services.Environment.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, services.Environment.SessionItems);
-        var remembered = new List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)>(loaded.Turns.Count + loaded.Fences.Count);
-        foreach (var (seq, turn) in loaded.Turns) remembered.Add((turn.RequestId, seq, turn.ArgsHash, turn.Reply));
-        foreach (var (seq, requestId) in loaded.Fences) remembered.Add((requestId, seq, DedupEntry.AnyArgs, RequestOutcome.FencedReply(id, requestId)));
-        if (loaded.Fences.Count > 0) remembered.Sort((a, b) => a.Seq.CompareTo(b.Seq));
-        foreach (var r in remembered)
-        {
-            _recent[r.RequestId] = new Slot(r.ArgsHash, r.Seq, Task.FromResult(r.Reply));
-            _sinceCheckpoint.Add(r);
-        }
     }
 
     public ComponentId Id { get; }
@@ -67,47 +52,14 @@ internal sealed partial class Activation
 
     public ComponentTypeInfo Type { get; }
 
-    public long Epoch { get; }
-
-    /// <summary>Set when a write failed or was fenced: the in-memory state can no longer be trusted.</summary>
-    public bool IsBroken => _brokenReason is not null;
+    /// <summary>The epoch this activation claimed (0 until it did).</summary>
+    public long Epoch { get; private set; }
 
     /// <summary>
     /// Set when a write of this activation failed in the store (not fenced): a partial record may now be the last one
     /// in the log with nobody left to complete its turn, so the runtime looks at the component again.
     /// </summary>
     public bool BrokeOnStoreFailure { get; private set; }
-
-    /// <summary>
-    /// Claims the component (epoch + 1), loads its latest checkpoint and replays the log after it, checking
-    /// every reproduced reply. Only then does the activation serve.
-    /// </summary>
-    public static async Task<Activation> ActivateAsync(ComponentId id, ComponentTypeInfo type, RuntimeServices services, CancellationToken cancellationToken)
-    {
-        var idText = id.ToString();
-        var store = services.Store;
-        ComponentHead? claimed = null;
-        for (var attempt = 0; claimed is null; attempt++)
-        {
-            var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
-            var result = await services.Ownership.ClaimAsync(idText, head?.Epoch ?? 0, cancellationToken).ConfigureAwait(false);
-            if (result.Claimed is null && result.LiveOwner is { } owner)
-                throw new ComponentOwnedElsewhereException(id, owner, result.LiveOwnerAddress);
-            claimed = result.Claimed;
-
-            if (claimed is null && attempt >= 10)
-                throw new InvalidOperationException($"Could not claim {id}: its epoch kept changing under concurrent claims.");
-        }
-
-        // Claim first, read second: anything a previous owner appends after our claim is fenced, and
-        // everything it appended before is in what we read now.
-        var loaded = await Replayer.LoadAsync(store, type, id, claimed.LastSeq, services.Registry.Json, cancellationToken).ConfigureAwait(false);
-        if (loaded.LastSeq != claimed.LastSeq)
-            throw new InvalidDataException($"The log of {id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
-        var activation = new Activation(id, type, claimed.Epoch, loaded, services);
-        await activation.CompleteInDoubtFirstAsync().ConfigureAwait(false);
-        return activation;
-    }
 
     /// <summary>Runs one request as a turn (or answers it from the recorded reply) and returns its durable reply.</summary>
     public Task<ComponentReply> ExecuteAsync(Invocation inv, ComponentMethod method) =>
@@ -120,7 +72,7 @@ internal sealed partial class Activation
         await _turnLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            ThrowIfBroken(inv.RequestId);
+            ThrowIfNotServing(inv.RequestId);
             PrunePastCheckpoint();
             if (_recent.TryGetValue(inv.RequestId, out var seen))
             {
@@ -172,11 +124,7 @@ internal sealed partial class Activation
         if (context.InfrastructureFailure is { } failure)
             throw await FailedAttemptAsync(inv, failure).ConfigureAwait(false);
 
-        var seq = _lastSeq + 1;
-        var turn = context.Snapshot(inv, reply, partial: false);
-        var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.Turn, RecordCodec.EncodeTurn(turn)));
-        _lastSeq = seq;
-        _lastWrite = write;
+        var (seq, write) = Append(RecordKind.Turn, RecordCodec.EncodeTurn(context.Snapshot(inv, reply, partial: false)));
         if (_inDoubt.Count > 0)
         {
             // Final now (a resumed turn, or one whose undo re-read its own partial record from the log).
@@ -210,13 +158,9 @@ internal sealed partial class Activation
             return;
         }
 
-        var seq = _lastSeq + 1;
-        if (context.TurnSeq == 0) context.TurnSeq = seq;
+        if (context.TurnSeq == 0) context.TurnSeq = _lastSeq + 1;
         var current = _current ?? throw new InvalidOperationException("An outbound call was made outside a turn.");
-        var partial = context.Snapshot(current, ComponentReply.Void, partial: true);
-        var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, RecordKind.PartialTurn, RecordCodec.EncodeTurn(partial)));
-        _lastSeq = seq;
-        _lastWrite = write;
+        var (_, write) = Append(RecordKind.PartialTurn, RecordCodec.EncodeTurn(context.Snapshot(current, ComponentReply.Void, partial: true)));
         try
         {
             await AwaitDurableAsync(write, ComponentReply.Void, current.RequestId).ConfigureAwait(false);
@@ -237,7 +181,7 @@ internal sealed partial class Activation
         await _turnLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            ThrowIfBroken(inv.RequestId);
+            ThrowIfNotServing(inv.RequestId);
             // Not even a read runs ahead of a turn in doubt: it already holds its place before this one.
             ThrowIfAnotherInDoubt(inv.RequestId);
             var args = method.DecodeArgs(inv.Args.Span, _json);
@@ -265,6 +209,19 @@ internal sealed partial class Activation
 
         // The state it read may include turns not yet durable: answer only once they are.
         return await AwaitDurableAsync(durable, reply, inv.RequestId).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The one append step (caller holds the turn lock): takes the next seq, queues the record behind every earlier one of
+    /// this component, and remembers the write so later replies and checkpoints wait for it.
+    /// </summary>
+    private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[] payload)
+    {
+        var seq = _lastSeq + 1;
+        var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, kind, payload));
+        _lastSeq = seq;
+        _lastWrite = write;
+        return (seq, write);
     }
 
     private async Task<ComponentReply> AwaitDurableAsync(Task<AppendStatus> write, ComponentReply reply, string requestId)
@@ -296,16 +253,6 @@ internal sealed partial class Activation
         if (recordedHash != argsHash && recordedHash != DedupEntry.AnyArgs) throw new RequestIdReuseException(Id, inv.RequestId, inv.Method);
     }
 
-    private void ThrowIfBroken(string requestId)
-    {
-        if (_brokenReason is { } reason) throw new ActivationBrokenException(Id, requestId, reason);
-    }
-
-    private void MarkBroken(string reason) => _brokenReason ??= reason;
-
-    /// <summary>Stops serving without writing anything (the silo was declared dead, or the activation was dropped).</summary>
-    public void Abandon(string reason) => MarkBroken(reason);
-
     private sealed record Slot(long ArgsHash, long Seq, Task<ComponentReply> Reply);
 }
 
@@ -326,7 +273,3 @@ internal sealed record RuntimeServices(
     /// <summary>The runtime's clock.</summary>
     public TimeProvider Time => Environment.TimeProvider;
 }
-
-/// <summary>The activation cannot serve (a write failed or it was fenced); the runtime replaces it.</summary>
-internal sealed class ActivationBrokenException(ComponentId id, string requestId, string reason)
-    : Exception($"The activation of {id} was discarded ({reason}) before request '{requestId}' ran.");

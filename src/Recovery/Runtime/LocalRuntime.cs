@@ -14,7 +14,7 @@ namespace Middleware.Recovery.Runtime;
 public sealed class LocalRuntime : IAsyncDisposable
 {
     private const int MaxActivationAttempts = 3;
-    private readonly ConcurrentDictionary<ComponentId, Lazy<Task<Activation>>> _activations = new();
+    private readonly ConcurrentDictionary<ComponentId, Activation> _activations = new();
     private readonly GroupCommitWriter _writer;
     private readonly RuntimeOptions _options;
     private readonly RuntimeServices _services;
@@ -57,7 +57,7 @@ public sealed class LocalRuntime : IAsyncDisposable
 
     /// <summary>True when <paramref name="id"/> is active here with a turn in doubt that it has not completed yet.</summary>
     public bool HasTurnInDoubt(ComponentId id) =>
-        _activations.TryGetValue(id, out var lazy) && IsLive(lazy) && lazy.Value.Result.HasTurnInDoubt;
+        _activations.TryGetValue(id, out var activation) && activation.IsActive && activation.HasTurnInDoubt;
 
     /// <summary>Number of live activations.</summary>
     public int ActivationCount => _activations.Count;
@@ -68,9 +68,9 @@ public sealed class LocalRuntime : IAsyncDisposable
         get
         {
             var ids = new List<ComponentId>();
-            foreach (var (id, lazy) in _activations)
+            foreach (var (id, activation) in _activations)
             {
-                if (IsLive(lazy)) ids.Add(id);
+                if (activation.IsActive) ids.Add(id);
             }
 
             return ids;
@@ -78,7 +78,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     }
 
     /// <summary>True when a live activation of <paramref name="id"/> exists here (activated, not broken, not deactivated).</summary>
-    public bool IsActive(ComponentId id) => _activations.TryGetValue(id, out var lazy) && IsLive(lazy);
+    public bool IsActive(ComponentId id) => _activations.TryGetValue(id, out var activation) && activation.IsActive;
 
     /// <summary>Store transactions and records the group-commit writer has written.</summary>
     public (long Batches, long Records) WriterStats => (_writer.Batches, _writer.Records);
@@ -109,7 +109,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
             {
                 // A turn in doubt keeps its activation: it completes the turn in the background and serves after it.
-                if (e is ComponentInDoubtException && !activation.IsBroken) throw;
+                if (e is ComponentInDoubtException && activation.IsActive) throw;
                 Discard(activation);
                 if (activation.BrokeOnStoreFailure) _inDoubtWatch.Note(activation.Id);
                 if (e is TurnNotDurableException) throw;
@@ -141,7 +141,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             }
             catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
             {
-                if (e is ComponentInDoubtException && !activation.IsBroken) throw;
+                if (e is ComponentInDoubtException && activation.IsActive) throw;
                 Discard(activation);
                 if (activation.BrokeOnStoreFailure) _inDoubtWatch.Note(activation.Id);
                 if (e is TurnNotDurableException) throw;
@@ -159,20 +159,19 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// </summary>
     public async Task<long?> DeactivateAsync(ComponentId id, CancellationToken cancellationToken = default)
     {
-        if (!_activations.TryGetValue(id, out var lazy)) return null;
-        Activation activation;
+        if (!_activations.TryGetValue(id, out var activation)) return null;
         try
         {
-            activation = await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await activation.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception) when (lazy.Value.IsFaulted)
+        catch (Exception) when (activation.Ready.IsFaulted)
         {
-            _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(id, lazy));
+            _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
             return null;
         }
 
         var epoch = await activation.DeactivateAsync(cancellationToken).ConfigureAwait(false);
-        _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(id, lazy));
+        _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
         return epoch;
     }
 
@@ -184,16 +183,11 @@ public sealed class LocalRuntime : IAsyncDisposable
     public void DropAll(string reason)
     {
         ArgumentNullException.ThrowIfNull(reason);
-        foreach (var (id, lazy) in _activations)
+        foreach (var (id, activation) in _activations)
         {
-            _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(id, lazy));
-            if (!lazy.IsValueCreated) continue;
-            lazy.Value.ContinueWith(
-                t =>
-                {
-                    if (t.IsCompletedSuccessfully) t.Result.Abandon($"dropped: {reason}");
-                },
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
+            // One still recovering ends too: its recovery sees the state and does not start serving.
+            activation.Abandon($"dropped: {reason}");
         }
     }
 
@@ -253,36 +247,31 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// <summary>Writes a checkpoint for every live activation and waits until they are durable.</summary>
     public async Task CheckpointAllAsync()
     {
-        foreach (var lazy in _activations.Values)
+        foreach (var activation in _activations.Values)
         {
-            if (lazy.Value.IsCompletedSuccessfully) await lazy.Value.Result.CheckpointAsync().ConfigureAwait(false);
+            if (activation.IsActive) await activation.CheckpointAsync().ConfigureAwait(false);
         }
     }
 
     private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken)
     {
-        var lazy = _activations.GetOrAdd(id, _ => new Lazy<Task<Activation>>(
-            () => Activation.ActivateAsync(id, type, _services, CancellationToken.None)));
+        var activation = _activations.GetOrAdd(id, static (id, s) => new Activation(id, s.Type, s.Services), (Type: type, Services: _services));
+        activation.Start();
         try
         {
-            return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await activation.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return activation;
         }
-        catch (Exception) when (lazy.Value.IsFaulted)
+        catch (Exception) when (activation.Ready.IsFaulted)
         {
             // A failed activation must not stick: the next request tries again.
-            _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(id, lazy));
+            _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
             throw;
         }
     }
 
-    private static bool IsLive(Lazy<Task<Activation>> lazy) =>
-        lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && !lazy.Value.Result.IsBroken;
-
-    private void Discard(Activation activation)
-    {
-        if (_activations.TryGetValue(activation.Id, out var lazy) && lazy.Value.IsCompletedSuccessfully && ReferenceEquals(lazy.Value.Result, activation))
-            _activations.TryRemove(new KeyValuePair<ComponentId, Lazy<Task<Activation>>>(activation.Id, lazy));
-    }
+    private void Discard(Activation activation) =>
+        _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(activation.Id, activation));
 
     /// <summary>Writes what is queued and stops the writer. The store is not disposed (the caller owns it).</summary>
     public async ValueTask DisposeAsync()

@@ -1,0 +1,83 @@
+using Middleware.Core;
+using Middleware.Grains;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>
+/// Checkpoints and the dedup memory: when to write one, what it carries (the request ids and replies since the last
+/// one, which the store keeps in its dedup table), and forgetting those ids once it is durable.
+/// </summary>
+internal sealed partial class Activation
+{
+    private void MaybeCheckpoint()
+    {
+        // A checkpoint never hides a turn in doubt: recovery looks for partial records after the latest checkpoint only.
+        if (_inDoubt.Count > 0) return;
+        var now = _services.Time.GetUtcNow().UtcTicks;
+        if (_sinceCheckpoint.Count < _options.CheckpointEveryTurns && now - _lastCheckpointTicks < _options.CheckpointInterval.Ticks)
+            return;
+        WriteCheckpoint(now);
+    }
+
+    /// <summary>Queues a checkpoint of the current state at the last seq (caller holds the turn lock).</summary>
+    private void WriteCheckpoint(long nowTicks)
+    {
+        var state = StateCodec.Serialize(_grain.State, Type.StateType, _json);
+        // Replies are encoded for the dedup table only here, not on every turn.
+        var dedup = _sinceCheckpoint.ConvertAll(d => new DedupEntry(d.RequestId, d.Seq, d.ArgsHash, RecordCodec.EncodeReply(d.Reply)));
+        var checkpoint = new CheckpointRecord(_lastSeq, Epoch, state, StateCodec.Hash(state)) { Dedup = dedup };
+        _sinceCheckpoint = [];
+        _lastCheckpointTicks = nowTicks;
+        var write = _writer.Enqueue(IdText, Epoch, checkpoint);
+        _lastWrite = write;
+        _pendingCheckpoint = (_lastSeq, write);
+    }
+
+    /// <summary>Once a checkpoint is durable, its request ids live in the store's dedup table: drop them here.</summary>
+    private void PrunePastCheckpoint()
+    {
+        if (_pendingCheckpoint is not { } pending || !pending.Write.IsCompleted) return;
+        _pendingCheckpoint = null;
+        if (!pending.Write.IsCompletedSuccessfully || pending.Write.Result != AppendStatus.Ok) return;
+        _checkpointSeq = pending.Seq;
+        var stale = new List<string>();
+        foreach (var (id, slot) in _recent)
+        {
+            if (slot.Seq <= pending.Seq) stale.Add(id);
+        }
+
+        foreach (var id in stale) _recent.Remove(id);
+    }
+
+    /// <summary>Writes a checkpoint now and waits until it is durable (graceful shutdown, admin).</summary>
+    public async Task CheckpointAsync()
+    {
+        Task<AppendStatus> write;
+        await _turnLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            // In doubt: the log after the last checkpoint must keep showing the partial record; no checkpoint until it is final.
+            if (!IsActive || _lastSeq == _checkpointSeq || _inDoubt.Count > 0) return;
+            WriteCheckpoint(_services.Time.GetUtcNow().UtcTicks);
+            write = _lastWrite;
+        }
+        finally
+        {
+            _turnLock.Release();
+        }
+
+        await write.ConfigureAwait(false);
+    }
+
+    /// <summary>A request id recorded with a checkpoint (so no longer in memory), or null.</summary>
+    private async Task<ComponentReply?> FindInStoreAsync(Invocation inv, long argsHash)
+    {
+        if (_checkpointSeq == 0) return null; // every turn of this component is still in _recent
+        var entry = await _store.FindRequestAsync(IdText, inv.RequestId).ConfigureAwait(false);
+        if (entry is null) return null;
+        CheckSameRequest(entry.ArgsHash, argsHash, inv);
+        return RecordCodec.DecodeReply(entry.Reply);
+    }
+}

@@ -1,0 +1,189 @@
+using Middleware.Core;
+using Middleware.Grains;
+using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>Where an activation is in its life. Stored in the activation; a reader can switch on it.</summary>
+internal enum ActivationState
+{
+    /// <summary>Created (and placed in the runtime's table), recovery not started.</summary>
+    Creating,
+
+    /// <summary>Claiming the component, replaying its log, completing a turn in doubt first.</summary>
+    Recovering,
+
+    /// <summary>Serving requests (a turn in doubt that could not complete yet is still being retried; see <see cref="Activation.HasTurnInDoubt"/>).</summary>
+    Active,
+
+    /// <summary>Finishing its last turn and writing a final checkpoint; no new request starts.</summary>
+    Deactivating,
+
+    /// <summary>Ended gracefully; the runtime activates the component again for its next request.</summary>
+    Deactivated,
+
+    /// <summary>
+    /// Ended because its memory cannot be trusted (a write failed or was fenced, recovery failed) or it was dropped
+    /// (the silo was declared dead); see <see cref="Activation.EndReason"/>. The runtime replaces it.
+    /// </summary>
+    Broken,
+}
+
+/// <summary>
+/// The life of an activation: recovery (claim, load, replay, complete what is in doubt), the explicit state every
+/// caller checks, graceful deactivation and abandonment.
+/// </summary>
+internal sealed partial class Activation
+{
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _state = (int)ActivationState.Creating;
+    private volatile string? _endReason;
+
+    /// <summary>The activation's state now.</summary>
+    public ActivationState State => (ActivationState)Volatile.Read(ref _state);
+
+    /// <summary>Why it ended (<see cref="ActivationState.Broken"/> or <see cref="ActivationState.Deactivated"/>), else null.</summary>
+    public string? EndReason => _endReason;
+
+    /// <summary>True while it serves requests.</summary>
+    public bool IsActive => State == ActivationState.Active;
+
+    /// <summary>Completes when the activation serves, or faults with the reason it could not recover.</summary>
+    public Task Ready => _ready.Task;
+
+    /// <summary>
+    /// Starts recovery once (later calls do nothing): claims the component (epoch + 1), loads its latest checkpoint,
+    /// replays the log after it checking every reproduced reply, completes a turn in doubt first, and only then serves.
+    /// </summary>
+    public void Start()
+    {
+        if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Recovering, (int)ActivationState.Creating) != (int)ActivationState.Creating) return;
+        _ = RecoverAsync();
+    }
+
+    private async Task RecoverAsync()
+    {
+        try
+        {
+            var claimed = await ClaimAsync().ConfigureAwait(false);
+            // Claim first, read second: anything a previous owner appends after our claim is fenced, and everything it
+            // appended before is in what we read now.
+            var loaded = await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, CancellationToken.None).ConfigureAwait(false);
+            if (loaded.LastSeq != claimed.LastSeq)
+                throw new InvalidDataException($"The log of {Id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
+            Adopt(claimed.Epoch, loaded);
+            if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Active, (int)ActivationState.Recovering) != (int)ActivationState.Recovering)
+                throw new ActivationBrokenException(Id, "(activation)", _endReason ?? "it was dropped while recovering");
+            await CompleteInDoubtFirstAsync().ConfigureAwait(false);
+            _ready.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            End(ActivationState.Broken, $"activation failed: {e.Message}");
+            _ready.TrySetException(e);
+        }
+    }
+
+    /// <summary>A conditional epoch bump through the runtime's ownership policy; a live owner elsewhere is an exception naming it.</summary>
+    private async Task<ComponentHead> ClaimAsync()
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var head = await _store.GetHeadAsync(IdText, CancellationToken.None).ConfigureAwait(false);
+            var result = await _services.Ownership.ClaimAsync(IdText, head?.Epoch ?? 0, CancellationToken.None).ConfigureAwait(false);
+            if (result.Claimed is { } claimed) return claimed;
+            if (result.LiveOwner is { } owner) throw new ComponentOwnedElsewhereException(Id, owner, result.LiveOwnerAddress);
+            if (attempt >= 10) throw new InvalidOperationException($"Could not claim {Id}: its epoch kept changing under concurrent claims.");
+        }
+    }
+
+    /// <summary>Takes over what recovery rebuilt: state, log position, the request ids since the checkpoint, turns in doubt.</summary>
+    private void Adopt(long epoch, Replayer.Loaded loaded)
+    {
+        Epoch = epoch;
+        _grain = (IRecoverableGrain)loaded.Grain;
+        _lastSeq = loaded.LastSeq;
+        _checkpointSeq = loaded.CheckpointSeq;
+        _lastCheckpointTicks = _services.Time.GetUtcNow().UtcTicks;
+        lock (_inDoubt)
+        {
+            foreach (var (requestId, partial) in loaded.InDoubt) _inDoubt[requestId] = partial;
+        }
+
+        var remembered = new List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)>(loaded.Turns.Count + loaded.Fences.Count);
+        foreach (var (seq, turn) in loaded.Turns) remembered.Add((turn.RequestId, seq, turn.ArgsHash, turn.Reply));
+        foreach (var (seq, requestId) in loaded.Fences) remembered.Add((requestId, seq, DedupEntry.AnyArgs, RequestOutcome.FencedReply(Id, requestId)));
+        if (loaded.Fences.Count > 0) remembered.Sort((a, b) => a.Seq.CompareTo(b.Seq));
+        foreach (var r in remembered)
+        {
+            _recent[r.RequestId] = new Slot(r.ArgsHash, r.Seq, Task.FromResult(r.Reply));
+            _sinceCheckpoint.Add(r);
+        }
+    }
+
+    /// <summary>
+    /// Ends this activation gracefully: waits for the turn in progress (under the turn lock), writes a checkpoint when
+    /// the log moved past the last one (never over a turn in doubt), waits until everything is durable, and stops
+    /// serving (later callers get <see cref="ActivationBrokenException"/>, and the runtime activates the component
+    /// again). Returns the epoch.
+    /// </summary>
+    public async Task<long> DeactivateAsync(CancellationToken cancellationToken)
+    {
+        Task<AppendStatus> write;
+        await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Deactivating, (int)ActivationState.Active) != (int)ActivationState.Active)
+                return Epoch; // nothing trustworthy to checkpoint; the log has everything durable
+            if (_lastSeq != _checkpointSeq && _pendingCheckpoint?.Seq != _lastSeq && _inDoubt.Count == 0)
+                WriteCheckpoint(_services.Time.GetUtcNow().UtcTicks);
+            write = _lastWrite;
+        }
+        finally
+        {
+            _turnLock.Release();
+        }
+
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The final checkpoint did not make it: the next activation replays the log instead. Nothing is lost.
+        }
+
+        End(ActivationState.Deactivated, "deactivated");
+        return Epoch;
+    }
+
+    /// <summary>Stops serving without writing anything (the silo was declared dead, or the activation was dropped).</summary>
+    public void Abandon(string reason) => End(ActivationState.Broken, reason);
+
+    /// <summary>The memory of this activation can no longer be trusted: it serves nothing more.</summary>
+    private void MarkBroken(string reason) => End(ActivationState.Broken, reason);
+
+    /// <summary>Moves to a final state once; the first reason is kept.</summary>
+    private void End(ActivationState final, string reason)
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _state);
+            if (current is (int)ActivationState.Broken or (int)ActivationState.Deactivated) return;
+            if (Interlocked.CompareExchange(ref _state, (int)final, current) != current) continue;
+            _endReason = reason;
+            return;
+        }
+    }
+
+    /// <summary>Refuses <paramref name="requestId"/> unless the activation serves.</summary>
+    private void ThrowIfNotServing(string requestId)
+    {
+        if (State != ActivationState.Active) throw new ActivationBrokenException(Id, requestId, _endReason ?? State.ToString().ToLowerInvariant());
+    }
+}
+
+/// <summary>The activation cannot serve (it ended: a write failed, it was fenced, dropped or deactivated); the runtime replaces it.</summary>
+internal sealed class ActivationBrokenException(ComponentId id, string requestId, string reason)
+    : Exception($"The activation of {id} was discarded ({reason}) before request '{requestId}' ran.");
