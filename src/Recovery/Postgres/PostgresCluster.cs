@@ -6,7 +6,7 @@ using NpgsqlTypes;
 namespace Middleware.Recovery.Postgres;
 
 /// <summary>
-/// The cluster operations on PostgreSQL (tables of sql/postgres/002_cluster.sql). Liveness is judged by the
+/// The cluster operations on PostgreSQL (tables of sql/postgres/002_cluster.sql and 003_silo_contact.sql). Liveness is judged by the
 /// server's <c>clock_timestamp()</c>. Lock order, to keep transactions from deadlocking one another: silos rows
 /// first (several at once only in id order), then components rows (several at once only in id order, like appends).
 /// </summary>
@@ -14,22 +14,34 @@ internal static class PostgresCluster
 {
     private const string Now = "SELECT clock_timestamp()";
 
-    // Every active silo whose window passed at $1 is dead from now on. The rows are locked in id order, so two
-    // transactions marking at once queue instead of deadlocking; a row a heartbeat refreshed meanwhile is
-    // re-checked after the lock and left alone.
+    // An active silo (s) whose window passed at $1 is dead from now on when another live silo (w) vouches against it:
+    // w's run of contact covers s's whole window and w's last heartbeat is at most half that window old. A
+    // suspect's age reaches its window and a voucher's stays under its own, so no row is both. The suspects are
+    // locked in id order, so two transactions marking at once queue instead of deadlocking; a row a heartbeat
+    // refreshed meanwhile is re-checked after the lock and left alone.
     private const string MarkDead =
-        "UPDATE silos SET status = 2 WHERE silo_id IN (SELECT silo_id FROM silos " +
-        "WHERE status = 1 AND $1 - heartbeat >= dead_after_ms * interval '1 millisecond' ORDER BY silo_id FOR UPDATE)";
+        "UPDATE silos SET status = 2 WHERE silo_id IN (SELECT s.silo_id FROM silos s " +
+        "WHERE s.status = 1 AND $1 - s.heartbeat >= s.dead_after_ms * interval '1 millisecond' AND EXISTS (SELECT 1 FROM silos w " +
+        "WHERE w.status = 1 AND $1 - w.heartbeat < w.dead_after_ms * interval '1 millisecond' " +
+        "AND 2 * ($1 - w.heartbeat) <= s.dead_after_ms * interval '1 millisecond' " +
+        "AND w.contact_since + s.dead_after_ms * interval '1 millisecond' <= $1) " +
+        "ORDER BY s.silo_id FOR UPDATE OF s)";
 
     private const string Join =
         "WITH t AS (SELECT clock_timestamp() AS now) " +
-        "INSERT INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at) " +
-        "SELECT $1, $2, $3, 1, t.now, $4, 0, t.now FROM t " +
+        "INSERT INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at, contact_since) " +
+        "SELECT $1, $2, $3, 1, t.now, $4, 0, t.now, t.now FROM t " +
         "ON CONFLICT (silo_id) DO UPDATE SET address = excluded.address, http_address = excluded.http_address, status = 1, " +
-        "heartbeat = excluded.heartbeat, dead_after_ms = excluded.dead_after_ms, activations = 0, joined_at = excluded.joined_at " +
+        "heartbeat = excluded.heartbeat, dead_after_ms = excluded.dead_after_ms, activations = 0, joined_at = excluded.joined_at, " +
+        "contact_since = excluded.contact_since " +
         "RETURNING joined_at";
 
-    private const string Heartbeat = "UPDATE silos SET heartbeat = clock_timestamp(), activations = $2 WHERE silo_id = $1 AND status = 1";
+    // A heartbeat more than half the smallest active window after the previous one starts a new run of contact
+    // (SET expressions read the row as it was before the update).
+    private const string Heartbeat =
+        "WITH t AS (SELECT clock_timestamp() AS now), m AS (SELECT min(dead_after_ms) AS window_ms FROM silos WHERE status = 1) " +
+        "UPDATE silos SET contact_since = CASE WHEN 2 * (t.now - heartbeat) > m.window_ms * interval '1 millisecond' THEN t.now ELSE contact_since END, " +
+        "heartbeat = t.now, activations = $2 FROM t, m WHERE silo_id = $1 AND status = 1";
 
     private const string Leave = "UPDATE silos SET status = 3 WHERE silo_id = $1";
 

@@ -3,7 +3,7 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Recovery.Postgres;
 
 /// <summary>
-/// <see cref="IClusterStore"/> on PostgreSQL (tables of sql/postgres/002_cluster.sql, statements in
+/// <see cref="IClusterStore"/> on PostgreSQL (tables of sql/postgres/002_cluster.sql and 003_silo_contact.sql, statements in
 /// <see cref="PostgresCluster"/>). Each operation is one transaction on a pooled connection; liveness is judged by
 /// the server's clock. Safe to call concurrently, from any number of processes.
 /// </summary>

@@ -10,12 +10,25 @@ namespace Middleware.Recovery.Storage;
 /// <list type="number">
 /// <item>Liveness is judged by the store's clock, never the caller's: a silo is live while its status is
 /// <see cref="SiloStatus.Active"/> and its last heartbeat is younger than the window it joined with.</item>
-/// <item>A silo whose window passed is marked <see cref="SiloStatus.Dead"/> durably (by <see cref="ListSilosAsync"/>
-/// and by any claim that takes a component from it); its next <see cref="HeartbeatAsync"/> returns false, and it must
-/// drop its activations and <see cref="JoinAsync"/> again before serving.</item>
+/// <item>A silo is declared <see cref="SiloStatus.Dead"/>, durably, only on evidence that it failed while the store
+/// worked: its heartbeat is older than its window W, and another live silo has been in unbroken contact with the store
+/// through at least the last W, its latest heartbeat at most W/2 old. A silo's run of contact starts when it joins and
+/// again at any heartbeat that comes more than half the smallest window of the active silos after its previous one,
+/// so within a run its heartbeats are never further apart than W/2 of any active silo. A suspect heartbeats every W/4,
+/// so passing its window takes at least 3W/4 of failed attempts, during which the voucher's store writes succeeded
+/// at least once: it failed while another silo did not. A span in which nobody could write (the store was down, or a
+/// process frozen inside a write transaction held a shared SQLite file's lock) breaks every run, so it condemns no
+/// one; the silos heartbeat again long before anyone has W of new contact. <see cref="ListSilosAsync"/> and every
+/// claim apply the rule, whoever calls them: the evidence is in the rows, judged by the store's clock in one
+/// transaction, so a silo that was itself away, the admin tool and a client reach the same verdict, and none of them
+/// needs to have seen anything. An active silo past its window that nobody can vouch against (a lone silo, or any
+/// silo right after an outage) is a suspect: not live in listings, but still the owner of its components. A silo
+/// declared dead finds out at its next <see cref="HeartbeatAsync"/>, which returns false; it must drop its
+/// activations and <see cref="JoinAsync"/> again before serving.</item>
 /// <item>A silo claims a component (conditional epoch bump, like <see cref="ILogStore.ClaimAsync"/>) only when the
-/// component has no owner, is owned by the claimer, or is owned by something that is not a live silo. A live owner is
-/// reported instead, so the caller can forward the request there.</item>
+/// component has no owner, is owned by the claimer, or is owned by something that is not an active silo (after rule 2
+/// was applied: a suspect keeps its components). An active owner is reported instead, so the caller can forward the
+/// request there.</item>
 /// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> returns a range of request
 /// numbers above every range returned before for that session, across processes and restarts.</item>
 /// </list>
@@ -36,6 +49,8 @@ public interface IClusterStore
     /// silo's row is no longer active (declared dead, left, or absent): the silo must drop its activations and rejoin.
     /// An active row whose window passed but that nobody has marked dead yet is still refreshed: every reader of
     /// liveness (<see cref="ListSilosAsync"/>, <see cref="ClaimForSiloAsync"/>) marks first, so no one has acted on it.
+    /// A heartbeat more than half the smallest active window after the silo's previous one starts its run of contact
+    /// over (rule 2).
     /// </summary>
     Task<bool> HeartbeatAsync(string siloId, int activations, CancellationToken cancellationToken = default);
 
@@ -46,18 +61,19 @@ public interface IClusterStore
     Task LeaveAsync(string siloId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// First marks every active silo whose window passed as dead (store clock), then returns all silos, live ones
-    /// first, each with its heartbeat age as the store measures it.
+    /// First marks dead every active silo that rule 2 of <see cref="IClusterStore"/> condemns (window passed while another
+    /// silo was in contact), then returns all silos, live ones first, each with its heartbeat age as the store measures
+    /// it. A suspect (active, window passed, nobody to vouch against it) is listed active and not live.
     /// </summary>
     Task<IReadOnlyList<SiloEntry>> ListSilosAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Claims <paramref name="componentId"/> for <paramref name="siloId"/>: raises the epoch from
     /// <paramref name="expectedEpoch"/> (0 for a component never claimed) by one and records the silo as owner, only
-    /// when the current owner is none, the claimer, or not a live silo (marking that owner dead in the same
-    /// transaction when its window passed). Otherwise reports the live owner, or an epoch conflict.
-    /// In this order, in one transaction: every expired active silo is marked dead; an owner that is a live silo other
-    /// than the claimer is reported (<see cref="ClaimResult.LiveOwner"/>, whatever <paramref name="expectedEpoch"/> is,
+    /// when the current owner is none, the claimer, or not an active silo (marking that owner dead in the same
+    /// transaction when rule 2 condemns it). Otherwise reports the live owner, or an epoch conflict.
+    /// In this order, in one transaction: every active silo that rule 2 condemns is marked dead; an owner that is still
+    /// an active silo other than the claimer (live, or a suspect nobody can vouch against) is reported (<see cref="ClaimResult.LiveOwner"/>, whatever <paramref name="expectedEpoch"/> is,
     /// since that is where requests must go); a missing component is created at epoch 1 when
     /// <paramref name="expectedEpoch"/> is 0; a stored epoch other than <paramref name="expectedEpoch"/> is a conflict.
     /// An owner name that is no silo at all (a local runtime, the admin tool) counts as not live.
@@ -104,7 +120,7 @@ public enum SiloStatus : byte
     /// <summary>Joined and heartbeating (live while its heartbeat is younger than its window).</summary>
     Active = 1,
 
-    /// <summary>Missed its window; its components may be claimed by others.</summary>
+    /// <summary>Missed its window while another silo was in contact with the store; its components may be claimed by others.</summary>
     Dead = 2,
 
     /// <summary>Shut down gracefully after releasing its components.</summary>
