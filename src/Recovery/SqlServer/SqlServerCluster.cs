@@ -101,6 +101,17 @@ internal static class SqlServerCluster
         "SELECT @status, @reserved, @opens, @created, @last;\n" +
         "SELECT item_key, item_value FROM dbo.session_items WHERE session_id = @id;";
 
+    // A further block of a session its client has open: reserved grows under the row's exclusive lock; opens and
+    // last_opened_at stay. A closed session is left as it is and reported with its status, an unknown one with none.
+    private const string ReserveSession = Prologue +
+        "DECLARE @status tinyint, @reserved bigint, @opens int, @created datetime2(7), @last datetime2(7);\n" +
+        "BEGIN TRANSACTION;\n" +
+        "UPDATE dbo.sessions SET reserved = reserved + @reserve WHERE session_id = @id AND status = 1;\n" +
+        "SELECT @status = status, @reserved = reserved, @opens = opens, @created = created_at, @last = last_opened_at FROM dbo.sessions WHERE session_id = @id;\n" +
+        "COMMIT TRANSACTION;\n" +
+        "SELECT @status, @reserved, @opens, @created, @last;\n" +
+        "SELECT item_key, item_value FROM dbo.session_items WHERE session_id = @id;";
+
     private const string GetSession =
         "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
         "FROM dbo.sessions AS s LEFT JOIN dbo.session_items AS i ON i.session_id = s.session_id WHERE s.session_id = @id;";
@@ -175,7 +186,20 @@ internal static class SqlServerCluster
     public static async Task<SessionReservation> OpenSessionAsync(string cs, string sessionId, int reserve, CancellationToken ct)
     {
         var results = await QueryAsync(cs, OpenSession, ct, Id("@id", sessionId), Long("@reserve", reserve)).ConfigureAwait(false);
+        return Reservation(results, sessionId, reserve);
+    }
+
+    public static async Task<SessionReservation> ReserveSessionAsync(string cs, string sessionId, int reserve, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, ReserveSession, ct, Id("@id", sessionId), Long("@reserve", reserve)).ConfigureAwait(false);
+        return Reservation(results, sessionId, reserve);
+    }
+
+    /// <summary>The reservation from a batch that selected (status, reserved, opens, created, last opened), then the items.</summary>
+    private static SessionReservation Reservation(List<List<object?[]>> results, string sessionId, int reserve)
+    {
         var row = Single(results, 0);
+        if (row[0] is null) throw ClusterRules.UnknownSession(sessionId);
         if ((SessionStatus)(byte)row[0]! != SessionStatus.Open) throw ClusterRules.SessionClosed(sessionId);
         var items = new Dictionary<string, string>(StringComparer.Ordinal);
         if (results.Count > 1)

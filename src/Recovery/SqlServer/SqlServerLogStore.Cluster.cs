@@ -57,6 +57,14 @@ public sealed partial class SqlServerLogStore
             () => SqlServerCluster.OpenSessionAsync(_connectionString, ClusterRules.SessionIdToOpen(sessionId, reserve), reserve, cancellationToken));
 
     /// <inheritdoc />
+    public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Cluster("reserving request numbers of session " + sessionId, true, () =>
+        {
+            ClusterRules.CheckReservation(sessionId, reserve);
+            return SqlServerCluster.ReserveSessionAsync(_connectionString, sessionId, reserve, cancellationToken);
+        });
+
+    /// <inheritdoc />
     public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
         Cluster("reading session " + sessionId, false, () =>
         {

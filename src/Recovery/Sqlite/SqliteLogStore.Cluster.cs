@@ -57,6 +57,14 @@ public sealed partial class SqliteLogStore
         Write("opening session " + (sessionId ?? "(new)"), () => _writer.OpenSession(ClusterRules.SessionIdToOpen(sessionId, reserve), reserve), cancellationToken);
 
     /// <inheritdoc />
+    public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Write("reserving request numbers of session " + sessionId, () =>
+        {
+            ClusterRules.CheckReservation(sessionId, reserve);
+            return _writer.ReserveSession(sessionId, reserve);
+        }, cancellationToken);
+
+    /// <inheritdoc />
     public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         try

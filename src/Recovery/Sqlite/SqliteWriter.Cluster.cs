@@ -140,6 +140,18 @@ internal sealed partial class SqliteWriter
             return ClusterRules.Reservation(session, reserve);
         });
 
+    /// <summary>A further block of an open session: reserved grows, opens and last_opened_at stay.</summary>
+    public SessionReservation ReserveSession(string sessionId, int reserve) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            c.ReserveMore.Bind(1, sessionId).Bind(2, reserve).Run();
+            if (_db.Changes() != 1) throw SessionExists(c, sessionId) ? ClusterRules.SessionClosed(sessionId) : ClusterRules.UnknownSession(sessionId);
+            var session = SqliteSessions.Read(c.SessionRow, c.SessionItems, sessionId)
+                ?? throw new InvalidOperationException($"Session '{sessionId}' was written but cannot be read back in the same transaction.");
+            return ClusterRules.Reservation(session, reserve);
+        });
+
     public bool SetSessionItem(string sessionId, string key, string? value) =>
         InTransaction(() =>
         {
@@ -252,6 +264,7 @@ internal sealed partial class SqliteWriter
             "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at) VALUES (?1, 1, ?2, 1, ?3, ?3)");
         public readonly SqliteStatement ResumeSession = db.Prepare(
             "UPDATE sessions SET reserved = reserved + ?2, opens = opens + 1, last_opened_at = ?3 WHERE session_id = ?1 AND status = 1");
+        public readonly SqliteStatement ReserveMore = db.Prepare("UPDATE sessions SET reserved = reserved + ?2 WHERE session_id = ?1 AND status = 1");
         public readonly SqliteStatement CloseSession = db.Prepare("UPDATE sessions SET status = 2 WHERE session_id = ?1");
         public readonly SqliteStatement SessionRow = db.Prepare(SqliteSessions.RowSql);
         public readonly SqliteStatement SessionItems = db.Prepare(SqliteSessions.ItemsSql);

@@ -29,8 +29,9 @@ namespace Middleware.Recovery.Storage;
 /// component has no owner, is owned by the claimer, or is owned by something that is not an active silo (after rule 2
 /// was applied: a suspect keeps its components). An active owner is reported instead, so the caller can forward the
 /// request there.</item>
-/// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> returns a range of request
-/// numbers above every range returned before for that session, across processes and restarts.</item>
+/// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> and
+/// <see cref="ReserveSessionAsync"/> returns a range of request numbers above every range returned before for that
+/// session, across processes and restarts.</item>
 /// </list>
 /// Arguments are checked by <see cref="ClusterRules"/> in every store (same exceptions, same messages). A store that
 /// cannot be reached fails with <see cref="StoreUnavailableException"/>, like the log operations.
@@ -91,12 +92,25 @@ public interface IClusterStore
     /// <summary>
     /// Opens a virtual session: creates it when <paramref name="sessionId"/> is new (a store-generated id when null,
     /// a GUID in "N" format), or resumes it, and reserves the next <paramref name="reserve"/> request numbers for the
-    /// caller: 1..reserve for a new session, old reserved + 1 .. old reserved + reserve on a resume.
+    /// caller: 1..reserve for a new session, old reserved + 1 .. old reserved + reserve on a resume. Counts as an open
+    /// (<see cref="SessionEntry.Opens"/>, <see cref="SessionEntry.LastOpenedAt"/>); a client that has the session open
+    /// and needs more numbers calls <see cref="ReserveSessionAsync"/> instead.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="reserve"/> is not 1..<see cref="ClusterRules.MaxReserve"/>.</exception>
     /// <exception cref="ArgumentException">The id is empty or contains ':'.</exception>
     /// <exception cref="InvalidOperationException">The session is closed; a new one is needed.</exception>
     Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reserves the next <paramref name="reserve"/> request numbers (old reserved + 1 .. old reserved + reserve) of a
+    /// session the caller already opened: a further block, not an open, so <see cref="SessionEntry.Opens"/> and
+    /// <see cref="SessionEntry.LastOpenedAt"/> stay as they are. Ranges never overlap those of opens (rule 4).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reserve"/> is not 1..<see cref="ClusterRules.MaxReserve"/>.</exception>
+    /// <exception cref="ArgumentException">The id is empty or contains ':'.</exception>
+    /// <exception cref="KeyNotFoundException">The store never saw the session; open it first.</exception>
+    /// <exception cref="InvalidOperationException">The session is closed; a new one is needed.</exception>
+    Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default);
 
     /// <summary>A session with its items, or null when the store never saw it.</summary>
     Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default);
@@ -166,13 +180,15 @@ public enum SessionStatus : byte
 /// <param name="SessionId">The id; request ids are <c>SessionId:n</c>.</param>
 /// <param name="Status">Open or closed.</param>
 /// <param name="Reserved">The highest request number reserved so far.</param>
-/// <param name="Opens">How many times it was opened (1 at creation, +1 per resume).</param>
+/// <param name="Opens">How many times it was opened: 1 at creation, +1 per resume (<see cref="IClusterStore.OpenSessionAsync"/>
+/// of an existing session). Further blocks a client reserves while it has the session open
+/// (<see cref="IClusterStore.ReserveSessionAsync"/>) do not count.</param>
 /// <param name="CreatedAt">Creation time, store clock.</param>
 /// <param name="LastOpenedAt">Latest open or resume, store clock.</param>
 /// <param name="Items">Key/value items, visible to turns of this session.</param>
 public sealed record SessionEntry(string SessionId, SessionStatus Status, long Reserved, int Opens, DateTimeOffset CreatedAt, DateTimeOffset LastOpenedAt, IReadOnlyDictionary<string, string> Items);
 
-/// <summary>The answer to <see cref="IClusterStore.OpenSessionAsync"/>: the session and the request numbers reserved for the caller.</summary>
+/// <summary>The answer to <see cref="IClusterStore.OpenSessionAsync"/> and <see cref="IClusterStore.ReserveSessionAsync"/>: the session and the request numbers reserved for the caller.</summary>
 /// <param name="Session">The session after the reservation.</param>
 /// <param name="First">The first reserved request number.</param>
 /// <param name="Last">The last reserved request number (inclusive).</param>

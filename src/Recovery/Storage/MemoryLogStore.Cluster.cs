@@ -128,6 +128,17 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
+    public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ClusterRules.CheckReservation(sessionId, reserve);
+            if (!_sessions.TryGetValue(sessionId, out var row)) throw ClusterRules.UnknownSession(sessionId);
+            if (row.Status == SessionStatus.Closed) throw ClusterRules.SessionClosed(sessionId);
+            row.Reserved += reserve; // a further block, not an open: Opens and LastOpenedAt stay
+            return ClusterRules.Reservation(row.Entry(sessionId), reserve);
+        });
+
+    /// <inheritdoc />
     public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
         Run(() =>
         {
