@@ -6,10 +6,12 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Recovery.SqlServer;
 
 /// <summary>
-/// The cluster operations in T-SQL (tables of sql/sqlserver/002_cluster.sql and 003_silo_contact.sql), each one batch (one round trip)
-/// on a pooled connection; the batches that decide on several rows run in one transaction with
+/// The cluster operations in T-SQL (tables of sql/sqlserver/002_cluster.sql and 003_silo_contact.sql), each one batch
+/// (one round trip) on a pooled connection; the batches that decide on several rows run in one transaction with
 /// <c>XACT_ABORT ON</c>. Liveness is judged by the server's clock (<c>SYSUTCDATETIME()</c>), read once per batch.
-/// Results are selected after COMMIT from variables captured inside the transaction.
+/// Results are selected after COMMIT from variables captured inside the transaction. Never run here (no SQL Server
+/// engine on this machine): written to mirror the PostgreSQL and SQLite statements, checked by the same contract
+/// suite when <c>MIDDLEWARE_TEST_SQLSERVER</c> is set.
 /// </summary>
 internal static class SqlServerCluster
 {

@@ -3,9 +3,9 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Recovery.SqlServer;
 
 /// <summary>
-/// <see cref="IClusterStore"/> on SQL Server (tables of sql/sqlserver/002_cluster.sql and 003_silo_contact.sql, batches in
-/// <see cref="SqlServerCluster"/>). Each operation is one batch on a pooled connection; liveness is judged by
-/// the server's clock. Safe to call concurrently, from any number of processes.
+/// <see cref="IClusterStore"/> on SQL Server (tables of sql/sqlserver/002_cluster.sql and 003_silo_contact.sql,
+/// batches in <see cref="SqlServerCluster"/>). Each operation is one batch on a pooled connection; liveness is judged
+/// by the server's clock. Safe to call concurrently, from any number of processes.
 /// </summary>
 public sealed partial class SqlServerLogStore
 {
