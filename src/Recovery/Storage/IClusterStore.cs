@@ -41,7 +41,8 @@ public interface IClusterStore
     /// <summary>
     /// Registers (or re-registers) a silo as active with a heartbeat at the store's now. <paramref name="deadAfter"/> is
     /// how long it may go without a heartbeat before it is declared dead (at least 1 ms). A rejoin (also after being
-    /// declared dead or leaving) replaces the row: new addresses and window, activations 0, joined at now.
+    /// declared dead or leaving) replaces the row: new addresses and window, activations 0, joined at now, and a new run
+    /// of contact (rule 2) starting now.
     /// </summary>
     Task<SiloEntry> JoinAsync(string siloId, string address, string? httpAddress, TimeSpan deadAfter, CancellationToken cancellationToken = default);
 
