@@ -5,10 +5,12 @@ using Middleware.Protocol;
 namespace Middleware.Client;
 
 /// <summary>
-/// Request numbers of the client's virtual session. The store hands them out in reserved blocks
-/// (<see cref="ProtocolConstants.SessionOpen"/>), so a resumed session, in this process or after a restart, never reuses
-/// a number. The next block is fetched in the background when half of the current one is used; a block that lasted
-/// under a second makes the next one twice as large (up to a million), so fast clients rarely wait.
+/// Request numbers of the client's virtual session. The store hands them out in reserved blocks, so a resumed session,
+/// in this process or after a restart, never reuses a number. The first block comes with the open (or resume,
+/// <see cref="ProtocolConstants.SessionOpen"/>), which the store counts; the next ones are further blocks of the open
+/// session (<see cref="ProtocolConstants.SessionReserve"/>), which it does not. The next block is fetched in the
+/// background when half of the current one is used; a block that lasted under a second makes the next one twice as
+/// large (up to a million), so fast clients rarely wait.
 /// </summary>
 internal sealed class SessionIds(MiddlewareClient client)
 {
@@ -25,7 +27,7 @@ internal sealed class SessionIds(MiddlewareClient client)
     /// <summary>Opens (or resumes) the session and takes its first block.</summary>
     public async Task OpenAsync(CancellationToken cancellationToken)
     {
-        var (id, first, last) = await ReserveAsync(client.SessionId, cancellationToken).ConfigureAwait(false);
+        var (id, first, last) = await ReserveAsync(ProtocolConstants.SessionOpen, client.SessionId, cancellationToken).ConfigureAwait(false);
         client.SetSession(id);
         lock (_gate)
         {
@@ -69,7 +71,7 @@ internal sealed class SessionIds(MiddlewareClient client)
         {
             var elapsed = Stopwatch.GetElapsedTime(_blockStarted);
             if (elapsed < TimeSpan.FromSeconds(1)) _block = Math.Min(_block * 2, LargestBlock);
-            var (_, first, last) = await ReserveAsync(client.SessionId, CancellationToken.None).ConfigureAwait(false);
+            var (_, first, last) = await ReserveAsync(ProtocolConstants.SessionReserve, client.SessionId, CancellationToken.None).ConfigureAwait(false);
             lock (_gate)
             {
                 _following = (first, last);
@@ -82,9 +84,9 @@ internal sealed class SessionIds(MiddlewareClient client)
         }
     }
 
-    private async Task<(string Id, long First, long Last)> ReserveAsync(string sessionId, CancellationToken cancellationToken)
+    private async Task<(string Id, long First, long Last)> ReserveAsync(string operation, string sessionId, CancellationToken cancellationToken)
     {
-        var result = await client.ControlAsync(ProtocolConstants.SessionOpen, "$session", sessionId, JsonSerializer.SerializeToUtf8Bytes(new[] { _block }), cancellationToken).ConfigureAwait(false);
+        var result = await client.ControlAsync(operation, "$session", sessionId, JsonSerializer.SerializeToUtf8Bytes(new[] { _block }), cancellationToken).ConfigureAwait(false);
         using var json = JsonDocument.Parse(result);
         var root = json.RootElement;
         return (root.GetProperty("sessionId").GetString()!, root.GetProperty("first").GetInt64(), root.GetProperty("last").GetInt64());

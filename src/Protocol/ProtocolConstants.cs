@@ -27,6 +27,12 @@ public static class ProtocolConstants
     /// <summary>Control operation: open or resume a virtual session. Key = session id ("" for a new one), args <c>[reserve]</c>; reply <c>{"sessionId","first","last"}</c>.</summary>
     public const string SessionOpen = "$session.open";
 
+    /// <summary>
+    /// Control operation: reserve a further block of request numbers of a session this client has open (not an open: the
+    /// session's open count stays). Key = session id, args <c>[reserve]</c>; reply <c>{"sessionId","first","last"}</c>.
+    /// </summary>
+    public const string SessionReserve = "$session.reserve";
+
     /// <summary>Control operation: set (or with a null value remove) a session item. Key = session id, args <c>[key, value]</c>.</summary>
     public const string SessionSet = "$session.set";
 

@@ -7,8 +7,9 @@ namespace Middleware.Silo;
 /// This silo's place in the cluster: it joins the silos table once the listeners are bound, heartbeats every
 /// <see cref="SiloOptions.HeartbeatInterval"/>, and keeps a view of the live silos (as judged by the store's clock) for
 /// placement and forwarding. When a heartbeat finds the silo declared dead (it was paused or cut off for longer than
-/// its window, and others may have taken its components), it drops every activation before rejoining: their writes
-/// would be fenced anyway, and the next request activates afresh from the log.
+/// its window while other silos kept reaching the store, and they may have taken its components), it drops every
+/// activation before rejoining: their writes would be fenced anyway, and the next request activates afresh from the
+/// log. A span in which the store served nobody gets no silo declared dead (<see cref="IClusterStore"/>, rule 2).
 /// </summary>
 public sealed class ClusterMembership(IClusterStore store, SiloOptions options, string address, string? httpAddress, Action<string> dropAll, Func<int> activations, ILogger logger) : IAsyncDisposable
 {

@@ -330,10 +330,12 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         {
             switch (request.Method)
             {
-                case ProtocolConstants.SessionOpen:
+                case ProtocolConstants.SessionOpen or ProtocolConstants.SessionReserve:
                 {
                     var reserve = request.Args.Length == 0 ? 1000 : JsonSerializer.Deserialize<int[]>(request.Args.Span) is [var n] ? n : 1000;
-                    var opened = await cluster.OpenSessionAsync(request.Key.Length == 0 ? null : request.Key, reserve, cancellationToken).ConfigureAwait(false);
+                    var opened = request.Method == ProtocolConstants.SessionOpen
+                        ? await cluster.OpenSessionAsync(request.Key.Length == 0 ? null : request.Key, reserve, cancellationToken).ConfigureAwait(false)
+                        : await cluster.ReserveSessionAsync(request.Key, reserve, cancellationToken).ConfigureAwait(false);
                     return ReplyMessage.Ok(JsonSerializer.SerializeToUtf8Bytes(new { sessionId = opened.Session.SessionId, first = opened.First, last = opened.Last }));
                 }
 

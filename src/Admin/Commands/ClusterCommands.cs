@@ -8,9 +8,9 @@ using Spectre.Console;
 namespace Middleware.Admin.Commands;
 
 /// <summary>
-/// <c>mw cluster status</c>: the silos table (<see cref="IClusterStore.ListSilosAsync"/>, which first marks silos
-/// whose window passed as dead, by the store's clock) with each silo's heartbeat age, activations, and the number of
-/// components the store names it owner of.
+/// <c>mw cluster status</c>: the silos table (<see cref="IClusterStore.ListSilosAsync"/>, which first marks dead the
+/// silos that missed their window while another silo kept reaching the store, by the store's clock) with each silo's
+/// heartbeat age, activations, and the number of components the store names it owner of.
 /// </summary>
 internal static class ClusterCommands
 {

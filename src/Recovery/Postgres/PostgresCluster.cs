@@ -6,30 +6,44 @@ using NpgsqlTypes;
 namespace Middleware.Recovery.Postgres;
 
 /// <summary>
-/// The cluster operations on PostgreSQL (tables of sql/postgres/002_cluster.sql). Liveness is judged by the
-/// server's <c>clock_timestamp()</c>. Lock order, to keep transactions from deadlocking one another: silos rows
-/// first (several at once only in id order), then components rows (several at once only in id order, like appends).
+/// The membership and ownership operations on PostgreSQL (tables of sql/postgres/002_cluster.sql and
+/// 003_silo_contact.sql; sessions are in <see cref="PostgresSessions"/>), and the parameter helpers both use. Liveness
+/// is judged by the server's <c>clock_timestamp()</c>. Lock order, to keep transactions from deadlocking one another:
+/// silos rows first (several at once only in id order), then components rows (several at once only in id order, like
+/// appends).
 /// </summary>
 internal static class PostgresCluster
 {
     private const string Now = "SELECT clock_timestamp()";
 
-    // Every active silo whose window passed at $1 is dead from now on. The rows are locked in id order, so two
-    // transactions marking at once queue instead of deadlocking; a row a heartbeat refreshed meanwhile is
-    // re-checked after the lock and left alone.
+    // An active silo (s) whose window passed at $1 is dead from now on when another live silo (w) vouches against it:
+    // w's run of contact covers s's whole window and w's last heartbeat is at most half that window old. A
+    // suspect's age reaches its window and a voucher's stays under its own, so no row is both. The suspects are
+    // locked in id order, so two transactions marking at once queue instead of deadlocking; a row a heartbeat
+    // refreshed meanwhile is re-checked after the lock and left alone.
     private const string MarkDead =
-        "UPDATE silos SET status = 2 WHERE silo_id IN (SELECT silo_id FROM silos " +
-        "WHERE status = 1 AND $1 - heartbeat >= dead_after_ms * interval '1 millisecond' ORDER BY silo_id FOR UPDATE)";
+        "UPDATE silos SET status = 2 WHERE silo_id IN (SELECT s.silo_id FROM silos s " +
+        "WHERE s.status = 1 AND $1 - s.heartbeat >= s.dead_after_ms * interval '1 millisecond' AND EXISTS (SELECT 1 FROM silos w " +
+        "WHERE w.status = 1 AND $1 - w.heartbeat < w.dead_after_ms * interval '1 millisecond' " +
+        "AND 2 * ($1 - w.heartbeat) <= s.dead_after_ms * interval '1 millisecond' " +
+        "AND w.contact_since + s.dead_after_ms * interval '1 millisecond' <= $1) " +
+        "ORDER BY s.silo_id FOR UPDATE OF s)";
 
     private const string Join =
         "WITH t AS (SELECT clock_timestamp() AS now) " +
-        "INSERT INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at) " +
-        "SELECT $1, $2, $3, 1, t.now, $4, 0, t.now FROM t " +
+        "INSERT INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at, contact_since) " +
+        "SELECT $1, $2, $3, 1, t.now, $4, 0, t.now, t.now FROM t " +
         "ON CONFLICT (silo_id) DO UPDATE SET address = excluded.address, http_address = excluded.http_address, status = 1, " +
-        "heartbeat = excluded.heartbeat, dead_after_ms = excluded.dead_after_ms, activations = 0, joined_at = excluded.joined_at " +
+        "heartbeat = excluded.heartbeat, dead_after_ms = excluded.dead_after_ms, activations = 0, joined_at = excluded.joined_at, " +
+        "contact_since = excluded.contact_since " +
         "RETURNING joined_at";
 
-    private const string Heartbeat = "UPDATE silos SET heartbeat = clock_timestamp(), activations = $2 WHERE silo_id = $1 AND status = 1";
+    // A heartbeat more than half the smallest active window after the previous one starts a new run of contact
+    // (SET expressions read the row as it was before the update).
+    private const string Heartbeat =
+        "WITH t AS (SELECT clock_timestamp() AS now), m AS (SELECT min(dead_after_ms) AS window_ms FROM silos WHERE status = 1) " +
+        "UPDATE silos SET contact_since = CASE WHEN 2 * (t.now - heartbeat) > m.window_ms * interval '1 millisecond' THEN t.now ELSE contact_since END, " +
+        "heartbeat = t.now, activations = $2 FROM t, m WHERE silo_id = $1 AND status = 1";
 
     private const string Leave = "UPDATE silos SET status = 3 WHERE silo_id = $1";
 
@@ -56,39 +70,6 @@ internal static class PostgresCluster
         "RETURNING epoch, owner, last_seq, checkpoint_seq";
 
     private const string HandOver = "UPDATE components SET owner = $3, updated_at = now() WHERE id = $1 AND epoch = $4 AND owner = $2";
-
-    // One statement creates or resumes: the conflict branch locks the row, so concurrent opens add up one by one.
-    // A closed session matches no branch and returns nothing.
-    private const string OpenSession =
-        "WITH t AS (SELECT clock_timestamp() AS now) " +
-        "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at) SELECT $1, 1, $2, 1, t.now, t.now FROM t " +
-        "ON CONFLICT (session_id) DO UPDATE SET reserved = sessions.reserved + excluded.reserved, opens = sessions.opens + 1, " +
-        "last_opened_at = excluded.last_opened_at WHERE sessions.status = 1 " +
-        "RETURNING status, reserved, opens, created_at, last_opened_at";
-
-    private const string Items = "SELECT item_key, item_value FROM session_items WHERE session_id = $1";
-
-    private const string GetSession =
-        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
-        "FROM sessions s LEFT JOIN session_items i ON i.session_id = s.session_id WHERE s.session_id = $1";
-
-    private const string ListSessions =
-        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
-        "FROM (SELECT * FROM sessions ORDER BY last_opened_at DESC, session_id LIMIT $1) s " +
-        "LEFT JOIN session_items i ON i.session_id = s.session_id ORDER BY s.last_opened_at DESC, s.session_id";
-
-    private const string SetItem =
-        "WITH s AS (SELECT session_id FROM sessions WHERE session_id = $1), " +
-        "up AS (INSERT INTO session_items(session_id, item_key, item_value) SELECT session_id, $2, $3 FROM s " +
-        "ON CONFLICT (session_id, item_key) DO UPDATE SET item_value = excluded.item_value RETURNING 1) " +
-        "SELECT EXISTS (SELECT 1 FROM s), (SELECT count(*) FROM up)";
-
-    private const string RemoveItem =
-        "WITH s AS (SELECT 1 FROM sessions WHERE session_id = $1), " +
-        "del AS (DELETE FROM session_items WHERE session_id = $1 AND item_key = $2 RETURNING 1) " +
-        "SELECT EXISTS (SELECT 1 FROM s), (SELECT count(*) FROM del)";
-
-    private const string CloseSession = "UPDATE sessions SET status = 2 WHERE session_id = $1";
 
     public static async Task<SiloEntry> JoinAsync(NpgsqlDataSource source, string siloId, string address, string? httpAddress, long deadAfterMs, CancellationToken ct)
     {
@@ -183,65 +164,7 @@ internal static class PostgresCluster
         return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
     }
 
-    public static async Task<SessionReservation> OpenSessionAsync(NpgsqlDataSource source, string sessionId, int reserve, CancellationToken ct)
-    {
-        await using var connection = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-        SessionEntry session;
-        await using (var open = new NpgsqlCommand(OpenSession, connection, transaction))
-        {
-            open.Parameters.Add(Text(sessionId));
-            open.Parameters.Add(Long(reserve));
-            await using var reader = await open.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            if (!await reader.ReadAsync(ct).ConfigureAwait(false)) throw ClusterRules.SessionClosed(sessionId);
-            session = new SessionEntry(sessionId, (SessionStatus)reader.GetInt16(0), reader.GetInt64(1), reader.GetInt32(2),
-                Utc(reader.GetFieldValue<DateTime>(3)), Utc(reader.GetFieldValue<DateTime>(4)), new Dictionary<string, string>(StringComparer.Ordinal));
-        }
-
-        await using (var items = new NpgsqlCommand(Items, connection, transaction))
-        {
-            items.Parameters.Add(Text(sessionId));
-            await using var reader = await items.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            var into = (Dictionary<string, string>)session.Items;
-            while (await reader.ReadAsync(ct).ConfigureAwait(false)) into[reader.GetString(0)] = reader.GetString(1);
-        }
-
-        await transaction.CommitAsync(ct).ConfigureAwait(false);
-        return ClusterRules.Reservation(session, reserve);
-    }
-
-    public static async Task<SessionEntry?> GetSessionAsync(NpgsqlDataSource source, string sessionId, CancellationToken ct)
-    {
-        await using var command = Command(source, GetSession, Text(sessionId));
-        var sessions = await ReadSessionsAsync(command, ct).ConfigureAwait(false);
-        return sessions.Count == 0 ? null : sessions[0];
-    }
-
-    public static async Task<IReadOnlyList<SessionEntry>> ListSessionsAsync(NpgsqlDataSource source, int limit, CancellationToken ct)
-    {
-        await using var command = Command(source, ListSessions, Long(limit));
-        return await ReadSessionsAsync(command, ct).ConfigureAwait(false);
-    }
-
-    public static async Task<bool> SetSessionItemAsync(NpgsqlDataSource source, string sessionId, string key, string? value, CancellationToken ct)
-    {
-        await using var command = value is null
-            ? Command(source, RemoveItem, Text(sessionId), Text(key))
-            : Command(source, SetItem, Text(sessionId), Text(key), Text(value));
-        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        if (!await reader.ReadAsync(ct).ConfigureAwait(false)) throw new NpgsqlException("The session item statement returned no row.");
-        if (!reader.GetBoolean(0)) throw ClusterRules.UnknownSession(sessionId);
-        return true;
-    }
-
-    public static async Task<bool> CloseSessionAsync(NpgsqlDataSource source, string sessionId, CancellationToken ct)
-    {
-        await using var command = Command(source, CloseSession, Text(sessionId));
-        if (await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1) throw ClusterRules.UnknownSession(sessionId);
-        return true;
-    }
-
-    /// <summary>Reads the server clock and marks dead every active silo whose window passed at that time; returns the time.</summary>
+    /// <summary>Reads the server clock and marks dead every active silo that rule 2 of <see cref="IClusterStore"/> condemns at that time; returns the time.</summary>
     private static async Task<DateTime> MarkDeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
     {
         DateTime now;
@@ -254,26 +177,6 @@ internal static class PostgresCluster
         return now;
     }
 
-    /// <summary>Sessions from rows of (id, status, reserved, opens, created_at, last_opened_at, item_key, item_value), in row order.</summary>
-    private static async Task<List<SessionEntry>> ReadSessionsAsync(NpgsqlCommand command, CancellationToken ct)
-    {
-        var sessions = new List<SessionEntry>();
-        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await reader.ReadAsync(ct).ConfigureAwait(false))
-        {
-            var id = reader.GetString(0);
-            if (sessions.Count == 0 || sessions[^1].SessionId != id)
-            {
-                sessions.Add(new SessionEntry(id, (SessionStatus)reader.GetInt16(1), reader.GetInt64(2), reader.GetInt32(3),
-                    Utc(reader.GetFieldValue<DateTime>(4)), Utc(reader.GetFieldValue<DateTime>(5)), new Dictionary<string, string>(StringComparer.Ordinal)));
-            }
-
-            if (!reader.IsDBNull(6)) ((Dictionary<string, string>)sessions[^1].Items)[reader.GetString(6)] = reader.GetString(7);
-        }
-
-        return sessions;
-    }
-
     private static async Task<ComponentHead?> HeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string componentId, CancellationToken ct, params NpgsqlParameter[] parameters)
     {
         await using var command = new NpgsqlCommand(sql, connection, transaction);
@@ -283,14 +186,14 @@ internal static class PostgresCluster
         return new ComponentHead(componentId, reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3));
     }
 
-    private static async Task<int> ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken ct, params NpgsqlParameter[] parameters)
+    internal static async Task<int> ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken ct, params NpgsqlParameter[] parameters)
     {
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         command.Parameters.AddRange(parameters);
         return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
-    private static NpgsqlCommand Command(NpgsqlDataSource source, string sql, params NpgsqlParameter[] parameters)
+    internal static NpgsqlCommand Command(NpgsqlDataSource source, string sql, params NpgsqlParameter[] parameters)
     {
         var command = source.CreateCommand(sql);
         command.Parameters.AddRange(parameters);
@@ -298,13 +201,13 @@ internal static class PostgresCluster
     }
 
     /// <summary>A timestamptz from Npgsql (a UTC <see cref="DateTime"/>) as an offset time.</summary>
-    private static DateTimeOffset Utc(DateTime utc) => new(DateTime.SpecifyKind(utc, DateTimeKind.Utc));
+    internal static DateTimeOffset Utc(DateTime utc) => new(DateTime.SpecifyKind(utc, DateTimeKind.Utc));
 
-    private static NpgsqlParameter<string> Text(string value) => new() { TypedValue = value };
+    internal static NpgsqlParameter<string> Text(string value) => new() { TypedValue = value };
 
-    private static NpgsqlParameter NullableText(string? value) => new() { Value = (object?)value ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
+    internal static NpgsqlParameter NullableText(string? value) => new() { Value = (object?)value ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
 
-    private static NpgsqlParameter<long> Long(long value) => new() { TypedValue = value };
+    internal static NpgsqlParameter<long> Long(long value) => new() { TypedValue = value };
 
-    private static NpgsqlParameter<DateTime> Time(DateTime utc) => new() { TypedValue = DateTime.SpecifyKind(utc, DateTimeKind.Utc), NpgsqlDbType = NpgsqlDbType.TimestampTz };
+    internal static NpgsqlParameter<DateTime> Time(DateTime utc) => new() { TypedValue = DateTime.SpecifyKind(utc, DateTimeKind.Utc), NpgsqlDbType = NpgsqlDbType.TimestampTz };
 }

@@ -3,9 +3,10 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Recovery.Postgres;
 
 /// <summary>
-/// <see cref="IClusterStore"/> on PostgreSQL (tables of sql/postgres/002_cluster.sql, statements in
-/// <see cref="PostgresCluster"/>). Each operation is one transaction on a pooled connection; liveness is judged by
-/// the server's clock. Safe to call concurrently, from any number of processes.
+/// <see cref="IClusterStore"/> on PostgreSQL (tables of sql/postgres/002_cluster.sql and 003_silo_contact.sql,
+/// statements in <see cref="PostgresCluster"/> and <see cref="PostgresSessions"/>). Each operation is one transaction
+/// on a pooled connection; liveness is judged by the server's clock. Safe to call concurrently, from any number of
+/// processes.
 /// </summary>
 public sealed partial class PostgresLogStore
 {
@@ -54,14 +55,22 @@ public sealed partial class PostgresLogStore
     /// <inheritdoc />
     public Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default) =>
         Cluster("opening session " + (sessionId ?? "(new)"), true,
-            () => PostgresCluster.OpenSessionAsync(_source, ClusterRules.SessionIdToOpen(sessionId, reserve), reserve, cancellationToken));
+            () => PostgresSessions.OpenSessionAsync(_source, ClusterRules.SessionIdToOpen(sessionId, reserve), reserve, cancellationToken));
+
+    /// <inheritdoc />
+    public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Cluster("reserving request numbers of session " + sessionId, true, () =>
+        {
+            ClusterRules.CheckReservation(sessionId, reserve);
+            return PostgresSessions.ReserveSessionAsync(_source, sessionId, reserve, cancellationToken);
+        });
 
     /// <inheritdoc />
     public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
         Cluster("reading session " + sessionId, false, () =>
         {
             ClusterRules.CheckSessionId(sessionId);
-            return PostgresCluster.GetSessionAsync(_source, sessionId, cancellationToken);
+            return PostgresSessions.GetSessionAsync(_source, sessionId, cancellationToken);
         });
 
     /// <inheritdoc />
@@ -69,7 +78,7 @@ public sealed partial class PostgresLogStore
         Cluster("listing sessions", false, () =>
         {
             ClusterRules.CheckLimit(limit);
-            return PostgresCluster.ListSessionsAsync(_source, limit, cancellationToken);
+            return PostgresSessions.ListSessionsAsync(_source, limit, cancellationToken);
         });
 
     /// <inheritdoc />
@@ -77,7 +86,7 @@ public sealed partial class PostgresLogStore
         Cluster("setting an item of session " + sessionId, true, () =>
         {
             ClusterRules.CheckItem(sessionId, key);
-            return PostgresCluster.SetSessionItemAsync(_source, sessionId, key, value, cancellationToken);
+            return PostgresSessions.SetSessionItemAsync(_source, sessionId, key, value, cancellationToken);
         });
 
     /// <inheritdoc />
@@ -85,7 +94,7 @@ public sealed partial class PostgresLogStore
         Cluster("closing session " + sessionId, true, () =>
         {
             ClusterRules.CheckSessionId(sessionId);
-            return PostgresCluster.CloseSessionAsync(_source, sessionId, cancellationToken);
+            return PostgresSessions.CloseSessionAsync(_source, sessionId, cancellationToken);
         });
 
     /// <summary>Like <c>Run</c>: argument errors and the contract's refusals pass through, driver failures become <see cref="StoreUnavailableException"/>.</summary>

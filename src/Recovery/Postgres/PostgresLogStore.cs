@@ -13,7 +13,7 @@ namespace Middleware.Recovery.Postgres;
 /// database; the fence is checked by the server inside each write transaction. It also keeps the cluster
 /// tables (<see cref="IClusterStore"/>, PostgresLogStore.Cluster.cs).
 /// </summary>
-/// <remarks>The table layout and why: sql/postgres/001_initial.sql, and sql/postgres/002_cluster.sql for the cluster tables.</remarks>
+/// <remarks>The table layout and why: sql/postgres/001_initial.sql, and sql/postgres/002_cluster.sql and 003_silo_contact.sql for the cluster tables.</remarks>
 public sealed partial class PostgresLogStore : ILogStore, IClusterStore
 {
     private readonly NpgsqlDataSource _source;

@@ -6,31 +6,46 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Recovery.SqlServer;
 
 /// <summary>
-/// The cluster operations in T-SQL (tables of sql/sqlserver/002_cluster.sql), each one batch (one round trip)
-/// on a pooled connection; the batches that decide on several rows run in one transaction with
+/// The cluster operations in T-SQL (tables of sql/sqlserver/002_cluster.sql and 003_silo_contact.sql), each one batch
+/// (one round trip) on a pooled connection; the batches that decide on several rows run in one transaction with
 /// <c>XACT_ABORT ON</c>. Liveness is judged by the server's clock (<c>SYSUTCDATETIME()</c>), read once per batch.
-/// Results are selected after COMMIT from variables captured inside the transaction.
+/// Results are selected after COMMIT from variables captured inside the transaction. Never run here (no SQL Server
+/// engine on this machine): written to mirror the PostgreSQL and SQLite statements, checked by the same contract
+/// suite when <c>MIDDLEWARE_TEST_SQLSERVER</c> is set.
 /// </summary>
 internal static class SqlServerCluster
 {
     private const string Prologue = "SET XACT_ABORT ON; SET NOCOUNT ON;\nDECLARE @now datetime2(7) = SYSUTCDATETIME();\n";
 
-    // Every active silo whose window passed at @now is dead from now on.
+    // An active silo (s) whose window passed at @now is dead from now on when another live silo (w) vouches against it:
+    // w's run of contact covers s's whole window and w's last heartbeat is at most half that window old. A suspect's
+    // age reaches its window and a voucher's stays under its own, so no row is both. READPAST skips rows
+    // another transaction holds (a silo heartbeating, or a suspect being marked): that can only withhold a verdict
+    // until the next listing, never add one, and it keeps two marking transactions from deadlocking on each other.
     private const string MarkDead =
-        "UPDATE dbo.silos SET status = 2 WHERE status = 1 AND DATEDIFF_BIG(microsecond, heartbeat, @now) >= dead_after_ms * 1000;\n";
+        "UPDATE s SET status = 2 FROM dbo.silos AS s WHERE s.status = 1 AND DATEDIFF_BIG(microsecond, s.heartbeat, @now) >= s.dead_after_ms * 1000\n" +
+        "  AND EXISTS (SELECT 1 FROM dbo.silos AS w WITH (READPAST) WHERE w.status = 1\n" +
+        "    AND DATEDIFF_BIG(microsecond, w.heartbeat, @now) < w.dead_after_ms * 1000\n" +
+        "    AND 2 * DATEDIFF_BIG(microsecond, w.heartbeat, @now) <= s.dead_after_ms * 1000\n" +
+        "    AND DATEDIFF_BIG(microsecond, w.contact_since, @now) >= s.dead_after_ms * 1000);\n";
 
     private const string Join = Prologue +
         "BEGIN TRANSACTION;\n" +
         "UPDATE dbo.silos WITH (SERIALIZABLE) SET address = @address, http_address = @http, status = 1, heartbeat = @now,\n" +
-        "  dead_after_ms = @window, activations = 0, joined_at = @now WHERE silo_id = @silo;\n" +
+        "  dead_after_ms = @window, activations = 0, joined_at = @now, contact_since = @now WHERE silo_id = @silo;\n" +
         "IF @@ROWCOUNT = 0\n" +
-        "  INSERT INTO dbo.silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at)\n" +
-        "  VALUES (@silo, @address, @http, 1, @now, @window, 0, @now);\n" +
+        "  INSERT INTO dbo.silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at, contact_since)\n" +
+        "  VALUES (@silo, @address, @http, 1, @now, @window, 0, @now, @now);\n" +
         "COMMIT TRANSACTION;\n" +
         "SELECT @now;";
 
+    // A heartbeat more than half the smallest active window after the previous one starts a new run of contact
+    // (SET expressions read the row as it was before the update).
     private const string Heartbeat = Prologue +
-        "UPDATE dbo.silos SET heartbeat = @now, activations = @activations WHERE silo_id = @silo AND status = 1;\n" +
+        "DECLARE @smallest_window bigint = (SELECT MIN(dead_after_ms) FROM dbo.silos WHERE status = 1);\n" +
+        "UPDATE dbo.silos SET\n" +
+        "  contact_since = CASE WHEN 2 * DATEDIFF_BIG(microsecond, heartbeat, @now) > ISNULL(@smallest_window, dead_after_ms) * 1000 THEN @now ELSE contact_since END,\n" +
+        "  heartbeat = @now, activations = @activations WHERE silo_id = @silo AND status = 1;\n" +
         "SELECT CAST(@@ROWCOUNT AS int);";
 
     private const string Leave = Prologue +
@@ -83,6 +98,17 @@ internal static class SqlServerCluster
         "  INSERT INTO dbo.sessions(session_id, status, reserved, opens, created_at, last_opened_at) VALUES (@id, 1, @reserve, 1, @now, @now);\n" +
         "ELSE IF @status = 1\n" +
         "  UPDATE dbo.sessions SET reserved = reserved + @reserve, opens = opens + 1, last_opened_at = @now WHERE session_id = @id;\n" +
+        "SELECT @status = status, @reserved = reserved, @opens = opens, @created = created_at, @last = last_opened_at FROM dbo.sessions WHERE session_id = @id;\n" +
+        "COMMIT TRANSACTION;\n" +
+        "SELECT @status, @reserved, @opens, @created, @last;\n" +
+        "SELECT item_key, item_value FROM dbo.session_items WHERE session_id = @id;";
+
+    // A further block of a session its client has open: reserved grows under the row's exclusive lock; opens and
+    // last_opened_at stay. A closed session is left as it is and reported with its status, an unknown one with none.
+    private const string ReserveSession = Prologue +
+        "DECLARE @status tinyint, @reserved bigint, @opens int, @created datetime2(7), @last datetime2(7);\n" +
+        "BEGIN TRANSACTION;\n" +
+        "UPDATE dbo.sessions SET reserved = reserved + @reserve WHERE session_id = @id AND status = 1;\n" +
         "SELECT @status = status, @reserved = reserved, @opens = opens, @created = created_at, @last = last_opened_at FROM dbo.sessions WHERE session_id = @id;\n" +
         "COMMIT TRANSACTION;\n" +
         "SELECT @status, @reserved, @opens, @created, @last;\n" +
@@ -162,7 +188,20 @@ internal static class SqlServerCluster
     public static async Task<SessionReservation> OpenSessionAsync(string cs, string sessionId, int reserve, CancellationToken ct)
     {
         var results = await QueryAsync(cs, OpenSession, ct, Id("@id", sessionId), Long("@reserve", reserve)).ConfigureAwait(false);
+        return Reservation(results, sessionId, reserve);
+    }
+
+    public static async Task<SessionReservation> ReserveSessionAsync(string cs, string sessionId, int reserve, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, ReserveSession, ct, Id("@id", sessionId), Long("@reserve", reserve)).ConfigureAwait(false);
+        return Reservation(results, sessionId, reserve);
+    }
+
+    /// <summary>The reservation from a batch that selected (status, reserved, opens, created, last opened), then the items.</summary>
+    private static SessionReservation Reservation(List<List<object?[]>> results, string sessionId, int reserve)
+    {
         var row = Single(results, 0);
+        if (row[0] is null) throw ClusterRules.UnknownSession(sessionId);
         if ((SessionStatus)(byte)row[0]! != SessionStatus.Open) throw ClusterRules.SessionClosed(sessionId);
         var items = new Dictionary<string, string>(StringComparer.Ordinal);
         if (results.Count > 1)

@@ -3,9 +3,9 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Recovery.SqlServer;
 
 /// <summary>
-/// <see cref="IClusterStore"/> on SQL Server (tables of sql/sqlserver/002_cluster.sql, batches in
-/// <see cref="SqlServerCluster"/>). Each operation is one batch on a pooled connection; liveness is judged by
-/// the server's clock. Safe to call concurrently, from any number of processes.
+/// <see cref="IClusterStore"/> on SQL Server (tables of sql/sqlserver/002_cluster.sql and 003_silo_contact.sql,
+/// batches in <see cref="SqlServerCluster"/>). Each operation is one batch on a pooled connection; liveness is judged
+/// by the server's clock. Safe to call concurrently, from any number of processes.
 /// </summary>
 public sealed partial class SqlServerLogStore
 {
@@ -55,6 +55,14 @@ public sealed partial class SqlServerLogStore
     public Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default) =>
         Cluster("opening session " + (sessionId ?? "(new)"), true,
             () => SqlServerCluster.OpenSessionAsync(_connectionString, ClusterRules.SessionIdToOpen(sessionId, reserve), reserve, cancellationToken));
+
+    /// <inheritdoc />
+    public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Cluster("reserving request numbers of session " + sessionId, true, () =>
+        {
+            ClusterRules.CheckReservation(sessionId, reserve);
+            return SqlServerCluster.ReserveSessionAsync(_connectionString, sessionId, reserve, cancellationToken);
+        });
 
     /// <inheritdoc />
     public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>

@@ -12,7 +12,7 @@ namespace Middleware.Recovery.SqlServer;
 /// may be called concurrently; each call takes its own pooled connection. It also keeps the cluster tables
 /// (<see cref="IClusterStore"/>, SqlServerLogStore.Cluster.cs).
 /// </summary>
-/// <remarks>The table layout: sql/sqlserver/001_initial.sql, and sql/sqlserver/002_cluster.sql for the cluster tables.</remarks>
+/// <remarks>The table layout: sql/sqlserver/001_initial.sql, and sql/sqlserver/002_cluster.sql and 003_silo_contact.sql for the cluster tables.</remarks>
 public sealed partial class SqlServerLogStore : ILogStore, IClusterStore
 {
     private readonly string _connectionString;

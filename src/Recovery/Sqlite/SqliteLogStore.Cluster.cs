@@ -3,10 +3,10 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Recovery.Sqlite;
 
 /// <summary>
-/// <see cref="IClusterStore"/> on the SQLite file (tables of sql/sqlite/002_cluster.sql). Every operation that
-/// writes, or decides on liveness, runs on the writer connection in one BEGIN IMMEDIATE transaction, so it is
-/// serialized with appends and claims of this process and, through SQLite's write lock, of every other process
-/// on the file. Session reads use the reader pool. Liveness is judged by SQLite's clock, never this process's.
+/// <see cref="IClusterStore"/> on the SQLite file (tables of sql/sqlite/002_cluster.sql and 003_silo_contact.sql).
+/// Every operation that writes, or decides on liveness, runs on the writer connection in one BEGIN IMMEDIATE
+/// transaction, so it is serialized with appends and claims of this process and, through SQLite's write lock, of
+/// every other process on the file. Session reads use the reader pool. Liveness is judged by SQLite's clock, never this process's.
 /// </summary>
 public sealed partial class SqliteLogStore
 {
@@ -55,6 +55,14 @@ public sealed partial class SqliteLogStore
     /// <inheritdoc />
     public Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default) =>
         Write("opening session " + (sessionId ?? "(new)"), () => _writer.OpenSession(ClusterRules.SessionIdToOpen(sessionId, reserve), reserve), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Write("reserving request numbers of session " + sessionId, () =>
+        {
+            ClusterRules.CheckReservation(sessionId, reserve);
+            return _writer.ReserveSession(sessionId, reserve);
+        }, cancellationToken);
 
     /// <inheritdoc />
     public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default)

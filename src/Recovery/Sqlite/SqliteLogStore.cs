@@ -14,7 +14,7 @@ namespace Middleware.Recovery.Sqlite;
 /// <remarks>
 /// The log table is keyed by a monotonic position only; a component's records are chained through
 /// prev_pos and read by walking that chain. See sql/sqlite/001_initial.sql for the layout and why, and
-/// sql/sqlite/002_cluster.sql for the cluster tables.
+/// sql/sqlite/002_cluster.sql and 003_silo_contact.sql for the cluster tables.
 /// </remarks>
 public sealed partial class SqliteLogStore : ILogStore, IClusterStore
 {

@@ -140,6 +140,18 @@ internal sealed partial class SqliteWriter
             return ClusterRules.Reservation(session, reserve);
         });
 
+    /// <summary>A further block of an open session: reserved grows, opens and last_opened_at stay.</summary>
+    public SessionReservation ReserveSession(string sessionId, int reserve) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            c.ReserveMore.Bind(1, sessionId).Bind(2, reserve).Run();
+            if (_db.Changes() != 1) throw SessionExists(c, sessionId) ? ClusterRules.SessionClosed(sessionId) : ClusterRules.UnknownSession(sessionId);
+            var session = SqliteSessions.Read(c.SessionRow, c.SessionItems, sessionId)
+                ?? throw new InvalidOperationException($"Session '{sessionId}' was written but cannot be read back in the same transaction.");
+            return ClusterRules.Reservation(session, reserve);
+        });
+
     public bool SetSessionItem(string sessionId, string key, string? value) =>
         InTransaction(() =>
         {
@@ -215,15 +227,25 @@ internal sealed partial class SqliteWriter
     {
         public readonly SqliteStatement Now = db.Prepare(SqliteSessions.NowMsSql);
 
-        // ?1 now: every active silo whose window passed is dead from now on.
-        public readonly SqliteStatement MarkDead = db.Prepare("UPDATE silos SET status = 2 WHERE status = 1 AND ?1 - heartbeat >= dead_after_ms");
+        // ?1 now: an active silo whose window passed is dead from now on when another live silo (w) vouches against it:
+        // w's run of contact covers the suspect's whole window and w's last heartbeat is at most half that window old.
+        // A suspect's age reaches its window and a voucher's stays under its own, so no row is both, and marking one
+        // row cannot change the verdict on another.
+        public readonly SqliteStatement MarkDead = db.Prepare(
+            "UPDATE silos SET status = 2 WHERE status = 1 AND ?1 - heartbeat >= dead_after_ms AND EXISTS (SELECT 1 FROM silos w " +
+            "WHERE w.status = 1 AND ?1 - w.heartbeat < w.dead_after_ms AND 2 * (?1 - w.heartbeat) <= silos.dead_after_ms " +
+            "AND w.contact_since + silos.dead_after_ms <= ?1)");
 
-        // A (re)join replaces the row: active, heartbeat now, no activations yet.
+        // A (re)join replaces the row: active, heartbeat now, no activations yet, a new run of contact.
         public readonly SqliteStatement Join = db.Prepare(
-            "INSERT OR REPLACE INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at) " +
-            "VALUES (?1, ?2, ?3, 1, ?4, ?5, 0, ?4)");
+            "INSERT OR REPLACE INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at, contact_since) " +
+            "VALUES (?1, ?2, ?3, 1, ?4, ?5, 0, ?4, ?4)");
 
-        public readonly SqliteStatement Heartbeat = db.Prepare("UPDATE silos SET heartbeat = ?2, activations = ?3 WHERE silo_id = ?1 AND status = 1");
+        // ?2 now: a heartbeat more than half the smallest active window after the previous one starts a new run of
+        // contact (SET expressions read the row as it was before the update).
+        public readonly SqliteStatement Heartbeat = db.Prepare(
+            "UPDATE silos SET contact_since = CASE WHEN 2 * (?2 - heartbeat) > (SELECT min(dead_after_ms) FROM silos WHERE status = 1) " +
+            "THEN ?2 ELSE contact_since END, heartbeat = ?2, activations = ?3 WHERE silo_id = ?1 AND status = 1");
         public readonly SqliteStatement Leave = db.Prepare("UPDATE silos SET status = 3 WHERE silo_id = ?1");
         public readonly SqliteStatement Release = db.Prepare("UPDATE components SET owner = NULL WHERE owner = ?1");
 
@@ -242,6 +264,7 @@ internal sealed partial class SqliteWriter
             "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at) VALUES (?1, 1, ?2, 1, ?3, ?3)");
         public readonly SqliteStatement ResumeSession = db.Prepare(
             "UPDATE sessions SET reserved = reserved + ?2, opens = opens + 1, last_opened_at = ?3 WHERE session_id = ?1 AND status = 1");
+        public readonly SqliteStatement ReserveMore = db.Prepare("UPDATE sessions SET reserved = reserved + ?2 WHERE session_id = ?1 AND status = 1");
         public readonly SqliteStatement CloseSession = db.Prepare("UPDATE sessions SET status = 2 WHERE session_id = ?1");
         public readonly SqliteStatement SessionRow = db.Prepare(SqliteSessions.RowSql);
         public readonly SqliteStatement SessionItems = db.Prepare(SqliteSessions.ItemsSql);

@@ -55,6 +55,13 @@ public static class ClusterRules
             throw new ArgumentOutOfRangeException(nameof(reserve), reserve, $"A session reserves 1 to {MaxReserve} request numbers per open.");
     }
 
+    /// <summary>The arguments of <see cref="IClusterStore.ReserveSessionAsync"/>: a session id and 1..<see cref="MaxReserve"/> numbers.</summary>
+    public static void CheckReservation(string sessionId, int reserve)
+    {
+        CheckSessionId(sessionId);
+        CheckReserve(reserve);
+    }
+
     /// <summary>The session id to use for an open: the caller's (checked), or a new one (a GUID in "N" format) for null.</summary>
     public static string SessionIdToOpen(string? sessionId, int reserve)
     {

@@ -10,14 +10,28 @@ namespace Middleware.Recovery.Storage;
 /// <list type="number">
 /// <item>Liveness is judged by the store's clock, never the caller's: a silo is live while its status is
 /// <see cref="SiloStatus.Active"/> and its last heartbeat is younger than the window it joined with.</item>
-/// <item>A silo whose window passed is marked <see cref="SiloStatus.Dead"/> durably (by <see cref="ListSilosAsync"/>
-/// and by any claim that takes a component from it); its next <see cref="HeartbeatAsync"/> returns false, and it must
-/// drop its activations and <see cref="JoinAsync"/> again before serving.</item>
+/// <item>A silo is declared <see cref="SiloStatus.Dead"/>, durably, only on evidence that it failed while the store
+/// worked: its heartbeat is older than its window W, and another live silo has been in unbroken contact with the store
+/// through at least the last W, its latest heartbeat at most W/2 old. A silo's run of contact starts when it joins and
+/// again at any heartbeat that comes more than half the smallest window of the active silos after its previous one,
+/// so within a run its heartbeats are never further apart than W/2 of any active silo. A suspect heartbeats every W/4,
+/// so passing its window takes at least 3W/4 of failed attempts, during which the voucher's store writes succeeded
+/// at least once: it failed while another silo did not. A span in which nobody could write (the store was down, or a
+/// process frozen inside a write transaction held a shared SQLite file's lock) breaks every run, so it condemns no
+/// one; the silos heartbeat again long before anyone has W of new contact. <see cref="ListSilosAsync"/> and every
+/// claim apply the rule, whoever calls them: the evidence is in the rows, judged by the store's clock in one
+/// transaction, so a silo that was itself away, the admin tool and a client reach the same verdict, and none of them
+/// needs to have seen anything. An active silo past its window that nobody can vouch against (a lone silo, or any
+/// silo right after an outage) is a suspect: not live in listings, but still the owner of its components. A silo
+/// declared dead finds out at its next <see cref="HeartbeatAsync"/>, which returns false; it must drop its
+/// activations and <see cref="JoinAsync"/> again before serving.</item>
 /// <item>A silo claims a component (conditional epoch bump, like <see cref="ILogStore.ClaimAsync"/>) only when the
-/// component has no owner, is owned by the claimer, or is owned by something that is not a live silo. A live owner is
-/// reported instead, so the caller can forward the request there.</item>
-/// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> returns a range of request
-/// numbers above every range returned before for that session, across processes and restarts.</item>
+/// component has no owner, is owned by the claimer, or is owned by something that is not an active silo (after rule 2
+/// was applied: a suspect keeps its components). An active owner is reported instead, so the caller can forward the
+/// request there.</item>
+/// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> and
+/// <see cref="ReserveSessionAsync"/> returns a range of request numbers above every range returned before for that
+/// session, across processes and restarts.</item>
 /// </list>
 /// Arguments are checked by <see cref="ClusterRules"/> in every store (same exceptions, same messages). A store that
 /// cannot be reached fails with <see cref="StoreUnavailableException"/>, like the log operations.
@@ -27,7 +41,8 @@ public interface IClusterStore
     /// <summary>
     /// Registers (or re-registers) a silo as active with a heartbeat at the store's now. <paramref name="deadAfter"/> is
     /// how long it may go without a heartbeat before it is declared dead (at least 1 ms). A rejoin (also after being
-    /// declared dead or leaving) replaces the row: new addresses and window, activations 0, joined at now.
+    /// declared dead or leaving) replaces the row: new addresses and window, activations 0, joined at now, and a new run
+    /// of contact (rule 2) starting now.
     /// </summary>
     Task<SiloEntry> JoinAsync(string siloId, string address, string? httpAddress, TimeSpan deadAfter, CancellationToken cancellationToken = default);
 
@@ -36,6 +51,8 @@ public interface IClusterStore
     /// silo's row is no longer active (declared dead, left, or absent): the silo must drop its activations and rejoin.
     /// An active row whose window passed but that nobody has marked dead yet is still refreshed: every reader of
     /// liveness (<see cref="ListSilosAsync"/>, <see cref="ClaimForSiloAsync"/>) marks first, so no one has acted on it.
+    /// A heartbeat more than half the smallest active window after the silo's previous one starts its run of contact
+    /// over (rule 2).
     /// </summary>
     Task<bool> HeartbeatAsync(string siloId, int activations, CancellationToken cancellationToken = default);
 
@@ -46,18 +63,19 @@ public interface IClusterStore
     Task LeaveAsync(string siloId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// First marks every active silo whose window passed as dead (store clock), then returns all silos, live ones
-    /// first, each with its heartbeat age as the store measures it.
+    /// First marks dead every active silo that rule 2 of <see cref="IClusterStore"/> condemns (window passed while another
+    /// silo was in contact), then returns all silos, live ones first, each with its heartbeat age as the store measures
+    /// it. A suspect (active, window passed, nobody to vouch against it) is listed active and not live.
     /// </summary>
     Task<IReadOnlyList<SiloEntry>> ListSilosAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Claims <paramref name="componentId"/> for <paramref name="siloId"/>: raises the epoch from
     /// <paramref name="expectedEpoch"/> (0 for a component never claimed) by one and records the silo as owner, only
-    /// when the current owner is none, the claimer, or not a live silo (marking that owner dead in the same
-    /// transaction when its window passed). Otherwise reports the live owner, or an epoch conflict.
-    /// In this order, in one transaction: every expired active silo is marked dead; an owner that is a live silo other
-    /// than the claimer is reported (<see cref="ClaimResult.LiveOwner"/>, whatever <paramref name="expectedEpoch"/> is,
+    /// when the current owner is none, the claimer, or not an active silo (marking that owner dead in the same
+    /// transaction when rule 2 condemns it). Otherwise reports the live owner, or an epoch conflict.
+    /// In this order, in one transaction: every active silo that rule 2 condemns is marked dead; an owner that is still
+    /// an active silo other than the claimer (live, or a suspect nobody can vouch against) is reported (<see cref="ClaimResult.LiveOwner"/>, whatever <paramref name="expectedEpoch"/> is,
     /// since that is where requests must go); a missing component is created at epoch 1 when
     /// <paramref name="expectedEpoch"/> is 0; a stored epoch other than <paramref name="expectedEpoch"/> is a conflict.
     /// An owner name that is no silo at all (a local runtime, the admin tool) counts as not live.
@@ -75,12 +93,25 @@ public interface IClusterStore
     /// <summary>
     /// Opens a virtual session: creates it when <paramref name="sessionId"/> is new (a store-generated id when null,
     /// a GUID in "N" format), or resumes it, and reserves the next <paramref name="reserve"/> request numbers for the
-    /// caller: 1..reserve for a new session, old reserved + 1 .. old reserved + reserve on a resume.
+    /// caller: 1..reserve for a new session, old reserved + 1 .. old reserved + reserve on a resume. Counts as an open
+    /// (<see cref="SessionEntry.Opens"/>, <see cref="SessionEntry.LastOpenedAt"/>); a client that has the session open
+    /// and needs more numbers calls <see cref="ReserveSessionAsync"/> instead.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="reserve"/> is not 1..<see cref="ClusterRules.MaxReserve"/>.</exception>
     /// <exception cref="ArgumentException">The id is empty or contains ':'.</exception>
     /// <exception cref="InvalidOperationException">The session is closed; a new one is needed.</exception>
     Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reserves the next <paramref name="reserve"/> request numbers (old reserved + 1 .. old reserved + reserve) of a
+    /// session the caller already opened: a further block, not an open, so <see cref="SessionEntry.Opens"/> and
+    /// <see cref="SessionEntry.LastOpenedAt"/> stay as they are. Ranges never overlap those of opens (rule 4).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reserve"/> is not 1..<see cref="ClusterRules.MaxReserve"/>.</exception>
+    /// <exception cref="ArgumentException">The id is empty or contains ':'.</exception>
+    /// <exception cref="KeyNotFoundException">The store never saw the session; open it first.</exception>
+    /// <exception cref="InvalidOperationException">The session is closed; a new one is needed.</exception>
+    Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default);
 
     /// <summary>A session with its items, or null when the store never saw it.</summary>
     Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default);
@@ -104,7 +135,7 @@ public enum SiloStatus : byte
     /// <summary>Joined and heartbeating (live while its heartbeat is younger than its window).</summary>
     Active = 1,
 
-    /// <summary>Missed its window; its components may be claimed by others.</summary>
+    /// <summary>Missed its window while another silo was in contact with the store; its components may be claimed by others.</summary>
     Dead = 2,
 
     /// <summary>Shut down gracefully after releasing its components.</summary>
@@ -150,13 +181,15 @@ public enum SessionStatus : byte
 /// <param name="SessionId">The id; request ids are <c>SessionId:n</c>.</param>
 /// <param name="Status">Open or closed.</param>
 /// <param name="Reserved">The highest request number reserved so far.</param>
-/// <param name="Opens">How many times it was opened (1 at creation, +1 per resume).</param>
+/// <param name="Opens">How many times it was opened: 1 at creation, +1 per resume (<see cref="IClusterStore.OpenSessionAsync"/>
+/// of an existing session). Further blocks a client reserves while it has the session open
+/// (<see cref="IClusterStore.ReserveSessionAsync"/>) do not count.</param>
 /// <param name="CreatedAt">Creation time, store clock.</param>
 /// <param name="LastOpenedAt">Latest open or resume, store clock.</param>
 /// <param name="Items">Key/value items, visible to turns of this session.</param>
 public sealed record SessionEntry(string SessionId, SessionStatus Status, long Reserved, int Opens, DateTimeOffset CreatedAt, DateTimeOffset LastOpenedAt, IReadOnlyDictionary<string, string> Items);
 
-/// <summary>The answer to <see cref="IClusterStore.OpenSessionAsync"/>: the session and the request numbers reserved for the caller.</summary>
+/// <summary>The answer to <see cref="IClusterStore.OpenSessionAsync"/> and <see cref="IClusterStore.ReserveSessionAsync"/>: the session and the request numbers reserved for the caller.</summary>
 /// <param name="Session">The session after the reservation.</param>
 /// <param name="First">The first reserved request number.</param>
 /// <param name="Last">The last reserved request number (inclusive).</param>

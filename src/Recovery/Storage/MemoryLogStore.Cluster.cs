@@ -18,7 +18,7 @@ public sealed partial class MemoryLogStore
         {
             var windowMs = ClusterRules.CheckJoin(siloId, address, deadAfter);
             var now = _time.GetUtcNow();
-            var row = new SiloRow(address, httpAddress, SiloStatus.Active, now, windowMs, 0, now);
+            var row = new SiloRow(address, httpAddress, SiloStatus.Active, now, windowMs, 0, now, now);
             _silos[siloId] = row;
             return row.Entry(siloId, now);
         });
@@ -29,7 +29,13 @@ public sealed partial class MemoryLogStore
         {
             ClusterRules.CheckHeartbeat(siloId, activations);
             if (!_silos.TryGetValue(siloId, out var row) || row.Status != SiloStatus.Active) return false;
-            _silos[siloId] = row with { Heartbeat = _time.GetUtcNow(), Activations = activations };
+            var now = _time.GetUtcNow();
+            // A gap of more than half the smallest window ends the run of contact (the store, or this silo, was away
+            // long enough for a silo with that window to miss two heartbeats): it vouches for nobody until its new run
+            // covers a suspect's whole window.
+            var smallestWindowMs = _silos.Values.Where(s => s.Status == SiloStatus.Active).Min(s => s.DeadAfterMs);
+            var contactSince = 2 * (now - row.Heartbeat).TotalMilliseconds > smallestWindowMs ? now : row.ContactSince;
+            _silos[siloId] = row with { Heartbeat = now, Activations = activations, ContactSince = contactSince };
             return true;
         });
 
@@ -122,6 +128,17 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
+    public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
+        Run(() =>
+        {
+            ClusterRules.CheckReservation(sessionId, reserve);
+            if (!_sessions.TryGetValue(sessionId, out var row)) throw ClusterRules.UnknownSession(sessionId);
+            if (row.Status == SessionStatus.Closed) throw ClusterRules.SessionClosed(sessionId);
+            row.Reserved += reserve; // a further block, not an open: Opens and LastOpenedAt stay
+            return ClusterRules.Reservation(row.Entry(sessionId), reserve);
+        });
+
+    /// <inheritdoc />
     public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
         Run(() =>
         {
@@ -159,13 +176,20 @@ public sealed partial class MemoryLogStore
             return true;
         });
 
-    /// <summary>Marks dead every active silo whose window passed at <paramref name="now"/>. Call under the lock.</summary>
+    /// <summary>
+    /// Marks dead every active silo whose window passed at <paramref name="now"/> while another silo was in contact
+    /// with the store throughout that window (<see cref="IClusterStore"/>, rule 2). Call under the lock.
+    /// </summary>
     private void MarkExpiredDead(DateTimeOffset now)
     {
-        foreach (var (id, row) in _silos.ToList())
+        var rows = _silos.ToList();
+        foreach (var (id, row) in rows)
         {
-            if (row.Status == SiloStatus.Active && (now - row.Heartbeat).TotalMilliseconds >= row.DeadAfterMs)
+            if (row.Status == SiloStatus.Active && (now - row.Heartbeat).TotalMilliseconds >= row.DeadAfterMs &&
+                rows.Any(w => w.Key != id && w.Value.Vouches(now, row.DeadAfterMs)))
+            {
                 _silos[id] = row with { Status = SiloStatus.Dead };
+            }
         }
     }
 
@@ -185,8 +209,22 @@ public sealed partial class MemoryLogStore
         }
     }
 
-    private sealed record SiloRow(string Address, string? HttpAddress, SiloStatus Status, DateTimeOffset Heartbeat, long DeadAfterMs, int Activations, DateTimeOffset JoinedAt)
+    /// <summary>A silos row. <c>ContactSince</c> starts the current run of heartbeats no more than half the smallest active window apart.</summary>
+    private sealed record SiloRow(string Address, string? HttpAddress, SiloStatus Status, DateTimeOffset Heartbeat, long DeadAfterMs, int Activations, DateTimeOffset JoinedAt,
+        DateTimeOffset ContactSince)
     {
+        /// <summary>
+        /// True when this silo is live, its run of contact covers the last <paramref name="suspectWindowMs"/> up to
+        /// <paramref name="now"/>, and its last heartbeat is at most half that window old: a suspect silent through
+        /// that window failed while the store served others.
+        /// </summary>
+        public bool Vouches(DateTimeOffset now, long suspectWindowMs)
+        {
+            var ageMs = (now - Heartbeat).TotalMilliseconds;
+            return Status == SiloStatus.Active && ageMs < DeadAfterMs && 2 * ageMs <= suspectWindowMs &&
+                (now - ContactSince).TotalMilliseconds >= suspectWindowMs;
+        }
+
         public SiloEntry Entry(string id, DateTimeOffset now) =>
             new(id, Address, HttpAddress, Status, now > Heartbeat ? now - Heartbeat : TimeSpan.Zero, TimeSpan.FromMilliseconds(DeadAfterMs), Activations, JoinedAt);
     }

@@ -114,6 +114,43 @@ internal sealed class ClusterFixture : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// SIGSTOPs <paramref name="silo"/> at a moment it holds the SQLite file's write lock (inside a write transaction),
+    /// so every other silo's heartbeats, claims and appends block for the whole pause. Works only on a SQLite store and
+    /// needs the silo to be writing (put it under load first). The probe tries to start a write transaction with a
+    /// short busy timeout, twice: with the silo frozen, only it can hold the lock that long, since the others' write
+    /// transactions last milliseconds. If the probe gets the lock, the silo is resumed and paused again.
+    /// </summary>
+    public async Task PauseHoldingTheWriteLockAsync(SiloProcess silo)
+    {
+        if (!Store.StartsWith("sqlite:", StringComparison.Ordinal)) throw new InvalidOperationException($"Only a SQLite store has a file write lock to hold; this cluster runs on {Store}.");
+        var path = Store["sqlite:".Length..];
+        for (var attempt = 1; ; attempt++)
+        {
+            silo.Pause();
+            if (await Task.Run(() => WriteLockBusy(path)) && await Task.Run(() => WriteLockBusy(path))) return;
+            silo.Resume();
+            if (attempt >= 100) throw new TimeoutException($"{silo.SiloId} was outside a write transaction at each of {attempt} pauses; is it under write load?");
+            await Task.Delay(Random.Shared.Next(1, 25)); // let it run on to another point of its work before the next try
+        }
+    }
+
+    /// <summary>True when a write transaction on <paramref name="path"/> could not start within 250 ms.</summary>
+    private static bool WriteLockBusy(string path)
+    {
+        try
+        {
+            using var db = Middleware.Recovery.Sqlite.SqliteDb.Open(path, create: false, TimeSpan.FromMilliseconds(250));
+            db.Exec("BEGIN IMMEDIATE");
+            db.Exec("ROLLBACK");
+            return false;
+        }
+        catch (Middleware.Recovery.Sqlite.SqliteCallException e) when ((e.ResultCode & 0xff) == 5)
+        {
+            return true; // SQLITE_BUSY
+        }
+    }
+
     /// <summary>The store's view of the silos.</summary>
     public async Task<IReadOnlyList<SiloEntry>> SilosAsync()
     {

@@ -14,6 +14,7 @@ namespace Middleware.Tests.Silo;
 internal sealed partial class SiloProcess : IAsyncDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly HttpClient MetricsHttp = new() { Timeout = TimeSpan.FromSeconds(10) };
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();
@@ -87,6 +88,15 @@ internal sealed partial class SiloProcess : IAsyncDisposable
             SenderId = "silo-test-client",
             RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(30),
         });
+
+    /// <summary>One sample (without labels) of the silo's <c>/metrics</c>; throws when the silo does not answer or lacks it.</summary>
+    public async Task<double> ReadMetricAsync(string name)
+    {
+        var text = await MetricsHttp.GetStringAsync(new Uri($"http://{Http}/metrics"));
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"{SiloId}'s /metrics has no sample of {name}:\n{text}");
+        return double.Parse(line.AsSpan(name.Length + 1), System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     /// <summary>SIGTERM, as a service manager stops a silo: the host shuts down gracefully (checkpoints, closes the store).</summary>
     public void Terminate()

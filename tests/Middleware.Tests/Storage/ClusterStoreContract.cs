@@ -11,7 +11,7 @@ namespace Middleware.Tests.Storage;
 /// the same database, so the rules are checked across instances too. Time passes through <see cref="PassAsync"/>:
 /// the memory store moves its manual clock, the SQL stores really wait (their clock is the database's).
 /// </summary>
-public abstract class ClusterStoreContract : IAsyncLifetime
+public abstract partial class ClusterStoreContract : IAsyncLifetime
 {
     /// <summary>A window no test outlives.</summary>
     protected static readonly TimeSpan LongWindow = TimeSpan.FromMinutes(10);
@@ -61,6 +61,49 @@ public abstract class ClusterStoreContract : IAsyncLifetime
 
     private Task PastShortWindowAsync() => PassAsync(ShortWindow + TimeSpan.FromMilliseconds(150));
 
+    /// <summary>
+    /// Lets <paramref name="time"/> pass while <paramref name="siloIds"/> heartbeat every tenth of the short window, as
+    /// running silos do (every quarter of their window), so they stay in contact and may vouch against a silent one.
+    /// </summary>
+    private async Task HeartbeatThroughAsync(TimeSpan time, params string[] siloIds)
+    {
+        var step = ShortWindow / 10;
+        for (var passed = TimeSpan.Zero; passed < time; passed += step)
+        {
+            await PassAsync(step);
+            foreach (var silo in siloIds) Assert.True(await Cluster.HeartbeatAsync(silo, 0), $"{silo} was declared dead while it heartbeat");
+        }
+    }
+
+    /// <summary>
+    /// Heartbeats <paramref name="siloIds"/> as <see cref="HeartbeatThroughAsync"/> does until <paramref name="verdict"/>
+    /// holds (tried before each round), for at most twenty short windows. On a loaded machine one late heartbeat starts a
+    /// silo's contact over, so a verdict can take longer than a window of real time; it must come once contact holds.
+    /// </summary>
+    private async Task HeartbeatUntilAsync(Func<Task<bool>> verdict, string what, params string[] siloIds)
+    {
+        var step = ShortWindow / 10;
+        for (var round = 0; !await verdict(); round++)
+        {
+            Assert.True(round < 200, $"No verdict: {what}, after {round} rounds of heartbeats from {string.Join(", ", siloIds)}.");
+            await PassAsync(step);
+            foreach (var silo in siloIds) Assert.True(await Cluster.HeartbeatAsync(silo, 0), $"{silo} was declared dead while it heartbeat");
+        }
+    }
+
+    /// <summary>Heartbeats <paramref name="siloIds"/> until <paramref name="suspect"/> is declared dead (see <see cref="HeartbeatUntilAsync"/>).</summary>
+    private Task HeartbeatUntilDeadAsync(string suspect, params string[] siloIds) =>
+        HeartbeatUntilAsync(async () => (await SiloAsync(suspect)).Status == SiloStatus.Dead, $"{suspect} declared dead", siloIds);
+
+    /// <summary>Heartbeats <paramref name="siloId"/> until its claim of <paramref name="componentId"/> succeeds, and returns the new head.</summary>
+    private async Task<ComponentHead> HeartbeatUntilClaimedAsync(string componentId, long expectedEpoch, string siloId)
+    {
+        ComponentHead? head = null;
+        await HeartbeatUntilAsync(async () => (head = (await Cluster.ClaimForSiloAsync(componentId, expectedEpoch, siloId)).Claimed) is not null,
+            $"{siloId} claims {componentId}", siloId);
+        return head!;
+    }
+
     private static AppendGroup Group(string id, long epoch, long seq) =>
         new(id, epoch, [new LogRecord(seq, epoch, RecordKind.Turn, Encoding.UTF8.GetBytes($"{id} turn {seq}"))]);
 
@@ -102,7 +145,7 @@ public abstract class ClusterStoreContract : IAsyncLifetime
     {
         var first = await Cluster.JoinAsync("silo-a", "host-a:7000", null, ShortWindow);
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        await PastShortWindowAsync();
+        await HeartbeatUntilDeadAsync("silo-a", "silo-b"); // silo-b reached the store all along: silo-a's silence is its own
 
         var silos = await Cluster.ListSilosAsync();
         Assert.Equal(["silo-b", "silo-a"], silos.Select(s => s.SiloId)); // live ones first
@@ -155,9 +198,8 @@ public abstract class ClusterStoreContract : IAsyncLifetime
         Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), await Cluster.ClaimForSiloAsync("Account/1", 7, "silo-b"));
         Assert.Equal(new ComponentHead("Account/1", 1, "silo-a", 1, 0), await Store.GetHeadAsync("Account/1"));
 
-        await PastShortWindowAsync();
-        var taken = await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-b");
-        Assert.Equal(new ComponentHead("Account/1", 2, "silo-b", 1, 0), taken.Claimed);
+        var taken = await HeartbeatUntilClaimedAsync("Account/1", 1, "silo-b"); // once silo-a's window passed with silo-b in contact
+        Assert.Equal(new ComponentHead("Account/1", 2, "silo-b", 1, 0), taken);
 
         // The claim marked the expired owner dead in the same transaction, before anyone listed the silos.
         Assert.False(await Cluster.HeartbeatAsync("silo-a", 1));
@@ -330,121 +372,4 @@ public abstract class ClusterStoreContract : IAsyncLifetime
         await other.SetSessionItemAsync("shared", "user", "ann");
         Assert.Equal("ann", (await Cluster.GetSessionAsync("shared"))!.Items["user"]);
     }
-
-    // ----- sessions -----
-
-    [StoreFact]
-    public async Task A_new_session_reserves_from_one_and_each_resume_continues_above()
-    {
-        var created = await Cluster.OpenSessionAsync(null, 10);
-        var id = created.Session.SessionId;
-        Assert.Matches("^[0-9a-f]{32}$", id);
-        Assert.Equal((1L, 10L), (created.First, created.Last));
-        Assert.Equal((SessionStatus.Open, 10L, 1), (created.Session.Status, created.Session.Reserved, created.Session.Opens));
-        Assert.InRange(created.Session.CreatedAt, ExpectedNow - TimeSpan.FromMinutes(1), ExpectedNow + TimeSpan.FromMinutes(1));
-        Assert.Empty(created.Session.Items);
-
-        await PassAsync(TimeSpan.FromMilliseconds(20));
-        var resumed = await Cluster.OpenSessionAsync(id, 5);
-        Assert.Equal((11L, 15L), (resumed.First, resumed.Last));
-        Assert.Equal((15L, 2, created.Session.CreatedAt), (resumed.Session.Reserved, resumed.Session.Opens, resumed.Session.CreatedAt));
-        Assert.True(resumed.Session.LastOpenedAt > created.Session.LastOpenedAt);
-        Assert.Equal(resumed.Session with { Items = null! }, (await Cluster.GetSessionAsync(id))! with { Items = null! });
-
-        // A client may choose the id of a new session.
-        var chosen = await Cluster.OpenSessionAsync("client-chosen-1", 3);
-        Assert.Equal(("client-chosen-1", 1L, 3L, 1), (chosen.Session.SessionId, chosen.First, chosen.Last, chosen.Session.Opens));
-        Assert.Null(await Cluster.GetSessionAsync("never-opened"));
-    }
-
-    [StoreFact]
-    public async Task Concurrent_opens_of_one_session_get_disjoint_contiguous_ranges()
-    {
-        var other = await OtherAsync();
-        var first = await Cluster.OpenSessionAsync("busy", 3);
-        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => (i % 2 == 0 ? Cluster : other).OpenSessionAsync("busy", 7))));
-
-        var numbers = results.SelectMany(r => LongRange(r.First, r.Last)).Order().ToList();
-        Assert.All(results, r => Assert.Equal(6, r.Last - r.First));
-        Assert.Equal(LongRange(4, 143), numbers); // no overlap, no gap, all above the first reservation
-        Assert.Equal((1L, 3L), (first.First, first.Last));
-        var stored = await Cluster.GetSessionAsync("busy");
-        Assert.Equal((143L, 21), (stored!.Reserved, stored.Opens));
-    }
-
-    [StoreFact]
-    public async Task A_closed_session_is_never_reopened()
-    {
-        var opened = await Cluster.OpenSessionAsync("done", 4);
-        await Cluster.CloseSessionAsync("done");
-        await Cluster.CloseSessionAsync("done"); // closing twice is harmless
-
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => Cluster.OpenSessionAsync("done", 1));
-        Assert.Contains("'done'", error.Message);
-        Assert.Contains("is closed", error.Message);
-        Assert.Contains("new session", error.Message);
-        var stored = await Cluster.GetSessionAsync("done");
-        Assert.Equal((SessionStatus.Closed, 4L, 1), (stored!.Status, stored.Reserved, stored.Opens));
-        Assert.Equal(opened.Session.LastOpenedAt, stored.LastOpenedAt);
-
-        var unknown = await Assert.ThrowsAsync<KeyNotFoundException>(() => Cluster.CloseSessionAsync("never-opened"));
-        Assert.Contains("never-opened", unknown.Message);
-    }
-
-    [StoreFact]
-    public async Task Session_ids_and_reservations_outside_the_rules_are_refused()
-    {
-        foreach (var reserve in new[] { 0, -1, ClusterRules.MaxReserve + 1 })
-            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Cluster.OpenSessionAsync("s", reserve));
-        Assert.Equal(1_000_000L, (await Cluster.OpenSessionAsync("big", 1_000_000)).Last);
-
-        var colon = await Assert.ThrowsAsync<ArgumentException>(() => Cluster.OpenSessionAsync("user:1", 1));
-        Assert.Contains("must not contain ':'", colon.Message);
-        var empty = await Assert.ThrowsAsync<ArgumentException>(() => Cluster.OpenSessionAsync("", 1));
-        Assert.Contains("non-empty", empty.Message);
-        Assert.Null(await Cluster.GetSessionAsync("s"));
-    }
-
-    [StoreFact]
-    public async Task Session_items_are_set_replaced_removed_and_returned_with_the_session()
-    {
-        await Cluster.OpenSessionAsync("s-1", 1);
-        await Cluster.SetSessionItemAsync("s-1", "user", "ann");
-        await Cluster.SetSessionItemAsync("s-1", "tenant", "acme");
-        await Cluster.SetSessionItemAsync("s-1", "user", "bob");
-        await Cluster.SetSessionItemAsync("s-1", "tenant", null);
-        await Cluster.SetSessionItemAsync("s-1", "absent", null); // removing what is not there is harmless
-
-        Assert.Equal(new Dictionary<string, string> { ["user"] = "bob" }, (await Cluster.GetSessionAsync("s-1"))!.Items);
-        await Cluster.SetSessionItemAsync("s-1", "lang", "fr");
-        var resumed = await Cluster.OpenSessionAsync("s-1", 1);
-        Assert.Equal(new Dictionary<string, string> { ["lang"] = "fr", ["user"] = "bob" }, resumed.Session.Items);
-
-        var error = await Assert.ThrowsAsync<KeyNotFoundException>(() => Cluster.SetSessionItemAsync("s-unknown", "user", "x"));
-        Assert.Contains("s-unknown", error.Message);
-        Assert.Null(await Cluster.GetSessionAsync("s-unknown"));
-    }
-
-    [StoreFact]
-    public async Task Sessions_are_listed_latest_opened_first_up_to_the_limit()
-    {
-        await Cluster.OpenSessionAsync("s-1", 1);
-        await PassAsync(TimeSpan.FromMilliseconds(20));
-        await Cluster.OpenSessionAsync("s-2", 1);
-        await PassAsync(TimeSpan.FromMilliseconds(20));
-        await Cluster.OpenSessionAsync("s-3", 1);
-        await Cluster.SetSessionItemAsync("s-3", "k", "v");
-        await PassAsync(TimeSpan.FromMilliseconds(20));
-        await Cluster.OpenSessionAsync("s-1", 1);
-
-        var all = await Cluster.ListSessionsAsync();
-        Assert.Equal(["s-1", "s-3", "s-2"], all.Select(s => s.SessionId));
-        Assert.Equal((2L, 2), (all[0].Reserved, all[0].Opens));
-        Assert.Equal("v", all[1].Items["k"]);
-        Assert.Equal(["s-1", "s-3"], (await Cluster.ListSessionsAsync(limit: 2)).Select(s => s.SessionId));
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Cluster.ListSessionsAsync(limit: 0));
-    }
-
-    private static List<long> LongRange(long from, long toInclusive) =>
-        Enumerable.Range(0, (int)(toInclusive - from + 1)).Select(i => from + i).ToList();
 }

@@ -22,12 +22,38 @@ public sealed class MemoryClusterStoreContractTests : ClusterStoreContract
     public async Task Liveness_follows_the_store_clock_exactly_at_the_window()
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, TimeSpan.FromSeconds(10));
-        _time.Advance(TimeSpan.FromSeconds(10) - TimeSpan.FromTicks(1));
-        var silo = Assert.Single(await Cluster.ListSilosAsync());
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, TimeSpan.FromSeconds(10));
+        for (var second = 1; second < 10; second++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            Assert.True(await Cluster.HeartbeatAsync("silo-b", 0)); // silo-b stays in contact, so it can vouch
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromTicks(1));
+        var silo = Assert.Single(await Cluster.ListSilosAsync(), s => s.SiloId == "silo-a");
         Assert.Equal((SiloStatus.Active, true), (silo.Status, silo.IsLive));
 
         _time.Advance(TimeSpan.FromTicks(1));
-        silo = Assert.Single(await Cluster.ListSilosAsync());
+        silo = Assert.Single(await Cluster.ListSilosAsync(), s => s.SiloId == "silo-a");
         Assert.Equal((SiloStatus.Dead, TimeSpan.FromSeconds(10)), (silo.Status, silo.HeartbeatAge));
+    }
+
+    [Fact]
+    public async Task A_lone_silo_past_its_window_is_a_suspect_that_a_silo_joining_later_condemns_after_a_window()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, TimeSpan.FromSeconds(10));
+        _time.Advance(TimeSpan.FromMinutes(5));
+        var silo = Assert.Single(await Cluster.ListSilosAsync());
+        Assert.Equal((SiloStatus.Active, false), (silo.Status, silo.IsLive)); // nobody was there to see the store work
+
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, TimeSpan.FromSeconds(10));
+        for (var second = 1; second <= 10; second++)
+        {
+            Assert.Equal(SiloStatus.Active, Assert.Single(await Cluster.ListSilosAsync(), s => s.SiloId == "silo-a").Status);
+            _time.Advance(TimeSpan.FromSeconds(1));
+            Assert.True(await Cluster.HeartbeatAsync("silo-b", 0));
+        }
+
+        Assert.Equal(SiloStatus.Dead, Assert.Single(await Cluster.ListSilosAsync(), s => s.SiloId == "silo-a").Status);
     }
 }

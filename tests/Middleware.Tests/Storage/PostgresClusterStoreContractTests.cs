@@ -23,11 +23,38 @@ public sealed class PostgresClusterStoreContractTests : ClusterStoreContract
     protected override async Task<ILogStore?> OpenOtherAsync() => await PostgresLogStore.OpenAsync(_connectionString);
 
     [StoreFact]
-    public async Task The_cluster_tables_come_with_schema_version_2()
+    public async Task The_cluster_tables_come_with_schema_versions_2_and_3()
     {
-        Assert.Equal(2, PostgresSchema.CurrentVersion);
+        Assert.Equal(3, PostgresSchema.CurrentVersion);
         Assert.Equal("002_cluster.sql", PostgresSchema.Scripts[1].FileName);
         Assert.Equal(3L, await PostgresServer.ExecuteAsync(_connectionString,
             "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('silos', 'sessions', 'session_items')"));
+        Assert.Equal(1L, await PostgresServer.ExecuteAsync(_connectionString,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'silos' AND column_name = 'contact_since'"));
+    }
+
+    [StoreFact]
+    public async Task A_version_2_database_is_upgraded_at_open_and_its_silos_start_their_contact_at_their_last_heartbeat()
+    {
+        var server = await PostgresServer.GetAsync();
+        var old = await server.CreateDatabaseAsync();
+        foreach (var script in PostgresSchema.Scripts.Take(2))
+        {
+            await PostgresServer.ExecuteAsync(old, script.Sql);
+            await PostgresServer.ExecuteAsync(old, $"INSERT INTO schema_version(version, script) VALUES ({script.Version}, '{script.FileName}')");
+        }
+
+        await PostgresServer.ExecuteAsync(old, "INSERT INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at) " +
+            "VALUES ('silo-old', 'host-old:7000', NULL, 1, clock_timestamp() - interval '1 second', 600000, 2, clock_timestamp() - interval '1 hour')");
+
+        await using (var upgraded = await PostgresLogStore.OpenAsync(old))
+        {
+            Assert.Equal(3, await PostgresServer.ExecuteAsync(old, "SELECT max(version) FROM schema_version"));
+            Assert.Equal(true, await PostgresServer.ExecuteAsync(old, "SELECT contact_since = heartbeat FROM silos WHERE silo_id = 'silo-old'"));
+            var cluster = (IClusterStore)upgraded;
+            Assert.True(await cluster.HeartbeatAsync("silo-old", 3));
+            var silo = Assert.Single(await cluster.ListSilosAsync());
+            Assert.Equal(("silo-old", SiloStatus.Active, true, 3), (silo.SiloId, silo.Status, silo.IsLive, silo.Activations));
+        }
     }
 }

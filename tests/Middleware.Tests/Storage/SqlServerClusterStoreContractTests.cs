@@ -30,9 +30,10 @@ public sealed class SqlServerClusterStoreContractTests : ClusterStoreContract
     }
 
     [StoreFact]
-    public void The_cluster_tables_come_with_schema_version_2()
+    public void The_cluster_tables_come_with_schema_versions_2_and_3()
     {
-        Assert.Equal(2, SqlServerSchema.CurrentVersion);
+        Assert.Equal(3, SqlServerSchema.CurrentVersion);
         Assert.Equal("002_cluster.sql", SqlServerSchema.Scripts[1].FileName);
+        Assert.Equal("003_silo_contact.sql", SqlServerSchema.Scripts[2].FileName);
     }
 }

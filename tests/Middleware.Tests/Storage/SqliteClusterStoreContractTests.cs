@@ -43,12 +43,43 @@ public sealed class SqliteClusterStoreContractTests : ClusterStoreContract
         {
             var versions = check.Prepare("SELECT group_concat(script, ',') FROM (SELECT script FROM schema_version ORDER BY version)");
             Assert.True(versions.Step());
-            Assert.Equal("001_initial.sql,002_cluster.sql", versions.Text(0));
+            Assert.Equal("001_initial.sql,002_cluster.sql,003_silo_contact.sql", versions.Text(0));
         }
 
         await upgraded.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
         var claimed = await upgraded.ClaimForSiloAsync("Account/1", 3, "silo-a");
         Assert.Equal(new ComponentHead("Account/1", 4, "silo-a", 0, 0), claimed.Claimed);
+    }
+
+    [Fact]
+    public async Task A_version_2_file_is_upgraded_at_open_and_its_silos_start_their_contact_at_their_last_heartbeat()
+    {
+        await Store.DisposeAsync();
+        var old = Path.Combine(_directory, "v2.db");
+        using (var db = SqliteDb.Open(old, create: true, TimeSpan.FromSeconds(1)))
+        {
+            foreach (var script in SchemaMigrator.Scripts.Take(2))
+            {
+                db.Exec(script.Sql);
+                db.Exec($"INSERT INTO schema_version(version, script, applied_at) VALUES ({script.Version}, '{script.FileName}', 0)");
+            }
+
+            var heartbeat = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1000;
+            db.Exec("INSERT INTO silos(silo_id, address, http_address, status, heartbeat, dead_after_ms, activations, joined_at) " +
+                $"VALUES ('silo-old', 'host-old:7000', NULL, 1, {heartbeat}, 600000, 2, {heartbeat - 3_600_000})");
+        }
+
+        await using var upgraded = SqliteLogStore.Open(old);
+        using (var check = SqliteDb.Open(old, create: false, TimeSpan.FromSeconds(1)))
+        {
+            var row = check.Prepare("SELECT (SELECT max(version) FROM schema_version), contact_since = heartbeat FROM silos WHERE silo_id = 'silo-old'");
+            Assert.True(row.Step());
+            Assert.Equal((3L, 1L), (row.Int64(0), row.Int64(1)));
+        }
+
+        Assert.True(await upgraded.HeartbeatAsync("silo-old", 3));
+        var silo = Assert.Single(await upgraded.ListSilosAsync());
+        Assert.Equal(("silo-old", SiloStatus.Active, true, 3), (silo.SiloId, silo.Status, silo.IsLive, silo.Activations));
     }
 
     [Fact]
