@@ -29,6 +29,7 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     private FaultMode _mode;
     private int _remaining;
     private int _skip;
+    private Func<AppendGroup, bool>? _where;
 
     /// <summary>The wrapped store.</summary>
     public ILogStore Inner { get; } = inner;
@@ -44,15 +45,17 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
 
     /// <summary>
     /// Applies <paramref name="mode"/> to <paramref name="count"/> appends (int.MaxValue: until changed), after
-    /// letting the next <paramref name="skip"/> appends through untouched.
+    /// letting the next <paramref name="skip"/> appends through untouched. With <paramref name="where"/>, only appends
+    /// holding a group it accepts count (and are faulted): the others pass, however the writer batched them.
     /// </summary>
-    public void Inject(FaultMode mode, int count = int.MaxValue, int skip = 0)
+    public void Inject(FaultMode mode, int count = int.MaxValue, int skip = 0, Func<AppendGroup, bool>? where = null)
     {
         lock (_gate)
         {
             _mode = mode;
             _remaining = count;
             _skip = skip;
+            _where = where;
             if (mode == FaultMode.Hang && _hang.Task.IsCompleted) _hang = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
@@ -78,7 +81,11 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
         Task<bool> hang;
         lock (_gate)
         {
-            if (_skip > 0)
+            if (_where is { } where && !groups.Any(where))
+            {
+                mode = FaultMode.None;
+            }
+            else if (_skip > 0)
             {
                 _skip--;
                 mode = FaultMode.None;

@@ -2,6 +2,7 @@ using System.Data.Common;
 using Bank;
 using Microsoft.Data.Sqlite;
 using Middleware.Grains;
+using Middleware.Recovery.Log;
 using Middleware.Recovery.Procedures;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
@@ -41,8 +42,8 @@ public sealed class InDoubtTurnTests : IDisposable
     private async Task WithdrawInDoubtAsync(LocalRuntime rt)
     {
         Assert.Equal(100, await rt.Call<IAccount>("a", "d0").Deposit(100));
-        // Appends in order: the partial record (let through), the final record (fails).
-        _store.Inject(FaultMode.Fail, count: 1, skip: 1);
+        // The withdrawal's partial record goes through; its final record (a turn record of Account/a) fails.
+        _store.Inject(FaultMode.Fail, count: 1, where: FinalRecordOf("Account/a"));
         await Assert.ThrowsAnyAsync<TurnNotDurableException>(() => rt.Call<IAccount>("a", "w1").Withdraw(30));
         Assert.Equal(new[] { ("w1", 70L) }, await _ledger.RowsAsync());
     }
@@ -52,12 +53,15 @@ public sealed class InDoubtTurnTests : IDisposable
     {
         await rt.Call<IAccount>("a", "d0").Deposit(100);
         await rt.Call<IAccount>("b", "d0").Deposit(100);
-        // Appends in order: the teller's partial, the debit of a, the deposit to b (let through), the teller's final (fails).
-        _store.Inject(FaultMode.Fail, count: 1, skip: 3);
+        // The teller's partial, the debit of a and the deposit to b go through; the teller's final record fails.
+        _store.Inject(FaultMode.Fail, count: 1, where: FinalRecordOf("Teller/t"));
         await Assert.ThrowsAnyAsync<TurnNotDurableException>(() => rt.Call<ITeller>("t", "x1").Transfer("a", "b", 40));
         Assert.Equal(60, await rt.Call<IAccount>("a", "read").Balance());
         Assert.Equal(140, await rt.Call<IAccount>("b", "read").Balance());
     }
+
+    private static Func<AppendGroup, bool> FinalRecordOf(string component) =>
+        g => g.ComponentId == component && g.Records.Any(r => r.Kind == RecordKind.Turn);
 
     private static async Task AssertMovedOnceAsync(LocalRuntime rt)
     {
