@@ -11,13 +11,15 @@ namespace Middleware.Silo;
 /// activation before rejoining: their writes would be fenced anyway, and the next request activates afresh from the
 /// log. A span in which the store served nobody gets no silo declared dead (<see cref="IClusterStore"/>, rule 2).
 /// </summary>
-public sealed class ClusterMembership(IClusterStore store, SiloOptions options, string address, string? httpAddress, Action<string> dropAll, Func<int> activations, ILogger logger) : IAsyncDisposable
+public sealed class ClusterMembership(IClusterStore store, SiloOptions options, string address, string? httpAddress, Action<string> dropAll, Func<int> activations, ILogger logger, TimeProvider? time = null) : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _refreshGate = new(1, 1);
-    private volatile View _view = new([], DateTime.MinValue);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private volatile View _view = new([], DateTimeOffset.MinValue);
     private Task? _loop;
     private long _rejoins;
+    private long _rounds;
 
     /// <summary>This silo's id.</summary>
     public string SiloId => options.SiloId;
@@ -27,6 +29,9 @@ public sealed class ClusterMembership(IClusterStore store, SiloOptions options, 
 
     /// <summary>The live silos as of the last refresh, this one included once joined.</summary>
     public IReadOnlyList<SiloEntry> Live => _view.Live;
+
+    /// <summary>Heartbeat rounds completed (heartbeat and view refresh, successful or not): tests and metrics.</summary>
+    public long Rounds => Interlocked.Read(ref _rounds);
 
     /// <summary>How often this silo found itself declared dead and rejoined.</summary>
     public long Rejoins => Interlocked.Read(ref _rejoins);
@@ -39,7 +44,9 @@ public sealed class ClusterMembership(IClusterStore store, SiloOptions options, 
     {
         await store.JoinAsync(options.SiloId, address, httpAddress, options.DeadAfter, cancellationToken).ConfigureAwait(false);
         await RefreshAsync(cancellationToken).ConfigureAwait(false);
-        _loop = Task.Run(LoopAsync, CancellationToken.None);
+        // The timer starts now, not when the loop's task first runs: its ticks count from the join.
+        var timer = new PeriodicTimer(options.HeartbeatInterval, _time);
+        _loop = Task.Run(() => LoopAsync(timer), CancellationToken.None);
         logger.LogInformation("Silo {SiloId} joined the cluster at {Address}; live silos: {Live}", options.SiloId, address, string.Join(", ", Live.Select(s => s.SiloId)));
     }
 
@@ -60,16 +67,16 @@ public sealed class ClusterMembership(IClusterStore store, SiloOptions options, 
     /// </summary>
     public async Task RefreshAsync(CancellationToken cancellationToken, TimeSpan? notOlderThan = null)
     {
-        var startedWaiting = DateTime.UtcNow;
+        var startedWaiting = _time.GetUtcNow();
         await _refreshGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             // Someone refreshed while we waited (or recently enough): their view is as fresh as ours would be.
-            if (_view.ReadAt >= startedWaiting || (notOlderThan is { } limit && DateTime.UtcNow - _view.ReadAt < limit)) return;
+            if (_view.ReadAt >= startedWaiting || (notOlderThan is { } limit && _time.GetUtcNow() - _view.ReadAt < limit)) return;
             var silos = await store.ListSilosAsync(cancellationToken).ConfigureAwait(false);
             var live = silos.Where(s => s.IsLive).ToArray();
             var before = _view.Live;
-            _view = new View(live, DateTime.UtcNow);
+            _view = new View(live, _time.GetUtcNow());
             var gone = before.Select(s => s.SiloId).Except(live.Select(s => s.SiloId)).ToArray();
             if (gone.Length > 0)
             {
@@ -91,9 +98,9 @@ public sealed class ClusterMembership(IClusterStore store, SiloOptions options, 
         logger.LogInformation("Silo {SiloId} left the cluster and released its components", options.SiloId);
     }
 
-    private async Task LoopAsync()
+    private async Task LoopAsync(PeriodicTimer timer)
     {
-        using var timer = new PeriodicTimer(options.HeartbeatInterval);
+        using var owned = timer;
         try
         {
             while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
@@ -114,6 +121,10 @@ public sealed class ClusterMembership(IClusterStore store, SiloOptions options, 
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     logger.LogWarning("Silo {SiloId}: heartbeat failed: {Reason}", options.SiloId, e.Message);
+                }
+                finally
+                {
+                    Interlocked.Increment(ref _rounds);
                 }
             }
         }
@@ -136,5 +147,5 @@ public sealed class ClusterMembership(IClusterStore store, SiloOptions options, 
         _stop.Dispose();
     }
 
-    private sealed record View(SiloEntry[] Live, DateTime ReadAt);
+    private sealed record View(SiloEntry[] Live, DateTimeOffset ReadAt);
 }

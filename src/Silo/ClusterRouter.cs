@@ -33,6 +33,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
     private readonly SiloOptions _options;
     private readonly ConnectionOptions _peerOptions;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private LocalRuntime? _runtime;
     private ILogStore? _store;
     private IClusterStore? _cluster;
@@ -42,10 +43,11 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
     private long _reroutes;
 
     /// <summary>A router for the silo described by <paramref name="options"/>; <see cref="Attach"/> it once the runtime exists.</summary>
-    public ClusterRouter(SiloOptions options, ILogger logger)
+    public ClusterRouter(SiloOptions options, ILogger logger, TimeProvider? time = null)
     {
         _options = options;
         _logger = logger;
+        _time = time ?? TimeProvider.System;
         _peerOptions = new ConnectionOptions
         {
             SenderId = options.SiloId,
@@ -117,7 +119,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         }
 
         var idText = target.ToString();
-        var deadline = DateTime.UtcNow + RouteTimeout;
+        var deadline = _time.GetUtcNow() + RouteTimeout;
         var forwarded = (request.Flags & InvokeFlags.Forwarded) != 0;
         string? lastProblem = null;
         for (var attempt = 0; ; attempt++)
@@ -125,9 +127,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             if (attempt > 0)
             {
                 Interlocked.Increment(ref _reroutes);
-                if (DateTime.UtcNow >= deadline)
+                if (_time.GetUtcNow() >= deadline)
                     return ReplyMessage.Unavailable($"{target} could not be reached within {RouteTimeout.TotalSeconds:0.#} s ({lastProblem}); retry with the same request id");
-                await Task.Delay(Math.Min(25 * attempt, 200), cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(25 * attempt, 200)), _time, cancellationToken).ConfigureAwait(false);
             }
 
             var owner = await OwnerAddressAsync(runtime, target, idText, cancellationToken).ConfigureAwait(false);
@@ -208,7 +210,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         var interval = _options.HeartbeatInterval;
         while (true)
         {
-            var done = await Task.WhenAny(reply, Task.Delay(interval, cancellationToken)).ConfigureAwait(false);
+            var done = await Task.WhenAny(reply, Task.Delay(interval, _time, cancellationToken)).ConfigureAwait(false);
             if (done == reply) return await reply.ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             if (!membership.Live.Any(s => string.Equals(s.Address, owner, StringComparison.OrdinalIgnoreCase)))

@@ -27,6 +27,8 @@ public static class SiloHostingExtensions
         var transportOptions = new TransportOptions { SiloId = options.SiloId, ClusterKey = options.ClusterKey };
         var endpoints = new SiloEndpoints(options, registry);
 
+        // One clock for the engine, membership, routing and connections; a host (or a test) may register its own first.
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(registry);
         builder.Services.AddSingleton(endpoints);

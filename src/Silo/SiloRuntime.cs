@@ -12,7 +12,7 @@ namespace Middleware.Silo;
 /// the host runs before any listener starts, so no request can arrive before the runtime exists; closed in
 /// <see cref="StoppedAsync"/>, after the listeners have drained, with a checkpoint of every live activation.
 /// </summary>
-public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry, SiloEndpoints endpoints, ILogger<SiloRuntime> logger) : IHostedLifecycleService
+public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry, SiloEndpoints endpoints, ILogger<SiloRuntime> logger, TimeProvider time) : IHostedLifecycleService
 {
     private readonly List<DbDataSource> _backendSources = [];
     private ILogStore? _store;
@@ -21,7 +21,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     private InDoubtSweeper? _sweeper;
 
     /// <summary>Routes requests to their owners (any silo is a gateway).</summary>
-    public ClusterRouter Router { get; } = new(options, logger);
+    public ClusterRouter Router { get; } = new(options, logger, time);
 
     /// <summary>The silo's membership once it joined the cluster, else null.</summary>
     public ClusterMembership? Membership => _membership;
@@ -59,6 +59,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
             Ownership = new ClusterOwnership(cluster, options.SiloId),
             Caller = Router,
             SessionItems = new StoreSessionItems(cluster),
+            TimeProvider = time,
         };
         _backendSources.AddRange(BackendSettings.Register(environment.Backends, options.Backends));
         var runtime = new LocalRuntime(_store, registry, options.Runtime, environment);
@@ -76,7 +77,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         // The listeners are bound now, so the address other silos and clients use is known.
         var runtime = Runtime;
         var membership = new ClusterMembership((IClusterStore)_store!, options, AdvertisedAddress(), endpoints.HttpEndPoint.ToString(),
-            reason => runtime.DropAll(reason), () => runtime.ActivationCount, logger);
+            reason => runtime.DropAll(reason), () => runtime.ActivationCount, logger, time);
         await membership.StartAsync(cancellationToken).ConfigureAwait(false);
         _membership = membership;
         Router.UseMembership(membership);

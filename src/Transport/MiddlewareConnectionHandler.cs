@@ -14,6 +14,7 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
 {
     private readonly IFrameHandler _handler;
     private readonly TransportOptions _options;
+    private readonly TimeProvider _time;
     private readonly TransportMetrics _metrics;
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
@@ -24,9 +25,10 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
     /// it already took finish and reply (up to <see cref="TransportOptions.CloseTimeout"/>), and closes: peers then
     /// reconnect to another silo instead of holding this one open until Kestrel's shutdown timeout.
     /// </summary>
-    public MiddlewareConnectionHandler(IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger<MiddlewareConnectionHandler> logger, CancellationToken stopping = default)
+    public MiddlewareConnectionHandler(IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger<MiddlewareConnectionHandler> logger, CancellationToken stopping = default, TimeProvider? time = null)
     {
         options.Validate();
+        _time = time ?? TimeProvider.System;
         _handler = handler;
         _options = options;
         _metrics = metrics;
@@ -43,7 +45,7 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
             var hello = await HandshakeAsync(connection).ConfigureAwait(false);
             if (hello is null) return;
             _logger.LogDebug("Connection {ConnectionId} from {Remote}: {Role} '{Sender}' accepted", connection.ConnectionId, connection.RemoteEndPoint, hello.Role, hello.SenderId);
-            var session = new ServerConnection(connection, hello, _handler, _options, _metrics, _logger);
+            var session = new ServerConnection(connection, hello, _handler, _options, _metrics, _logger, _time);
             await using var onStopping = _stopping.Register(static c => ((ServerConnection)c!).StopReading(), session);
             await session.RunAsync().ConfigureAwait(false);
         }

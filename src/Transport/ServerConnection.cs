@@ -16,6 +16,7 @@ internal sealed class ServerConnection
     private readonly HelloMessage _hello;
     private readonly IFrameHandler _handler;
     private readonly TransportOptions _options;
+    private readonly TimeProvider _time;
     private readonly TransportMetrics _metrics;
     private readonly ILogger _logger;
     private readonly FrameOutbox _outbox;
@@ -23,8 +24,9 @@ internal sealed class ServerConnection
     private readonly CancellationTokenSource _lifetime = new();
     private volatile bool _stopReading;
 
-    public ServerConnection(ConnectionContext connection, HelloMessage hello, IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger logger)
+    public ServerConnection(ConnectionContext connection, HelloMessage hello, IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger logger, TimeProvider time)
     {
+        _time = time;
         _connection = connection;
         _hello = hello;
         _handler = handler;
@@ -55,9 +57,9 @@ internal sealed class ServerConnection
             if (_stopReading && violation is null)
             {
                 // Graceful stop: the requests already taken finish and reply first.
-                var deadline = DateTime.UtcNow + _options.CloseTimeout;
-                while (_slots.CurrentCount < _options.MaxInFlightPerConnection && DateTime.UtcNow < deadline)
-                    await Task.Delay(10).ConfigureAwait(false);
+                var deadline = _time.GetUtcNow() + _options.CloseTimeout;
+                while (_slots.CurrentCount < _options.MaxInFlightPerConnection && _time.GetUtcNow() < deadline)
+                    await Task.Delay(TimeSpan.FromMilliseconds(10), _time).ConfigureAwait(false);
             }
 
             // Handlers still running learn that their replies have nowhere to go.
@@ -71,7 +73,7 @@ internal sealed class ServerConnection
 
             _outbox.Complete();
             // A peer that stopped reading must not keep this connection (and its handler task) alive forever.
-            if (await Task.WhenAny(writeLoop, Task.Delay(_options.CloseTimeout)).ConfigureAwait(false) != writeLoop) _connection.Abort();
+            if (await Task.WhenAny(writeLoop, Task.Delay(_options.CloseTimeout, _time)).ConfigureAwait(false) != writeLoop) _connection.Abort();
             await writeLoop.ConfigureAwait(false);
             _lifetime.Dispose();
         }

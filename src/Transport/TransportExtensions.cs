@@ -55,7 +55,8 @@ public static class TransportExtensions
                 ?? throw new InvalidOperationException("TransportMetrics is not registered: call services.AddMiddlewareTransport() before listening for the Middleware protocol.");
             var logger = services.GetService<ILoggerFactory>()?.CreateLogger<MiddlewareConnectionHandler>() ?? NullLogger<MiddlewareConnectionHandler>.Instance;
             var stopping = services.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
-            return new MiddlewareConnectionHandler(handler, options, metrics, logger, stopping).OnConnectedAsync;
+            var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+            return new MiddlewareConnectionHandler(handler, options, metrics, logger, stopping, time).OnConnectedAsync;
         });
     }
 }

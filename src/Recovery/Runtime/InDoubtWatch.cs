@@ -11,7 +11,7 @@ namespace Middleware.Recovery.Runtime;
 /// owned by another live silo (that owner completes it) and after <see cref="GiveUpAfter"/> without a store answer
 /// (the silo's in-doubt sweep, or the next request, takes over from there).
 /// </summary>
-internal sealed class InDoubtWatch(Func<ComponentId, CancellationToken, Task> activate, Func<ComponentId, CancellationToken, Task<bool>> endsInPartial, CancellationToken stopping)
+internal sealed class InDoubtWatch(Func<ComponentId, CancellationToken, Task> activate, Func<ComponentId, CancellationToken, Task<bool>> endsInPartial, TimeProvider time, CancellationToken stopping)
 {
     private static readonly TimeSpan FirstLook = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
@@ -41,12 +41,12 @@ internal sealed class InDoubtWatch(Func<ComponentId, CancellationToken, Task> ac
     private async Task WatchAsync(ComponentId id)
     {
         var delay = FirstLook;
-        var until = DateTime.UtcNow + GiveUpAfter;
+        var until = time.GetUtcNow() + GiveUpAfter;
         try
         {
-            while (DateTime.UtcNow < until && !stopping.IsCancellationRequested)
+            while (time.GetUtcNow() < until && !stopping.IsCancellationRequested)
             {
-                await Task.Delay(delay, stopping).ConfigureAwait(false);
+                await Task.Delay(delay, time, stopping).ConfigureAwait(false);
                 try
                 {
                     if (await endsInPartial(id, stopping).ConfigureAwait(false)) await activate(id, stopping).ConfigureAwait(false);

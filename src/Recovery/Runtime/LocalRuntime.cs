@@ -43,6 +43,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         _inDoubtWatch = new InDoubtWatch(
             (id, ct) => GetActivationAsync(id, Registry.Get(id.Type), ct),
             (id, ct) => InDoubtWatch.EndsInPartialAsync(store, id.ToString(), ct),
+            env.TimeProvider,
             _stopping.Token);
     }
 
