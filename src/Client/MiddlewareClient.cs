@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
-using System.Text.Json;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Protocol;
+using Middleware.Protocol.Control;
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
@@ -137,8 +137,7 @@ public sealed class MiddlewareClient : IAsyncDisposable
     public async Task SetSessionItemAsync(string key, string? value, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        var args = JsonSerializer.SerializeToUtf8Bytes(new[] { key, value });
-        await ControlAsync(ProtocolConstants.SessionSet, "$session", SessionId, args, cancellationToken).ConfigureAwait(false);
+        await ControlAsync(ProtocolConstants.SessionSet, "$session", SessionId, ControlCodec.Encode(new SessionItemRequest(key, value)), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes this session in the store: it can never be resumed, and its ids never reused.</summary>
@@ -231,13 +230,11 @@ public sealed class MiddlewareClient : IAsyncDisposable
     public async Task DiscoverGatewaysAsync(CancellationToken cancellationToken = default)
     {
         var result = await ControlAsync(ProtocolConstants.ClusterSilos, "$cluster", "", ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-        using var json = JsonDocument.Parse(result);
         var known = _gateways;
         var added = new List<PeerConnection>();
-        foreach (var silo in json.RootElement.EnumerateArray())
+        foreach (var (_, address) in ControlCodec.DecodeSilos(result, ProtocolConstants.ClusterSilos))
         {
-            var address = silo.GetProperty("address").GetString();
-            if (string.IsNullOrEmpty(address) || known.Any(g => string.Equals(g.Address, address, StringComparison.OrdinalIgnoreCase))) continue;
+            if (known.Any(g => string.Equals(g.Address, address, StringComparison.OrdinalIgnoreCase))) continue;
             added.Add(_movedTargets.TryRemove(address, out var moved) ? moved : new PeerConnection(address, _connectionOptions));
         }
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Middleware.Protocol;
+using Middleware.Protocol.Control;
 
 namespace Middleware.Client;
 
@@ -86,9 +86,8 @@ internal sealed class SessionIds(MiddlewareClient client)
 
     private async Task<(string Id, long First, long Last)> ReserveAsync(string operation, string sessionId, CancellationToken cancellationToken)
     {
-        var result = await client.ControlAsync(operation, "$session", sessionId, JsonSerializer.SerializeToUtf8Bytes(new[] { _block }), cancellationToken).ConfigureAwait(false);
-        using var json = JsonDocument.Parse(result);
-        var root = json.RootElement;
-        return (root.GetProperty("sessionId").GetString()!, root.GetProperty("first").GetInt64(), root.GetProperty("last").GetInt64());
+        var result = await client.ControlAsync(operation, "$session", sessionId, ControlCodec.Encode(new SessionReserveRequest(_block)), cancellationToken).ConfigureAwait(false);
+        var block = ControlCodec.DecodeSessionBlock(result, operation);
+        return (block.SessionId, block.First, block.Last);
     }
 }

@@ -4,6 +4,7 @@ using Middleware.Admin.Cli;
 using Middleware.Admin.Cluster;
 using Middleware.Admin.Output;
 using Middleware.Protocol;
+using Middleware.Protocol.Control;
 
 namespace Middleware.Admin.Commands;
 
@@ -41,7 +42,7 @@ internal static class MoveCommand
             {
                 var owner = head.Owner is { } ownerId ? link.Live.FirstOrDefault(s => s.SiloId == ownerId)?.Address : null;
                 var message = new InvokeMessage(cid.Type, cid.Key, ProtocolConstants.Move, "$control:" + Guid.NewGuid().ToString("N"), null, null,
-                    JsonSerializer.SerializeToUtf8Bytes(new[] { destination }), InvokeFlags.Control);
+                    ControlCodec.Encode(new MoveRequest(destination)), InvokeFlags.Control);
                 var reply = await link.SendAsync(message, owner, ct).ConfigureAwait(false);
                 if (reply.Status != ReplyStatus.Ok)
                 {
@@ -49,7 +50,17 @@ internal static class MoveCommand
                     throw new AdminException($"The cluster refused to move {cid} to {destination}: {reason}");
                 }
 
-                var (from, movedTo, epoch) = ReadMoveReply(reply.Result);
+                MoveResult result;
+                try
+                {
+                    result = ControlCodec.DecodeMoveResult(reply.Result, ProtocolConstants.Move);
+                }
+                catch (ControlMessageException e)
+                {
+                    throw new AdminException($"The silo answered the move with an unexpected result ({Format.Clip(System.Text.Encoding.UTF8.GetString(reply.Result.Span))}): {e.Message}");
+                }
+
+                var (from, movedTo, epoch) = result;
                 var after = await store.GetHeadAsync(cid.ToString(), ct).ConfigureAwait(false);
                 shape = new MoveShape(cid.ToString(), from, movedTo, epoch, after?.Owner);
             }
@@ -60,20 +71,5 @@ internal static class MoveCommand
             return ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary>The Ok result of <c>$move</c>: <c>{"from","to","epoch"}</c>.</summary>
-    private static (string From, string To, long Epoch) ReadMoveReply(ReadOnlyMemory<byte> result)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(result);
-            var root = doc.RootElement;
-            return (root.GetProperty("from").GetString() ?? "", root.GetProperty("to").GetString() ?? "", root.GetProperty("epoch").GetInt64());
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new AdminException($"The silo answered the move with an unexpected result ({Format.Clip(System.Text.Encoding.UTF8.GetString(result.Span))}): {e.Message}");
-        }
     }
 }

@@ -13,7 +13,7 @@ public sealed partial class DockerComposeTests
     [Fact]
     public void Every_silo_option_and_variable_the_deployment_uses_is_one_the_silo_host_reads()
     {
-        var settings = File.ReadAllText(Path.Combine(Root, "src", "Silo", "SiloSettings.cs"));
+        var settings = File.ReadAllText(Path.Combine(Root, "src", "Silo", "Hosting", "SiloSettings.cs"));
         var options = SettingOption().Matches(settings).Select(m => m.Groups["option"].Value).ToHashSet();
         var variables = SettingOption().Matches(settings).Select(m => m.Groups["env"].Value).ToHashSet();
         Assert.Contains("--store", options);

@@ -1,0 +1,109 @@
+using System.Text.Json;
+
+namespace Middleware.Protocol.Control;
+
+/// <summary>
+/// The wire forms of the control operations (<see cref="InvokeFlags.Control"/>): arguments are JSON arrays, replies JSON
+/// objects, decoded strictly (the exact number and types of values, nothing after them). A malformed message is a
+/// <see cref="ControlMessageException"/> naming the operation and the form it expects. Client, silo and admin tool all
+/// encode and decode through here.
+/// </summary>
+public static class ControlCodec
+{
+    private static readonly JsonSerializerOptions Replies = new(JsonSerializerDefaults.Web);
+
+    /// <summary><c>[reserve]</c>.</summary>
+    public static byte[] Encode(SessionReserveRequest request) => JsonSerializer.SerializeToUtf8Bytes(new[] { request.Reserve });
+
+    /// <summary>Decodes <c>[reserve]</c> (empty: the default block).</summary>
+    public static SessionReserveRequest DecodeReserve(ReadOnlyMemory<byte> args, string operation) =>
+        args.IsEmpty
+            ? new SessionReserveRequest(SessionReserveRequest.DefaultReserve)
+            : new SessionReserveRequest(Array(args, operation, "[reserve]", 1)[0] is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out var reserve)
+                ? reserve
+                : throw Malformed(operation, "[reserve]", "the reserve is not a whole number"));
+
+    /// <summary><c>{"sessionId","first","last"}</c>.</summary>
+    public static byte[] Encode(SessionBlock block) => JsonSerializer.SerializeToUtf8Bytes(block, Replies);
+
+    /// <summary>Decodes a session block reply.</summary>
+    public static SessionBlock DecodeSessionBlock(ReadOnlyMemory<byte> reply, string operation) =>
+        Reply<SessionBlock>(reply, operation, "{\"sessionId\",\"first\",\"last\"}", b => !string.IsNullOrEmpty(b.SessionId) && b.First >= 1 && b.Last >= b.First);
+
+    /// <summary><c>[key, value]</c>.</summary>
+    public static byte[] Encode(SessionItemRequest request) => JsonSerializer.SerializeToUtf8Bytes(new[] { request.Key, request.Value });
+
+    /// <summary>Decodes <c>[key, value]</c>; the key must be a non-empty string, the value a string or null.</summary>
+    public static SessionItemRequest DecodeSessionItem(ReadOnlyMemory<byte> args, string operation)
+    {
+        const string Form = "[key, value]";
+        var values = Array(args, operation, Form, 2);
+        if (values[0].ValueKind != JsonValueKind.String || values[0].GetString() is not { Length: > 0 } key)
+            throw Malformed(operation, Form, "the key is not a non-empty string");
+        var value = values[1].ValueKind switch
+        {
+            JsonValueKind.String => values[1].GetString(),
+            JsonValueKind.Null => null,
+            _ => throw Malformed(operation, Form, "the value is neither a string nor null"),
+        };
+        return new SessionItemRequest(key, value);
+    }
+
+    /// <summary><c>[siloId]</c>.</summary>
+    public static byte[] Encode(MoveRequest request) => JsonSerializer.SerializeToUtf8Bytes(new[] { request.To });
+
+    /// <summary>Decodes <c>[siloId]</c>; the silo id must be a non-empty string.</summary>
+    public static MoveRequest DecodeMove(ReadOnlyMemory<byte> args, string operation) =>
+        Array(args, operation, "[siloId]", 1)[0] is { ValueKind: JsonValueKind.String } to && to.GetString() is { Length: > 0 } silo
+            ? new MoveRequest(silo)
+            : throw Malformed(operation, "[siloId]", "the silo id is not a non-empty string");
+
+    /// <summary><c>{"from","to","epoch"}</c>.</summary>
+    public static byte[] Encode(MoveResult result) => JsonSerializer.SerializeToUtf8Bytes(result, Replies);
+
+    /// <summary>Decodes a move reply.</summary>
+    public static MoveResult DecodeMoveResult(ReadOnlyMemory<byte> reply, string operation) =>
+        Reply<MoveResult>(reply, operation, "{\"from\",\"to\",\"epoch\"}", r => !string.IsNullOrEmpty(r.From) && !string.IsNullOrEmpty(r.To));
+
+    /// <summary><c>[{"siloId","address"}]</c>.</summary>
+    public static byte[] Encode(IReadOnlyList<SiloAddress> silos) => JsonSerializer.SerializeToUtf8Bytes(silos, Replies);
+
+    /// <summary>Decodes the live silos reply.</summary>
+    public static IReadOnlyList<SiloAddress> DecodeSilos(ReadOnlyMemory<byte> reply, string operation) =>
+        Reply<SiloAddress[]>(reply, operation, "[{\"siloId\",\"address\"}]", s => s.All(x => !string.IsNullOrEmpty(x.SiloId) && !string.IsNullOrEmpty(x.Address)));
+
+    private static JsonElement[] Array(ReadOnlyMemory<byte> args, string operation, string form, int count)
+    {
+        JsonElement[] values;
+        try
+        {
+            using var doc = JsonDocument.Parse(args);
+            if (doc.RootElement.ValueKind != JsonValueKind.Array) throw Malformed(operation, form, $"a JSON {doc.RootElement.ValueKind} was sent");
+            values = doc.RootElement.EnumerateArray().Select(e => e.Clone()).ToArray();
+        }
+        catch (JsonException e)
+        {
+            throw Malformed(operation, form, $"it is not JSON ({e.Message})", e);
+        }
+
+        return values.Length == count ? values : throw Malformed(operation, form, $"{values.Length} value(s) were sent");
+    }
+
+    private static T Reply<T>(ReadOnlyMemory<byte> reply, string operation, string form, Func<T, bool> valid)
+    {
+        T? value;
+        try
+        {
+            value = JsonSerializer.Deserialize<T>(reply.Span, Replies);
+        }
+        catch (JsonException e)
+        {
+            throw Malformed(operation, form, $"it is not JSON of that shape ({e.Message})", e);
+        }
+
+        return value is not null && valid(value) ? value : throw Malformed(operation, form, "values are missing or out of range");
+    }
+
+    private static ControlMessageException Malformed(string operation, string form, string problem, Exception? inner = null) =>
+        new($"{operation} expects {form}, but {problem}.", inner);
+}

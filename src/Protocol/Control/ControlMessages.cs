@@ -1,0 +1,44 @@
+namespace Middleware.Protocol.Control;
+
+/// <summary>
+/// Arguments of <c>$session.open</c> and <c>$session.reserve</c>: how many request numbers to reserve (wire form
+/// <c>[reserve]</c>; empty arguments mean <see cref="DefaultReserve"/>).
+/// </summary>
+/// <param name="Reserve">Request numbers to reserve.</param>
+public sealed record SessionReserveRequest(int Reserve)
+{
+    /// <summary>The block size when the request gives none.</summary>
+    public const int DefaultReserve = 1000;
+}
+
+/// <summary>The reply to <c>$session.open</c> / <c>$session.reserve</c>: the session and the numbers reserved for the caller (wire form <c>{"sessionId","first","last"}</c>).</summary>
+/// <param name="SessionId">The session (store-generated for a new one).</param>
+/// <param name="First">The first reserved request number.</param>
+/// <param name="Last">The last reserved request number.</param>
+public sealed record SessionBlock(string SessionId, long First, long Last);
+
+/// <summary>Arguments of <c>$session.set</c>: an item key and its value, null to remove it (wire form <c>[key, value]</c>).</summary>
+/// <param name="Key">The item key (not empty).</param>
+/// <param name="Value">The value, or null to remove the item.</param>
+public sealed record SessionItemRequest(string Key, string? Value);
+
+/// <summary>Arguments of <c>$move</c>: the silo to hand the component over to (wire form <c>[siloId]</c>).</summary>
+/// <param name="To">The destination silo id.</param>
+public sealed record MoveRequest(string To);
+
+/// <summary>The reply to <c>$move</c>: who handed over to whom, at which epoch (wire form <c>{"from","to","epoch"}</c>).</summary>
+/// <param name="From">The silo that owned the component.</param>
+/// <param name="To">The silo that owns it now.</param>
+/// <param name="Epoch">The epoch handed over.</param>
+public sealed record MoveResult(string From, string To, long Epoch);
+
+/// <summary>One live silo in the reply to <c>$cluster.silos</c> (wire form <c>[{"siloId","address"}]</c>).</summary>
+/// <param name="SiloId">The silo's id.</param>
+/// <param name="Address">Its protocol address, <c>host:port</c>.</param>
+public sealed record SiloAddress(string SiloId, string Address);
+
+/// <summary>
+/// A control operation's arguments or reply did not have the shape the operation needs. The message names the operation
+/// and the expected form; a silo answers it BadRequest.
+/// </summary>
+public sealed class ControlMessageException(string message, Exception? inner = null) : ArgumentException(message, inner);

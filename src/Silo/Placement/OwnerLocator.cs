@@ -1,0 +1,36 @@
+using Middleware.Grains;
+using Middleware.Recovery.Runtime;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Silo;
+
+/// <summary>
+/// Decides which silo serves a component, in this order: a live local activation (here); the directory cache; the
+/// store's head when it names an owner that is a live silo; otherwise rendezvous hashing over the live silos, so every
+/// gateway places an unowned component on the same silo, which claims it (the store arbitrates any race).
+/// </summary>
+internal sealed class OwnerLocator(DirectoryCache directory)
+{
+    /// <summary>Null when this silo should serve <paramref name="target"/>; otherwise the address of the silo that should.</summary>
+    public async Task<string?> LocateAsync(LocalRuntime runtime, ILogStore store, ClusterMembership? membership, ComponentId target, string idText, CancellationToken cancellationToken)
+    {
+        if (runtime.IsActive(target)) return null;
+        var self = membership?.Address;
+        if (directory.TryGet(idText, out var cached)) return cached == self ? null : cached;
+        if (membership is null) return null; // not joined yet: serve here; claims still arbitrate
+
+        string address;
+        var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
+        if (head?.Owner is { } ownerId && membership.Find(ownerId) is { } owner)
+        {
+            address = owner.Address;
+        }
+        else
+        {
+            address = Rendezvous.Pick(idText, membership.Live)?.Address ?? membership.Address;
+        }
+
+        directory.Set(idText, address);
+        return address == self ? null : address;
+    }
+}

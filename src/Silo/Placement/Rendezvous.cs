@@ -1,0 +1,37 @@
+namespace Middleware.Silo;
+
+/// <summary>Rendezvous (highest random weight) hashing: every silo with the same view picks the same owner.</summary>
+public static class Rendezvous
+{
+    /// <summary>The silo with the highest weight for <paramref name="componentId"/>, or null when there is none.</summary>
+    public static Recovery.Storage.SiloEntry? Pick(string componentId, IReadOnlyList<Recovery.Storage.SiloEntry> silos)
+    {
+        Recovery.Storage.SiloEntry? best = null;
+        ulong bestWeight = 0;
+        foreach (var silo in silos)
+        {
+            var weight = Weight(componentId, silo.SiloId);
+            if (best is null || weight > bestWeight || (weight == bestWeight && string.CompareOrdinal(silo.SiloId, best.SiloId) < 0))
+            {
+                best = silo;
+                bestWeight = weight;
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>FNV-1a over both ids, finished with the splitmix64 mixer so nearby ids spread evenly.</summary>
+    public static ulong Weight(string componentId, string siloId)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in componentId) hash = (hash ^ c) * 1099511628211UL;
+        hash = (hash ^ 0xff) * 1099511628211UL;
+        foreach (var c in siloId) hash = (hash ^ c) * 1099511628211UL;
+        hash ^= hash >> 30;
+        hash *= 0xbf58476d1ce4e5b9UL;
+        hash ^= hash >> 27;
+        hash *= 0x94d049bb133111ebUL;
+        return hash ^ (hash >> 31);
+    }
+}

@@ -1,0 +1,240 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Middleware.Core;
+using Middleware.Grains;
+using Middleware.Protocol;
+using Middleware.Protocol.Control;
+using Middleware.Recovery.Runtime;
+using Middleware.Recovery.Storage;
+
+namespace Middleware.Silo;
+
+/// <summary>
+/// Makes any silo a gateway: for each request it asks <see cref="OwnerLocator"/> where the component lives (a live local
+/// activation, the <see cref="DirectoryCache"/>, the store's head, else rendezvous placement), then serves it here or
+/// hands it to the <see cref="Forwarder"/>. A forwarded request carries <see cref="InvokeFlags.Forwarded"/>; its
+/// receiver serves it or answers Moved, never forwards again. Failures that leave the request unacknowledged (owner
+/// unreachable, fenced activation, owner not yet declared dead, a turn of the component in doubt) are retried here
+/// with the same request id until <see cref="RouteTimeout"/>, so a silo's death costs the caller a pause, not an error.
+/// Control operations are answered by <see cref="SessionOperations"/>, <see cref="MoveOperation"/> and the silo list
+/// here. The same router carries component-to-component calls made inside turns.
+/// </summary>
+public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
+{
+    private readonly SiloOptions _options;
+    private readonly TimeProvider _time;
+    private readonly DirectoryCache _directory = new();
+    private readonly OwnerLocator _locator;
+    private readonly Forwarder _forwarder;
+    private readonly MoveOperation _move;
+    private LocalRuntime? _runtime;
+    private ILogStore? _store;
+    private IClusterStore? _cluster;
+    private SessionOperations? _sessions;
+    private ClusterMembership? _membership;
+    private long _forwarded;
+    private long _served;
+    private long _reroutes;
+
+    /// <summary>A router for the silo described by <paramref name="options"/>; <see cref="Attach"/> it once the runtime exists.</summary>
+    public ClusterRouter(SiloOptions options, ILogger logger, TimeProvider? time = null)
+    {
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _locator = new OwnerLocator(_directory);
+        _move = new MoveOperation(options, _directory, logger);
+        _forwarder = new Forwarder(new ConnectionOptions
+        {
+            SenderId = options.SiloId,
+            Role = PeerRole.Silo,
+            ClusterKey = options.ClusterKey,
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+            HandshakeTimeout = TimeSpan.FromSeconds(2),
+            RequestTimeout = RouteTimeout + TimeSpan.FromSeconds(5),
+        }, options, _time);
+    }
+
+    /// <summary>How long a request may wait here for its component to become reachable (owner declared dead, moved).</summary>
+    public TimeSpan RouteTimeout => _options.DeadAfter + TimeSpan.FromSeconds(4);
+
+    /// <summary>Requests served by this silo's runtime / forwarded to another silo / re-routed after a failed attempt.</summary>
+    public (long Served, long Forwarded, long Reroutes) Stats => (Interlocked.Read(ref _served), Interlocked.Read(ref _forwarded), Interlocked.Read(ref _reroutes));
+
+    /// <summary>Binds the router to the silo's runtime, store and membership (called once at start).</summary>
+    public void Attach(LocalRuntime runtime, ILogStore store, IClusterStore cluster)
+    {
+        _runtime = runtime;
+        _store = store;
+        _cluster = cluster;
+        _sessions = new SessionOperations(cluster);
+    }
+
+    /// <summary>Unbinds the runtime at shutdown: later requests are answered Unavailable.</summary>
+    public void Detach() => _runtime = null;
+
+    /// <summary>Starts routing with <paramref name="membership"/> once the silo joined.</summary>
+    public void UseMembership(ClusterMembership membership)
+    {
+        _membership = membership;
+        membership.SilosGone += _ => _directory.Clear();
+    }
+
+    /// <summary>Component-to-component calls from turns of this silo's activations.</summary>
+    public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
+    {
+        var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args);
+        var reply = await RouteAsync(message, cancellationToken).ConfigureAwait(false);
+        return reply.Status is ReplyStatus.Moved or ReplyStatus.Unavailable
+            ? throw new ClusterRouteException($"the call to {invocation.Target}.{invocation.Method} (request {invocation.RequestId}) could not be delivered: {reply}")
+            : ReplyMapping.ToReply(reply, message);
+    }
+
+    /// <summary>Routes one request (see the class summary) and returns its reply.</summary>
+    public async Task<ReplyMessage> RouteAsync(InvokeMessage request, CancellationToken cancellationToken)
+    {
+        if (_runtime is not { } runtime || _store is not { } store || _cluster is null || _sessions is null)
+            return ReplyMessage.Unavailable($"silo {_options.SiloId} is not running (starting or shutting down); retry with the same request id");
+        if ((request.Flags & InvokeFlags.Control) != 0 && SessionOperations.Handles(request.Method))
+            return await _sessions.HandleAsync(request, cancellationToken).ConfigureAwait(false);
+        if ((request.Flags & InvokeFlags.Control) != 0 && request.Method == ProtocolConstants.ClusterSilos)
+            return ReplyMessage.Ok(ControlCodec.Encode(_membership?.Live.Select(s => new SiloAddress(s.SiloId, s.Address)).ToList() ?? []));
+
+        ComponentId target;
+        try
+        {
+            target = new ComponentId(request.ComponentType, request.Key);
+            // An unknown type is refused here rather than forwarded; a live local activation proves the type already.
+            if (!runtime.IsActive(target)) runtime.Registry.Get(target.Type);
+        }
+        catch (Exception e)
+        {
+            return ReplyMapping.ToMessage(e);
+        }
+
+        var idText = target.ToString();
+        var deadline = _time.GetUtcNow() + RouteTimeout;
+        var forwarded = (request.Flags & InvokeFlags.Forwarded) != 0;
+        string? lastProblem = null;
+        for (var attempt = 0; ; attempt++)
+        {
+            if (attempt > 0)
+            {
+                Interlocked.Increment(ref _reroutes);
+                if (_time.GetUtcNow() >= deadline)
+                    return ReplyMessage.Unavailable($"{target} could not be reached within {RouteTimeout.TotalSeconds:0.#} s ({lastProblem}); retry with the same request id");
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(25 * attempt, 200)), _time, cancellationToken).ConfigureAwait(false);
+            }
+
+            var owner = await _locator.LocateAsync(runtime, store, _membership, target, idText, cancellationToken).ConfigureAwait(false);
+            if (owner is null)
+            {
+                var local = await ServeLocallyAsync(runtime, target, request, cancellationToken).ConfigureAwait(false);
+                if (local.Reply is { } reply) return reply;
+                lastProblem = local.Problem;
+                if (local.MovedTo is { } movedTo)
+                {
+                    _directory.Set(idText, movedTo);
+                    // A forwarded request is never forwarded twice: the gateway that sent it follows the redirect.
+                    if (forwarded) return ReplyMessage.Moved(movedTo);
+                }
+
+                continue;
+            }
+
+            if (forwarded)
+            {
+                _directory.Forget(idText);
+                return ReplyMessage.Moved(owner);
+            }
+
+            // A client that caches owners goes there itself: cheaper for everyone than a second hop on every call.
+            if (attempt == 0 && (request.Flags & InvokeFlags.PreferMoved) != 0) return ReplyMessage.Moved(owner);
+
+            try
+            {
+                Interlocked.Increment(ref _forwarded);
+                var reply = await _forwarder.ForwardAsync(owner, request with { Flags = request.Flags | InvokeFlags.Forwarded }, _membership, cancellationToken).ConfigureAwait(false);
+                if (reply is null)
+                {
+                    // The owner stopped answering and the cluster declared it dead meanwhile: its components are claimable.
+                    lastProblem = $"{owner} was declared dead while the request waited on it";
+                    _directory.Forget(idText);
+                    continue;
+                }
+
+                switch (reply.Status)
+                {
+                    case ReplyStatus.Moved:
+                        lastProblem = $"{owner} said it moved to {reply.Detail}";
+                        if (!string.IsNullOrEmpty(reply.Detail) && reply.Detail != owner) _directory.Set(idText, reply.Detail);
+                        else _directory.Forget(idText);
+                        continue;
+                    case ReplyStatus.Unavailable:
+                        lastProblem = $"{owner}: {reply.Detail}";
+                        _directory.Forget(idText);
+                        continue;
+                    default:
+                        return reply;
+                }
+            }
+            catch (Exception e) when (e is ConnectionLostException or SocketException or TimeoutException or IOException or HandshakeRejectedException)
+            {
+                // The owner is unreachable: it is dying or dead. Wait for the cluster to declare it so (store clock), then
+                // the component is placed on a live silo and claimed there.
+                lastProblem = $"{owner} unreachable: {e.Message}";
+                _directory.Forget(idText);
+                if (_membership is { } membership)
+                    await membership.RefreshAsync(cancellationToken, TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<LocalOutcome> ServeLocallyAsync(LocalRuntime runtime, ComponentId target, InvokeMessage request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Interlocked.Increment(ref _served);
+            if ((request.Flags & InvokeFlags.Outcome) != 0)
+            {
+                var outcome = await runtime.GetOutcomeAsync(target, request.RequestId, cancellationToken).ConfigureAwait(false);
+                return new LocalOutcome(ReplyMapping.ToMessage(outcome, request.RequestId, target.ToString()));
+            }
+
+            if ((request.Flags & InvokeFlags.Control) != 0)
+            {
+                return new LocalOutcome(request.Method == ProtocolConstants.Move
+                    ? await _move.HandleAsync(runtime, _store!, _cluster!, _membership, target, request, cancellationToken).ConfigureAwait(false)
+                    : ReplyMessage.BadRequest($"unknown control operation '{request.Method}'; this silo knows {ProtocolConstants.Move}, {ProtocolConstants.SessionOpen}, {ProtocolConstants.SessionReserve}, {ProtocolConstants.SessionSet}, {ProtocolConstants.SessionClose}, {ProtocolConstants.ClusterSilos}"));
+            }
+
+            var invocation = new Invocation(target, request.RequestId, request.Method, request.Args, request.SessionId, request.Caller);
+            return new LocalOutcome(ReplyMapping.ToMessage(await runtime.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false)));
+        }
+        catch (ComponentOwnedElsewhereException e)
+        {
+            var address = e.OwnerAddress ?? (_membership?.Find(e.Owner)?.Address);
+            return address is null
+                ? new LocalOutcome(null, Problem: $"{target} is owned by {e.Owner}, whose address is unknown")
+                : new LocalOutcome(null, address, $"{target} is owned by {e.Owner}");
+        }
+        catch (TurnNotDurableException e)
+        {
+            // Fenced by a newer owner, the store failed, or a turn of the component is in doubt: nothing was acknowledged.
+            // Look the owner up again and retry.
+            _directory.Forget(target.ToString());
+            return new LocalOutcome(null, Problem: e.Message);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new LocalOutcome(ReplyMapping.ToMessage(e));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _forwarder.DisposeAsync();
+
+    private sealed record LocalOutcome(ReplyMessage? Reply, string? MovedTo = null, string? Problem = null);
+}
+
+/// <summary>A component call from a turn could not be delivered; the turn is not recorded and its request is retried.</summary>
+public sealed class ClusterRouteException(string message) : RequestNotAcknowledgedException(message);
