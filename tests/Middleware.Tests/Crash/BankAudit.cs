@@ -24,8 +24,8 @@ internal static class BankAudit
         Ledger(logs, snapshot.Ledger, report);
         Money(logs, snapshot.Reported, report);
         Acknowledged(logs, acks, report);
-        report.Stats = $"stats: {logs.All.Count} final turns, {logs.CompletedByLaterEpoch} turn(s) whose partial record was written by an earlier owner " +
-                       $"(completed after their silo died), {logs.Partials} partial records";
+        report.Stats = $"stats: {logs.All.Count} final turns, {logs.CompletedByLaterEpoch} turn(s) completed by a newer activation than the one that started them " +
+                       $"(in doubt at a crash or a store failure), {logs.Partials} partial records";
         return report;
     }
 
