@@ -45,11 +45,16 @@ internal sealed class BankCluster : IAsyncDisposable
     /// <summary>The protocol addresses of the silos running now.</summary>
     public IReadOnlyList<string> Gateways => [.. Launcher.Running.Select(s => s.ProtocolAddress)];
 
+    /// <summary>The silo ids <see cref="StartAsync"/> uses for <paramref name="idPrefix"/>: <c>PREFIX1..3</c>.</summary>
+    public static IReadOnlyList<string> SiloIds(string idPrefix) => [.. Enumerable.Range(1, 3).Select(n => idPrefix + n.ToString(CultureInfo.InvariantCulture))];
+
     /// <summary>
-    /// Creates the store's schema and the ledger table, then starts three silos (ids <c>PREFIX-1..3</c>) with
-    /// <paramref name="environment"/> added to the ledger setting; <paramref name="onOutput"/> sees every line they print.
+    /// Creates the store's schema and the ledger table, then starts three silos (<see cref="SiloIds"/> of
+    /// <paramref name="idPrefix"/>, a random one by default) with the ledger setting; <paramref name="siloEnvironment"/>
+    /// adds variables to single silos by id; <paramref name="onOutput"/> sees every line they print.
     /// </summary>
-    public static async Task<BankCluster> StartAsync(string? store = null, IReadOnlyDictionary<string, string>? environment = null, Action<string, string>? onOutput = null)
+    public static async Task<BankCluster> StartAsync(string? store = null, string? idPrefix = null,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? siloEnvironment = null, Action<string, string>? onOutput = null)
     {
         string? directory = null;
         if (store is null)
@@ -65,14 +70,14 @@ internal sealed class BankCluster : IAsyncDisposable
             var (ledger, _, _) = LedgerBackend.For(store);
             await using (ledger) await LedgerBackend.EnsureTableAsync(ledger);
             var ledgerSetting = directory is null ? store : "sqlite:" + LedgerBackend.SqlitePathFor(Path.Combine(directory, "middleware.db"));
-            var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["MIDDLEWARE_BACKEND_LEDGER"] = ledgerSetting };
             var launcher = await SiloLauncher.StartAsync(new SiloLaunchOptions
             {
                 Store = store,
                 Components = [SiloProcess.BankAssembly],
                 ExtraArgs = ["--dead-after-ms", DeadAfterMs.ToString(CultureInfo.InvariantCulture)],
-                Environment = variables,
-                IdPrefix = "s" + Guid.NewGuid().ToString("N")[..6] + "-",
+                Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = ledgerSetting },
+                SiloEnvironment = siloEnvironment ?? new Dictionary<string, IReadOnlyDictionary<string, string>>(),
+                IdPrefix = idPrefix ?? "s" + Guid.NewGuid().ToString("N")[..6] + "-",
                 OnOutput = onOutput,
             });
             return new BankCluster(launcher, store, directory);
