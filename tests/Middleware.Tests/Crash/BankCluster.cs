@@ -89,11 +89,15 @@ internal sealed class BankCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>A client of the real SDK on the running silos, with retries generous enough for a takeover.</summary>
-    public Task<MiddlewareClient> ConnectAsync(IEnumerable<string>? gateways = null, TimeSpan? attemptTimeout = null) =>
+    /// <summary>
+    /// A client of the real SDK on <paramref name="gateways"/> (the running silos by default; with <paramref name="discover"/>
+    /// false it never uses others), with retries generous enough for a takeover.
+    /// </summary>
+    public Task<MiddlewareClient> ConnectAsync(IEnumerable<string>? gateways = null, TimeSpan? attemptTimeout = null, bool discover = true) =>
         MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = [.. gateways ?? Gateways],
+            DiscoverGateways = discover,
             ComponentAssemblies = [typeof(Account).Assembly],
             AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(10),
             RequestTimeout = TimeSpan.FromSeconds(60),

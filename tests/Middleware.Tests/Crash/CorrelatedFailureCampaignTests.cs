@@ -13,12 +13,12 @@ namespace Middleware.Tests.Crash;
 /// the owner of the busiest teller or account (odd rounds) or with two silos at once (even rounds), restarts the killed
 /// silos under their ids, and starts a new client (a new session) for the next round. Nobody retries what the killed
 /// client had in flight: the silos must complete every turn in doubt on their own. Then the store-level bank audit.
-/// Written once; each store kind is a subclass. Rounds: 4, or <c>MIDDLEWARE_CRASH_ROUNDS</c>.
+/// Written once; each store kind is a subclass. Rounds: 6, or <c>MIDDLEWARE_CRASH_ROUNDS</c>.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public abstract class CorrelatedFailureCampaignTests(ITestOutputHelper output)
 {
-    private const int DefaultRounds = 4;
+    private const int DefaultRounds = 6;
     private const int AcksPerRound = 300;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 

@@ -113,7 +113,7 @@ internal sealed class FrozenOwner : IAsyncDisposable
 
     /// <summary>A client of the silos that are not frozen (it never waits on the frozen one).</summary>
     public Task<MiddlewareClient> ConnectToOthersAsync() =>
-        Cluster.ConnectAsync(Cluster.Launcher.Running.Where(s => s != Silo).Select(s => s.ProtocolAddress));
+        Cluster.ConnectAsync(Cluster.Launcher.Running.Where(s => s != Silo).Select(s => s.ProtocolAddress), discover: false);
 
     /// <summary>
     /// Waits, without sending anything, until another silo took the component over and completed the turn in doubt:
@@ -132,6 +132,18 @@ internal sealed class FrozenOwner : IAsyncDisposable
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{id} was not completed by another silo within {Patience.TotalSeconds:0} s of {Silo.Id} freezing: owner {head?.Owner}, epoch {head?.Epoch}, last seq {head?.LastSeq}, in doubt {inDoubt}.");
             await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Waits until the store no longer counts the frozen owner as a live silo (its window passed and another silo said so).</summary>
+    public async Task WaitDeclaredDeadAsync()
+    {
+        await using var store = await Cluster.OpenStoreAsync();
+        var deadline = DateTime.UtcNow + Patience;
+        while ((await ((IClusterStore)store).ListSilosAsync()).Any(s => s.SiloId == Silo.Id && s.IsLive))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{Silo.Id} was still live in the store {Patience.TotalSeconds:0} s after it froze.");
+            await Task.Delay(50);
         }
     }
 
