@@ -25,6 +25,12 @@ public sealed record SiloLaunchOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// More environment variables for single silos, by silo id, on top of <see cref="Environment"/> (e.g. a test's fault
+    /// point armed in one silo only). They apply to every start of that id, restarts included.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> SiloEnvironment { get; init; } = new Dictionary<string, IReadOnlyDictionary<string, string>>();
+
     /// <summary>The prefix of the silo ids; the n-th silo (from 1) is <c>{IdPrefix}{n}</c>.</summary>
     public string IdPrefix { get; init; } = "silo-";
 
@@ -39,6 +45,15 @@ public sealed record SiloLaunchOptions
 
     /// <summary>Called with (silo id, line) for every stdout and stderr line of every silo (e.g. to show them with <c>--verbose</c>); null keeps them quiet.</summary>
     public Action<string, string>? OnOutput { get; init; }
+
+    /// <summary>The environment variables of silo <paramref name="siloId"/>: <see cref="Environment"/> plus its <see cref="SiloEnvironment"/>.</summary>
+    public IReadOnlyDictionary<string, string> EnvironmentFor(string siloId)
+    {
+        if (!SiloEnvironment.TryGetValue(siloId, out var own)) return Environment;
+        var merged = new Dictionary<string, string>(Environment);
+        foreach (var (name, value) in own) merged[name] = value;
+        return merged;
+    }
 
     /// <summary>The command-line arguments of silo <paramref name="siloId"/> (after the dll path).</summary>
     public IReadOnlyList<string> ArgumentsFor(string siloId)

@@ -91,7 +91,7 @@ public sealed class SiloLauncher : IAsyncDisposable
                 throw new InvalidOperationException($"Silo {siloId} is already running; kill or stop it before starting it again.");
         }
 
-        var silo = LaunchedSilo.Start(siloId, _dotnet, _dll, _options.ArgumentsFor(siloId), _options.Environment, _options.OnOutput);
+        var silo = LaunchedSilo.Start(siloId, _dotnet, _dll, _options.ArgumentsFor(siloId), _options.EnvironmentFor(siloId), _options.OnOutput);
         lock (_silos)
         {
             _silos.RemoveAll(s => s.Id == siloId);

@@ -256,7 +256,12 @@ public static class LogVerifier
         return (records.Count, turns);
     }
 
-    private static long Replay(string id, long seq, TurnRecord turn, long balance, List<string> issues)
+    /// <summary>
+    /// Applies one final account turn to <paramref name="balance"/> and returns the new balance: an OK reply must equal
+    /// the running balance, a refused withdrawal or debit must really have overdrawn; anything else is added to
+    /// <paramref name="issues"/>. Public for the crash tests' store-level bank audit.
+    /// </summary>
+    public static long Replay(string id, long seq, TurnRecord turn, long balance, List<string> issues)
     {
         var amount = FirstArgument(turn.Args);
         var reply = ToHostReply(turn.RequestId, turn.Reply);
@@ -283,9 +288,9 @@ public static class LogVerifier
     /// <summary>
     /// Files the account calls a logged teller turn made (its component outbound calls, with their recorded outcomes) and
     /// checks they are what a transfer must do: an OK transfer debited <c>from</c> and credited <c>to</c> with its amount;
-    /// a refused one made one refused debit and nothing else.
+    /// a refused one made one refused debit and nothing else. Public for the crash tests' store-level bank audit.
     /// </summary>
-    private static void AddCausedCalls(string teller, TurnRecord turn, Dictionary<string, Acknowledged> caused, List<string> issues)
+    public static void AddCausedCalls(string teller, TurnRecord turn, Dictionary<string, Acknowledged> caused, List<string> issues)
     {
         var where = $"{TellerComponent(teller)} {turn.RequestId}";
         if (turn.Method != nameof(ITeller.Transfer))

@@ -10,7 +10,8 @@ namespace Middleware.Tests.Support;
 /// owned by the <c>postgres</c> user (initdb refuses to run as root), a free loopback port, <c>fsync=on</c> and
 /// <c>synchronous_commit=on</c> as in production, trust authentication (it listens on 127.0.0.1 only, with its
 /// unix socket inside the temp directory). It is stopped (<c>pg_ctl stop -m immediate</c>) and deleted when the
-/// test process exits. Each test gets its own database from <see cref="CreateDatabaseAsync"/>.
+/// test process exits. Each test gets its own database from <see cref="CreateDatabaseAsync"/>; a test that stops and
+/// restarts the server gets a cluster of its own (<see cref="StartPrivateAsync"/>).
 /// </summary>
 public sealed class PostgresServer
 {
@@ -42,6 +43,12 @@ public sealed class PostgresServer
 
     /// <summary>The shared cluster, started on the first call; throws naming the fix when PostgreSQL is not installed.</summary>
     public static Task<PostgresServer> GetAsync() => Shared.Value;
+
+    /// <summary>
+    /// A cluster of the calling test's own, for tests that stop and restart the server (the shared one must never stop
+    /// under the other tests). Same settings, its own directory, port and clean-up watchdog; disposing deletes it.
+    /// </summary>
+    public static async Task<PrivatePostgresServer> StartPrivateAsync() => new(await StartAsync());
 
     /// <summary>The connection string of <paramref name="database"/> on this cluster.</summary>
     public string ConnectionString(string database) =>
@@ -129,8 +136,15 @@ public sealed class PostgresServer
         using var watchdog = Process.Start(info) ?? throw new InvalidOperationException("Could not start the PostgreSQL clean-up watchdog (setsid sh).");
     }
 
+    /// <summary><c>pg_ctl stop -m immediate</c>: the server processes quit without a checkpoint, as in a crash; the data stays.</summary>
+    internal Task StopImmediateAsync() => RunPgAsync("pg_ctl", ["-D", Path.Combine(_directory, "data"), "-m", "immediate", "-w", "stop"]);
+
+    /// <summary>Starts the stopped server again on the same data and port (it runs crash recovery first) and waits until it accepts connections.</summary>
+    internal Task StartAgainAsync() =>
+        RunPgAsync("pg_ctl", ["-D", Path.Combine(_directory, "data"), "-l", Path.Combine(_directory, "server.log"), "-w", "-t", "60", "start"]);
+
     /// <summary>Stops the cluster at once (its data is thrown away) and deletes the directory.</summary>
-    private void StopAndDelete()
+    internal void StopAndDelete()
     {
         var data = Path.Combine(_directory, "data");
         if (File.Exists(Path.Combine(data, "postmaster.pid")))
@@ -200,5 +214,28 @@ public sealed class PostgresServer
                 .FirstOrDefault()
             : null;
         return found ?? throw new InvalidOperationException($"PostgreSQL server binaries (initdb, pg_ctl) were not found under {root}/*/bin. {InstallHint}");
+    }
+}
+
+/// <summary>
+/// A PostgreSQL cluster that belongs to one test (<see cref="PostgresServer.StartPrivateAsync"/>): it can be stopped the
+/// hard way and started again under load. Disposing stops it and deletes its directory.
+/// </summary>
+public sealed class PrivatePostgresServer(PostgresServer server) : IAsyncDisposable
+{
+    /// <summary>The server, for connection strings and databases.</summary>
+    public PostgresServer Server { get; } = server;
+
+    /// <summary><c>pg_ctl stop -m immediate</c>: every connection drops and nothing is checkpointed, like a crash of the database.</summary>
+    public Task StopImmediateAsync() => Server.StopImmediateAsync();
+
+    /// <summary>Starts it again on the same data directory and port; returns once it accepts connections.</summary>
+    public Task StartAgainAsync() => Server.StartAgainAsync();
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        Server.StopAndDelete();
+        return ValueTask.CompletedTask;
     }
 }

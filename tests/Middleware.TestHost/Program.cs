@@ -1,0 +1,36 @@
+namespace Middleware.TestHost;
+
+/// <summary>
+/// Child processes for the crash tests, which SIGKILL them like any other process of the cluster. One mode for now:
+/// <c>client</c>, a bank client of the real SDK (see <see cref="ClientMode"/>).
+/// </summary>
+public static class Program
+{
+    /// <summary>The usage line printed on a wrong command line.</summary>
+    public const string Usage =
+        "usage: Middleware.TestHost client --gateways HOST:PORT[,...] --accounts KEY,KEY[,...] --tellers KEY[,...] [--workers 16] [--seed N] [--session ID]\n" +
+        "  Drives deposits, withdrawals and teller transfers until stdin ends or reads 'stop'; prints one 'ack {json}' line per acknowledged request.";
+
+    /// <summary>Runs the mode named by the first argument; 2 on a wrong command line.</summary>
+    public static async Task<int> Main(string[] args)
+    {
+        if (args is not ["client", .. var rest])
+        {
+            await Console.Error.WriteLineAsync(Usage);
+            return 2;
+        }
+
+        ClientSettings settings;
+        try
+        {
+            settings = ClientSettings.Parse(rest);
+        }
+        catch (ArgumentException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}\n{Usage}");
+            return 2;
+        }
+
+        return await ClientMode.RunAsync(settings);
+    }
+}
