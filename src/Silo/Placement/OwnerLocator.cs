@@ -16,8 +16,15 @@ internal sealed class OwnerLocator(DirectoryCache directory)
     {
         if (runtime.IsActive(target)) return null;
         var self = membership?.Address;
-        if (directory.TryGet(idText, out var cached)) return cached == self ? null : cached;
-        if (membership is null) return null; // not joined yet: serve here; claims still arbitrate
+        if (membership is null) return directory.TryGet(idText, out var early) && early != self ? early : null; // not joined yet: claims still arbitrate
+        if (directory.TryGet(idText, out var cached))
+        {
+            if (cached == self) return null;
+            // A cached owner the view no longer holds live (declared dead, or left) is stale: placing anew beats waiting
+            // out a connect timeout to a process that is frozen or gone.
+            if (IsLive(membership, cached)) return cached;
+            directory.Forget(idText);
+        }
 
         string address;
         var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
@@ -32,5 +39,15 @@ internal sealed class OwnerLocator(DirectoryCache directory)
 
         directory.Set(idText, address);
         return address == self ? null : address;
+    }
+
+    private static bool IsLive(ClusterMembership membership, string address)
+    {
+        foreach (var silo in membership.Live)
+        {
+            if (string.Equals(silo.Address, address, StringComparison.OrdinalIgnoreCase)) return true;
+        }
+
+        return false;
     }
 }
