@@ -110,3 +110,6 @@ public sealed record HostReply(string RequestId, ReplyKind Kind, long Balance = 
 
     private static string OneLine(string? text) => (text ?? string.Empty).Replace('\r', ' ').Replace('\n', ' ');
 }
+
+/// <summary>A request and the reply that acknowledged it (OK or ERR).</summary>
+public sealed record Acknowledged(HostRequest Request, HostReply Reply);

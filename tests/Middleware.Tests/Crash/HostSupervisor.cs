@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using Bank.Demo;
 
-namespace Bank.Demo;
+namespace Middleware.Tests.Crash;
 
 /// <summary>What a kill-and-restart took.</summary>
 /// <param name="KilledPid">The host that got SIGKILL.</param>

@@ -2,8 +2,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using System.Threading.Channels;
+using Bank.Demo;
 
-namespace Bank.Demo;
+namespace Middleware.Tests.Crash;
 
 /// <summary>The host process ended (killed, crashed or exited) while a request was waiting for it.</summary>
 public sealed class HostDiedException(string message, bool killedByDriver) : Exception(message)

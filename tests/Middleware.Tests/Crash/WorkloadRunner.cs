@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
+using Bank.Demo;
 
-namespace Bank.Demo;
-
-/// <summary>A request and the reply that acknowledged it (OK or ERR).</summary>
-public sealed record Acknowledged(HostRequest Request, HostReply Reply);
+namespace Middleware.Tests.Crash;
 
 /// <summary>
 /// When to kill the host: once this many requests are acknowledged, after an extra delay. With

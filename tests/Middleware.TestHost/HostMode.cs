@@ -1,13 +1,15 @@
 using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
+using Bank;
+using Bank.Demo;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Stores;
 
-namespace Bank.Demo;
+namespace Middleware.TestHost;
 
 /// <summary>
 /// The child process: runs the bank accounts on a log store (any of <see cref="LogStores"/>) with the local runtime and serves the line
