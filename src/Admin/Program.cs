@@ -2,7 +2,7 @@ using Middleware.Admin.Cli;
 
 namespace Middleware.Admin;
 
-/// <summary>The <c>mw</c> admin tool: see README.md, section "Admin tool (mw)".</summary>
+/// <summary>The <c>mw</c> admin tool: see docs/admin.md.</summary>
 public static class Program
 {
     /// <summary>Runs one command on the process's console and returns its exit code (0 ok, 1 divergence, 2 usage or store error).</summary>

@@ -15,10 +15,10 @@ internal static class CliOptions
         Recursive = true,
     };
 
-    /// <summary><c>--json</c>: machine-readable output with the shapes documented in README.md.</summary>
+    /// <summary><c>--json</c>: machine-readable output with the shapes documented in docs/admin.md.</summary>
     public static readonly Option<bool> Json = new("--json")
     {
-        Description = "Write JSON to stdout instead of tables (shapes documented in README.md).",
+        Description = "Write JSON to stdout instead of tables (shapes documented in docs/admin.md).",
         Recursive = true,
     };
 

@@ -54,7 +54,7 @@ internal static class AuditCommand
     public static int ExitCode(AuditResult result) =>
         result.Divergences.Count > 0 || result.PassedOver.Count > 0 ? ExitCodes.Divergence : result.Skipped.Count > 0 ? ExitCodes.UsageOrStore : ExitCodes.Ok;
 
-    /// <summary>The JSON document of an audit (shape pinned by tests and documented in README.md).</summary>
+    /// <summary>The JSON document of an audit (shape pinned by tests and documented in docs/admin.md).</summary>
     public static AuditShape Shape(AuditResult r) => new(
         r.Mode == AuditMode.FromGenesis ? "genesis" : "checkpoint",
         r.Divergences.Count == 0 && r.Skipped.Count == 0 && r.PassedOver.Count == 0,

@@ -5,7 +5,7 @@ namespace Middleware.Admin.Output;
 
 /// <summary>
 /// The JSON documents <c>mw --json</c> writes. Property names are these names in camelCase; they are part
-/// of the tool's contract (documented in README.md, pinned by tests), so rename nothing.
+/// of the tool's contract (documented in docs/admin.md, pinned by tests), so rename nothing.
 /// </summary>
 public static class JsonShapes
 {
