@@ -264,12 +264,16 @@ internal sealed partial class Activation
 /// <param name="Registry">The registered component types and their JSON settings.</param>
 /// <param name="Caller">Delivers component calls made inside turns.</param>
 /// <param name="Ownership">Claims components on activation.</param>
+/// <param name="Counters">What the runtime counts for operators.</param>
 /// <param name="Stopping">Cancelled when the runtime is disposed: background work of activations (completing turns in
 /// doubt) stops.</param>
 internal sealed record RuntimeServices(
     ILogStore Store, GroupCommitWriter Writer, RuntimeOptions Options, RuntimeEnvironment Environment, ComponentRegistry Registry,
-    IComponentCaller Caller, IOwnershipPolicy Ownership, CancellationToken Stopping)
+    IComponentCaller Caller, IOwnershipPolicy Ownership, RuntimeCounters Counters, CancellationToken Stopping)
 {
     /// <summary>The runtime's clock.</summary>
     public TimeProvider Time => Environment.TimeProvider;
+
+    /// <summary>Where the engine's operator messages go.</summary>
+    public Microsoft.Extensions.Logging.ILogger Logger => Environment.Logger;
 }

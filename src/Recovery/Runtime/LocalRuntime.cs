@@ -39,7 +39,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         Registry = registry;
         _writer = new GroupCommitWriter(store, _options.MaxBatchSize);
         _services = new RuntimeServices(store, _writer, _options, env, registry, env.Caller ?? new InProcessCaller(this),
-            env.Ownership ?? new StoreOwnership(store, _options.OwnerId), _stopping.Token);
+            env.Ownership ?? new StoreOwnership(store, _options.OwnerId), Counters, _stopping.Token);
         _inDoubtWatch = new InDoubtWatch(
             (id, ct) => GetActivationAsync(id, Registry.Get(id.Type), ct),
             (id, ct) => InDoubtWatch.EndsInPartialAsync(store, id.ToString(), ct),
@@ -80,6 +80,9 @@ public sealed class LocalRuntime : IAsyncDisposable
 
     /// <summary>True when a live activation of <paramref name="id"/> exists here (activated, not broken, not deactivated).</summary>
     public bool IsActive(ComponentId id) => _activations.TryGetValue(id, out var activation) && activation.IsActive;
+
+    /// <summary>What this runtime counted for operators: failures by cause, quarantines, refused checkpoints.</summary>
+    public RuntimeCounters Counters { get; } = new();
 
     /// <summary>Store transactions and records the group-commit writer has written.</summary>
     public (long Batches, long Records) WriterStats => (_writer.Batches, _writer.Records);

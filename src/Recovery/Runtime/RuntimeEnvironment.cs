@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Middleware.Core;
 using Middleware.Recovery.Procedures;
 
@@ -32,4 +34,11 @@ public sealed class RuntimeEnvironment
 
     /// <summary>The clock behind <c>Context.UtcNow</c>, checkpoint intervals and retry backoff (default: the system clock).</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Where the engine writes what an operator must know (failures that are not a component's own outcome: store, back
+    /// end, replay divergence, corrupt records, quarantines), once each, with component, seq, request id and cause.
+    /// Default: nowhere. A healthy runtime stays quiet.
+    /// </summary>
+    public ILogger Logger { get; set; } = NullLogger.Instance;
 }
