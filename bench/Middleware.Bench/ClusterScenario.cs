@@ -136,6 +136,8 @@ internal static class ClusterScenario
                 Count = o.Silos,
                 Components = [SiloBuild.LocateBankComponents()],
                 ExtraArgs = ["--checkpoint-every", o.CheckpointEvery.ToString(CultureInfo.InvariantCulture)],
+                // Account declares the ledger back end; the deposit and transfer workloads never post to it.
+                Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = $"sqlite:{Path.Combine(Path.GetTempPath(), $"middleware-bench-ledger-{Environment.ProcessId}.db")}" },
             }).ConfigureAwait(false);
             await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             var startSeconds = startWatch.Elapsed.TotalSeconds;

@@ -3,6 +3,7 @@ using Middleware.Grains;
 namespace Bank;
 
 /// <summary>The account component.</summary>
+[UsesBackend(Ledger.BackendName)]
 public sealed class Account : RecoverableGrain<AccountState>, IAccount
 {
     /// <inheritdoc />

@@ -11,6 +11,17 @@ public sealed class ReadOnlyTurnAttribute : Attribute
 }
 
 /// <summary>
+/// Declares that a component calls the back end <see cref="Name"/> (<c>Context.Backend(name)</c>), so a host checks at
+/// start that it is configured, instead of the first turn that needs it finding out. Repeat it for each back end.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = true, AllowMultiple = true)]
+public sealed class UsesBackendAttribute(string name) : Attribute
+{
+    /// <summary>The back end's name, as the component passes it to <c>Context.Backend(name)</c>.</summary>
+    public string Name { get; } = name;
+}
+
+/// <summary>
 /// Gives a component interface an explicit type name for its ids (default: the interface name without
 /// its leading 'I'). Renaming an interface then does not orphan its logs.
 /// </summary>

@@ -65,4 +65,10 @@ public class IdempotentAbortException(string message) : ComponentException(messa
 /// A back end could not be reached or failed (not an abort). Nothing was recorded; the turn is not
 /// acknowledged and a retry of the request runs the call again under the same request id.
 /// </summary>
-public sealed class BackendUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+public class BackendUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// A component asked for a back end this runtime has no configuration for. Like an unreachable back end, it is not the
+/// component's answer: the turn is not recorded, and a retry after the back end is configured runs it once.
+/// </summary>
+public sealed class BackendNotConfiguredException(string message) : BackendUnavailableException(message);

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Middleware.Grains;
 
 namespace Middleware.Recovery.Procedures;
 
@@ -21,12 +22,27 @@ public sealed class BackendRegistry
         return this;
     }
 
+    /// <summary>
+    /// How the host tells a user to configure a missing back end (a silo names its settings); the default names
+    /// <c>RuntimeEnvironment.Backends.Add</c>.
+    /// </summary>
+    public Func<string, string> ConfigurationHint { get; set; } =
+        static name => $"add it with RuntimeEnvironment.Backends.Add(\"{name}\", dataSource, BackendDialect.X)";
+
+    /// <summary>True when a back end named <paramref name="name"/> is registered.</summary>
+    public bool Contains(string name) => _executors.ContainsKey(name);
+
     /// <summary>Every registered back end (for example to reap old outcomes periodically).</summary>
     public IEnumerable<IdempotentExecutor> All => _executors.Values;
 
-    /// <summary>The executor of a back end, or a clear error naming the registered ones.</summary>
+    /// <summary>
+    /// The executor of a back end, or <see cref="BackendNotConfiguredException"/> naming the registered ones and how to
+    /// configure it (<see cref="ConfigurationHint"/>).
+    /// </summary>
     public IdempotentExecutor Get(string name) =>
         _executors.TryGetValue(name, out var executor)
             ? executor
-            : throw new InvalidOperationException($"No back end named '{name}' is registered; registered: {(_executors.Count == 0 ? "none" : string.Join(", ", _executors.Keys.Order()))}. Add it with RuntimeOptions.Backends.Add(\"{name}\", dataSource, BackendDialect.X).");
+            : throw new BackendNotConfiguredException(
+                $"No back end named '{name}' is configured here (configured: {(_executors.Count == 0 ? "none" : string.Join(", ", _executors.Keys.Order()))}); " +
+                $"{ConfigurationHint(name)}. The turn was not recorded: retry the request once it is configured.");
 }

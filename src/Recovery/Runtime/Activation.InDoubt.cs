@@ -86,12 +86,14 @@ internal sealed partial class Activation
         if (failure is TurnNotDurableException)
         {
             // The store failed: nothing in memory can be trusted. The next activation finds the partial, if it was written.
+            // (Reported where the write failed: AwaitDurableAsync.)
             MarkBroken("a write before an outbound call failed");
             return new TurnNotDurableException(Id, inv.RequestId, "a write before an outbound call failed", failure);
         }
 
         if (failure is ReplayDivergenceException divergence)
         {
+            ReportFailedAttempt(inv, failure, null);
             MarkBroken($"the resumed turn of request '{inv.RequestId}' diverged from its partial record");
             return divergence;
         }
@@ -99,7 +101,12 @@ internal sealed partial class Activation
         if (!await RestoreAsync("the state could not be restored after an outbound call failed").ConfigureAwait(false))
             return new TurnNotDurableException(Id, inv.RequestId, $"an outbound call failed ({failure.Message}) and the state could not be restored ({_endReason})", failure);
         if (OldestInDoubt() is not { } partial)
+        {
+            ReportFailedAttempt(inv, failure, null);
             return new TurnNotDurableException(Id, inv.RequestId, $"a call of the turn failed before anything was recorded: {failure.Message}", failure);
+        }
+
+        ReportFailedAttempt(inv, failure, partial.TurnSeq);
         _inDoubtFailure = failure;
         EnsureRollForward();
         return new ComponentInDoubtException(Id, inv.RequestId, partial.RequestId, partial.TurnSeq, failure);

@@ -80,6 +80,7 @@ internal sealed partial class Activation
         }
         catch (Exception e)
         {
+            ReportActivationFailure(e);
             End(ActivationState.Broken, $"activation failed: {e.Message}");
             _ready.TrySetException(e);
         }

@@ -129,6 +129,7 @@ internal sealed partial class Activation
         {
             // Final now (a resumed turn, or one whose undo re-read its own partial record from the log).
             lock (_inDoubt) _inDoubt.Remove(inv.RequestId);
+            if (partial is not null) ReportCompletedInDoubt(inv.RequestId, partial.TurnSeq);
         }
 
         var durable = AwaitDurableAsync(write, reply, inv.RequestId);
@@ -234,12 +235,14 @@ internal sealed partial class Activation
         catch (Exception e)
         {
             BrokeOnStoreFailure = true;
+            if (IsActive) ReportStoreFailure(requestId, "the store failed", e);
             MarkBroken($"store failure: {e.Message}");
             throw new TurnNotDurableException(Id, requestId, "the store failed", e);
         }
 
         if (status != AppendStatus.Ok)
         {
+            if (IsActive) ReportStoreFailure(requestId, status == AppendStatus.Fenced ? "fenced" : "log sequence conflict", null);
             MarkBroken(status == AppendStatus.Fenced ? "fenced by a newer owner" : "log sequence conflict");
             throw new TurnNotDurableException(Id, requestId, status == AppendStatus.Fenced ? "another activation owns the component now" : "the log moved on without an earlier record");
         }

@@ -40,8 +40,10 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
                 outcome = await executor.ExecuteAsync(requestId, procedure, argBytes,
                     async w => JsonSerializer.SerializeToUtf8Bytes(await work(w).ConfigureAwait(false), json)).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is not IdempotentAbortException)
+            catch (BackendUnavailableException e)
             {
+                // The back end (or its schema) failed: not the component's answer. Anything else the work threw is the
+                // component's own exception (the back-end transaction rolled back), recorded like any other.
                 context.InfrastructureFailure ??= e;
                 throw;
             }

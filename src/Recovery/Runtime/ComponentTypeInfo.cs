@@ -36,6 +36,9 @@ public sealed class ComponentTypeInfo
     /// <summary>Methods by name.</summary>
     public IReadOnlyDictionary<string, ComponentMethod> Methods { get; }
 
+    /// <summary>The back ends the class declares with <see cref="UsesBackendAttribute"/>, which a host checks at start.</summary>
+    public IReadOnlyList<string> Backends => GrainType.GetCustomAttributes<UsesBackendAttribute>(inherit: true).Select(a => a.Name).Distinct(StringComparer.Ordinal).ToList();
+
     /// <summary>The type name a component interface gets (see <see cref="ComponentInterface.TypeNameOf"/>).</summary>
     public static string TypeNameOf(Type interfaceType) => ComponentInterface.TypeNameOf(interfaceType);
 

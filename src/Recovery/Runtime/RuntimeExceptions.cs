@@ -60,6 +60,9 @@ public sealed class ComponentInDoubtException(ComponentId component, string requ
     }
 }
 
+/// <summary>The session items of a turn's session could not be read (the session store failed); the turn is not recorded.</summary>
+public sealed class SessionItemsUnavailableException(string message, Exception inner) : Exception(message, inner);
+
 /// <summary>
 /// The component is owned by another live silo (<see cref="IOwnershipPolicy"/> refused the claim): send the
 /// request to that owner instead. Nothing ran here and nothing stays activated.

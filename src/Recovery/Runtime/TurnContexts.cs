@@ -78,7 +78,16 @@ internal sealed class LiveTurnContext : IComponentContext
     public IBackend Backend(string name)
     {
         var runtime = Runtime ?? throw new InvalidOperationException("Back ends are not available in this context.");
-        return new LiveBackend(this, runtime, runtime.Backends.Get(name));
+        try
+        {
+            return new LiveBackend(this, runtime, runtime.Backends.Get(name));
+        }
+        catch (BackendNotConfiguredException e)
+        {
+            // Configuration, not the component's answer: the turn must not record it.
+            InfrastructureFailure ??= e;
+            throw;
+        }
     }
 
     public async Task<string?> GetSessionItemAsync(string key)
@@ -96,7 +105,7 @@ internal sealed class LiveTurnContext : IComponentContext
                 catch (Exception e)
                 {
                     // Like a back end that cannot be reached: the turn did not happen; a retry reads the item again.
-                    InfrastructureFailure ??= e;
+                    InfrastructureFailure ??= new SessionItemsUnavailableException($"session item '{key}' of session {session} could not be read: {e.Message}", e);
                     throw;
                 }
             }

@@ -32,9 +32,36 @@ public static class BackendSettings
         return sources;
     }
 
+    /// <summary>The setting of back end <paramref name="name"/> under its three names.</summary>
+    public static SiloSetting SettingFor(string name) =>
+        new($"--{SiloSettings.Section}:Backends:{name}", $"{SiloSettings.BackendEnvironmentPrefix}{name.ToUpperInvariant()}", $"{SiloSettings.Section}:Backends:{name}");
+
+    /// <summary>How a silo user configures a missing back end, for the runtime's error when a turn asks for it.</summary>
+    public static string Hint(string name)
+    {
+        var setting = SettingFor(name);
+        return $"configure it on the silo: {setting.Option} sqlite:PATH or postgres:<connection string> (environment {setting.EnvironmentVariable}, appsettings {setting.Key})";
+    }
+
+    /// <summary>
+    /// Refuses to start when a component declares a back end (<c>[UsesBackend]</c>) that is not configured, naming the
+    /// component, the back end and the setting, so the first turn that needs it does not find out.
+    /// </summary>
+    public static void CheckDeclared(Recovery.Runtime.ComponentRegistry registry, IDictionary<string, string> backends)
+    {
+        foreach (var type in registry.Types.OrderBy(t => t.Name, StringComparer.Ordinal))
+        {
+            foreach (var name in type.Backends)
+            {
+                if (!backends.ContainsKey(name))
+                    throw new SiloOptionsException(SettingFor(name), $"is not set, but component {type.Name} ({type.GrainType.Name}) calls back end '{name}' ([UsesBackend]); give it sqlite:PATH or postgres:<connection string>");
+            }
+        }
+    }
+
     private static (string Scheme, string Value) Parse(string name, string setting)
     {
-        var where = new SiloSetting($"--{SiloSettings.Section}:Backends:{name}", $"{SiloSettings.BackendEnvironmentPrefix}{name.ToUpperInvariant()}", $"{SiloSettings.Section}:Backends:{name}");
+        var where = SettingFor(name);
         var colon = setting.IndexOf(':', StringComparison.Ordinal);
         var scheme = colon > 0 ? setting[..colon].Trim().ToLowerInvariant() : "";
         var value = colon > 0 ? setting[(colon + 1)..] : "";

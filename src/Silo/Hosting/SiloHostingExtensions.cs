@@ -24,6 +24,7 @@ public static class SiloHostingExtensions
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var registry = ComponentAssemblies.Load(options.Components);
+        BackendSettings.CheckDeclared(registry, options.Backends);
         var transportOptions = new TransportOptions { SiloId = options.SiloId, ClusterKey = options.ClusterKey };
         var endpoints = new SiloEndpoints(options, registry);
 

@@ -62,6 +62,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
             TimeProvider = time,
         };
         _backendSources.AddRange(BackendSettings.Register(environment.Backends, options.Backends));
+        environment.Backends.ConfigurationHint = BackendSettings.Hint;
         var runtime = new LocalRuntime(_store, registry, options.Runtime, environment);
         Router.Attach(runtime, _store, cluster);
         Volatile.Write(ref _runtime, runtime);

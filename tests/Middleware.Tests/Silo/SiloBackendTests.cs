@@ -48,13 +48,15 @@ public sealed class SiloBackendTests : IDisposable
     }
 
     [Fact]
-    public async Task Without_the_back_end_a_withdrawal_is_an_error_naming_it()
+    public async Task A_silo_without_a_declared_back_end_refuses_to_start_naming_its_setting()
     {
-        await using var silo = await SiloProcess.StartAsync($"sqlite:{Path.Combine(_directory, "middleware.db")}");
-        await using var client = await silo.ConnectAsync();
-        Assert.Equal(ReplyStatus.Ok, (await client.InvokeAsync(SiloHostTests.Deposit("b", "d1", 100))).Status);
-        var reply = await client.InvokeAsync(SiloHostTests.Call("Account", "b", "Withdraw", "w1", "[30]"));
-        Assert.Equal(ReplyStatus.Error, reply.Status);
-        Assert.Contains("No back end named 'ledger'", reply.ErrorMessage);
+        // Account declares [UsesBackend("ledger")]: the missing setting is found at start, not by the first withdrawal.
+        await using var silo = SiloProcess.Launch(["--store", $"sqlite:{Path.Combine(_directory, "middleware.db")}", "--port", "0", "--http-port", "0", "--components", SiloProcess.BankAssembly]);
+        Assert.NotEqual(0, await silo.WaitForExitAsync());
+        var line = Assert.Single(silo.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Contains("--Silo:Backends:ledger", line);
+        Assert.Contains("MIDDLEWARE_BACKEND_LEDGER", line);
+        Assert.Contains("component Account", line);
+        Assert.False(File.Exists(Path.Combine(_directory, "middleware.db")), "the store must not be created when a setting is missing");
     }
 }

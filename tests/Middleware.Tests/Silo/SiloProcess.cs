@@ -36,13 +36,21 @@ internal sealed partial class SiloProcess : IAsyncDisposable
 
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
 
+    /// <summary>A ledger for silos of tests that do not look at it: one SQLite file per test process (it creates no table).</summary>
+    public static string DefaultLedger { get; } = $"sqlite:{Path.Combine(Path.GetTempPath(), $"mw-test-ledger-{Environment.ProcessId}.db")}";
+
     /// <summary>The path of a sample component assembly the silo can load (the test's copy of Bank.dll).</summary>
     public static string BankAssembly => typeof(Bank.Account).Assembly.Location;
 
-    /// <summary>Starts the silo with <c>--port 0 --http-port 0</c> on <paramref name="store"/> and waits for its listening line.</summary>
+    /// <summary>
+    /// Starts the silo with <c>--port 0 --http-port 0</c> on <paramref name="store"/> and waits for its listening line. The
+    /// sample's Account declares the "ledger" back end, so unless <paramref name="extra"/> configures it, the silo gets
+    /// <see cref="DefaultLedger"/>.
+    /// </summary>
     public static async Task<SiloProcess> StartAsync(string store, params string[] extra)
     {
-        var silo = Launch(["--store", store, "--port", "0", "--http-port", "0", "--components", BankAssembly, .. extra]);
+        string[] ledger = extra.Contains("--Silo:Backends:ledger") ? [] : ["--Silo:Backends:ledger", DefaultLedger];
+        var silo = Launch(["--store", store, "--port", "0", "--http-port", "0", "--components", BankAssembly, .. ledger, .. extra]);
         await silo.WaitListeningAsync();
         return silo;
     }

@@ -61,6 +61,7 @@ public sealed class SiloStartupTests : IDisposable
             ["MIDDLEWARE_PORT"] = "0",
             ["MIDDLEWARE_HTTP_PORT"] = "0",
             ["MIDDLEWARE_SILO_ID"] = "from-environment",
+            ["MIDDLEWARE_BACKEND_LEDGER"] = SiloProcess.DefaultLedger,
         };
         // One after the other: both use the same store.
         await using (var fromEnvironment = SiloProcess.Launch([], environment))

@@ -17,6 +17,9 @@ public interface IPoster : IRecoverableComponent
     /// <summary>Reads the ledger's row count (an exploratory read), then posts a row carrying it.</summary>
     Task<long> PostWithCount(string account);
 
+    /// <summary>Posts through work that throws a bug of its own (not a back-end failure).</summary>
+    Task<long> PostBuggy(string account);
+
     [ReadOnlyTurn]
     Task<long> Posted();
 }
@@ -66,6 +69,16 @@ public sealed class Poster : RecoverableGrain<PosterState>, IPoster
         await Context.Backend("ledger").ExecuteAsync("post", new { account, amount = count }, w => Insert(w, account, count));
         State.Posted++;
         return count;
+    }
+
+    public async Task<long> PostBuggy(string account)
+    {
+        State.Posted++; // undone: the turn fails
+        return await Context.Backend("ledger").ExecuteAsync<long>("post", new { account }, async w =>
+        {
+            await Insert(w, account, 1);
+            throw new InvalidOperationException("a bug in the work");
+        });
     }
 
     public Task<long> Posted() => Task.FromResult(State.Posted);
