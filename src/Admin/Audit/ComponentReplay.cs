@@ -10,7 +10,7 @@ namespace Middleware.Admin.Audit;
 
 /// <summary>
 /// The audit of one component up to one seq: load the starting state, replay every record after it with
-/// <see cref="Replayer.ApplyAsync"/>, and in genesis mode compare the state with each later checkpoint.
+/// <c>Replayer.ApplyAsync</c>, and in genesis mode compare the state with each later checkpoint.
 /// Stops at the first divergence: later turns ran on a state the new code would not have produced.
 /// </summary>
 internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, JsonSerializerOptions json, string idText, long upTo, AuditProgress progress)
@@ -57,6 +57,7 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
     private async Task<ComponentAudit> ReplayAsync(object grain, long start, IReadOnlyList<LogRecord> records, Dictionary<long, string> verify, CancellationToken ct)
     {
         long turns = 0, pending = 0, expected = start + 1;
+        var (superseded, accepted) = Decisions(records);
         try
         {
             foreach (var record in records)
@@ -65,6 +66,19 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
                 if (record.Seq != expected)
                     return Result(start, turns, LogDivergence(expected, $"seq {expected}", $"seq {record.Seq} (a gap in the log)"));
                 expected++;
+                // Records a later reset superseded are kept for reading, not replayed: the history goes on from the reset.
+                if (superseded.Any(r => record.Seq >= r.From && record.Seq <= r.To)) continue;
+                if (record.Kind == RecordKind.Control)
+                {
+                    var control = RecordCodec.DecodeControl(record.Payload);
+                    if (control.Action == ControlAction.Reset)
+                        grain = (await Replayer.LoadAsync(store, type, _id, control.Seq, json, ct).ConfigureAwait(false)).Grain;
+                    if (control.Action is ControlAction.Reset or ControlAction.Accept && verify.TryGetValue(record.Seq, out var decided)
+                        && await CompareStateAsync(grain, record, decided, ct).ConfigureAwait(false) is { } wrong)
+                        return Result(start, turns, wrong);
+                    continue;
+                }
+
                 if (record.Kind != RecordKind.Turn)
                 {
                     TrackInDoubt(record);
@@ -73,7 +87,9 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
 
                 try
                 {
-                    var turn = await Replayer.ApplyAsync(grain, type, _id, record, json).ConfigureAwait(false);
+                    // Turns an operator accepted the current code's behaviour for may reply differently; nothing else may.
+                    var accept = accepted.Any(r => record.Seq >= r.From && record.Seq <= r.To);
+                    var (turn, _) = await Replayer.ApplyAsync(grain, type, _id, record, json, accept).ConfigureAwait(false);
                     Closed(turn.RequestId, $"the turn of request '{turn.RequestId}' at seq {record.Seq}");
                 }
                 catch (ReplayDivergenceException e)
@@ -107,6 +123,25 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
         return expected - 1 == upTo
             ? Result(start, turns, null)
             : Result(start, turns, LogDivergence(expected, $"records up to seq {upTo} (the head)", $"the log ends at seq {expected - 1}"));
+    }
+
+    /// <summary>
+    /// The ranges resets superseded (after the seq they went back to, up to the reset record) and the ranges accepts
+    /// adopted the current code's replies for (from their seq up to the accept record), read from the control records.
+    /// </summary>
+    private static (List<(long From, long To)> Superseded, List<(long From, long To)> Accepted) Decisions(IReadOnlyList<LogRecord> records)
+    {
+        var superseded = new List<(long, long)>();
+        var accepted = new List<(long, long)>();
+        foreach (var record in records)
+        {
+            if (record.Kind != RecordKind.Control) continue;
+            var control = RecordCodec.DecodeControl(record.Payload);
+            if (control.Action == ControlAction.Reset) superseded.Add((control.Seq + 1, record.Seq - 1));
+            else if (control.Action == ControlAction.Accept) accepted.Add((control.Seq, record.Seq - 1));
+        }
+
+        return (superseded, accepted);
     }
 
     /// <summary>Genesis replay of a truncated log starts at the earliest checkpoint the remaining records follow.</summary>

@@ -10,7 +10,7 @@ namespace Middleware.Admin.Commands;
 
 /// <summary>
 /// <c>mw state ID --components PATH [--seq N | --as-of TIME]</c>: the state now or after an earlier turn,
-/// rebuilt from the checkpoint at or before it plus replay (<see cref="Replayer.LoadAsync"/>).
+/// rebuilt from the checkpoint at or before it plus replay (<c>Replayer.LoadAsync</c>).
 /// </summary>
 internal static class StateCommand
 {

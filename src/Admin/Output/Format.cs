@@ -42,6 +42,16 @@ internal static class Format
                 null, null, "(fence)", Json("[]"u8.ToArray()), [], 0, [], null, new ErrorShape(Middleware.Core.RequestOutcome.FencedErrorType, "declared not committed by an outcome query; it will never run"));
         }
 
+        if (record.Kind == RecordKind.Control)
+        {
+            // Not a turn: a decision about the component (quarantine, release, reset, accept), with who and why.
+            var control = RecordCodec.DecodeControl(record.Payload);
+            var action = JsonNamingPolicy.CamelCase.ConvertName(control.Action.ToString());
+            var args = JsonSerializer.SerializeToElement(new { by = control.By, reason = control.Reason, at = new DateTime(control.AtTicks, DateTimeKind.Utc), codeVersion = control.CodeVersion, seq = control.Seq });
+            return new LogRecordShape(record.Seq, "control", record.Epoch, new DateTime(record.CommittedAtTicks, DateTimeKind.Utc), "", null, null,
+                $"({action})", args, [], 0, [], null, null);
+        }
+
         var turn = RecordCodec.DecodeTurn(record.Payload);
         var recorded = turn.Values.Select(Value).ToList();
         JsonElement? reply = turn.Reply.IsError || turn.Reply.Result.Length == 0 ? null : Json(turn.Reply.Result);

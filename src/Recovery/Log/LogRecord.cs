@@ -16,7 +16,39 @@ public enum RecordKind : byte
     /// never run on this component afterwards. Not a turn: replay skips it, apart from remembering the id.
     /// </summary>
     Fence = 3,
+
+    /// <summary>
+    /// An operator's or a silo's decision about the component (payload: <see cref="ControlRecord"/>): quarantined,
+    /// released, reset to an earlier seq, or a change of behaviour accepted. Not a turn: recorded so that audits and
+    /// every later owner see why the history looks as it does.
+    /// </summary>
+    Control = 4,
 }
+
+/// <summary>What a <see cref="RecordKind.Control"/> record decides. Stored; never renumber.</summary>
+public enum ControlAction : byte
+{
+    /// <summary>The component must not activate (with the code named by <see cref="ControlRecord.CodeVersion"/>, or any code when null).</summary>
+    Quarantine = 1,
+
+    /// <summary>An earlier quarantine is lifted: the next activation replays the log again.</summary>
+    Release = 2,
+
+    /// <summary>The records after <see cref="ControlRecord.Seq"/> are superseded; a checkpoint at this record's seq holds the state replayed to it.</summary>
+    Reset = 3,
+
+    /// <summary>From <see cref="ControlRecord.Seq"/> on, what the current code produces is adopted; a checkpoint at this record's seq holds it.</summary>
+    Accept = 4,
+}
+
+/// <summary>The payload of a <see cref="RecordKind.Control"/> row.</summary>
+/// <param name="Action">What was decided.</param>
+/// <param name="By">Who decided (a silo id, or <c>mw@host</c> with the operator's user name).</param>
+/// <param name="Reason">Why, in words (the failure that quarantined it, or what the operator gave).</param>
+/// <param name="AtTicks">When, UTC ticks of the deciding process's clock.</param>
+/// <param name="CodeVersion">The code the decision is about (the component assembly's module version id), or null for any.</param>
+/// <param name="Seq">The seq a reset goes back to, or the first seq an accept adopts; 0 otherwise.</param>
+public sealed record ControlRecord(ControlAction Action, string By, string Reason, long AtTicks, string? CodeVersion, long Seq);
 
 /// <summary>
 /// The payload of a <see cref="RecordKind.Fence"/> row: the request id an outcome query answered "not committed"

@@ -19,6 +19,9 @@ public static class RecordCodec
     /// <summary>The fence payload format version this code writes and reads.</summary>
     public const byte FenceFormatVersion = 1;
 
+    /// <summary>The control payload format version this code writes and reads.</summary>
+    public const byte ControlFormatVersion = 1;
+
     private const byte ReplyOk = 0;
     private const byte ReplyError = 1;
 
@@ -136,6 +139,33 @@ public static class RecordCodec
         if (version != FenceFormatVersion)
             throw new InvalidDataException($"Fence record format version {version} is not supported by this build (it reads version {FenceFormatVersion}); upgrade the middleware to read this log.");
         return new FenceRecord(r.String());
+    }
+
+    /// <summary>Encodes a control record (the payload of a <see cref="RecordKind.Control"/> row).</summary>
+    public static byte[] EncodeControl(ControlRecord control)
+    {
+        var w = new Writer(32 + control.Reason.Length + control.By.Length);
+        w.Byte(ControlFormatVersion);
+        w.Byte((byte)control.Action);
+        w.String(control.By);
+        w.String(control.Reason);
+        w.VarUInt((ulong)control.AtTicks);
+        w.NullableString(control.CodeVersion);
+        w.VarUInt((ulong)control.Seq);
+        return w.ToArray();
+    }
+
+    /// <summary>Decodes a control record; throws <see cref="InvalidDataException"/> naming an unknown version or action.</summary>
+    public static ControlRecord DecodeControl(ReadOnlyMemory<byte> payload)
+    {
+        var r = new Reader(payload);
+        var version = r.Byte();
+        if (version != ControlFormatVersion)
+            throw new InvalidDataException($"Control record format version {version} is not supported by this build (it reads version {ControlFormatVersion}); upgrade the middleware to read this log.");
+        var action = (ControlAction)r.Byte();
+        if (!Enum.IsDefined(action))
+            throw new InvalidDataException($"Control record action {(byte)action} is not known to this build; upgrade the middleware to read this log.");
+        return new ControlRecord(action, r.String(), r.String(), (long)r.VarUInt(), r.NullableString(), (long)r.VarUInt());
     }
 
     /// <summary>Encodes a reply on its own (for the dedup table).</summary>

@@ -72,7 +72,7 @@ internal sealed partial class Activation
     /// <summary>Recovery failed: counted and logged with the cause (divergence and corruption at error level: an operator must act).</summary>
     private void ReportActivationFailure(Exception e)
     {
-        if (e is ComponentOwnedElsewhereException) return; // not a failure: the request goes to the owner
+        if (e is ComponentOwnedElsewhereException or ComponentQuarantinedException) return; // not a new failure: the owner serves, or the quarantine stands
         var cause = CauseOf(e);
         _services.Counters.CountActivationFailure(cause);
         var level = cause is FailureCause.Divergence or FailureCause.Corrupt ? LogLevel.Error : LogLevel.Warning;

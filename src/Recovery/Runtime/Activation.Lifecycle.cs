@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
@@ -39,6 +40,7 @@ internal sealed partial class Activation
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _state = (int)ActivationState.Creating;
     private volatile string? _endReason;
+    private ControlRecord? _decision;
 
     /// <summary>The activation's state now.</summary>
     public ActivationState State => (ActivationState)Volatile.Read(ref _state);
@@ -56,20 +58,36 @@ internal sealed partial class Activation
     /// Starts recovery once (later calls do nothing): claims the component (epoch + 1), loads its latest checkpoint,
     /// replays the log after it checking every reproduced reply, completes a turn in doubt first, and only then serves.
     /// </summary>
-    public void Start()
+    public void Start() => Start(null);
+
+    /// <summary>
+    /// Starts recovery once, first recording <paramref name="decision"/> (a release: the activation then replays and
+    /// serves as usual; a quarantine: it ends once the record is durable, and <see cref="Ready"/> faults with
+    /// <see cref="ComponentQuarantinedException"/>).
+    /// </summary>
+    public void Start(ControlRecord? decision)
     {
         if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Recovering, (int)ActivationState.Creating) != (int)ActivationState.Creating) return;
+        _decision = decision;
         _ = RecoverAsync();
     }
 
     private async Task RecoverAsync()
     {
+        ComponentHead? claimed = null;
         try
         {
-            var claimed = await ClaimAsync().ConfigureAwait(false);
+            claimed = await ClaimAsync().ConfigureAwait(false);
+            Epoch = claimed.Epoch;
+            if (_decision is { } decision)
+            {
+                claimed = await RecordDecisionAsync(claimed, decision).ConfigureAwait(false);
+                if (decision.Action == ControlAction.Quarantine) throw new ComponentQuarantinedException(Id, decision);
+            }
+
             // Claim first, read second: anything a previous owner appends after our claim is fenced, and everything it
-            // appended before is in what we read now.
-            var loaded = await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, CancellationToken.None).ConfigureAwait(false);
+            // appended before is in what we read now. A standing quarantine for this code refuses before any replay.
+            var loaded = await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, honorQuarantine: true, CancellationToken.None).ConfigureAwait(false);
             if (loaded.LastSeq != claimed.LastSeq)
                 throw new InvalidDataException($"The log of {Id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
             Adopt(claimed.Epoch, loaded);
@@ -81,9 +99,44 @@ internal sealed partial class Activation
         catch (Exception e)
         {
             ReportActivationFailure(e);
-            End(ActivationState.Broken, $"activation failed: {e.Message}");
-            _ready.TrySetException(e);
+            var failure = e;
+            if (claimed is not null && e is ReplayDivergenceException or InvalidDataException)
+                failure = await QuarantineAsync(claimed, e).ConfigureAwait(false);
+            End(ActivationState.Broken, $"activation failed: {failure.Message}");
+            _ready.TrySetException(failure);
         }
+    }
+
+    /// <summary>
+    /// The log cannot be replayed with this code: record a quarantine for it (so no owner replays it again on every
+    /// request until an operator acts or other code is deployed) and return the exception callers get.
+    /// </summary>
+    private async Task<Exception> QuarantineAsync(ComponentHead claimed, Exception cause)
+    {
+        var quarantine = new ControlRecord(ControlAction.Quarantine, _options.OwnerId, $"{CauseOf(cause)}: {cause.Message}",
+            _services.Time.GetUtcNow().UtcTicks, Type.CodeVersion, 0);
+        try
+        {
+            await RecordDecisionAsync(claimed, quarantine).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is StoreUnavailableException or InvalidOperationException or ObjectDisposedException)
+        {
+            // Not recorded: the next activation replays and quarantines again. The caller still learns why.
+        }
+
+        _services.Counters.CountQuarantine(CauseOf(cause));
+        _services.Logger.LogError("{Component} is quarantined: {Reason}", IdText, quarantine.Reason);
+        return new ComponentQuarantinedException(Id, quarantine);
+    }
+
+    /// <summary>Appends <paramref name="decision"/> after the claimed head (under the claimed epoch) and returns the head after it.</summary>
+    private async Task<ComponentHead> RecordDecisionAsync(ComponentHead claimed, ControlRecord decision)
+    {
+        var seq = claimed.LastSeq + 1;
+        var status = await _writer.Enqueue(IdText, claimed.Epoch, new LogRecord(seq, claimed.Epoch, RecordKind.Control, RecordCodec.EncodeControl(decision))).ConfigureAwait(false);
+        if (status != AppendStatus.Ok)
+            throw new InvalidOperationException($"The {decision.Action} record of {Id} was refused ({status}): another owner took the component.");
+        return claimed with { LastSeq = seq };
     }
 
     /// <summary>A conditional epoch bump through the runtime's ownership policy; a live owner elsewhere is an exception naming it.</summary>

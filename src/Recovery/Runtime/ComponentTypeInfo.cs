@@ -36,6 +36,12 @@ public sealed class ComponentTypeInfo
     /// <summary>Methods by name.</summary>
     public IReadOnlyDictionary<string, ComponentMethod> Methods { get; }
 
+    /// <summary>
+    /// The code of this component type: the module version id of the assembly holding its class, which every build
+    /// changes. A quarantine is about one code version: a new deployment tries the component again.
+    /// </summary>
+    public string CodeVersion => GrainType.Assembly.ManifestModule.ModuleVersionId.ToString("N");
+
     /// <summary>The back ends the class declares with <see cref="UsesBackendAttribute"/>, which a host checks at start.</summary>
     public IReadOnlyList<string> Backends => GrainType.GetCustomAttributes<UsesBackendAttribute>(inherit: true).Select(a => a.Name).Distinct(StringComparer.Ordinal).ToList();
 

@@ -20,6 +20,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     private readonly RuntimeServices _services;
     private readonly CancellationTokenSource _stopping = new();
     private readonly InDoubtWatch _inDoubtWatch;
+    private readonly ConcurrentDictionary<ComponentId, ComponentQuarantinedException> _quarantined = new();
     private long _requestCounter;
 
     /// <summary>
@@ -257,21 +258,92 @@ public sealed class LocalRuntime : IAsyncDisposable
         }
     }
 
-    private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken)
+    private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken, ControlRecord? decision = null)
     {
+        // A quarantined component is refused at once: no claim, no replay on every request.
+        if (decision is null && _quarantined.TryGetValue(id, out var quarantined)) throw quarantined;
         var activation = _activations.GetOrAdd(id, static (id, s) => new Activation(id, s.Type, s.Services), (Type: type, Services: _services));
-        activation.Start();
+        activation.Start(decision);
         try
         {
             await activation.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
             return activation;
         }
-        catch (Exception) when (activation.Ready.IsFaulted)
+        catch (Exception e) when (activation.Ready.IsFaulted)
         {
-            // A failed activation must not stick: the next request tries again.
+            // A failed activation must not stick: the next request tries again (unless the component is quarantined).
             _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
+            if (e is ComponentQuarantinedException q) _quarantined[id] = q;
             throw;
         }
+    }
+
+    /// <summary>
+    /// Resets <paramref name="id"/> to seq <paramref name="toSeq"/>: its state is rebuilt from the log up to that seq with
+    /// the current code, every later record is superseded (kept for audit; their request ids keep their replies), and
+    /// a control record with a checkpoint is appended so the component serves from there (see <see cref="HistoryDecision"/>).
+    /// Any quarantine is lifted. Refused with <see cref="ComponentOwnedElsewhereException"/> when another live silo owns it.
+    /// </summary>
+    public async Task<HistoryDecision> ResetAsync(ComponentId id, long toSeq, string by, string reason, CancellationToken cancellationToken = default)
+    {
+        var type = Registry.Get(id.Type);
+        await DeactivateAsync(id, cancellationToken).ConfigureAwait(false);
+        var decision = await HistoryDecisions.ResetAsync(_services, type, id, toSeq, by, reason, cancellationToken).ConfigureAwait(false);
+        _quarantined.TryRemove(id, out _);
+        return decision;
+    }
+
+    /// <summary>
+    /// Accepts what the current code produces for <paramref name="id"/> from seq <paramref name="fromSeq"/> on (an intended
+    /// change of behaviour): the turns from there are re-executed with the recorded nondeterminism and outbound outcomes,
+    /// replies that changed are taken, and a control record with a checkpoint of the resulting state is appended. Any
+    /// quarantine is lifted. Refused with <see cref="ComponentOwnedElsewhereException"/> when another live silo owns it.
+    /// </summary>
+    public async Task<HistoryDecision> AcceptAsync(ComponentId id, long fromSeq, string by, string reason, CancellationToken cancellationToken = default)
+    {
+        var type = Registry.Get(id.Type);
+        await DeactivateAsync(id, cancellationToken).ConfigureAwait(false);
+        var decision = await HistoryDecisions.AcceptAsync(_services, type, id, fromSeq, by, reason, cancellationToken).ConfigureAwait(false);
+        _quarantined.TryRemove(id, out _);
+        return decision;
+    }
+
+    /// <summary>The components this runtime refuses because they are quarantined, with the record that says why.</summary>
+    public IReadOnlyList<(ComponentId Component, ControlRecord Quarantine)> Quarantined =>
+        _quarantined.Select(q => (q.Key, q.Value.Quarantine)).OrderBy(q => q.Key.ToString(), StringComparer.Ordinal).ToList();
+
+    /// <summary>
+    /// Quarantines <paramref name="id"/> on an operator's word: the activation here (if any) is deactivated, the component
+    /// is claimed, a quarantine record (for any code) is appended, and requests are refused until it is released.
+    /// Refused with <see cref="ComponentOwnedElsewhereException"/> when another live silo owns it (ask that silo).
+    /// </summary>
+    public async Task QuarantineAsync(ComponentId id, string by, string reason, CancellationToken cancellationToken = default)
+    {
+        var type = Registry.Get(id.Type);
+        await DeactivateAsync(id, cancellationToken).ConfigureAwait(false);
+        var decision = new ControlRecord(ControlAction.Quarantine, by, reason, _services.Time.GetUtcNow().UtcTicks, null, 0);
+        try
+        {
+            await GetActivationAsync(id, type, cancellationToken, decision).ConfigureAwait(false);
+        }
+        catch (ComponentQuarantinedException)
+        {
+            Counters.CountQuarantine("operator");
+            return; // recorded: that is the expected end of a quarantining activation
+        }
+    }
+
+    /// <summary>
+    /// Lifts a quarantine of <paramref name="id"/>: a release record is appended and the component activates again (its log
+    /// replayed with the current code; if that still fails, it is quarantined again with the new reason, which this call
+    /// then throws). Refused with <see cref="ComponentOwnedElsewhereException"/> when another live silo owns it.
+    /// </summary>
+    public async Task ReleaseAsync(ComponentId id, string by, string reason, CancellationToken cancellationToken = default)
+    {
+        var type = Registry.Get(id.Type);
+        _quarantined.TryRemove(id, out _);
+        var decision = new ControlRecord(ControlAction.Release, by, reason, _services.Time.GetUtcNow().UtcTicks, null, 0);
+        await GetActivationAsync(id, type, cancellationToken, decision).ConfigureAwait(false);
     }
 
     private void Discard(Activation activation) =>

@@ -21,6 +21,9 @@ public static class Replayer
     {
         /// <summary>Request ids fenced by outcome queries after the checkpoint (<see cref="RecordKind.Fence"/>), with their seqs.</summary>
         public IReadOnlyList<(long Seq, string RequestId)> Fences { get; init; } = [];
+
+        /// <summary>The quarantine standing at the end of what was read (a <see cref="ControlAction.Quarantine"/> not lifted since), or null.</summary>
+        public ControlRecord? Quarantine { get; init; }
     }
 
     /// <summary>Creates a fresh component object with a new state.</summary>
@@ -37,7 +40,16 @@ public static class Replayer
     /// first turn that does not reproduce, and <see cref="InvalidDataException"/> when a checkpoint's bytes
     /// do not match its hash or the log has a gap.
     /// </summary>
-    public static async Task<Loaded> LoadAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, CancellationToken cancellationToken = default)
+    public static Task<Loaded> LoadAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, CancellationToken cancellationToken = default) =>
+        LoadAsync(store, type, id, upToSeq, json, honorQuarantine: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="LoadAsync(ILogStore, ComponentTypeInfo, ComponentId, long, JsonSerializerOptions, CancellationToken)"/>;
+    /// with <paramref name="honorQuarantine"/> (activations), a quarantine standing at the end of the log that applies to
+    /// this code (<see cref="ComponentTypeInfo.CodeVersion"/>, or any code) is refused with
+    /// <see cref="ComponentQuarantinedException"/> before anything is replayed.
+    /// </summary>
+    public static async Task<Loaded> LoadAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, bool honorQuarantine, CancellationToken cancellationToken)
     {
         var idText = id.ToString();
         var grain = (IRecoverableGrain)NewGrain(type);
@@ -70,6 +82,9 @@ public static class Replayer
                 throw new InvalidDataException($"The log of {id} no longer holds seq {from}: it was truncated and no checkpoint at or before seq {upToSeq} covers it. Ask for a seq at or after the oldest checkpoint.");
         }
 
+        var quarantine = StandingQuarantine(records);
+        if (honorQuarantine && quarantine is not null && (quarantine.CodeVersion is null || quarantine.CodeVersion == type.CodeVersion))
+            throw new ComponentQuarantinedException(id, quarantine);
         var turns = new List<(long, TurnRecord)>(records.Count);
         var inDoubt = new Dictionary<string, TurnRecord>(StringComparer.Ordinal);
         var fences = new List<(long, string)>();
@@ -97,19 +112,44 @@ public static class Replayer
                     inDoubt.Remove(fence.RequestId);
                     fences.Add((record.Seq, fence.RequestId));
                     break;
+                case RecordKind.Control:
+                    // A decision about the component, not a turn (a reset or accept comes with a checkpoint at its seq).
+                    break;
                 default:
                     throw new InvalidDataException($"The log of {id} has a record of unknown kind {(byte)record.Kind} at seq {record.Seq}; upgrade the middleware.");
             }
         }
 
-        return new Loaded(grain, checkpoint?.Seq ?? 0, expected - 1, turns, inDoubt) { Fences = fences };
+        return new Loaded(grain, checkpoint?.Seq ?? 0, expected - 1, turns, inDoubt) { Fences = fences, Quarantine = quarantine };
+    }
+
+    /// <summary>The latest quarantine among <paramref name="records"/> that no release, reset or accept lifted since, or null.</summary>
+    public static ControlRecord? StandingQuarantine(IReadOnlyList<LogRecord> records)
+    {
+        for (var i = records.Count - 1; i >= 0; i--)
+        {
+            if (records[i].Kind != RecordKind.Control) continue;
+            var control = RecordCodec.DecodeControl(records[i].Payload);
+            return control.Action == ControlAction.Quarantine ? control : null;
+        }
+
+        return null;
     }
 
     /// <summary>
     /// Re-executes one logged turn (<see cref="RecordKind.Turn"/>) on <paramref name="grainObject"/> and checks its
     /// reply. Partial and fence records are not turns: skip them (<see cref="LoadAsync"/> does).
     /// </summary>
-    public static async Task<TurnRecord> ApplyAsync(object grainObject, ComponentTypeInfo type, ComponentId id, LogRecord record, JsonSerializerOptions json)
+    public static async Task<TurnRecord> ApplyAsync(object grainObject, ComponentTypeInfo type, ComponentId id, LogRecord record, JsonSerializerOptions json) =>
+        (await ApplyAsync(grainObject, type, id, record, json, acceptChangedReply: false).ConfigureAwait(false)).Turn;
+
+    /// <summary>
+    /// As <see cref="ApplyAsync(object, ComponentTypeInfo, ComponentId, LogRecord, JsonSerializerOptions)"/>; with
+    /// <paramref name="acceptChangedReply"/> (an operator accepted the current code's behaviour from some seq on), a reply
+    /// that differs from the recorded one is taken instead of refused, and the state follows the current code (undone
+    /// when its reply is an error). Nondeterminism and outbound calls must still match the record.
+    /// </summary>
+    public static async Task<(TurnRecord Turn, bool ReplyChanged)> ApplyAsync(object grainObject, ComponentTypeInfo type, ComponentId id, LogRecord record, JsonSerializerOptions json, bool acceptChangedReply)
     {
         if (record.Kind != RecordKind.Turn)
             throw new ArgumentException($"The record at seq {record.Seq} of {id} is a {record.Kind} record, not a turn; replay applies turns only.", nameof(record));
@@ -129,7 +169,7 @@ public static class Replayer
 
         var context = new ReplayTurnContext(id, record.Seq, turn, json);
         grain.Context = context;
-        var before = turn.Reply.IsError ? StateCodec.Serialize(grain.State, type.StateType, json) : null;
+        var before = turn.Reply.IsError || acceptChangedReply ? StateCodec.Serialize(grain.State, type.StateType, json) : null;
         ComponentReply reply;
         try
         {
@@ -141,15 +181,16 @@ public static class Replayer
             reply = ErrorReply(e);
         }
 
-        if (!reply.SameAs(turn.Reply))
+        var changed = !reply.SameAs(turn.Reply);
+        if (changed && !acceptChangedReply)
             throw new ReplayDivergenceException(id, record.Seq, turn.Method, $"reply {turn.Reply}", $"reply {reply}");
         if (context.Consumed != turn.Values.Count)
             throw new ReplayDivergenceException(id, record.Seq, turn.Method, $"{turn.Values.Count} nondeterministic value(s) consumed", $"{context.Consumed}");
         if (context.OutboundConsumed != turn.Outbound.Count)
             throw new ReplayDivergenceException(id, record.Seq, turn.Method, $"{turn.Outbound.Count} outbound call(s)", $"{context.OutboundConsumed}");
-        if (before is not null)
+        if (before is not null && (acceptChangedReply ? reply.IsError : turn.Reply.IsError))
             grain.State = StateCodec.Deserialize(before, type.StateType, json);
-        return turn;
+        return (turn, changed);
     }
 
     /// <summary>The recorded form of an exception thrown by component code.</summary>

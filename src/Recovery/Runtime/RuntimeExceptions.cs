@@ -1,5 +1,6 @@
 using Middleware.Core;
 using Middleware.Grains;
+using Middleware.Recovery.Log;
 
 namespace Middleware.Recovery.Runtime;
 
@@ -58,6 +59,25 @@ public sealed class ComponentInDoubtException(ComponentId component, string requ
             : $"Request '{requestId}' on {component} was not run: request '{inDoubt}' is in doubt at seq {seq} and must complete before any other turn of {component} ({cause}). " +
               "It is retried in the background; retry this request with the same request id.";
     }
+}
+
+/// <summary>
+/// The component is quarantined: its log could not be replayed with this code (a divergence or a corrupt record), or an
+/// operator quarantined it. It does not activate, and requests for it are not run, until an operator releases or resets
+/// it (<c>mw release</c>, <c>mw reset</c>, <c>mw accept</c>) or code that replays it is deployed. Nothing was acknowledged.
+/// </summary>
+public sealed class ComponentQuarantinedException(ComponentId component, ControlRecord quarantine)
+    : RequestNotAcknowledgedException(
+        $"{component} is quarantined ({quarantine.Reason}; by {quarantine.By} at {new DateTime(quarantine.AtTicks, DateTimeKind.Utc):O}). " +
+        $"Its requests are not run until it is released (mw release {component}) after the cause is fixed, reset to an earlier seq " +
+        $"(mw reset {component} --to SEQ), or a change of behaviour is accepted (mw accept {component} --from SEQ)" +
+        (quarantine.CodeVersion is null ? "." : ", or code that replays its log is deployed."))
+{
+    /// <summary>The component.</summary>
+    public ComponentId Component { get; } = component;
+
+    /// <summary>The quarantine record: who, why, when, for which code.</summary>
+    public ControlRecord Quarantine { get; } = quarantine;
 }
 
 /// <summary>The session items of a turn's session could not be read (the session store failed); the turn is not recorded.</summary>

@@ -85,6 +85,20 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         Add("middleware_requests_rerouted_total", "counter", "Route attempts repeated after an unreachable owner, a move or a fence.", reroutes);
         Add("middleware_cluster_live_silos", "gauge", "Live silos in this silo's view.", silo.Membership?.Live.Count ?? 0);
         Add("middleware_cluster_rejoins_total", "counter", "Times this silo found itself declared dead and rejoined.", silo.Membership?.Rejoins ?? 0);
+        if (runtime is not null)
+        {
+            // The engine's counts by kind and cause: failures that were not a component's own outcome, quarantines, ...
+            var counts = runtime.Counters.Snapshot();
+            foreach (var kind in counts.Keys.Select(k => k.Kind).Distinct().Order(StringComparer.Ordinal))
+            {
+                var name = $"middleware_{kind}s_total";
+                text.Append("# HELP ").Append(name).Append(" Engine ").Append(kind.Replace('_', ' ')).Append("s by cause.\n");
+                text.Append("# TYPE ").Append(name).Append(" counter\n");
+                foreach (var ((_, cause), value) in counts.Where(c => c.Key.Kind == kind).OrderBy(c => c.Key.Cause, StringComparer.Ordinal))
+                    text.Append(name).Append("{cause=\"").Append(cause).Append("\"} ").Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+        }
+
         var (sweeps, completedInDoubt) = silo.InDoubtSweeps;
         Add("middleware_in_doubt_sweeps_total", "counter", "Sweeps for turns in doubt that dead silos left in the log.", sweeps);
         Add("middleware_in_doubt_completed_total", "counter", "Turns in doubt this silo found by sweeping and completed.", completedInDoubt);

@@ -12,7 +12,7 @@ namespace Middleware.Silo;
 /// the host runs before any listener starts, so no request can arrive before the runtime exists; closed in
 /// <see cref="StoppedAsync"/>, after the listeners have drained, with a checkpoint of every live activation.
 /// </summary>
-public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry, SiloEndpoints endpoints, ILogger<SiloRuntime> logger, TimeProvider time) : IHostedLifecycleService
+public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry, SiloEndpoints endpoints, ILogger<SiloRuntime> logger, ILoggerFactory loggers, TimeProvider time) : IHostedLifecycleService
 {
     private readonly List<DbDataSource> _backendSources = [];
     private ILogStore? _store;
@@ -60,6 +60,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
             Caller = Router,
             SessionItems = new StoreSessionItems(cluster),
             TimeProvider = time,
+            Logger = loggers.CreateLogger("Middleware.Engine"),
         };
         _backendSources.AddRange(BackendSettings.Register(environment.Backends, options.Backends));
         environment.Backends.ConfigurationHint = BackendSettings.Hint;
