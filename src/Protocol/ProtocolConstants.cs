@@ -45,6 +45,18 @@ public static class ProtocolConstants
     /// <summary>Control operation: hand the component (type/key of the message) over to another silo. Args <c>[siloId]</c>; reply <c>{"from","to","epoch"}</c>.</summary>
     public const string Move = "$move";
 
+    /// <summary>Control operation at the owner: quarantine the component (type/key of the message). Args <c>[by, reason, 0]</c>; reply a <c>DecisionResult</c>.</summary>
+    public const string Quarantine = "$quarantine";
+
+    /// <summary>Control operation at the owner: lift the component's quarantine and activate it again. Args <c>[by, reason, 0]</c>.</summary>
+    public const string Release = "$release";
+
+    /// <summary>Control operation at the owner: reset the component to a seq. Args <c>[by, reason, toSeq]</c>.</summary>
+    public const string Reset = "$reset";
+
+    /// <summary>Control operation at the owner: accept the current code's behaviour from a seq on. Args <c>[by, reason, fromSeq]</c>.</summary>
+    public const string Accept = "$accept";
+
     /// <summary>The three bytes every Hello starts with ("MWP"), so a stray client of another protocol is refused at once.</summary>
     public static ReadOnlySpan<byte> Magic => "MWP"u8;
 }

@@ -120,5 +120,12 @@ public sealed record OutcomeShape(
 /// <summary><c>outcome</c> without <c>--component</c>: every component was scanned; <c>found</c> lists the hits.</summary>
 public sealed record OutcomeScanShape(string RequestId, int ComponentsScanned, IReadOnlyList<OutcomeShape> Found);
 
+/// <summary>
+/// <c>quarantine</c>, <c>release</c>, <c>reset</c>, <c>accept</c>: the control record's seq (0 when the runtime wrote it
+/// without reporting it: quarantine, release), what a reset or accept covered, who and why, and <c>via</c>: <c>silo</c>
+/// (the owner recorded it) or <c>store</c> (no silo was live; the tool recorded it).
+/// </summary>
+public sealed record DecisionShape(string Component, string Action, long RecordSeq, long FromSeq, int Turns, int ChangedReplies, string By, string Reason, string Via);
+
 /// <summary><c>move</c>: the silo's answer (from, to, the epoch handed over) and the owner the store names afterwards.</summary>
 public sealed record MoveShape(string Component, string From, string To, long Epoch, string? Owner);

@@ -72,6 +72,30 @@ public static class ControlCodec
     public static IReadOnlyList<SiloAddress> DecodeSilos(ReadOnlyMemory<byte> reply, string operation) =>
         Reply<SiloAddress[]>(reply, operation, "[{\"siloId\",\"address\"}]", s => s.All(x => !string.IsNullOrEmpty(x.SiloId) && !string.IsNullOrEmpty(x.Address)));
 
+    /// <summary><c>[by, reason, seq]</c>.</summary>
+    public static byte[] Encode(DecisionRequest request) => JsonSerializer.SerializeToUtf8Bytes(new object[] { request.By, request.Reason, request.Seq });
+
+    /// <summary>Decodes <c>[by, reason, seq]</c>: two non-empty strings and a whole number of at least 0.</summary>
+    public static DecisionRequest DecodeDecision(ReadOnlyMemory<byte> args, string operation)
+    {
+        const string Form = "[by, reason, seq]";
+        var values = Array(args, operation, Form, 3);
+        if (values[0].ValueKind != JsonValueKind.String || values[0].GetString() is not { Length: > 0 } by)
+            throw Malformed(operation, Form, "who decides is not a non-empty string");
+        if (values[1].ValueKind != JsonValueKind.String || values[1].GetString() is not { Length: > 0 } reason)
+            throw Malformed(operation, Form, "the reason is not a non-empty string");
+        if (values[2].ValueKind != JsonValueKind.Number || !values[2].TryGetInt64(out var seq) || seq < 0)
+            throw Malformed(operation, Form, "the seq is not a whole number of at least 0");
+        return new DecisionRequest(by, reason, seq);
+    }
+
+    /// <summary>The reply to a decision.</summary>
+    public static byte[] Encode(DecisionResult result) => JsonSerializer.SerializeToUtf8Bytes(result, Replies);
+
+    /// <summary>Decodes a decision's reply.</summary>
+    public static DecisionResult DecodeDecisionResult(ReadOnlyMemory<byte> reply, string operation) =>
+        Reply<DecisionResult>(reply, operation, "{\"component\",\"action\",\"recordSeq\",...}", r => !string.IsNullOrEmpty(r.Component) && !string.IsNullOrEmpty(r.Action));
+
     private static JsonElement[] Array(ReadOnlyMemory<byte> args, string operation, string form, int count)
     {
         JsonElement[] values;

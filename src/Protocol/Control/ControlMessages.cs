@@ -37,6 +37,24 @@ public sealed record MoveResult(string From, string To, long Epoch);
 /// <param name="Address">Its protocol address, <c>host:port</c>.</param>
 public sealed record SiloAddress(string SiloId, string Address);
 
+/// <summary>Arguments of <c>$quarantine</c>, <c>$release</c>, <c>$reset</c> and <c>$accept</c> (wire form <c>[by, reason, seq]</c>).</summary>
+/// <param name="By">Who decides (recorded).</param>
+/// <param name="Reason">Why (recorded).</param>
+/// <param name="Seq">The seq a reset goes back to, or the first seq an accept adopts; 0 for the others.</param>
+public sealed record DecisionRequest(string By, string Reason, long Seq);
+
+/// <summary>
+/// The reply to a decision (wire form <c>{"component","action","recordSeq","fromSeq","turns","changedReplies"}</c>): the
+/// control record's seq, and for a reset or accept how many turns it superseded or re-executed and how many replies changed.
+/// </summary>
+/// <param name="Component">The component id.</param>
+/// <param name="Action">quarantine, release, reset or accept.</param>
+/// <param name="RecordSeq">The seq of the control record written (0 when nothing was written).</param>
+/// <param name="FromSeq">Reset: the seq gone back to; accept: the first seq adopted; else 0.</param>
+/// <param name="Turns">Reset: turns superseded; accept: turns re-executed; else 0.</param>
+/// <param name="ChangedReplies">Accept: replies the current code changed; else 0.</param>
+public sealed record DecisionResult(string Component, string Action, long RecordSeq, long FromSeq, int Turns, int ChangedReplies);
+
 /// <summary>
 /// A control operation's arguments or reply did not have the shape the operation needs. The message names the operation
 /// and the expected form; a silo answers it BadRequest.

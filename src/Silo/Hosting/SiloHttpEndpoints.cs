@@ -40,11 +40,14 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
     private async Task WriteHealthAsync(HttpResponse response)
     {
         var runtime = silo.RuntimeOrNull;
+        // Degraded, not down: the silo serves every other component; the quarantined ones need an operator.
+        var quarantined = runtime?.Quarantined ?? [];
         response.StatusCode = runtime is null ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
         response.ContentType = "application/json";
         var body = new
         {
-            status = runtime is null ? "stopped" : "ok",
+            status = runtime is null ? "stopped" : quarantined.Count > 0 ? "degraded" : "ok",
+            quarantined = quarantined.Select(q => new { component = q.Component.ToString(), reason = q.Quarantine.Reason, by = q.Quarantine.By, at = new DateTime(q.Quarantine.AtTicks, DateTimeKind.Utc) }).ToArray(),
             siloId = silo.Options.SiloId,
             store = silo.StoreDescription,
             activations = runtime?.ActivationCount ?? 0,

@@ -204,7 +204,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             {
                 return new LocalOutcome(request.Method == ProtocolConstants.Move
                     ? await _move.HandleAsync(runtime, _store!, _cluster!, _membership, target, request, cancellationToken).ConfigureAwait(false)
-                    : ReplyMessage.BadRequest($"unknown control operation '{request.Method}'; this silo knows {ProtocolConstants.Move}, {ProtocolConstants.SessionOpen}, {ProtocolConstants.SessionReserve}, {ProtocolConstants.SessionSet}, {ProtocolConstants.SessionClose}, {ProtocolConstants.ClusterSilos}"));
+                    : DecisionOperations.Handles(request.Method)
+                        ? await DecisionOperations.HandleAsync(runtime, target, request, cancellationToken).ConfigureAwait(false)
+                        : ReplyMessage.BadRequest($"unknown control operation '{request.Method}'; this silo knows {ProtocolConstants.Move}, {ProtocolConstants.Quarantine}, {ProtocolConstants.Release}, {ProtocolConstants.Reset}, {ProtocolConstants.Accept}, {ProtocolConstants.SessionOpen}, {ProtocolConstants.SessionReserve}, {ProtocolConstants.SessionSet}, {ProtocolConstants.SessionClose}, {ProtocolConstants.ClusterSilos}"));
             }
 
             var invocation = new Invocation(target, request.RequestId, request.Method, request.Args, request.SessionId, request.Caller);
