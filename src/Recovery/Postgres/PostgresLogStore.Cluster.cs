@@ -35,15 +35,6 @@ public sealed partial class PostgresLogStore
         Cluster("listing silos", true, () => PostgresCluster.ListSilosAsync(_source, cancellationToken));
 
     /// <inheritdoc />
-    public Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default) =>
-        Cluster("claiming " + componentId + " for silo " + siloId, true, () =>
-        {
-            ArgumentException.ThrowIfNullOrEmpty(componentId);
-            ClusterRules.CheckSiloId(siloId);
-            return PostgresCluster.ClaimForSiloAsync(_source, componentId, expectedEpoch, siloId, cancellationToken);
-        });
-
-    /// <inheritdoc />
     public Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default) =>
         Cluster("handing over " + componentId, true, () =>
         {

@@ -107,8 +107,15 @@ public sealed partial class PostgresLogStore : ILogStore, IClusterStore
         Run("reading the head of " + componentId, false, () => PostgresQueries.GetHeadAsync(_source, componentId, cancellationToken));
 
     /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default) =>
-        Run("claiming " + componentId, true, () => PostgresQueries.ClaimAsync(_source, componentId, expectedEpoch, owner, cancellationToken));
+    /// <remarks>An epoch-only claim is one conditional statement; one that respects live silos is a transaction (<see cref="PostgresCluster"/>).</remarks>
+    public Task<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default) =>
+        Run("claiming " + request?.ComponentId + (request?.RespectsLiveSilo == true ? " for silo " + request.Owner : ""), true, async () =>
+        {
+            ClusterRules.CheckClaim(request!);
+            return request!.RespectsLiveSilo
+                ? await PostgresCluster.ClaimForSiloAsync(_source, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false)
+                : new ClaimResult(await PostgresQueries.ClaimAsync(_source, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false));
+        });
 
     /// <inheritdoc />
     /// <remarks>

@@ -34,15 +34,6 @@ public sealed partial class SqlServerLogStore
         Cluster("listing silos", true, () => SqlServerCluster.ListSilosAsync(_connectionString, cancellationToken));
 
     /// <inheritdoc />
-    public Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default) =>
-        Cluster("claiming " + componentId + " for silo " + siloId, true, () =>
-        {
-            ArgumentException.ThrowIfNullOrEmpty(componentId);
-            ClusterRules.CheckSiloId(siloId);
-            return SqlServerCluster.ClaimForSiloAsync(_connectionString, componentId, expectedEpoch, siloId, cancellationToken);
-        });
-
-    /// <inheritdoc />
     public Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default) =>
         Cluster("handing over " + componentId, true, () =>
         {

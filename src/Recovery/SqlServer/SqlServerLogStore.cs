@@ -65,8 +65,15 @@ public sealed partial class SqlServerLogStore : ILogStore, IClusterStore
         Run("reading the head of " + componentId, false, () => SqlServerQueries.GetHeadAsync(_connectionString, componentId, cancellationToken));
 
     /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default) =>
-        Run("claiming " + componentId, true, () => SqlServerQueries.ClaimAsync(_connectionString, componentId, expectedEpoch, owner, cancellationToken));
+    /// <remarks>An epoch-only claim is one conditional statement; one that respects live silos is one batch (<see cref="SqlServerCluster"/>).</remarks>
+    public Task<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default) =>
+        Run("claiming " + request?.ComponentId + (request?.RespectsLiveSilo == true ? " for silo " + request.Owner : ""), true, async () =>
+        {
+            ClusterRules.CheckClaim(request!);
+            return request!.RespectsLiveSilo
+                ? await SqlServerCluster.ClaimForSiloAsync(_connectionString, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false)
+                : new ClaimResult(await SqlServerQueries.ClaimAsync(_connectionString, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false));
+        });
 
     /// <inheritdoc />
     /// <remarks>Safe to call concurrently: each call is its own transaction on its own connection.</remarks>

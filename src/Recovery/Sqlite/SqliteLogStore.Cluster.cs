@@ -35,15 +35,6 @@ public sealed partial class SqliteLogStore
         Write<IReadOnlyList<SiloEntry>>("listing silos", () => _writer.ListSilos(), cancellationToken);
 
     /// <inheritdoc />
-    public Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default) =>
-        Write("claiming " + componentId + " for silo " + siloId, () =>
-        {
-            ArgumentException.ThrowIfNullOrEmpty(componentId);
-            ClusterRules.CheckSiloId(siloId);
-            return _writer.ClaimForSilo(componentId, expectedEpoch, siloId, Now());
-        }, cancellationToken);
-
-    /// <inheritdoc />
     public Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default) =>
         Write("handing over " + componentId, () =>
         {

@@ -81,8 +81,12 @@ public sealed partial class SqliteLogStore : ILogStore, IClusterStore
         ReadAsync("reading the head of " + componentId, r => r.GetHead(componentId), cancellationToken);
 
     /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default) =>
-        Write("claiming " + componentId, () => _writer.Claim(componentId, expectedEpoch, owner, Now()), cancellationToken);
+    public Task<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default) =>
+        Write("claiming " + request?.ComponentId + (request?.RespectsLiveSilo == true ? " for silo " + request.Owner : ""), () =>
+        {
+            ClusterRules.CheckClaim(request!);
+            return _writer.Claim(request!, Now());
+        }, cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>

@@ -63,18 +63,17 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default) =>
+    public Task<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default) =>
         Run(() =>
         {
-            ArgumentException.ThrowIfNullOrEmpty(componentId);
-            ClusterRules.CheckSiloId(siloId);
-            MarkExpiredDead(_time.GetUtcNow());
+            ClusterRules.CheckClaim(request);
+            var (componentId, expectedEpoch, owner, _) = request;
+            if (request.RespectsLiveSilo) MarkExpiredDead(_time.GetUtcNow());
             _components.TryGetValue(componentId, out var e);
-            var owner = e?.Owner;
-            if (owner is not null && !string.Equals(owner, siloId, StringComparison.Ordinal) &&
-                _silos.TryGetValue(owner, out var ownerRow) && ownerRow.Status == SiloStatus.Active)
+            if (request.RespectsLiveSilo && e?.Owner is { } current && !string.Equals(current, owner, StringComparison.Ordinal) &&
+                _silos.TryGetValue(current, out var ownerRow) && ownerRow.Status == SiloStatus.Active)
             {
-                return new ClaimResult(null, owner, ownerRow.Address);
+                return new ClaimResult(null, current, ownerRow.Address);
             }
 
             if (e is null)
@@ -89,7 +88,7 @@ public sealed partial class MemoryLogStore
             }
 
             e.Epoch++;
-            e.Owner = siloId;
+            e.Owner = owner;
             return new ClaimResult(e.Head(componentId));
         });
 

@@ -27,28 +27,6 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default)
-    {
-        lock (_gate)
-        {
-            if (!_components.TryGetValue(componentId, out var e))
-            {
-                if (expectedEpoch != 0) return Task.FromResult<ComponentHead?>(null);
-                e = new Entry();
-                _components.Add(componentId, e);
-            }
-            else if (e.Epoch != expectedEpoch)
-            {
-                return Task.FromResult<ComponentHead?>(null);
-            }
-
-            e.Epoch++;
-            e.Owner = owner;
-            return Task.FromResult<ComponentHead?>(e.Head(componentId));
-        }
-    }
-
-    /// <inheritdoc />
     public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default)
     {
         var now = _time.GetUtcNow().UtcTicks;

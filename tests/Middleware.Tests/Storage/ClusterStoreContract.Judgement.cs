@@ -37,12 +37,12 @@ public abstract partial class ClusterStoreContract
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, ShortWindow);
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, ShortWindow);
-        var epoch = (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-b")).Claimed!.Epoch;
+        var epoch = (await ClaimForSiloAsync("Account/1", 0, "silo-b")).Claimed!.Epoch;
         await PastShortWindowAsync(); // nobody reached the store
 
         // silo-a is back first and claims: the owner is past its window, but nobody can vouch against it.
         Assert.True(await Cluster.HeartbeatAsync("silo-a", 0));
-        Assert.Equal(new ClaimResult(null, "silo-b", "host-b:7000"), await Cluster.ClaimForSiloAsync("Account/1", epoch, "silo-a"));
+        Assert.Equal(new ClaimResult(null, "silo-b", "host-b:7000"), await ClaimForSiloAsync("Account/1", epoch, "silo-a"));
         Assert.Equal(new ComponentHead("Account/1", epoch, "silo-b", 0, 0), await Store.GetHeadAsync("Account/1"));
 
         // silo-b was only held up like everyone: it heartbeats, is live again, and its appends go through.

@@ -99,10 +99,18 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
     private async Task<ComponentHead> HeartbeatUntilClaimedAsync(string componentId, long expectedEpoch, string siloId)
     {
         ComponentHead? head = null;
-        await HeartbeatUntilAsync(async () => (head = (await Cluster.ClaimForSiloAsync(componentId, expectedEpoch, siloId)).Claimed) is not null,
+        await HeartbeatUntilAsync(async () => (head = (await ClaimForSiloAsync(componentId, expectedEpoch, siloId)).Claimed) is not null,
             $"{siloId} claims {componentId}", siloId);
         return head!;
     }
+
+    /// <summary>A claim for <paramref name="siloId"/> that respects live silos, on <paramref name="store"/> (default: the store under test).</summary>
+    protected Task<ClaimResult> ClaimForSiloAsync(string id, long expectedEpoch, string siloId, ILogStore? store = null) =>
+        (store ?? Store).ClaimAsync(new ClaimRequest(id, expectedEpoch, siloId, ClaimMode.RespectLiveSilo));
+
+    /// <summary>An epoch-only claim (a local runtime, the admin tool): the new head, or null on a conflict.</summary>
+    protected async Task<ComponentHead?> TryClaimAsync(string id, long expectedEpoch, string owner) =>
+        (await Store.ClaimAsync(new ClaimRequest(id, expectedEpoch, owner, ClaimMode.EpochOnly))).Claimed;
 
     private static AppendGroup Group(string id, long epoch, long seq) =>
         new(id, epoch, [new LogRecord(seq, epoch, RecordKind.Turn, Encoding.UTF8.GetBytes($"{id} turn {seq}"))]);
@@ -186,16 +194,16 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, ShortWindow);
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        var claimed = await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a");
+        var claimed = await ClaimForSiloAsync("Account/1", 0, "silo-a");
         Assert.Equal(new ComponentHead("Account/1", 1, "silo-a", 0, 0), claimed.Claimed);
         Assert.Equal(AppendStatus.Ok, await AppendAsync("Account/1", 1, 1));
 
         Assert.True(await Cluster.HeartbeatAsync("silo-a", 1));
-        var refused = await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-b");
+        var refused = await ClaimForSiloAsync("Account/1", 1, "silo-b");
         Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), refused);
         Assert.False(refused.IsConflict);
         // The live owner is reported even to a claimer whose epoch is stale: it is where requests must go.
-        Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), await Cluster.ClaimForSiloAsync("Account/1", 7, "silo-b"));
+        Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), await ClaimForSiloAsync("Account/1", 7, "silo-b"));
         Assert.Equal(new ComponentHead("Account/1", 1, "silo-a", 1, 0), await Store.GetHeadAsync("Account/1"));
 
         var taken = await HeartbeatUntilClaimedAsync("Account/1", 1, "silo-b"); // once silo-a's window passed with silo-b in contact
@@ -211,11 +219,11 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed);
+        Assert.NotNull((await ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed);
         await Cluster.LeaveAsync("silo-a");
         Assert.Equal(new ComponentHead("Account/1", 1, null, 0, 0), await Store.GetHeadAsync("Account/1"));
 
-        var taken = await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-b");
+        var taken = await ClaimForSiloAsync("Account/1", 1, "silo-b");
         Assert.Equal(new ComponentHead("Account/1", 2, "silo-b", 0, 0), taken.Claimed);
     }
 
@@ -223,28 +231,28 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
     public async Task The_owner_itself_may_claim_again_and_an_owner_that_is_no_silo_counts_as_not_live()
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
-        Assert.Equal(1, (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed?.Epoch);
-        Assert.Equal(new ComponentHead("Account/1", 2, "silo-a", 0, 0), (await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-a")).Claimed);
+        Assert.Equal(1, (await ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed?.Epoch);
+        Assert.Equal(new ComponentHead("Account/1", 2, "silo-a", 0, 0), (await ClaimForSiloAsync("Account/1", 1, "silo-a")).Claimed);
 
         // A component claimed outside the cluster (a local runtime, the admin tool) has an owner name that is no silo.
-        Assert.NotNull(await Store.ClaimAsync("Account/2", 0, "admin"));
-        Assert.Equal(new ComponentHead("Account/2", 2, "silo-a", 0, 0), (await Cluster.ClaimForSiloAsync("Account/2", 1, "silo-a")).Claimed);
+        Assert.NotNull(await TryClaimAsync("Account/2", 0, "admin"));
+        Assert.Equal(new ComponentHead("Account/2", 2, "silo-a", 0, 0), (await ClaimForSiloAsync("Account/2", 1, "silo-a")).Claimed);
     }
 
     [StoreFact]
     public async Task A_claim_with_the_wrong_epoch_is_a_conflict_and_changes_nothing()
     {
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        Assert.NotNull(await Store.ClaimAsync("Account/1", 0, "admin"));
+        Assert.NotNull(await TryClaimAsync("Account/1", 0, "admin"));
 
         foreach (var wrong in new long[] { 0, 2, 9 })
         {
-            var result = await Cluster.ClaimForSiloAsync("Account/1", wrong, "silo-b");
+            var result = await ClaimForSiloAsync("Account/1", wrong, "silo-b");
             Assert.True(result.IsConflict, $"expected epoch {wrong}");
             Assert.Equal(new ClaimResult(null), result);
         }
 
-        Assert.True((await Cluster.ClaimForSiloAsync("Account/never", 3, "silo-b")).IsConflict);
+        Assert.True((await ClaimForSiloAsync("Account/never", 3, "silo-b")).IsConflict);
         Assert.Null(await Store.GetHeadAsync("Account/never"));
         Assert.Equal(new ComponentHead("Account/1", 1, "admin", 0, 0), await Store.GetHeadAsync("Account/1"));
     }
@@ -260,14 +268,14 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
             var id = $"Race/{round}";
             // Round one of each pair races on a new component, the other on one held by a name that is no silo.
             var expected = 0L;
-            if (round % 2 == 1) expected = (await Store.ClaimAsync(id, 0, "admin"))!.Epoch;
+            if (round % 2 == 1) expected = (await TryClaimAsync(id, 0, "admin"))!.Epoch;
 
             using var start = new Barrier(2);
             var racers = new[] { (Store: Cluster, Silo: "silo-a"), (Store: other, Silo: "silo-b") };
             var results = await Task.WhenAll(racers.Select(r => Task.Run(() =>
             {
                 start.SignalAndWait();
-                return r.Store.ClaimForSiloAsync(id, expected, r.Silo);
+                return ClaimForSiloAsync(id, expected, r.Silo, r.Store);
             })));
 
             var winners = results.Select((r, i) => (r, racers[i].Silo)).Where(x => x.r.Claimed is not null).ToList();
@@ -284,11 +292,11 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        var old = (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
+        var old = (await ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
         Assert.Equal(AppendStatus.Ok, await AppendAsync("Account/1", old, 1));
         await Cluster.LeaveAsync("silo-a");
 
-        var current = (await Cluster.ClaimForSiloAsync("Account/1", old, "silo-b")).Claimed;
+        var current = (await ClaimForSiloAsync("Account/1", old, "silo-b")).Claimed;
         Assert.Equal(new ComponentHead("Account/1", old + 1, "silo-b", 1, 0), current);
         Assert.Equal(AppendStatus.Fenced, await AppendAsync("Account/1", old, 2));
         Assert.Equal(AppendStatus.Ok, await AppendAsync("Account/1", current!.Epoch, 2));
@@ -300,7 +308,7 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        var epoch = (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
+        var epoch = (await ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
 
         Assert.False(await Cluster.HandOverAsync("Account/1", epoch, "silo-b", "silo-b")); // not the owner
         Assert.False(await Cluster.HandOverAsync("Account/1", epoch + 1, "silo-a", "silo-b")); // not the epoch
@@ -313,7 +321,7 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
         Assert.False(await Cluster.HandOverAsync("Account/1", epoch, "silo-a", "silo-b")); // already handed over
 
         // The new owner's claim raises the epoch (it owns the component) and fences the old one.
-        var claimed = (await Cluster.ClaimForSiloAsync("Account/1", epoch, "silo-b")).Claimed;
+        var claimed = (await ClaimForSiloAsync("Account/1", epoch, "silo-b")).Claimed;
         Assert.Equal(new ComponentHead("Account/1", epoch + 1, "silo-b", 0, 0), claimed);
         Assert.Equal(AppendStatus.Fenced, await AppendAsync("Account/1", epoch, 1));
 
@@ -326,10 +334,10 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed);
-        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/2", 0, "silo-a")).Claimed);
-        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/2", 1, "silo-a")).Claimed);
-        Assert.NotNull((await Cluster.ClaimForSiloAsync("Account/3", 0, "silo-b")).Claimed);
+        Assert.NotNull((await ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed);
+        Assert.NotNull((await ClaimForSiloAsync("Account/2", 0, "silo-a")).Claimed);
+        Assert.NotNull((await ClaimForSiloAsync("Account/2", 1, "silo-a")).Claimed);
+        Assert.NotNull((await ClaimForSiloAsync("Account/3", 0, "silo-b")).Claimed);
 
         await Cluster.LeaveAsync("silo-a");
 
@@ -341,7 +349,7 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
         // It may come back and claim again like any silo.
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
         Assert.True(await Cluster.HeartbeatAsync("silo-a", 0));
-        Assert.Equal(2, (await Cluster.ClaimForSiloAsync("Account/1", 1, "silo-a")).Claimed?.Epoch);
+        Assert.Equal(2, (await ClaimForSiloAsync("Account/1", 1, "silo-a")).Claimed?.Epoch);
     }
 
     [StoreFact]
@@ -356,12 +364,12 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
         Assert.Equal(["silo-a", "silo-b"], (await other.ListSilosAsync()).Select(s => s.SiloId));
         Assert.Equal(["silo-a", "silo-b"], (await Cluster.ListSilosAsync()).Select(s => s.SiloId));
 
-        var epoch = (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
-        Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), await other.ClaimForSiloAsync("Account/1", epoch, "silo-b"));
+        var epoch = (await ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
+        Assert.Equal(new ClaimResult(null, "silo-a", "host-a:7000"), await ClaimForSiloAsync("Account/1", epoch, "silo-b", other));
 
         await Cluster.LeaveAsync("silo-a");
         Assert.Equal(SiloStatus.Left, Assert.Single(await other.ListSilosAsync(), s => s.SiloId == "silo-a").Status);
-        var taken = (await other.ClaimForSiloAsync("Account/1", epoch, "silo-b")).Claimed;
+        var taken = (await ClaimForSiloAsync("Account/1", epoch, "silo-b", other)).Claimed;
         Assert.Equal(new ComponentHead("Account/1", epoch + 1, "silo-b", 0, 0), taken);
         Assert.Equal(taken, await Store.GetHeadAsync("Account/1"));
         Assert.Equal(AppendStatus.Fenced, await AppendAsync("Account/1", epoch, 1));

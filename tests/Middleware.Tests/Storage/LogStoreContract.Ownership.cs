@@ -9,10 +9,10 @@ public abstract partial class LogStoreContract
     [StoreFact]
     public async Task A_claim_raises_the_epoch_by_one_and_records_the_owner()
     {
-        var first = await Store.ClaimAsync("Account/1", 0, "runtime-1");
+        var first = await TryClaimAsync("Account/1", 0, "runtime-1");
         Assert.Equal(new ComponentHead("Account/1", 1, "runtime-1", 0, 0), first);
 
-        var second = await Store.ClaimAsync("Account/1", 1, "runtime-2");
+        var second = await TryClaimAsync("Account/1", 1, "runtime-2");
         Assert.Equal(new ComponentHead("Account/1", 2, "runtime-2", 0, 0), second);
         Assert.Equal(second, await Store.GetHeadAsync("Account/1"));
     }
@@ -23,10 +23,10 @@ public abstract partial class LogStoreContract
         await ClaimAsync("Account/1");
         await ClaimAsync("Account/1", 1, "runtime-2");
 
-        Assert.Null(await Store.ClaimAsync("Account/1", 1, "runtime-3"));
-        Assert.Null(await Store.ClaimAsync("Account/1", 0, "runtime-3"));
-        Assert.Null(await Store.ClaimAsync("Account/1", 5, "runtime-3"));
-        Assert.Null(await Store.ClaimAsync("Account/never", 3, "runtime-3"));
+        Assert.Null(await TryClaimAsync("Account/1", 1, "runtime-3"));
+        Assert.Null(await TryClaimAsync("Account/1", 0, "runtime-3"));
+        Assert.Null(await TryClaimAsync("Account/1", 5, "runtime-3"));
+        Assert.Null(await TryClaimAsync("Account/never", 3, "runtime-3"));
         Assert.Equal(new ComponentHead("Account/1", 2, "runtime-2", 0, 0), await Store.GetHeadAsync("Account/1"));
         Assert.Null(await Store.GetHeadAsync("Account/never"));
     }
@@ -37,7 +37,7 @@ public abstract partial class LogStoreContract
         var old = await ClaimAsync("Account/1");
         await AppendAsync(Group("Account/1", old, 1, 3, Checkpoint(3, old)));
 
-        var head = await Store.ClaimAsync("Account/1", old, "runtime-2");
+        var head = await TryClaimAsync("Account/1", old, "runtime-2");
         Assert.Equal(new ComponentHead("Account/1", old + 1, "runtime-2", 3, 3), head);
         Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/1", old, 4, 1)));
         Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", old + 1, 4, 1)));
@@ -59,7 +59,7 @@ public abstract partial class LogStoreContract
                 var claims = Enumerable.Range(0, 2).Select(i => Task.Run(async () =>
                 {
                     start.SignalAndWait();
-                    return await Store.ClaimAsync(id, expected, $"claimer-{i}");
+                    return await TryClaimAsync(id, expected, $"claimer-{i}");
                 })).ToArray();
                 var heads = await Task.WhenAll(claims);
 

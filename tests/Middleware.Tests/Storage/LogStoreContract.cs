@@ -58,10 +58,14 @@ public abstract partial class LogStoreContract : IAsyncLifetime
 
     protected async Task<long> ClaimAsync(string id, long expectedEpoch = 0, string owner = "runtime-1")
     {
-        var head = await Store.ClaimAsync(id, expectedEpoch, owner);
+        var head = await TryClaimAsync(id, expectedEpoch, owner);
         Assert.NotNull(head);
         return head.Epoch;
     }
+
+    /// <summary>An epoch-only claim on <paramref name="store"/> (default: the store under test): the new head, or null on a conflict.</summary>
+    protected async Task<ComponentHead?> TryClaimAsync(string id, long expectedEpoch, string owner, ILogStore? store = null) =>
+        (await (store ?? Store).ClaimAsync(new ClaimRequest(id, expectedEpoch, owner, ClaimMode.EpochOnly))).Claimed;
 
     protected async Task<AppendStatus> AppendAsync(AppendGroup group) => Assert.Single(await Store.AppendAsync([group]));
 

@@ -107,10 +107,10 @@ public sealed class PostgresLogStoreContractTests : LogStoreContract
         var first = await ClaimAsync("Account/1", owner: "process-a");
         Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", first, 1, 2)));
 
-        var second = await other.ClaimAsync("Account/1", first, "process-b");
+        var second = await TryClaimAsync("Account/1", first, "process-b", other);
         Assert.NotNull(second);
         Assert.Equal((first + 1, 2L), (second.Epoch, second.LastSeq));
-        Assert.Null(await Store.ClaimAsync("Account/1", first, "process-a"));
+        Assert.Null(await TryClaimAsync("Account/1", first, "process-a"));
 
         Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/1", first, 3, 1, tag: " from the old owner")));
         Assert.Equal([AppendStatus.Ok], await other.AppendAsync([Group("Account/1", second.Epoch, 3, 1, tag: " from the new owner")]));

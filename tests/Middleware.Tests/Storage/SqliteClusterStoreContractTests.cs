@@ -47,7 +47,7 @@ public sealed class SqliteClusterStoreContractTests : ClusterStoreContract
         }
 
         await upgraded.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
-        var claimed = await upgraded.ClaimForSiloAsync("Account/1", 3, "silo-a");
+        var claimed = await ClaimForSiloAsync("Account/1", 3, "silo-a", upgraded);
         Assert.Equal(new ComponentHead("Account/1", 4, "silo-a", 0, 0), claimed.Claimed);
     }
 
@@ -93,7 +93,7 @@ public sealed class SqliteClusterStoreContractTests : ClusterStoreContract
             Assert.Contains(DbPath, join.Message);
             Assert.Contains("busy timeout", join.Message);
             await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.OpenSessionAsync("s", 1));
-            await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.ClaimForSiloAsync("Account/1", 0, "silo-a"));
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => ClaimForSiloAsync("Account/1", 0, "silo-a", impatient));
             locker.Exec("ROLLBACK");
         }
 

@@ -127,10 +127,10 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
         var first = await ClaimAsync("Account/1", owner: "process-a");
         Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", first, 1, 2)));
 
-        var second = await other.ClaimAsync("Account/1", first, "process-b");
+        var second = await TryClaimAsync("Account/1", first, "process-b", other);
         Assert.NotNull(second);
         Assert.Equal((first + 1, 2L), (second.Epoch, second.LastSeq));
-        Assert.Null(await Store.ClaimAsync("Account/1", first, "process-a"));
+        Assert.Null(await TryClaimAsync("Account/1", first, "process-a"));
 
         Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/1", first, 3, 1, tag: " from the old owner")));
         Assert.Equal([AppendStatus.Ok], await other.AppendAsync([Group("Account/1", second.Epoch, 3, 1, tag: " from the new owner")]));
@@ -147,11 +147,11 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
         // This store's id -> cid cache has never seen the component; it must look it up in the file.
         await using var other = SqliteLogStore.Open(DbPath);
         Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/elsewhere", 1, 1, 1)));
-        var claimed = await other.ClaimAsync("Account/elsewhere", 0, "process-b");
+        var claimed = await TryClaimAsync("Account/elsewhere", 0, "process-b", other);
         Assert.NotNull(claimed);
         Assert.Equal([AppendStatus.Ok], await other.AppendAsync([Group("Account/elsewhere", claimed.Epoch, 1, 2)]));
 
-        var mine = await Store.ClaimAsync("Account/elsewhere", claimed.Epoch, "process-a");
+        var mine = await TryClaimAsync("Account/elsewhere", claimed.Epoch, "process-a");
         Assert.Equal(new ComponentHead("Account/elsewhere", claimed.Epoch + 1, "process-a", 2, 0), mine);
         Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/elsewhere", mine!.Epoch, 3, 1)));
         Assert.Equal(AppendStatus.Fenced, (await other.AppendAsync([Group("Account/elsewhere", claimed.Epoch, 3, 1)]))[0]);
@@ -165,7 +165,7 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
         using (var locker = SqliteDb.Open(DbPath, create: false, TimeSpan.Zero))
         {
             locker.Exec("BEGIN IMMEDIATE");
-            await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.ClaimAsync("Account/late", 0, "process-a"));
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => TryClaimAsync("Account/late", 0, "process-a", impatient));
             locker.Exec("ROLLBACK");
         }
 
