@@ -1,15 +1,14 @@
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
-using Middleware.Tests.Support;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
 /// <summary>
 /// Rule 2 of <see cref="IClusterStore"/>: a silo is declared dead only when it missed its window while another silo kept
 /// reaching the store. A span in which nobody could heartbeat (the store was down, or a process frozen inside a write
 /// transaction held a shared SQLite file's lock) is made here by letting time pass with no heartbeat at all.
 /// </summary>
-public abstract partial class ClusterStoreContract
+public abstract partial class ClusterStoreContract<TStores>
 {
     [StoreFact]
     public async Task A_window_in_which_no_silo_could_heartbeat_condemns_nobody_until_a_silo_has_been_back_a_whole_window()

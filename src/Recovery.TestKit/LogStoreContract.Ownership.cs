@@ -1,10 +1,13 @@
 using Middleware.Recovery.Log;
-using Middleware.Tests.Support;
+using Middleware.Recovery.Storage;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
-/// <summary>Rule 5 (claims) of the storage contract.</summary>
-public abstract partial class LogStoreContract
+/// <summary>
+/// Rule 5 (claims) of the storage contract, in <see cref="ClaimMode.EpochOnly"/>; the membership side of the same claim
+/// is in ClusterStoreContract.Ownership.cs.
+/// </summary>
+public abstract partial class LogStoreContract<TStores>
 {
     [StoreFact]
     public async Task A_claim_raises_the_epoch_by_one_and_records_the_owner()
@@ -69,5 +72,20 @@ public abstract partial class LogStoreContract
                 expected = winner.Epoch;
             }
         }
+    }
+
+    [StoreFact]
+    public async Task A_claim_without_a_component_an_owner_or_a_mode_is_refused_and_changes_nothing()
+    {
+        await Assert.ThrowsAsync<ArgumentNullException>(() => Store.ClaimAsync(null!));
+        var noId = await Assert.ThrowsAsync<ArgumentException>(() => Store.ClaimAsync(new ClaimRequest("", 0, "runtime-1", ClaimMode.EpochOnly)));
+        Assert.Contains("component id is empty", noId.Message);
+        var noOwner = await Assert.ThrowsAsync<ArgumentException>(() => Store.ClaimAsync(new ClaimRequest("Account/1", 0, " ", ClaimMode.EpochOnly)));
+        Assert.Contains("must name its owner", noOwner.Message);
+        var noSilo = await Assert.ThrowsAsync<ArgumentException>(() => Store.ClaimAsync(new ClaimRequest("Account/1", 0, "", ClaimMode.RespectLiveSilo)));
+        Assert.Contains("silo id", noSilo.Message);
+        var noMode = await Assert.ThrowsAsync<ArgumentException>(() => Store.ClaimAsync(new ClaimRequest("Account/1", 0, "runtime-1", default)));
+        Assert.Contains("must say its mode", noMode.Message);
+        Assert.Empty(await Store.ListComponentsAsync());
     }
 }

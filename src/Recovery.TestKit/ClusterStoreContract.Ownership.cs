@@ -1,194 +1,14 @@
-using System.Text;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
-using Middleware.Tests.Support;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
 /// <summary>
-/// The contract of <see cref="IClusterStore"/> (membership, ownership by silo, virtual sessions), written once.
-/// Every store subclasses it with a factory; stores that several processes share also give a second instance on
-/// the same database, so the rules are checked across instances too. Time passes through <see cref="PassAsync"/>:
-/// the memory store moves its manual clock, the SQL stores really wait (their clock is the database's).
+/// Ownership by silo: claims in <see cref="ClaimMode.RespectLiveSilo"/> (rule 5 of <see cref="ILogStore"/>, rule 3 of
+/// <see cref="IClusterStore"/>), hand-overs, leaving, and a second instance on the same database.
 /// </summary>
-public abstract partial class ClusterStoreContract : IAsyncLifetime
+public abstract partial class ClusterStoreContract<TStores>
 {
-    /// <summary>A window no test outlives.</summary>
-    protected static readonly TimeSpan LongWindow = TimeSpan.FromMinutes(10);
-
-    private readonly List<ILogStore> _others = [];
-
-    /// <summary>The store under test, as a log store.</summary>
-    protected ILogStore Store { get; private set; } = null!;
-
-    /// <summary>The store under test, as a cluster store.</summary>
-    protected IClusterStore Cluster => (IClusterStore)Store;
-
-    /// <summary>The window of silos that a test lets expire.</summary>
-    protected virtual TimeSpan ShortWindow => TimeSpan.FromMilliseconds(500);
-
-    /// <summary>The store clock's now, as the test expects it (wall clock for SQL stores).</summary>
-    protected virtual DateTimeOffset ExpectedNow => DateTimeOffset.UtcNow;
-
-    /// <summary>Creates a fresh, empty store for one test.</summary>
-    protected abstract Task<ILogStore> CreateStoreAsync();
-
-    /// <summary>A second instance on the same database, as another process would open it, or null for a store in memory.</summary>
-    protected virtual Task<ILogStore?> OpenOtherAsync() => Task.FromResult<ILogStore?>(null);
-
-    /// <summary>Lets <paramref name="time"/> pass on the store's clock.</summary>
-    protected virtual Task PassAsync(TimeSpan time) => Task.Delay(time);
-
-    /// <summary>Removes what <see cref="CreateStoreAsync"/> left behind, after the stores are closed.</summary>
-    protected virtual Task CleanupAsync() => Task.CompletedTask;
-
-    public async Task InitializeAsync() => Store = await CreateStoreAsync();
-
-    public async Task DisposeAsync()
-    {
-        foreach (var other in _others) await other.DisposeAsync();
-        await Store.DisposeAsync();
-        await CleanupAsync();
-    }
-
-    /// <summary>The second instance (closed with the test), or the store itself when the provider has no second instance.</summary>
-    protected async Task<IClusterStore> OtherAsync()
-    {
-        if (await OpenOtherAsync() is not { } other) return Cluster;
-        _others.Add(other);
-        return (IClusterStore)other;
-    }
-
-    private Task PastShortWindowAsync() => PassAsync(ShortWindow + TimeSpan.FromMilliseconds(150));
-
-    /// <summary>
-    /// Lets <paramref name="time"/> pass while <paramref name="siloIds"/> heartbeat every tenth of the short window, as
-    /// running silos do (every quarter of their window), so they stay in contact and may vouch against a silent one.
-    /// </summary>
-    private async Task HeartbeatThroughAsync(TimeSpan time, params string[] siloIds)
-    {
-        var step = ShortWindow / 10;
-        for (var passed = TimeSpan.Zero; passed < time; passed += step)
-        {
-            await PassAsync(step);
-            foreach (var silo in siloIds) Assert.True(await Cluster.HeartbeatAsync(silo, 0), $"{silo} was declared dead while it heartbeat");
-        }
-    }
-
-    /// <summary>
-    /// Heartbeats <paramref name="siloIds"/> as <see cref="HeartbeatThroughAsync"/> does until <paramref name="verdict"/>
-    /// holds (tried before each round), for at most twenty short windows. On a loaded machine one late heartbeat starts a
-    /// silo's contact over, so a verdict can take longer than a window of real time; it must come once contact holds.
-    /// </summary>
-    private async Task HeartbeatUntilAsync(Func<Task<bool>> verdict, string what, params string[] siloIds)
-    {
-        var step = ShortWindow / 10;
-        for (var round = 0; !await verdict(); round++)
-        {
-            Assert.True(round < 200, $"No verdict: {what}, after {round} rounds of heartbeats from {string.Join(", ", siloIds)}.");
-            await PassAsync(step);
-            foreach (var silo in siloIds) Assert.True(await Cluster.HeartbeatAsync(silo, 0), $"{silo} was declared dead while it heartbeat");
-        }
-    }
-
-    /// <summary>Heartbeats <paramref name="siloIds"/> until <paramref name="suspect"/> is declared dead (see <see cref="HeartbeatUntilAsync"/>).</summary>
-    private Task HeartbeatUntilDeadAsync(string suspect, params string[] siloIds) =>
-        HeartbeatUntilAsync(async () => (await SiloAsync(suspect)).Status == SiloStatus.Dead, $"{suspect} declared dead", siloIds);
-
-    /// <summary>Heartbeats <paramref name="siloId"/> until its claim of <paramref name="componentId"/> succeeds, and returns the new head.</summary>
-    private async Task<ComponentHead> HeartbeatUntilClaimedAsync(string componentId, long expectedEpoch, string siloId)
-    {
-        ComponentHead? head = null;
-        await HeartbeatUntilAsync(async () => (head = (await ClaimForSiloAsync(componentId, expectedEpoch, siloId)).Claimed) is not null,
-            $"{siloId} claims {componentId}", siloId);
-        return head!;
-    }
-
-    /// <summary>A claim for <paramref name="siloId"/> that respects live silos, on <paramref name="store"/> (default: the store under test).</summary>
-    protected Task<ClaimResult> ClaimForSiloAsync(string id, long expectedEpoch, string siloId, ILogStore? store = null) =>
-        (store ?? Store).ClaimAsync(new ClaimRequest(id, expectedEpoch, siloId, ClaimMode.RespectLiveSilo));
-
-    /// <summary>An epoch-only claim (a local runtime, the admin tool): the new head, or null on a conflict.</summary>
-    protected async Task<ComponentHead?> TryClaimAsync(string id, long expectedEpoch, string owner) =>
-        (await Store.ClaimAsync(new ClaimRequest(id, expectedEpoch, owner, ClaimMode.EpochOnly))).Claimed;
-
-    private static AppendGroup Group(string id, long epoch, long seq) =>
-        new(id, epoch, [new LogRecord(seq, epoch, RecordKind.Turn, Encoding.UTF8.GetBytes($"{id} turn {seq}"))]);
-
-    private async Task<AppendStatus> AppendAsync(string id, long epoch, long seq) => Assert.Single(await Store.AppendAsync([Group(id, epoch, seq)]));
-
-    private async Task<SiloEntry> SiloAsync(string siloId) => Assert.Single(await Cluster.ListSilosAsync(), s => s.SiloId == siloId);
-
-    // ----- membership -----
-
-    [StoreFact]
-    public async Task A_joined_silo_is_listed_live_with_its_addresses_window_and_heartbeat_activations()
-    {
-        var joined = await Cluster.JoinAsync("silo-b", "host-b:7000", "http://host-b:8080", LongWindow);
-        Assert.Equal(("silo-b", "host-b:7000", "http://host-b:8080", SiloStatus.Active, LongWindow, 0), (joined.SiloId, joined.Address, joined.HttpAddress, joined.Status, joined.DeadAfter, joined.Activations));
-        Assert.True(joined.IsLive);
-        Assert.InRange(joined.JoinedAt, ExpectedNow - TimeSpan.FromMinutes(1), ExpectedNow + TimeSpan.FromMinutes(1));
-        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
-
-        Assert.True(await Cluster.HeartbeatAsync("silo-a", 3));
-        Assert.True(await Cluster.HeartbeatAsync("silo-b", 5));
-        Assert.False(await Cluster.HeartbeatAsync("silo-never-joined", 1));
-
-        var silos = await Cluster.ListSilosAsync();
-        Assert.Equal(["silo-a", "silo-b"], silos.Select(s => s.SiloId));
-        Assert.All(silos, s =>
-        {
-            Assert.True(s.IsLive);
-            Assert.Equal(SiloStatus.Active, s.Status);
-            Assert.InRange(s.HeartbeatAge, TimeSpan.Zero, TimeSpan.FromSeconds(30));
-            Assert.Equal(LongWindow, s.DeadAfter);
-        });
-        Assert.Equal((null, 3), (silos[0].HttpAddress, silos[0].Activations));
-        Assert.Equal(("host-b:7000", "http://host-b:8080", 5), (silos[1].Address, silos[1].HttpAddress, silos[1].Activations));
-        Assert.Equal(joined.JoinedAt, silos[1].JoinedAt);
-    }
-
-    [StoreFact]
-    public async Task A_silo_whose_window_passed_is_listed_dead_its_heartbeat_fails_and_it_can_rejoin()
-    {
-        var first = await Cluster.JoinAsync("silo-a", "host-a:7000", null, ShortWindow);
-        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        await HeartbeatUntilDeadAsync("silo-a", "silo-b"); // silo-b reached the store all along: silo-a's silence is its own
-
-        var silos = await Cluster.ListSilosAsync();
-        Assert.Equal(["silo-b", "silo-a"], silos.Select(s => s.SiloId)); // live ones first
-        Assert.Equal((SiloStatus.Dead, false), (silos[1].Status, silos[1].IsLive));
-        Assert.True(silos[1].HeartbeatAge >= ShortWindow, $"age {silos[1].HeartbeatAge} should be past the window {ShortWindow}");
-        Assert.True(silos[0].IsLive);
-
-        // Declared dead durably: a late heartbeat does not bring it back.
-        Assert.False(await Cluster.HeartbeatAsync("silo-a", 2));
-        Assert.Equal(SiloStatus.Dead, (await SiloAsync("silo-a")).Status);
-
-        await PassAsync(TimeSpan.FromMilliseconds(20));
-        var rejoined = await Cluster.JoinAsync("silo-a", "host-a:7001", null, LongWindow);
-        Assert.True(rejoined.JoinedAt > first.JoinedAt);
-        Assert.True(await Cluster.HeartbeatAsync("silo-a", 4));
-        var listed = await SiloAsync("silo-a");
-        Assert.Equal((SiloStatus.Active, true, "host-a:7001", 4, LongWindow), (listed.Status, listed.IsLive, listed.Address, listed.Activations, listed.DeadAfter));
-    }
-
-    [StoreFact]
-    public async Task A_silo_that_left_is_listed_after_the_live_ones_and_its_heartbeat_fails()
-    {
-        await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
-        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
-        await Cluster.LeaveAsync("silo-a");
-
-        var silos = await Cluster.ListSilosAsync();
-        Assert.Equal([("silo-b", SiloStatus.Active), ("silo-a", SiloStatus.Left)], silos.Select(s => (s.SiloId, s.Status)));
-        Assert.False(silos[1].IsLive);
-        Assert.False(await Cluster.HeartbeatAsync("silo-a", 0));
-        await Cluster.LeaveAsync("silo-never-joined"); // nothing to do, no error
-    }
-
-    // ----- ownership -----
-
     [StoreFact]
     public async Task A_claim_is_refused_naming_the_live_owner_and_allowed_once_its_window_passed()
     {
@@ -355,9 +175,7 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
     [StoreFact]
     public async Task A_second_instance_on_the_same_database_sees_membership_claims_and_sessions()
     {
-        if (await OpenOtherAsync() is not { } opened) return; // the provider has no second instance (memory)
-        await using var second = opened;
-        var other = (IClusterStore)second;
+        if (await OpenSecondInstanceAsync() is not IClusterStore other) return; // needs IsSharedAcrossProcesses
 
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
         await other.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
@@ -379,5 +197,23 @@ public abstract partial class ClusterStoreContract : IAsyncLifetime
         Assert.Equal((1L, 5L, 6L, 10L), (mine.First, mine.Last, theirs.First, theirs.Last));
         await other.SetSessionItemAsync("shared", "user", "ann");
         Assert.Equal("ann", (await Cluster.GetSessionAsync("shared"))!.Items["user"]);
+    }
+
+    [StoreFact]
+    public async Task An_epoch_only_claim_takes_a_component_from_a_live_silo_and_judges_no_silo()
+    {
+        await Cluster.JoinAsync("silo-a", "host-a:7000", null, ShortWindow);
+        await Cluster.JoinAsync("silo-b", "host-b:7000", null, LongWindow);
+        var epoch = (await ClaimForSiloAsync("Account/1", 0, "silo-a")).Claimed!.Epoch;
+
+        // A lone runtime or a tool claiming epoch-only is fenced by the epoch alone: the live owner does not stop it,
+        // and the owner's next append is fenced.
+        Assert.Equal(new ComponentHead("Account/1", epoch + 1, "admin", 0, 0), await TryClaimAsync("Account/1", epoch, "admin"));
+        Assert.Equal(AppendStatus.Fenced, await AppendAsync("Account/1", epoch, 1));
+
+        // It reads no membership either: silo-a, silent past its window while silo-b kept heartbeating, is not marked dead.
+        await HeartbeatThroughAsync(ShortWindow + TimeSpan.FromMilliseconds(150), "silo-b");
+        Assert.NotNull(await TryClaimAsync("Account/1", epoch + 1, "admin"));
+        Assert.True(await Cluster.HeartbeatAsync("silo-a", 0), "an epoch-only claim marked a silo dead");
     }
 }
