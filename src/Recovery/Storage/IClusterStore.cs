@@ -1,5 +1,3 @@
-using Middleware.Recovery.Log;
-
 namespace Middleware.Recovery.Storage;
 
 /// <summary>
@@ -33,7 +31,7 @@ namespace Middleware.Recovery.Storage;
 /// <see cref="ReserveSessionAsync"/> returns a range of request numbers above every range returned before for that
 /// session, across processes and restarts.</item>
 /// </list>
-/// Arguments are checked by <see cref="ClusterRules"/> in every store (same exceptions, same messages). A store that
+/// Arguments are checked by <see cref="ClusterRules"/>, applied once by <see cref="LogStoreBase"/> (same exceptions, same messages). A store that
 /// cannot be reached fails with <see cref="StoreUnavailableException"/>, like the log operations.
 /// </summary>
 public interface IClusterStore : ILogStore

@@ -4,7 +4,8 @@ namespace Middleware.Recovery.Storage;
 
 /// <summary>
 /// The storage contract every provider implements. It is small on purpose; each rule below is checked by
-/// the shared contract test suite (<c>LogStoreContract</c> in tests) that every provider subclasses.
+/// the shared contract test suite (<c>LogStoreContract</c> in Middleware.Recovery.TestKit) that every store runs;
+/// <see cref="LogStoreBase"/> applies the argument rules and the wrapping of rule 9 for the stores that derive from it.
 /// <list type="number">
 /// <item>Append is atomic per call: the groups that pass their fence are written in one transaction and are
 /// durable (fsync'd) when the returned task completes; a group that fails its fence writes nothing and is
