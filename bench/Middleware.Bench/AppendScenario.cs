@@ -40,7 +40,7 @@ internal static class AppendScenario
         for (var i = 0; i < ids.Length; i++)
         {
             var head = await store.Store.GetHeadAsync(ids[i]).ConfigureAwait(false);
-            var claimed = await store.Store.ClaimAsync(ids[i], head?.Epoch ?? 0, "bench-append").ConfigureAwait(false)
+            var claimed = (await store.Store.ClaimAsync(new ClaimRequest(ids[i], head?.Epoch ?? 0, "bench-append", ClaimMode.EpochOnly)).ConfigureAwait(false)).Claimed
                 ?? throw new InvalidOperationException($"Could not claim {ids[i]}.");
             epochs[i] = claimed.Epoch;
             lastSeq[i] = claimed.LastSeq;

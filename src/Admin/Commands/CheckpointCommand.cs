@@ -12,8 +12,8 @@ namespace Middleware.Admin.Commands;
 /// <c>mw checkpoint ID --components PATH</c>: activates the component in a <see cref="LocalRuntime"/> on the store
 /// (claim, load, replay) and writes a checkpoint of its current state, with its dedup entries, as a host would.
 /// The claim raises the epoch, which fences the previous owner's writes, so a component owned by a live silo is
-/// refused (checked first for a clear message, and again by the claim itself: <see cref="IClusterStore.ClaimForSiloAsync"/>
-/// never takes a component from a live silo). Afterwards the tool releases the component (owner none, same epoch), so
+/// refused (checked first for a clear message, and again by the claim itself: <see cref="ClusterOwnership"/> claims in
+/// <see cref="ClaimMode.RespectLiveSilo"/>, which never takes a component from a live silo). Afterwards the tool releases the component (owner none, same epoch), so
 /// the next request places it on a live silo without waiting.
 /// </summary>
 internal static class CheckpointCommand

@@ -8,17 +8,18 @@ namespace Middleware.Recovery.Postgres;
 /// The PostgreSQL log store, on an <see cref="NpgsqlDataSource"/> (a connection pool). Appends are one
 /// transaction per call, fenced by epoch on rows locked in that transaction (see <see cref="PostgresAppend"/>);
 /// the commit is durable when the server runs with <c>fsync=on</c> and <c>synchronous_commit=on</c>, its
-/// defaults. Claims are single conditional statements. Every method may be called concurrently, including
-/// <see cref="AppendAsync"/>: each call takes its own pooled connection. Several processes may share one
-/// database; the fence is checked by the server inside each write transaction. It also keeps the cluster
-/// tables (<see cref="IClusterStore"/>, PostgresLogStore.Cluster.cs).
+/// defaults. An epoch-only claim is one conditional statement, a claim that respects live silos one transaction.
+/// Every method may be called concurrently, including <see cref="LogStoreBase.AppendAsync"/>: each call takes its own
+/// pooled connection. Several processes may share one database; the fence is checked by the server inside each write
+/// transaction. It also keeps the cluster tables (<see cref="IClusterStore"/>: statements in
+/// <see cref="PostgresCluster"/> and <see cref="PostgresSessions"/>, each operation one transaction, liveness judged by
+/// the server's clock). Argument rules and error wrapping are <see cref="LogStoreBase"/>'s.
 /// </summary>
 /// <remarks>The table layout and why: sql/postgres/001_initial.sql, and sql/postgres/002_cluster.sql and 003_silo_contact.sql for the cluster tables.</remarks>
-public sealed partial class PostgresLogStore : ILogStore, IClusterStore
+public sealed class PostgresLogStore : LogStoreBase
 {
     private readonly NpgsqlDataSource _source;
     private readonly bool _ownsSource;
-    private int _disposed;
 
     private PostgresLogStore(NpgsqlDataSource source, bool ownsSource, string name)
     {
@@ -31,7 +32,7 @@ public sealed partial class PostgresLogStore : ILogStore, IClusterStore
     /// <c>postgres:</c> and the connection string without its password, e.g.
     /// <c>postgres:Host=db;Port=5432;Database=mw;Username=app</c>.
     /// </summary>
-    public string Name { get; }
+    public override string Name { get; }
 
     /// <summary>
     /// Opens the store on a new data source built from <paramref name="connectionString"/> (an Npgsql
@@ -103,67 +104,99 @@ public sealed partial class PostgresLogStore : ILogStore, IClusterStore
     }
 
     /// <inheritdoc />
-    public Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default) =>
-        Run("reading the head of " + componentId, false, () => PostgresQueries.GetHeadAsync(_source, componentId, cancellationToken));
-
-    /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default) =>
-        Run("claiming " + componentId, true, () => PostgresQueries.ClaimAsync(_source, componentId, expectedEpoch, owner, cancellationToken));
-
-    /// <inheritdoc />
     /// <remarks>
     /// PostgreSQL commits several transactions in parallel and combines their WAL flushes, while one commit at a
     /// time is bound by a single flush (~1 ms here): the writer may keep this many appends in flight.
     /// </remarks>
-    public int MaxConcurrentAppends => 8;
+    public override int MaxConcurrentAppends => 8;
 
     /// <inheritdoc />
-    /// <remarks>Safe to call concurrently: each call is its own transaction on its own connection.</remarks>
-    public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
-        Run<IReadOnlyList<AppendStatus>>("appending", true, async () => await PostgresAppend.RunAsync(_source, groups, cancellationToken).ConfigureAwait(false));
+    protected override Task<ComponentHead?> GetHeadCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        PostgresQueries.GetHeadAsync(_source, componentId, cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default) =>
-        Run<IReadOnlyList<LogRecord>>("reading the log of " + componentId, false, async () => await PostgresQueries.ReadAsync(_source, componentId, fromSeq, toSeq, cancellationToken).ConfigureAwait(false));
+    protected override async Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) => request.RespectsLiveSilo
+        ? await PostgresCluster.ClaimForSiloAsync(_source, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false)
+        : new ClaimResult(await PostgresQueries.ClaimAsync(_source, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false));
 
     /// <inheritdoc />
-    /// <remarks>The returned checkpoint's <see cref="CheckpointRecord.Dedup"/> is empty: dedup entries are looked up with <see cref="FindRequestAsync"/>.</remarks>
-    public Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default) =>
-        Run("reading a checkpoint of " + componentId, false, () => PostgresQueries.GetCheckpointAsync(_source, componentId, atOrBeforeSeq, cancellationToken));
+    protected override async Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
+        await PostgresAppend.RunAsync(_source, groups, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default) =>
-        Run("looking up a request of " + componentId, false, () => PostgresQueries.FindRequestAsync(_source, componentId, requestId, cancellationToken));
+    protected override async Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken) =>
+        await PostgresQueries.ReadAsync(_source, componentId, fromSeq, toSeq, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default) =>
-        Run("truncating " + componentId, true, () => PostgresQueries.TruncateAsync(_source, componentId, beforeSeq, cancellationToken));
+    /// <remarks>The returned checkpoint's <see cref="CheckpointRecord.Dedup"/> is empty: dedup entries are looked up with <see cref="LogStoreBase.FindRequestAsync"/>.</remarks>
+    protected override Task<CheckpointRecord?> GetCheckpointCoreAsync(string componentId, long atOrBeforeSeq, CancellationToken cancellationToken) =>
+        PostgresQueries.GetCheckpointAsync(_source, componentId, atOrBeforeSeq, cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default) =>
-        Run<IReadOnlyList<ComponentHead>>("listing components", false, async () => await PostgresQueries.ListComponentsAsync(_source, cancellationToken).ConfigureAwait(false));
+    protected override Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
+        PostgresQueries.FindRequestAsync(_source, componentId, requestId, cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default) =>
-        Run<IReadOnlyList<ComponentHead>>("listing turns in doubt", false, async () => await PostgresQueries.ListInDoubtAsync(_source, cancellationToken).ConfigureAwait(false));
+    protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
+        PostgresQueries.TruncateAsync(_source, componentId, beforeSeq, cancellationToken);
+
+    /// <inheritdoc />
+    protected override async Task<IReadOnlyList<ComponentHead>> ListComponentsCoreAsync(CancellationToken cancellationToken) =>
+        await PostgresQueries.ListComponentsAsync(_source, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    protected override async Task<IReadOnlyList<ComponentHead>> ListInDoubtCoreAsync(CancellationToken cancellationToken) =>
+        await PostgresQueries.ListInDoubtAsync(_source, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    protected override Task<SiloEntry> JoinCoreAsync(string siloId, string address, string? httpAddress, long deadAfterMs, CancellationToken cancellationToken) =>
+        PostgresCluster.JoinAsync(_source, siloId, address, httpAddress, deadAfterMs, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<bool> HeartbeatCoreAsync(string siloId, int activations, CancellationToken cancellationToken) =>
+        PostgresCluster.HeartbeatAsync(_source, siloId, activations, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task LeaveCoreAsync(string siloId, CancellationToken cancellationToken) => PostgresCluster.LeaveAsync(_source, siloId, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<IReadOnlyList<SiloEntry>> ListSilosCoreAsync(CancellationToken cancellationToken) => PostgresCluster.ListSilosAsync(_source, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
+        PostgresCluster.HandOverAsync(_source, componentId, epoch, fromSiloId, toSiloId, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
+        PostgresSessions.OpenSessionAsync(_source, sessionId, reserve, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
+        PostgresSessions.ReserveSessionAsync(_source, sessionId, reserve, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionEntry?> GetSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
+        PostgresSessions.GetSessionAsync(_source, sessionId, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<IReadOnlyList<SessionEntry>> ListSessionsCoreAsync(int limit, CancellationToken cancellationToken) =>
+        PostgresSessions.ListSessionsAsync(_source, limit, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task SetSessionItemCoreAsync(string sessionId, string key, string? value, CancellationToken cancellationToken) =>
+        PostgresSessions.SetSessionItemAsync(_source, sessionId, key, value, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task CloseSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
+        PostgresSessions.CloseSessionAsync(_source, sessionId, cancellationToken);
+
+    /// <inheritdoc />
+    protected override StoreUnavailableException? DescribeFailure(Exception exception, string operation, bool write) =>
+        PostgresErrors.IsStoreFailure(exception) ? PostgresErrors.Failed(Name, operation, exception, write) : null;
 
     /// <summary>Closes the pool's connections when the store built the data source itself.</summary>
-    public async ValueTask DisposeAsync()
+    protected override async ValueTask DisposeCoreAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         if (_ownsSource) await _source.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private async Task<T> Run<T>(string operation, bool write, Func<Task<T>> work)
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
-        try
-        {
-            return await work().ConfigureAwait(false);
-        }
-        catch (Exception e) when (PostgresErrors.IsStoreFailure(e))
-        {
-            throw PostgresErrors.Failed(Name, operation, e, write);
-        }
     }
 }

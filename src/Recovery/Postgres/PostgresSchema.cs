@@ -51,49 +51,15 @@ internal static class PostgresSchema
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The version recorded in the database: 0 for an empty schema; throws when it is unusable.</summary>
+    /// <summary>The version recorded in the database: 0 for an empty schema; throws when it is unusable (<see cref="SchemaVersions.Check"/>).</summary>
     private static async Task<int> ReadVersionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string storeName, CancellationToken cancellationToken)
     {
         var tables = await ReadListAsync<string>(connection, transaction,
             "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename", cancellationToken).ConfigureAwait(false);
-        if (!tables.Contains("schema_version"))
-        {
-            if (tables.Count == 0) return 0;
-            throw new SchemaVersionException(
-                $"The PostgreSQL database of '{storeName}' has tables ({string.Join(", ", tables.Take(5))}) in its schema but no schema_version table, " +
-                $"so it is not a log store of this middleware (expected schema version {CurrentVersion}). " +
-                "Point the store at a new (empty) database, or at the right one.");
-        }
-
-        var versions = await ReadListAsync<int>(connection, transaction, "SELECT version FROM schema_version ORDER BY version", cancellationToken).ConfigureAwait(false);
-        var max = versions.Count == 0 ? 0 : versions[^1];
-        if (max > CurrentVersion)
-        {
-            throw new SchemaVersionException(
-                $"The PostgreSQL log store '{storeName}' is at schema version {max}, but this build of the middleware knows " +
-                $"schema versions up to {CurrentVersion} (expected version {CurrentVersion}). A newer middleware wrote this database; " +
-                $"upgrade the middleware to a release that ships schema {max}, or point this one at a new database.");
-        }
-
-        for (var i = 0; i < versions.Count; i++)
-        {
-            if (versions[i] != i + 1)
-            {
-                throw new SchemaVersionException(
-                    $"The schema_version table of the PostgreSQL log store '{storeName}' is inconsistent: found versions " +
-                    $"[{string.Join(", ", versions)}], expected 1..{max} with no gaps (this build ships up to version {CurrentVersion}). " +
-                    "The table was edited by hand or damaged; restore the database from a backup or point the store at a new database.");
-            }
-        }
-
-        if (versions.Count == 0)
-        {
-            throw new SchemaVersionException(
-                $"The schema_version table of the PostgreSQL log store '{storeName}' is empty although the table exists " +
-                $"(found version none, expected {CurrentVersion}): it was emptied by hand. Restore the database or point the store at a new database.");
-        }
-
-        return max;
+        var versions = tables.Contains("schema_version")
+            ? await ReadListAsync<long>(connection, transaction, "SELECT version::bigint FROM schema_version ORDER BY version", cancellationToken).ConfigureAwait(false)
+            : [];
+        return SchemaVersions.Check(tables, versions, CurrentVersion, new SchemaLocation("PostgreSQL", storeName, "database", "its schema", "a new (empty) database"));
     }
 
     private static async Task<List<T>> ReadListAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)

@@ -15,16 +15,19 @@ public interface IOwnershipPolicy
     Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken);
 }
 
-/// <summary>One process on a store of its own: it may always claim (<see cref="ILogStore.ClaimAsync"/>) under its owner id.</summary>
+/// <summary>
+/// One process on a store of its own: it may always claim under its owner id (<see cref="ILogStore.ClaimAsync"/> in
+/// <see cref="ClaimMode.EpochOnly"/>).
+/// </summary>
 public sealed class StoreOwnership(ILogStore store, string ownerId) : IOwnershipPolicy
 {
     /// <inheritdoc />
-    public async Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken) =>
-        new(await store.ClaimAsync(componentId, expectedEpoch, ownerId, cancellationToken).ConfigureAwait(false));
+    public Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken) =>
+        store.ClaimAsync(new ClaimRequest(componentId, expectedEpoch, ownerId, ClaimMode.EpochOnly), cancellationToken);
 }
 
 /// <summary>
-/// A silo of a cluster: claims through the membership-aware <see cref="IClusterStore.ClaimForSiloAsync"/>, which never
+/// A silo of a cluster: claims in <see cref="ClaimMode.RespectLiveSilo"/> (<see cref="ILogStore.ClaimAsync"/>), which never
 /// takes a component from another live silo (the activation then fails with <see cref="ComponentOwnedElsewhereException"/>
 /// naming the owner, and the request is forwarded there).
 /// </summary>
@@ -32,5 +35,5 @@ public sealed class ClusterOwnership(IClusterStore cluster, string siloId) : IOw
 {
     /// <inheritdoc />
     public Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken) =>
-        cluster.ClaimForSiloAsync(componentId, expectedEpoch, siloId, cancellationToken);
+        cluster.ClaimAsync(new ClaimRequest(componentId, expectedEpoch, siloId, ClaimMode.RespectLiveSilo), cancellationToken);
 }

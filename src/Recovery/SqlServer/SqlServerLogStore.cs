@@ -10,13 +10,14 @@ namespace Middleware.Recovery.SqlServer;
 /// <see cref="SqlServerAppend"/>); a commit is durable when SQL Server acknowledges it (full durability, the
 /// default; delayed durability must stay off for the database). Claims are conditional updates. Every method
 /// may be called concurrently; each call takes its own pooled connection. It also keeps the cluster tables
-/// (<see cref="IClusterStore"/>, SqlServerLogStore.Cluster.cs).
+/// (<see cref="IClusterStore"/>: batches in <see cref="SqlServerCluster"/>, each operation one batch, liveness judged by
+/// the server's clock). Argument rules and error wrapping are <see cref="LogStoreBase"/>'s. Closing the store only
+/// marks it closed: pooled connections stay with SqlClient's pool, which is keyed by connection string.
 /// </summary>
 /// <remarks>The table layout: sql/sqlserver/001_initial.sql, and sql/sqlserver/002_cluster.sql and 003_silo_contact.sql for the cluster tables.</remarks>
-public sealed partial class SqlServerLogStore : ILogStore, IClusterStore
+public sealed class SqlServerLogStore : LogStoreBase
 {
     private readonly string _connectionString;
-    private int _disposed;
 
     private SqlServerLogStore(string connectionString, string name)
     {
@@ -25,7 +26,7 @@ public sealed partial class SqlServerLogStore : ILogStore, IClusterStore
     }
 
     /// <summary><c>sqlserver:</c> and the connection string without its password.</summary>
-    public string Name { get; }
+    public override string Name { get; }
 
     /// <summary>
     /// Opens the store on <paramref name="connectionString"/> (a SqlClient connection string), checks that the
@@ -61,62 +62,89 @@ public sealed partial class SqlServerLogStore : ILogStore, IClusterStore
     }
 
     /// <inheritdoc />
-    public Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default) =>
-        Run("reading the head of " + componentId, false, () => SqlServerQueries.GetHeadAsync(_connectionString, componentId, cancellationToken));
+    protected override Task<ComponentHead?> GetHeadCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        SqlServerQueries.GetHeadAsync(_connectionString, componentId, cancellationToken);
 
     /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default) =>
-        Run("claiming " + componentId, true, () => SqlServerQueries.ClaimAsync(_connectionString, componentId, expectedEpoch, owner, cancellationToken));
+    protected override async Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) => request.RespectsLiveSilo
+        ? await SqlServerCluster.ClaimForSiloAsync(_connectionString, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false)
+        : new ClaimResult(await SqlServerQueries.ClaimAsync(_connectionString, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false));
 
     /// <inheritdoc />
     /// <remarks>Safe to call concurrently: each call is its own transaction on its own connection.</remarks>
-    public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
-        Run<IReadOnlyList<AppendStatus>>("appending", true, async () => await SqlServerAppend.RunAsync(_connectionString, groups, cancellationToken).ConfigureAwait(false));
+    protected override async Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
+        await SqlServerAppend.RunAsync(_connectionString, groups, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default) =>
-        Run("reading the log of " + componentId, false, () => SqlServerQueries.ReadAsync(_connectionString, componentId, fromSeq, toSeq, cancellationToken));
+    protected override Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken) =>
+        SqlServerQueries.ReadAsync(_connectionString, componentId, fromSeq, toSeq, cancellationToken);
 
     /// <inheritdoc />
-    /// <remarks>The returned checkpoint's <see cref="CheckpointRecord.Dedup"/> is empty: dedup entries are looked up with <see cref="FindRequestAsync"/>.</remarks>
-    public Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default) =>
-        Run("reading a checkpoint of " + componentId, false, () => SqlServerQueries.GetCheckpointAsync(_connectionString, componentId, atOrBeforeSeq, cancellationToken));
+    /// <remarks>The returned checkpoint's <see cref="CheckpointRecord.Dedup"/> is empty: dedup entries are looked up with <see cref="LogStoreBase.FindRequestAsync"/>.</remarks>
+    protected override Task<CheckpointRecord?> GetCheckpointCoreAsync(string componentId, long atOrBeforeSeq, CancellationToken cancellationToken) =>
+        SqlServerQueries.GetCheckpointAsync(_connectionString, componentId, atOrBeforeSeq, cancellationToken);
 
     /// <inheritdoc />
-    public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default) =>
-        Run("looking up a request of " + componentId, false, () => SqlServerQueries.FindRequestAsync(_connectionString, componentId, requestId, cancellationToken));
+    protected override Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
+        SqlServerQueries.FindRequestAsync(_connectionString, componentId, requestId, cancellationToken);
 
     /// <inheritdoc />
-    public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default) =>
-        Run("truncating " + componentId, true, () => SqlServerQueries.TruncateAsync(_connectionString, componentId, beforeSeq, cancellationToken));
+    protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
+        SqlServerQueries.TruncateAsync(_connectionString, componentId, beforeSeq, cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default) =>
-        Run("listing components", false, () => SqlServerQueries.ListComponentsAsync(_connectionString, cancellationToken));
+    protected override Task<IReadOnlyList<ComponentHead>> ListComponentsCoreAsync(CancellationToken cancellationToken) =>
+        SqlServerQueries.ListComponentsAsync(_connectionString, cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default) =>
-        Run("listing turns in doubt", false, () => SqlServerQueries.ListInDoubtAsync(_connectionString, cancellationToken));
+    protected override Task<IReadOnlyList<ComponentHead>> ListInDoubtCoreAsync(CancellationToken cancellationToken) =>
+        SqlServerQueries.ListInDoubtAsync(_connectionString, cancellationToken);
 
-    /// <summary>Marks the store closed; pooled connections stay with SqlClient's pool, which is keyed by connection string.</summary>
-    public ValueTask DisposeAsync()
-    {
-        Interlocked.Exchange(ref _disposed, 1);
-        return ValueTask.CompletedTask;
-    }
+    /// <inheritdoc />
+    protected override Task<SiloEntry> JoinCoreAsync(string siloId, string address, string? httpAddress, long deadAfterMs, CancellationToken cancellationToken) =>
+        SqlServerCluster.JoinAsync(_connectionString, siloId, address, httpAddress, deadAfterMs, cancellationToken);
 
-    private async Task<T> Run<T>(string operation, bool write, Func<Task<T>> work)
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
-        try
-        {
-            return await work().ConfigureAwait(false);
-        }
-        catch (SqlException e)
-        {
-            throw Unavailable($"SQL Server log store '{Name}' failed while {operation}", e, write);
-        }
-    }
+    /// <inheritdoc />
+    protected override Task<bool> HeartbeatCoreAsync(string siloId, int activations, CancellationToken cancellationToken) =>
+        SqlServerCluster.HeartbeatAsync(_connectionString, siloId, activations, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task LeaveCoreAsync(string siloId, CancellationToken cancellationToken) => SqlServerCluster.LeaveAsync(_connectionString, siloId, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<IReadOnlyList<SiloEntry>> ListSilosCoreAsync(CancellationToken cancellationToken) => SqlServerCluster.ListSilosAsync(_connectionString, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
+        SqlServerCluster.HandOverAsync(_connectionString, componentId, epoch, fromSiloId, toSiloId, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
+        SqlServerCluster.OpenSessionAsync(_connectionString, sessionId, reserve, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
+        SqlServerCluster.ReserveSessionAsync(_connectionString, sessionId, reserve, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionEntry?> GetSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
+        SqlServerCluster.GetSessionAsync(_connectionString, sessionId, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<IReadOnlyList<SessionEntry>> ListSessionsCoreAsync(int limit, CancellationToken cancellationToken) =>
+        SqlServerCluster.ListSessionsAsync(_connectionString, limit, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task SetSessionItemCoreAsync(string sessionId, string key, string? value, CancellationToken cancellationToken) =>
+        SqlServerCluster.SetSessionItemAsync(_connectionString, sessionId, key, value, cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task CloseSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
+        SqlServerCluster.CloseSessionAsync(_connectionString, sessionId, cancellationToken);
+
+    /// <inheritdoc />
+    protected override StoreUnavailableException? DescribeFailure(Exception exception, string operation, bool write) =>
+        exception is SqlException e ? Unavailable($"SQL Server log store '{Name}' failed while {operation}", e, write) : null;
 
     private static StoreUnavailableException Unavailable(string what, SqlException e, bool write)
     {

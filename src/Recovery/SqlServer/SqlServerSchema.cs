@@ -54,35 +54,14 @@ internal static partial class SqlServerSchema
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The version recorded in the database: 0 for an empty schema; throws when it is unusable (<see cref="SchemaVersions.Check"/>).</summary>
     private static async Task<int> ReadVersionAsync(SqlConnection connection, SqlTransaction transaction, string storeName, CancellationToken cancellationToken)
     {
         var tables = await ReadListAsync<string>(connection, transaction, "SELECT name FROM sys.tables WHERE schema_id = SCHEMA_ID('dbo') ORDER BY name", cancellationToken).ConfigureAwait(false);
-        if (!tables.Contains("schema_version"))
-        {
-            if (tables.Count == 0) return 0;
-            throw new SchemaVersionException(
-                $"The SQL Server database of '{storeName}' has tables ({string.Join(", ", tables.Take(5))}) in schema dbo but no schema_version table, " +
-                $"so it is not a log store of this middleware (expected schema version {CurrentVersion}). Point the store at a new (empty) database, or at the right one.");
-        }
-
-        var versions = await ReadListAsync<int>(connection, transaction, "SELECT version FROM dbo.schema_version ORDER BY version", cancellationToken).ConfigureAwait(false);
-        var max = versions.Count == 0 ? 0 : versions[^1];
-        if (max > CurrentVersion)
-        {
-            throw new SchemaVersionException(
-                $"The SQL Server log store '{storeName}' is at schema version {max}, but this build of the middleware knows schema versions up to " +
-                $"{CurrentVersion} (expected version {CurrentVersion}). A newer middleware wrote this database; upgrade the middleware to a release " +
-                $"that ships schema {max}, or point this one at a new database.");
-        }
-
-        if (versions.Count == 0 || versions.Where((v, i) => v != i + 1).Any())
-        {
-            throw new SchemaVersionException(
-                $"The schema_version table of the SQL Server log store '{storeName}' is inconsistent: found versions [{string.Join(", ", versions)}], " +
-                $"expected 1..{Math.Max(max, 1)} with no gaps (this build ships up to version {CurrentVersion}). Restore the database or point the store at a new database.");
-        }
-
-        return max;
+        var versions = tables.Contains("schema_version")
+            ? await ReadListAsync<long>(connection, transaction, "SELECT CAST(version AS bigint) FROM dbo.schema_version ORDER BY version", cancellationToken).ConfigureAwait(false)
+            : [];
+        return SchemaVersions.Check(tables, versions, CurrentVersion, new SchemaLocation("SQL Server", storeName, "database", "schema dbo", "a new (empty) database"));
     }
 
     private static async Task<List<T>> ReadListAsync<T>(SqlConnection connection, SqlTransaction transaction, string sql, CancellationToken cancellationToken)

@@ -45,68 +45,28 @@ internal static class SchemaMigrator
         }
     }
 
-    /// <summary>The version recorded in the file: 0 for an empty file; throws when it is unusable.</summary>
+    /// <summary>The version recorded in the file: 0 for an empty file; throws when it is unusable (<see cref="SchemaVersions.Check"/>).</summary>
     private static int ReadVersion(SqliteDb db)
     {
-        var tables = new List<string>();
-        var listTables = db.Prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
+        var tables = ReadList(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", s => s.Text(0) ?? "");
+        List<long> versions = tables.Contains("schema_version") ? ReadList(db, "SELECT version FROM schema_version ORDER BY version", s => s.Int64(0)) : [];
+        return SchemaVersions.Check(tables, versions, CurrentVersion, new SchemaLocation("SQLite", db.Path, "file", null, "a new data file"));
+    }
+
+    private static List<T> ReadList<T>(SqliteDb db, string sql, Func<SqliteStatement, T> read)
+    {
+        var list = new List<T>();
+        var statement = db.Prepare(sql);
         try
         {
-            while (listTables.Step()) tables.Add(listTables.Text(0) ?? "");
+            while (statement.Step()) list.Add(read(statement));
         }
         finally
         {
-            listTables.Reset();
+            statement.Reset();
         }
 
-        if (!tables.Contains("schema_version"))
-        {
-            if (tables.Count == 0) return 0;
-            throw new SchemaVersionException(
-                $"The SQLite file '{db.Path}' has tables ({string.Join(", ", tables.Take(5))}) but no schema_version table, " +
-                $"so it is not a log store of this middleware (expected schema version {CurrentVersion}). " +
-                "Point the store at a new data file, or restore the right file.");
-        }
-
-        var versions = new List<long>();
-        var read = db.Prepare("SELECT version FROM schema_version ORDER BY version");
-        try
-        {
-            while (read.Step()) versions.Add(read.Int64(0));
-        }
-        finally
-        {
-            read.Reset();
-        }
-
-        var max = versions.Count == 0 ? 0 : versions[^1];
-        if (max > CurrentVersion)
-        {
-            throw new SchemaVersionException(
-                $"The SQLite log store '{db.Path}' is at schema version {max}, but this build of the middleware knows " +
-                $"schema versions up to {CurrentVersion} (expected version {CurrentVersion}). A newer middleware wrote this file; " +
-                $"upgrade the middleware to a release that ships schema {max}, or point this one at a new data file.");
-        }
-
-        for (var i = 0; i < versions.Count; i++)
-        {
-            if (versions[i] != i + 1)
-            {
-                throw new SchemaVersionException(
-                    $"The schema_version table of the SQLite log store '{db.Path}' is inconsistent: found versions " +
-                    $"[{string.Join(", ", versions)}], expected 1..{max} with no gaps (this build ships up to version {CurrentVersion}). " +
-                    "The file was edited by hand or damaged; restore it from a backup or point the store at a new data file.");
-            }
-        }
-
-        if (versions.Count == 0)
-        {
-            throw new SchemaVersionException(
-                $"The schema_version table of the SQLite log store '{db.Path}' is empty although the table exists " +
-                $"(found version none, expected {CurrentVersion}): an earlier setup did not finish. Point the store at a new data file.");
-        }
-
-        return (int)max;
+        return list;
     }
 
     private static List<SchemaScript> LoadScripts() => [.. SchemaScripts.Load(typeof(SchemaMigrator).Assembly, ResourcePrefix)];

@@ -8,21 +8,23 @@ namespace Middleware.Recovery.Sqlite;
 /// truncation, and a small pool of reader connections so reads do not wait behind commits. Every
 /// acknowledged append has been fsync'd (synchronous=FULL). Several processes may open the same file; the
 /// epoch fence is checked inside each write transaction, so a superseded owner is refused whichever process
-/// it runs in. It also keeps the cluster tables (<see cref="IClusterStore"/>, SqliteLogStore.Cluster.cs), with
-/// every cluster write in a BEGIN IMMEDIATE transaction on the same writer connection.
+/// it runs in. It also keeps the cluster tables (<see cref="IClusterStore"/>, sql/sqlite/002_cluster.sql and
+/// 003_silo_contact.sql): every operation that writes, or decides on liveness, runs on the writer connection in one
+/// BEGIN IMMEDIATE transaction, so it is serialized with appends and claims of this process and, through SQLite's write
+/// lock, of every other process on the file; session reads use the reader pool. Liveness is judged by SQLite's clock,
+/// never this process's. Argument rules and error wrapping are <see cref="LogStoreBase"/>'s.
 /// </summary>
 /// <remarks>
 /// The log table is keyed by a monotonic position only; a component's records are chained through
 /// prev_pos and read by walking that chain. See sql/sqlite/001_initial.sql for the layout and why, and
 /// sql/sqlite/002_cluster.sql and 003_silo_contact.sql for the cluster tables.
 /// </remarks>
-public sealed partial class SqliteLogStore : ILogStore, IClusterStore
+public sealed class SqliteLogStore : LogStoreBase
 {
     private readonly string _path;
     private readonly SqliteStoreOptions _options;
     private readonly SqliteWriter _writer;
     private readonly ReaderPool _readers;
-    private int _disposed;
 
     private SqliteLogStore(string path, string fullPath, SqliteStoreOptions options, SqliteWriter writer)
     {
@@ -33,7 +35,7 @@ public sealed partial class SqliteLogStore : ILogStore, IClusterStore
     }
 
     /// <inheritdoc />
-    public string Name => "sqlite:" + _path;
+    public override string Name => "sqlite:" + _path;
 
     /// <summary>
     /// Opens the store at <paramref name="path"/>, creating the parent directory and the file when they do not
@@ -77,90 +79,93 @@ public sealed partial class SqliteLogStore : ILogStore, IClusterStore
     }
 
     /// <inheritdoc />
-    public Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default) =>
-        ReadAsync("reading the head of " + componentId, r => r.GetHead(componentId), cancellationToken);
+    protected override Task<ComponentHead?> GetHeadCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        Read(r => r.GetHead(componentId), cancellationToken);
 
     /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default) =>
-        Write("claiming " + componentId, () => _writer.Claim(componentId, expectedEpoch, owner, Now()), cancellationToken);
+    protected override Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) =>
+        Write(() => _writer.Claim(request, Now()), cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>
     /// The work runs synchronously on the calling thread (the caller is a dedicated group-commit thread) and
     /// the returned task is already complete. Cancellation is honoured only before the transaction starts.
     /// </remarks>
-    public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
-        Write<IReadOnlyList<AppendStatus>>("appending", () => _writer.Append(groups, Now()), cancellationToken);
+    protected override Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
+        Write<IReadOnlyList<AppendStatus>>(() => _writer.Append(groups, Now()), cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default) =>
-        ReadAsync<IReadOnlyList<LogRecord>>("reading the log of " + componentId, r => r.Read(componentId, fromSeq, toSeq), cancellationToken);
+    protected override Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken) =>
+        Read<IReadOnlyList<LogRecord>>(r => r.Read(componentId, fromSeq, toSeq), cancellationToken);
 
     /// <inheritdoc />
-    /// <remarks>The returned checkpoint's <see cref="CheckpointRecord.Dedup"/> is empty: dedup entries are looked up with <see cref="FindRequestAsync"/>.</remarks>
-    public Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default) =>
-        ReadAsync("reading a checkpoint of " + componentId, r => r.GetCheckpoint(componentId, atOrBeforeSeq), cancellationToken);
+    /// <remarks>The returned checkpoint's <see cref="CheckpointRecord.Dedup"/> is empty: dedup entries are looked up with <see cref="LogStoreBase.FindRequestAsync"/>.</remarks>
+    protected override Task<CheckpointRecord?> GetCheckpointCoreAsync(string componentId, long atOrBeforeSeq, CancellationToken cancellationToken) =>
+        Read(r => r.GetCheckpoint(componentId, atOrBeforeSeq), cancellationToken);
 
     /// <inheritdoc />
-    public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default) =>
-        ReadAsync("looking up a request of " + componentId, r => r.FindRequest(componentId, requestId), cancellationToken);
+    protected override Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
+        Read(r => r.FindRequest(componentId, requestId), cancellationToken);
 
     /// <inheritdoc />
-    public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default) =>
-        Write("truncating " + componentId, () => _writer.Truncate(componentId, beforeSeq), cancellationToken);
+    protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
+        Write(() => _writer.Truncate(componentId, beforeSeq), cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default) =>
-        ReadAsync<IReadOnlyList<ComponentHead>>("listing components", r => r.ListComponents(), cancellationToken);
+    protected override Task<IReadOnlyList<ComponentHead>> ListComponentsCoreAsync(CancellationToken cancellationToken) =>
+        Read<IReadOnlyList<ComponentHead>>(r => r.ListComponents(), cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default) =>
-        ReadAsync<IReadOnlyList<ComponentHead>>("listing turns in doubt", r => r.ListInDoubt(), cancellationToken);
+    protected override Task<IReadOnlyList<ComponentHead>> ListInDoubtCoreAsync(CancellationToken cancellationToken) =>
+        Read<IReadOnlyList<ComponentHead>>(r => r.ListInDoubt(), cancellationToken);
 
-    /// <summary>Waits for running reads, then finalizes every statement and closes every connection.</summary>
-    public async ValueTask DisposeAsync()
+    /// <inheritdoc />
+    protected override Task<SiloEntry> JoinCoreAsync(string siloId, string address, string? httpAddress, long deadAfterMs, CancellationToken cancellationToken) =>
+        Write(() => _writer.Join(siloId, address, httpAddress, deadAfterMs), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<bool> HeartbeatCoreAsync(string siloId, int activations, CancellationToken cancellationToken) =>
+        Write(() => _writer.Heartbeat(siloId, activations), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task LeaveCoreAsync(string siloId, CancellationToken cancellationToken) => Write(() => _writer.Leave(siloId), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<IReadOnlyList<SiloEntry>> ListSilosCoreAsync(CancellationToken cancellationToken) =>
+        Write<IReadOnlyList<SiloEntry>>(() => _writer.ListSilos(), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
+        Write(() => _writer.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
+        Write(() => _writer.OpenSession(sessionId, reserve), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
+        Write(() => _writer.ReserveSession(sessionId, reserve), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<SessionEntry?> GetSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
+        Read(r => r.GetSession(sessionId), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task<IReadOnlyList<SessionEntry>> ListSessionsCoreAsync(int limit, CancellationToken cancellationToken) =>
+        Read<IReadOnlyList<SessionEntry>>(r => r.ListSessions(limit), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task SetSessionItemCoreAsync(string sessionId, string key, string? value, CancellationToken cancellationToken) =>
+        Write(() => _writer.SetSessionItem(sessionId, key, value), cancellationToken);
+
+    /// <inheritdoc />
+    protected override Task CloseSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
+        Write(() => _writer.CloseSession(sessionId), cancellationToken);
+
+    /// <inheritdoc />
+    protected override StoreUnavailableException? DescribeFailure(Exception exception, string operation, bool write)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
-        await _readers.DisposeAsync().ConfigureAwait(false);
-        _writer.Dispose();
-    }
-
-    private long Now() => _options.TimeProvider.GetUtcNow().UtcTicks;
-
-    /// <summary>Runs writer work on the calling thread and returns a completed (or faulted) task.</summary>
-    private Task<T> Write<T>(string operation, Func<T> work, CancellationToken cancellationToken)
-    {
-        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<T>(cancellationToken);
-        try
-        {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
-            return Task.FromResult(work());
-        }
-        catch (SqliteCallException e)
-        {
-            return Task.FromException<T>(Unavailable(operation, e));
-        }
-        catch (Exception e)
-        {
-            return Task.FromException<T>(e);
-        }
-    }
-
-    private async Task<T> ReadAsync<T>(string operation, Func<SqliteReader, T> read, CancellationToken cancellationToken)
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
-        try
-        {
-            return await _readers.RunAsync(read, cancellationToken).ConfigureAwait(false);
-        }
-        catch (SqliteCallException e)
-        {
-            throw Unavailable(operation, e);
-        }
-    }
-
-    private StoreUnavailableException Unavailable(string operation, SqliteCallException e)
-    {
+        if (exception is not SqliteCallException e) return null;
         // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes in the high bits.
         var busy = (e.ResultCode & 0xff) is 5 or 6;
         var fix = busy
@@ -171,6 +176,21 @@ public sealed partial class SqliteLogStore : ILogStore, IClusterStore
             $"SQLite log store '{_path}' failed while {operation}: {e.Message}. Nothing from this call was acknowledged; " +
             $"a later read tells what was committed. {fix}", e);
     }
+
+    /// <summary>Waits for running reads, then finalizes every statement and closes every connection.</summary>
+    protected override async ValueTask DisposeCoreAsync()
+    {
+        await _readers.DisposeAsync().ConfigureAwait(false);
+        _writer.Dispose();
+    }
+
+    private long Now() => _options.TimeProvider.GetUtcNow().UtcTicks;
+
+    /// <summary>Runs writer work on the calling thread; its exceptions escape to <see cref="LogStoreBase"/>, which words them.</summary>
+    private static Task<T> Write<T>(Func<T> work, CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested ? Task.FromCanceled<T>(cancellationToken) : Task.FromResult(work());
+
+    private Task<T> Read<T>(Func<SqliteReader, T> read, CancellationToken cancellationToken) => _readers.RunAsync(read, cancellationToken).AsTask();
 
     private static StoreUnavailableException CannotOpen(string path, string reason, Exception inner) =>
         new($"Cannot open the SQLite log store '{path}': {reason}. Make sure the directory exists or can be created, that this " +

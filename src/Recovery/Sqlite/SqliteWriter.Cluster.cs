@@ -70,40 +70,42 @@ internal sealed partial class SqliteWriter
         });
 
     /// <summary>
-    /// The conditional claim of <see cref="IClusterStore.ClaimForSiloAsync"/>: expired silos are marked dead, then the
-    /// component's owner, its liveness and the epoch are read and the claim applied, all under the write lock.
+    /// The claim (rule 5 of <see cref="ILogStore"/>), all under the write lock: in <see cref="ClaimMode.RespectLiveSilo"/>
+    /// condemned silos are marked dead and an owner that is an active silo refuses it; then the conditional epoch bump.
     /// </summary>
-    public ClaimResult ClaimForSilo(string componentId, long expectedEpoch, string siloId, long nowTicks)
+    public ClaimResult Claim(ClaimRequest request, long nowTicks)
     {
+        var (componentId, expectedEpoch, owner, _) = request;
         lock (_gate)
         {
             long newCid = 0;
             var result = InTransaction(() =>
             {
-                var c = Cluster;
-                c.MarkDead.Bind(1, NowMs(c)).Run();
+                if (request.RespectsLiveSilo) Cluster.MarkDead.Bind(1, NowMs(Cluster)).Run();
                 if (CidOf(componentId) is not { } cid)
                 {
                     if (expectedEpoch != 0) return new ClaimResult(null);
-                    _newComponent.Bind(1, componentId).Bind(2, siloId).Bind(3, nowTicks).Run();
+                    _newComponent.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks).Run();
                     newCid = _db.LastInsertRowId();
                     _newHead.Bind(1, newCid).Run();
-                    return new ClaimResult(new ComponentHead(componentId, 1, siloId, 0, 0));
+                    return new ClaimResult(new ComponentHead(componentId, 1, owner, 0, 0));
                 }
 
-                var owner = Owner(c, cid);
-                if (owner is not null && !string.Equals(owner, siloId, StringComparison.Ordinal) && LiveAddress(c, owner) is { } address)
-                    return new ClaimResult(null, owner, address);
+                if (request.RespectsLiveSilo && Owner(Cluster, cid) is { } current && !string.Equals(current, owner, StringComparison.Ordinal) &&
+                    LiveAddress(Cluster, current) is { } address)
+                {
+                    return new ClaimResult(null, current, address);
+                }
 
                 _claimNext.Bind(1, cid).Bind(2, expectedEpoch).Run();
                 if (_db.Changes() != 1) return new ClaimResult(null);
-                _setOwner.Bind(1, cid).Bind(2, siloId).Bind(3, nowTicks).Run();
+                _setOwner.Bind(1, cid).Bind(2, owner).Bind(3, nowTicks).Run();
                 return ReadHead(cid) is { } stored
-                    ? new ClaimResult(new ComponentHead(componentId, stored.Epoch, siloId, stored.LastSeq, stored.CheckpointSeq))
+                    ? new ClaimResult(new ComponentHead(componentId, stored.Epoch, owner, stored.LastSeq, stored.CheckpointSeq))
                     : new ClaimResult(null);
             });
 
-            // As in Claim: a new row's cid is cached only once it is committed.
+            // Only now is the new row committed; caching its cid earlier could keep a number a rollback freed.
             if (result.Claimed is not null && newCid != 0) _cids[componentId] = newCid;
             return result;
         }

@@ -56,39 +56,6 @@ internal sealed partial class SqliteWriter : IDisposable
         (_insertFirst, _insertNext, _fence, _undoFrom, _insertCheckpoint, _insertDedup) = PrepareAppend(db);
     }
 
-    /// <summary>Conditional epoch bump (rule 5); returns the new head or null when the expected epoch is stale.</summary>
-    public ComponentHead? Claim(string componentId, long expectedEpoch, string owner, long nowTicks)
-    {
-        lock (_gate)
-        {
-            long newCid = 0;
-            var head = InTransaction(() =>
-            {
-                long cid;
-                if (CidOf(componentId) is { } known)
-                {
-                    cid = known;
-                    _claimNext.Bind(1, cid).Bind(2, expectedEpoch).Run();
-                    if (_db.Changes() != 1) return null;
-                    _setOwner.Bind(1, cid).Bind(2, owner).Bind(3, nowTicks).Run();
-                }
-                else
-                {
-                    if (expectedEpoch != 0) return null;
-                    _newComponent.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks).Run();
-                    cid = newCid = _db.LastInsertRowId();
-                    _newHead.Bind(1, cid).Run();
-                }
-
-                return ReadHead(cid) is { } stored ? new ComponentHead(componentId, stored.Epoch, owner, stored.LastSeq, stored.CheckpointSeq) : null;
-            });
-
-            // Only now is the new row committed; caching its cid earlier could keep a number a rollback freed.
-            if (head is not null && newCid != 0) _cids[componentId] = newCid;
-            return head;
-        }
-    }
-
     /// <summary>
     /// Deletes the component's records with seq &lt; <paramref name="beforeSeq"/> by walking its chain; refused
     /// without a checkpoint at seq &gt;= beforeSeq - 1 so the latest checkpoint and what follows it stay.

@@ -16,6 +16,26 @@ public static class ClusterRules
             throw new ArgumentException("A silo id must be a non-empty string.", parameterName);
     }
 
+    /// <summary>
+    /// The arguments of <see cref="ILogStore.ClaimAsync"/>: a request with a non-empty component id, a mode, and an owner
+    /// that is a valid silo id (non-blank) in either mode, since in <see cref="ClaimMode.RespectLiveSilo"/> it is
+    /// compared with the silos table and in <see cref="ClaimMode.EpochOnly"/> it is what listings show as the owner.
+    /// </summary>
+    public static void CheckClaim(ClaimRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (string.IsNullOrEmpty(request.ComponentId))
+            throw new ArgumentException("A claim must name its component (Type/key); the component id is empty.", nameof(request));
+        if (!Enum.IsDefined(request.Mode))
+            throw new ArgumentException($"A claim of {request.ComponentId} must say its mode (ClaimMode.EpochOnly or ClaimMode.RespectLiveSilo); got {(int)request.Mode}.", nameof(request));
+        if (string.IsNullOrWhiteSpace(request.Owner))
+        {
+            throw new ArgumentException(request.RespectsLiveSilo
+                ? "A silo id must be a non-empty string."
+                : $"A claim of {request.ComponentId} must name its owner (a runtime's OwnerId or a tool's name); the owner is empty.", nameof(request));
+        }
+    }
+
     /// <summary>The arguments of <see cref="IClusterStore.JoinAsync"/>: an id, an address and a positive window of at least 1 ms.</summary>
     public static long CheckJoin(string siloId, string address, TimeSpan deadAfter)
     {

@@ -128,10 +128,10 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     }
 
     /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default)
+    public Task<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default)
     {
         ThrowIfDown();
-        return Inner.ClaimAsync(componentId, expectedEpoch, owner, cancellationToken);
+        return Inner.ClaimAsync(request, cancellationToken);
     }
 
     /// <inheritdoc />

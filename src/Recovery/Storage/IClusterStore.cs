@@ -1,12 +1,11 @@
-using Middleware.Recovery.Log;
-
 namespace Middleware.Recovery.Storage;
 
 /// <summary>
 /// The cluster tables a store keeps beside the log: membership (silos and their heartbeats), ownership of
-/// components by silo, and virtual sessions. Every store that serves more than one silo implements it next to
-/// <see cref="ILogStore"/> on the same object (SQLite, PostgreSQL, SQL Server, memory). Rules, checked by the
-/// shared contract suite (<c>ClusterStoreContract</c> in tests):
+/// components by silo, and virtual sessions. It extends <see cref="ILogStore"/> because a claim that respects live
+/// silos judges membership and bumps the epoch in one transaction, so the tables must live in the log's database
+/// (SQLite, PostgreSQL, SQL Server, memory). Rules, checked by the shared contract suite
+/// (<c>ClusterStoreContract</c> in Middleware.Recovery.TestKit):
 /// <list type="number">
 /// <item>Liveness is judged by the store's clock, never the caller's: a silo is live while its status is
 /// <see cref="SiloStatus.Active"/> and its last heartbeat is younger than the window it joined with.</item>
@@ -19,24 +18,23 @@ namespace Middleware.Recovery.Storage;
 /// at least once: it failed while another silo did not. A span in which nobody could write (the store was down, or a
 /// process frozen inside a write transaction held a shared SQLite file's lock) breaks every run, so it condemns no
 /// one; the silos heartbeat again long before anyone has W of new contact. <see cref="ListSilosAsync"/> and every
-/// claim apply the rule, whoever calls them: the evidence is in the rows, judged by the store's clock in one
+/// claim in <see cref="ClaimMode.RespectLiveSilo"/> apply the rule, whoever calls them: the evidence is in the rows, judged by the store's clock in one
 /// transaction, so a silo that was itself away, the admin tool and a client reach the same verdict, and none of them
 /// needs to have seen anything. An active silo past its window that nobody can vouch against (a lone silo, or any
 /// silo right after an outage) is a suspect: not live in listings, but still the owner of its components. A silo
 /// declared dead finds out at its next <see cref="HeartbeatAsync"/>, which returns false; it must drop its
 /// activations and <see cref="JoinAsync"/> again before serving.</item>
-/// <item>A silo claims a component (conditional epoch bump, like <see cref="ILogStore.ClaimAsync"/>) only when the
-/// component has no owner, is owned by the claimer, or is owned by something that is not an active silo (after rule 2
-/// was applied: a suspect keeps its components). An active owner is reported instead, so the caller can forward the
-/// request there.</item>
+/// <item>Ownership by silo is taken with the one claim of the store, <see cref="ILogStore.ClaimAsync"/> in
+/// <see cref="ClaimMode.RespectLiveSilo"/>; its rule is rule 5 of <see cref="ILogStore"/> (a suspect keeps its
+/// components; an active owner is reported, so the caller can forward the request there).</item>
 /// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> and
 /// <see cref="ReserveSessionAsync"/> returns a range of request numbers above every range returned before for that
 /// session, across processes and restarts.</item>
 /// </list>
-/// Arguments are checked by <see cref="ClusterRules"/> in every store (same exceptions, same messages). A store that
+/// Arguments are checked by <see cref="ClusterRules"/>, applied once by <see cref="LogStoreBase"/> (same exceptions, same messages). A store that
 /// cannot be reached fails with <see cref="StoreUnavailableException"/>, like the log operations.
 /// </summary>
-public interface IClusterStore
+public interface IClusterStore : ILogStore
 {
     /// <summary>
     /// Registers (or re-registers) a silo as active with a heartbeat at the store's now. <paramref name="deadAfter"/> is
@@ -50,7 +48,7 @@ public interface IClusterStore
     /// Refreshes the silo's heartbeat (store clock) and the number of activations it reports. Returns false when the
     /// silo's row is no longer active (declared dead, left, or absent): the silo must drop its activations and rejoin.
     /// An active row whose window passed but that nobody has marked dead yet is still refreshed: every reader of
-    /// liveness (<see cref="ListSilosAsync"/>, <see cref="ClaimForSiloAsync"/>) marks first, so no one has acted on it.
+    /// liveness (<see cref="ListSilosAsync"/>, a claim that respects live silos) marks first, so no one has acted on it.
     /// A heartbeat more than half the smallest active window after the silo's previous one starts its run of contact
     /// over (rule 2).
     /// </summary>
@@ -68,19 +66,6 @@ public interface IClusterStore
     /// it. A suspect (active, window passed, nobody to vouch against it) is listed active and not live.
     /// </summary>
     Task<IReadOnlyList<SiloEntry>> ListSilosAsync(CancellationToken cancellationToken = default);
-
-    /// <summary>
-    /// Claims <paramref name="componentId"/> for <paramref name="siloId"/>: raises the epoch from
-    /// <paramref name="expectedEpoch"/> (0 for a component never claimed) by one and records the silo as owner, only
-    /// when the current owner is none, the claimer, or not an active silo (marking that owner dead in the same
-    /// transaction when rule 2 condemns it). Otherwise reports the live owner, or an epoch conflict.
-    /// In this order, in one transaction: every active silo that rule 2 condemns is marked dead; an owner that is still
-    /// an active silo other than the claimer (live, or a suspect nobody can vouch against) is reported (<see cref="ClaimResult.LiveOwner"/>, whatever <paramref name="expectedEpoch"/> is,
-    /// since that is where requests must go); a missing component is created at epoch 1 when
-    /// <paramref name="expectedEpoch"/> is 0; a stored epoch other than <paramref name="expectedEpoch"/> is a conflict.
-    /// An owner name that is no silo at all (a local runtime, the admin tool) counts as not live.
-    /// </summary>
-    Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Hands a component over without raising its epoch: sets the owner to <paramref name="toSiloId"/> (null releases
@@ -155,16 +140,6 @@ public sealed record SiloEntry(string SiloId, string Address, string? HttpAddres
 {
     /// <summary>True while the silo is active and within its window.</summary>
     public bool IsLive => Status == SiloStatus.Active && HeartbeatAge < DeadAfter;
-}
-
-/// <summary>The answer to <see cref="IClusterStore.ClaimForSiloAsync"/>: exactly one of the three cases.</summary>
-/// <param name="Claimed">The new head when the claim succeeded.</param>
-/// <param name="LiveOwner">The live silo that owns the component, when that refused the claim.</param>
-/// <param name="LiveOwnerAddress">That silo's protocol address.</param>
-public sealed record ClaimResult(ComponentHead? Claimed, string? LiveOwner = null, string? LiveOwnerAddress = null)
-{
-    /// <summary>Neither claimed nor owned by a live silo: the epoch moved under the caller; read the head and retry.</summary>
-    public bool IsConflict => Claimed is null && LiveOwner is null;
 }
 
 /// <summary>The state of a virtual session. Stored; never renumber.</summary>

@@ -4,7 +4,8 @@ namespace Middleware.Recovery.Storage;
 
 /// <summary>
 /// The storage contract every provider implements. It is small on purpose; each rule below is checked by
-/// the shared contract test suite (<c>LogStoreContract</c> in tests) that every provider subclasses.
+/// the shared contract test suite (<c>LogStoreContract</c> in Middleware.Recovery.TestKit) that every store runs;
+/// <see cref="LogStoreBase"/> applies the argument rules and the wrapping of rule 9 for the stores that derive from it.
 /// <list type="number">
 /// <item>Append is atomic per call: the groups that pass their fence are written in one transaction and are
 /// durable (fsync'd) when the returned task completes; a group that fails its fence writes nothing and is
@@ -14,8 +15,14 @@ namespace Middleware.Recovery.Storage;
 /// <item>Seqs are gapless and the highest seq never decreases: a group must start at stored last seq + 1.</item>
 /// <item>An uncertain write is a failure: if the store cannot tell whether a commit happened it throws, and
 /// the caller must treat the records as not acknowledged (a later read tells what happened).</item>
-/// <item>Claiming ownership is a conditional epoch bump: it succeeds only if the stored epoch still equals
-/// the expected one, and the new epoch is the old one plus one.</item>
+/// <item>Claiming ownership is a conditional epoch bump, the one way ownership is taken: it succeeds only if the
+/// stored epoch still equals the expected one (0: the component is new and is created at epoch 1), the new epoch is
+/// the old one plus one, and the claimer is recorded as owner. In <see cref="ClaimMode.RespectLiveSilo"/> it is also
+/// refused while the owner is an active silo other than the claimer, in one transaction with the bump and in this
+/// order: every active silo that rule 2 of <see cref="IClusterStore"/> condemns is marked dead; an owner that is still
+/// an active silo (live, or a suspect nobody can vouch against) is reported with its address, whatever the expected
+/// epoch, since that is where requests must go; then the epoch is checked. An owner name that is no silo (a local
+/// runtime, a tool) counts as not live, and a store without cluster tables has no silos, so there both modes agree.</item>
 /// <item>Reads see every acknowledged append; a range read returns records in seq order.</item>
 /// <item>The latest checkpoint is the one with the highest seq; truncation never removes it or anything after it.</item>
 /// <item>Dedup lookup finds every request id recorded with a checkpoint, even after its turn was truncated.</item>
@@ -39,11 +46,14 @@ public interface ILogStore : IAsyncDisposable
     Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Raises the epoch from <paramref name="expectedEpoch"/> (0 for a component never claimed) to
-    /// <paramref name="expectedEpoch"/> + 1 and records <paramref name="owner"/>. Returns the new head, or
-    /// null when the stored epoch was not the expected one (someone else claimed first).
+    /// Claims a component (rule 5): raises the epoch from <see cref="ClaimRequest.ExpectedEpoch"/> by one and records
+    /// <see cref="ClaimRequest.Owner"/>, under the condition of <see cref="ClaimRequest.Mode"/>. Returns the new head
+    /// (<see cref="ClaimResult.Claimed"/>), the live silo that refused it (<see cref="ClaimResult.LiveOwner"/>, only in
+    /// <see cref="ClaimMode.RespectLiveSilo"/>), or a conflict (<see cref="ClaimResult.IsConflict"/>: someone else
+    /// claimed first; nothing changed).
     /// </summary>
-    Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default);
+    /// <exception cref="ArgumentException">An empty component id, a blank owner, or no mode (<see cref="ClusterRules.CheckClaim"/>).</exception>
+    Task<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Appends groups of records atomically (see the rules above); one status per group, in order.</summary>
     Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default);

@@ -13,10 +13,9 @@ public sealed partial class MemoryLogStore
     private readonly Dictionary<string, SessionRow> _sessions = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
-    public Task<SiloEntry> JoinAsync(string siloId, string address, string? httpAddress, TimeSpan deadAfter, CancellationToken cancellationToken = default) =>
+    protected override Task<SiloEntry> JoinCoreAsync(string siloId, string address, string? httpAddress, long windowMs, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            var windowMs = ClusterRules.CheckJoin(siloId, address, deadAfter);
             var now = _time.GetUtcNow();
             var row = new SiloRow(address, httpAddress, SiloStatus.Active, now, windowMs, 0, now, now);
             _silos[siloId] = row;
@@ -24,10 +23,9 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task<bool> HeartbeatAsync(string siloId, int activations, CancellationToken cancellationToken = default) =>
+    protected override Task<bool> HeartbeatCoreAsync(string siloId, int activations, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            ClusterRules.CheckHeartbeat(siloId, activations);
             if (!_silos.TryGetValue(siloId, out var row) || row.Status != SiloStatus.Active) return false;
             var now = _time.GetUtcNow();
             // A gap of more than half the smallest window ends the run of contact (the store, or this silo, was away
@@ -40,10 +38,9 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task LeaveAsync(string siloId, CancellationToken cancellationToken = default) =>
+    protected override Task LeaveCoreAsync(string siloId, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            ClusterRules.CheckSiloId(siloId);
             if (_silos.TryGetValue(siloId, out var row)) _silos[siloId] = row with { Status = SiloStatus.Left };
             foreach (var e in _components.Values)
             {
@@ -54,7 +51,7 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<SiloEntry>> ListSilosAsync(CancellationToken cancellationToken = default) =>
+    protected override Task<IReadOnlyList<SiloEntry>> ListSilosCoreAsync(CancellationToken cancellationToken) =>
         Run<IReadOnlyList<SiloEntry>>(() =>
         {
             var now = _time.GetUtcNow();
@@ -63,18 +60,16 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task<ClaimResult> ClaimForSiloAsync(string componentId, long expectedEpoch, string siloId, CancellationToken cancellationToken = default) =>
+    protected override Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            ArgumentException.ThrowIfNullOrEmpty(componentId);
-            ClusterRules.CheckSiloId(siloId);
-            MarkExpiredDead(_time.GetUtcNow());
+            var (componentId, expectedEpoch, owner, _) = request;
+            if (request.RespectsLiveSilo) MarkExpiredDead(_time.GetUtcNow());
             _components.TryGetValue(componentId, out var e);
-            var owner = e?.Owner;
-            if (owner is not null && !string.Equals(owner, siloId, StringComparison.Ordinal) &&
-                _silos.TryGetValue(owner, out var ownerRow) && ownerRow.Status == SiloStatus.Active)
+            if (request.RespectsLiveSilo && e?.Owner is { } current && !string.Equals(current, owner, StringComparison.Ordinal) &&
+                _silos.TryGetValue(current, out var ownerRow) && ownerRow.Status == SiloStatus.Active)
             {
-                return new ClaimResult(null, owner, ownerRow.Address);
+                return new ClaimResult(null, current, ownerRow.Address);
             }
 
             if (e is null)
@@ -89,16 +84,14 @@ public sealed partial class MemoryLogStore
             }
 
             e.Epoch++;
-            e.Owner = siloId;
+            e.Owner = owner;
             return new ClaimResult(e.Head(componentId));
         });
 
     /// <inheritdoc />
-    public Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default) =>
+    protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            ArgumentException.ThrowIfNullOrEmpty(componentId);
-            ClusterRules.CheckSiloId(fromSiloId, nameof(fromSiloId));
             if (!_components.TryGetValue(componentId, out var e) || e.Epoch != epoch || !string.Equals(e.Owner, fromSiloId, StringComparison.Ordinal))
                 return false;
             e.Owner = toSiloId;
@@ -106,10 +99,9 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default) =>
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string id, int reserve, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            var id = ClusterRules.SessionIdToOpen(sessionId, reserve);
             var now = _time.GetUtcNow();
             if (!_sessions.TryGetValue(id, out var row))
             {
@@ -128,10 +120,9 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
+    protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            ClusterRules.CheckReservation(sessionId, reserve);
             if (!_sessions.TryGetValue(sessionId, out var row)) throw ClusterRules.UnknownSession(sessionId);
             if (row.Status == SessionStatus.Closed) throw ClusterRules.SessionClosed(sessionId);
             row.Reserved += reserve; // a further block, not an open: Opens and LastOpenedAt stay
@@ -139,27 +130,24 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task<SessionEntry?> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+    protected override Task<SessionEntry?> GetSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            ClusterRules.CheckSessionId(sessionId);
             return _sessions.TryGetValue(sessionId, out var row) ? row.Entry(sessionId) : null;
         });
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<SessionEntry>> ListSessionsAsync(int limit = 1000, CancellationToken cancellationToken = default) =>
+    protected override Task<IReadOnlyList<SessionEntry>> ListSessionsCoreAsync(int limit, CancellationToken cancellationToken) =>
         Run<IReadOnlyList<SessionEntry>>(() =>
         {
-            ClusterRules.CheckLimit(limit);
             return _sessions.OrderByDescending(kv => kv.Value.LastOpenedAt).ThenBy(kv => kv.Key, StringComparer.Ordinal)
                 .Take(limit).Select(kv => kv.Value.Entry(kv.Key)).ToList();
         });
 
     /// <inheritdoc />
-    public Task SetSessionItemAsync(string sessionId, string key, string? value, CancellationToken cancellationToken = default) =>
+    protected override Task SetSessionItemCoreAsync(string sessionId, string key, string? value, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            ClusterRules.CheckItem(sessionId, key);
             if (!_sessions.TryGetValue(sessionId, out var row)) throw ClusterRules.UnknownSession(sessionId);
             if (value is null) row.Items.Remove(key);
             else row.Items[key] = value;
@@ -167,10 +155,9 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    public Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+    protected override Task CloseSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
         Run(() =>
         {
-            ClusterRules.CheckSessionId(sessionId);
             if (!_sessions.TryGetValue(sessionId, out var row)) throw ClusterRules.UnknownSession(sessionId);
             row.Status = SessionStatus.Closed;
             return true;
@@ -193,19 +180,12 @@ public sealed partial class MemoryLogStore
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> under the store's lock; an exception becomes a faulted task, like the other stores.</summary>
+    /// <summary>Runs <paramref name="work"/> under the store's lock; its exceptions escape to <see cref="LogStoreBase"/>, which faults the task.</summary>
     private Task<T> Run<T>(Func<T> work)
     {
-        try
+        lock (_gate)
         {
-            lock (_gate)
-            {
-                return Task.FromResult(work());
-            }
-        }
-        catch (Exception e)
-        {
-            return Task.FromException<T>(e);
+            return Task.FromResult(work());
         }
     }
 

@@ -6,19 +6,20 @@ namespace Middleware.Recovery.Storage;
 /// An in-memory store: the reference implementation of the contract, for unit tests and for the
 /// benchmark's no-log baseline. Nothing survives the process; never use it where durability matters. It also
 /// keeps the cluster tables (<see cref="IClusterStore"/>, in MemoryLogStore.Cluster.cs) with its
-/// <see cref="TimeProvider"/> as the store clock, so one process can host several silos in tests.
+/// <see cref="TimeProvider"/> as the store clock, so one process can host several silos in tests. Every operation runs
+/// under one lock and completes synchronously; argument rules are <see cref="LogStoreBase"/>'s.
 /// </summary>
-public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStore, IClusterStore
+public sealed partial class MemoryLogStore(TimeProvider? time = null) : LogStoreBase
 {
     private readonly object _gate = new();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly Dictionary<string, Entry> _components = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
-    public string Name => "memory";
+    public override string Name => "memory";
 
     /// <inheritdoc />
-    public Task<ComponentHead?> GetHeadAsync(string componentId, CancellationToken cancellationToken = default)
+    protected override Task<ComponentHead?> GetHeadCoreAsync(string componentId, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -27,29 +28,7 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
-    public Task<ComponentHead?> ClaimAsync(string componentId, long expectedEpoch, string owner, CancellationToken cancellationToken = default)
-    {
-        lock (_gate)
-        {
-            if (!_components.TryGetValue(componentId, out var e))
-            {
-                if (expectedEpoch != 0) return Task.FromResult<ComponentHead?>(null);
-                e = new Entry();
-                _components.Add(componentId, e);
-            }
-            else if (e.Epoch != expectedEpoch)
-            {
-                return Task.FromResult<ComponentHead?>(null);
-            }
-
-            e.Epoch++;
-            e.Owner = owner;
-            return Task.FromResult<ComponentHead?>(e.Head(componentId));
-        }
-    }
-
-    /// <inheritdoc />
-    public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default)
+    protected override Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow().UtcTicks;
         var result = new AppendStatus[groups.Count];
@@ -89,7 +68,7 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default)
+    protected override Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -100,7 +79,7 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
-    public Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default)
+    protected override Task<CheckpointRecord?> GetCheckpointCoreAsync(string componentId, long atOrBeforeSeq, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -111,7 +90,7 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
-    public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default)
+    protected override Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -120,7 +99,7 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
-    public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default)
+    protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -133,7 +112,7 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ComponentHead>> ListComponentsAsync(CancellationToken cancellationToken = default)
+    protected override Task<IReadOnlyList<ComponentHead>> ListComponentsCoreAsync(CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -143,7 +122,7 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<ComponentHead>> ListInDoubtAsync(CancellationToken cancellationToken = default)
+    protected override Task<IReadOnlyList<ComponentHead>> ListInDoubtCoreAsync(CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -153,8 +132,11 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : ILogStor
         }
     }
 
+    /// <summary>True: disposing releases nothing, and a test reopens a memory store by using the same object again.</summary>
+    protected override bool ServesAfterDispose => true;
+
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    protected override StoreUnavailableException? DescribeFailure(Exception exception, string operation, bool write) => null; // nothing to reach
 
     private sealed class Entry
     {

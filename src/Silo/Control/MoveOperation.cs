@@ -34,7 +34,8 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
         bool moved;
         if (head is null || head.Owner is null || membership.Find(head.Owner) is null)
         {
-            moved = (await cluster.ClaimForSiloAsync(idText, head?.Epoch ?? 0, to, cancellationToken).ConfigureAwait(false)).Claimed is not null;
+            var claim = new ClaimRequest(idText, head?.Epoch ?? 0, to, ClaimMode.RespectLiveSilo);
+            moved = (await cluster.ClaimAsync(claim, cancellationToken).ConfigureAwait(false)).Claimed is not null;
         }
         else if (head.Owner == self)
         {

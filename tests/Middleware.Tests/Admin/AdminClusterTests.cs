@@ -28,9 +28,9 @@ public sealed class AdminClusterTests : IDisposable
             await cluster.JoinAsync("silo-b", "127.0.0.1:1002", null, TimeSpan.FromMilliseconds(300));
             await cluster.JoinAsync("silo-c", "127.0.0.1:1003", null, TimeSpan.FromMinutes(5));
             Assert.True(await cluster.HeartbeatAsync("silo-a", 3));
-            Assert.NotNull((await cluster.ClaimForSiloAsync("Account/x", 0, "silo-a")).Claimed);
-            Assert.NotNull((await cluster.ClaimForSiloAsync("Account/y", 0, "silo-a")).Claimed);
-            Assert.NotNull((await cluster.ClaimForSiloAsync("Account/z", 0, "silo-b")).Claimed);
+            Assert.NotNull((await cluster.ClaimAsync(new ClaimRequest("Account/x", 0, "silo-a", ClaimMode.RespectLiveSilo))).Claimed);
+            Assert.NotNull((await cluster.ClaimAsync(new ClaimRequest("Account/y", 0, "silo-a", ClaimMode.RespectLiveSilo))).Claimed);
+            Assert.NotNull((await cluster.ClaimAsync(new ClaimRequest("Account/z", 0, "silo-b", ClaimMode.RespectLiveSilo))).Claimed);
             await cluster.LeaveAsync("silo-c");
             await Task.Delay(600); // silo-b's window passes without a heartbeat
         }
@@ -260,7 +260,7 @@ public sealed class AdminClusterTests : IDisposable
             var cluster = (IClusterStore)store;
             await cluster.JoinAsync("silo-a", "127.0.0.1:1001", null, TimeSpan.FromMinutes(5));
             var head = await store.GetHeadAsync("Account/a1");
-            Assert.NotNull((await cluster.ClaimForSiloAsync("Account/a1", head!.Epoch, "silo-a")).Claimed);
+            Assert.NotNull((await cluster.ClaimAsync(new ClaimRequest("Account/a1", head!.Epoch, "silo-a", ClaimMode.RespectLiveSilo))).Claimed);
         }
 
         var owned = await HeadAsync("Account/a1");

@@ -3,6 +3,7 @@ using Middleware.Core;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
+using Middleware.Recovery.Storage;
 using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Admin;
@@ -60,8 +61,8 @@ public sealed class AuditEngineTests : IDisposable
         {
             // Till/t1: as an older release could leave it: a partial record, then a turn of another request and a
             // checkpoint while the first stayed in doubt. Till/t2: a partial record at the end of the log (pending).
-            var t1 = (await store.ClaimAsync("Till/t1", (await store.GetHeadAsync("Till/t1"))!.Epoch, "old-release"))!.Epoch;
-            var t2 = (await store.ClaimAsync("Till/t2", (await store.GetHeadAsync("Till/t2"))!.Epoch, "old-release"))!.Epoch;
+            var t1 = (await store.ClaimAsync(new ClaimRequest("Till/t1", (await store.GetHeadAsync("Till/t1"))!.Epoch, "old-release", ClaimMode.EpochOnly))).Claimed!.Epoch;
+            var t2 = (await store.ClaimAsync(new ClaimRequest("Till/t2", (await store.GetHeadAsync("Till/t2"))!.Epoch, "old-release", ClaimMode.EpochOnly))).Claimed!.Epoch;
             var pay4 = new TurnRecord("pay-4", null, null, "Pay", "[10]"u8.ToArray(), [], new ComponentReply("40"u8.ToArray()));
             await store.AppendAsync([
                 new AppendGroup("Till/t1", t1, [Partial("lost-1", 4, t1), new LogRecord(5, t1, RecordKind.Turn, RecordCodec.EncodeTurn(pay4))],

@@ -21,6 +21,7 @@ public sealed class DependencyRulesTests
         { "Middleware.Recovery.Sqlite", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "SQLitePCLRaw.core", "SQLitePCLRaw.batteries_v2"] },
         { "Middleware.Recovery.Postgres", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Npgsql"] },
         { "Middleware.Recovery.SqlServer", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Microsoft.Data.SqlClient"] },
+        { "Middleware.Recovery.TestKit", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "xunit.*"] },
         { "Middleware.Transport", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Microsoft.AspNetCore.*", "Microsoft.Extensions.*"] },
         { "Bank.Abstractions", ["Middleware.Grains"] },
         { "Bank", ["Middleware.Grains", "Bank.Abstractions"] },

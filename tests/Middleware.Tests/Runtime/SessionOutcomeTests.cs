@@ -262,11 +262,11 @@ public abstract class SessionOutcomeTests
                 if (expected.Count == 1)
                 {
                     // Someone else claims first: our expected epoch is stale.
-                    await store.ClaimAsync(id, epoch, "someone-else", ct);
+                    await store.ClaimAsync(new ClaimRequest(id, epoch, "someone-else", ClaimMode.EpochOnly), ct);
                     return new ClaimResult(null);
                 }
 
-                return new ClaimResult(await store.ClaimAsync(id, epoch, "silo-a", ct));
+                return await store.ClaimAsync(new ClaimRequest(id, epoch, "silo-a", ClaimMode.EpochOnly), ct);
             }),
         };
         var (rt, _) = NewRuntime(store, options);

@@ -4,32 +4,17 @@ using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Storage;
 
-/// <summary>
-/// The cluster contract against PostgreSQL (a fresh database per test on the process-wide throwaway cluster; the
-/// second instance is another store with its own data source, as another silo process would open it).
-/// </summary>
-[RequiresPostgres]
-public sealed class PostgresClusterStoreContractTests : ClusterStoreContract
+/// <summary>What only the PostgreSQL store has, run with its fixture (<see cref="PostgresStores"/>): the cluster tables' schema versions and the upgrade of a version-2 database.</summary>
+public sealed partial class PostgresClusterStoreContractTests
 {
-    private string _connectionString = "";
-
-    protected override async Task<ILogStore> CreateStoreAsync()
-    {
-        var server = await PostgresServer.GetAsync();
-        _connectionString = await server.CreateDatabaseAsync();
-        return await PostgresLogStore.OpenAsync(_connectionString);
-    }
-
-    protected override async Task<ILogStore?> OpenOtherAsync() => await PostgresLogStore.OpenAsync(_connectionString);
-
     [StoreFact]
     public async Task The_cluster_tables_come_with_schema_versions_2_and_3()
     {
         Assert.Equal(3, PostgresSchema.CurrentVersion);
         Assert.Equal("002_cluster.sql", PostgresSchema.Scripts[1].FileName);
-        Assert.Equal(3L, await PostgresServer.ExecuteAsync(_connectionString,
+        Assert.Equal(3L, await PostgresServer.ExecuteAsync(Stores.ConnectionString,
             "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('silos', 'sessions', 'session_items')"));
-        Assert.Equal(1L, await PostgresServer.ExecuteAsync(_connectionString,
+        Assert.Equal(1L, await PostgresServer.ExecuteAsync(Stores.ConnectionString,
             "SELECT count(*) FROM information_schema.columns WHERE table_name = 'silos' AND column_name = 'contact_since'"));
     }
 

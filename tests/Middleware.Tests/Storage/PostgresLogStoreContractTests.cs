@@ -6,28 +6,11 @@ using Middleware.Tests.Support;
 namespace Middleware.Tests.Storage;
 
 /// <summary>
-/// The storage contract against PostgreSQL (a fresh database per test on the process-wide throwaway cluster,
-/// reopened through a new data source where the contract checks durability), plus what only a server store has:
-/// schema version checks, an unreachable server, and two store instances fencing each other like two processes.
+/// What only the PostgreSQL store has, run with its fixture (<see cref="PostgresStores"/>): the name, schema version
+/// checks, schema creation by stores opening at once, an unreachable server, a missing database, and rows left behind.
 /// </summary>
-[RequiresPostgres]
-public sealed class PostgresLogStoreContractTests : LogStoreContract
+public sealed partial class PostgresLogStoreContractTests
 {
-    private string _connectionString = "";
-
-    protected override async Task<ILogStore> CreateStoreAsync()
-    {
-        var server = await PostgresServer.GetAsync();
-        _connectionString = await server.CreateDatabaseAsync();
-        return await PostgresLogStore.OpenAsync(_connectionString);
-    }
-
-    protected override async Task<ILogStore?> ReopenAsync(ILogStore old)
-    {
-        await old.DisposeAsync();
-        return await PostgresLogStore.OpenAsync(_connectionString);
-    }
-
     [StoreFact]
     public void The_name_says_postgres_and_the_database_but_not_a_password()
     {
@@ -39,9 +22,9 @@ public sealed class PostgresLogStoreContractTests : LogStoreContract
     [StoreFact]
     public async Task A_database_written_by_a_newer_schema_is_refused_with_both_versions_and_the_fix()
     {
-        await PostgresServer.ExecuteAsync(_connectionString, "INSERT INTO schema_version(version, script) VALUES (7, '007_future.sql')");
+        await PostgresServer.ExecuteAsync(Stores.ConnectionString, "INSERT INTO schema_version(version, script) VALUES (7, '007_future.sql')");
 
-        var error = await Assert.ThrowsAsync<SchemaVersionException>(() => PostgresLogStore.OpenAsync(_connectionString));
+        var error = await Assert.ThrowsAsync<SchemaVersionException>(() => PostgresLogStore.OpenAsync(Stores.ConnectionString));
         Assert.Contains("schema version 7", error.Message);
         Assert.Contains($"up to {PostgresSchema.CurrentVersion}", error.Message);
         Assert.Contains("upgrade the middleware", error.Message);
@@ -101,47 +84,6 @@ public sealed class PostgresLogStoreContractTests : LogStoreContract
     }
 
     [StoreFact]
-    public async Task Two_stores_on_one_database_fence_each_other_like_two_processes()
-    {
-        await using var other = await PostgresLogStore.OpenAsync(_connectionString);
-        var first = await ClaimAsync("Account/1", owner: "process-a");
-        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", first, 1, 2)));
-
-        var second = await other.ClaimAsync("Account/1", first, "process-b");
-        Assert.NotNull(second);
-        Assert.Equal((first + 1, 2L), (second.Epoch, second.LastSeq));
-        Assert.Null(await Store.ClaimAsync("Account/1", first, "process-a"));
-
-        Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/1", first, 3, 1, tag: " from the old owner")));
-        Assert.Equal([AppendStatus.Ok], await other.AppendAsync([Group("Account/1", second.Epoch, 3, 1, tag: " from the new owner")]));
-
-        var seenByOld = await Store.ReadAsync("Account/1", 1, long.MaxValue);
-        Assert.Equal(Range(1, 3), seenByOld.Select(r => r.Seq));
-        Assert.Equal("Account/1 turn 3 from the new owner", Text(seenByOld[2].Payload));
-        Assert.Equal(new ComponentHead("Account/1", second.Epoch, "process-b", 3, 0), await Store.GetHeadAsync("Account/1"));
-    }
-
-    [StoreFact]
-    public async Task Concurrent_appends_of_disjoint_components_all_commit()
-    {
-        var ids = Enumerable.Range(0, 16).Select(i => $"Par/{i}").ToArray();
-        var epochs = new Dictionary<string, long>();
-        foreach (var id in ids) epochs[id] = await ClaimAsync(id);
-
-        // Each task owns two components and appends to them in its own calls, all calls in flight at once.
-        var work = Enumerable.Range(0, 8).Select(t => Task.Run(async () =>
-        {
-            for (var seq = 1L; seq <= 40; seq += 4)
-            {
-                var statuses = await Store.AppendAsync([Group(ids[2 * t], epochs[ids[2 * t]], seq, 4), Group(ids[(2 * t) + 1], epochs[ids[(2 * t) + 1]], seq, 4)]);
-                Assert.Equal([AppendStatus.Ok, AppendStatus.Ok], statuses);
-            }
-        }));
-        await Task.WhenAll(work);
-        foreach (var id in ids) Assert.Equal(Range(1, 40), await SeqsAsync(id));
-    }
-
-    [StoreFact]
     public async Task Fenced_and_conflicting_groups_leave_no_rows_in_the_database()
     {
         var stale = await ClaimAsync("Account/a");
@@ -157,8 +99,8 @@ public sealed class PostgresLogStoreContractTests : LogStoreContract
         ]);
 
         Assert.Equal([AppendStatus.Fenced, AppendStatus.Ok, AppendStatus.SeqConflict, AppendStatus.Ok], statuses);
-        Assert.Equal(3L, await PostgresServer.ExecuteAsync(_connectionString, "SELECT count(*) FROM log"));
-        Assert.Equal(0L, await PostgresServer.ExecuteAsync(_connectionString, "SELECT count(*) FROM checkpoints"));
-        Assert.Equal(0L, await PostgresServer.ExecuteAsync(_connectionString, "SELECT count(*) FROM dedup"));
+        Assert.Equal(3L, await PostgresServer.ExecuteAsync(Stores.ConnectionString, "SELECT count(*) FROM log"));
+        Assert.Equal(0L, await PostgresServer.ExecuteAsync(Stores.ConnectionString, "SELECT count(*) FROM checkpoints"));
+        Assert.Equal(0L, await PostgresServer.ExecuteAsync(Stores.ConnectionString, "SELECT count(*) FROM dedup"));
     }
 }

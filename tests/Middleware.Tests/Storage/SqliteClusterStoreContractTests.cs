@@ -5,31 +5,18 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Tests.Storage;
 
 /// <summary>
-/// The cluster contract against the SQLite store (a fresh file per test; the second instance is another
-/// <see cref="SqliteLogStore"/> on the same file, as another silo process would open it), plus what only the
-/// file store has: the upgrade of a version-1 file and a write lock held too long.
+/// What only the file store has, run with the SQLite fixture (<see cref="SqliteStores"/>): the upgrade of version-1 and
+/// version-2 files, a write lock held too long, and SQLite's clock as the store clock.
 /// </summary>
-public sealed class SqliteClusterStoreContractTests : ClusterStoreContract
+public sealed partial class SqliteClusterStoreContractTests
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "mw-sqlite-cluster-" + Guid.NewGuid().ToString("N"));
-
-    private string DbPath => Path.Combine(_directory, "cluster.db");
-
-    protected override Task<ILogStore> CreateStoreAsync() => Task.FromResult<ILogStore>(SqliteLogStore.Open(DbPath));
-
-    protected override Task<ILogStore?> OpenOtherAsync() => Task.FromResult<ILogStore?>(SqliteLogStore.Open(DbPath));
-
-    protected override Task CleanupAsync()
-    {
-        if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
-        return Task.CompletedTask;
-    }
+    private string DbPath => Stores.DbPath;
 
     [Fact]
     public async Task A_version_1_file_is_upgraded_at_open_and_its_components_can_be_claimed_by_silos()
     {
         await Store.DisposeAsync();
-        var old = Path.Combine(_directory, "v1.db");
+        var old = Path.Combine(Stores.Directory, "v1.db");
         using (var db = SqliteDb.Open(old, create: true, TimeSpan.FromSeconds(1)))
         {
             db.Exec(SchemaMigrator.Scripts[0].Sql);
@@ -47,7 +34,7 @@ public sealed class SqliteClusterStoreContractTests : ClusterStoreContract
         }
 
         await upgraded.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
-        var claimed = await upgraded.ClaimForSiloAsync("Account/1", 3, "silo-a");
+        var claimed = await ClaimForSiloAsync("Account/1", 3, "silo-a", upgraded);
         Assert.Equal(new ComponentHead("Account/1", 4, "silo-a", 0, 0), claimed.Claimed);
     }
 
@@ -55,7 +42,7 @@ public sealed class SqliteClusterStoreContractTests : ClusterStoreContract
     public async Task A_version_2_file_is_upgraded_at_open_and_its_silos_start_their_contact_at_their_last_heartbeat()
     {
         await Store.DisposeAsync();
-        var old = Path.Combine(_directory, "v2.db");
+        var old = Path.Combine(Stores.Directory, "v2.db");
         using (var db = SqliteDb.Open(old, create: true, TimeSpan.FromSeconds(1)))
         {
             foreach (var script in SchemaMigrator.Scripts.Take(2))
@@ -93,7 +80,7 @@ public sealed class SqliteClusterStoreContractTests : ClusterStoreContract
             Assert.Contains(DbPath, join.Message);
             Assert.Contains("busy timeout", join.Message);
             await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.OpenSessionAsync("s", 1));
-            await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.ClaimForSiloAsync("Account/1", 0, "silo-a"));
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => ClaimForSiloAsync("Account/1", 0, "silo-a", impatient));
             locker.Exec("ROLLBACK");
         }
 

@@ -5,29 +5,14 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Tests.Storage;
 
 /// <summary>
-/// The storage contract against the SQLite store (a fresh file in its own temp directory per test, reopened
-/// from disk where the contract checks durability), plus the rules only a file-backed store has.
+/// What only the file store has, run with the SQLite fixture (<see cref="SqliteStores"/>): the name, schema versions of
+/// the file, paths that cannot be opened, a write lock held too long, and rows left in the file.
 /// </summary>
-public sealed class SqliteLogStoreContractTests : LogStoreContract
+public sealed partial class SqliteLogStoreContractTests
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "mw-sqlite-" + Guid.NewGuid().ToString("N"));
+    private string DbPath => Stores.DbPath;
 
-    /// <summary>A sub-folder that does not exist yet, so every test also checks that Open creates it.</summary>
-    private string DbPath => Path.Combine(_directory, "data", "log.db");
-
-    protected override Task<ILogStore> CreateStoreAsync() => Task.FromResult<ILogStore>(SqliteLogStore.Open(DbPath));
-
-    protected override async Task<ILogStore?> ReopenAsync(ILogStore old)
-    {
-        await old.DisposeAsync();
-        return SqliteLogStore.Open(DbPath);
-    }
-
-    protected override Task CleanupAsync()
-    {
-        if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
-        return Task.CompletedTask;
-    }
+    private string Dir => Stores.Directory;
 
     [Fact]
     public void The_name_says_sqlite_and_the_path()
@@ -70,7 +55,7 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
     [Fact]
     public void A_sqlite_file_of_some_other_program_is_refused_and_left_alone()
     {
-        var foreign = Path.Combine(_directory, "other.db");
+        var foreign = Path.Combine(Dir, "other.db");
         using (var db = SqliteDb.Open(foreign, create: true, TimeSpan.FromSeconds(1)))
         {
             db.Exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)");
@@ -97,7 +82,7 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
     [Fact]
     public void A_path_that_cannot_be_created_is_reported_as_unavailable_with_the_path_and_the_fix()
     {
-        var blocker = Path.Combine(_directory, "a-file");
+        var blocker = Path.Combine(Dir, "a-file");
         File.WriteAllText(blocker, "not a directory");
         var underAFile = Path.Combine(blocker, "sub", "log.db");
 
@@ -105,57 +90,19 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
         Assert.Contains(underAFile, error.Message);
         Assert.Contains("directory", error.Message);
 
-        var isADirectory = Assert.Throws<StoreUnavailableException>(() => SqliteLogStore.Open(_directory));
-        Assert.Contains(_directory, isADirectory.Message);
+        var isADirectory = Assert.Throws<StoreUnavailableException>(() => SqliteLogStore.Open(Dir));
+        Assert.Contains(Dir, isADirectory.Message);
         Assert.Contains("not a directory", isADirectory.Message);
     }
 
     [Fact]
     public void A_file_that_is_not_a_database_is_reported_as_unavailable()
     {
-        var garbage = Path.Combine(_directory, "garbage.db");
+        var garbage = Path.Combine(Dir, "garbage.db");
         File.WriteAllBytes(garbage, Enumerable.Range(0, 4096).Select(i => (byte)(i * 7)).ToArray());
 
         var error = Assert.Throws<StoreUnavailableException>(() => SqliteLogStore.Open(garbage));
         Assert.Contains(garbage, error.Message);
-    }
-
-    [Fact]
-    public async Task Two_stores_on_one_file_fence_each_other_like_two_processes()
-    {
-        await using var other = SqliteLogStore.Open(DbPath);
-        var first = await ClaimAsync("Account/1", owner: "process-a");
-        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", first, 1, 2)));
-
-        var second = await other.ClaimAsync("Account/1", first, "process-b");
-        Assert.NotNull(second);
-        Assert.Equal((first + 1, 2L), (second.Epoch, second.LastSeq));
-        Assert.Null(await Store.ClaimAsync("Account/1", first, "process-a"));
-
-        Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/1", first, 3, 1, tag: " from the old owner")));
-        Assert.Equal([AppendStatus.Ok], await other.AppendAsync([Group("Account/1", second.Epoch, 3, 1, tag: " from the new owner")]));
-
-        var seenByOld = await Store.ReadAsync("Account/1", 1, long.MaxValue);
-        Assert.Equal(Range(1, 3), seenByOld.Select(r => r.Seq));
-        Assert.Equal("Account/1 turn 3 from the new owner", Text(seenByOld[2].Payload));
-        Assert.Equal(new ComponentHead("Account/1", second.Epoch, "process-b", 3, 0), await Store.GetHeadAsync("Account/1"));
-    }
-
-    [Fact]
-    public async Task A_component_first_claimed_by_another_store_on_the_file_is_found_by_this_one()
-    {
-        // This store's id -> cid cache has never seen the component; it must look it up in the file.
-        await using var other = SqliteLogStore.Open(DbPath);
-        Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/elsewhere", 1, 1, 1)));
-        var claimed = await other.ClaimAsync("Account/elsewhere", 0, "process-b");
-        Assert.NotNull(claimed);
-        Assert.Equal([AppendStatus.Ok], await other.AppendAsync([Group("Account/elsewhere", claimed.Epoch, 1, 2)]));
-
-        var mine = await Store.ClaimAsync("Account/elsewhere", claimed.Epoch, "process-a");
-        Assert.Equal(new ComponentHead("Account/elsewhere", claimed.Epoch + 1, "process-a", 2, 0), mine);
-        Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/elsewhere", mine!.Epoch, 3, 1)));
-        Assert.Equal(AppendStatus.Fenced, (await other.AppendAsync([Group("Account/elsewhere", claimed.Epoch, 3, 1)]))[0]);
-        Assert.Equal(Range(1, 3), await SeqsAsync("Account/elsewhere"));
     }
 
     [Fact]
@@ -165,7 +112,7 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
         using (var locker = SqliteDb.Open(DbPath, create: false, TimeSpan.Zero))
         {
             locker.Exec("BEGIN IMMEDIATE");
-            await Assert.ThrowsAsync<StoreUnavailableException>(() => impatient.ClaimAsync("Account/late", 0, "process-a"));
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => TryClaimAsync("Account/late", 0, "process-a", impatient));
             locker.Exec("ROLLBACK");
         }
 
@@ -226,35 +173,5 @@ public sealed class SqliteLogStoreContractTests : LogStoreContract
         var count = db.Prepare($"SELECT count(*) FROM {table}");
         Assert.True(count.Step());
         return count.Int64(0);
-    }
-
-    [Fact]
-    public async Task Reads_run_while_another_thread_appends()
-    {
-        var epoch = await ClaimAsync("Busy/1");
-        var reader = await ClaimAsync("Quiet/1");
-        await AppendAsync(Group("Quiet/1", reader, 1, 100));
-
-        using var stop = new CancellationTokenSource();
-        var writer = Task.Run(async () =>
-        {
-            var seq = 1L;
-            while (!stop.IsCancellationRequested)
-            {
-                Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Busy/1", epoch, seq, 8)));
-                seq += 8;
-            }
-
-            return seq - 1;
-        });
-
-        var reads = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
-        {
-            for (var i = 0; i < 50; i++) Assert.Equal(Range(1, 100), await SeqsAsync("Quiet/1"));
-        }));
-        await Task.WhenAll(reads);
-        stop.Cancel();
-        var written = await writer;
-        Assert.Equal(Range(1, written), await SeqsAsync("Busy/1"));
     }
 }

@@ -1,15 +1,14 @@
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
-using Middleware.Tests.Support;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
 /// <summary>
 /// Rule 2 of <see cref="IClusterStore"/>: a silo is declared dead only when it missed its window while another silo kept
 /// reaching the store. A span in which nobody could heartbeat (the store was down, or a process frozen inside a write
 /// transaction held a shared SQLite file's lock) is made here by letting time pass with no heartbeat at all.
 /// </summary>
-public abstract partial class ClusterStoreContract
+public abstract partial class ClusterStoreContract<TStores>
 {
     [StoreFact]
     public async Task A_window_in_which_no_silo_could_heartbeat_condemns_nobody_until_a_silo_has_been_back_a_whole_window()
@@ -37,12 +36,12 @@ public abstract partial class ClusterStoreContract
     {
         await Cluster.JoinAsync("silo-a", "host-a:7000", null, ShortWindow);
         await Cluster.JoinAsync("silo-b", "host-b:7000", null, ShortWindow);
-        var epoch = (await Cluster.ClaimForSiloAsync("Account/1", 0, "silo-b")).Claimed!.Epoch;
+        var epoch = (await ClaimForSiloAsync("Account/1", 0, "silo-b")).Claimed!.Epoch;
         await PastShortWindowAsync(); // nobody reached the store
 
         // silo-a is back first and claims: the owner is past its window, but nobody can vouch against it.
         Assert.True(await Cluster.HeartbeatAsync("silo-a", 0));
-        Assert.Equal(new ClaimResult(null, "silo-b", "host-b:7000"), await Cluster.ClaimForSiloAsync("Account/1", epoch, "silo-a"));
+        Assert.Equal(new ClaimResult(null, "silo-b", "host-b:7000"), await ClaimForSiloAsync("Account/1", epoch, "silo-a"));
         Assert.Equal(new ComponentHead("Account/1", epoch, "silo-b", 0, 0), await Store.GetHeadAsync("Account/1"));
 
         // silo-b was only held up like everyone: it heartbeats, is live again, and its appends go through.

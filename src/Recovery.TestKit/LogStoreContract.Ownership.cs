@@ -1,18 +1,21 @@
 using Middleware.Recovery.Log;
-using Middleware.Tests.Support;
+using Middleware.Recovery.Storage;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
-/// <summary>Rule 5 (claims) of the storage contract.</summary>
-public abstract partial class LogStoreContract
+/// <summary>
+/// Rule 5 (claims) of the storage contract, in <see cref="ClaimMode.EpochOnly"/>; the membership side of the same claim
+/// is in ClusterStoreContract.Ownership.cs.
+/// </summary>
+public abstract partial class LogStoreContract<TStores>
 {
     [StoreFact]
     public async Task A_claim_raises_the_epoch_by_one_and_records_the_owner()
     {
-        var first = await Store.ClaimAsync("Account/1", 0, "runtime-1");
+        var first = await TryClaimAsync("Account/1", 0, "runtime-1");
         Assert.Equal(new ComponentHead("Account/1", 1, "runtime-1", 0, 0), first);
 
-        var second = await Store.ClaimAsync("Account/1", 1, "runtime-2");
+        var second = await TryClaimAsync("Account/1", 1, "runtime-2");
         Assert.Equal(new ComponentHead("Account/1", 2, "runtime-2", 0, 0), second);
         Assert.Equal(second, await Store.GetHeadAsync("Account/1"));
     }
@@ -23,10 +26,10 @@ public abstract partial class LogStoreContract
         await ClaimAsync("Account/1");
         await ClaimAsync("Account/1", 1, "runtime-2");
 
-        Assert.Null(await Store.ClaimAsync("Account/1", 1, "runtime-3"));
-        Assert.Null(await Store.ClaimAsync("Account/1", 0, "runtime-3"));
-        Assert.Null(await Store.ClaimAsync("Account/1", 5, "runtime-3"));
-        Assert.Null(await Store.ClaimAsync("Account/never", 3, "runtime-3"));
+        Assert.Null(await TryClaimAsync("Account/1", 1, "runtime-3"));
+        Assert.Null(await TryClaimAsync("Account/1", 0, "runtime-3"));
+        Assert.Null(await TryClaimAsync("Account/1", 5, "runtime-3"));
+        Assert.Null(await TryClaimAsync("Account/never", 3, "runtime-3"));
         Assert.Equal(new ComponentHead("Account/1", 2, "runtime-2", 0, 0), await Store.GetHeadAsync("Account/1"));
         Assert.Null(await Store.GetHeadAsync("Account/never"));
     }
@@ -37,7 +40,7 @@ public abstract partial class LogStoreContract
         var old = await ClaimAsync("Account/1");
         await AppendAsync(Group("Account/1", old, 1, 3, Checkpoint(3, old)));
 
-        var head = await Store.ClaimAsync("Account/1", old, "runtime-2");
+        var head = await TryClaimAsync("Account/1", old, "runtime-2");
         Assert.Equal(new ComponentHead("Account/1", old + 1, "runtime-2", 3, 3), head);
         Assert.Equal(AppendStatus.Fenced, await AppendAsync(Group("Account/1", old, 4, 1)));
         Assert.Equal(AppendStatus.Ok, await AppendAsync(Group("Account/1", old + 1, 4, 1)));
@@ -59,7 +62,7 @@ public abstract partial class LogStoreContract
                 var claims = Enumerable.Range(0, 2).Select(i => Task.Run(async () =>
                 {
                     start.SignalAndWait();
-                    return await Store.ClaimAsync(id, expected, $"claimer-{i}");
+                    return await TryClaimAsync(id, expected, $"claimer-{i}");
                 })).ToArray();
                 var heads = await Task.WhenAll(claims);
 
@@ -69,5 +72,20 @@ public abstract partial class LogStoreContract
                 expected = winner.Epoch;
             }
         }
+    }
+
+    [StoreFact]
+    public async Task A_claim_without_a_component_an_owner_or_a_mode_is_refused_and_changes_nothing()
+    {
+        await Assert.ThrowsAsync<ArgumentNullException>(() => Store.ClaimAsync(null!));
+        var noId = await Assert.ThrowsAsync<ArgumentException>(() => Store.ClaimAsync(new ClaimRequest("", 0, "runtime-1", ClaimMode.EpochOnly)));
+        Assert.Contains("component id is empty", noId.Message);
+        var noOwner = await Assert.ThrowsAsync<ArgumentException>(() => Store.ClaimAsync(new ClaimRequest("Account/1", 0, " ", ClaimMode.EpochOnly)));
+        Assert.Contains("must name its owner", noOwner.Message);
+        var noSilo = await Assert.ThrowsAsync<ArgumentException>(() => Store.ClaimAsync(new ClaimRequest("Account/1", 0, "", ClaimMode.RespectLiveSilo)));
+        Assert.Contains("silo id", noSilo.Message);
+        var noMode = await Assert.ThrowsAsync<ArgumentException>(() => Store.ClaimAsync(new ClaimRequest("Account/1", 0, "runtime-1", default)));
+        Assert.Contains("must say its mode", noMode.Message);
+        Assert.Empty(await Store.ListComponentsAsync());
     }
 }

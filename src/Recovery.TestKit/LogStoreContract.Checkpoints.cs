@@ -1,11 +1,10 @@
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
-using Middleware.Tests.Support;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
 /// <summary>Rules 7 and 8 (checkpoints, truncation, dedup) of the storage contract.</summary>
-public abstract partial class LogStoreContract
+public abstract partial class LogStoreContract<TStores>
 {
     [StoreFact]
     public async Task The_latest_checkpoint_and_the_one_at_or_before_a_seq_are_found()

@@ -1,76 +1,21 @@
-using System.Text;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
-using Middleware.Tests.Support;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
 /// <summary>
-/// The storage contract of <see cref="ILogStore"/>, written once. Every provider subclasses it with a factory
-/// (and, when it can, a way to reopen the same store), so every provider is held to the same rules.
+/// The storage contract of <see cref="ILogStore"/>, written once, rule by rule (the rules are on the interface): appends
+/// and fencing here, claims in LogStoreContract.Ownership.cs, reads in .Reads.cs, checkpoints, truncation and dedup in
+/// .Checkpoints.cs, and what several instances on one database must do in .Instances.cs. Every store shipped with the
+/// middleware runs it, and so can yours:
+/// <code>public sealed class MyLogStoreContractTests : LogStoreContract&lt;MyStores&gt;;</code>
+/// where <c>MyStores</c> is your <see cref="StoreFactory"/>. Tests of your own (your schema, your failure messages) may go
+/// in the same class and use its helpers (<c>Store</c>, <c>ClaimAsync</c>, <c>Group</c>, <c>AppendAsync</c>, ...).
 /// </summary>
-public abstract partial class LogStoreContract : IAsyncLifetime
+/// <typeparam name="TStores">The factory of the store under test.</typeparam>
+public abstract partial class LogStoreContract<TStores> : StoreContract<TStores>
+    where TStores : StoreFactory, new()
 {
-    /// <summary>The store under test; replaced by <see cref="ReopenIfPossibleAsync"/>.</summary>
-    protected ILogStore Store { get; private set; } = null!;
-
-    /// <summary>Creates a fresh, empty store for one test.</summary>
-    protected abstract Task<ILogStore> CreateStoreAsync();
-
-    /// <summary>
-    /// Closes <paramref name="old"/> and opens the same store again, or returns null (leaving it open) when the
-    /// provider keeps nothing across a reopen.
-    /// </summary>
-    protected virtual Task<ILogStore?> ReopenAsync(ILogStore old) => Task.FromResult<ILogStore?>(null);
-
-    /// <summary>Removes what <see cref="CreateStoreAsync"/> left behind (files, directories), after the store is closed.</summary>
-    protected virtual Task CleanupAsync() => Task.CompletedTask;
-
-    public async Task InitializeAsync() => Store = await CreateStoreAsync();
-
-    public async Task DisposeAsync()
-    {
-        await Store.DisposeAsync();
-        await CleanupAsync();
-    }
-
-    /// <summary>Reopens the store when the provider can, so the assertions that follow also prove durability.</summary>
-    protected async Task<bool> ReopenIfPossibleAsync()
-    {
-        if (await ReopenAsync(Store) is not { } reopened) return false;
-        Store = reopened;
-        return true;
-    }
-
-    protected static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
-
-    protected static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
-
-    protected static LogRecord Rec(long seq, long epoch, string? payload = null) =>
-        new(seq, epoch, RecordKind.Turn, Bytes(payload ?? $"turn {seq}"));
-
-    /// <summary>A group of <paramref name="count"/> consecutive records from <paramref name="fromSeq"/>.</summary>
-    protected static AppendGroup Group(string id, long epoch, long fromSeq, int count, CheckpointRecord? checkpoint = null, string tag = "") =>
-        new(id, epoch, Enumerable.Range(0, count).Select(i => Rec(fromSeq + i, epoch, $"{id} turn {fromSeq + i}{tag}")).ToList(), checkpoint);
-
-    protected static CheckpointRecord Checkpoint(long seq, long epoch, params DedupEntry[] dedup) =>
-        new(seq, epoch, Bytes($"{{\"state\":{seq}}}"), $"hash-{seq}") { Dedup = dedup };
-
-    protected async Task<long> ClaimAsync(string id, long expectedEpoch = 0, string owner = "runtime-1")
-    {
-        var head = await Store.ClaimAsync(id, expectedEpoch, owner);
-        Assert.NotNull(head);
-        return head.Epoch;
-    }
-
-    protected async Task<AppendStatus> AppendAsync(AppendGroup group) => Assert.Single(await Store.AppendAsync([group]));
-
-    protected async Task<List<long>> SeqsAsync(string id, long from = 1, long to = long.MaxValue) =>
-        (await Store.ReadAsync(id, from, to)).Select(r => r.Seq).ToList();
-
-    protected static List<long> Range(long from, long toInclusive) =>
-        from > toInclusive ? [] : Enumerable.Range(0, (int)(toInclusive - from + 1)).Select(i => from + i).ToList();
-
     [StoreFact]
     public async Task Appended_records_read_back_in_seq_order_with_payloads_and_commit_time()
     {
@@ -100,7 +45,7 @@ public abstract partial class LogStoreContract : IAsyncLifetime
         await AppendAsync(Group("Account/1", epoch, 1, 3, Checkpoint(2, epoch, dedup)));
         await AppendAsync(Group("Account/1", epoch, 4, 1));
 
-        if (!await ReopenIfPossibleAsync()) return; // the provider keeps nothing across a reopen
+        if (!await ReopenIfPossibleAsync()) return; // needs CanReopen
 
         Assert.Equal(new ComponentHead("Account/1", epoch, "silo-a", 4, 2), await Store.GetHeadAsync("Account/1"));
         Assert.Equal(Range(1, 4), await SeqsAsync("Account/1"));

@@ -1,10 +1,9 @@
 using Middleware.Recovery.Storage;
-using Middleware.Tests.Support;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
 /// <summary>The virtual sessions of <see cref="IClusterStore"/>: reservations of request numbers, opens, items, closing.</summary>
-public abstract partial class ClusterStoreContract
+public abstract partial class ClusterStoreContract<TStores>
 {
     [StoreFact]
     public async Task A_new_session_reserves_from_one_and_each_resume_continues_above()

@@ -1,10 +1,9 @@
 using Middleware.Recovery.Log;
-using Middleware.Tests.Support;
 
-namespace Middleware.Tests.Storage;
+namespace Middleware.Recovery.TestKit;
 
 /// <summary>Rule 6 (reads) and the listing of the storage contract.</summary>
-public abstract partial class LogStoreContract
+public abstract partial class LogStoreContract<TStores>
 {
     [StoreFact]
     public async Task A_components_chain_reads_back_across_many_batches_interleaved_with_other_components()
