@@ -126,7 +126,7 @@ internal sealed partial class Activation
 
         _services.Counters.CountQuarantine(CauseOf(cause));
         _services.Logger.LogError("{Component} is quarantined: {Reason}", IdText, quarantine.Reason);
-        return new ComponentQuarantinedException(Id, quarantine);
+        return new ComponentQuarantinedException(Id, quarantine, cause);
     }
 
     /// <summary>Appends <paramref name="decision"/> after the claimed head (under the claimed epoch) and returns the head after it.</summary>

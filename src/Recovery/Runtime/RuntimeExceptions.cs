@@ -66,12 +66,12 @@ public sealed class ComponentInDoubtException(ComponentId component, string requ
 /// operator quarantined it. It does not activate, and requests for it are not run, until an operator releases or resets
 /// it (<c>mw release</c>, <c>mw reset</c>, <c>mw accept</c>) or code that replays it is deployed. Nothing was acknowledged.
 /// </summary>
-public sealed class ComponentQuarantinedException(ComponentId component, ControlRecord quarantine)
+public sealed class ComponentQuarantinedException(ComponentId component, ControlRecord quarantine, Exception? cause = null)
     : RequestNotAcknowledgedException(
         $"{component} is quarantined ({quarantine.Reason}; by {quarantine.By} at {new DateTime(quarantine.AtTicks, DateTimeKind.Utc):O}). " +
         $"Its requests are not run until it is released (mw release {component}) after the cause is fixed, reset to an earlier seq " +
         $"(mw reset {component} --to SEQ), or a change of behaviour is accepted (mw accept {component} --from SEQ)" +
-        (quarantine.CodeVersion is null ? "." : ", or code that replays its log is deployed."))
+        (quarantine.CodeVersion is null ? "." : ", or code that replays its log is deployed."), cause)
 {
     /// <summary>The component.</summary>
     public ComponentId Component { get; } = component;

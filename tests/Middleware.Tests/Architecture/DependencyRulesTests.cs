@@ -17,7 +17,7 @@ public sealed class DependencyRulesTests
         { "Middleware.Core", ["Middleware.Grains"] },
         { "Middleware.Protocol", ["Middleware.Core", "Middleware.Grains"] },
         { "Middleware.Client", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Polly.Core"] },
-        { "Middleware.Recovery", ["Middleware.Grains", "Middleware.Core"] },
+        { "Middleware.Recovery", ["Middleware.Grains", "Middleware.Core", "Microsoft.Extensions.Logging.Abstractions"] },
         { "Middleware.Recovery.Sqlite", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "SQLitePCLRaw.core", "SQLitePCLRaw.batteries_v2"] },
         { "Middleware.Recovery.Postgres", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Npgsql"] },
         { "Middleware.Recovery.SqlServer", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Microsoft.Data.SqlClient"] },

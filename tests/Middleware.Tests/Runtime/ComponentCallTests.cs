@@ -243,7 +243,7 @@ public sealed class ComponentCallTests
         var (rt2, caller2) = NewRuntime(store, changed);
         await using (rt2)
         {
-            var e = await Assert.ThrowsAsync<ReplayDivergenceException>(() => rt2.Call<IRelay>("r", "read").Read());
+            var e = Assert.IsType<ReplayDivergenceException>((await Assert.ThrowsAsync<ComponentQuarantinedException>(() => rt2.Call<IRelay>("r", "read").Read())).InnerException);
             Assert.Equal(2, e.Seq);
             Assert.Contains("component Counter/c.Add([5])", e.Expected);
             Assert.Contains("component Counter/c.Add([6])", e.Actual);

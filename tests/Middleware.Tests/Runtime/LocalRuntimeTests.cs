@@ -191,7 +191,9 @@ public sealed class LocalRuntimeTests
         }
 
         await using var rt2 = NewRuntime(store);
-        var e = await Assert.ThrowsAsync<ReplayDivergenceException>(() => rt2.Call<IWallClock>("w", "r2").Now());
+        // The divergence quarantines the component: the cause travels with the refusal.
+        var quarantined = await Assert.ThrowsAsync<ComponentQuarantinedException>(() => rt2.Call<IWallClock>("w", "r2").Now());
+        var e = Assert.IsType<ReplayDivergenceException>(quarantined.InnerException);
         Assert.Equal(1, e.Seq);
         Assert.Equal("Now", e.Method);
         Assert.Equal(new ComponentId("WallClock", "w"), e.Component);
