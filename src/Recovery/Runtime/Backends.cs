@@ -17,6 +17,7 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
                 $"{context.Id}.{context.Invocation?.Method} is a [ReadOnlyTurn] and is not logged, so it cannot run idempotent back-end procedures " +
                 $"(here '{procedure}' on '{executor.Name}'). Remove [ReadOnlyTurn] from the method, or use Backend(name).ReadAsync for a read.");
         var json = runtime.Json;
+        context.ThrowIfAttemptFailed();
         var ordinal = context.NextOrdinal();
         var argBytes = JsonSerializer.SerializeToUtf8Bytes(args, json);
         ComponentReply outcome;

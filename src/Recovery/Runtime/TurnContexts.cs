@@ -136,6 +136,7 @@ internal sealed class LiveTurnContext : IComponentContext
         var chain = CallChain.Append(Invocation?.Caller, Id);
         var cycle = target == Id || CallChain.Contains(Invocation?.Caller, target);
         if (IsReadOnly) return await CallFromReadOnlyAsync(runtime, target, method, args, chain, cycle).ConfigureAwait(false);
+        ThrowIfAttemptFailed();
         var ordinal = NextOrdinal();
         var targetText = target.ToString();
         if (RecordedOutbound(ordinal) is { } recorded)
@@ -206,6 +207,17 @@ internal sealed class LiveTurnContext : IComponentContext
             InfrastructureFailure ??= e;
             throw;
         }
+    }
+
+    /// <summary>
+    /// Once a call of this attempt failed for reasons outside the component (an outage), the attempt will be discarded
+    /// and the turn completed later from its partial record: no further call may leave in it, or a component that
+    /// catches the outage and compensates would make calls the completed turn never makes.
+    /// </summary>
+    internal void ThrowIfAttemptFailed()
+    {
+        if (InfrastructureFailure is { } failure)
+            throw new InvalidOperationException($"An earlier call of this turn failed outside the component ({failure.Message}); the turn will be completed later, so no further call leaves in this attempt.", failure);
     }
 
     internal static string? SessionItemOf(RecordedValue value) =>

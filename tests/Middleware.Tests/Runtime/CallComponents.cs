@@ -17,6 +17,9 @@ public interface IRelay : IRecoverableComponent
     /// <summary>Calls a counter method that throws, catches the error and returns its type and message.</summary>
     Task<string> CatchFailure(string counter, long amount);
 
+    /// <summary>Adds to one counter, then to another; on any failure of the second, takes the first back (a compensation).</summary>
+    Task<long> AddBothOrCompensate(string first, string second, long amount);
+
     /// <summary>Takes a time stamp (nondeterminism), calls a counter, then takes another stamp; returns the counter's reply.</summary>
     Task<long> StampAroundCall(string counter, long amount);
 
@@ -63,6 +66,20 @@ public sealed class Relay : RecoverableGrain<RelayState>, IRelay
         var reply = await Context.Call<ICounter>(counter).Add(amount);
         State.Calls++;
         return reply;
+    }
+
+    public async Task<long> AddBothOrCompensate(string first, string second, long amount)
+    {
+        await Context.Call<ICounter>(first).Add(amount);
+        try
+        {
+            return await Context.Call<ICounter>(second).Add(amount);
+        }
+        catch (Exception)
+        {
+            await Context.Call<ICounter>(first).Add(-amount); // written the way people write it: catches everything
+            throw;
+        }
     }
 
     public async Task<string> CatchFailure(string counter, long amount)
@@ -136,6 +153,8 @@ public sealed class RelayAddingOne : RecoverableGrain<RelayState>, IRelay
 
     public Task<string> CatchFailure(string counter, long amount) => throw new NotSupportedException();
 
+    public Task<long> AddBothOrCompensate(string first, string second, long amount) => throw new NotSupportedException();
+
     public Task<long> StampAroundCall(string counter, long amount) => throw new NotSupportedException();
 
     public Task<long> CallSelf() => throw new NotSupportedException();
@@ -178,6 +197,11 @@ public sealed class RecordingCaller : IComponentCaller
     /// <summary>The next <paramref name="count"/> calls run on the callee, then throw as if the reply was lost.</summary>
     public void FailAfterCallee(int count) => _failAfterCallee = count;
 
+    /// <summary>Calls to <paramref name="target"/> run on the callee, then throw as if the reply was lost, <paramref name="count"/> times.</summary>
+    public void FailAfterCallee(ComponentId target, int count) => (_failTarget, _failAfterCallee) = (target, count);
+
+    private ComponentId? _failTarget;
+
     public int Count(string? method = null) => Calls.Count(c => method is null || c.Method == method);
 
     public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
@@ -190,7 +214,7 @@ public sealed class RecordingCaller : IComponentCaller
         }
 
         var reply = await (Runtime ?? throw new InvalidOperationException("no runtime")).InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
-        if (Interlocked.Decrement(ref _failAfterCallee) >= 0)
+        if ((_failTarget is null || _failTarget == invocation.Target) && Interlocked.Decrement(ref _failAfterCallee) >= 0)
             throw new IOException($"connection lost after {invocation.Target} ran {invocation.RequestId}");
         return reply;
     }

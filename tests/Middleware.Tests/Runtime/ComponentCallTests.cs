@@ -155,6 +155,25 @@ public sealed class ComponentCallTests
     }
 
     [Fact]
+    public async Task A_component_that_catches_an_outage_cannot_compensate_for_a_turn_that_is_completed_later()
+    {
+        var store = new MemoryLogStore();
+        var (rt, caller) = NewRuntime(store);
+        await using (rt)
+        {
+            // The second call takes effect but its reply is lost (an outage, not an answer): the component's catch-all
+            // must not get to take the first call back, because the turn is completed later with both calls standing.
+            caller.FailAfterCallee(new ComponentId("Counter", "b"), 1);
+            await Assert.ThrowsAsync<ComponentInDoubtException>(() => rt.Call<IRelay>("r", "q1").AddBothOrCompensate("a", "b", 5).WaitAsync(Deadline));
+            Assert.Equal(5, await rt.Call<IRelay>("r", "q1").AddBothOrCompensate("a", "b", 5).WaitAsync(Deadline));
+            Assert.Equal(5, await rt.Call<ICounter>("a", "read").Get());
+            Assert.Equal(5, await rt.Call<ICounter>("b", "read").Get());
+        }
+
+        Assert.DoesNotContain(caller.Calls, c => c.RequestId.EndsWith(":3", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_direct_cycle_fails_fast_with_the_chain_and_is_recorded()
     {
         var store = new MemoryLogStore();
