@@ -51,6 +51,9 @@ public enum ProtocolErrorKind
 
     /// <summary>A well-formed message that is not allowed here (for example an Invoke before the handshake).</summary>
     UnexpectedMessage,
+
+    /// <summary>A frame arrived slower than the listener's minimum data rate (a slow-loris peer).</summary>
+    TooSlow,
 }
 
 /// <summary>A protocol violation found in bytes from the network: what kind, and a message naming the value at fault.</summary>

@@ -23,8 +23,8 @@ public sealed class FrameOutbox
     /// <summary>Creates the queue for <paramref name="output"/>; nothing is written until <see cref="RunAsync"/> runs.</summary>
     public FrameOutbox(PipeWriter output) => _output = output;
 
-    /// <summary>Called after each drain with the number of frames written, on the writer loop (metrics, in-flight limits).</summary>
-    public Action<int>? Drained { get; init; }
+    /// <summary>Called after each drain with the frames and bytes written, on the writer loop (metrics, in-flight limits).</summary>
+    public Action<int, long>? Drained { get; init; }
 
     /// <summary>Frames written so far.</summary>
     public long FramesWritten => Interlocked.Read(ref _framesWritten);
@@ -59,7 +59,7 @@ public sealed class FrameOutbox
             Interlocked.Add(ref _framesWritten, count);
             Interlocked.Increment(ref _flushes);
             var result = await _output.FlushAsync().ConfigureAwait(false);
-            Drained?.Invoke(count);
+            Drained?.Invoke(count, bytes);
             if (result.IsCompleted || result.IsCanceled) return;
         }
     }

@@ -42,6 +42,14 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
         _metrics.ConnectionOpened();
         try
         {
+            if (_metrics.ConnectionsActive > _options.MaxConnections)
+            {
+                // Refused before anything is buffered for it: the cap is what bounds the memory of many peers.
+                _metrics.ConnectionRefused();
+                await RefuseAsync(connection, $"the silo is at its connection limit ({_options.MaxConnections}, TransportOptions.MaxConnections); retry later or use another silo").ConfigureAwait(false);
+                return;
+            }
+
             var hello = await HandshakeAsync(connection).ConfigureAwait(false);
             if (hello is null) return;
             _logger.LogDebug("Connection {ConnectionId} from {Remote}: {Role} '{Sender}' accepted", connection.ConnectionId, connection.RemoteEndPoint, hello.Role, hello.SenderId);
@@ -109,9 +117,14 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
     {
         _metrics.HandshakeRejected();
         _logger.LogInformation("Connection {ConnectionId} from {Remote} refused: {Reason}", connection.ConnectionId, connection.RemoteEndPoint, reason);
+        await RefuseAsync(connection, reason).ConfigureAwait(false);
+        return null;
+    }
+
+    private async Task RefuseAsync(ConnectionContext connection, string reason)
+    {
         FrameWriter.Write(connection.Transport.Output, 0, new HelloRejectedMessage(reason));
         using var timeout = new CancellationTokenSource(_options.CloseTimeout);
         await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
-        return null;
     }
 }

@@ -1,4 +1,5 @@
-using System.IO.Pipelines;
+using System.Buffers;
+using System.Buffers.Binary;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Middleware.Protocol;
@@ -9,8 +10,16 @@ namespace Middleware.Transport;
 /// One accepted connection after its handshake. The reader loop parses frames and starts each request without
 /// awaiting it; replies go through a <see cref="FrameOutbox"/> whose writer loop flushes once per drain. A protocol
 /// violation answers BadRequest (correlation id of the offending frame when known) and closes this connection.
+/// <para>
+/// Bounded on every side: at <see cref="TransportOptions.MaxInFlightPerConnection"/> requests or
+/// <see cref="TransportOptions.MaxQueuedReplyBytes"/> of unwritten replies the reader stops (the peer meets TCP
+/// back-pressure); a frame that trickles in slower than <see cref="TransportOptions.MinDataRate"/> or a connection idle
+/// for <see cref="TransportOptions.IdleTimeout"/> is closed; and a peer that vanishes (or stops reading until the
+/// writer fails) releases everything at once: the reader stops waiting, handlers learn their replies have nowhere to
+/// go, and the queued replies are dropped with the connection.
+/// </para>
 /// </summary>
-internal sealed class ServerConnection
+internal sealed partial class ServerConnection
 {
     private readonly ConnectionContext _connection;
     private readonly HelloMessage _hello;
@@ -22,7 +31,11 @@ internal sealed class ServerConnection
     private readonly FrameOutbox _outbox;
     private readonly SemaphoreSlim _slots;
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly object _gate = new();
+    private TaskCompletionSource? _room;
+    private long _queuedBytes;
     private volatile bool _stopReading;
+    private volatile bool _ended;
 
     public ServerConnection(ConnectionContext connection, HelloMessage hello, IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger logger, TimeProvider time)
     {
@@ -46,6 +59,11 @@ internal sealed class ServerConnection
 
     public async Task RunAsync()
     {
+        using var deadline = _time.CreateTimer(static s => ((ServerConnection)s!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _deadline = deadline;
+        ArmDeadline(0, 0); // a peer that handshakes and then says nothing is idle from now
+        // The peer vanished (reset, close): nobody will read replies or send more; let everything go now.
+        await using var closed = _connection.ConnectionClosed.Register(static s => ((ServerConnection)s!).PeerGone(), this);
         var writeLoop = WriteLoopAsync();
         (ulong CorrelationId, ProtocolError Error)? violation = null;
         try
@@ -54,15 +72,16 @@ internal sealed class ServerConnection
         }
         finally
         {
-            if (_stopReading && violation is null)
+            if (_stopReading && violation is null && !_lifetime.IsCancellationRequested)
             {
                 // Graceful stop: the requests already taken finish and reply first.
-                var deadline = _time.GetUtcNow() + _options.CloseTimeout;
-                while (_slots.CurrentCount < _options.MaxInFlightPerConnection && _time.GetUtcNow() < deadline)
+                var until = _time.GetUtcNow() + _options.CloseTimeout;
+                while (_slots.CurrentCount < _options.MaxInFlightPerConnection && _time.GetUtcNow() < until && !_lifetime.IsCancellationRequested)
                     await Task.Delay(TimeSpan.FromMilliseconds(10), _time).ConfigureAwait(false);
             }
 
             // Handlers still running learn that their replies have nowhere to go.
+            _ended = true;
             await _lifetime.CancelAsync().ConfigureAwait(false);
             if (violation is { } v)
             {
@@ -89,27 +108,72 @@ internal sealed class ServerConnection
             var buffer = result.Buffer;
             try
             {
-                while (true)
+                if (result.IsCanceled && Expired() is { } expired) return expired;
+                while (!_lifetime.IsCancellationRequested)
                 {
                     var status = FrameParser.TryRead(ref buffer, _options.MaxFrameSize, out var frame, out var error);
                     if (status == FrameParseStatus.NeedMoreData) break;
                     if (status == FrameParseStatus.Error) return (0, error!);
                     _metrics.FrameIn();
                     if (!TryDecodeRequest(frame, out var message, out error)) return (frame.CorrelationId, error!);
-                    // At the in-flight limit, stop reading: the peer meets TCP back-pressure.
-                    if (!_slots.Wait(0)) await _slots.WaitAsync(_lifetime.Token).ConfigureAwait(false);
+                    if (!await WaitForRoomAsync().ConfigureAwait(false)) return null;
                     Dispatch(frame.CorrelationId, message!);
                 }
+
+                ArmDeadline(buffer.Length, buffer.Length >= 4 ? FrameLength(buffer) : 0);
             }
             finally
             {
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
 
+            if (_lifetime.IsCancellationRequested) return null; // the peer is gone
             if (result.IsCanceled && _stopReading) return null;
             if (result.IsCompleted || result.IsCanceled)
                 return FrameParser.AtEndOfStream(buffer) is { } truncated ? (0, truncated) : null;
         }
+    }
+
+    /// <summary>
+    /// Back-pressure before a request is taken: an in-flight slot, and room under the queued-reply bytes. While it
+    /// waits the reader reads nothing, so the peer's sends stall in TCP. False when the peer went away meanwhile.
+    /// </summary>
+    private async ValueTask<bool> WaitForRoomAsync()
+    {
+        try
+        {
+            if (!_slots.Wait(0))
+            {
+                _metrics.ReadPaused();
+                await _slots.WaitAsync(_lifetime.Token).ConfigureAwait(false);
+            }
+
+            while (Interlocked.Read(ref _queuedBytes) > _options.MaxQueuedReplyBytes)
+            {
+                _metrics.ReadPaused();
+                Task room;
+                lock (_gate)
+                {
+                    if (Interlocked.Read(ref _queuedBytes) <= _options.MaxQueuedReplyBytes) break;
+                    room = (_room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                }
+
+                await room.WaitAsync(_lifetime.Token).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private static int FrameLength(System.Buffers.ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> prefix = stackalloc byte[4];
+        buffer.Slice(0, 4).CopyTo(prefix);
+        return (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(prefix), int.MaxValue);
     }
 
     private static bool TryDecodeRequest(in Frame frame, out ProtocolMessage? message, out ProtocolError? error)
@@ -124,106 +188,21 @@ internal sealed class ServerConnection
         return MessageCodec.TryDecode(frame, out message, out error);
     }
 
-    private void Dispatch(ulong correlationId, ProtocolMessage message)
+    /// <summary>The peer vanished or the writer could not write: stop waiting for anything on its behalf.</summary>
+    private void PeerGone()
     {
-        switch (message)
-        {
-            case EchoMessage echo:
-                Send(correlationId, new EchoReplyMessage(echo.Payload));
-                return;
-            case PingMessage:
-                Send(correlationId, PongMessage.Instance);
-                return;
-        }
-
-        ValueTask<ReplyMessage> pending;
+        if (_ended) return;
+        _ended = true;
+        if (_slots.CurrentCount < _options.MaxInFlightPerConnection || Interlocked.Read(ref _queuedBytes) > 0) _metrics.PeerGone();
         try
         {
-            pending = _handler.HandleAsync((InvokeMessage)message, _lifetime.Token);
+            _lifetime.Cancel();
         }
-        catch (Exception e)
+        catch (ObjectDisposedException)
         {
-            Send(correlationId, Failed(e));
-            return;
+            // Already ended.
         }
 
-        if (pending.IsCompletedSuccessfully)
-        {
-            Send(correlationId, pending.Result);
-        }
-        else
-        {
-            _ = CompleteAsync(correlationId, pending);
-        }
-    }
-
-    private async Task CompleteAsync(ulong correlationId, ValueTask<ReplyMessage> pending)
-    {
-        ReplyMessage reply;
-        try
-        {
-            reply = await pending.ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            reply = Failed(e);
-        }
-
-        Send(correlationId, reply);
-    }
-
-    private ReplyMessage Failed(Exception e)
-    {
-        _metrics.HandlerFailure();
-        return e is OperationCanceledException && _lifetime.IsCancellationRequested
-            ? ReplyMessage.Unavailable("the connection closed while the request ran")
-            : ReplyMessage.Error(e.GetType().FullName ?? e.GetType().Name, e.Message);
-    }
-
-    private void Send(ulong correlationId, ProtocolMessage reply)
-    {
-        var length = reply.GetFrameLength();
-        if (length > _options.MaxFrameSize)
-        {
-            reply = ReplyMessage.Error("Middleware.ReplyTooLarge", $"the reply encodes to a {length}-byte frame, over the maximum frame size {_options.MaxFrameSize} (TransportOptions.MaxFrameSize)");
-        }
-
-        if (!_outbox.TryEnqueue(correlationId, reply))
-        {
-            _metrics.ReplyDropped();
-            ReleaseSlots(1);
-        }
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        // Yield first so the read loop starts at once; the writer only wakes when replies are queued.
-        await Task.Yield();
-        try
-        {
-            await _outbox.RunAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or ConnectionResetException or ObjectDisposedException or OperationCanceledException)
-        {
-            _logger.LogDebug("Connection {ConnectionId}: writing failed: {Reason}", _connection.ConnectionId, e.Message);
-            _connection.Abort();
-        }
-    }
-
-    private void OnDrained(int count)
-    {
-        _metrics.FramesWritten(count);
-        ReleaseSlots(count);
-    }
-
-    /// <summary>
-    /// Frees in-flight slots. Never more than are held: the closing BadRequest holds none. Only this path releases, and
-    /// a concurrent acquire only raises the held count, so the bound is safe without a lock.
-    /// </summary>
-    private void ReleaseSlots(int count)
-    {
-        var held = _options.MaxInFlightPerConnection - _slots.CurrentCount;
-        var release = Math.Min(count, held);
-        if (release > 0) _slots.Release(release);
+        _connection.Transport.Input.CancelPendingRead();
     }
 }

@@ -15,6 +15,11 @@ public sealed class TransportMetrics
     private long _protocolErrors;
     private long _handlerFailures;
     private long _repliesDropped;
+    private long _connectionsRefused;
+    private long _idleClosed;
+    private long _slowClosed;
+    private long _peerGone;
+    private long _readPauses;
 
     /// <summary>Connections accepted since start.</summary>
     public long ConnectionsAccepted => Interlocked.Read(ref _connectionsAccepted);
@@ -42,6 +47,31 @@ public sealed class TransportMetrics
 
     /// <summary>Replies that completed after their connection closed and could not be sent.</summary>
     public long RepliesDropped => Interlocked.Read(ref _repliesDropped);
+
+    /// <summary>Connections refused because the listener was at <see cref="TransportOptions.MaxConnections"/>.</summary>
+    public long ConnectionsRefused => Interlocked.Read(ref _connectionsRefused);
+
+    /// <summary>Connections closed after <see cref="TransportOptions.IdleTimeout"/> with nothing in flight.</summary>
+    public long IdleClosed => Interlocked.Read(ref _idleClosed);
+
+    /// <summary>Connections closed for sending a frame slower than <see cref="TransportOptions.MinDataRate"/>.</summary>
+    public long SlowClosed => Interlocked.Read(ref _slowClosed);
+
+    /// <summary>Connections whose peer vanished while requests or replies were pending (their work was let go).</summary>
+    public long PeersGone => Interlocked.Read(ref _peerGone);
+
+    /// <summary>Times a connection stopped reading at its in-flight or queued-reply limit (back-pressure).</summary>
+    public long ReadPauses => Interlocked.Read(ref _readPauses);
+
+    internal void ConnectionRefused() => Interlocked.Increment(ref _connectionsRefused);
+
+    internal void IdleClose() => Interlocked.Increment(ref _idleClosed);
+
+    internal void SlowClose() => Interlocked.Increment(ref _slowClosed);
+
+    internal void PeerGone() => Interlocked.Increment(ref _peerGone);
+
+    internal void ReadPaused() => Interlocked.Increment(ref _readPauses);
 
     internal void ConnectionOpened()
     {

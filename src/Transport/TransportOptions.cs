@@ -29,6 +29,35 @@ public sealed class TransportOptions
     /// <summary>How long a closing connection may take to deliver its last frames (a BadRequest, queued replies) before it is aborted.</summary>
     public TimeSpan CloseTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// The most bytes of replies one connection may have queued and not yet written (a peer that does not read its
+    /// replies). At the limit the connection stops reading new requests until the peer reads: back-pressure, not
+    /// growth. Default 16 MiB.
+    /// </summary>
+    public long MaxQueuedReplyBytes { get; init; } = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// How long a connection may stay open with nothing in flight and nothing arriving before it is closed (clients
+    /// reconnect when they need to). Default 2 minutes.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// The slowest a frame may arrive once it started, in bytes per second, after a grace of
+    /// <see cref="MinDataRateGrace"/>: a peer that trickles a frame in (a byte a second) is closed. Default 16 KiB/s.
+    /// </summary>
+    public int MinDataRate { get; init; } = 16 * 1024;
+
+    /// <summary>The time every frame gets on top of its size at <see cref="MinDataRate"/>. Default 5 s.</summary>
+    public TimeSpan MinDataRateGrace { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The most connections the listener keeps open at once (handshaking ones included); more are refused at once,
+    /// named in the refusal. Default 4096. Together with <see cref="MaxFrameSize"/> it bounds the memory partial frames
+    /// can hold (connections x largest frame).
+    /// </summary>
+    public int MaxConnections { get; init; } = 4096;
+
     /// <summary>The largest first frame a not-yet-authenticated peer may make the server buffer.</summary>
     internal const int HandshakeMaxFrameSize = 4096;
 
@@ -47,5 +76,15 @@ public sealed class TransportOptions
             throw new ArgumentException($"TransportOptions.MaxInFlightPerConnection is {MaxInFlightPerConnection}; it must be between 1 and {MaxInFlightLimit}.", nameof(MaxInFlightPerConnection));
         if (CloseTimeout <= TimeSpan.Zero || CloseTimeout > TimeSpan.FromMinutes(1))
             throw new ArgumentException($"TransportOptions.CloseTimeout is {CloseTimeout}; it must be more than zero and at most one minute.", nameof(CloseTimeout));
+        if (MaxQueuedReplyBytes < MaxFrameSize)
+            throw new ArgumentException($"TransportOptions.MaxQueuedReplyBytes is {MaxQueuedReplyBytes}; it must hold at least one frame of MaxFrameSize ({MaxFrameSize}).", nameof(MaxQueuedReplyBytes));
+        if (IdleTimeout < TimeSpan.FromSeconds(1) || IdleTimeout > TimeSpan.FromDays(1))
+            throw new ArgumentException($"TransportOptions.IdleTimeout is {IdleTimeout}; it must be from 1 second to one day.", nameof(IdleTimeout));
+        if (MinDataRate is < 1 or > 1024 * 1024 * 1024)
+            throw new ArgumentException($"TransportOptions.MinDataRate is {MinDataRate}; it must be from 1 byte to 1 GiB per second.", nameof(MinDataRate));
+        if (MinDataRateGrace <= TimeSpan.Zero || MinDataRateGrace > TimeSpan.FromMinutes(10))
+            throw new ArgumentException($"TransportOptions.MinDataRateGrace is {MinDataRateGrace}; it must be more than zero and at most 10 minutes.", nameof(MinDataRateGrace));
+        if (MaxConnections is < 1 or > 1_000_000)
+            throw new ArgumentException($"TransportOptions.MaxConnections is {MaxConnections}; it must be from 1 to 1000000.", nameof(MaxConnections));
     }
 }

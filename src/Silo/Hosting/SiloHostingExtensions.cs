@@ -25,7 +25,7 @@ public static class SiloHostingExtensions
         options.Validate();
         var registry = ComponentAssemblies.Load(options.Components);
         BackendSettings.CheckDeclared(registry, options.Backends);
-        var transportOptions = new TransportOptions { SiloId = options.SiloId, ClusterKey = options.ClusterKey };
+        var transportOptions = options.TransportOptions();
         var endpoints = new SiloEndpoints(options, registry);
 
         // One clock for the engine, membership, routing and connections; a host (or a test) may register its own first.

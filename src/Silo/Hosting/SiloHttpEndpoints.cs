@@ -77,6 +77,11 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         Add("middleware_protocol_errors_total", "counter", "Connections closed for a protocol violation.", transport.ProtocolErrors);
         Add("middleware_handler_failures_total", "counter", "Requests whose handler threw.", transport.HandlerFailures);
         Add("middleware_replies_dropped_total", "counter", "Replies whose connection closed first.", transport.RepliesDropped);
+        Add("middleware_connections_refused_total", "counter", "Connections refused at the connection limit (--max-connections).", transport.ConnectionsRefused);
+        Add("middleware_connections_idle_closed_total", "counter", "Connections closed after the idle timeout with nothing in flight.", transport.IdleClosed);
+        Add("middleware_connections_slow_closed_total", "counter", "Connections closed for sending a frame below the minimum data rate.", transport.SlowClosed);
+        Add("middleware_connections_peer_gone_total", "counter", "Connections whose peer vanished with requests or replies pending.", transport.PeersGone);
+        Add("middleware_read_pauses_total", "counter", "Times a connection stopped reading at its in-flight or queued-reply limit.", transport.ReadPauses);
         var runtime = silo.RuntimeOrNull;
         var (batches, records) = runtime?.WriterStats ?? (0, 0);
         Add("middleware_activations", "gauge", "Live component activations.", runtime?.ActivationCount ?? 0);

@@ -62,6 +62,18 @@ public sealed class SiloOptions
     /// <summary>Back-end databases by name: <c>sqlite:PATH</c> or <c>postgres:&lt;Npgsql connection string&gt;</c>.</summary>
     public IDictionary<string, string> Backends { get; set; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>The most connections the protocol listener keeps open at once; more are refused. Default 4096.</summary>
+    public int MaxConnections { get; set; } = 4096;
+
+    /// <summary>How long a connection with nothing in flight and nothing arriving stays open. Default 2 minutes.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Bytes of unread replies one connection may hold before the silo stops reading from it. Default 16 MiB.</summary>
+    public long MaxQueuedReplyBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>The slowest a started frame may arrive, in bytes per second (after a 5 s grace). Default 16 KiB/s.</summary>
+    public int MinDataRate { get; set; } = 16 * 1024;
+
     /// <summary>The parsed <see cref="Address"/>; call <see cref="Validate"/> first.</summary>
     public IPAddress BindAddress => ParseAddress(Address) ?? IPAddress.Loopback;
 
@@ -99,7 +111,26 @@ public sealed class SiloOptions
             throw new SiloOptionsException(SiloSettings.Advertise, $"is '{advertise}'; give host or host:port as other silos and clients reach this silo");
         foreach (var (name, setting) in Backends)
             BackendSettings.Check(name, setting);
+        if (MaxConnections is < 1 or > 1_000_000)
+            throw new SiloOptionsException(SiloSettings.MaxConnections, $"is {MaxConnections}; set it from 1 to 1000000, default 4096");
+        if (IdleTimeout < TimeSpan.FromSeconds(1) || IdleTimeout > TimeSpan.FromDays(1))
+            throw new SiloOptionsException(SiloSettings.IdleTimeout, $"is {IdleTimeout.TotalMilliseconds:0} ms; set it from 1000 (1 s) to 86400000 (one day), default 120000");
+        if (MaxQueuedReplyBytes < Protocol.ProtocolConstants.DefaultMaxFrameSize)
+            throw new SiloOptionsException(SiloSettings.MaxQueuedReplyBytes, $"is {MaxQueuedReplyBytes}; it must hold at least one frame ({Protocol.ProtocolConstants.DefaultMaxFrameSize} bytes), default 16777216");
+        if (MinDataRate is < 1 or > 1024 * 1024 * 1024)
+            throw new SiloOptionsException(SiloSettings.MinDataRate, $"is {MinDataRate}; set it from 1 to 1073741824 bytes per second, default 16384");
     }
+
+    /// <summary>The protocol listener's settings these options give.</summary>
+    public Transport.TransportOptions TransportOptions() => new()
+    {
+        SiloId = SiloId,
+        ClusterKey = ClusterKey,
+        MaxConnections = MaxConnections,
+        IdleTimeout = IdleTimeout,
+        MaxQueuedReplyBytes = MaxQueuedReplyBytes,
+        MinDataRate = MinDataRate,
+    };
 
     private static void CheckPort(SiloSetting setting, int port)
     {

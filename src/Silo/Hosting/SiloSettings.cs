@@ -34,11 +34,15 @@ public static class SiloSettings
     public static readonly SiloSetting CheckpointInterval = new("--checkpoint-interval-ms", "MIDDLEWARE_CHECKPOINT_INTERVAL_MS", "Silo:CheckpointIntervalMs");
     public static readonly SiloSetting MaxBatchSize = new("--max-batch-size", "MIDDLEWARE_MAX_BATCH_SIZE", "Silo:MaxBatchSize");
     public static readonly SiloSetting DeadAfter = new("--dead-after-ms", "MIDDLEWARE_DEAD_AFTER_MS", "Silo:DeadAfterMs");
+    public static readonly SiloSetting MaxConnections = new("--max-connections", "MIDDLEWARE_MAX_CONNECTIONS", "Silo:MaxConnections");
+    public static readonly SiloSetting IdleTimeout = new("--idle-timeout-ms", "MIDDLEWARE_IDLE_TIMEOUT_MS", "Silo:IdleTimeoutMs");
+    public static readonly SiloSetting MaxQueuedReplyBytes = new("--max-queued-reply-bytes", "MIDDLEWARE_MAX_QUEUED_REPLY_BYTES", "Silo:MaxQueuedReplyBytes");
+    public static readonly SiloSetting MinDataRate = new("--min-data-rate", "MIDDLEWARE_MIN_DATA_RATE", "Silo:MinDataRate");
     public static readonly SiloSetting Advertise = new("--advertise", "MIDDLEWARE_ADVERTISE", "Silo:AdvertiseAddress");
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise];
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate];
 
     /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
     public static SiloSetting? ForRuntime(string property) => property switch
@@ -94,6 +98,10 @@ public static class SiloSettings
         if (Integer(configuration, CheckpointInterval) is { } interval) options.Runtime.CheckpointInterval = TimeSpan.FromMilliseconds(interval);
         if (Integer(configuration, MaxBatchSize) is { } batch) options.Runtime.MaxBatchSize = batch;
         if (Integer(configuration, DeadAfter) is { } deadAfter) options.DeadAfter = TimeSpan.FromMilliseconds(deadAfter);
+        if (Integer(configuration, MaxConnections) is { } maxConnections) options.MaxConnections = maxConnections;
+        if (Integer(configuration, IdleTimeout) is { } idle) options.IdleTimeout = TimeSpan.FromMilliseconds(idle);
+        if (Integer(configuration, MaxQueuedReplyBytes) is { } queued) options.MaxQueuedReplyBytes = queued;
+        if (Integer(configuration, MinDataRate) is { } rate) options.MinDataRate = rate;
         if (configuration[Advertise.Key] is { Length: > 0 } advertise) options.AdvertiseAddress = advertise;
 
         // A single value is a list separated by ';' or ','; appsettings.json may also give a JSON array.

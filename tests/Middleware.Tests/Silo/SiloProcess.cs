@@ -30,6 +30,16 @@ internal sealed partial class SiloProcess : IAsyncDisposable
 
     public string SiloId { get; private set; } = "";
 
+    /// <summary>The process id.</summary>
+    public int Pid => _process.Id;
+
+    /// <summary>The process's resident memory now, in MiB (Linux /proc), for tests that bound it.</summary>
+    public double ResidentMiB()
+    {
+        var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+    }
+
     public string ListeningLine { get; private set; } = "";
 
     public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
