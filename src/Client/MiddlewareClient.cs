@@ -5,8 +5,6 @@ using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Protocol.Control;
 using Polly;
-using Polly.Retry;
-using Polly.Timeout;
 
 namespace Middleware.Client;
 
@@ -15,7 +13,7 @@ namespace Middleware.Client;
 /// one shared connection per gateway and retries that always resend the same request id (the silos run each request
 /// id once, so a retry after a lost reply returns the first outcome instead of running the request again).
 /// </summary>
-public sealed class MiddlewareClient : IAsyncDisposable
+public sealed partial class MiddlewareClient : IAsyncDisposable
 {
     private readonly MiddlewareClientOptions _options;
     private readonly ConnectionOptions _connectionOptions;
@@ -24,8 +22,10 @@ public sealed class MiddlewareClient : IAsyncDisposable
     private readonly ConcurrentDictionary<(string Type, string Key), PeerConnection> _owners = new();
     private readonly ResiliencePipeline<ReplyMessage> _pipeline;
     private readonly SessionIds _ids;
+    private readonly CancellationTokenSource _disposing = new();
     private long _nextGateway;
     private long _attempts;
+    private int _disposed;
 
     private MiddlewareClient(MiddlewareClientOptions options, IReadOnlyList<string> gateways)
     {
@@ -112,22 +112,27 @@ public sealed class MiddlewareClient : IAsyncDisposable
 
     /// <summary>
     /// A typed proxy whose every call gets a new request id of this client's session (<c>SessionId:n</c>) and is retried
-    /// with that id. Calls are bounded by <see cref="MiddlewareClientOptions.RequestTimeout"/>. Component exceptions
-    /// arrive as the component's own exception type when this process has it.
+    /// with that id until it has a final answer or <see cref="MiddlewareClientOptions.RequestTimeout"/> passes. Component
+    /// exceptions arrive as the component's own exception type, with their data properties, when this process has it.
+    /// <paramref name="cancellationToken"/> bounds every call made through this proxy (component interfaces take no
+    /// token): take a proxy per operation, <c>client.GetComponent&lt;IAccount&gt;("alice", ct).Deposit(5)</c>; proxies are cheap.
+    /// Canceling stops the caller's wait and the retries, not a turn already running: the request may or may not have
+    /// run, and resending its id (<see cref="Call{T}"/>) gets its single outcome.
     /// </summary>
-    public T GetComponent<T>(string key)
+    public T GetComponent<T>(string key, CancellationToken cancellationToken = default)
         where T : IRecoverableComponent =>
-        ComponentProxy.Create<T>(inv => InvokeAsync(inv, CancellationToken.None), key, NextRequestId, SessionId);
+        ComponentProxy.Create<T>(inv => InvokeAsync(inv, cancellationToken), key, NextRequestId, SessionId);
 
     /// <summary>
     /// A typed proxy whose calls all use <paramref name="requestId"/>: one request, which a later process can resend (for
-    /// example after a crash) and get its single outcome.
+    /// example after a crash) and get its single outcome. <paramref name="cancellationToken"/> bounds its calls, as for
+    /// <see cref="GetComponent{T}"/>.
     /// </summary>
-    public T Call<T>(string key, string requestId)
+    public T Call<T>(string key, string requestId, CancellationToken cancellationToken = default)
         where T : IRecoverableComponent
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
-        return ComponentProxy.Create<T>(inv => InvokeAsync(inv, CancellationToken.None), key, () => requestId, SessionId);
+        return ComponentProxy.Create<T>(inv => InvokeAsync(inv, cancellationToken), key, () => requestId, SessionId);
     }
 
     /// <summary>A new request id of this client's session.</summary>
@@ -167,10 +172,12 @@ public sealed class MiddlewareClient : IAsyncDisposable
 
     /// <summary>
     /// Sends one invocation, retrying transport failures and Unavailable/Moved replies with the same request id. Throws
-    /// <see cref="ArgumentException"/> for a request the silo calls malformed, <see cref="UnknownComponentException"/>
-    /// for an unknown type or method, <see cref="ClusterUnavailableException"/> when retries run out,
-    /// <see cref="TimeoutException"/> past <see cref="MiddlewareClientOptions.RequestTimeout"/> (only when
-    /// <paramref name="cancellationToken"/> cannot be canceled), and <see cref="OperationCanceledException"/> on cancellation.
+    /// <see cref="RequestIdReuseException"/> for an id already used for another call, <see cref="ArgumentException"/> for
+    /// a request the silo calls malformed, <see cref="UnknownComponentException"/> for an unknown type or method,
+    /// <see cref="TimeoutException"/> past <see cref="MiddlewareClientOptions.RequestTimeout"/> and
+    /// <see cref="ClusterUnavailableException"/> when <see cref="MiddlewareClientOptions.MaxAttempts"/> ran out (both with
+    /// the last cause), <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> fires, and
+    /// <see cref="ObjectDisposedException"/> when the client is disposed meanwhile.
     /// </summary>
     public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
     {
@@ -179,35 +186,6 @@ public sealed class MiddlewareClient : IAsyncDisposable
         var flags = _options.RouteToOwners ? InvokeFlags.PreferMoved : InvokeFlags.None;
         var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args, flags);
         return ReplyMapping.ToReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
-    }
-
-    /// <summary>
-    /// Sends one message through the retry pipeline (same request id on every attempt) and returns the last reply, which
-    /// may still be Unavailable or Moved when retries ran out.
-    /// </summary>
-    private async Task<ReplyMessage> SendAsync(InvokeMessage message, CancellationToken cancellationToken)
-    {
-        // The caller's token rules when it can fire; otherwise the client's default deadline bounds the call.
-        using var deadline = !cancellationToken.CanBeCanceled && _options.RequestTimeout != Timeout.InfiniteTimeSpan
-            ? new CancellationTokenSource(_options.RequestTimeout)
-            : null;
-        var token = deadline?.Token ?? cancellationToken;
-        var call = new CallState(this, message);
-        try
-        {
-            var reply = await _pipeline.ExecuteAsync(static (state, ct) => state.Client.AttemptAsync(state, ct), call, token).ConfigureAwait(false);
-            return reply.Status is ReplyStatus.Unavailable or ReplyStatus.Moved
-                ? throw new ClusterUnavailableException(message.RequestId, call.Attempts, reply.Status == ReplyStatus.Moved ? "the component kept moving, last to " + reply.Detail : "the silo is unavailable: " + reply.Detail)
-                : reply;
-        }
-        catch (OperationCanceledException) when (deadline is { IsCancellationRequested: true })
-        {
-            throw new TimeoutException($"Request {message.RequestId} ({message.ComponentType}/{message.Key}.{message.Method}) took longer than MiddlewareClientOptions.RequestTimeout ({_options.RequestTimeout}) over {call.Attempts} attempt(s); it may or may not have run, retry it with the same request id.");
-        }
-        catch (Exception e) when (IsTransient(e))
-        {
-            throw new ClusterUnavailableException(message.RequestId, call.Attempts, Describe(e), e);
-        }
     }
 
     /// <summary>A cluster operation (<see cref="InvokeFlags.Control"/>) with JSON arguments; returns the Ok result.</summary>
@@ -241,134 +219,25 @@ public sealed class MiddlewareClient : IAsyncDisposable
         if (added.Count > 0) _gateways = [.. known, .. added];
     }
 
-    /// <summary>Closes every gateway connection; calls in flight fail.</summary>
+    /// <summary>
+    /// Closes every gateway connection. Calls in flight stop retrying and fail with <see cref="ObjectDisposedException"/>
+    /// (or <see cref="OperationCanceledException"/> when their own token fired first); they may or may not have run, so a
+    /// new client can resend them with the same request ids. Disposing never throws.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var gateway in _gateways.Concat(_movedTargets.Values)) await gateway.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private async ValueTask<ReplyMessage> AttemptAsync(CallState call, CancellationToken cancellationToken)
-    {
-        var message = call.Message;
-        var routed = (message.Flags & InvokeFlags.PreferMoved) != 0;
-        var component = (message.ComponentType, message.Key);
-        PeerConnection? cachedOwner = null;
-        var gateway = call.MovedTo
-            ?? (routed && call.Attempts == 0 && _owners.TryGetValue(component, out cachedOwner) ? cachedOwner : null)
-            ?? PickGateway(call);
-        call.MovedTo = null;
-        call.LastGateway = gateway;
-        // Only a first attempt asks for a redirect: a retry lets the gateway hold and forward it through a failover.
-        if (routed && call.Attempts > 0) message = message with { Flags = message.Flags & ~InvokeFlags.PreferMoved };
-        call.Attempts++;
-        Interlocked.Increment(ref _attempts);
-        ReplyMessage reply;
-        try
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        foreach (var gateway in _gateways.Concat(_movedTargets.Values))
         {
-            var connection = await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
-            reply = await connection.InvokeAsync(message, cancellationToken).ConfigureAwait(false);
-        }
-        catch when (cachedOwner is not null)
-        {
-            _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
-            throw;
-        }
-
-        // A Moved reply names the owner: the retry goes there (immediately, see the delay generator) with the same id,
-        // and so do later calls to the component until the owner fails or moves.
-        if (reply.Status == ReplyStatus.Moved && !string.IsNullOrEmpty(reply.Detail))
-        {
-            call.MovedTo = GatewayFor(reply.Detail);
-            if (routed)
+            try
             {
-                if (_owners.Count > 100_000) _owners.Clear();
-                _owners[component] = call.MovedTo;
+                await gateway.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or IOException or System.Net.Sockets.SocketException or ConnectionLostException)
+            {
+                // A connection that was already going down: nothing to close any more.
             }
         }
-        else if (reply.Status == ReplyStatus.Unavailable && cachedOwner is not null)
-        {
-            _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
-        }
-
-        return reply;
-    }
-
-    /// <summary>Round-robin over the gateways, preferring one whose connection is up; a retry starts past the last one tried.</summary>
-    private PeerConnection PickGateway(CallState call)
-    {
-        var gateways = _gateways;
-        var start = call.LastGateway is null
-            ? (int)(Interlocked.Increment(ref _nextGateway) % gateways.Length)
-            : Array.IndexOf(gateways, call.LastGateway) + 1;
-        for (var i = 0; i < gateways.Length; i++)
-        {
-            var candidate = gateways[(start + i) % gateways.Length];
-            if (candidate.IsHealthy && candidate != call.LastGateway) return candidate;
-        }
-
-        return gateways[(start % gateways.Length + gateways.Length) % gateways.Length];
-    }
-
-    private PeerConnection GatewayFor(string address)
-    {
-        foreach (var gateway in _gateways)
-        {
-            if (string.Equals(gateway.Address, address, StringComparison.OrdinalIgnoreCase)) return gateway;
-        }
-
-        MiddlewareClientOptions.ParseGateway(address);
-        return _movedTargets.GetOrAdd(address, a => new PeerConnection(a, _connectionOptions));
-    }
-
-    private static ResiliencePipeline<ReplyMessage> BuildPipeline(MiddlewareClientOptions options)
-    {
-        var builder = new ResiliencePipelineBuilder<ReplyMessage>();
-        if (options.MaxAttempts > 1)
-        {
-            builder.AddRetry(new RetryStrategyOptions<ReplyMessage>
-            {
-                MaxRetryAttempts = options.MaxAttempts - 1,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.RetryBaseDelay,
-                MaxDelay = options.RetryMaxDelay,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
-                {
-                    { Exception: { } e } => IsTransient(e),
-                    { Result: { } r } => r.Status is ReplyStatus.Unavailable or ReplyStatus.Moved,
-                    _ => false,
-                }),
-                // A redirect is not a failure of the cluster: follow it at once instead of backing off.
-                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result?.Status == ReplyStatus.Moved ? TimeSpan.Zero : (TimeSpan?)null),
-            });
-        }
-
-        return builder.AddTimeout(options.AttemptTimeout).Build();
-    }
-
-    /// <summary>
-    /// Failures after which the request may be resent with the same id: the connection dropped or could not be made,
-    /// or an attempt ran out of time. Handshake refusals, oversized frames and cancellation are not among them.
-    /// </summary>
-    private static bool IsTransient(Exception e) =>
-        e is ConnectionLostException or SocketException or TimeoutException or TimeoutRejectedException or IOException;
-
-    private static string Describe(Exception e) => e switch
-    {
-        TimeoutRejectedException => "the last attempt timed out (MiddlewareClientOptions.AttemptTimeout)",
-        _ => e.Message,
-    };
-
-    private sealed class CallState(MiddlewareClient client, InvokeMessage message)
-    {
-        public MiddlewareClient Client { get; } = client;
-
-        public InvokeMessage Message { get; } = message;
-
-        public int Attempts { get; set; }
-
-        public PeerConnection? MovedTo { get; set; }
-
-        public PeerConnection? LastGateway { get; set; }
     }
 }

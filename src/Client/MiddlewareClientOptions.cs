@@ -44,27 +44,33 @@ public sealed class MiddlewareClientOptions
     /// </summary>
     public bool RouteToOwners { get; init; } = true;
 
-    /// <summary>How long one attempt (connect + send + reply) may take before it is abandoned and retried.</summary>
+    /// <summary>How long one attempt (connect + send + reply) may take before it is abandoned and retried (default 10 s).</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// How long a whole call may take, every retry included, when the caller gives no cancellation token (typed proxies
-    /// always use it); past it the call fails with <see cref="TimeoutException"/>. <see cref="Timeout.InfiniteTimeSpan"/>
-    /// waits as long as retries last.
+    /// How long a whole call may take, every retry included (default 30 s): retries go on until it passes, so a call rides
+    /// through a silo restart or failover shorter than this. Past it the call fails with <see cref="TimeoutException"/>
+    /// naming the last cause. A caller's cancellation token bounds the call too (whichever comes first);
+    /// <see cref="Timeout.InfiniteTimeSpan"/> leaves only the token and <see cref="MaxAttempts"/>.
     /// </summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a TCP connect plus handshake to one gateway may take.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Attempts per call, the first included (1 disables retries).</summary>
-    public int MaxAttempts { get; init; } = 6;
+    /// <summary>
+    /// An optional cap on attempts per call, the first included (1 disables retries); past it the call fails with
+    /// <see cref="ClusterUnavailableException"/>. Null (the default): no cap, retries last until
+    /// <see cref="RequestTimeout"/>, so how long a call may wait is set in time, not in a count that a fast failure
+    /// (connection refused while a silo restarts) would use up in a few seconds.
+    /// </summary>
+    public int? MaxAttempts { get; init; }
 
-    /// <summary>The first retry delay; later ones grow exponentially, with jitter.</summary>
+    /// <summary>The first retry delay (default 100 ms); later ones double, with jitter, up to <see cref="RetryMaxDelay"/>.</summary>
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>The largest delay between two attempts.</summary>
-    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>The largest delay between two attempts (default 2 s): after an outage ends a call notices within about this.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and what to do about it.</summary>
     public void Validate()
@@ -81,8 +87,8 @@ public sealed class MiddlewareClientOptions
         Positive(AttemptTimeout, nameof(AttemptTimeout), allowInfinite: false);
         Positive(RequestTimeout, nameof(RequestTimeout), allowInfinite: true);
         Positive(ConnectTimeout, nameof(ConnectTimeout), allowInfinite: false);
-        if (MaxAttempts is < 1 or > 100)
-            throw new ArgumentException($"MiddlewareClientOptions.MaxAttempts is {MaxAttempts}; it must be between 1 (no retries) and 100.", nameof(MaxAttempts));
+        if (MaxAttempts is < 1)
+            throw new ArgumentException($"MiddlewareClientOptions.MaxAttempts is {MaxAttempts}; it must be at least 1 (no retries), or null to retry until RequestTimeout.", nameof(MaxAttempts));
         Positive(RetryBaseDelay, nameof(RetryBaseDelay), allowInfinite: false);
         Positive(RetryMaxDelay, nameof(RetryMaxDelay), allowInfinite: false);
         if (RetryMaxDelay < RetryBaseDelay)

@@ -16,14 +16,30 @@ public class RequestNotAcknowledgedException : Exception
     }
 }
 
-/// <summary>A request id was used again with a different method or different arguments.</summary>
+/// <summary>
+/// A request id was used again with a different method or different arguments. Callers get this one type on every
+/// path (in-process, the client SDK, a component call through a silo).
+/// </summary>
 public sealed class RequestIdReuseException(ComponentId component, string requestId, string method)
     : Exception($"Request id '{requestId}' was already used on {component} for a different call than this {method}(...). " +
                 "A request id names one request: retries must send the same method and arguments, and a new request needs a new id.")
 {
+    /// <summary>The component the id was sent to.</summary>
+    public ComponentId Component { get; } = component;
+
     /// <summary>The reused id.</summary>
     public string RequestId { get; } = requestId;
+
+    /// <summary>The method of the refused call.</summary>
+    public string Method { get; } = method;
 }
+
+/// <summary>
+/// The request id was declared not committed by an outcome query (<see cref="RequestOutcome"/>) and fenced: it will
+/// never run. Final, like a recorded error: send the operation again under a new request id if it is still wanted.
+/// Callers get this one type on every path; the recorded reply has the error type <see cref="RequestOutcome.FencedErrorType"/>.
+/// </summary>
+public sealed class RequestFencedException(string message) : Exception(message);
 
 /// <summary>
 /// No component type is registered under the requested name or interface, or the type has no such method: a

@@ -44,17 +44,8 @@ public sealed class ComponentMethod
         var where = $"{iface.Name}.{m.Name}";
         if (m.IsGenericMethod)
             throw new ComponentDefinitionException($"{where} is generic; component methods cannot be generic because the log must name concrete argument types.");
-        Type? result;
-        if (m.ReturnType == typeof(Task)) result = null;
-        else if (m.ReturnType.IsGenericType && m.ReturnType.GetGenericTypeDefinition() == typeof(Task<>)) result = m.ReturnType.GetGenericArguments()[0];
-        else throw new ComponentDefinitionException($"{where} returns {m.ReturnType.Name}; component methods must return Task or Task<T> (for example Task<{m.ReturnType.Name}>).");
-        foreach (var p in m.GetParameters())
-        {
-            if (p.ParameterType.IsByRef || p.IsOut)
-                throw new ComponentDefinitionException($"{where} has ref/out parameter '{p.Name}'; component arguments travel by value, return a result instead.");
-            if (p.ParameterType == typeof(CancellationToken))
-                throw new ComponentDefinitionException($"{where} takes a CancellationToken; turns run to completion once started, so remove the parameter.");
-        }
+        var result = ComponentSignature.ResultOf(where, m.ReturnType);
+        foreach (var p in m.GetParameters()) ComponentSignature.CheckParameter(where, p);
 
         var readOnly = m.GetCustomAttribute<ReadOnlyTurnAttribute>() is not null
             || (grainType is not null && GetImplementation(iface, m, grainType)?.GetCustomAttribute<ReadOnlyTurnAttribute>() is not null);

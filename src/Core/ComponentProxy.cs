@@ -71,7 +71,7 @@ public class ComponentProxy : DispatchProxy
     }
 
     private static object? Unwrap(ComponentReply reply, ComponentMethod method, JsonSerializerOptions json) =>
-        reply.IsError ? throw ReplyDecoder.ToException(reply) : method.DecodeResult(reply.Result.Span, json);
+        reply.IsError ? throw ReplyDecoder.ToException(reply, json) : method.DecodeResult(reply.Result.Span, json);
 
     private static async Task<T> TypedCore<T>(Task<ComponentReply> reply, ComponentMethod method, JsonSerializerOptions json) =>
         (T)Unwrap(await reply.ConfigureAwait(false), method, json)!;

@@ -12,13 +12,14 @@ public sealed record HandshakeOutcome(HelloMessage? Hello, string? RejectReason)
 
 /// <summary>
 /// The server's handshake rules, kept apart from sockets so they are tested directly: the first frame must be a
-/// Hello with the "MWP" magic, the same protocol version, and the cluster key when the server requires one.
+/// Hello with the "MWP" magic, a protocol version from <see cref="ProtocolConstants.MinVersion"/> to the server's, and the
+/// cluster key when the server requires one. The connection then speaks the Hello's version (HelloOk says so).
 /// </summary>
 public static class Handshake
 {
     /// <summary>Judges the first frame of a connection.</summary>
     /// <param name="first">The first frame received.</param>
-    /// <param name="serverVersion">The version the server speaks (normally <see cref="ProtocolConstants.Version"/>).</param>
+    /// <param name="serverVersion">The newest version the server speaks (normally <see cref="ProtocolConstants.Version"/>).</param>
     /// <param name="requiredClusterKey">The key every peer must present, or null when the server requires none.</param>
     public static HandshakeOutcome Evaluate(in Frame first, ushort serverVersion, string? requiredClusterKey)
     {
@@ -27,8 +28,9 @@ public static class Handshake
         if (!MessageCodec.TryPeekHelloVersion(first, out var version))
             return Reject("the Hello does not start with the \"MWP\" magic; this port speaks the Middleware protocol");
         // Versions are compared before the rest is decoded: another version's Hello may have other fields.
-        if (version != serverVersion)
-            return Reject($"protocol version {version} is not supported: this server speaks protocol version {serverVersion}; use a client of the same release");
+        // Older peers down to MinVersion are served in their own version (the connection answers in it).
+        if (version > serverVersion || version < Math.Min(ProtocolConstants.MinVersion, serverVersion))
+            return Reject($"protocol version {version} is not supported: this server speaks protocol version {serverVersion} (and serves peers down to version {Math.Min(ProtocolConstants.MinVersion, serverVersion)}); use a client of the same release or older");
         if (!MessageCodec.TryDecode(first, out var message, out var error))
             return Reject($"the Hello is malformed ({error!.Message})");
         var hello = (HelloMessage)message!;

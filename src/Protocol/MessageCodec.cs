@@ -6,8 +6,11 @@ namespace Middleware.Protocol;
 /// </summary>
 public static class MessageCodec
 {
-    /// <summary>Decodes the message in <paramref name="frame"/>; the result owns copies of every byte it keeps.</summary>
-    public static bool TryDecode(in Frame frame, out ProtocolMessage? message, out ProtocolError? error)
+    /// <summary>
+    /// Decodes the message in <paramref name="frame"/>; the result owns copies of every byte it keeps.
+    /// <paramref name="version"/> is the protocol version the connection speaks (it decides the Reply layout).
+    /// </summary>
+    public static bool TryDecode(in Frame frame, out ProtocolMessage? message, out ProtocolError? error, ushort version = ProtocolConstants.Version)
     {
         var reader = new PayloadReader(frame.Payload);
         message = frame.Type switch
@@ -16,7 +19,7 @@ public static class MessageCodec
             MessageType.HelloOk => DecodeHelloOk(ref reader),
             MessageType.HelloRejected => reader.TryReadString(out var reason) ? new HelloRejectedMessage(reason) : null,
             MessageType.Invoke => DecodeInvoke(ref reader),
-            MessageType.Reply => DecodeReply(ref reader),
+            MessageType.Reply => DecodeReply(ref reader, version),
             MessageType.Echo => reader.TryReadBytes(out var echo) ? new EchoMessage(echo) : null,
             MessageType.EchoReply => reader.TryReadBytes(out var echoReply) ? new EchoReplyMessage(echoReply) : null,
             MessageType.Ping => PingMessage.Instance,
@@ -74,7 +77,7 @@ public static class MessageCodec
         return new InvokeMessage(type, key, method, requestId, session, caller, args, (InvokeFlags)flags);
     }
 
-    private static ReplyMessage? DecodeReply(ref PayloadReader reader)
+    private static ReplyMessage? DecodeReply(ref PayloadReader reader, ushort version)
     {
         if (!reader.TryReadByte(out var status)) return null;
         switch ((ReplyStatus)status)
@@ -82,16 +85,23 @@ public static class MessageCodec
             case ReplyStatus.Ok:
                 return reader.TryReadBytes(out var result) ? ReplyMessage.Ok(result) : null;
             case ReplyStatus.Error:
-                return reader.TryReadString(out var type) && reader.TryReadString(out var text) ? ReplyMessage.Error(type, text) : null;
+                if (!reader.TryReadString(out var type) || !reader.TryReadString(out var text)) return null;
+                // Version 2 adds the error data (empty for none); version 1 ends here.
+                byte[] data = [];
+                if (version >= 2 && !reader.TryReadBytes(out data)) return null;
+                return ReplyMessage.Error(type, text, data).ForVersion(version);
             case ReplyStatus.Moved or ReplyStatus.Unavailable or ReplyStatus.BadRequest or ReplyStatus.NotFound:
                 if (!reader.TryReadString(out var detail)) return null;
-                return (ReplyStatus)status switch
+                // Version 2 adds a condition to BadRequest and NotFound (0 for none).
+                var condition = 0u;
+                if (version >= 2 && (ReplyStatus)status is ReplyStatus.BadRequest or ReplyStatus.NotFound && !reader.TryReadVarUInt32(out condition)) return null;
+                return ((ReplyStatus)status switch
                 {
                     ReplyStatus.Moved => ReplyMessage.Moved(detail),
                     ReplyStatus.Unavailable => ReplyMessage.Unavailable(detail),
-                    ReplyStatus.BadRequest => ReplyMessage.BadRequest(detail),
-                    _ => ReplyMessage.NotFound(detail),
-                };
+                    ReplyStatus.BadRequest => ReplyMessage.BadRequest(detail, (ReplyCondition)condition),
+                    _ => ReplyMessage.NotFound(detail, (ReplyCondition)condition),
+                }).ForVersion(version);
             default:
                 return null;
         }

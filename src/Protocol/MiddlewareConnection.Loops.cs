@@ -35,9 +35,9 @@ public sealed partial class MiddlewareConnection
                 if (!decoded) throw new ProtocolViolationException(error!);
                 return message switch
                 {
-                    HelloOkMessage ok when ok.ProtocolVersion == ProtocolConstants.Version => ok,
+                    HelloOkMessage ok when ok.ProtocolVersion is >= ProtocolConstants.MinVersion and <= ProtocolConstants.Version => ok,
                     HelloOkMessage ok => throw new HandshakeRejectedException(
-                        $"the server answered with protocol version {ok.ProtocolVersion}, but this client speaks protocol version {ProtocolConstants.Version}"),
+                        $"the server answered with protocol version {ok.ProtocolVersion}, but this client speaks protocol versions {ProtocolConstants.MinVersion} to {ProtocolConstants.Version}"),
                     HelloRejectedMessage rejected => throw new HandshakeRejectedException(rejected.Reason),
                     _ => throw new ProtocolViolationException(new ProtocolError(ProtocolErrorKind.UnexpectedMessage, $"expected HelloOk or HelloRejected, got {frame.Type}")),
                 };
@@ -94,7 +94,23 @@ public sealed partial class MiddlewareConnection
         }
 
         Close(reason);
-        await _input.CompleteAsync().ConfigureAwait(false);
+        await CompleteQuietlyAsync(_input.CompleteAsync()).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Completes a pipe end after <see cref="Close"/> disposed the stream under it: completing may still try to flush
+    /// what was buffered, which can only fail now, and the requests it carried have already failed together.
+    /// </summary>
+    private static async ValueTask CompleteQuietlyAsync(ValueTask complete)
+    {
+        try
+        {
+            await complete.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or IOException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            // Nothing left to deliver it to.
+        }
     }
 
     private void Dispatch(in Frame frame)
@@ -116,7 +132,7 @@ public sealed partial class MiddlewareConnection
             throw new ProtocolViolationException(new ProtocolError(ProtocolErrorKind.UnexpectedMessage, $"{frame.Type} answered a request expecting {pending.ExpectedReply}"));
         }
 
-        if (!MessageCodec.TryDecode(frame, out var message, out var error))
+        if (!MessageCodec.TryDecode(frame, out var message, out var error, ProtocolVersion))
         {
             pending.Fail(new ProtocolViolationException(error!));
             throw new ProtocolViolationException(error!);
@@ -137,7 +153,7 @@ public sealed partial class MiddlewareConnection
             Close(e);
         }
 
-        await _output.CompleteAsync().ConfigureAwait(false);
+        await CompleteQuietlyAsync(_output.CompleteAsync()).ConfigureAwait(false);
     }
 
     private void SweepTimeouts()

@@ -39,8 +39,12 @@ public sealed partial class MiddlewareConnection : IAsyncDisposable
         RemoteEndPoint = socket.RemoteEndPoint!;
         RemoteSiloId = welcome.SiloId;
         RemoteMaxFrameSize = welcome.MaxFrameSize;
+        ProtocolVersion = welcome.ProtocolVersion;
         _sendLimit = welcome.MaxFrameSize;
     }
+
+    /// <summary>The protocol version the server answered in (HelloOk): the newest both sides speak.</summary>
+    public ushort ProtocolVersion { get; }
 
     /// <summary>The silo id the server announced in HelloOk.</summary>
     public string RemoteSiloId { get; }

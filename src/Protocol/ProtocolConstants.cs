@@ -3,8 +3,14 @@ namespace Middleware.Protocol;
 /// <summary>Fixed numbers of the wire protocol.</summary>
 public static class ProtocolConstants
 {
-    /// <summary>The protocol version this build speaks. A handshake with any other version is refused.</summary>
-    public const ushort Version = 1;
+    /// <summary>
+    /// The newest protocol version this build speaks. Version 2 adds the error data of Error replies and the condition
+    /// of BadRequest and NotFound replies; a server answers a version-1 peer in version 1.
+    /// </summary>
+    public const ushort Version = 2;
+
+    /// <summary>The oldest protocol version a server of this build still accepts (and answers in).</summary>
+    public const ushort MinVersion = 1;
 
     /// <summary>The default largest frame (the value of its length field) a peer accepts: 1 MiB.</summary>
     public const int DefaultMaxFrameSize = 1024 * 1024;

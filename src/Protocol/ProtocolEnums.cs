@@ -63,6 +63,19 @@ public enum ReplyStatus : byte
     NotFound = 6,
 }
 
+/// <summary>
+/// Which known condition a BadRequest or NotFound reply stands for, so every caller raises the same exception type for
+/// it (protocol version 2; absent means <see cref="None"/>). It is on the wire: never renumber.
+/// </summary>
+public enum ReplyCondition : uint
+{
+    /// <summary>No particular condition: the detail says what is wrong.</summary>
+    None = 0,
+
+    /// <summary>The request id was already used for another method or other arguments (<c>RequestIdReuseException</c>).</summary>
+    RequestIdReused = 1,
+}
+
 /// <summary>Options of an invoke. Unknown bits are carried through unchanged so newer peers can add flags.</summary>
 [Flags]
 public enum InvokeFlags : uint

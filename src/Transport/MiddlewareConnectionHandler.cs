@@ -107,7 +107,8 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
             // Consumed up to the Hello only: a peer may pipeline requests right behind it.
             input.AdvanceTo(buffer.Start);
             if (!outcome.Accepted) return await RejectAsync(connection, outcome.RejectReason!).ConfigureAwait(false);
-            FrameWriter.Write(connection.Transport.Output, 0, new HelloOkMessage(ProtocolConstants.Version, _options.SiloId, _options.MaxFrameSize));
+            // The connection speaks the peer's version (an older peer is answered in its own).
+            FrameWriter.Write(connection.Transport.Output, 0, new HelloOkMessage(outcome.Hello!.ProtocolVersion, _options.SiloId, _options.MaxFrameSize));
             await connection.Transport.Output.FlushAsync().ConfigureAwait(false);
             return outcome.Hello;
         }

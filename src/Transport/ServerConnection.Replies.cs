@@ -72,6 +72,8 @@ internal sealed partial class ServerConnection
 
     private void Send(ulong correlationId, ProtocolMessage reply)
     {
+        // A peer of an older protocol version gets replies it can decode (without the fields it does not know).
+        if (reply is ReplyMessage r && _hello.ProtocolVersion < ProtocolConstants.Version) reply = r.ForVersion(_hello.ProtocolVersion);
         var length = reply.GetFrameLength();
         if (length > _options.MaxFrameSize)
         {

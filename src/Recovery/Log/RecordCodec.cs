@@ -25,6 +25,10 @@ public static class RecordCodec
     private const byte ReplyOk = 0;
     private const byte ReplyError = 1;
 
+    // An error with its exception's data (added within turn format 2 and reply format 1): only errors that have data
+    // use it, so every other record is byte for byte what earlier builds wrote and read.
+    private const byte ReplyErrorWithData = 2;
+
     /// <summary>Encodes a turn record.</summary>
     public static byte[] EncodeTurn(TurnRecord turn)
     {
@@ -191,9 +195,10 @@ public static class RecordCodec
     {
         if (reply.IsError)
         {
-            w.Byte(ReplyError);
+            w.Byte(reply.ErrorData.IsEmpty ? ReplyError : ReplyErrorWithData);
             w.String(reply.ErrorType!);
             w.String(reply.ErrorMessage ?? string.Empty);
+            if (!reply.ErrorData.IsEmpty) w.Bytes(reply.ErrorData.Span);
         }
         else
         {
@@ -209,7 +214,8 @@ public static class RecordCodec
         {
             ReplyOk => new ComponentReply(r.Bytes()),
             ReplyError => new ComponentReply(ReadOnlyMemory<byte>.Empty, r.String(), r.String()),
-            _ => throw new InvalidDataException($"Unknown reply tag {tag}."),
+            ReplyErrorWithData => new ComponentReply(ReadOnlyMemory<byte>.Empty, r.String(), r.String()) { ErrorData = r.Bytes() },
+            _ => throw new InvalidDataException($"Unknown reply tag {tag}; the record was written by a newer build, upgrade the middleware to read it."),
         };
     }
 

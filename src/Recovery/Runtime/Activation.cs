@@ -117,7 +117,7 @@ internal sealed partial class Activation
             // A resumed turn that asks for other values or calls than its partial record holds ran different code: that
             // is not the component's answer, and recording it would hide calls that may have taken effect.
             if (e is ReplayDivergenceException) context.InfrastructureFailure ??= e;
-            reply = Replayer.ErrorReply(e);
+            reply = Replayer.ErrorReply(e, _json);
             if (context.InfrastructureFailure is null) await UndoAsync(inv).ConfigureAwait(false);
         }
 
@@ -194,7 +194,7 @@ internal sealed partial class Activation
             }
             catch (Exception e)
             {
-                reply = Replayer.ErrorReply(e);
+                reply = Replayer.ErrorReply(e, _json);
             }
 
             // A component call or session read that could not be delivered is not the component's answer: retry.

@@ -67,7 +67,7 @@ public static class Replayer
             catch (JsonException e)
             {
                 throw new ReplayDivergenceException(id, checkpoint.Seq, "(checkpoint)", $"state readable as {type.StateType.Name}",
-                    $"a state that no longer deserializes ({e.Message}); the state type changed incompatibly");
+                    $"a state that no longer deserializes ({e.Message}); the state type changed incompatibly", codeChangeOnly: true);
             }
 
             from = checkpoint.Seq + 1;
@@ -156,7 +156,7 @@ public static class Replayer
         var grain = (IRecoverableGrain)grainObject;
         var turn = RecordCodec.DecodeTurn(record.Payload);
         if (!type.Methods.TryGetValue(turn.Method, out var method))
-            throw new ReplayDivergenceException(id, record.Seq, turn.Method, $"a method named {turn.Method}", $"no such method on {type.InterfaceType.Name}");
+            throw new ReplayDivergenceException(id, record.Seq, turn.Method, $"a method named {turn.Method}", $"no such method on {type.InterfaceType.Name}", codeChangeOnly: true);
         object?[] args;
         try
         {
@@ -164,7 +164,7 @@ public static class Replayer
         }
         catch (ArgumentException e)
         {
-            throw new ReplayDivergenceException(id, record.Seq, turn.Method, "arguments that decode", e.Message);
+            throw new ReplayDivergenceException(id, record.Seq, turn.Method, "arguments that decode", e.Message, codeChangeOnly: true);
         }
 
         var context = new ReplayTurnContext(id, record.Seq, turn, json);
@@ -178,7 +178,7 @@ public static class Replayer
         }
         catch (Exception e) when (e is not ReplayDivergenceException)
         {
-            reply = ErrorReply(e);
+            reply = ErrorReply(e, json);
         }
 
         var changed = !reply.SameAs(turn.Reply);
@@ -193,7 +193,9 @@ public static class Replayer
         return (turn, changed);
     }
 
-    /// <summary>The recorded form of an exception thrown by component code.</summary>
-    public static ComponentReply ErrorReply(Exception e) =>
-        new(ReadOnlyMemory<byte>.Empty, e.GetType().FullName ?? e.GetType().Name, e.Message);
+    /// <summary>
+    /// The recorded form of an exception thrown by component code: type, message and data properties as canonical JSON
+    /// written with <paramref name="json"/> (the component settings; see <see cref="ExceptionContent"/>).
+    /// </summary>
+    public static ComponentReply ErrorReply(Exception e, JsonSerializerOptions? json = null) => ComponentReply.FromException(e, json);
 }

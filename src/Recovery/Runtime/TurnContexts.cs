@@ -327,7 +327,7 @@ internal sealed class ReplayTurnContext(ComponentId id, long recordSeq, TurnReco
         var values = turn.Values;
         if (_next >= values.Count)
             throw Diverged($"{values.Count} recorded nondeterministic value(s)",
-                $"a request for value #{_next + 1} ({kind}); the code now consumes more nondeterminism than when the turn ran");
+                $"a request for value #{_next + 1} ({kind}); the turn now asks for more nondeterministic values than it recorded");
         var v = values[_next];
         if (v.Kind != kind) throw Diverged($"value #{_next + 1} = {v}", $"a request for {kind}");
         _next++;

@@ -21,13 +21,15 @@ namespace Middleware.Tests.Client;
 /// </summary>
 internal sealed class ClientTestSilo : IAsyncDisposable
 {
+    private readonly Func<ComponentRegistry> _registry;
     private WebApplication? _app;
     private LocalRuntime? _runtime;
 
-    private ClientTestSilo(MemoryLogStore store, TransportOptions options)
+    private ClientTestSilo(MemoryLogStore store, TransportOptions options, Func<ComponentRegistry>? registry)
     {
         Store = store;
         Options = options;
+        _registry = registry ?? Registries.Default;
     }
 
     /// <summary>The log store; it survives <see cref="RestartAsync"/> like a database survives a silo.</summary>
@@ -42,9 +44,12 @@ internal sealed class ClientTestSilo : IAsyncDisposable
     /// <summary>The handler of the running instance (replaced at each restart).</summary>
     public RuntimeFrameHandler Handler { get; private set; } = null!;
 
-    public static async Task<ClientTestSilo> StartAsync(TransportOptions? options = null, Action<RuntimeFrameHandler>? configure = null)
+    /// <summary>The router of the running instance: it also carries the component calls its turns make.</summary>
+    public Middleware.Silo.ClusterRouter Router { get; private set; } = null!;
+
+    public static async Task<ClientTestSilo> StartAsync(TransportOptions? options = null, Action<RuntimeFrameHandler>? configure = null, Func<ComponentRegistry>? registry = null)
     {
-        var silo = new ClientTestSilo(new MemoryLogStore(), options ?? new TransportOptions { SiloId = "client-test-silo" });
+        var silo = new ClientTestSilo(new MemoryLogStore(), options ?? new TransportOptions { SiloId = "client-test-silo" }, registry);
         await silo.StartCoreAsync(0, configure);
         return silo;
     }
@@ -79,9 +84,9 @@ internal sealed class ClientTestSilo : IAsyncDisposable
 
     private async Task StartCoreAsync(int port, Action<RuntimeFrameHandler>? configure)
     {
-        _runtime = new LocalRuntime(Store, Registries.Default());
-        // The real silo's router, without membership: it serves everything locally, sessions included.
-        var router = new Middleware.Silo.ClusterRouter(new Middleware.Silo.SiloOptions { SiloId = Options.SiloId }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        // The real silo's router, without membership: it serves everything locally, sessions and component calls included.
+        var router = Router = new Middleware.Silo.ClusterRouter(new Middleware.Silo.SiloOptions { SiloId = Options.SiloId }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        _runtime = new LocalRuntime(Store, _registry(), environment: new RuntimeEnvironment { Caller = router });
         router.Attach(_runtime, Store, Store);
         Handler = new RuntimeFrameHandler(router);
         configure?.Invoke(Handler);

@@ -40,8 +40,8 @@ internal sealed class RawPeer : IAsyncDisposable
         Assert.IsType<HelloOkMessage>(message);
     }
 
-    /// <summary>The next frame, decoded, or null when the server closed the connection.</summary>
-    public async Task<(ulong CorrelationId, ProtocolMessage Message)?> ReadFrameAsync()
+    /// <summary>The next frame, decoded (replies in protocol <paramref name="version"/>), or null when the server closed the connection.</summary>
+    public async Task<(ulong CorrelationId, ProtocolMessage Message)?> ReadFrameAsync(ushort version = ProtocolConstants.Version)
     {
         using var timeout = new CancellationTokenSource(ReadTimeout);
         while (true)
@@ -61,7 +61,7 @@ internal sealed class RawPeer : IAsyncDisposable
             var status = FrameParser.TryRead(ref buffer, ProtocolConstants.MaxMaxFrameSize, out var frame, out var error);
             if (status == FrameParseStatus.Frame)
             {
-                Assert.True(MessageCodec.TryDecode(frame, out var message, out error), error?.ToString());
+                Assert.True(MessageCodec.TryDecode(frame, out var message, out error, version), error?.ToString());
                 _reader.AdvanceTo(buffer.Start);
                 return (frame.CorrelationId, message!);
             }

@@ -1,0 +1,211 @@
+using System.Net.Sockets;
+using Middleware.Protocol;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Middleware.Client;
+
+/// <summary>
+/// One call's attempts: the retry pipeline (same request id every time), the choice of gateway per attempt, and the
+/// deadline and last cause a failed call reports.
+/// </summary>
+public sealed partial class MiddlewareClient
+{
+    /// <summary>
+    /// Sends one message through the retry pipeline (same request id on every attempt) until a final reply, the call's
+    /// deadline (<see cref="MiddlewareClientOptions.RequestTimeout"/>), the caller's token, the attempt cap or disposal.
+    /// </summary>
+    private async Task<ReplyMessage> SendAsync(InvokeMessage message, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        // The deadline bounds every call, with or without a caller's token; either one (or disposal) ends the retries.
+        using var deadline = _options.RequestTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_options.RequestTimeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline?.Token ?? CancellationToken.None, _disposing.Token);
+        var call = new CallState(this, message, linked.Token);
+        try
+        {
+            var reply = await _pipeline.ExecuteAsync(static (state, ct) => state.Client.AttemptAsync(state, ct), call, linked.Token).ConfigureAwait(false);
+            return reply.Status is ReplyStatus.Unavailable or ReplyStatus.Moved
+                ? throw new ClusterUnavailableException(message.RequestId, call.Attempts, call.LastCause ?? reply.ToString(), call.LastException)
+                : reply;
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException && !cancellationToken.IsCancellationRequested)
+        {
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                throw new ObjectDisposedException(nameof(MiddlewareClient),
+                    $"The client was disposed while request {message.RequestId} ({Describe(message)}) was in flight; it may or may not have run: resend it with the same request id from a new client.");
+            }
+
+            if (deadline is { IsCancellationRequested: true })
+            {
+                throw new TimeoutException(
+                    $"Request {message.RequestId} ({Describe(message)}) got no final answer within MiddlewareClientOptions.RequestTimeout ({_options.RequestTimeout}) " +
+                    $"over {call.Attempts} attempt(s); last cause: {call.LastCause ?? "the first attempt had not ended"}. It may or may not have run: retry it with the same request id.",
+                    call.LastException);
+            }
+
+            throw;
+        }
+        catch (Exception e) when (IsTransient(e))
+        {
+            throw new ClusterUnavailableException(message.RequestId, call.Attempts, call.LastCause ?? Describe(e), e);
+        }
+    }
+
+    private async ValueTask<ReplyMessage> AttemptAsync(CallState call, CancellationToken cancellationToken)
+    {
+        var message = call.Message;
+        var routed = (message.Flags & InvokeFlags.PreferMoved) != 0;
+        var component = (message.ComponentType, message.Key);
+        PeerConnection? cachedOwner = null;
+        var gateway = call.MovedTo
+            ?? (routed && call.Attempts == 0 && _owners.TryGetValue(component, out cachedOwner) ? cachedOwner : null)
+            ?? PickGateway(call);
+        call.MovedTo = null;
+        call.LastGateway = gateway;
+        // Only a first attempt asks for a redirect: a retry lets the gateway hold and forward it through a failover.
+        if (routed && call.Attempts > 0) message = message with { Flags = message.Flags & ~InvokeFlags.PreferMoved };
+        call.Attempts++;
+        Interlocked.Increment(ref _attempts);
+        ReplyMessage reply;
+        try
+        {
+            var connection = await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
+            reply = await connection.InvokeAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            if (cachedOwner is not null) _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
+            // What the caller is told if this was the last attempt. The per-attempt timeout cancels only this attempt's
+            // token; the end of the whole call (deadline, caller, disposal) is not a cause and keeps the previous one.
+            if (e is not OperationCanceledException)
+            {
+                call.LastCause = $"{gateway.Address}: {Describe(e)}";
+                call.LastException = e;
+            }
+            else if (!call.CallToken.IsCancellationRequested)
+            {
+                call.LastCause = $"{gateway.Address}: no reply within MiddlewareClientOptions.AttemptTimeout ({_options.AttemptTimeout})";
+            }
+
+            throw;
+        }
+
+        // A Moved reply names the owner: the retry goes there (immediately, see the delay generator) with the same id,
+        // and so do later calls to the component until the owner fails or moves.
+        if (reply.Status == ReplyStatus.Moved && !string.IsNullOrEmpty(reply.Detail))
+        {
+            call.LastCause = $"{gateway.Address}: the component moved to {reply.Detail}";
+            call.MovedTo = GatewayFor(reply.Detail);
+            if (routed)
+            {
+                if (_owners.Count > 100_000) _owners.Clear();
+                _owners[component] = call.MovedTo;
+            }
+        }
+        else if (reply.Status == ReplyStatus.Unavailable)
+        {
+            call.LastCause = $"{gateway.Address}: unavailable: {reply.Detail}";
+            if (cachedOwner is not null) _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
+        }
+
+        return reply;
+    }
+
+    /// <summary>Round-robin over the gateways, preferring one whose connection is up; a retry starts past the last one tried.</summary>
+    private PeerConnection PickGateway(CallState call)
+    {
+        var gateways = _gateways;
+        var start = call.LastGateway is null
+            ? (int)(Interlocked.Increment(ref _nextGateway) % gateways.Length)
+            : Array.IndexOf(gateways, call.LastGateway) + 1;
+        for (var i = 0; i < gateways.Length; i++)
+        {
+            var candidate = gateways[(start + i) % gateways.Length];
+            if (candidate.IsHealthy && candidate != call.LastGateway) return candidate;
+        }
+
+        return gateways[(start % gateways.Length + gateways.Length) % gateways.Length];
+    }
+
+    private PeerConnection GatewayFor(string address)
+    {
+        foreach (var gateway in _gateways)
+        {
+            if (string.Equals(gateway.Address, address, StringComparison.OrdinalIgnoreCase)) return gateway;
+        }
+
+        MiddlewareClientOptions.ParseGateway(address);
+        return _movedTargets.GetOrAdd(address, a => new PeerConnection(a, _connectionOptions));
+    }
+
+    /// <summary>
+    /// Capped exponential backoff with jitter (<see cref="MiddlewareClientOptions.RetryBaseDelay"/> doubling up to
+    /// <see cref="MiddlewareClientOptions.RetryMaxDelay"/>) for as long as the call's deadline allows, or at most
+    /// <see cref="MiddlewareClientOptions.MaxAttempts"/> attempts when set; each attempt bounded by AttemptTimeout.
+    /// </summary>
+    private static ResiliencePipeline<ReplyMessage> BuildPipeline(MiddlewareClientOptions options)
+    {
+        var builder = new ResiliencePipelineBuilder<ReplyMessage>();
+        var retries = options.MaxAttempts is { } max ? max - 1 : int.MaxValue;
+        if (retries > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions<ReplyMessage>
+            {
+                MaxRetryAttempts = retries,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.RetryBaseDelay,
+                MaxDelay = options.RetryMaxDelay,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
+                {
+                    { Exception: { } e } => IsTransient(e),
+                    { Result: { } r } => r.Status is ReplyStatus.Unavailable or ReplyStatus.Moved,
+                    _ => false,
+                }),
+                // A redirect is not a failure of the cluster: follow it at once instead of backing off.
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result?.Status == ReplyStatus.Moved ? TimeSpan.Zero : (TimeSpan?)null),
+            });
+        }
+
+        return builder.AddTimeout(options.AttemptTimeout).Build();
+    }
+
+    /// <summary>
+    /// Failures after which the request may be resent with the same id: the connection dropped or could not be made,
+    /// or an attempt ran out of time. Handshake refusals, oversized frames and cancellation are not among them.
+    /// </summary>
+    private static bool IsTransient(Exception e) =>
+        e is ConnectionLostException or SocketException or TimeoutException or TimeoutRejectedException or IOException;
+
+    private static string Describe(Exception e) => e switch
+    {
+        TimeoutRejectedException => "the last attempt timed out (MiddlewareClientOptions.AttemptTimeout)",
+        _ => e.Message,
+    };
+
+    private static string Describe(InvokeMessage message) => $"{message.ComponentType}/{message.Key}.{message.Method}";
+
+    private sealed class CallState(MiddlewareClient client, InvokeMessage message, CancellationToken callToken)
+    {
+        public MiddlewareClient Client { get; } = client;
+
+        public InvokeMessage Message { get; } = message;
+
+        /// <summary>The whole call's token (deadline, caller, disposal); an attempt's own token also has the attempt timeout.</summary>
+        public CancellationToken CallToken { get; } = callToken;
+
+        public int Attempts { get; set; }
+
+        public PeerConnection? MovedTo { get; set; }
+
+        public PeerConnection? LastGateway { get; set; }
+
+        /// <summary>Why the latest attempt failed (a reply's detail or an exception's message), for the caller's error.</summary>
+        public string? LastCause { get; set; }
+
+        public Exception? LastException { get; set; }
+    }
+}
