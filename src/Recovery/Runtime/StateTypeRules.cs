@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Collections.Concurrent;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
@@ -131,13 +132,13 @@ internal sealed class StateTypeRules
         foreach (var property in info.Properties)
         {
             if (property.Get is null && property.Set is null && property.AssociatedParameter is null) continue; // [JsonIgnore]
-            var at = path.Length == 0 ? property.Name : $"{path}.{property.Name}";
+            var at = Join(path, property.Name);
             CheckAccessors(info, property, at);
             // A converter of the application's own decides how the member is written and read: trust it.
             if (property.CustomConverter is null) CheckType(property.PropertyType, at, property.PropertyType);
         }
 
-        if (!_json.IncludeFields) CheckFields(info, path, memberType);
+        CheckFields(info, path, memberType);
     }
 
     private void CheckAccessors(JsonTypeInfo owner, JsonPropertyInfo property, string path)
@@ -170,22 +171,40 @@ internal sealed class StateTypeRules
             "Give it a setter ({ get; set; } or { get; init; }), or exclude it with [JsonIgnore] if it is derived from other members.");
     }
 
-    /// <summary>Public fields are not serialized unless <see cref="JsonSerializerOptions.IncludeFields"/> or [JsonInclude]: silently dropped.</summary>
+    /// <summary>
+    /// Fields are not serialized unless <see cref="JsonSerializerOptions.IncludeFields"/> (public ones) or [JsonInclude]:
+    /// the others are silently dropped. A private field named after a serialized property (<c>_count</c> behind <c>Count</c>) backs it.
+    /// </summary>
     private void CheckFields(JsonTypeInfo info, string path, Type memberType)
     {
         var serialized = info.Properties.Select(p => p.AttributeProvider).OfType<FieldInfo>().ToHashSet();
         var dropped = info.Type.GetFields(BindingFlags.Public | BindingFlags.Instance)
             .FirstOrDefault(f => !serialized.Contains(f) && f.GetCustomAttribute<JsonIgnoreAttribute>() is null);
-        if (dropped is null) return;
-        if (info.Type.FullName?.StartsWith("System.ValueTuple`", StringComparison.Ordinal) == true)
+        if (dropped is not null && info.Type.FullName?.StartsWith("System.ValueTuple`", StringComparison.Ordinal) == true)
         {
             throw FailType(path, memberType, info.Type, "is a tuple: its elements are fields, which checkpoints do not write, so they would be lost at the first recovery",
                 "Use a record (e.g. record Line(string Sku, int Quantity)) or a class with properties.");
         }
 
-        var at = path.Length == 0 ? dropped.Name : $"{path}.{dropped.Name}";
-        throw Fail($"has public field {at}: checkpoints write properties only, {Lost}", "Make it a property ({ get; set; }), or mark it [JsonInclude].");
+        if (dropped is not null)
+            throw Fail($"has public field {Join(path, dropped.Name)}: checkpoints write properties only, {Lost}", "Make it a property ({ get; set; }), or mark it [JsonInclude].");
+
+        var backed = info.Properties.Where(p => p.Get is not null).SelectMany(p => new[] { p.Name, (p.AttributeProvider as MemberInfo)?.Name })
+            .OfType<string>().ToHashSet(StringComparer.OrdinalIgnoreCase);
+        for (var t = info.Type; t is not null && t != typeof(object) && t.Namespace?.StartsWith("System", StringComparison.Ordinal) != true; t = t.BaseType)
+        {
+            var hidden = t.GetFields(BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly).FirstOrDefault(f =>
+                !serialized.Contains(f) && !f.IsDefined(typeof(CompilerGeneratedAttribute)) && f.GetCustomAttribute<JsonIgnoreAttribute>() is null
+                && !backed.Contains(f.Name.StartsWith("m_", StringComparison.Ordinal) ? f.Name[2..] : f.Name.TrimStart('_')));
+            if (hidden is not null)
+            {
+                throw Fail($"has non-public field {Join(path, hidden.Name)}, which backs no serialized property: checkpoints do not write it, {Lost}",
+                    "Keep state in public properties, mark the field [JsonInclude], or mark it [JsonIgnore] if it is not state (a cache).");
+            }
+        }
     }
+
+    private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
     private bool Populates(JsonTypeInfo owner, JsonPropertyInfo property) =>
         (property.ObjectCreationHandling ?? owner.PreferredPropertyObjectCreationHandling ?? _json.PreferredObjectCreationHandling) == JsonObjectCreationHandling.Populate

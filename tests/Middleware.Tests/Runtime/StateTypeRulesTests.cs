@@ -83,6 +83,10 @@ public sealed class StateTypeRulesTests
         Assert.Contains("has public field Visits: checkpoints write properties only", Refused<FieldState>());
 
     [Fact]
+    public void A_private_field_that_backs_no_property_is_refused() =>
+        Assert.Contains("has non-public field _version, which backs no serialized property", Refused<VersionedState>());
+
+    [Fact]
     public void A_tuple_is_refused_because_its_elements_are_fields() =>
         Assert.Contains("has property Lines of type List<(string, int)>: (string, int) is a tuple", Refused<TupleState>());
 
@@ -118,7 +122,8 @@ public sealed class StateTypeRulesTests
     {
         // A record with init members, a nested positional record, IReadOnlyList/IReadOnlyDictionary.
         var registry = new ComponentRegistry().Add<IHolder, Holder<ProfileState>>();
-        // [JsonInclude] private set, [JsonIgnore] derived, Populate, [JsonConverter], a private set bound by a constructor.
+        // [JsonInclude] private set, [JsonIgnore] derived, Populate, [JsonConverter], a private set bound by a constructor,
+        // a private field behind a property, an ignored private field.
         new ComponentRegistry().Add<IHolder, Holder<AttributedState>>();
 
         // And they really do survive a round trip of a state that is not new().
@@ -256,6 +261,15 @@ public sealed class FieldState
     public int Visits;
 }
 
+public sealed class VersionedState
+{
+    private int _version;
+
+    public long Balance { get; set; }
+
+    public int NextVersion() => ++_version;
+}
+
 public sealed class TupleState
 {
     public List<(string Sku, int Quantity)> Lines { get; set; } = [];
@@ -331,6 +345,11 @@ public sealed record ProfileState
 
 public sealed class AttributedState
 {
+    [JsonIgnore]
+    private readonly Dictionary<string, int> _cache = [];
+
+    private long _total; // backs Total
+
     public AttributedState()
     {
     }
@@ -350,6 +369,14 @@ public sealed class AttributedState
     public Dictionary<string, object> Bag { get; set; } = [];
 
     public Money2 Price { get; set; } = new(1);
+
+    public long Total
+    {
+        get => _total;
+        set => _total = value;
+    }
+
+    public int Cached(string key) => _cache.TryGetValue(key, out var hits) ? hits : 0;
 
     public void Bump() => Visits++;
 }
