@@ -3,10 +3,13 @@ namespace Middleware.Admin.Audit;
 /// <summary>Where an audit starts replaying each component.</summary>
 public enum AuditMode
 {
-    /// <summary>From the latest checkpoint (its state hash verified), as an activation would.</summary>
+    /// <summary>From the latest checkpoint (its state hash verified, and that it reads back to itself), as an activation would.</summary>
     FromCheckpoint,
 
-    /// <summary>From seq 1 (or the earliest checkpoint the truncated log still needs), checking every later checkpoint's state hash.</summary>
+    /// <summary>
+    /// From seq 1 (or the earliest checkpoint the truncated log still needs), checking every checkpoint: its bytes against
+    /// its hash and against the replayed state, and that they read back to themselves with the current code.
+    /// </summary>
     FromGenesis,
 }
 
@@ -16,7 +19,10 @@ public enum DivergenceKind
     /// <summary>A turn did not reproduce its recorded reply or nondeterminism (code changed, wall clock read directly, ...).</summary>
     Reply,
 
-    /// <summary>The replayed state differs from a checkpoint's, or a checkpoint's state no longer deserializes.</summary>
+    /// <summary>
+    /// The replayed state differs from a checkpoint's, or a checkpoint's state no longer deserializes or does not read back
+    /// to itself (the state type loses a member: every recovery from it would start from another state).
+    /// </summary>
     State,
 
     /// <summary>A checkpoint's bytes do not match its recorded hash.</summary>

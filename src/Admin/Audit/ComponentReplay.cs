@@ -10,7 +10,8 @@ namespace Middleware.Admin.Audit;
 
 /// <summary>
 /// The audit of one component up to one seq: load the starting state, replay every record after it with
-/// <c>Replayer.ApplyAsync</c>, and in genesis mode compare the state with each later checkpoint.
+/// <c>Replayer.ApplyAsync</c>, and in genesis mode check every checkpoint: its bytes against its hash and against
+/// the replayed state, and that they read back to themselves with this code (the starting checkpoint in either mode).
 /// Stops at the first divergence: later turns ran on a state the new code would not have produced.
 /// </summary>
 internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, JsonSerializerOptions json, string idText, long upTo, AuditProgress progress)
@@ -29,15 +30,23 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
         {
             if (mode == AuditMode.FromCheckpoint)
             {
-                start = (await store.GetCheckpointAsync(idText, upTo, ct).ConfigureAwait(false))?.Seq ?? 0;
+                var latest = await store.GetCheckpointAsync(idText, upTo, ct).ConfigureAwait(false);
+                start = latest?.Seq ?? 0;
                 // LoadAsync up to the checkpoint itself: verifies the hash and that the state still deserializes.
                 grain = (await Replayer.LoadAsync(store, type, _id, start, json, ct).ConfigureAwait(false)).Grain;
+                if (latest is not null && Lossy(latest) is { } lossy) return Result(0, 0, lossy);
                 records = start >= upTo ? [] : await store.ReadAsync(idText, start + 1, upTo, ct).ConfigureAwait(false);
             }
             else
             {
                 records = upTo == 0 ? [] : await store.ReadAsync(idText, 1, upTo, ct).ConfigureAwait(false);
                 start = GenesisStart(records, checkpoints);
+                // Checkpoints at or before the start have no records left to replay against: check what can be checked.
+                foreach (var old in checkpoints.Where(c => c.Seq <= start).OrderBy(c => c.Seq))
+                {
+                    if ((Tampered(old) ?? Lossy(old)) is { } bad) return Result(0, 0, bad);
+                }
+
                 grain = start == 0 ? Replayer.NewGrain(type) : (await Replayer.LoadAsync(store, type, _id, start, json, ct).ConfigureAwait(false)).Grain;
             }
         }
@@ -50,11 +59,11 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
             return Result(0, 0, new Divergence(idText, 0, DivergenceKind.Checkpoint, "(checkpoint)", ReadOnlyMemory<byte>.Empty, "a checkpoint that verifies", e.Message));
         }
 
-        var verify = checkpoints.Where(c => c.Seq > start).ToDictionary(c => c.Seq, c => c.StateHash);
+        var verify = checkpoints.Where(c => c.Seq > start).ToDictionary(c => c.Seq);
         return await ReplayAsync(grain, start, records, verify, ct).ConfigureAwait(false);
     }
 
-    private async Task<ComponentAudit> ReplayAsync(object grain, long start, IReadOnlyList<LogRecord> records, Dictionary<long, string> verify, CancellationToken ct)
+    private async Task<ComponentAudit> ReplayAsync(object grain, long start, IReadOnlyList<LogRecord> records, Dictionary<long, CheckpointRecord> verify, CancellationToken ct)
     {
         long turns = 0, pending = 0, expected = start + 1;
         var (superseded, accepted) = Decisions(records);
@@ -73,45 +82,42 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
                     var control = RecordCodec.DecodeControl(record.Payload);
                     if (control.Action == ControlAction.Reset)
                         grain = (await Replayer.LoadAsync(store, type, _id, control.Seq, json, ct).ConfigureAwait(false)).Grain;
-                    if (control.Action is ControlAction.Reset or ControlAction.Accept && verify.TryGetValue(record.Seq, out var decided)
-                        && await CompareStateAsync(grain, record, decided, ct).ConfigureAwait(false) is { } wrong)
-                        return Result(start, turns, wrong);
-                    continue;
                 }
-
-                if (record.Kind != RecordKind.Turn)
+                else if (record.Kind != RecordKind.Turn)
                 {
                     TrackInDoubt(record);
-                    continue;
+                }
+                else
+                {
+                    try
+                    {
+                        // Turns an operator accepted the current code's behaviour for may reply differently; nothing else may.
+                        var accept = accepted.Any(r => record.Seq >= r.From && record.Seq <= r.To);
+                        var (turn, _) = await Replayer.ApplyAsync(grain, type, _id, record, json, accept).ConfigureAwait(false);
+                        Closed(turn.RequestId, $"the turn of request '{turn.RequestId}' at seq {record.Seq}");
+                    }
+                    catch (ReplayDivergenceException e)
+                    {
+                        return Result(start, turns, new Divergence(idText, e.Seq, DivergenceKind.Reply, e.Method, ArgsOf(record), e.Expected, e.Actual));
+                    }
+                    catch (InvalidDataException e)
+                    {
+                        return Result(start, turns, LogDivergence(record.Seq, "a record this build can decode", e.Message));
+                    }
+
+                    turns++;
+                    if (++pending == ProgressStep)
+                    {
+                        progress.AddTurns(pending);
+                        pending = 0;
+                    }
                 }
 
-                try
-                {
-                    // Turns an operator accepted the current code's behaviour for may reply differently; nothing else may.
-                    var accept = accepted.Any(r => record.Seq >= r.From && record.Seq <= r.To);
-                    var (turn, _) = await Replayer.ApplyAsync(grain, type, _id, record, json, accept).ConfigureAwait(false);
-                    Closed(turn.RequestId, $"the turn of request '{turn.RequestId}' at seq {record.Seq}");
-                }
-                catch (ReplayDivergenceException e)
-                {
-                    return Result(start, turns, new Divergence(idText, e.Seq, DivergenceKind.Reply, e.Method, ArgsOf(record), e.Expected, e.Actual));
-                }
-                catch (InvalidDataException e)
-                {
-                    return Result(start, turns, LogDivergence(record.Seq, "a record this build can decode", e.Message));
-                }
-
-                turns++;
-                if (++pending == ProgressStep)
-                {
-                    progress.AddTurns(pending);
-                    pending = 0;
-                }
-
-                if (verify.TryGetValue(record.Seq, out var hash))
+                // Every checkpoint, whatever record it follows (a turn, a fence, a partial record).
+                if (verify.TryGetValue(record.Seq, out var checkpoint))
                 {
                     PassedOver($"the checkpoint at seq {record.Seq}");
-                    if (await CompareStateAsync(grain, record, hash, ct).ConfigureAwait(false) is { } diff) return Result(start, turns, diff);
+                    if (CompareState(grain, checkpoint) is { } diff) return Result(start, turns, diff);
                 }
             }
         }
@@ -153,24 +159,52 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
         return usable >= 0 ? usable : throw new InvalidDataException($"the log starts at seq {first} but no checkpoint at or after seq {first - 1} remains");
     }
 
-    private async Task<Divergence?> CompareStateAsync(object grain, LogRecord record, string hash, CancellationToken ct)
+    /// <summary>
+    /// A checkpoint met in the replay: its bytes must match its hash, equal the replayed state's bytes, and read back to
+    /// themselves with this code (else every recovery from it starts from another state).
+    /// </summary>
+    private Divergence? CompareState(object grain, CheckpointRecord checkpoint)
     {
+        if (Tampered(checkpoint) is { } tampered) return tampered;
         byte[] state;
         try
         {
             state = GrainState.Serialize(grain, type, json);
         }
-        catch (Exception e) when (e is JsonException or NotSupportedException)
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
         {
-            return new Divergence(idText, record.Seq, DivergenceKind.State, "(checkpoint)", ReadOnlyMemory<byte>.Empty, "a state that serializes", e.Message);
+            return StateDivergence(checkpoint.Seq, "a state that serializes", e.Message);
         }
 
-        if (GrainState.Hash(state) == hash) return null;
-        var checkpoint = await store.GetCheckpointAsync(idText, record.Seq, ct).ConfigureAwait(false);
-        var recorded = checkpoint is null ? $"state hash {hash}" : Encoding.UTF8.GetString(checkpoint.State.Span);
-        return new Divergence(idText, record.Seq, DivergenceKind.State, "(checkpoint)", ReadOnlyMemory<byte>.Empty,
-            $"checkpoint state {recorded}", $"replayed state {Encoding.UTF8.GetString(state)}");
+        if (JsonDifference.Between(checkpoint.State.Span, state) is { } d)
+        {
+            return StateDivergence(checkpoint.Seq, $"{d.Path} = {d.First} in the checkpoint state {Encoding.UTF8.GetString(checkpoint.State.Span)}",
+                $"{d.Path} = {d.Second} in the replayed state {Encoding.UTF8.GetString(state)}");
+        }
+
+        return Lossy(checkpoint);
     }
+
+    /// <summary>A checkpoint whose bytes no longer hash to the hash recorded with them: changed after it was written.</summary>
+    private Divergence? Tampered(CheckpointRecord checkpoint)
+    {
+        var hash = GrainState.Hash(checkpoint.State.Span);
+        return hash == checkpoint.StateHash ? null : new Divergence(idText, checkpoint.Seq, DivergenceKind.Checkpoint, "(checkpoint)", ReadOnlyMemory<byte>.Empty,
+            $"state bytes that hash to {checkpoint.StateHash} (the hash recorded with them)", $"bytes that hash to {hash}: the checkpoint's state changed after it was written");
+    }
+
+    /// <summary>A checkpoint whose bytes do not read back to themselves with this code's state type: a member is lost.</summary>
+    private Divergence? Lossy(CheckpointRecord checkpoint)
+    {
+        if (StateRoundTrip.Check(checkpoint.State.Span, type.StateType, json) is not { } loss) return null;
+        return loss.Error is not null
+            ? StateDivergence(checkpoint.Seq, $"a checkpoint state that reads back as {type.StateType.Name}", loss.Error)
+            : StateDivergence(checkpoint.Seq, $"{loss.Path} = {loss.Written} read back from the checkpoint",
+                $"{loss.Path} reads back as {loss.ReadBack}: {type.StateType.Name} loses {loss.Path}, so every recovery from this checkpoint starts from another state");
+    }
+
+    private Divergence StateDivergence(long seq, string expected, string actual) =>
+        new(idText, seq, DivergenceKind.State, "(checkpoint)", ReadOnlyMemory<byte>.Empty, expected, actual);
 
     /// <summary>Every checkpoint at or before the audited seq, newest first (walked back one query at a time).</summary>
     private async Task<List<CheckpointRecord>> CheckpointsAsync(CancellationToken ct)

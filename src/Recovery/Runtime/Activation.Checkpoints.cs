@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
@@ -7,24 +8,49 @@ namespace Middleware.Recovery.Runtime;
 
 /// <summary>
 /// Checkpoints and the dedup memory: when to write one, what it carries (the request ids and replies since the last
-/// one, which the store keeps in its dedup table), and forgetting those ids once it is durable.
+/// one, which the store keeps in its dedup table), and forgetting those ids once it is durable. A checkpoint is written
+/// only if the state survives a JSON round trip: a lossy one would silently become the state of every later recovery.
 /// </summary>
 internal sealed partial class Activation
 {
+    // Turns since the last checkpoint at the last refused attempt: the next attempt waits for as many turns again.
+    private int _refusedAtTurns;
+    private bool _refusalLogged;
+    private bool _turnLossLogged;
+
     private void MaybeCheckpoint()
     {
+        if (_options.VerifyStateEveryTurn) VerifyTurnState();
         // A checkpoint never hides a turn in doubt: recovery looks for partial records after the latest checkpoint only.
         if (_inDoubt.Count > 0) return;
         var now = _services.Time.GetUtcNow().UtcTicks;
-        if (_sinceCheckpoint.Count < _options.CheckpointEveryTurns && now - _lastCheckpointTicks < _options.CheckpointInterval.Ticks)
+        if (_sinceCheckpoint.Count - _refusedAtTurns < _options.CheckpointEveryTurns && now - _lastCheckpointTicks < _options.CheckpointInterval.Ticks)
             return;
         WriteCheckpoint(now);
     }
 
-    /// <summary>Queues a checkpoint of the current state at the last seq (caller holds the turn lock).</summary>
+    /// <summary>
+    /// Queues a checkpoint of the current state at the last seq (caller holds the turn lock), or refuses it when the state
+    /// does not read back to the same JSON: nothing is written, the log keeps every turn, and recovery replays them from
+    /// the last good checkpoint, so the component serves on correctly; the refusal is logged once and counted.
+    /// </summary>
     private void WriteCheckpoint(long nowTicks)
     {
-        var state = StateCodec.Serialize(_grain.State, Type.StateType, _json);
+        var (state, loss) = StateRoundTrip.Write(_grain.State, Type.StateType, _json);
+        if (loss is not null)
+        {
+            _refusedAtTurns = _sinceCheckpoint.Count;
+            _lastCheckpointTicks = nowTicks;
+            _services.Counters.CountRefusedCheckpoint();
+            if (_refusalLogged) return;
+            _refusalLogged = true;
+            _services.Logger.LogError(
+                "Refused the checkpoint of {Component} at seq {Seq}: its state ({StateType}) does not survive serialization: {Loss}. Nothing was written and the log keeps every turn, so the component serves on and recovers by replaying its log; fix the state type (public get/set properties of JSON-serializable types). Later refusals of this activation are counted, not logged",
+                IdText, _lastSeq, Type.StateType.FullName, loss.Describe());
+            return;
+        }
+
+        _refusedAtTurns = 0;
         // Replies are encoded for the dedup table only here, not on every turn.
         var dedup = _sinceCheckpoint.ConvertAll(d => new DedupEntry(d.RequestId, d.Seq, d.ArgsHash, RecordCodec.EncodeReply(d.Reply)));
         var checkpoint = new CheckpointRecord(_lastSeq, Epoch, state, StateCodec.Hash(state)) { Dedup = dedup };
@@ -33,6 +59,19 @@ internal sealed partial class Activation
         var write = _writer.Enqueue(IdText, Epoch, checkpoint);
         _lastWrite = write;
         _pendingCheckpoint = (_lastSeq, write);
+    }
+
+    /// <summary>The debugging check after a turn (<see cref="RuntimeOptions.VerifyStateEveryTurn"/>): log and count, never fail the turn.</summary>
+    private void VerifyTurnState()
+    {
+        var (_, loss) = StateRoundTrip.Write(_grain.State, Type.StateType, _json);
+        if (loss is null) return;
+        _services.Counters.CountStateLoss();
+        if (_turnLossLogged) return;
+        _turnLossLogged = true;
+        _services.Logger.LogError(
+            "After the turn at seq {Seq} of {Component} (request {RequestId}, {Method}) its state ({StateType}) does not survive serialization: {Loss}. The turn stands; checkpoints of this state will be refused",
+            _lastSeq, IdText, _current?.RequestId, _current?.Method, Type.StateType.FullName, loss.Describe());
     }
 
     /// <summary>Once a checkpoint is durable, its request ids live in the store's dedup table: drop them here.</summary>

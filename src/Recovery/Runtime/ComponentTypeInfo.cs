@@ -79,18 +79,22 @@ public sealed class ComponentTypeInfo
 
     private static void CheckState(Type grainType, Type stateType, JsonSerializerOptions json)
     {
+        // The members first (a fresh state hides a private setter behind its default), then the fresh state itself.
+        StateTypeRules.Check(grainType, stateType, json);
+        object fresh;
         try
         {
-            var fresh = Activator.CreateInstance(stateType)!;
-            var once = JsonSerializer.SerializeToUtf8Bytes(fresh, stateType, json);
-            var back = JsonSerializer.Deserialize(once, stateType, json);
-            var twice = JsonSerializer.SerializeToUtf8Bytes(back, stateType, json);
-            if (!once.AsSpan().SequenceEqual(twice))
-                throw new ComponentDefinitionException($"The state type {stateType.FullName} of {grainType.Name} does not serialize to the same JSON after a round trip; checkpoints need a canonical form. Use public get/set properties of JSON-serializable types.");
+            fresh = Activator.CreateInstance(stateType)!;
         }
-        catch (Exception e) when (e is not ComponentDefinitionException)
+        catch (TargetInvocationException e)
         {
-            throw new ComponentDefinitionException($"The state type {stateType.FullName} of {grainType.Name} cannot be serialized to JSON ({e.Message}). Checkpoints store state as JSON: use public get/set properties of JSON-serializable types.");
+            throw new ComponentDefinitionException($"The state type {stateType.FullName} of {grainType.Name} throws in its constructor ({e.InnerException?.Message}); a component's state starts as new {stateType.Name}().");
         }
+
+        var (_, loss) = StateRoundTrip.Write(fresh, stateType, json);
+        if (loss is null) return;
+        if (loss.Error is not null)
+            throw new ComponentDefinitionException($"The state type {stateType.FullName} of {grainType.Name} cannot be serialized to JSON and back: {loss.Error}. Checkpoints store state as JSON: use public get/set properties of JSON-serializable types.");
+        throw new ComponentDefinitionException($"The state type {stateType.FullName} of {grainType.Name} does not serialize to the same JSON after a round trip: {loss.Describe()}; checkpoints need a canonical form. Use public get/set properties of JSON-serializable types (a get-only collection marked Populate must start empty).");
     }
 }

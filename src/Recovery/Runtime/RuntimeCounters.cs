@@ -46,11 +46,15 @@ public sealed class RuntimeCounters
     private static readonly Counter<long> ActivationFailures = Meter.CreateCounter<long>("middleware.engine.activation_failures", description: "Activations that failed, by cause.");
     private static readonly Counter<long> Quarantines = Meter.CreateCounter<long>("middleware.engine.quarantines", description: "Components quarantined, by cause.");
     private static readonly Counter<long> RefusedCheckpoints = Meter.CreateCounter<long>("middleware.engine.checkpoints_refused", description: "Checkpoints refused because the state did not survive serialization.");
+    private static readonly Counter<long> StateLosses = Meter.CreateCounter<long>("middleware.engine.state_losses", description: "Turns after which the state did not survive serialization (RuntimeOptions.VerifyStateEveryTurn).");
 
     private readonly ConcurrentDictionary<(string Kind, string Cause), long> _counts = new();
 
     /// <summary>Kinds of counts: the <c>kind</c> part of <see cref="Snapshot"/>.</summary>
     public const string TurnFailure = "turn_failure", ActivationFailure = "activation_failure", Quarantine = "quarantine", RefusedCheckpoint = "checkpoint_refused";
+
+    /// <summary>Kind of count: a turn left a state that did not survive serialization (<see cref="RuntimeOptions.VerifyStateEveryTurn"/>).</summary>
+    public const string TurnStateLoss = "state_loss";
 
     /// <summary>A request failed without an outcome of the component's own.</summary>
     public void CountTurnFailure(string cause) => Add(TurnFailure, cause, TurnFailures);
@@ -63,6 +67,9 @@ public sealed class RuntimeCounters
 
     /// <summary>A checkpoint was refused because the state did not round-trip.</summary>
     public void CountRefusedCheckpoint() => Add(RefusedCheckpoint, "state_lost", RefusedCheckpoints);
+
+    /// <summary>A turn left a state that did not survive serialization (checked only with <see cref="RuntimeOptions.VerifyStateEveryTurn"/>).</summary>
+    public void CountStateLoss() => Add(TurnStateLoss, "turn_check", StateLosses);
 
     /// <summary>Every count so far, by kind and cause.</summary>
     public IReadOnlyDictionary<(string Kind, string Cause), long> Snapshot() => new Dictionary<(string, string), long>(_counts);

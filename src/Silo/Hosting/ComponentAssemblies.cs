@@ -1,4 +1,5 @@
 using System.Reflection;
+using Middleware.Core;
 using Middleware.Recovery.Runtime;
 
 namespace Middleware.Silo;
@@ -36,6 +37,11 @@ public static class ComponentAssemblies
             {
                 var first = e.LoaderExceptions.FirstOrDefault(x => x is not null)?.Message ?? e.Message;
                 throw new SiloOptionsException(SiloSettings.Components, $"names '{path}', whose types cannot be loaded ({first}); put its dependencies beside it");
+            }
+            catch (ComponentDefinitionException e)
+            {
+                // A component the runtime cannot run safely (e.g. state a checkpoint would lose): refuse to start, naming it.
+                throw new SiloOptionsException(SiloSettings.Components, $"names '{path}', which has a component the silo cannot run: {e.Message.TrimEnd('.')}");
             }
 
             if (registry.Types.Count() == before)

@@ -1,5 +1,7 @@
+using Microsoft.Data.Sqlite;
 using Middleware.Admin.Audit;
 using Middleware.Core;
+using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
@@ -145,6 +147,68 @@ public sealed class AuditEngineTests : IDisposable
         var truncated = await AuditAsync(registry, AuditMode.FromGenesis);
         Assert.Empty(truncated.Divergences);
         Assert.True(truncated.Turns < 60);
+    }
+
+    [Fact]
+    public async Task From_genesis_a_checkpoint_whose_bytes_changed_under_an_unchanged_hash_is_reported()
+    {
+        await WriteTillAsync(turns: 6, checkpointEvery: 3);
+        // The older checkpoint is edited in place, its hash left alone: the latest one (seq 6) still verifies.
+        await using (var connection = new SqliteConnection($"Data Source={_fx.Db};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var update = connection.CreateCommand();
+            update.CommandText = "UPDATE checkpoints SET state = $state WHERE seq = 3";
+            update.Parameters.AddWithValue("$state", "{\"Balance\":99,\"Count\":3}"u8.ToArray());
+            Assert.Equal(1, await update.ExecuteNonQueryAsync());
+        }
+
+        Assert.Empty((await AuditAsync(With<Till>())).Divergences); // out of sight from the latest checkpoint
+        var d = Assert.Single((await AuditAsync(With<Till>(), AuditMode.FromGenesis)).Divergences);
+        Assert.Equal((3L, DivergenceKind.Checkpoint, "(checkpoint)"), (d.Seq, d.Kind, d.Method));
+        Assert.Contains("the hash recorded with them", d.Expected, StringComparison.Ordinal);
+        Assert.Contains("changed after it was written", d.Actual, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task From_genesis_a_checkpoint_written_after_a_fence_is_verified_too()
+    {
+        await _fx.WriteAsync(With<Till>(), 1000, async rt =>
+        {
+            await rt.Call<ITill>("t1", "pay-1").Pay(10);
+            await rt.GetOutcomeAsync(ComponentId.Parse("Till/t1"), "never-sent"); // seq 2: a fence, not a turn
+            await rt.CheckpointAllAsync(); // the checkpoint follows the fence
+        });
+        await using (var store = SqliteLogStore.Open(_fx.Db))
+            Assert.Equal(2, (await store.GetCheckpointAsync("Till/t1"))!.Seq);
+        await using (var connection = new SqliteConnection($"Data Source={_fx.Db};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var update = connection.CreateCommand();
+            update.CommandText = "UPDATE checkpoints SET state = $state WHERE seq = 2";
+            update.Parameters.AddWithValue("$state", "{\"Balance\":99,\"Count\":1}"u8.ToArray());
+            Assert.Equal(1, await update.ExecuteNonQueryAsync());
+        }
+
+        var d = Assert.Single((await AuditAsync(With<Till>(), AuditMode.FromGenesis)).Divergences);
+        Assert.Equal((2L, DivergenceKind.Checkpoint), (d.Seq, d.Kind));
+    }
+
+    [Fact]
+    public async Task A_state_type_that_loses_a_member_when_reading_a_checkpoint_is_a_state_divergence_naming_the_member()
+    {
+        await WriteTillAsync(turns: 6, checkpointEvery: 3);
+
+        // Every reply and every replayed state matches; only reading the checkpoints back loses Count.
+        var genesis = Assert.Single((await AuditAsync(With<TillWithLossyState>(), AuditMode.FromGenesis)).Divergences);
+        Assert.Equal((3L, DivergenceKind.State, "(checkpoint)"), (genesis.Seq, genesis.Kind, genesis.Method));
+        Assert.Equal("$.Count = 3 read back from the checkpoint", genesis.Expected);
+        Assert.StartsWith("$.Count reads back as 0: LossyTillState loses $.Count", genesis.Actual, StringComparison.Ordinal);
+
+        // An activation would start from the latest checkpoint with Count 0: reported there too.
+        var latest = Assert.Single((await AuditAsync(With<TillWithLossyState>())).Divergences);
+        Assert.Equal((6L, DivergenceKind.State), (latest.Seq, latest.Kind));
+        Assert.Equal("$.Count = 6 read back from the checkpoint", latest.Expected);
     }
 
     public void Dispose() => _fx.Dispose();
