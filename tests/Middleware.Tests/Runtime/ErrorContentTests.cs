@@ -70,7 +70,9 @@ public sealed class ErrorContentTests
         }
 
         await using var rt2 = NewRuntime(store);
-        var e = await Assert.ThrowsAsync<ReplayDivergenceException>(() => rt2.Call<IVault>("v", "d1").Deposit(1));
+        // The divergence quarantines the component; the cause travels as the inner exception.
+        var quarantined = await Assert.ThrowsAsync<ComponentQuarantinedException>(() => rt2.Call<IVault>("v", "d1").Deposit(1));
+        var e = Assert.IsType<ReplayDivergenceException>(quarantined.InnerException);
         Assert.Equal((1L, "Stamp"), (e.Seq, e.Method));
         Assert.Contains("Likely cause: the turn read the clock, a GUID or random numbers directly", e.Message);
         Assert.Contains("MW0001", e.Message);
@@ -86,7 +88,9 @@ public sealed class ErrorContentTests
         }
 
         await using var rt2 = NewRuntime(store);
-        var e = await Assert.ThrowsAsync<ReplayDivergenceException>(() => rt2.Call<IWallClock>("w", "r2").Now());
+        var quarantined = await Assert.ThrowsAsync<ComponentQuarantinedException>(() => rt2.Call<IWallClock>("w", "r2").Now());
+        var e = Assert.IsType<ReplayDivergenceException>(quarantined.InnerException);
+        Assert.Contains("Likely cause: the turn read the clock", quarantined.Message);
         Assert.Contains("Likely cause: the turn read the clock, a GUID or random numbers directly (DateTime.Now/UtcNow, Guid.NewGuid(), new Random()) instead of through Context", e.Message);
         Assert.Contains("use Context.UtcNow, Context.NewGuid() and Context.Random", e.Message);
         Assert.Contains("Otherwise the component's code changed", e.Message);

@@ -20,7 +20,7 @@ public sealed class ClientRestartRideThroughTests(ITestOutputHelper output) : ID
 
     private static SiloProcess Launch(string store, int port) =>
         SiloProcess.Launch(["--store", store, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--http-port", "0",
-            "--components", SiloProcess.BankAssembly, "--silo-id", "ride-through"]);
+            "--components", SiloProcess.BankAssembly, "--Silo:Backends:ledger", SiloProcess.DefaultLedger, "--silo-id", "ride-through"]);
 
     [Fact]
     public async Task Calls_in_flight_ride_through_a_five_second_silo_restart_with_default_options_and_apply_once()
