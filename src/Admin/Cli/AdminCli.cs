@@ -12,29 +12,50 @@ namespace Middleware.Admin.Cli;
 /// </summary>
 public static class AdminCli
 {
-    /// <summary>Parses and runs one command line; returns the exit code (see <see cref="ExitCodes"/>).</summary>
+    /// <summary>The environment variable that shows the details of an unexpected failure, like <c>--verbose</c>.</summary>
+    public const string DebugVariable = "MIDDLEWARE_DEBUG";
+
+    /// <summary>
+    /// Parses and runs one command line; returns the exit code (see <see cref="ExitCodes"/>). Whatever happens, a failure
+    /// is one <c>mw: ...</c> line on <paramref name="error"/>: exit 2 for what the user can fix (arguments, the store, an
+    /// id), exit 1 for anything unexpected, whose stack trace follows only with <c>--verbose</c> or <c>MIDDLEWARE_DEBUG=1</c>.
+    /// </summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var cli = new CliContext(output, error);
-        var root = BuildRoot(cli);
-        var parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
-        {
-            // System.CommandLine would exit 1 on a parse error; 1 means divergence here, so usage errors are mapped to 2.
-            await error.WriteLineAsync($"mw: {string.Join("; ", parsed.Errors.Select(e => e.Message))} (see mw --help)").ConfigureAwait(false);
-            return ExitCodes.UsageOrStore;
-        }
-
+        ArgumentNullException.ThrowIfNull(error);
         try
         {
+            var cli = new CliContext(output, error);
+            var root = BuildRoot(cli);
+            var parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0)
+            {
+                // System.CommandLine would exit 1 on a parse error; 1 means divergence here, so usage errors are mapped to 2.
+                await WriteErrorAsync(error, $"{string.Join("; ", parsed.Errors.Select(e => e.Message))} (see mw --help)").ConfigureAwait(false);
+                return ExitCodes.UsageOrStore;
+            }
+
             var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
             return await parsed.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (IsUserError(e))
         {
-            await error.WriteLineAsync("mw: " + OneLine(e.Message)).ConfigureAwait(false);
+            await WriteErrorAsync(error, e.Message).ConfigureAwait(false);
             return ExitCodes.UsageOrStore;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await WriteErrorAsync(error, "cancelled; nothing after the interruption was done").ConfigureAwait(false);
+            return ExitCodes.Divergence;
+        }
+        catch (Exception e)
+        {
+            var verbose = Verbose(args);
+            var hint = verbose ? "" : $" (run it again with --verbose, or {DebugVariable}=1, for the details)";
+            await WriteErrorAsync(error, $"unexpected error: {e.GetType().Name}: {e.Message.Trim()}{hint}").ConfigureAwait(false);
+            if (verbose) await TryWriteAsync(error, e.ToString()).ConfigureAwait(false);
+            return ExitCodes.Divergence;
         }
     }
 
@@ -44,6 +65,7 @@ public static class AdminCli
         var root = new RootCommand("mw: administer the components, logs, schema, sessions and cluster of a middleware log store.");
         root.Options.Add(CliOptions.Store);
         root.Options.Add(CliOptions.Json);
+        root.Options.Add(CliOptions.Verbose);
         root.Subcommands.Add(ComponentsCommands.Build(cli));
         root.Subcommands.Add(LogCommand.Build(cli));
         root.Subcommands.Add(StateCommand.Build(cli));
@@ -60,9 +82,26 @@ public static class AdminCli
         return root;
     }
 
+    /// <summary>Writes <c>mw: MESSAGE</c> as one line, its control characters escaped (a message may quote ids and keys).</summary>
+    internal static Task WriteErrorAsync(TextWriter error, string message) => TryWriteAsync(error, "mw: " + Printable.Escape(message.Trim()));
+
+    /// <summary>Whether the details of an unexpected failure are wanted: <c>--verbose</c> anywhere, or the environment.</summary>
+    private static bool Verbose(string[] args) =>
+        args.Contains(CliOptions.Verbose.Name) || Environment.GetEnvironmentVariable(DebugVariable) is "1" or "true" or "TRUE" or "True";
+
+    private static async Task TryWriteAsync(TextWriter error, string text)
+    {
+        try
+        {
+            await error.WriteLineAsync(text).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // stderr itself is gone (a closed pipe): the exit code is all that is left to say it.
+        }
+    }
+
     private static bool IsUserError(Exception e) => e is AdminException or StoreUnavailableException or SchemaVersionException
         or StoreContractException or UnknownComponentException or ComponentDefinitionException or FormatException
         or InvalidDataException; // a record this build cannot decode: the decoder's message names the version
-
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
 }

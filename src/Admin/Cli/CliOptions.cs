@@ -22,6 +22,13 @@ internal static class CliOptions
         Recursive = true,
     };
 
+    /// <summary><c>--verbose</c>: after the one-line error of an unexpected failure, its stack trace.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose")
+    {
+        Description = "On an unexpected failure, print its details (stack trace) after the one-line error (also: MIDDLEWARE_DEBUG=1).",
+        Recursive = true,
+    };
+
     /// <summary><c>--components PATH</c>: the application's component assembly.</summary>
     public static Option<string> Components() => new("--components")
     {

@@ -10,15 +10,7 @@ internal static class ComponentLookup
     /// <summary>Parses <c>Type/key</c> and returns its head; an unknown id is an <see cref="AdminException"/>.</summary>
     public static async Task<(ComponentId Id, ComponentHead Head)> GetAsync(ILogStore store, string text, CancellationToken cancellationToken)
     {
-        ComponentId id;
-        try
-        {
-            id = ComponentId.Parse(text);
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException)
-        {
-            throw new AdminException(e.Message);
-        }
+        var id = Validate.ComponentId(text);
 
         var head = await store.GetHeadAsync(id.ToString(), cancellationToken).ConfigureAwait(false)
             ?? throw new AdminException($"No component '{id}' in {store.Name}; mw components list shows the known ids.");

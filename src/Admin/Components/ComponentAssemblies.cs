@@ -12,11 +12,25 @@ public static class ComponentAssemblies
     /// shared with the tool and component interfaces stay the same types) and returns a registry of its
     /// components. Throws <see cref="AdminException"/> with one line naming the problem.
     /// </summary>
-    public static ComponentRegistry Load(string path)
+    public static ComponentRegistry Load(string? path)
     {
-        var full = Path.GetFullPath(path);
+        const string Example = "e.g. --components samples/Bank/bin/Debug/net10.0/Bank.dll";
+        if (string.IsNullOrWhiteSpace(path))
+            throw new AdminException($"--components is empty; give the path of the application's component assembly, {Example}.");
+        string full;
+        try
+        {
+            full = Path.GetFullPath(path);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new AdminException($"--components '{path}' is not a usable path ({e.Message}); {Example}.");
+        }
+
+        if (Directory.Exists(full))
+            throw new AdminException($"--components '{path}' is a directory; give the component assembly's .dll inside it, {Example}.");
         if (!File.Exists(full))
-            throw new AdminException($"Component assembly '{path}' not found; build the application first (e.g. dotnet build samples/Bank) and pass its .dll.");
+            throw new AdminException($"--components: component assembly '{path}' not found; build the application first (e.g. dotnet build samples/Bank) and pass its .dll.");
         Assembly assembly;
         try
         {
@@ -24,11 +38,11 @@ public static class ComponentAssemblies
         }
         catch (BadImageFormatException e)
         {
-            throw new AdminException($"'{path}' is not a .NET assembly ({e.Message}); pass the application's component .dll.");
+            throw new AdminException($"--components '{path}' is not a .NET assembly ({e.Message.Trim()}); pass the application's component .dll.");
         }
         catch (FileLoadException e)
         {
-            throw new AdminException($"Component assembly '{path}' could not be loaded: {e.Message}");
+            throw new AdminException($"--components: component assembly '{path}' could not be loaded: {e.Message.Trim()}");
         }
 
         ComponentRegistry registry;
@@ -38,12 +52,12 @@ public static class ComponentAssemblies
         }
         catch (ReflectionTypeLoadException e)
         {
-            var first = e.LoaderExceptions.FirstOrDefault(x => x is not null)?.Message ?? e.Message;
-            throw new AdminException($"The types of '{path}' could not be loaded ({first}); copy its dependencies next to it or pass the build output's .dll.");
+            var first = (e.LoaderExceptions.FirstOrDefault(x => x is not null)?.Message ?? e.Message).Trim().TrimEnd('.');
+            throw new AdminException($"--components: the types of '{path}' could not be loaded ({first}); copy its dependencies next to it or pass the build output's .dll.");
         }
 
         if (!registry.Types.Any())
-            throw new AdminException($"'{path}' contains no component types (classes implementing an IRecoverableComponent interface).");
+            throw new AdminException($"--components '{path}' contains no component types (classes implementing an IRecoverableComponent interface).");
         return registry;
     }
 }

@@ -42,7 +42,20 @@ public sealed class PostgresLogStore : LogStoreBase
     /// <exception cref="ArgumentException">The connection string cannot be parsed.</exception>
     /// <exception cref="StoreUnavailableException">The server cannot be reached, refuses the login, or the database is missing.</exception>
     /// <exception cref="SchemaVersionException">A newer middleware wrote the database, or it is not a log store.</exception>
-    public static async Task<PostgresLogStore> OpenAsync(string connectionString, CancellationToken cancellationToken = default)
+    public static Task<PostgresLogStore> OpenAsync(string connectionString, CancellationToken cancellationToken = default) =>
+        OpenAsync(connectionString, StoreAccess.ReadWrite, cancellationToken);
+
+    /// <summary>
+    /// Opens the store on a new data source built from <paramref name="connectionString"/>. With
+    /// <see cref="StoreAccess.ReadWrite"/> as <see cref="OpenAsync(string, CancellationToken)"/>; with
+    /// <see cref="StoreAccess.ReadOnly"/> the schema is only checked (an empty database, one of another program or an older
+    /// schema is refused and nothing is created) and every session runs with <c>default_transaction_read_only=on</c>, so
+    /// the server refuses any write.
+    /// </summary>
+    /// <exception cref="ArgumentException">The connection string cannot be parsed.</exception>
+    /// <exception cref="StoreUnavailableException">The server cannot be reached, refuses the login, or the database is missing.</exception>
+    /// <exception cref="SchemaVersionException">A newer middleware wrote the database, or it is not a log store; read-only: it is empty or older.</exception>
+    public static async Task<PostgresLogStore> OpenAsync(string connectionString, StoreAccess access, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var builder = new NpgsqlDataSourceBuilder(connectionString);
@@ -57,10 +70,11 @@ public sealed class PostgresLogStore : LogStoreBase
         // then fails, which it treats as not durable. A setting already in the connection string wins.
         if (string.IsNullOrEmpty(settings.Options) || !settings.Options.Contains("idle_in_transaction_session_timeout", StringComparison.OrdinalIgnoreCase))
             settings.Options = (settings.Options + " -c idle_in_transaction_session_timeout=5000").Trim();
+        if (access == StoreAccess.ReadOnly) settings.Options = (settings.Options + " -c default_transaction_read_only=on").Trim();
         var source = builder.Build();
         try
         {
-            return await OpenAsync(source, ownsSource: true, cancellationToken).ConfigureAwait(false);
+            return await OpenAsync(source, ownsSource: true, access, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -76,15 +90,17 @@ public sealed class PostgresLogStore : LogStoreBase
     /// <exception cref="StoreUnavailableException">The server cannot be reached, refuses the login, or the database is missing.</exception>
     /// <exception cref="SchemaVersionException">A newer middleware wrote the database, or it is not a log store.</exception>
     public static Task<PostgresLogStore> OpenAsync(NpgsqlDataSource source, CancellationToken cancellationToken = default) =>
-        OpenAsync(source, ownsSource: false, cancellationToken);
+        OpenAsync(source, ownsSource: false, StoreAccess.ReadWrite, cancellationToken);
 
-    private static async Task<PostgresLogStore> OpenAsync(NpgsqlDataSource source, bool ownsSource, CancellationToken cancellationToken)
+    private static async Task<PostgresLogStore> OpenAsync(NpgsqlDataSource source, bool ownsSource, StoreAccess access, CancellationToken cancellationToken)
     {
         var name = DescribeWithoutPassword(source.ConnectionString);
         try
         {
             await using var connection = await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await PostgresSchema.MigrateAsync(connection, name, cancellationToken).ConfigureAwait(false);
+            // Either way the version is read before anything runs: MigrateAsync creates or upgrades only an empty database or ours.
+            if (access == StoreAccess.ReadOnly) await PostgresSchema.CheckCurrentAsync(connection, name, cancellationToken).ConfigureAwait(false);
+            else await PostgresSchema.MigrateAsync(connection, name, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (PostgresErrors.IsStoreFailure(e))
         {

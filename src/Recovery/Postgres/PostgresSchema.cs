@@ -51,6 +51,26 @@ internal static class PostgresSchema
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// For a read-only open: reads the version in a read-only transaction, without the advisory lock or any script, and
+    /// requires this build's version (<see cref="SchemaVersions.RequireCurrent"/>): an empty database, one of another
+    /// program and an older schema are refused, and nothing is created.
+    /// </summary>
+    public static async Task CheckCurrentAsync(NpgsqlConnection connection, string storeName, CancellationToken cancellationToken)
+    {
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var readOnly = new NpgsqlCommand("SET TRANSACTION READ ONLY", connection, transaction))
+            await readOnly.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        var found = await ReadVersionAsync(connection, transaction, storeName, cancellationToken).ConfigureAwait(false);
+        await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+        SchemaVersions.RequireCurrent(found, CurrentVersion, Location(storeName), CreateHint);
+    }
+
+    /// <summary>How to create or upgrade a PostgreSQL store, for the messages of a read-only open.</summary>
+    public const string CreateHint = "start a silo of this build on it (a silo creates or upgrades the schema when it opens the store)";
+
+    private static SchemaLocation Location(string storeName) => new("PostgreSQL", storeName, "database", "its schema", "a new (empty) database");
+
     /// <summary>The version recorded in the database: 0 for an empty schema; throws when it is unusable (<see cref="SchemaVersions.Check"/>).</summary>
     private static async Task<int> ReadVersionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string storeName, CancellationToken cancellationToken)
     {
@@ -59,7 +79,7 @@ internal static class PostgresSchema
         var versions = tables.Contains("schema_version")
             ? await ReadListAsync<long>(connection, transaction, "SELECT version::bigint FROM schema_version ORDER BY version", cancellationToken).ConfigureAwait(false)
             : [];
-        return SchemaVersions.Check(tables, versions, CurrentVersion, new SchemaLocation("PostgreSQL", storeName, "database", "its schema", "a new (empty) database"));
+        return SchemaVersions.Check(tables, versions, CurrentVersion, Location(storeName));
     }
 
     private static async Task<List<T>> ReadListAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)

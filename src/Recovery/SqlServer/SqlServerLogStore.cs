@@ -35,7 +35,17 @@ public sealed class SqlServerLogStore : LogStoreBase
     /// <exception cref="ArgumentException">The connection string cannot be parsed.</exception>
     /// <exception cref="StoreUnavailableException">The server cannot be reached, refuses the login, or the database is missing.</exception>
     /// <exception cref="SchemaVersionException">A newer middleware wrote the database, or it is not a log store.</exception>
-    public static async Task<SqlServerLogStore> OpenAsync(string connectionString, CancellationToken cancellationToken = default)
+    public static Task<SqlServerLogStore> OpenAsync(string connectionString, CancellationToken cancellationToken = default) =>
+        OpenAsync(connectionString, StoreAccess.ReadWrite, cancellationToken);
+
+    /// <summary>
+    /// Opens the store; with <see cref="StoreAccess.ReadOnly"/> the schema is only checked (an empty database, one of another
+    /// program or an older schema is refused and nothing is created). Not run on the machine this was written on.
+    /// </summary>
+    /// <exception cref="ArgumentException">The connection string cannot be parsed.</exception>
+    /// <exception cref="StoreUnavailableException">The server cannot be reached, refuses the login, or the database is missing.</exception>
+    /// <exception cref="SchemaVersionException">A newer middleware wrote the database, or it is not a log store; read-only: it is empty or older.</exception>
+    public static async Task<SqlServerLogStore> OpenAsync(string connectionString, StoreAccess access, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var name = DescribeWithoutPassword(connectionString);
@@ -43,7 +53,8 @@ public sealed class SqlServerLogStore : LogStoreBase
         {
             await using var connection = new SqlConnection(connectionString);
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await SqlServerSchema.MigrateAsync(connection, name, cancellationToken).ConfigureAwait(false);
+            if (access == StoreAccess.ReadOnly) await SqlServerSchema.CheckCurrentAsync(connection, name, cancellationToken).ConfigureAwait(false);
+            else await SqlServerSchema.MigrateAsync(connection, name, cancellationToken).ConfigureAwait(false);
         }
         catch (SqlException e)
         {

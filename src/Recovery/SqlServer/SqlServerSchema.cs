@@ -54,6 +54,24 @@ internal static partial class SqlServerSchema
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// For a read-only open: reads the version without the application lock or any script and requires this build's
+    /// version (<see cref="SchemaVersions.RequireCurrent"/>): an empty database, one of another program and an older
+    /// schema are refused, and nothing is created.
+    /// </summary>
+    public static async Task CheckCurrentAsync(SqlConnection connection, string storeName, CancellationToken cancellationToken)
+    {
+        await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var found = await ReadVersionAsync(connection, transaction, storeName, cancellationToken).ConfigureAwait(false);
+        await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+        SchemaVersions.RequireCurrent(found, CurrentVersion, Location(storeName), CreateHint);
+    }
+
+    /// <summary>How to create or upgrade a SQL Server store, for the messages of a read-only open.</summary>
+    public const string CreateHint = "start a silo of this build on it (a silo creates or upgrades the schema when it opens the store)";
+
+    private static SchemaLocation Location(string storeName) => new("SQL Server", storeName, "database", "schema dbo", "a new (empty) database");
+
     /// <summary>The version recorded in the database: 0 for an empty schema; throws when it is unusable (<see cref="SchemaVersions.Check"/>).</summary>
     private static async Task<int> ReadVersionAsync(SqlConnection connection, SqlTransaction transaction, string storeName, CancellationToken cancellationToken)
     {
@@ -61,7 +79,7 @@ internal static partial class SqlServerSchema
         var versions = tables.Contains("schema_version")
             ? await ReadListAsync<long>(connection, transaction, "SELECT CAST(version AS bigint) FROM dbo.schema_version ORDER BY version", cancellationToken).ConfigureAwait(false)
             : [];
-        return SchemaVersions.Check(tables, versions, CurrentVersion, new SchemaLocation("SQL Server", storeName, "database", "schema dbo", "a new (empty) database"));
+        return SchemaVersions.Check(tables, versions, CurrentVersion, Location(storeName));
     }
 
     private static async Task<List<T>> ReadListAsync<T>(SqlConnection connection, SqlTransaction transaction, string sql, CancellationToken cancellationToken)

@@ -45,13 +45,19 @@ internal static class SchemaMigrator
         }
     }
 
-    /// <summary>The version recorded in the file: 0 for an empty file; throws when it is unusable (<see cref="SchemaVersions.Check"/>).</summary>
-    private static int ReadVersion(SqliteDb db)
+    /// <summary>
+    /// The version recorded in the file: 0 for an empty file; throws when it is unusable (<see cref="SchemaVersions.Check"/>).
+    /// Only reads, so it runs before anything may change the file (the store's journal mode, a migration).
+    /// </summary>
+    public static int ReadVersion(SqliteDb db)
     {
         var tables = ReadList(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", s => s.Text(0) ?? "");
         List<long> versions = tables.Contains("schema_version") ? ReadList(db, "SELECT version FROM schema_version ORDER BY version", s => s.Int64(0)) : [];
-        return SchemaVersions.Check(tables, versions, CurrentVersion, new SchemaLocation("SQLite", db.Path, "file", null, "a new data file"));
+        return SchemaVersions.Check(tables, versions, CurrentVersion, Location(db.Path));
     }
+
+    /// <summary>How the messages of <see cref="SchemaVersions"/> name a SQLite store.</summary>
+    public static SchemaLocation Location(string path) => new("SQLite", path, "file", null, "a new data file");
 
     private static List<T> ReadList<T>(SqliteDb db, string sql, Func<SqliteStatement, T> read)
     {

@@ -28,11 +28,24 @@ internal sealed class SqliteDb : IDisposable
     /// <summary>The native handle, for the statement wrapper.</summary>
     internal sqlite3 Handle => _handle;
 
-    /// <summary>Opens (and creates when <paramref name="create"/>) the file and applies the per-connection pragmas.</summary>
-    public static SqliteDb Open(string path, bool create, TimeSpan busyTimeout)
+    /// <summary>Opens the file read-write (and creates it when <paramref name="create"/>) and applies the per-connection pragmas.</summary>
+    public static SqliteDb Open(string path, bool create, TimeSpan busyTimeout) => Open(path, create ? SqliteAccess.Create : SqliteAccess.ReadWrite, busyTimeout);
+
+    /// <summary>
+    /// Opens the file with <paramref name="access"/> and applies the per-connection pragmas, none of which changes the
+    /// file: the journal mode is the store's to set (<see cref="EnableWal"/>), after it checked the schema, so a file of
+    /// another program is never switched to WAL. <see cref="SqliteAccess.ReadOnly"/> is SQLITE_OPEN_READONLY (the raw
+    /// equivalent of Microsoft.Data.Sqlite's <c>Mode=ReadOnly</c>): nothing this connection does can write the file.
+    /// </summary>
+    public static SqliteDb Open(string path, SqliteAccess access, TimeSpan busyTimeout)
     {
         EnsureInitialized();
-        var flags = raw.SQLITE_OPEN_READWRITE | raw.SQLITE_OPEN_NOMUTEX | (create ? raw.SQLITE_OPEN_CREATE : 0);
+        var flags = raw.SQLITE_OPEN_NOMUTEX | access switch
+        {
+            SqliteAccess.ReadOnly => raw.SQLITE_OPEN_READONLY,
+            SqliteAccess.Create => raw.SQLITE_OPEN_READWRITE | raw.SQLITE_OPEN_CREATE,
+            _ => raw.SQLITE_OPEN_READWRITE,
+        };
         var rc = raw.sqlite3_open_v2(path, out var handle, flags, null);
         if (rc != raw.SQLITE_OK)
         {
@@ -47,9 +60,8 @@ internal sealed class SqliteDb : IDisposable
         {
             raw.sqlite3_extended_result_codes(handle, 1);
             db.Check(raw.sqlite3_busy_timeout(handle, (int)Math.Clamp(busyTimeout.TotalMilliseconds, 0, int.MaxValue)), "busy_timeout");
-            // WAL lets readers run beside the writer; FULL syncs the WAL at every commit so an acknowledged
-            // append survives power loss, not only a process crash.
-            db.Exec("PRAGMA journal_mode=WAL");
+            // FULL syncs the WAL at every commit so an acknowledged append survives power loss, not only a process crash.
+            // Both pragmas are per connection: they change nothing in the file.
             db.Exec("PRAGMA synchronous=FULL");
             db.Exec("PRAGMA foreign_keys=OFF");
             return db;
@@ -60,6 +72,12 @@ internal sealed class SqliteDb : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Puts the file in WAL mode (persistent: it changes the file's header), so readers run beside the writer. Only
+    /// after the schema check: a file that is not a log store of this middleware must be refused untouched.
+    /// </summary>
+    public void EnableWal() => Exec("PRAGMA journal_mode=WAL");
 
     /// <summary>Sets how long SQLite itself waits (sleeping) for a lock before answering SQLITE_BUSY.</summary>
     public void SetBusyTimeout(TimeSpan timeout) =>
@@ -128,4 +146,17 @@ internal sealed class SqliteDb : IDisposable
         var oneLine = sql.ReplaceLineEndings(" ");
         return oneLine.Length <= 80 ? oneLine : oneLine[..80] + "...";
     }
+}
+
+/// <summary>How a <see cref="SqliteDb"/> opens its file.</summary>
+internal enum SqliteAccess
+{
+    /// <summary>SQLITE_OPEN_READONLY: reads only; the file must exist.</summary>
+    ReadOnly,
+
+    /// <summary>SQLITE_OPEN_READWRITE: the file must exist.</summary>
+    ReadWrite,
+
+    /// <summary>SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE: an empty file is created when there is none.</summary>
+    Create,
 }

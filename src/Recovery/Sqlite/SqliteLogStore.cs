@@ -23,26 +23,33 @@ public sealed class SqliteLogStore : LogStoreBase
 {
     private readonly string _path;
     private readonly SqliteStoreOptions _options;
-    private readonly SqliteWriter _writer;
+    private readonly SqliteWriter? _writer;
     private readonly ReaderPool _readers;
 
-    private SqliteLogStore(string path, string fullPath, SqliteStoreOptions options, SqliteWriter writer)
+    private SqliteLogStore(string path, string fullPath, SqliteStoreOptions options, SqliteWriter? writer)
     {
         _path = path;
         _options = options;
         _writer = writer;
-        _readers = new ReaderPool(options.ReaderConnections, () => OpenReader(fullPath, options.BusyTimeout));
+        var access = options.ReadOnly ? SqliteAccess.ReadOnly : SqliteAccess.ReadWrite;
+        _readers = new ReaderPool(options.ReaderConnections, () => OpenReader(fullPath, access, options.BusyTimeout));
     }
 
     /// <inheritdoc />
     public override string Name => "sqlite:" + _path;
 
+    /// <summary>How to create or upgrade a store, for the messages of a read-only open.</summary>
+    public const string CreateHint = "run mw db migrate --store sqlite:PATH, or start a silo of this build on it";
+
     /// <summary>
-    /// Opens the store at <paramref name="path"/>, creating the parent directory and the file when they do not
-    /// exist, and brings the schema up to this build's version.
+    /// Opens the store at <paramref name="path"/>. Unless <see cref="SqliteStoreOptions.ReadOnly"/>, the parent directory
+    /// and the file are created when they do not exist and the schema is brought up to this build's version. Either way
+    /// the schema is checked first, reading only: a file of another program (or of a newer middleware) is refused before
+    /// anything changes it, so it is not even switched to WAL. Read-only, a missing file, an empty one and an older schema
+    /// are refused too.
     /// </summary>
-    /// <exception cref="StoreUnavailableException">The directory or file cannot be created or opened.</exception>
-    /// <exception cref="SchemaVersionException">The file was written by a newer middleware, or its schema_version table is damaged.</exception>
+    /// <exception cref="StoreUnavailableException">The directory or file cannot be created or opened (read-only: does not exist).</exception>
+    /// <exception cref="SchemaVersionException">The file is not a log store of this middleware, was written by a newer one, or its schema_version table is damaged; read-only: it is empty or older.</exception>
     public static SqliteLogStore Open(string path, SqliteStoreOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -51,8 +58,19 @@ public sealed class SqliteLogStore : LogStoreBase
         try
         {
             fullPath = Path.GetFullPath(path);
-            var directory = Path.GetDirectoryName(fullPath);
-            if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+            if (options.ReadOnly)
+            {
+                if (!File.Exists(fullPath))
+                {
+                    throw new StoreUnavailableException($"Cannot open the SQLite log store '{path}' read-only: the file does not exist ({fullPath}). " +
+                        $"Check the path; a read-only command never creates a store (to create one, {CreateHint}).");
+                }
+            }
+            else
+            {
+                var directory = Path.GetDirectoryName(fullPath);
+                if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -62,7 +80,17 @@ public sealed class SqliteLogStore : LogStoreBase
         SqliteDb? db = null;
         try
         {
-            db = SqliteDb.Open(fullPath, create: true, options.BusyTimeout);
+            db = SqliteDb.Open(fullPath, options.ReadOnly ? SqliteAccess.ReadOnly : SqliteAccess.Create, options.BusyTimeout);
+            var found = SchemaMigrator.ReadVersion(db);
+            if (options.ReadOnly)
+            {
+                SchemaVersions.RequireCurrent(found, SchemaMigrator.CurrentVersion, SchemaMigrator.Location(path), CreateHint);
+                db.Dispose();
+                return new SqliteLogStore(path, fullPath, options, writer: null);
+            }
+
+            // Ours (or empty): WAL lets readers run beside the writer; then the missing scripts, under the write lock.
+            db.EnableWal();
             SchemaMigrator.Migrate(db, options.TimeProvider.GetUtcNow().UtcTicks);
             return new SqliteLogStore(path, fullPath, options, new SqliteWriter(db, options.BusyTimeout));
         }
@@ -84,7 +112,7 @@ public sealed class SqliteLogStore : LogStoreBase
 
     /// <inheritdoc />
     protected override Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) =>
-        Write(() => _writer.Claim(request, Now()), cancellationToken);
+        Write(w => w.Claim(request, Now()), cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>
@@ -92,7 +120,7 @@ public sealed class SqliteLogStore : LogStoreBase
     /// the returned task is already complete. Cancellation is honoured only before the transaction starts.
     /// </remarks>
     protected override Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
-        Write<IReadOnlyList<AppendStatus>>(() => _writer.Append(groups, Now()), cancellationToken);
+        Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now()), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken) =>
@@ -109,7 +137,7 @@ public sealed class SqliteLogStore : LogStoreBase
 
     /// <inheritdoc />
     protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
-        Write(() => _writer.Truncate(componentId, beforeSeq), cancellationToken);
+        Write(w => w.Truncate(componentId, beforeSeq), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<IReadOnlyList<ComponentHead>> ListComponentsCoreAsync(CancellationToken cancellationToken) =>
@@ -121,30 +149,30 @@ public sealed class SqliteLogStore : LogStoreBase
 
     /// <inheritdoc />
     protected override Task<SiloEntry> JoinCoreAsync(string siloId, string address, string? httpAddress, long deadAfterMs, CancellationToken cancellationToken) =>
-        Write(() => _writer.Join(siloId, address, httpAddress, deadAfterMs), cancellationToken);
+        Write(w => w.Join(siloId, address, httpAddress, deadAfterMs), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<bool> HeartbeatCoreAsync(string siloId, int activations, CancellationToken cancellationToken) =>
-        Write(() => _writer.Heartbeat(siloId, activations), cancellationToken);
+        Write(w => w.Heartbeat(siloId, activations), cancellationToken);
 
     /// <inheritdoc />
-    protected override Task LeaveCoreAsync(string siloId, CancellationToken cancellationToken) => Write(() => _writer.Leave(siloId), cancellationToken);
+    protected override Task LeaveCoreAsync(string siloId, CancellationToken cancellationToken) => Write(w => w.Leave(siloId), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<IReadOnlyList<SiloEntry>> ListSilosCoreAsync(CancellationToken cancellationToken) =>
-        Write<IReadOnlyList<SiloEntry>>(() => _writer.ListSilos(), cancellationToken);
+        Write<IReadOnlyList<SiloEntry>>(w => w.ListSilos(), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
-        Write(() => _writer.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken);
+        Write(w => w.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
-        Write(() => _writer.OpenSession(sessionId, reserve), cancellationToken);
+        Write(w => w.OpenSession(sessionId, reserve), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
-        Write(() => _writer.ReserveSession(sessionId, reserve), cancellationToken);
+        Write(w => w.ReserveSession(sessionId, reserve), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<SessionEntry?> GetSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
@@ -156,11 +184,11 @@ public sealed class SqliteLogStore : LogStoreBase
 
     /// <inheritdoc />
     protected override Task SetSessionItemCoreAsync(string sessionId, string key, string? value, CancellationToken cancellationToken) =>
-        Write(() => _writer.SetSessionItem(sessionId, key, value), cancellationToken);
+        Write(w => w.SetSessionItem(sessionId, key, value), cancellationToken);
 
     /// <inheritdoc />
     protected override Task CloseSessionCoreAsync(string sessionId, CancellationToken cancellationToken) =>
-        Write(() => _writer.CloseSession(sessionId), cancellationToken);
+        Write(w => w.CloseSession(sessionId), cancellationToken);
 
     /// <inheritdoc />
     protected override StoreUnavailableException? DescribeFailure(Exception exception, string operation, bool write)
@@ -181,14 +209,17 @@ public sealed class SqliteLogStore : LogStoreBase
     protected override async ValueTask DisposeCoreAsync()
     {
         await _readers.DisposeAsync().ConfigureAwait(false);
-        _writer.Dispose();
+        _writer?.Dispose();
     }
 
     private long Now() => _options.TimeProvider.GetUtcNow().UtcTicks;
 
     /// <summary>Runs writer work on the calling thread; its exceptions escape to <see cref="LogStoreBase"/>, which words them.</summary>
-    private static Task<T> Write<T>(Func<T> work, CancellationToken cancellationToken) =>
-        cancellationToken.IsCancellationRequested ? Task.FromCanceled<T>(cancellationToken) : Task.FromResult(work());
+    private Task<T> Write<T>(Func<SqliteWriter, T> work, CancellationToken cancellationToken)
+    {
+        var writer = _writer ?? throw new InvalidOperationException($"The SQLite log store '{_path}' was opened read-only (SqliteStoreOptions.ReadOnly); it cannot write.");
+        return cancellationToken.IsCancellationRequested ? Task.FromCanceled<T>(cancellationToken) : Task.FromResult(work(writer));
+    }
 
     private Task<T> Read<T>(Func<SqliteReader, T> read, CancellationToken cancellationToken) => _readers.RunAsync(read, cancellationToken).AsTask();
 
@@ -196,9 +227,9 @@ public sealed class SqliteLogStore : LogStoreBase
         new($"Cannot open the SQLite log store '{path}': {reason}. Make sure the directory exists or can be created, that this " +
             "process may write the file and its -wal and -shm companions, and that the path names a file, not a directory.", inner);
 
-    private static SqliteReader OpenReader(string fullPath, TimeSpan busyTimeout)
+    private static SqliteReader OpenReader(string fullPath, SqliteAccess access, TimeSpan busyTimeout)
     {
-        var db = SqliteDb.Open(fullPath, create: false, busyTimeout);
+        var db = SqliteDb.Open(fullPath, access, busyTimeout);
         try
         {
             return new SqliteReader(db);

@@ -12,6 +12,14 @@ public sealed class SqliteStoreOptions
     /// <summary>The most reader connections open at once; reads beyond that wait for a free one. Default 4.</summary>
     public int ReaderConnections { get; init; } = 4;
 
+    /// <summary>
+    /// Open for reading only (tools that inspect a store): every connection is SQLITE_OPEN_READONLY, a missing file or
+    /// directory is not created, the schema is checked but never created or upgraded (a missing, empty or older store is
+    /// refused), the journal mode is left as it is, and every write operation throws <see cref="InvalidOperationException"/>.
+    /// Default false: the store creates the file and brings its schema up to date.
+    /// </summary>
+    public bool ReadOnly { get; init; }
+
     /// <summary>The clock that stamps committed_at, created_at and claimed_at. Default: the system clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -71,4 +71,29 @@ public static class SchemaVersions
 
         return (int)max;
     }
+
+    /// <summary>
+    /// For a store opened read-only, which must not create or upgrade anything: the <paramref name="found"/> version (from
+    /// <see cref="Check"/>) must be <paramref name="currentVersion"/>. An empty database (no tables) and an older schema are
+    /// refused naming the fix, <paramref name="create"/> (how to create or upgrade it with this build).
+    /// </summary>
+    /// <exception cref="SchemaVersionException">The database is empty, or at an older schema version.</exception>
+    public static void RequireCurrent(int found, int currentVersion, SchemaLocation at, string create)
+    {
+        ArgumentNullException.ThrowIfNull(at);
+        var (engine, store, container, scope, _) = at;
+        if (found == 0)
+        {
+            throw new SchemaVersionException(
+                $"The {engine} {container} of '{store}' is empty (no tables{(scope is null ? "" : " in " + scope)}), so it is not a log store yet, and a " +
+                $"read-only command does not create one. Check the store setting; to create the store, {create}.");
+        }
+
+        if (found < currentVersion)
+        {
+            throw new SchemaVersionException(
+                $"The {engine} log store '{store}' is at schema version {found}, and this build expects version {currentVersion}; a read-only " +
+                $"command does not upgrade it. To upgrade it, {create}.");
+        }
+    }
 }

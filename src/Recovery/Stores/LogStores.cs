@@ -29,25 +29,36 @@ public static class LogStores
     /// <exception cref="ArgumentException">An unknown scheme or a malformed value; the message names the setting and lists the accepted forms.</exception>
     /// <exception cref="StoreUnavailableException">The store cannot be reached or opened; the message names the store (never its password) and the fix.</exception>
     /// <exception cref="SchemaVersionException">The database was written by a newer middleware, or is not a log store.</exception>
-    public static async Task<ILogStore> OpenAsync(string connection, CancellationToken ct = default)
+    public static Task<ILogStore> OpenAsync(string connection, CancellationToken ct = default) => OpenAsync(connection, StoreAccess.ReadWrite, ct);
+
+    /// <summary>
+    /// Opens the store named by <paramref name="connection"/> for <paramref name="access"/>. Read-only, nothing is created,
+    /// upgraded or written: a missing or empty store and an older schema are refused naming the fix (<c>memory:</c> is
+    /// refused too: it is always empty). Either way the schema is checked before anything may change the database.
+    /// </summary>
+    /// <exception cref="ArgumentException">An unknown scheme or a malformed value; the message names the setting and lists the accepted forms.</exception>
+    /// <exception cref="StoreUnavailableException">The store cannot be reached or opened; the message names the store (never its password) and the fix.</exception>
+    /// <exception cref="SchemaVersionException">The database was written by a newer middleware, or is not a log store; read-only: it is empty or older.</exception>
+    public static async Task<ILogStore> OpenAsync(string connection, StoreAccess access, CancellationToken ct = default)
     {
         var (scheme, value) = Split(connection);
         switch (scheme)
         {
             case "memory":
                 if (value.Length > 0) throw Malformed("memory: takes nothing after the colon");
+                if (access == StoreAccess.ReadOnly) throw Malformed("memory: is empty in a new process, so there is nothing to read");
                 return new MemoryLogStore();
             case "sqlite":
                 if (string.IsNullOrWhiteSpace(value)) throw Malformed("sqlite: needs a file path after the colon");
-                return SqliteLogStore.Open(value);
+                return SqliteLogStore.Open(value, new SqliteStoreOptions { ReadOnly = access == StoreAccess.ReadOnly });
             case "postgres":
                 if (string.IsNullOrWhiteSpace(value)) throw Malformed("postgres: needs an Npgsql connection string after the colon");
                 ValidateConnectionString("postgres", () => _ = new Npgsql.NpgsqlConnectionStringBuilder(value));
-                return await PostgresLogStore.OpenAsync(value, ct).ConfigureAwait(false);
+                return await PostgresLogStore.OpenAsync(value, access, ct).ConfigureAwait(false);
             case "sqlserver":
                 if (string.IsNullOrWhiteSpace(value)) throw Malformed("sqlserver: needs a SqlClient connection string after the colon");
                 ValidateConnectionString("sqlserver", () => _ = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(value));
-                return await SqlServerLogStore.OpenAsync(value, ct).ConfigureAwait(false);
+                return await SqlServerLogStore.OpenAsync(value, access, ct).ConfigureAwait(false);
             default:
                 throw Malformed($"'{scheme}' is not a known store kind");
         }

@@ -13,6 +13,8 @@ public static class ComponentAssemblies
         var registry = new ComponentRegistry();
         foreach (var path in paths)
         {
+            if (string.IsNullOrWhiteSpace(path))
+                throw new SiloOptionsException(SiloSettings.Components, "has an empty path; give the path of the application's component dll");
             var full = Path.GetFullPath(path);
             if (!File.Exists(full))
                 throw new SiloOptionsException(SiloSettings.Components, $"names '{path}', which does not exist (resolved to {full}); build the application and give the path of its dll");
@@ -25,7 +27,11 @@ public static class ComponentAssemblies
             }
             catch (BadImageFormatException e)
             {
-                throw new SiloOptionsException(SiloSettings.Components, $"names '{path}', which is not a .NET assembly ({e.Message})");
+                throw new SiloOptionsException(SiloSettings.Components, $"names '{path}', which is not a .NET assembly ({e.Message.Trim().TrimEnd('.')})");
+            }
+            catch (FileLoadException e)
+            {
+                throw new SiloOptionsException(SiloSettings.Components, $"names '{path}', which cannot be loaded ({e.Message.Trim().TrimEnd('.')})");
             }
 
             var before = registry.Types.Count();
@@ -35,7 +41,7 @@ public static class ComponentAssemblies
             }
             catch (ReflectionTypeLoadException e)
             {
-                var first = e.LoaderExceptions.FirstOrDefault(x => x is not null)?.Message ?? e.Message;
+                var first = (e.LoaderExceptions.FirstOrDefault(x => x is not null)?.Message ?? e.Message).Trim().TrimEnd('.');
                 throw new SiloOptionsException(SiloSettings.Components, $"names '{path}', whose types cannot be loaded ({first}); put its dependencies beside it");
             }
             catch (ComponentDefinitionException e)

@@ -10,7 +10,7 @@ namespace Middleware.Silo;
 
 /// <summary>
 /// The silo's HTTP endpoints: <c>/health</c> (200 and JSON while the runtime runs, 503 otherwise) and <c>/metrics</c>
-/// (Prometheus text). Added as a startup filter so <c>AddMiddlewareSilo</c> alone sets up a whole silo; only the
+/// (Prometheus text), for GET and HEAD only (any other method is 405 with <c>Allow: GET, HEAD</c>). Added as a startup filter so <c>AddMiddlewareSilo</c> alone sets up a whole silo; only the
 /// HTTP listener runs this pipeline, the protocol listener has its own.
 /// </summary>
 internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics transport) : IStartupFilter
@@ -20,7 +20,16 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
     {
         app.Use(async (context, nextMiddleware) =>
         {
-            switch (context.Request.Path.Value)
+            var path = context.Request.Path.Value;
+            if (path is "/health" or "/metrics" && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+            {
+                // Read-only resources: anything but GET and HEAD (POST, DELETE, TRACE, ...) is refused with nothing of them in the answer.
+                context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+                context.Response.Headers.Allow = "GET, HEAD";
+                return;
+            }
+
+            switch (path)
             {
                 case "/health":
                     await WriteHealthAsync(context.Response).ConfigureAwait(false);

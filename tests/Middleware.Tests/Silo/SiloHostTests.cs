@@ -142,4 +142,73 @@ public sealed class SiloHostTests(SiloFixture fixture) : IClassFixture<SiloFixtu
         Assert.Matches(@"(?m)^middleware_activations [1-9]\d*$", metrics);
         Assert.Contains("# TYPE middleware_writer_batches_total counter", metrics);
     }
+
+    [Theory]
+    [InlineData("/health")]
+    [InlineData("/metrics")]
+    public async Task Health_and_metrics_answer_GET_and_HEAD_only_and_refuse_other_methods_with_405_and_Allow(string path)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{fixture.Silo.Http}") };
+        using (var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, path)))
+        {
+            Assert.True(head.IsSuccessStatusCode, $"HEAD {path}: {head.StatusCode}");
+            Assert.Empty(await head.Content.ReadAsByteArrayAsync());
+        }
+
+        foreach (var method in new[] { HttpMethod.Post, HttpMethod.Delete, HttpMethod.Put, HttpMethod.Patch, HttpMethod.Options, new HttpMethod("TRACE") })
+        {
+            using var refused = await http.SendAsync(new HttpRequestMessage(method, path) { Content = method == HttpMethod.Post ? new StringContent("x") : null });
+            Assert.True(refused.StatusCode == System.Net.HttpStatusCode.MethodNotAllowed, $"{method} {path} answered {(int)refused.StatusCode}");
+            Assert.Equal(["GET", "HEAD"], refused.Content.Headers.Allow.Order(StringComparer.Ordinal));
+            // Nothing of the endpoint leaks in a refused answer (TRACE must not echo the request either).
+            var body = await refused.Content.ReadAsStringAsync();
+            Assert.DoesNotContain("siloId", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("middleware_", body, StringComparison.Ordinal);
+        }
+
+        using var get = await http.GetAsync(path);
+        Assert.Equal(System.Net.HttpStatusCode.OK, get.StatusCode);
+    }
+
+    [Fact]
+    public async Task Ids_from_the_network_are_escaped_in_the_silo_log()
+    {
+        // A $move of a component nobody owns yet, to this silo: the silo logs "moved {Component} to {To}".
+        var key = Unique("evil") + "\ninfo: forged entry\u001b[2J\u202e";
+        await using (var connection = await fixture.Silo.ConnectAsync())
+        {
+            var reply = await connection.InvokeAsync(new InvokeMessage("Account", key, ProtocolConstants.Move, "$control:" + Guid.NewGuid().ToString("N"),
+                null, null, Middleware.Protocol.Control.ControlCodec.Encode(new Middleware.Protocol.Control.MoveRequest(fixture.Silo.SiloId)), InvokeFlags.Control));
+            Assert.True(reply.Status == ReplyStatus.Ok, reply.ToString());
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!fixture.Silo.Stdout.Contains("forged entry", StringComparison.Ordinal) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        var stdout = fixture.Silo.Stdout;
+        Assert.Contains("\\ninfo: forged entry\\x1b[2J\\u202e", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(stdout.Split('\n'), l => l.StartsWith("info: forged", StringComparison.Ordinal));
+        Assert.DoesNotContain('\u001b', stdout);
+        Assert.DoesNotContain('\u202e', stdout);
+    }
+
+    [Theory]
+    [InlineData(ProtocolConstants.Move, "not json")]
+    [InlineData(ProtocolConstants.Move, "[42]")]
+    [InlineData(ProtocolConstants.Move, "{\"to\":1}")]
+    [InlineData(ProtocolConstants.Move, "[]")]
+    [InlineData(ProtocolConstants.Move, "")]
+    [InlineData(ProtocolConstants.Quarantine, "[1,2,3]")]
+    [InlineData(ProtocolConstants.Reset, "{\"by\":")]
+    [InlineData(ProtocolConstants.SessionOpen, "[\"many\"]")]
+    [InlineData(ProtocolConstants.SessionSet, "[\"k\", 5]")]
+    public async Task A_malformed_control_operation_is_answered_BadRequest_by_a_real_silo_never_an_Error_JsonException(string operation, string args)
+    {
+        await using var connection = await fixture.Silo.ConnectAsync();
+        var reply = await connection.InvokeAsync(new InvokeMessage("Account", Unique("ctl"), operation, "$control:" + Guid.NewGuid().ToString("N"),
+            null, null, Encoding.UTF8.GetBytes(args), InvokeFlags.Control));
+        Assert.True(reply.Status == ReplyStatus.BadRequest, $"{operation} {args}: {reply}");
+        Assert.DoesNotContain("JsonException", reply.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith(operation + " expects", reply.Detail, StringComparison.Ordinal);
+        Assert.True(connection.IsConnected);
+    }
 }

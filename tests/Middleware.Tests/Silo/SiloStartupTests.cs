@@ -9,15 +9,95 @@ public sealed class SiloStartupTests : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private static async Task<string> FailsWithOneLineAsync(IEnumerable<string> args)
+    /// <summary>
+    /// Runs a silo that must refuse to start: exit code 2, exactly one <c>silo: ...</c> line on stderr, and no stack trace
+    /// on either stream (the host's own "Hosting failed to start" log entry included).
+    /// </summary>
+    internal static async Task<string> FailsWithOneLineAsync(IEnumerable<string> args, IDictionary<string, string>? environment = null)
     {
-        await using var silo = SiloProcess.Launch(args);
+        await using var silo = SiloProcess.Launch(args, environment);
         var exitCode = await silo.WaitForExitAsync();
-        Assert.NotEqual(0, exitCode);
+        var both = $"exit code {exitCode}\nstdout:\n{silo.Stdout}\nstderr:\n{silo.Stderr}";
+        Assert.True(exitCode == 2, both);
         var lines = silo.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.True(lines.Length == 1, $"expected one stderr line, got:\n{silo.Stderr}");
+        Assert.True(lines.Length == 1, $"expected one stderr line, got:\n{both}");
+        Assert.StartsWith("silo: ", lines[0], StringComparison.Ordinal);
         Assert.DoesNotContain("listening", silo.Stdout);
+        Assert.False(silo.Stdout.Contains("   at ", StringComparison.Ordinal) || silo.Stderr.Contains("   at ", StringComparison.Ordinal), "a stack trace was printed:\n" + both);
+        Assert.DoesNotContain("Exception:", silo.Stdout, StringComparison.Ordinal);
         return lines[0];
+    }
+
+    private string[] Args(string store, params string[] extra) =>
+        ["--store", store, "--port", "0", "--http-port", "0", "--components", SiloProcess.BankAssembly, "--Silo:Backends:ledger", SiloProcess.DefaultLedger, .. extra];
+
+    [Theory]
+    [InlineData("--port")]
+    [InlineData("--http-port")]
+    public async Task A_port_in_use_is_one_line_naming_the_setting_and_port_with_no_stack_trace(string option)
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var args = Args(Store).ToList();
+        args[args.IndexOf(option) + 1] = port;
+        var line = await FailsWithOneLineAsync(args);
+        Assert.Contains(option, line);
+        Assert.Contains(port, line);
+        Assert.Contains("in use", line);
+    }
+
+    [Fact]
+    public async Task A_store_path_that_cannot_be_opened_is_one_line_with_no_stack_trace()
+    {
+        // A directory where the file should be: cannot be opened as a database.
+        var line = await FailsWithOneLineAsync(Args($"sqlite:{_directory}"));
+        Assert.Contains("Cannot open the SQLite log store", line);
+        var parentIsAFile = Path.Combine(_directory, "plain.txt");
+        await File.WriteAllTextAsync(parentIsAFile, "x");
+        Assert.Contains("Cannot open the SQLite log store", await FailsWithOneLineAsync(Args($"sqlite:{Path.Combine(parentIsAFile, "x.db")}")));
+    }
+
+    [Fact]
+    public async Task A_component_assembly_that_is_not_an_assembly_or_lacks_its_dependencies_is_one_line_with_no_stack_trace()
+    {
+        var garbage = Path.Combine(_directory, "Garbage.dll");
+        await File.WriteAllTextAsync(garbage, "not a PE file");
+        var line = await FailsWithOneLineAsync(["--store", Store, "--port", "0", "--http-port", "0", "--components", garbage]);
+        Assert.Contains("--components", line);
+        Assert.Contains("not a .NET assembly", line);
+
+        // Bank.dll alone, without Bank.Abstractions.dll beside it: its types cannot be loaded.
+        var lonely = Directory.CreateDirectory(Path.Combine(_directory, "lonely")).FullName;
+        var copy = Path.Combine(lonely, "Bank.dll");
+        File.Copy(SiloProcess.BankAssembly, copy);
+        var missing = await FailsWithOneLineAsync(["--store", Store, "--port", "0", "--http-port", "0", "--components", copy]);
+        Assert.Contains("--components", missing);
+        Assert.Contains(copy, missing);
+    }
+
+    [Fact]
+    public async Task A_foreign_sqlite_file_is_refused_untouched_no_wal_and_no_tables()
+    {
+        var foreign = Path.Combine(_directory, "foreign.db");
+        Storage.ForeignSqlite.Create(foreign);
+        var before = Storage.ForeignSqlite.Snapshot(foreign);
+        var line = await FailsWithOneLineAsync(Args($"sqlite:{foreign}"));
+        Assert.Contains("not a log store of this middleware", line);
+        Storage.ForeignSqlite.AssertUntouched(foreign, before);
+    }
+
+    [Fact]
+    public async Task A_debug_flag_shows_the_stack_trace_of_a_start_failure_on_stderr()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var args = Args(Store).ToList();
+        args[args.IndexOf("--port") + 1] = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using var silo = SiloProcess.Launch(args, new Dictionary<string, string> { ["MIDDLEWARE_DEBUG"] = "1" });
+        Assert.Equal(2, await silo.WaitForExitAsync());
+        Assert.StartsWith("silo: ", silo.Stderr, StringComparison.Ordinal);
+        Assert.Contains("   at ", silo.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -56,17 +56,47 @@ public sealed partial class SqliteLogStoreContractTests
     public void A_sqlite_file_of_some_other_program_is_refused_and_left_alone()
     {
         var foreign = Path.Combine(Dir, "other.db");
-        using (var db = SqliteDb.Open(foreign, create: true, TimeSpan.FromSeconds(1)))
-        {
-            db.Exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)");
-        }
+        Directory.CreateDirectory(Dir);
+        ForeignSqlite.Create(foreign);
+        var before = ForeignSqlite.Snapshot(foreign);
 
         var error = Assert.Throws<SchemaVersionException>(() => SqliteLogStore.Open(foreign));
         Assert.Contains("no schema_version", error.Message);
-        using var check = SqliteDb.Open(foreign, create: false, TimeSpan.FromSeconds(1));
-        var tables = check.Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'log'");
-        Assert.True(tables.Step());
-        Assert.Equal(0, tables.Int64(0));
+        // Refused before anything changed the file: no journal_mode=WAL, no CREATE, not one byte written.
+        ForeignSqlite.AssertUntouched(foreign, before);
+        var readOnly = Assert.Throws<SchemaVersionException>(() => SqliteLogStore.Open(foreign, new SqliteStoreOptions { ReadOnly = true }));
+        Assert.Contains("no schema_version", readOnly.Message);
+        ForeignSqlite.AssertUntouched(foreign, before);
+    }
+
+    [Fact]
+    public void Opening_read_only_never_creates_a_missing_or_empty_file_nor_its_directory()
+    {
+        var missing = Path.Combine(Dir, "not-there", "x.db");
+        var gone = Assert.Throws<StoreUnavailableException>(() => SqliteLogStore.Open(missing, new SqliteStoreOptions { ReadOnly = true }));
+        Assert.Contains("does not exist", gone.Message);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(missing)));
+
+        Directory.CreateDirectory(Dir);
+        var empty = Path.Combine(Dir, "empty.db");
+        File.WriteAllBytes(empty, []);
+        var refused = Assert.Throws<SchemaVersionException>(() => SqliteLogStore.Open(empty, new SqliteStoreOptions { ReadOnly = true }));
+        Assert.Contains("empty", refused.Message);
+        Assert.Equal(0, new FileInfo(empty).Length);
+    }
+
+    [Fact]
+    public async Task A_read_only_store_reads_what_a_writer_wrote_and_refuses_writes()
+    {
+        await using (var writer = SqliteLogStore.Open(DbPath))
+        {
+            Assert.NotNull((await writer.ClaimAsync(new ClaimRequest("c/1", 0, "me", ClaimMode.EpochOnly))).Claimed);
+        }
+
+        await using var reader = SqliteLogStore.Open(DbPath, new SqliteStoreOptions { ReadOnly = true });
+        Assert.Equal("c/1", Assert.Single(await reader.ListComponentsAsync()).ComponentId);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => reader.ClaimAsync(new ClaimRequest("c/2", 0, "me", ClaimMode.EpochOnly)));
+        Assert.Single(await reader.ListComponentsAsync());
     }
 
     [Fact]
