@@ -48,18 +48,21 @@ internal sealed class CliContext(TextWriter output, TextWriter error)
         Output.WriteLine(JsonSerializer.Serialize(document, JsonShapes.Options));
     }
 
-    /// <summary>Opens the store named by <c>--store</c> or <c>MIDDLEWARE_STORE</c>; see <see cref="StoreConnection"/>.</summary>
-    public Task<ILogStore> OpenStoreAsync(ParseResult parse, bool create = false, int readers = 4) =>
-        StoreConnection.OpenAsync(StoreText(parse), create, readers);
+    /// <summary>
+    /// Opens the store named by <c>--store</c> or <c>MIDDLEWARE_STORE</c>, read-only unless <paramref name="write"/> (a
+    /// command that claims, checkpoints, truncates or records) or <paramref name="create"/>; see <see cref="StoreConnection"/>.
+    /// </summary>
+    public Task<ILogStore> OpenStoreAsync(ParseResult parse, bool create = false, int readers = 4, bool write = false) =>
+        StoreConnection.OpenAsync(StoreText(parse), write || create ? StoreAccess.ReadWrite : StoreAccess.ReadOnly, create, readers);
 
     /// <summary>
     /// Opens the store and checks that it keeps the cluster tables (silos, ownership by silo, sessions): the object
     /// returned implements <see cref="IClusterStore"/> (see <see cref="Cluster"/>). A store that does not is refused
     /// with one line.
     /// </summary>
-    public async Task<ILogStore> OpenClusterStoreAsync(ParseResult parse)
+    public async Task<ILogStore> OpenClusterStoreAsync(ParseResult parse, bool write = false)
     {
-        var store = await OpenStoreAsync(parse).ConfigureAwait(false);
+        var store = await OpenStoreAsync(parse, write: write).ConfigureAwait(false);
         if (store is IClusterStore) return store;
         await store.DisposeAsync().ConfigureAwait(false);
         throw new AdminException(new ClusterNotSupportedException(store.Name).Message);

@@ -66,11 +66,4 @@ internal static class Validate
 
         return value;
     }
-
-    /// <summary><c>--cluster-key</c> given explicitly: not empty (an empty key would silently mean "none").</summary>
-    public static void ClusterKey(string? value)
-    {
-        if (value is not null && value.Length == 0)
-            throw new AdminException($"--cluster-key is empty; give the key the silos require, or leave the option out to use ${CliOptions.ClusterKeyVariable} (or none).");
-    }
 }

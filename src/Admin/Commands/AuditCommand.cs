@@ -32,7 +32,9 @@ internal static class AuditCommand
         {
             var chosen = (parse.GetValue(id) is null ? 0 : 1) + (parse.GetValue(type) is null ? 0 : 1) + (parse.GetValue(all) ? 1 : 0);
             if (chosen != 1) throw new AdminException("Say what to audit: one component id, --type T, or --all (exactly one of them).");
-            if (parse.GetValue(parallel) < 1) throw new AdminException($"--parallel is {parse.GetValue(parallel)}; use 1 or more.");
+            Validate.Range(parse.GetValue(parallel), "--parallel", 1, Validate.MaxParallel, "components at once");
+            if (parse.GetValue(id) is { } one) Validate.ComponentId(one);
+            Validate.Type(parse.GetValue(type));
             var registry = ComponentAssemblies.Load(parse.GetValue(components)!);
             await using var store = await cli.OpenStoreAsync(parse, readers: parse.GetValue(parallel)).ConfigureAwait(false);
             var heads = await SelectAsync(store, parse.GetValue(id), parse.GetValue(type), ct).ConfigureAwait(false);
@@ -116,21 +118,21 @@ internal static class AuditCommand
             var table = new Table().AddColumns("component", "seq", "kind", "method", "args", "expected", "actual");
             foreach (var d in r.Divergences)
             {
-                table.AddRow(Markup.Escape(d.Component), d.Seq.ToString(), Kind(d.Kind), Markup.Escape(d.Method), Markup.Escape(d.Args.IsEmpty ? "-" : Encoding.UTF8.GetString(d.Args.Span)),
-                    Markup.Escape(Format.Clip(d.Expected)), Markup.Escape(Format.Clip(d.Actual)));
+                table.AddRow(Format.Cell(d.Component), d.Seq.ToString(), Kind(d.Kind), Format.Cell(d.Method), Format.Cell(d.Args.IsEmpty ? "-" : Encoding.UTF8.GetString(d.Args.Span)),
+                    Format.Cell(Format.Clip(d.Expected)), Format.Cell(Format.Clip(d.Actual)));
             }
 
             console.Write(table);
         }
 
-        foreach (var s in r.Skipped) console.WriteLine($"skipped {s.Component}: {s.Skipped}");
+        foreach (var s in r.Skipped) console.WriteLine(Format.Line($"skipped {s.Component}: {s.Skipped}"));
         if (r.InDoubt.Count > 0)
         {
             var table = new Table().AddColumns("component", "request", "seq", "method", "in doubt");
             foreach (var t in r.InDoubt)
             {
-                table.AddRow(Markup.Escape(t.Component), Markup.Escape(t.RequestId), t.Seq.ToString(), Markup.Escape(t.Method),
-                    Markup.Escape(t.Pending ? "pending: its owner completes it before anything else" : $"passed over by {t.PassedBy}"));
+                table.AddRow(Format.Cell(t.Component), Format.Cell(t.RequestId), t.Seq.ToString(), Format.Cell(t.Method),
+                    Format.Cell(t.Pending ? "pending: its owner completes it before anything else" : $"passed over by {t.PassedBy}"));
             }
 
             console.Write(table);

@@ -29,7 +29,7 @@ internal static class CheckpointCommand
         command.SetAction(async (parse, ct) =>
         {
             var registry = ComponentAssemblies.Load(parse.GetValue(components)!);
-            await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
+            await using var store = await cli.OpenStoreAsync(parse, write: true).ConfigureAwait(false);
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
             registry.Get(cid.Type);
             var cluster = store as IClusterStore;
@@ -67,7 +67,7 @@ internal static class CheckpointCommand
             else
             {
                 var what = head.LastSeq > head.CheckpointSeq ? "wrote a checkpoint" : "already checkpointed";
-                await cli.Output.WriteLineAsync($"{cid}: {what} at seq {shape.CheckpointSeq} (last seq {shape.LastSeq}, epoch {shape.Epoch})").ConfigureAwait(false);
+                await cli.Output.WriteLineAsync(Format.Line($"{cid}: {what} at seq {shape.CheckpointSeq} (last seq {shape.LastSeq}, epoch {shape.Epoch})")).ConfigureAwait(false);
             }
 
             return ExitCodes.Ok;

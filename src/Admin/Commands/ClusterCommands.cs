@@ -19,7 +19,7 @@ internal static class ClusterCommands
         var status = new Command("status", "List the silos: address, live/dead/left, heartbeat age, activations, components owned, joined at.");
         status.SetAction(async (parse, ct) =>
         {
-            await using var store = await cli.OpenClusterStoreAsync(parse).ConfigureAwait(false);
+            await using var store = await cli.OpenClusterStoreAsync(parse, write: true).ConfigureAwait(false);
             var cluster = CliContext.Cluster(store);
             var silos = await cluster.ListSilosAsync(ct).ConfigureAwait(false);
             var heads = await store.ListComponentsAsync(ct).ConfigureAwait(false);
@@ -43,7 +43,7 @@ internal static class ClusterCommands
             var table = new Table().AddColumns("silo", "address", "status", "heartbeat age", "window", "activations", "components owned", "joined (UTC)");
             foreach (var s in shape.Silos)
             {
-                table.AddRow(Markup.Escape(s.SiloId), Markup.Escape(s.Address), s.Status, Age(s.HeartbeatAgeSeconds), Age(s.DeadAfterSeconds),
+                table.AddRow(Format.Cell(s.SiloId), Format.Cell(s.Address), s.Status, Age(s.HeartbeatAgeSeconds), Age(s.DeadAfterSeconds),
                     s.Activations.ToString(CultureInfo.InvariantCulture), s.ComponentsOwned.ToString(CultureInfo.InvariantCulture), Format.Text(s.JoinedAt));
             }
 

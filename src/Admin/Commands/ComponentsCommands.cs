@@ -16,8 +16,8 @@ internal static class ComponentsCommands
         var list = new Command("list", "List components: owner, epoch, log length, last checkpoint, last activity.") { type };
         list.SetAction(async (parse, ct) =>
         {
+            var filter = Validate.Type(parse.GetValue(type));
             await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
-            var filter = parse.GetValue(type);
             var rows = new List<ComponentShape>();
             foreach (var head in await store.ListComponentsAsync(ct).ConfigureAwait(false))
             {
@@ -54,7 +54,7 @@ internal static class ComponentsCommands
         var table = new Table().AddColumns("component", "owner", "epoch", "last seq", "checkpoint seq", "last activity (UTC)");
         foreach (var c in rows)
         {
-            table.AddRow(Markup.Escape(c.Id), Markup.Escape(c.Owner ?? "-"), c.Epoch.ToString(), c.LastSeq.ToString(), c.CheckpointSeq.ToString(), Format.Text(c.LastActivity));
+            table.AddRow(Format.Cell(c.Id), Format.Cell(c.Owner ?? "-"), c.Epoch.ToString(), c.LastSeq.ToString(), c.CheckpointSeq.ToString(), Format.Text(c.LastActivity));
         }
 
         var console = cli.Tables();

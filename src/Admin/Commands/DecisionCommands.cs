@@ -42,12 +42,12 @@ internal static class DecisionCommands
         if (seq is not null) command.Options.Add(seq);
         command.SetAction(async (parse, ct) =>
         {
-            var text = parse.GetValue(reason)!.Trim();
-            if (text.Length == 0) throw new AdminException("--reason is empty; say why (it is recorded in the component's log).");
-            var at = seq is null ? 0 : parse.GetValue(seq);
-            if (at < 0) throw new AdminException($"{seqOption} is {at}; give a seq of at least 0.");
+            Validate.ComponentId(parse.GetValue(id));
+            var text = Validate.OneLine(parse.GetValue(reason), "--reason", "say why (it is recorded in the component's log)");
+            var at = seq is null ? 0 : Validate.Range(parse.GetValue(seq), seqOption!, seqOption == "--from" ? 1 : 0);
+            Validate.NotBlank(parse.GetValue(components), "--components", "give the path of the application's component assembly, or leave it out while a silo is live");
             var by = $"mw:{Environment.UserName}@{Environment.MachineName}";
-            await using var store = await cli.OpenClusterStoreAsync(parse).ConfigureAwait(false);
+            await using var store = await cli.OpenClusterStoreAsync(parse, write: true).ConfigureAwait(false);
             var (cid, _) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
             var cluster = CliContext.Cluster(store);
             var live = (await cluster.ListSilosAsync(ct).ConfigureAwait(false)).Any(s => s.IsLive);
@@ -65,7 +65,7 @@ internal static class DecisionCommands
 
             shape = shape with { By = by, Reason = text };
             if (CliContext.Json(parse)) cli.WriteJson(shape);
-            else await cli.Output.WriteLineAsync(Describe(shape)).ConfigureAwait(false);
+            else await cli.Output.WriteLineAsync(Format.Line(Describe(shape))).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;

@@ -29,9 +29,13 @@ internal static class DevCommands
         generate.SetAction(async (parse, ct) =>
         {
             var registry = ComponentAssemblies.Load(parse.GetValue(components)!);
-            registry.Get(parse.GetValue(type)!);
+            registry.Get(Validate.Type(parse.GetValue(type))!);
+            Validate.OneLine(parse.GetValue(method), "--method", "give the name of a method taking one integer, e.g. --method Deposit");
             var (k, n) = (parse.GetValue(count), parse.GetValue(turns));
-            if (k < 1 || n < 1 || parse.GetValue(window) < 1) throw new AdminException("--accounts, --turns and --window must be 1 or more.");
+            Validate.Range(k, "--accounts", 1);
+            Validate.Range(n, "--turns", 1);
+            Validate.Range(parse.GetValue(every), "--checkpoint-every", 1);
+            Validate.Range(parse.GetValue(window), "--window", 1);
             await using var store = await cli.OpenStoreAsync(parse, create: true).ConfigureAwait(false);
             var options = new RuntimeOptions { CheckpointEveryTurns = parse.GetValue(every), CheckpointInterval = TimeSpan.FromDays(1), OwnerId = "mw-generate" };
             var runId = Guid.NewGuid().ToString("N")[..8];

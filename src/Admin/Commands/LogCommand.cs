@@ -11,15 +11,19 @@ internal static class LogCommand
     public static Command Build(CliContext cli)
     {
         var id = CliOptions.ComponentId();
-        var from = new Option<long>("--from") { Description = "First seq to show (default 1).", DefaultValueFactory = _ => 1 };
-        var to = new Option<long?>("--to") { Description = "Last seq to show (default: the last one)." };
-        var command = new Command("log", "Show a component's turn records: seq, epoch, commit time, request, method, arguments, recorded nondeterminism, reply.") { id, from, to };
+        var fromOption = new Option<long>("--from") { Description = "First seq to show (default 1).", DefaultValueFactory = _ => 1 };
+        var toOption = new Option<long?>("--to") { Description = "Last seq to show (default: the last one)." };
+        var command = new Command("log", "Show a component's turn records: seq, epoch, commit time, request, method, arguments, recorded nondeterminism, reply.") { id, fromOption, toOption };
         command.SetAction(async (parse, ct) =>
         {
+            Validate.ComponentId(parse.GetValue(id));
+            var from = Validate.Range(parse.GetValue(fromOption), "--from", 1);
+            var to = parse.GetValue(toOption) is { } given ? Validate.Range(given, "--to", 1) : (long?)null;
+            if (to < from) throw new AdminException($"--from {from} is after --to {to}; give --from at most --to (both are seqs, 1 is the first turn).");
             await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
-            var first = Math.Max(1, parse.GetValue(from));
-            var last = Math.Min(parse.GetValue(to) ?? head.LastSeq, head.LastSeq);
+            var first = from;
+            var last = Math.Min(to ?? head.LastSeq, head.LastSeq);
             var records = await store.ReadAsync(head.ComponentId, first, last, ct).ConfigureAwait(false);
             var shapes = records.Select(Format.Record).ToList();
             if (CliContext.Json(parse))
@@ -31,11 +35,11 @@ internal static class LogCommand
             var table = new Table().AddColumns("seq", "epoch", "committed (UTC)", "request", "session", "method", "args", "recorded", "outbound", "reply");
             foreach (var r in shapes)
             {
-                table.AddRow(r.Seq.ToString(), r.Epoch.ToString(), Format.Text(r.CommittedAt), Markup.Escape(r.RequestId), Markup.Escape(r.SessionId ?? "-"),
-                    Markup.Escape(r.Method), Markup.Escape(Format.Clip(r.Args.GetRawText(), 60)),
-                    Markup.Escape(r.Recorded.Count == 0 ? "-" : string.Join(", ", r.Recorded.Select(v => $"{v.Kind}={v.Value}"))),
-                    Markup.Escape(r.Outbound.Count == 0 ? "-" : string.Join(", ", r.Outbound.Select(o => $"{o.Target}.{o.Operation} [{o.RequestId}] = {(o.Error is { } e ? "abort " + e.Message : o.Result?.GetRawText() ?? "(void)")}"))),
-                    Markup.Escape(r.Kind switch
+                table.AddRow(r.Seq.ToString(), r.Epoch.ToString(), Format.Text(r.CommittedAt), Format.Cell(r.RequestId), Format.Cell(r.SessionId ?? "-"),
+                    Format.Cell(r.Method), Format.Cell(Format.Clip(r.Args.GetRawText(), 60)),
+                    Format.Cell(r.Recorded.Count == 0 ? "-" : string.Join(", ", r.Recorded.Select(v => $"{v.Kind}={v.Value}"))),
+                    Format.Cell(r.Outbound.Count == 0 ? "-" : string.Join(", ", r.Outbound.Select(o => $"{o.Target}.{o.Operation} [{o.RequestId}] = {(o.Error is { } e ? "abort " + e.Message : o.Result?.GetRawText() ?? "(void)")}"))),
+                    Format.Cell(r.Kind switch
                     {
                         "partialTurn" => "(partial: input forced before an outbound call)",
                         "fence" => "(fence: declared not committed, never runs)",
@@ -46,7 +50,7 @@ internal static class LogCommand
             var console = cli.Tables();
             console.Write(table);
             var truncated = head.LastSeq > 0 && records.Count > 0 && records[0].Seq > first ? $" (the log before seq {records[0].Seq} was truncated)" : "";
-            console.WriteLine($"{shapes.Count} record(s) of {cid}, seq {first}..{last}{truncated}");
+            console.WriteLine(Format.Line($"{shapes.Count} record(s) of {cid}, seq {first}..{last}{truncated}"));
             return ExitCodes.Ok;
         });
         return command;

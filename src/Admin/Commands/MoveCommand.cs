@@ -24,7 +24,9 @@ internal static class MoveCommand
         var command = new Command("move", "Hand a component over to another live silo (the owner checkpoints and deactivates it first).") { id, to, clusterKey };
         command.SetAction(async (parse, ct) =>
         {
-            await using var store = await cli.OpenClusterStoreAsync(parse).ConfigureAwait(false);
+            Validate.ComponentId(parse.GetValue(id));
+            Validate.OneLine(parse.GetValue(to), "--to", "give the id of a live silo (mw cluster status lists them)");
+            await using var store = await cli.OpenClusterStoreAsync(parse, write: true).ConfigureAwait(false);
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
             var destination = parse.GetValue(to)!;
             await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), CliContext.ClusterKey(parse, clusterKey), ct).ConfigureAwait(false);
@@ -66,8 +68,8 @@ internal static class MoveCommand
             }
 
             if (CliContext.Json(parse)) cli.WriteJson(shape);
-            else if (shape.From == shape.To) await cli.Output.WriteLineAsync($"{shape.Component} is already on {shape.To} (epoch {shape.Epoch}); nothing to move").ConfigureAwait(false);
-            else await cli.Output.WriteLineAsync($"{shape.Component}: moved from {shape.From} to {shape.To} (handed over at epoch {shape.Epoch}); the store names {shape.Owner ?? "no one"} as owner").ConfigureAwait(false);
+            else if (shape.From == shape.To) await cli.Output.WriteLineAsync(Format.Line($"{shape.Component} is already on {shape.To} (epoch {shape.Epoch}); nothing to move")).ConfigureAwait(false);
+            else await cli.Output.WriteLineAsync(Format.Line($"{shape.Component}: moved from {shape.From} to {shape.To} (handed over at epoch {shape.Epoch}); the store names {shape.Owner ?? "no one"} as owner")).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;

@@ -31,15 +31,16 @@ internal static class OutcomeCommand
         command.SetAction(async (parse, ct) =>
         {
             var id = parse.GetValue(requestId)!;
-            if (string.IsNullOrWhiteSpace(id)) throw new AdminException("The request id is empty.");
+            if (string.IsNullOrWhiteSpace(id)) throw new AdminException("The request id is empty; give the id the request was sent with (a session's look like SESSION:n).");
             var target = parse.GetValue(component);
+            if (target is not null) Validate.ComponentId(target, "--component");
             if (target is null)
             {
                 if (parse.GetValue(fence)) throw new AdminException("--fence needs --component ID: the owner of that component decides the outcome.");
                 return await ScanAsync(cli, parse, id, ct).ConfigureAwait(false);
             }
 
-            await using var store = await cli.OpenClusterStoreAsync(parse).ConfigureAwait(false);
+            await using var store = await cli.OpenClusterStoreAsync(parse, write: parse.GetValue(fence)).ConfigureAwait(false);
             OutcomeShape shape;
             if (parse.GetValue(fence))
             {
@@ -52,7 +53,7 @@ internal static class OutcomeCommand
             }
 
             if (CliContext.Json(parse)) cli.WriteJson(shape);
-            else await cli.Output.WriteLineAsync(RequestLookup.Describe(shape)).ConfigureAwait(false);
+            else await cli.Output.WriteLineAsync(Format.Line(RequestLookup.Describe(shape))).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
@@ -103,7 +104,7 @@ internal static class OutcomeCommand
     {
         await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
         var heads = await store.ListComponentsAsync(ct).ConfigureAwait(false);
-        await cli.Error.WriteLineAsync($"note: no --component given: reading the dedup table and log of all {heads.Count} component(s) for {requestId}; this is slow on a big store, pass --component ID when you know it.").ConfigureAwait(false);
+        await cli.Error.WriteLineAsync(Format.Line($"note: no --component given: reading the dedup table and log of all {heads.Count} component(s) for {requestId}; this is slow on a big store, pass --component ID when you know it.")).ConfigureAwait(false);
         var found = new List<OutcomeShape>();
 
         async Task ScanAllAsync(Action advance)
@@ -137,10 +138,10 @@ internal static class OutcomeCommand
 
         if (found.Count == 0)
         {
-            await cli.Output.WriteLineAsync($"{requestId}: not found in any of {heads.Count} component(s): not committed anywhere (not fenced; only a component's owner can fence it: mw outcome {requestId} --component ID --fence)").ConfigureAwait(false);
+            await cli.Output.WriteLineAsync(Format.Line($"{requestId}: not found in any of {heads.Count} component(s): not committed anywhere (not fenced; only a component's owner can fence it: mw outcome {requestId} --component ID --fence)")).ConfigureAwait(false);
         }
 
-        foreach (var shape in found) await cli.Output.WriteLineAsync(RequestLookup.Describe(shape)).ConfigureAwait(false);
+        foreach (var shape in found) await cli.Output.WriteLineAsync(Format.Line(RequestLookup.Describe(shape))).ConfigureAwait(false);
         return ExitCodes.Ok;
     }
 

@@ -29,8 +29,8 @@ internal static class SessionsCommands
             var table = new Table().AddColumns("session", "status", "reserved", "opens", "created (UTC)", "last opened (UTC)", "items");
             foreach (var s in sessions)
             {
-                table.AddRow(Markup.Escape(s.SessionId), s.Status, N(s.Reserved), N(s.Opens), Format.Text(s.CreatedAt), Format.Text(s.LastOpenedAt),
-                    Markup.Escape(Format.Clip(string.Join(", ", s.Items.Select(i => $"{i.Key}={i.Value}")), 60)));
+                table.AddRow(Format.Cell(s.SessionId), s.Status, N(s.Reserved), N(s.Opens), Format.Text(s.CreatedAt), Format.Text(s.LastOpenedAt),
+                    Format.Cell(Format.Clip(string.Join(", ", s.Items.Select(i => $"{i.Key}={i.Value}")), 60)));
             }
 
             var console = cli.Tables();
@@ -44,6 +44,7 @@ internal static class SessionsCommands
         show.SetAction(async (parse, ct) =>
         {
             var sessionId = parse.GetValue(id)!;
+            if (string.IsNullOrWhiteSpace(sessionId)) throw new AdminException("The session id is empty; give one (the part of a request id before ':'; mw sessions list shows them).");
             if (sessionId.IndexOf(':', StringComparison.Ordinal) is var colon and >= 0)
             {
                 throw new AdminException(colon > 0
@@ -63,16 +64,16 @@ internal static class SessionsCommands
 
             var console = cli.Tables();
             console.Write(new Table().AddColumns("session", "status", "reserved", "opens", "created (UTC)", "last opened (UTC)")
-                .AddRow(Markup.Escape(shape.SessionId), shape.Status, N(shape.Reserved), N(shape.Opens), Format.Text(shape.CreatedAt), Format.Text(shape.LastOpenedAt)));
+                .AddRow(Format.Cell(shape.SessionId), shape.Status, N(shape.Reserved), N(shape.Opens), Format.Text(shape.CreatedAt), Format.Text(shape.LastOpenedAt)));
             if (shape.Items.Count > 0)
             {
                 var items = new Table().AddColumns("item", "value");
-                foreach (var (key, value) in shape.Items.OrderBy(i => i.Key, StringComparer.Ordinal)) items.AddRow(Markup.Escape(key), Markup.Escape(Format.Clip(value)));
+                foreach (var (key, value) in shape.Items.OrderBy(i => i.Key, StringComparer.Ordinal)) items.AddRow(Format.Cell(key), Format.Cell(Format.Clip(value)));
                 console.Write(items);
             }
 
             var ids = shape.Reserved == 0 ? "no request ids reserved yet" : $"request ids {shape.SessionId}:1 .. {shape.SessionId}:{N(shape.Reserved)} reserved";
-            console.WriteLine($"{shape.Items.Count} item(s); {ids}");
+            console.WriteLine(Format.Line($"{shape.Items.Count} item(s); {ids}"));
             return ExitCodes.Ok;
         });
 

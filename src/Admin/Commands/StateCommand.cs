@@ -25,15 +25,18 @@ internal static class StateCommand
         {
             if (parse.GetValue(seq) is not null && parse.GetValue(asOf) is not null)
                 throw new AdminException("Give either --seq or --as-of, not both.");
+            Validate.ComponentId(parse.GetValue(id));
+            if (parse.GetValue(seq) is { } wanted) Validate.Range(wanted, "--seq", 0);
+            var time = parse.GetValue(asOf) is { } timeText ? ParseTime(timeText) : (DateTime?)null;
             var registry = ComponentAssemblies.Load(parse.GetValue(components)!);
             await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
             var type = registry.Get(cid.Type);
             var target = parse.GetValue(seq) ?? head.LastSeq;
-            if (parse.GetValue(asOf) is { } timeText)
-                target = await SeqAsOfAsync(store, head, ParseTime(timeText), ct).ConfigureAwait(false);
+            if (time is { } t)
+                target = await SeqAsOfAsync(store, head, t, ct).ConfigureAwait(false);
             if (target < 0 || target > head.LastSeq)
-                throw new AdminException($"{cid} has turns 1..{head.LastSeq}; seq {target} does not exist.");
+                throw new AdminException($"--seq {target} is out of range for {cid}: its turns are 1..{head.LastSeq}; give 0..{head.LastSeq} (0: the state before the first turn).");
 
             Replayer.Loaded loaded;
             try
@@ -46,7 +49,7 @@ internal static class StateCommand
             }
             catch (ReplayDivergenceException e)
             {
-                await cli.Error.WriteLineAsync("mw: " + e.Message).ConfigureAwait(false);
+                await AdminCli.WriteErrorAsync(cli.Error, e.Message).ConfigureAwait(false);
                 return ExitCodes.Divergence;
             }
 
@@ -62,7 +65,7 @@ internal static class StateCommand
                 return ExitCodes.Ok;
             }
 
-            await cli.Output.WriteLineAsync($"{cid} after seq {target} (committed {Format.Text(committed)}; checkpoint {loaded.CheckpointSeq} + {loaded.Turns.Count} replayed turn(s))").ConfigureAwait(false);
+            await cli.Output.WriteLineAsync(Format.Line($"{cid} after seq {target} (committed {Format.Text(committed)}; checkpoint {loaded.CheckpointSeq} + {loaded.Turns.Count} replayed turn(s))")).ConfigureAwait(false);
             await cli.Output.WriteLineAsync(JsonSerializer.Serialize(state, JsonShapes.Options)).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
@@ -70,7 +73,7 @@ internal static class StateCommand
     }
 
     private static DateTime ParseTime(string text) =>
-        DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)
+        !string.IsNullOrWhiteSpace(text) && DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)
             ? t
             : throw new AdminException($"--as-of '{text}' is not a time; write it as ISO 8601, e.g. 2025-01-31T12:00:00Z.");
 

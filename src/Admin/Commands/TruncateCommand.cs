@@ -26,7 +26,11 @@ internal static class TruncateCommand
         var command = new Command("truncate", "Delete a component's records before a seq (needs a checkpoint at or after SEQ-1).") { id, before, force, components };
         command.SetAction(async (parse, ct) =>
         {
-            await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
+            Validate.ComponentId(parse.GetValue(id));
+            var path = Validate.NotBlank(parse.GetValue(components), "--components", "give the path of the application's component assembly, or --force");
+            if (parse.GetValue(force) && path is not null)
+                throw new AdminException("Give either --force (drop without auditing) or --components PATH (audit first), not both.");
+            await using var store = await cli.OpenStoreAsync(parse, write: true).ConfigureAwait(false);
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
             var cut = parse.GetValue(before);
             if (cut < 2 || cut > head.LastSeq + 1)
@@ -38,16 +42,15 @@ internal static class TruncateCommand
             var forced = parse.GetValue(force);
             if (!forced)
             {
-                var path = parse.GetValue(components)
-                    ?? throw new AdminException($"Refused: truncating drops turns before seq {cut} that no later audit can check; pass --components PATH to audit them first, or --force.");
-                if (await AuditDroppedRangeAsync(store, ComponentAssemblies.Load(path), head, latest, cut, ct).ConfigureAwait(false) is { } divergence)
+                _ = path ?? throw new AdminException($"Refused: truncating drops turns before seq {cut} that no later audit can check; pass --components PATH to audit them first, or --force.");
+                if (await AuditDroppedRangeAsync(store, ComponentAssemblies.Load(path!), head, latest, cut, ct).ConfigureAwait(false) is { } divergence)
                     throw new AdminException($"Refused: the records to be dropped do not replay with this code ({divergence.Kind} divergence at seq {divergence.Seq}: expected {Format.Clip(divergence.Expected)}, got {Format.Clip(divergence.Actual)}); use --force to drop them anyway.");
             }
 
             var deleted = await store.TruncateAsync(head.ComponentId, cut, ct).ConfigureAwait(false);
             var shape = new TruncateShape(head.ComponentId, cut, deleted, latest.Seq, forced);
             if (CliContext.Json(parse)) cli.WriteJson(shape);
-            else await cli.Output.WriteLineAsync($"{cid}: deleted {deleted} record(s) before seq {cut}{(forced ? " (forced, not audited)" : " (audited first)")}; latest checkpoint at seq {latest.Seq}").ConfigureAwait(false);
+            else await cli.Output.WriteLineAsync(Format.Line($"{cid}: deleted {deleted} record(s) before seq {cut}{(forced ? " (forced, not audited)" : " (audited first)")}; latest checkpoint at seq {latest.Seq}")).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;

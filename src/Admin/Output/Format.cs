@@ -28,6 +28,16 @@ internal static class Format
         }
     }
 
+    /// <summary>
+    /// A table cell from text that came from the network or a store (ids, keys, reasons, JSON): its control characters
+    /// escaped (<see cref="Printable"/>: a newline in a key cannot forge a row, an escape sequence cannot reach the
+    /// terminal), then Spectre's markup escaped. JSON output never goes through this: JSON keeps values exact.
+    /// </summary>
+    public static string Cell(string? text) => Spectre.Console.Markup.Escape(Printable.Escape(text));
+
+    /// <summary>A line of plain output that quotes ids, keys or reasons: one line, its control characters escaped.</summary>
+    public static string Line(string text) => Printable.Escape(text);
+
     /// <summary>Text shortened for a table cell (JSON output is never shortened).</summary>
     public static string Clip(string text, int max = 120) => text.Length <= max ? text : text[..(max - 1)] + "…";
 

@@ -29,6 +29,8 @@ internal static class SqliteSchema
         try
         {
             if (rc != raw.SQLITE_OK) throw new AdminException($"Cannot open SQLite store '{path}': {raw.sqlite3_errstr(rc).utf8_to_string()}.");
+            if (Query(db, path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'", _ => { }) == 0)
+                throw new AdminException($"'{path}' is empty (no tables), so it is not a log store yet; create it with mw db migrate.");
             if (Query(db, path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", _ => { }) == 0)
                 throw new AdminException($"'{path}' has no schema_version table, so it is not a log store of this middleware (or was never set up: run mw db migrate).");
             Query(db, path, "SELECT version, script FROM schema_version ORDER BY version", s =>

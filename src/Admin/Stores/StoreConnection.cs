@@ -12,16 +12,23 @@ namespace Middleware.Admin.Stores;
 internal static class StoreConnection
 {
     /// <summary>
-    /// Opens the store. Unless <paramref name="create"/> is set (db migrate, dev generate), a SQLite file must
-    /// already exist: a typo in a path must not silently create an empty store that then reports nothing.
+    /// Opens the store. Nothing is created or changed before the schema check, and only <paramref name="create"/> (db
+    /// migrate, dev generate) may create or upgrade a store: every other command first opens it read-only (SQLite:
+    /// SQLITE_OPEN_READONLY; PostgreSQL: read-only transactions), which refuses a missing, empty, foreign or older store
+    /// with one line and leaves it as it was. A command that writes (<paramref name="access"/> ReadWrite) then reopens
+    /// the store it has checked for writing.
     /// </summary>
-    public static async Task<ILogStore> OpenAsync(string? text, bool create, int readers)
+    public static async Task<ILogStore> OpenAsync(string? text, StoreAccess access, bool create, int readers)
     {
         if (text is not null && (text.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase) || text.StartsWith("sqlserver:", StringComparison.OrdinalIgnoreCase)))
         {
             try
             {
-                return await LogStores.OpenAsync(text).ConfigureAwait(false);
+                if (create) return await LogStores.OpenAsync(text, StoreAccess.ReadWrite).ConfigureAwait(false);
+                var checkedStore = await LogStores.OpenAsync(text, StoreAccess.ReadOnly).ConfigureAwait(false);
+                if (access == StoreAccess.ReadOnly) return checkedStore;
+                await checkedStore.DisposeAsync().ConfigureAwait(false);
+                return await LogStores.OpenAsync(text, StoreAccess.ReadWrite).ConfigureAwait(false);
             }
             catch (Exception e) when (e is StoreUnavailableException or SchemaVersionException or ArgumentException)
             {
@@ -30,7 +37,12 @@ internal static class StoreConnection
         }
 
         var path = SqlitePath(text, mustExist: !create);
-        return SqliteLogStore.Open(path, new SqliteStoreOptions { ReaderConnections = Math.Max(4, readers) });
+        var options = new SqliteStoreOptions { ReaderConnections = Math.Max(4, readers) };
+        if (create) return SqliteLogStore.Open(path, options);
+        var checkedFile = SqliteLogStore.Open(path, new SqliteStoreOptions { ReaderConnections = options.ReaderConnections, ReadOnly = true });
+        if (access == StoreAccess.ReadOnly) return checkedFile;
+        await checkedFile.DisposeAsync().ConfigureAwait(false);
+        return SqliteLogStore.Open(path, options);
     }
 
     /// <summary>The file of a <c>sqlite:PATH</c> string; any other form is an <see cref="AdminException"/> saying what to write.</summary>
@@ -44,16 +56,17 @@ internal static class StoreConnection
         switch (scheme)
         {
             case "sqlite":
-                if (rest.Length == 0) throw new AdminException($"Store '{text}' has no path; write it as sqlite:PATH, e.g. sqlite:./data/bank.db.");
+                if (rest.Length == 0) throw new AdminException($"--store '{text}' has no path; write it as sqlite:PATH, e.g. sqlite:./data/bank.db.");
+                if (Directory.Exists(rest)) throw new AdminException($"--store '{text}' names a directory; give the store's file, e.g. sqlite:{Path.Combine(rest, "bank.db")}.");
                 if (mustExist && !File.Exists(rest))
-                    throw new AdminException($"No SQLite store at '{rest}' (from '{text}'); check the path, or create it with mw db migrate.");
+                    throw new AdminException($"No SQLite store at '{rest}' (from --store '{text}'); check the path, or create it with mw db migrate.");
                 return rest;
             case "postgres" or "sqlserver":
-                throw new AdminException($"Store '{scheme}:' is a server store, not a file; this command needs sqlite:PATH.");
+                throw new AdminException($"--store '{scheme}:' is a server store, not a file; this command needs sqlite:PATH.");
             case "memory":
-                throw new AdminException("Store 'memory:' is empty in a new process, so there is nothing to administer; use sqlite:PATH.");
+                throw new AdminException("--store 'memory:' is empty in a new process, so there is nothing to administer; use sqlite:PATH.");
             default:
-                throw new AdminException($"'{text}' is not a store connection string; write it as sqlite:PATH, e.g. sqlite:./data/bank.db.");
+                throw new AdminException($"'{text}' is not a store connection string; write it as --store sqlite:PATH, e.g. sqlite:./data/bank.db.");
         }
     }
 }
