@@ -109,6 +109,9 @@ public sealed class ComponentMethod
             }
 
             if (!r.Read() || r.TokenType != JsonTokenType.EndArray) throw new JsonException($"more than {args.Length} arguments");
+            // Exact decoding: nothing but white space may follow the array (a second value or stray bytes are refused, not ignored).
+            var rest = bytes[(int)r.BytesConsumed..].TrimStart(" \t\r\n"u8);
+            if (!rest.IsEmpty) throw new JsonException($"{rest.Length} trailing byte(s) after the argument array");
         }
         catch (JsonException e)
         {

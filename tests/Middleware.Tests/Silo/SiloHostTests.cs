@@ -211,4 +211,38 @@ public sealed class SiloHostTests(SiloFixture fixture) : IClassFixture<SiloFixtu
         Assert.StartsWith(operation + " expects", reply.Detail, StringComparison.Ordinal);
         Assert.True(connection.IsConnected);
     }
+
+    [Theory]
+    [InlineData("[5] x")]
+    [InlineData("[5][6]")]
+    [InlineData("[5]\u0000")]
+    [InlineData("[5]{}")]
+    public async Task Trailing_bytes_after_the_argument_array_are_answered_BadRequest_naming_them_not_ignored(string args)
+    {
+        var account = Unique("trail");
+        await using var connection = await fixture.Silo.ConnectAsync();
+        var reply = await connection.InvokeAsync(Call("Account", account, "Deposit", Unique("r"), args));
+        Assert.True(reply.Status == ReplyStatus.BadRequest, $"{args}: {reply}");
+        Assert.Contains("trailing byte(s) after the argument array", reply.Detail, StringComparison.Ordinal);
+        // Nothing ran: the account is still empty, and white space after the array stays fine.
+        Assert.Equal(0, Number(await connection.InvokeAsync(Call("Account", account, "Balance", Unique("r")))));
+        Assert.Equal(5, Number(await connection.InvokeAsync(Call("Account", account, "Deposit", Unique("r"), "[5] \r\n"))));
+    }
+
+    [Fact]
+    public async Task A_raw_request_frame_with_trailing_argument_bytes_gets_BadRequest_and_the_connection_stays_usable()
+    {
+        await using var peer = await Transport.RawPeer.ConnectAsync(fixture.Silo.Protocol);
+        await peer.HandshakeAsync();
+        await peer.SendAsync(FrameWriter.ToArray(7, Call("Account", Unique("raw"), "Deposit", Unique("r"), "[1]garbage")));
+        var (correlation, message) = await peer.ReadFrameAsync() ?? throw new InvalidOperationException("the silo closed the connection");
+        Assert.Equal(7UL, correlation);
+        var reply = Assert.IsType<ReplyMessage>(message);
+        Assert.Equal(ReplyStatus.BadRequest, reply.Status);
+        Assert.Contains("7 trailing byte(s)", reply.Detail, StringComparison.Ordinal);
+
+        await peer.SendAsync(FrameWriter.ToArray(8, Call("Account", Unique("raw"), "Deposit", Unique("r"), "[1]")));
+        var next = await peer.ReadFrameAsync() ?? throw new InvalidOperationException("the silo closed the connection");
+        Assert.Equal(ReplyStatus.Ok, Assert.IsType<ReplyMessage>(next.Message).Status);
+    }
 }
