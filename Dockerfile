@@ -1,6 +1,8 @@
 # Images for docker-compose.yml: the silo host (target "silo") and the admin tool (target "admin").
 # Both carry the sample Bank component assembly under /app/components. Build context: the repository root.
-# Not built on the machine this was written on (no Docker engine there); it follows the hosts' real options.
+# Not built on the machine this was written on (no Docker engine there); it follows the hosts' real options, and
+# tests/Middleware.Tests/Deployment/DockerComposeTests.cs checks this file statically (non-root USER, /data owned by it).
+# Both runtime images run as the unprivileged user 10001 (no login, no home of root's), never as root.
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
@@ -13,6 +15,11 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS silo
 WORKDIR /app
 COPY --from=build /out/silo /app
 COPY --from=build /out/components /app/components
+# /data: where a sqlite: store or ledger may live (mount a volume there); owned by the service user, the app read-only.
+RUN groupadd --system --gid 10001 middleware \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin middleware \
+ && mkdir -p /data && chown 10001:10001 /data
+USER 10001:10001
 # Protocol port (clients and silos) and HTTP port (/health, /metrics).
 EXPOSE 7070 8080
 # Everything else comes from MIDDLEWARE_* environment variables (see docker-compose.yml and README "Running a silo").
@@ -22,5 +29,9 @@ FROM mcr.microsoft.com/dotnet/runtime:10.0 AS admin
 WORKDIR /app
 COPY --from=build /out/admin /app
 COPY --from=build /out/components /app/components
+RUN groupadd --system --gid 10001 middleware \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin middleware \
+ && mkdir -p /data && chown 10001:10001 /data
+USER 10001:10001
 ENTRYPOINT ["dotnet", "/app/Middleware.Admin.dll"]
 CMD ["components", "list"]
