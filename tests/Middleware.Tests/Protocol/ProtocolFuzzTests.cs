@@ -19,7 +19,7 @@ namespace Middleware.Tests.Protocol;
 public sealed class ProtocolFuzzTests(ITestOutputHelper output) : IAsyncLifetime
 {
     /// <summary>Cases per run unless <c>MIDDLEWARE_FUZZ_CASES</c> says otherwise.</summary>
-    public const int DefaultCases = 1000;
+    public const int DefaultCases = 3000;
 
     /// <summary>A valid client checks the silo after every this many cases.</summary>
     private const int CheckEvery = 50;

@@ -245,4 +245,27 @@ public sealed class SiloHostTests(SiloFixture fixture) : IClassFixture<SiloFixtu
         var next = await peer.ReadFrameAsync() ?? throw new InvalidOperationException("the silo closed the connection");
         Assert.Equal(ReplyStatus.Ok, Assert.IsType<ReplyMessage>(next.Message).Status);
     }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("[42]")]
+    [InlineData("[\"silo\"] trailing")]
+    public async Task A_malformed_move_from_a_raw_protocol_client_is_BadRequest_naming_the_form_and_the_connection_stays_usable(string args)
+    {
+        await using var peer = await Transport.RawPeer.ConnectAsync(fixture.Silo.Protocol);
+        await peer.HandshakeAsync();
+        var move = new InvokeMessage("Account", Unique("move"), ProtocolConstants.Move, "$control:" + Guid.NewGuid().ToString("N"), null, null,
+            Encoding.UTF8.GetBytes(args), InvokeFlags.Control);
+        await peer.SendAsync(FrameWriter.ToArray(11, move));
+        var (correlation, message) = await peer.ReadFrameAsync() ?? throw new InvalidOperationException("the silo closed the connection");
+        Assert.Equal(11UL, correlation);
+        var reply = Assert.IsType<ReplyMessage>(message);
+        Assert.True(reply.Status == ReplyStatus.BadRequest, reply.ToString());
+        Assert.StartsWith("$move expects [siloId]", reply.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("JsonException", reply.ToString(), StringComparison.Ordinal);
+
+        await peer.SendAsync(FrameWriter.ToArray(12, Deposit(Unique("after-move"), Unique("r"), 1)));
+        var next = await peer.ReadFrameAsync() ?? throw new InvalidOperationException("the silo closed the connection");
+        Assert.Equal(ReplyStatus.Ok, Assert.IsType<ReplyMessage>(next.Message).Status);
+    }
 }
