@@ -85,57 +85,74 @@ public static class RecordChecksum
 
     private static uint LogCrc(string componentId, long seq, long epoch, RecordKind kind, ReadOnlySpan<byte> payload)
     {
-        var crc = Start(LogDomain, componentId, seq);
-        Int64(crc, epoch);
-        crc.Append([(byte)kind]);
-        return Finish(crc, payload);
+        var max = HeadCapacity(componentId, null);
+        Span<byte> head = max <= StackLimit ? stackalloc byte[max] : new byte[max];
+        var n = Start(head, LogDomain, componentId, seq);
+        n = Int64(head, n, epoch);
+        head[n++] = (byte)kind;
+        return Compute(head, n, payload);
     }
 
     private static uint DedupCrc(string componentId, string requestId, long seq, long argsHash, ReadOnlySpan<byte> reply)
     {
-        var crc = Start(DedupDomain, componentId, seq);
-        Text(crc, requestId);
-        Int64(crc, argsHash);
-        return Finish(crc, reply);
+        var max = HeadCapacity(componentId, requestId);
+        Span<byte> head = max <= StackLimit ? stackalloc byte[max] : new byte[max];
+        var n = Start(head, DedupDomain, componentId, seq);
+        n = Text(head, n, requestId);
+        n = Int64(head, n, argsHash);
+        return Compute(head, n, reply);
     }
 
     private static uint CheckpointCrc(string componentId, long seq, long epoch, string stateHash, ReadOnlySpan<byte> state)
     {
-        var crc = Start(CheckpointDomain, componentId, seq);
-        Int64(crc, epoch);
-        Text(crc, stateHash);
-        return Finish(crc, state);
+        var max = HeadCapacity(componentId, stateHash);
+        Span<byte> head = max <= StackLimit ? stackalloc byte[max] : new byte[max];
+        var n = Start(head, CheckpointDomain, componentId, seq);
+        n = Int64(head, n, epoch);
+        n = Text(head, n, stateHash);
+        return Compute(head, n, state);
     }
 
-    private static Crc32 Start(byte domain, string componentId, long seq)
+    private const int StackLimit = 1024;
+
+    // One CRC object per thread, reset for each record: no allocation per record.
+    [ThreadStatic]
+    private static Crc32? t_crc;
+
+    // Marker, domain, then up to two length-prefixed texts and four int64s (seq, epoch or hash, the inner length) and a kind.
+    private static int HeadCapacity(string componentId, string? text) =>
+        2 + 8 + Encoding.UTF8.GetMaxByteCount(componentId.Length) + (text is null ? 0 : 8 + Encoding.UTF8.GetMaxByteCount(text.Length)) + 4 * 8 + 1;
+
+    private static int Start(Span<byte> head, byte domain, string componentId, long seq)
     {
-        var crc = new Crc32(Crc32ParameterSet.Crc32C);
-        crc.Append([Marker, domain]);
-        Text(crc, componentId);
-        Int64(crc, seq);
-        return crc;
+        head[0] = Marker;
+        head[1] = domain;
+        var n = Text(head, 2, componentId);
+        return Int64(head, n, seq);
     }
 
-    private static uint Finish(Crc32 crc, ReadOnlySpan<byte> bytes)
+    /// <summary>The CRC of the head, the inner length, then the inner bytes.</summary>
+    private static uint Compute(Span<byte> head, int n, ReadOnlySpan<byte> inner)
     {
-        Int64(crc, bytes.Length);
-        crc.Append(bytes);
+        n = Int64(head, n, inner.Length);
+        var crc = t_crc ??= new Crc32(Crc32ParameterSet.Crc32C);
+        crc.Reset();
+        crc.Append(head[..n]);
+        crc.Append(inner);
         return crc.GetCurrentHashAsUInt32();
     }
 
-    private static void Int64(Crc32 crc, long value)
+    private static int Int64(Span<byte> head, int n, long value)
     {
-        Span<byte> buffer = stackalloc byte[8];
-        BinaryPrimitives.WriteInt64LittleEndian(buffer, value);
-        crc.Append(buffer);
+        BinaryPrimitives.WriteInt64LittleEndian(head[n..], value);
+        return n + 8;
     }
 
     // Length-prefixed, so no two (id, request id) pairs feed the same bytes.
-    private static void Text(Crc32 crc, string text)
+    private static int Text(Span<byte> head, int n, string text)
     {
-        Span<byte> buffer = text.Length <= 256 ? stackalloc byte[Encoding.UTF8.GetMaxByteCount(text.Length)] : new byte[Encoding.UTF8.GetMaxByteCount(text.Length)];
-        var n = Encoding.UTF8.GetBytes(text, buffer);
-        Int64(crc, n);
-        crc.Append(buffer[..n]);
+        var length = Encoding.UTF8.GetBytes(text, head[(n + 8)..]);
+        BinaryPrimitives.WriteInt64LittleEndian(head[n..], length);
+        return n + 8 + length;
     }
 }

@@ -96,5 +96,5 @@ internal static class Checksums
         entry.Checksum != ChecksumStatus.Corrupt
             ? entry
             : throw new CorruptRecordException(store, componentId, entry.Seq, $"dedup entry of request '{entry.RequestId}'",
-                "its checksum does not match its reply, request id, seq and arguments hash; the recorded reply is not served and the request is not run again");
+                "its checksum does not match its reply, request id, seq and arguments hash; the request is not run again either");
 }

@@ -21,9 +21,10 @@ public sealed class CorruptRecordException : RequestNotAcknowledgedException
 {
     /// <summary>A corrupt <paramref name="what"/> ("log record", "dedup entry of request 'r'", "checkpoint") of <paramref name="componentId"/> at <paramref name="seq"/>.</summary>
     public CorruptRecordException(string store, string componentId, long seq, string what, string problem, Exception? inner = null)
-        : base($"The {what} of {componentId} at seq {seq} in {store} is corrupt: {problem}. It is not replayed or served. " +
+        : base($"The {what} of {componentId} at seq {seq} in {store} is corrupt: {problem}. It is never replayed or served. " +
                $"Inspect it with 'mw log {componentId} --from {seq} --to {seq}' and 'mw audit {componentId} --from-genesis --components PATH'; " +
-               $"restore the store from a backup, or go back to the history before it with 'mw reset {componentId} --to SEQ' (a seq before {seq} that has a checkpoint or can be replayed).", inner)
+               "restore the store from a backup" +
+               (what is "log record" or "checkpoint" && seq > 1 ? $", or go back to the history before it with 'mw reset {componentId} --to SEQ' (SEQ < {seq})." : "."), inner)
     {
         Store = store;
         ComponentId = componentId;
