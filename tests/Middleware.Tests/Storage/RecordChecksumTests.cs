@@ -76,6 +76,24 @@ public abstract class RecordChecksumTests
     }
 
     [Fact]
+    public async Task A_component_quarantined_for_a_corrupt_record_serves_again_after_a_reset_to_a_seq_before_it()
+    {
+        await PayAsync(1000, "pay-1", "pay-2", "pay-3");
+        var payload = await BytesAsync("log", "payload", "seq = 2");
+        await SetBytesAsync("log", "payload", "seq = 2", Replace(payload, "pay-2", "pay-8"));
+
+        await using var store = await OpenStoreAsync();
+        await using var rt = Runtime(store);
+        await Assert.ThrowsAsync<ComponentQuarantinedException>(() => rt.Call<ITill>("t1", "pay-4").Pay(10));
+
+        // The operator goes back to seq 1 (what the message offers when there is no backup): the damage is superseded.
+        var reset = await rt.ResetAsync(Till, 1, "mw@test", "seq 2 is corrupt, no backup");
+        Assert.Equal(2, reset.Turns);
+        Assert.Equal(30, await rt.Call<ITill>("t1", "pay-3").Pay(10)); // an intact superseded turn keeps its reply
+        Assert.Equal(20, await rt.Call<ITill>("t1", "pay-4").Pay(10)); // the state went back to seq 1
+    }
+
+    [Fact]
     public async Task A_reply_changed_in_the_dedup_table_is_never_served_and_the_request_is_not_run_again()
     {
         await PayAsync(2, "pay-1", "pay-2", "pay-3"); // a checkpoint at seq 2 moves pay-1 and pay-2 to the dedup table
