@@ -70,6 +70,25 @@ public abstract partial class LogStoreContract<TStores>
     }
 
     [StoreFact]
+    public async Task What_was_written_reads_back_verified_and_the_dedup_entries_are_listed_for_the_audit()
+    {
+        var epoch = await ClaimAsync("Account/1");
+        var r1 = new DedupEntry("req-b", 1, 111, Bytes("reply 1"));
+        var r2 = new DedupEntry("req-a", 2, 222, Bytes(""));
+        await AppendAsync(Group("Account/1", epoch, 1, 3, Checkpoint(3, epoch, r1, r2)));
+        await ReopenIfPossibleAsync();
+
+        // A store deriving from LogStoreBase stores every record with its checksum (RecordChecksum) and checks it on reading.
+        Assert.All(await Store.ReadAsync("Account/1", 1, 3), r => Assert.Equal(ChecksumStatus.Verified, r.Checksum));
+        Assert.Equal(ChecksumStatus.Verified, (await Store.GetCheckpointAsync("Account/1"))!.Checksum);
+        Assert.Equal(ChecksumStatus.Verified, (await Store.FindRequestAsync("Account/1", "req-b"))!.Checksum);
+        var listed = await Store.ListDedupAsync("Account/1");
+        Assert.Equal([("req-a", 2L, 222L, "", ChecksumStatus.Verified), ("req-b", 1L, 111L, "reply 1", ChecksumStatus.Verified)],
+            listed.Select(d => (d.RequestId, d.Seq, d.ArgsHash, Text(d.Reply), d.Checksum)));
+        Assert.Empty(await Store.ListDedupAsync("Account/2"));
+    }
+
+    [StoreFact]
     public async Task Truncation_without_a_checkpoint_at_or_after_the_cut_is_refused_and_deletes_nothing()
     {
         var epoch = await ClaimAsync("Account/1");

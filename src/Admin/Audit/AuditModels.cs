@@ -30,6 +30,12 @@ public enum DivergenceKind
 
     /// <summary>The log itself is damaged: a gap in seqs, a record this build cannot decode, or missing records.</summary>
     Log,
+
+    /// <summary>
+    /// A log record, checkpoint or dedup entry fails its checksum (its bytes or identity changed after it was written), or
+    /// a dedup entry disagrees with the log record it was taken from (request id, arguments or reply).
+    /// </summary>
+    Corrupt,
 }
 
 /// <summary>Settings of one audit run.</summary>
@@ -85,6 +91,15 @@ public sealed record ComponentAudit(string Component, long FromSeq, long ToSeq, 
 {
     /// <summary>Turns in doubt met in the audited records, in seq order.</summary>
     public IReadOnlyList<InDoubtTurn> InDoubt { get; init; } = [];
+
+    /// <summary>Log records, checkpoints and dedup entries read whose checksum matched.</summary>
+    public long Verified { get; init; }
+
+    /// <summary>Log records, checkpoints and dedup entries read that carry no checksum (written before checksums): readable, not verifiable.</summary>
+    public long Unverified { get; init; }
+
+    /// <summary>Dedup entries compared with the log record they were taken from (those whose record is still in the audited log).</summary>
+    public long DedupChecked { get; init; }
 }
 
 /// <summary>The outcome of an audit run.</summary>
@@ -104,6 +119,15 @@ public sealed record AuditResult(AuditMode Mode, IReadOnlyList<ComponentAudit> C
 
     /// <summary>Turns in doubt that later records passed over: histories that lost a turn's outcome.</summary>
     public IReadOnlyList<InDoubtTurn> PassedOver => Components.SelectMany(c => c.InDoubt).Where(t => !t.Pending).ToList();
+
+    /// <summary>Records, checkpoints and dedup entries whose checksum matched, across all components.</summary>
+    public long Verified => Components.Sum(c => c.Verified);
+
+    /// <summary>Records, checkpoints and dedup entries without a checksum (written before checksums), across all components.</summary>
+    public long Unverified => Components.Sum(c => c.Unverified);
+
+    /// <summary>Dedup entries cross-checked against their log records, across all components.</summary>
+    public long DedupChecked => Components.Sum(c => c.DedupChecked);
 
     /// <summary>Turns per second over the whole run.</summary>
     public double TurnsPerSecond => Elapsed.TotalSeconds > 0 ? Turns / Elapsed.TotalSeconds : 0;

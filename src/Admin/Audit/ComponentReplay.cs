@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Middleware.Admin.Components;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
@@ -19,10 +20,21 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
     private const int ProgressStep = 1024;
     private readonly ComponentId _id = ComponentId.Parse(idText);
     private readonly Dictionary<string, (long Seq, string Method, string? PassedBy)> _open = new(StringComparer.Ordinal);
+    private long _verified, _unverified, _dedupChecked;
 
     public async Task<ComponentAudit> RunAsync(AuditMode mode, CancellationToken ct)
     {
-        var checkpoints = mode == AuditMode.FromGenesis ? await CheckpointsAsync(ct).ConfigureAwait(false) : [];
+        List<CheckpointRecord> checkpoints;
+        try
+        {
+            checkpoints = mode == AuditMode.FromGenesis ? await CheckpointsAsync(ct).ConfigureAwait(false) : [];
+        }
+        catch (CorruptRecordException e)
+        {
+            return Result(0, 0, Corrupt(e));
+        }
+
+        foreach (var c in checkpoints) Count(c.Checksum);
         IReadOnlyList<LogRecord> records;
         long start;
         object grain;
@@ -31,15 +43,18 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
             if (mode == AuditMode.FromCheckpoint)
             {
                 var latest = await store.GetCheckpointAsync(idText, upTo, ct).ConfigureAwait(false);
+                if (latest is not null) Count(latest.Checksum);
                 start = latest?.Seq ?? 0;
                 // LoadAsync up to the checkpoint itself: verifies the hash and that the state still deserializes.
                 grain = (await Replayer.LoadAsync(store, type, _id, start, json, ct).ConfigureAwait(false)).Grain;
                 if (latest is not null && Lossy(latest) is { } lossy) return Result(0, 0, lossy);
-                records = start >= upTo ? [] : await store.ReadAsync(idText, start + 1, upTo, ct).ConfigureAwait(false);
+                records = start >= upTo ? [] : await store.ReadCheckedAsync(idText, start + 1, upTo, ct).ConfigureAwait(false);
+                if (await ChecksumsAsync(records, ct).ConfigureAwait(false) is { } damaged) return Result(0, 0, damaged);
             }
             else
             {
-                records = upTo == 0 ? [] : await store.ReadAsync(idText, 1, upTo, ct).ConfigureAwait(false);
+                records = upTo == 0 ? [] : await store.ReadCheckedAsync(idText, 1, upTo, ct).ConfigureAwait(false);
+                if (await ChecksumsAsync(records, ct).ConfigureAwait(false) is { } damaged) return Result(0, 0, damaged);
                 start = GenesisStart(records, checkpoints);
                 // Checkpoints at or before the start have no records left to replay against: check what can be checked.
                 foreach (var old in checkpoints.Where(c => c.Seq <= start).OrderBy(c => c.Seq))
@@ -53,6 +68,10 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
         catch (ReplayDivergenceException e)
         {
             return Result(0, 0, new Divergence(idText, e.Seq, DivergenceKind.State, e.Method, ReadOnlyMemory<byte>.Empty, e.Expected, e.Actual));
+        }
+        catch (CorruptRecordException e)
+        {
+            return Result(0, 0, Corrupt(e));
         }
         catch (InvalidDataException e)
         {
@@ -149,6 +168,105 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
 
         return (superseded, accepted);
     }
+
+    /// <summary>
+    /// The checksums of <paramref name="records"/> (counted; the first corrupt one is the divergence) and of the
+    /// component's dedup entries, each compared with the log record it was taken from while the audited records still hold
+    /// it: same request id, arguments and reply (a fence's entry: the fence's request id). Null when all agree.
+    /// </summary>
+    private async Task<Divergence?> ChecksumsAsync(IReadOnlyList<LogRecord> records, CancellationToken ct)
+    {
+        var bySeq = new Dictionary<long, LogRecord>(records.Count);
+        if (Damaged(records, bySeq) is { } damaged) return damaged;
+        var dedup = (await store.ListDedupAsync(idText, ct).ConfigureAwait(false)).OrderBy(e => e.Seq).ToList();
+        // From the latest checkpoint, the records before it are read only for this: the turns the dedup entries came from.
+        var first = records.Count == 0 ? upTo + 1 : records[0].Seq;
+        var older = dedup.Where(e => e.Seq < first).Select(e => e.Seq).DefaultIfEmpty(first).Min();
+        if (older < first)
+        {
+            var before = await store.ReadCheckedAsync(idText, older, first - 1, ct).ConfigureAwait(false);
+            if (Damaged(before, bySeq) is { } damagedBefore) return damagedBefore;
+            records = [.. before, .. records];
+        }
+
+        var (_, accepted) = Decisions(records);
+        foreach (var entry in dedup)
+        {
+            if (entry.Checksum == ChecksumStatus.Corrupt)
+            {
+                return new Divergence(idText, entry.Seq, DivergenceKind.Corrupt, "(dedup)", ReadOnlyMemory<byte>.Empty,
+                    $"the dedup entry of request '{entry.RequestId}' with a checksum that matches its reply, request id, seq and arguments hash",
+                    "a checksum mismatch: the entry changed after it was written; its reply is never served");
+            }
+
+            Count(entry.Checksum);
+            if (!bySeq.TryGetValue(entry.Seq, out var record)) continue; // truncated, or before what this mode reads
+            _dedupChecked++;
+            if (DedupMismatch(entry, record, accepted.Any(a => entry.Seq >= a.From && entry.Seq <= a.To)) is { } actual)
+            {
+                return new Divergence(idText, entry.Seq, DivergenceKind.Corrupt, "(dedup)", ReadOnlyMemory<byte>.Empty,
+                    $"the dedup entry of request '{entry.RequestId}' to agree with the log record at seq {entry.Seq}", actual);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The first corrupt record as a divergence; else every record counted and indexed by seq, and null.</summary>
+    private Divergence? Damaged(IReadOnlyList<LogRecord> records, Dictionary<long, LogRecord> bySeq)
+    {
+        foreach (var r in records)
+        {
+            if (r.Checksum == ChecksumStatus.Corrupt)
+            {
+                return new Divergence(idText, r.Seq, DivergenceKind.Corrupt, "(log)", ReadOnlyMemory<byte>.Empty,
+                    $"a {r.Kind} record whose checksum matches its bytes and identity (component, seq, epoch, kind)",
+                    $"a checksum mismatch ({r.Payload.Length} bytes stored, epoch {r.Epoch}): the record changed after it was written");
+            }
+
+            Count(r.Checksum);
+            bySeq[r.Seq] = r;
+        }
+
+        return null;
+    }
+
+    /// <summary>How a dedup entry disagrees with the record at its seq, or null.</summary>
+    private string? DedupMismatch(DedupEntry entry, LogRecord record, bool accepted)
+    {
+        try
+        {
+            if (record.Kind == RecordKind.Fence)
+            {
+                var fence = RecordCodec.DecodeFence(record.Payload);
+                return fence.RequestId != entry.RequestId ? $"the log fenced request '{fence.RequestId}' at that seq"
+                    : entry.ArgsHash != DedupEntry.AnyArgs ? "the entry of a fenced request names arguments"
+                    : !RequestOutcome.IsFenced(RecordCodec.DecodeReply(entry.Reply)) ? "the entry of a fenced request holds a reply" : null;
+            }
+
+            if (record.Kind != RecordKind.Turn) return $"the log holds a {record.Kind} record at that seq, not a turn";
+            var turn = RecordCodec.DecodeTurn(record.Payload);
+            if (turn.RequestId != entry.RequestId) return $"the log's turn at that seq is request '{turn.RequestId}'";
+            if (turn.ArgsHash != entry.ArgsHash) return "the entry's arguments hash differs from the logged turn's method and arguments";
+            // Replies of turns an operator accepted the current code for may differ from the log's (mw accept).
+            var reply = RecordCodec.DecodeReply(entry.Reply);
+            return accepted || reply.SameAs(turn.Reply) ? null : $"the entry's reply {reply} differs from the logged reply {turn.Reply}";
+        }
+        catch (InvalidDataException e)
+        {
+            return $"an entry or record that does not decode: {e.Message}";
+        }
+    }
+
+    private void Count(ChecksumStatus status)
+    {
+        if (status == ChecksumStatus.Verified) _verified++;
+        else if (status == ChecksumStatus.Unverified) _unverified++;
+    }
+
+    private Divergence Corrupt(CorruptRecordException e) =>
+        new(idText, e.Seq, DivergenceKind.Corrupt, e.What == "checkpoint" ? "(checkpoint)" : e.What == "log record" ? "(log)" : "(dedup)", ReadOnlyMemory<byte>.Empty,
+            $"a {e.What} whose checksum matches", e.Message);
 
     /// <summary>Genesis replay of a truncated log starts at the earliest checkpoint the remaining records follow.</summary>
     private static long GenesisStart(IReadOnlyList<LogRecord> records, IReadOnlyList<CheckpointRecord> checkpoints)
@@ -275,6 +393,9 @@ internal sealed class ComponentReplay(ILogStore store, ComponentTypeInfo type, J
 
     private ComponentAudit Result(long start, long turns, Divergence? divergence) => new(idText, start + 1, upTo, turns, divergence, null)
     {
+        Verified = _verified,
+        Unverified = _unverified,
+        DedupChecked = _dedupChecked,
         InDoubt = _open.OrderBy(o => o.Value.Seq).Select(o => new InDoubtTurn(idText, o.Key, o.Value.Seq, o.Value.Method, o.Value.PassedBy)).ToList(),
     };
 }

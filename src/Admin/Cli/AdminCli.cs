@@ -103,5 +103,8 @@ public static class AdminCli
 
     private static bool IsUserError(Exception e) => e is AdminException or StoreUnavailableException or SchemaVersionException
         or StoreContractException or UnknownComponentException or ComponentDefinitionException or FormatException
-        or InvalidDataException; // a record this build cannot decode: the decoder's message names the version
+        or InvalidDataException // a record this build cannot decode: the decoder's message names the version
+        or CorruptRecordException; // a record that fails its checksum: the message names component, seq, store and the fix
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
 }

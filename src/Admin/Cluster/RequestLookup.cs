@@ -23,10 +23,26 @@ internal static class RequestLookup
     /// <summary>The outcome shapes' <c>outcome</c> values.</summary>
     public const string Committed = "committed", Fenced = "fenced", InDoubt = "inDoubt", NotCommitted = "notCommitted";
 
+    /// <summary>
+    /// The outcome when the answer is in a record that fails its checksum (the request's dedup entry, or a log record
+    /// that might be the request's): unknown, and never answered from the damaged bytes.
+    /// </summary>
+    public const string Corrupt = "corrupt";
+
     public static async Task<OutcomeShape> FindAsync(ILogStore store, ComponentHead head, string requestId, CancellationToken cancellationToken)
     {
         var component = head.ComponentId;
-        if (await store.FindRequestAsync(component, requestId, cancellationToken).ConfigureAwait(false) is { } entry)
+        DedupEntry? entry;
+        try
+        {
+            entry = await store.FindRequestAsync(component, requestId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CorruptRecordException e)
+        {
+            return new OutcomeShape(component, requestId, Corrupt, false, "dedup", e.Seq, null, null, new ErrorShape(Corrupt, e.Message), null);
+        }
+
+        if (entry is not null)
         {
             var reply = RecordCodec.DecodeReply(entry.Reply);
             var at = await CommitTimeAsync(store, component, entry.Seq, cancellationToken).ConfigureAwait(false);
@@ -36,11 +52,18 @@ internal static class RequestLookup
         }
 
         long? partial = null;
+        var corrupt = new List<long>();
         if (head.LastSeq > 0)
         {
-            foreach (var record in await store.ReadAsync(component, 1, head.LastSeq, cancellationToken).ConfigureAwait(false))
+            foreach (var record in await store.ReadCheckedAsync(component, 1, head.LastSeq, cancellationToken).ConfigureAwait(false))
             {
                 var at = Format.Time(record.CommittedAtTicks);
+                if (record.Checksum == ChecksumStatus.Corrupt)
+                {
+                    corrupt.Add(record.Seq); // it may be this request's: never decoded, and the answer is not "not committed"
+                    continue;
+                }
+
                 switch (record.Kind)
                 {
                     case RecordKind.Turn:
@@ -56,6 +79,13 @@ internal static class RequestLookup
                         break;
                 }
             }
+        }
+
+        if (corrupt.Count > 0 && partial is null)
+        {
+            return new OutcomeShape(component, requestId, Corrupt, false, "log", corrupt[0], null, null,
+                new ErrorShape(Corrupt, $"{requestId} is not in the intact records of {component}, but its log has {corrupt.Count} corrupt record(s) (seq {string.Join(", ", corrupt)}) that may hold it; " +
+                                        $"inspect them with mw log {component} --from {corrupt[0]} --to {corrupt[^1]}"), null);
         }
 
         return new OutcomeShape(component, requestId, partial is null ? NotCommitted : InDoubt, false, partial is null ? null : "log", null, null, null, null, partial);
@@ -82,6 +112,7 @@ internal static class RequestLookup
         {
             Committed => $"{o.RequestId} on {o.Component}: committed{where}{from}: {ReplyText(o)}",
             Fenced => $"{o.RequestId} on {o.Component}: not committed; fenced{where}{from}: it will never run",
+            Corrupt => $"{o.RequestId} on {o.Component}: unknown, a record that holds the answer is corrupt: {o.Error?.Message}",
             InDoubt => $"{o.RequestId} on {o.Component}: in doubt: its turn started (partial record at seq {o.PartialSeq}) and has no final record yet; " +
                        "its outbound calls may have taken effect, so it is never fenced: its owner completes it before any other turn (--fence asks the owner to complete it now)",
             _ => $"{o.RequestId} on {o.Component}: not committed (not fenced; only the owner can fence it: use --fence)",
@@ -94,7 +125,7 @@ internal static class RequestLookup
     private static async Task<DateTime?> CommitTimeAsync(ILogStore store, string component, long seq, CancellationToken cancellationToken)
     {
         if (seq <= 0) return null;
-        var records = await store.ReadAsync(component, seq, seq, cancellationToken).ConfigureAwait(false);
+        var records = await store.ReadCheckedAsync(component, seq, seq, cancellationToken).ConfigureAwait(false);
         return records.Count == 0 ? null : Format.Time(records[0].CommittedAtTicks);
     }
 }

@@ -68,7 +68,12 @@ internal static class AuditCommand
         Math.Round(r.TurnsPerSecond),
         r.Divergences.Select(d => new DivergenceShape(d.Component, d.Seq, Kind(d.Kind), d.Method, d.Args.IsEmpty ? null : Format.Json(d.Args), d.Expected, d.Actual)).ToList(),
         r.Skipped.Select(s => new SkippedShape(s.Component, s.Skipped!)).ToList(),
-        r.InDoubt.Select(t => new InDoubtShape(t.Component, t.RequestId, t.Seq, t.Method, t.Pending ? "pending" : "passedOver", t.PassedBy)).ToList());
+        r.InDoubt.Select(t => new InDoubtShape(t.Component, t.RequestId, t.Seq, t.Method, t.Pending ? "pending" : "passedOver", t.PassedBy)).ToList())
+    {
+        Verified = r.Verified,
+        Unverified = r.Unverified,
+        DedupChecked = r.DedupChecked,
+    };
 
     private static string Kind(DivergenceKind kind) => kind.ToString().ToLowerInvariant();
 
@@ -138,7 +143,18 @@ internal static class AuditCommand
             console.Write(table);
         }
 
-        console.WriteLine(r.Divergences.Count > 0 ? $"DIVERGENT: {r.Divergences.Count} component(s) no longer reproduce their logs"
+        console.WriteLine($"checksums: {r.Verified:N0} verified, {r.Unverified:N0} unverified (written before checksums: read as before, not verifiable); " +
+                          $"{r.DedupChecked:N0} dedup entries matched against the log");
+        var corrupt = r.Divergences.Count(d => d.Kind == DivergenceKind.Corrupt);
+        if (corrupt > 0)
+        {
+            console.WriteLine($"CORRUPT: {corrupt} component(s) have a record, checkpoint or dedup entry that fails its checksum or disagrees with the log; " +
+                              "restore the store from a backup, or reset each one to a seq before the damage (mw reset ID --to SEQ)");
+        }
+
+        console.WriteLine(r.Divergences.Count > corrupt ? $"DIVERGENT: {r.Divergences.Count - corrupt} component(s) no longer reproduce their logs"
+            : r.Divergences.Count > 0 ? "the damaged components were audited up to the damage only"
+            : r.PassedOver.Count > 0 ? $"INCONSISTENT: {r.Divergences.Count} component(s) no longer reproduce their logs"
             : r.PassedOver.Count > 0 ? $"INCONSISTENT: {r.PassedOver.Count} turn(s) in doubt were passed over by later records; their outbound calls may have taken effect without a recorded outcome"
             : r.Skipped.Count > 0 ? "INCOMPLETE: some components could not be audited"
             : r.InDoubt.Count > 0 ? $"clean: every replayed turn reproduced its recorded reply; {r.InDoubt.Count} turn(s) in doubt pending"

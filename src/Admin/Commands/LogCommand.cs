@@ -24,12 +24,15 @@ internal static class LogCommand
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
             var first = from;
             var last = Math.Min(to ?? head.LastSeq, head.LastSeq);
-            var records = await store.ReadAsync(head.ComponentId, first, last, ct).ConfigureAwait(false);
+            // Corrupt records are listed (marked), not refused: this is where an operator looks at them.
+            var records = await store.ReadCheckedAsync(head.ComponentId, first, last, ct).ConfigureAwait(false);
             var shapes = records.Select(Format.Record).ToList();
+            var bad = shapes.Where(s => s.Checksum is Format.Corrupt or Format.Undecodable).ToList();
+            var exit = bad.Count == 0 ? ExitCodes.Ok : ExitCodes.Divergence;
             if (CliContext.Json(parse))
             {
                 cli.WriteJson(new LogShape(cid.ToString(), first, last, shapes));
-                return ExitCodes.Ok;
+                return exit;
             }
 
             var table = new Table().AddColumns("seq", "epoch", "committed (UTC)", "request", "session", "method", "args", "recorded", "outbound", "reply");
@@ -39,7 +42,7 @@ internal static class LogCommand
                     Format.Cell(r.Method), Format.Cell(Format.Clip(r.Args.GetRawText(), 60)),
                     Format.Cell(r.Recorded.Count == 0 ? "-" : string.Join(", ", r.Recorded.Select(v => $"{v.Kind}={v.Value}"))),
                     Format.Cell(r.Outbound.Count == 0 ? "-" : string.Join(", ", r.Outbound.Select(o => $"{o.Target}.{o.Operation} [{o.RequestId}] = {(o.Error is { } e ? "abort " + e.Message : o.Result?.GetRawText() ?? "(void)")}"))),
-                    Format.Cell(r.Kind switch
+                    Format.Cell(r.Checksum is Format.Corrupt or Format.Undecodable ? $"({r.Checksum} {r.Kind} record: {r.Error!.Message})" : r.Kind switch
                     {
                         "partialTurn" => "(partial: input forced before an outbound call)",
                         "fence" => "(fence: declared not committed, never runs)",
@@ -51,7 +54,13 @@ internal static class LogCommand
             console.Write(table);
             var truncated = head.LastSeq > 0 && records.Count > 0 && records[0].Seq > first ? $" (the log before seq {records[0].Seq} was truncated)" : "";
             console.WriteLine(Format.Line($"{shapes.Count} record(s) of {cid}, seq {first}..{last}{truncated}"));
-            return ExitCodes.Ok;
+            foreach (var r in bad)
+            {
+                console.WriteLine(Format.Line($"{r.Checksum}: the {r.Kind} record of {cid} at seq {r.Seq} ({r.Error!.Message}). It is never replayed or served; " +
+                                  $"restore the store from a backup, or reset {cid} to a seq before it (mw reset {cid} --to SEQ)."));
+            }
+
+            return exit;
         });
         return command;
     }

@@ -54,7 +54,7 @@ internal static class OutcomeCommand
 
             if (CliContext.Json(parse)) cli.WriteJson(shape);
             else await cli.Output.WriteLineAsync(Format.Line(RequestLookup.Describe(shape))).ConfigureAwait(false);
-            return ExitCodes.Ok;
+            return shape.Outcome == RequestLookup.Corrupt ? ExitCodes.Divergence : ExitCodes.Ok;
         });
         return command;
     }
@@ -72,7 +72,7 @@ internal static class OutcomeCommand
         {
             var known = await RequestLookup.FindAsync(store, head, requestId, ct).ConfigureAwait(false);
             // Committed and fenced are final; a turn in doubt goes to its owner, which completes it (never fences it).
-            if (known.Outcome is RequestLookup.Committed or RequestLookup.Fenced) return known;
+            if (known.Outcome is RequestLookup.Committed or RequestLookup.Fenced or RequestLookup.Corrupt) return known;
         }
 
         await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), clusterKey, ct).ConfigureAwait(false);
@@ -133,7 +133,7 @@ internal static class OutcomeCommand
         if (CliContext.Json(parse))
         {
             cli.WriteJson(new OutcomeScanShape(requestId, heads.Count, found));
-            return ExitCodes.Ok;
+            return found.Any(f => f.Outcome == RequestLookup.Corrupt) ? ExitCodes.Divergence : ExitCodes.Ok;
         }
 
         if (found.Count == 0)
@@ -142,7 +142,7 @@ internal static class OutcomeCommand
         }
 
         foreach (var shape in found) await cli.Output.WriteLineAsync(Format.Line(RequestLookup.Describe(shape))).ConfigureAwait(false);
-        return ExitCodes.Ok;
+        return found.Any(f => f.Outcome == RequestLookup.Corrupt) ? ExitCodes.Divergence : ExitCodes.Ok;
     }
 
     private static ComponentId Parse(string text)

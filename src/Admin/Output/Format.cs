@@ -41,8 +41,40 @@ internal static class Format
     /// <summary>Text shortened for a table cell (JSON output is never shortened).</summary>
     public static string Clip(string text, int max = 120) => text.Length <= max ? text : text[..(max - 1)] + "…";
 
-    /// <summary>A decoded log record in its JSON shape.</summary>
+    /// <summary>The <see cref="LogRecordShape.Checksum"/> of a corrupt record.</summary>
+    public const string Corrupt = "corrupt";
+
+    /// <summary>The <see cref="LogRecordShape.Checksum"/> of a record written before checksums that does not decode.</summary>
+    public const string Undecodable = "undecodable";
+
+    /// <summary>
+    /// A log record in its JSON shape, with its checksum status. A corrupt record (its checksum does not match) is shown by
+    /// its columns only, never decoded; an unverified one that does not decode is shown with the decoder's words.
+    /// </summary>
     public static LogRecordShape Record(LogRecord record)
+    {
+        var kind = JsonNamingPolicy.CamelCase.ConvertName(record.Kind.ToString());
+        if (record.Checksum == ChecksumStatus.Corrupt)
+        {
+            return Unreadable(record, kind, Corrupt,
+                $"checksum mismatch: the record's bytes or identity (component, seq, epoch, kind) changed after it was written ({record.Payload.Length} bytes stored)");
+        }
+
+        try
+        {
+            return Decode(record, kind) with { Checksum = record.Checksum == ChecksumStatus.Verified ? "verified" : "unverified" };
+        }
+        catch (InvalidDataException e)
+        {
+            return Unreadable(record, kind, Undecodable, e.Message);
+        }
+    }
+
+    private static LogRecordShape Unreadable(LogRecord record, string kind, string checksum, string why) =>
+        new(record.Seq, kind, record.Epoch, new DateTime(record.CommittedAtTicks, DateTimeKind.Utc), "", null, null, $"({checksum})",
+            Json("[]"u8.ToArray()), [], 0, [], null, new ErrorShape(checksum, why)) { Checksum = checksum };
+
+    private static LogRecordShape Decode(LogRecord record, string kind)
     {
         if (record.Kind == RecordKind.Fence)
         {
@@ -70,7 +102,7 @@ internal static class Format
             c.Outcome.IsError || c.Outcome.Result.Length == 0 ? null : Json(c.Outcome.Result),
             c.Outcome.IsError ? new ErrorShape(c.Outcome.ErrorType!, c.Outcome.ErrorMessage ?? "") : null)).ToList();
         if (turn.IsPartial) (reply, error) = (null, null);
-        return new LogRecordShape(record.Seq, JsonNamingPolicy.CamelCase.ConvertName(record.Kind.ToString()), record.Epoch, new DateTime(record.CommittedAtTicks, DateTimeKind.Utc), turn.RequestId,
+        return new LogRecordShape(record.Seq, kind, record.Epoch, new DateTime(record.CommittedAtTicks, DateTimeKind.Utc), turn.RequestId,
             turn.SessionId, turn.Caller, turn.Method, Json(turn.Args), recorded, turn.TurnSeq, outbound, reply, error);
     }
 

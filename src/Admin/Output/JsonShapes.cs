@@ -38,7 +38,14 @@ public sealed record ErrorShape(string Type, string Message);
 /// </summary>
 public sealed record LogRecordShape(
     long Seq, string Kind, long Epoch, DateTime CommittedAt, string RequestId, string? SessionId, string? Caller, string Method,
-    JsonElement Args, IReadOnlyList<RecordedValueShape> Recorded, long TurnSeq, IReadOnlyList<OutboundShape> Outbound, JsonElement? Reply, ErrorShape? Error);
+    JsonElement Args, IReadOnlyList<RecordedValueShape> Recorded, long TurnSeq, IReadOnlyList<OutboundShape> Outbound, JsonElement? Reply, ErrorShape? Error)
+{
+    /// <summary>
+    /// <c>verified</c> (its checksum matches), <c>unverified</c> (written before checksums), <c>corrupt</c> (its checksum
+    /// does not match: nothing of it is shown but its columns) or <c>undecodable</c> (unverified and unreadable).
+    /// </summary>
+    public string Checksum { get; init; } = "verified";
+}
 
 /// <summary>An outbound call a turn made: back end, deterministic request id, procedure, arguments and outcome.</summary>
 public sealed record OutboundShape(int Ordinal, string Target, string RequestId, string Operation, JsonElement Args, JsonElement? Result, ErrorShape? Error);
@@ -65,7 +72,17 @@ public sealed record InDoubtShape(string Component, string RequestId, long Seq, 
 /// <summary><c>audit</c>: the summary, then every divergence, every skipped component, and every turn in doubt.</summary>
 public sealed record AuditShape(
     string Mode, bool Clean, int Components, long Turns, int Divergent, int Skipped, double Seconds, double TurnsPerSecond,
-    IReadOnlyList<DivergenceShape> Divergences, IReadOnlyList<SkippedShape> SkippedComponents, IReadOnlyList<InDoubtShape> InDoubt);
+    IReadOnlyList<DivergenceShape> Divergences, IReadOnlyList<SkippedShape> SkippedComponents, IReadOnlyList<InDoubtShape> InDoubt)
+{
+    /// <summary>Records, checkpoints and dedup entries whose checksum matched.</summary>
+    public long Verified { get; init; }
+
+    /// <summary>Records, checkpoints and dedup entries without a checksum (written before checksums): read, not verified, never called corrupt.</summary>
+    public long Unverified { get; init; }
+
+    /// <summary>Dedup entries compared with the log record they were taken from.</summary>
+    public long DedupChecked { get; init; }
+}
 
 /// <summary><c>checkpoint</c>: the checkpoint now latest and the epoch the tool claimed to write it.</summary>
 public sealed record CheckpointShape(string Component, long CheckpointSeq, long LastSeq, long Epoch);

@@ -65,7 +65,14 @@ public sealed record FenceRecord(string RequestId);
 /// <param name="Kind">What the payload holds.</param>
 /// <param name="Payload">The encoded record (versioned; see the record table in src/Recovery/README.md).</param>
 /// <param name="CommittedAtTicks">UTC ticks assigned by the store at group commit; 0 before commit.</param>
-public sealed record LogRecord(long Seq, long Epoch, RecordKind Kind, ReadOnlyMemory<byte> Payload, long CommittedAtTicks = 0);
+public sealed record LogRecord(long Seq, long Epoch, RecordKind Kind, ReadOnlyMemory<byte> Payload, long CommittedAtTicks = 0)
+{
+    /// <summary>
+    /// What the store's read found of the record's checksum (<see cref="RecordChecksum"/>): verified, unverified (written
+    /// before checksums), or corrupt (only from <c>ILogStore.ReadCheckedAsync</c>: every other read refuses it).
+    /// </summary>
+    public ChecksumStatus Checksum { get; init; }
+}
 
 /// <summary>
 /// The state of a component serialized at a seq: canonical JSON bytes and their SHA-256 hash, so a replay
@@ -79,6 +86,9 @@ public sealed record CheckpointRecord(long Seq, long Epoch, ReadOnlyMemory<byte>
     /// and after the activation's memory of them is dropped.
     /// </summary>
     public IReadOnlyList<DedupEntry> Dedup { get; init; } = [];
+
+    /// <summary>What the store's read found of the checkpoint's checksum: verified, or unverified (written before checksums).</summary>
+    public ChecksumStatus Checksum { get; init; }
 }
 
 /// <summary>A request id remembered with the reply it got, the turn it ran in and a hash of its arguments.</summary>
@@ -89,6 +99,12 @@ public sealed record DedupEntry(string RequestId, long Seq, long ArgsHash, ReadO
     /// whatever it is sent with.
     /// </summary>
     public const long AnyArgs = 0;
+
+    /// <summary>
+    /// What the store's read found of the entry's checksum: verified, unverified (written before checksums), or corrupt
+    /// (only from <c>ILogStore.ListDedupAsync</c>: a lookup refuses it).
+    /// </summary>
+    public ChecksumStatus Checksum { get; init; }
 }
 
 /// <summary>Ownership and log head of one component, as the store knows them.</summary>

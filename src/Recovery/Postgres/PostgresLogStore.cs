@@ -153,6 +153,10 @@ public sealed class PostgresLogStore : LogStoreBase
         PostgresQueries.FindRequestAsync(_source, componentId, requestId, cancellationToken);
 
     /// <inheritdoc />
+    protected override Task<IReadOnlyList<DedupEntry>> ListDedupCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        PostgresQueries.ListDedupAsync(_source, componentId, cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
         PostgresQueries.TruncateAsync(_source, componentId, beforeSeq, cancellationToken);
 

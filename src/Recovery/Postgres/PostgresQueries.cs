@@ -32,6 +32,8 @@ internal static class PostgresQueries
 
     private const string Dedup = "SELECT seq, args_hash, reply FROM dedup WHERE component = $1 AND request_id = $2";
 
+    private const string DedupList = "SELECT request_id, seq, args_hash, reply FROM dedup WHERE component = $1 ORDER BY request_id COLLATE \"C\"";
+
     // The checkpoint check and the delete in one statement: both see one snapshot, and checkpoints are never
     // deleted, so the checkpoint that allowed the cut is still there when the rows go.
     private const string Truncate =
@@ -88,6 +90,16 @@ internal static class PostgresQueries
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
         return new DedupEntry(requestId, reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2));
+    }
+
+    public static async Task<IReadOnlyList<DedupEntry>> ListDedupAsync(NpgsqlDataSource source, string componentId, CancellationToken cancellationToken)
+    {
+        await using var command = Command(source, DedupList, Text(componentId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var entries = new List<DedupEntry>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            entries.Add(new DedupEntry(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetFieldValue<byte[]>(3)));
+        return entries;
     }
 
     public static async Task<long> TruncateAsync(NpgsqlDataSource source, string componentId, long beforeSeq, CancellationToken cancellationToken)

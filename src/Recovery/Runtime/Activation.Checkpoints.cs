@@ -110,11 +110,30 @@ internal sealed partial class Activation
         await write.ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The store's dedup entry of <paramref name="requestId"/>, or null. One whose checksum fails is reported (logged at
+    /// error, counted as a <see cref="FailureCause.Corrupt"/> turn failure) and refused with
+    /// <see cref="CorruptRecordException"/>: its reply is never served, and the request is not run again either (it did
+    /// run once: exactly-once holds even when the reply it got is lost).
+    /// </summary>
+    private async Task<DedupEntry?> FindRecordedAsync(string requestId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _store.FindRequestAsync(IdText, requestId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CorruptRecordException e)
+        {
+            ReportCorrupt(requestId, e);
+            throw;
+        }
+    }
+
     /// <summary>A request id recorded with a checkpoint (so no longer in memory), or null.</summary>
     private async Task<ComponentReply?> FindInStoreAsync(Invocation inv, long argsHash)
     {
         if (_checkpointSeq == 0) return null; // every turn of this component is still in _recent
-        var entry = await _store.FindRequestAsync(IdText, inv.RequestId).ConfigureAwait(false);
+        var entry = await FindRecordedAsync(inv.RequestId, CancellationToken.None).ConfigureAwait(false);
         if (entry is null) return null;
         CheckSameRequest(entry.ArgsHash, argsHash, inv);
         return RecordCodec.DecodeReply(entry.Reply);

@@ -23,7 +23,7 @@ internal sealed partial class Activation
         BackendUnavailableException => FailureCause.Backend,
         SessionItemsUnavailableException => FailureCause.Session,
         ReplayDivergenceException => FailureCause.Divergence,
-        InvalidDataException => FailureCause.Corrupt,
+        InvalidDataException or CorruptRecordException => FailureCause.Corrupt,
         StoreUnavailableException or TurnNotDurableException => FailureCause.Store,
         RequestNotAcknowledgedException or IOException => FailureCause.ComponentCall,
         _ => FailureCause.Other,
@@ -67,6 +67,16 @@ internal sealed partial class Activation
         var level = what == "fenced" ? LogLevel.Information : LogLevel.Warning;
         _services.Logger.Log(level, error, "{Component}: the record of request {RequestId} was not made durable ({What}); the activation is discarded and the request retried",
             IdText, requestId, what);
+    }
+
+    /// <summary>A request met a corrupt record (a dedup entry): counted and logged at error level, once per request and cause.</summary>
+    private void ReportCorrupt(string requestId, CorruptRecordException e)
+    {
+        _services.Counters.CountTurnFailure(FailureCause.Corrupt);
+        var key = $"{requestId}|corrupt";
+        var level = key == _lastLoggedCause ? LogLevel.Debug : LogLevel.Error;
+        _lastLoggedCause = key;
+        _services.Logger.Log(level, "{Component}: request {RequestId} was refused ({Cause}): {Reason}", IdText, requestId, FailureCause.Corrupt, e.Message);
     }
 
     /// <summary>Recovery failed: counted and logged with the cause (divergence and corruption at error level: an operator must act).</summary>

@@ -100,7 +100,7 @@ internal sealed partial class Activation
         {
             ReportActivationFailure(e);
             var failure = e;
-            if (claimed is not null && e is ReplayDivergenceException or InvalidDataException)
+            if (claimed is not null && e is ReplayDivergenceException or InvalidDataException or CorruptRecordException)
                 failure = await QuarantineAsync(claimed, e).ConfigureAwait(false);
             End(ActivationState.Broken, $"activation failed: {failure.Message}");
             _ready.TrySetException(failure);

@@ -29,7 +29,7 @@ internal sealed partial class Activation
             {
                 reply = seen.Reply;
             }
-            else if (_checkpointSeq != 0 && await _store.FindRequestAsync(IdText, requestId, cancellationToken).ConfigureAwait(false) is { } entry)
+            else if (_checkpointSeq != 0 && await FindRecordedAsync(requestId, cancellationToken).ConfigureAwait(false) is { } entry)
             {
                 return RequestOutcome.Of(RecordCodec.DecodeReply(entry.Reply));
             }

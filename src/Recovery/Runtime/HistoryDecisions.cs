@@ -76,7 +76,7 @@ internal static class HistoryDecisions
     }
 
     private static async Task<int> CountTurnsAsync(ILogStore store, ComponentId id, long from, long to, CancellationToken cancellationToken) =>
-        from > to ? 0 : (await store.ReadAsync(id.ToString(), from, to, cancellationToken).ConfigureAwait(false)).Count(r => r.Kind == RecordKind.Turn);
+        from > to ? 0 : (await store.ReadCheckedAsync(id.ToString(), from, to, cancellationToken).ConfigureAwait(false)).Count(r => r.Kind == RecordKind.Turn);
 
     /// <summary>
     /// Appends the control record at head + 1 and a checkpoint of <paramref name="state"/> at the same seq, carrying the
@@ -90,8 +90,11 @@ internal static class HistoryDecisions
         var from = head.CheckpointSeq + 1;
         if (from <= head.LastSeq)
         {
-            foreach (var record in await services.Store.ReadAsync(idText, from, head.LastSeq, cancellationToken).ConfigureAwait(false))
+            // A reset is the way back from a corrupt record (it supersedes it): corrupt records are skipped here, and their
+            // request ids, which cannot be read, are not kept (the backup is the way to keep them).
+            foreach (var record in await services.Store.ReadCheckedAsync(idText, from, head.LastSeq, cancellationToken).ConfigureAwait(false))
             {
+                if (record.Checksum == ChecksumStatus.Corrupt) continue;
                 if (record.Kind == RecordKind.Turn)
                 {
                     var turn = RecordCodec.DecodeTurn(record.Payload);

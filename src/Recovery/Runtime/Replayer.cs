@@ -94,29 +94,38 @@ public static class Replayer
             if (record.Seq != expected)
                 throw new InvalidDataException($"The log of {id} has a gap: expected seq {expected}, found {record.Seq}.");
             expected++;
-            switch (record.Kind)
+            if (!Enum.IsDefined(record.Kind))
+                throw new InvalidDataException($"The log of {id} has a record of unknown kind {(byte)record.Kind} at seq {record.Seq}; upgrade the middleware.");
+            try
             {
-                case RecordKind.PartialTurn:
-                    // Not applied: the final record of the turn (if any) holds everything the partial did.
-                    var partial = RecordCodec.DecodeTurn(record.Payload);
-                    inDoubt[partial.RequestId] = partial;
-                    break;
-                case RecordKind.Turn:
-                    var turn = await ApplyAsync(grain, type, id, record, json).ConfigureAwait(false);
-                    inDoubt.Remove(turn.RequestId);
-                    turns.Add((record.Seq, turn));
-                    break;
-                case RecordKind.Fence:
-                    // Not a turn: nothing to apply, but the id stays refused.
-                    var fence = RecordCodec.DecodeFence(record.Payload);
-                    inDoubt.Remove(fence.RequestId);
-                    fences.Add((record.Seq, fence.RequestId));
-                    break;
-                case RecordKind.Control:
-                    // A decision about the component, not a turn (a reset or accept comes with a checkpoint at its seq).
-                    break;
-                default:
-                    throw new InvalidDataException($"The log of {id} has a record of unknown kind {(byte)record.Kind} at seq {record.Seq}; upgrade the middleware.");
+                switch (record.Kind)
+                {
+                    case RecordKind.PartialTurn:
+                        // Not applied: the final record of the turn (if any) holds everything the partial did.
+                        var partial = RecordCodec.DecodeTurn(record.Payload);
+                        inDoubt[partial.RequestId] = partial;
+                        break;
+                    case RecordKind.Turn:
+                        var turn = await ApplyAsync(grain, type, id, record, json).ConfigureAwait(false);
+                        inDoubt.Remove(turn.RequestId);
+                        turns.Add((record.Seq, turn));
+                        break;
+                    case RecordKind.Fence:
+                        // Not a turn: nothing to apply, but the id stays refused.
+                        var fence = RecordCodec.DecodeFence(record.Payload);
+                        inDoubt.Remove(fence.RequestId);
+                        fences.Add((record.Seq, fence.RequestId));
+                        break;
+                    case RecordKind.Control:
+                        // A decision about the component, not a turn (a reset or accept comes with a checkpoint at its seq).
+                        break;
+                }
+            }
+            catch (InvalidDataException e)
+            {
+                // The decoder's words name neither component nor seq (a truncated record written before checksums).
+                throw new InvalidDataException($"The log record of {id} at seq {record.Seq} in {store.Name} cannot be decoded: {e.Message} " +
+                    $"Inspect it with 'mw log {id} --from {record.Seq} --to {record.Seq}'; restore the store from a backup, or reset {id} to a seq before it (mw reset).", e);
             }
         }
 

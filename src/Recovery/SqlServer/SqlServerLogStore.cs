@@ -100,6 +100,10 @@ public sealed class SqlServerLogStore : LogStoreBase
         SqlServerQueries.FindRequestAsync(_connectionString, componentId, requestId, cancellationToken);
 
     /// <inheritdoc />
+    protected override Task<IReadOnlyList<DedupEntry>> ListDedupCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        SqlServerQueries.ListDedupAsync(_connectionString, componentId, cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
         SqlServerQueries.TruncateAsync(_connectionString, componentId, beforeSeq, cancellationToken);
 

@@ -34,6 +34,8 @@ internal static class SqlServerQueries
 
     private const string Dedup = "SELECT seq, args_hash, reply FROM dbo.dedup WHERE component = @id AND request_id = @request";
 
+    private const string DedupList = "SELECT request_id, seq, args_hash, reply FROM dbo.dedup WHERE component = @id ORDER BY request_id COLLATE Latin1_General_BIN2";
+
     // The checkpoint check holds a shared range lock (HOLDLOCK) until the delete is done, in one transaction.
     private const string Truncate =
         "SET XACT_ABORT ON; BEGIN TRANSACTION;\n" +
@@ -71,6 +73,9 @@ internal static class SqlServerQueries
     public static Task<DedupEntry?> FindRequestAsync(string cs, string componentId, string requestId, CancellationToken ct) =>
         QueryAsync(cs, Dedup, [Id(componentId), Text("@request", requestId)],
             r => new DedupEntry(requestId, r.GetInt64(0), r.GetInt64(1), r.GetFieldValue<byte[]>(2)), ct);
+
+    public static async Task<IReadOnlyList<DedupEntry>> ListDedupAsync(string cs, string componentId, CancellationToken ct) =>
+        await ListAsync(cs, DedupList, [Id(componentId)], r => new DedupEntry(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetFieldValue<byte[]>(3)), ct).ConfigureAwait(false);
 
     public static async Task<long> TruncateAsync(string cs, string componentId, long beforeSeq, CancellationToken ct)
     {

@@ -136,6 +136,10 @@ public sealed class SqliteLogStore : LogStoreBase
         Read(r => r.FindRequest(componentId, requestId), cancellationToken);
 
     /// <inheritdoc />
+    protected override Task<IReadOnlyList<DedupEntry>> ListDedupCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        Read(r => r.ListDedup(componentId), cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
         Write(w => w.Truncate(componentId, beforeSeq), cancellationToken);
 

@@ -16,6 +16,7 @@ internal sealed partial class SqliteReader : IDisposable
     private readonly SqliteStatement _walkStart;
     private readonly SqliteStatement _checkpoint;
     private readonly SqliteStatement _dedup;
+    private readonly SqliteStatement _dedupList;
     private readonly SqliteStatement _list;
     private readonly SqliteStatement _inDoubt;
 
@@ -34,6 +35,7 @@ internal sealed partial class SqliteReader : IDisposable
         _checkpoint = db.Prepare("SELECT seq, epoch, state, state_hash, created_at FROM checkpoints " +
                                  "WHERE cid = (SELECT cid FROM components WHERE id = ?1) AND seq <= ?2 ORDER BY seq DESC LIMIT 1");
         _dedup = db.Prepare("SELECT seq, args_hash, reply FROM dedup WHERE cid = (SELECT cid FROM components WHERE id = ?1) AND request_id = ?2");
+        _dedupList = db.Prepare("SELECT request_id, seq, args_hash, reply FROM dedup WHERE cid = (SELECT cid FROM components WHERE id = ?1) ORDER BY request_id");
         _list = db.Prepare("SELECT c.id, h.epoch, c.owner, h.last_seq, h.checkpoint_seq FROM components c JOIN heads h ON h.cid = c.cid");
         // The head points at the last record, so "its last record is a partial turn" is one row lookup per component.
         _inDoubt = db.Prepare("SELECT c.id, h.epoch, c.owner, h.last_seq, h.checkpoint_seq FROM heads h " +
@@ -107,6 +109,21 @@ internal sealed partial class SqliteReader : IDisposable
         finally
         {
             _checkpoint.Reset();
+        }
+    }
+
+    public IReadOnlyList<DedupEntry> ListDedup(string componentId)
+    {
+        try
+        {
+            var entries = new List<DedupEntry>();
+            _dedupList.Bind(1, componentId);
+            while (_dedupList.Step()) entries.Add(new DedupEntry(_dedupList.Text(0) ?? "", _dedupList.Int64(1), _dedupList.Int64(2), _dedupList.Blob(3)));
+            return entries;
+        }
+        finally
+        {
+            _dedupList.Reset();
         }
     }
 

@@ -156,6 +156,20 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<LogRecord>> ReadCheckedAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.ReadCheckedAsync(componentId, fromSeq, toSeq, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<DedupEntry>> ListDedupAsync(string componentId, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.ListDedupAsync(componentId, cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default)
     {
         ThrowIfDown();

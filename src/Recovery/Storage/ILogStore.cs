@@ -27,6 +27,9 @@ namespace Middleware.Recovery.Storage;
 /// <item>The latest checkpoint is the one with the highest seq; truncation never removes it or anything after it.</item>
 /// <item>Dedup lookup finds every request id recorded with a checkpoint, even after its turn was truncated.</item>
 /// <item>A failure to reach the store is a <see cref="StoreUnavailableException"/> naming the store and the fix.</item>
+/// <item>What is read is what was written: a record, checkpoint or dedup entry whose bytes or identity changed since is
+/// refused with <see cref="CorruptRecordException"/> (<see cref="LogStoreBase"/> checks the checksums of
+/// <see cref="RecordChecksum"/>), never returned as if it were intact.</item>
 /// </list>
 /// </summary>
 public interface ILogStore : IAsyncDisposable
@@ -61,11 +64,27 @@ public interface ILogStore : IAsyncDisposable
     /// <summary>Records with <paramref name="fromSeq"/> &lt;= seq &lt;= <paramref name="toSeq"/>, in seq order.</summary>
     Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// As <see cref="ReadAsync"/>, but a record that does not match its checksum is returned (marked
+    /// <see cref="ChecksumStatus.Corrupt"/>, its payload as stored) instead of failing the read: for tools that show or
+    /// audit a log (<c>mw log</c>, <c>mw audit</c>). The default reads with <see cref="ReadAsync"/>.
+    /// </summary>
+    Task<IReadOnlyList<LogRecord>> ReadCheckedAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default) =>
+        ReadAsync(componentId, fromSeq, toSeq, cancellationToken);
+
     /// <summary>The checkpoint with the highest seq not after <paramref name="atOrBeforeSeq"/>, or null.</summary>
     Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default);
 
     /// <summary>The dedup entry of a request id on a component (recorded with a checkpoint), or null.</summary>
     Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Every dedup entry of a component, in request id order, each marked with its <see cref="DedupEntry.Checksum"/> (a
+    /// corrupt one is returned, not refused): for the audit's cross-check of dedup entries against the log. The default
+    /// lists none.
+    /// </summary>
+    Task<IReadOnlyList<DedupEntry>> ListDedupAsync(string componentId, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<DedupEntry>>([]);
 
     /// <summary>
     /// Deletes records with seq &lt; <paramref name="beforeSeq"/>. Refused (throws) unless a checkpoint at

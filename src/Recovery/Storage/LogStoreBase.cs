@@ -54,20 +54,36 @@ public abstract partial class LogStoreBase : IClusterStore
         });
 
     /// <inheritdoc />
+    /// <remarks>Every payload, dedup reply and checkpoint state is sealed with its checksum (<see cref="RecordChecksum"/>) before the provider sees it.</remarks>
     public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
-        Run("appending", null, true, () => AppendCoreAsync(groups, cancellationToken));
+        Run("appending", null, true, () => AppendCoreAsync(Checksums.Seal(groups), cancellationToken));
 
     /// <inheritdoc />
+    /// <exception cref="CorruptRecordException">(in the task) A record does not match its checksum.</exception>
     public Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default) =>
-        Run("reading the log of", componentId, false, () => ReadCoreAsync(componentId, fromSeq, toSeq, cancellationToken));
+        Then(ReadCheckedAsync(componentId, fromSeq, toSeq, cancellationToken), records => Checksums.Refuse(Name, componentId, records));
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<LogRecord>> ReadCheckedAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default) =>
+        Then(Run("reading the log of", componentId, false, () => ReadCoreAsync(componentId, fromSeq, toSeq, cancellationToken)),
+            records => Checksums.Open(componentId, records));
+
+    /// <inheritdoc />
+    /// <exception cref="CorruptRecordException">(in the task) The checkpoint does not match its checksum.</exception>
     public Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default) =>
-        Run("reading a checkpoint of", componentId, false, () => GetCheckpointCoreAsync(componentId, atOrBeforeSeq, cancellationToken));
+        Then(Run("reading a checkpoint of", componentId, false, () => GetCheckpointCoreAsync(componentId, atOrBeforeSeq, cancellationToken)),
+            checkpoint => Checksums.Open(Name, componentId, checkpoint));
 
     /// <inheritdoc />
+    /// <exception cref="CorruptRecordException">(in the task) The entry does not match its checksum: its reply is never served.</exception>
     public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default) =>
-        Run("looking up a request of", componentId, false, () => FindRequestCoreAsync(componentId, requestId, cancellationToken));
+        Then(Run("looking up a request of", componentId, false, () => FindRequestCoreAsync(componentId, requestId, cancellationToken)),
+            entry => entry is null ? null : Checksums.Refuse(Name, componentId, Checksums.Open(componentId, entry)));
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<DedupEntry>> ListDedupAsync(string componentId, CancellationToken cancellationToken = default) =>
+        Then(Run("listing the dedup entries of", componentId, false, () => ListDedupCoreAsync(componentId, cancellationToken)),
+            entries => (IReadOnlyList<DedupEntry>)entries.Select(e => Checksums.Open(componentId, e)).ToList());
 
     /// <inheritdoc />
     public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default) =>
@@ -106,6 +122,13 @@ public abstract partial class LogStoreBase : IClusterStore
 
     /// <summary>A dedup entry (<see cref="ILogStore.FindRequestAsync"/>).</summary>
     protected abstract Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Every dedup entry of a component in request id order, as stored (<see cref="ILogStore.ListDedupAsync"/>). The
+    /// default lists none: a store that cannot list them leaves the audit's cross-check of dedup entries out.
+    /// </summary>
+    protected virtual Task<IReadOnlyList<DedupEntry>> ListDedupCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<DedupEntry>>([]);
 
     /// <summary>Truncation under rule 7 (<see cref="ILogStore.TruncateAsync"/>); a refusal is a <see cref="StoreContractException"/>.</summary>
     protected abstract Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken);
@@ -180,6 +203,25 @@ public abstract partial class LogStoreBase : IClusterStore
 
     private StoreUnavailableException? Describe(Exception e, string operation, string? subject, bool write) =>
         e is StoreUnavailableException ? null : DescribeFailure(e, subject is null ? operation : operation + " " + subject, write);
+
+    /// <summary>
+    /// <paramref name="task"/>'s result passed through <paramref name="then"/>, whose exception faults the returned task;
+    /// a task completed successfully costs no state machine.
+    /// </summary>
+    private static Task<TResult> Then<T, TResult>(Task<T> task, Func<T, TResult> then)
+    {
+        if (!task.IsCompletedSuccessfully) return Await(task, then);
+        try
+        {
+            return Task.FromResult(then(task.Result));
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<TResult>(e);
+        }
+
+        static async Task<TResult> Await(Task<T> task, Func<T, TResult> then) => then(await task.ConfigureAwait(false));
+    }
 
     /// <summary>Adapts an operation without a result to <see cref="Run{T}"/>.</summary>
     private static async Task<bool> Done(Task task)

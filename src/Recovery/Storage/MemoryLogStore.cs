@@ -99,6 +99,17 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : LogStore
     }
 
     /// <inheritdoc />
+    protected override Task<IReadOnlyList<DedupEntry>> ListDedupCoreAsync(string componentId, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult<IReadOnlyList<DedupEntry>>(_components.TryGetValue(componentId, out var e)
+                ? e.Dedup.Values.OrderBy(d => d.RequestId, StringComparer.Ordinal).ToList()
+                : []);
+        }
+    }
+
+    /// <inheritdoc />
     protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken)
     {
         lock (_gate)

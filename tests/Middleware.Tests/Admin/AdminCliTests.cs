@@ -57,10 +57,14 @@ public sealed class AdminCliTests : IDisposable
         var run = await _fx.MwOnStore("audit", "--all", "--from-genesis", "--components", AdminFixture.BankDll, "--json");
         Assert.Equal(0, run.Code);
         var doc = JsonDocument.Parse(run.Out).RootElement;
-        Assert.Equal(["mode", "clean", "components", "turns", "divergent", "skipped", "seconds", "turnsPerSecond", "divergences", "skippedComponents", "inDoubt"], Names(doc));
+        Assert.Equal(["mode", "clean", "components", "turns", "divergent", "skipped", "seconds", "turnsPerSecond", "divergences", "skippedComponents", "inDoubt", "verified", "unverified", "dedupChecked"], Names(doc));
         Assert.Equal("genesis", doc.GetProperty("mode").GetString());
         Assert.True(doc.GetProperty("clean").GetBoolean());
         Assert.Equal(60, doc.GetProperty("turns").GetInt64());
+        // A store written by this build: every record, checkpoint and dedup entry verifies; the dedup entries match the log.
+        Assert.Equal(0, doc.GetProperty("unverified").GetInt64());
+        Assert.True(doc.GetProperty("verified").GetInt64() > 60);
+        Assert.True(doc.GetProperty("dedupChecked").GetInt64() > 0);
     }
 
     [Fact]
@@ -107,8 +111,9 @@ public sealed class AdminCliTests : IDisposable
         Assert.Equal(["component", "firstSeq", "lastSeq", "records"], Names(log));
         var records = log.GetProperty("records").EnumerateArray().ToList();
         Assert.Equal([1L, 2L], records.Select(r => r.GetProperty("seq").GetInt64()));
-        Assert.Equal(["seq", "kind", "epoch", "committedAt", "requestId", "sessionId", "caller", "method", "args", "recorded", "turnSeq", "outbound", "reply", "error"], Names(records[0]));
+        Assert.Equal(["seq", "kind", "epoch", "committedAt", "requestId", "sessionId", "caller", "method", "args", "recorded", "turnSeq", "outbound", "reply", "error", "checksum"], Names(records[0]));
         Assert.Equal("utcNow", records[0].GetProperty("recorded")[0].GetProperty("kind").GetString());
+        Assert.Equal("verified", records[0].GetProperty("checksum").GetString());
 
         var state = JsonDocument.Parse((await _fx.MwOnStore("state", "Account/a0", "--components", AdminFixture.BankDll, "--seq", "2", "--json")).Out).RootElement;
         Assert.Equal(["component", "seq", "checkpointSeq", "committedAt", "state"], Names(state));
