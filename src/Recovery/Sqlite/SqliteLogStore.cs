@@ -139,8 +139,8 @@ public sealed class SqliteLogStore : LogStoreBase
         Write(() => _writer.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken);
 
     /// <inheritdoc />
-    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
-        Write(() => _writer.OpenSession(sessionId, reserve), cancellationToken);
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, string? tokenHash, CancellationToken cancellationToken) =>
+        Write(() => _writer.OpenSession(sessionId, reserve, tokenHash), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
