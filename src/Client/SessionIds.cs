@@ -27,8 +27,8 @@ internal sealed class SessionIds(MiddlewareClient client)
     /// <summary>Opens (or resumes) the session and takes its first block.</summary>
     public async Task OpenAsync(CancellationToken cancellationToken)
     {
-        var (id, first, last) = await ReserveAsync(ProtocolConstants.SessionOpen, client.SessionId, cancellationToken).ConfigureAwait(false);
-        client.SetSession(id);
+        var (id, first, last, token) = await ReserveAsync(ProtocolConstants.SessionOpen, client.SessionId, client.SessionToken, cancellationToken).ConfigureAwait(false);
+        client.SetSession(id, token);
         lock (_gate)
         {
             _next = first;
@@ -71,7 +71,7 @@ internal sealed class SessionIds(MiddlewareClient client)
         {
             var elapsed = Stopwatch.GetElapsedTime(_blockStarted);
             if (elapsed < TimeSpan.FromSeconds(1)) _block = Math.Min(_block * 2, LargestBlock);
-            var (_, first, last) = await ReserveAsync(ProtocolConstants.SessionReserve, client.SessionId, CancellationToken.None).ConfigureAwait(false);
+            var (_, first, last, _) = await ReserveAsync(ProtocolConstants.SessionReserve, client.SessionId, null, CancellationToken.None).ConfigureAwait(false);
             lock (_gate)
             {
                 _following = (first, last);
@@ -84,10 +84,10 @@ internal sealed class SessionIds(MiddlewareClient client)
         }
     }
 
-    private async Task<(string Id, long First, long Last)> ReserveAsync(string operation, string sessionId, CancellationToken cancellationToken)
+    private async Task<(string Id, long First, long Last, string? Token)> ReserveAsync(string operation, string sessionId, string? token, CancellationToken cancellationToken)
     {
-        var result = await client.ControlAsync(operation, "$session", sessionId, ControlCodec.Encode(new SessionReserveRequest(_block)), cancellationToken).ConfigureAwait(false);
+        var result = await client.ControlAsync(operation, "$session", sessionId, ControlCodec.Encode(new SessionReserveRequest(_block, token)), cancellationToken).ConfigureAwait(false);
         var block = ControlCodec.DecodeSessionBlock(result, operation);
-        return (block.SessionId, block.First, block.Last);
+        return (block.SessionId, block.First, block.Last, block.Token);
     }
 }
