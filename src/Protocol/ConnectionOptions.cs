@@ -16,12 +16,6 @@ public sealed class ConnectionOptions
     /// </summary>
     public string? Key { get; init; }
 
-    /// <summary>
-    /// Runs once per new connection, after the handshake and before any caller gets the connection (a client proves its
-    /// session here); if it throws, the connection is closed and the connect fails with that exception.
-    /// </summary>
-    public Func<MiddlewareConnection, CancellationToken, Task>? OnConnected { get; init; }
-
     /// <summary>The largest frame accepted from the server (its length field); default 1 MiB.</summary>
     public int MaxFrameSize { get; init; } = ProtocolConstants.DefaultMaxFrameSize;
 

@@ -33,7 +33,7 @@ public sealed partial class MiddlewareConnection
                         if (key is null)
                         {
                             throw new HandshakeRejectedException(
-                                $"the silo requires a {role} key and this side has none; configure the {role} key (ConnectionOptions.Key; MiddlewareClientOptions.ClientKey or ClientKeyFile for a client)");
+                                $"the silo requires {(options.Role == PeerRole.Admin ? "an" : "a")} {role} key and this side has none; configure the {role} key (MiddlewareClientOptions.ClientKeyFile for a client, mw --admin-key-file for the admin tool, ConnectionOptions.Key)");
                         }
 
                         serverNonce = challenge.ServerNonce.ToArray();

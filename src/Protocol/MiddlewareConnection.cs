@@ -112,20 +112,6 @@ public sealed partial class MiddlewareConnection : IAsyncDisposable
             var welcome = await HandshakeAsync(endpoint, input, output, options, cancellationToken).ConfigureAwait(false);
             var connection = new MiddlewareConnection(socket, stream, options, welcome, input, output);
             connection.Start();
-            if (options.OnConnected is { } onConnected)
-            {
-                try
-                {
-                    await onConnected(connection, cancellationToken).ConfigureAwait(false);
-                }
-                catch
-                {
-                    // The connection owns the socket now: closing it closes the socket too.
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                    throw;
-                }
-            }
-
             return connection;
         }
         catch

@@ -121,7 +121,7 @@ internal sealed class SiloLink : IAsyncDisposable
             }
             catch (HandshakeRejectedException e)
             {
-                throw new AdminException($"The silo at {candidate} refused the connection: {e.Reason}. Give the admin key with --admin-key-file or {CliOptions.AdminKeyFileVariable} (or the cluster's shared key).");
+                throw new AdminException($"The silo at {candidate} refused the connection: {e.Reason}. Give the admin key with --admin-key-file FILE or {CliOptions.AdminKeyFileVariable} (or, for a cluster that shares one key, --cluster-key or {CliOptions.ClusterKeyFileVariable}).");
             }
             catch (PeerAuthenticationException e)
             {
