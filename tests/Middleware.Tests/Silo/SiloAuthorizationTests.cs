@@ -73,6 +73,7 @@ public sealed class SiloAuthorizationTests
             // A client key is not an admin key: the admin role with it is refused at the handshake.
             var asAdmin = await Assert.ThrowsAsync<HandshakeRejectedException>(() => Connect(silo, PeerRole.Admin, ClientKey));
             Assert.Contains("admin key mismatch", asAdmin.Reason);
+            Assert.Equal(1, await silo.ReadMetricAsync("middleware_handshake_credential_failures_total"));
         }
         finally
         {
