@@ -53,16 +53,26 @@ internal sealed class SessionIds(MiddlewareClient client)
                 if (_next <= _last)
                 {
                     var n = _next++;
-                    if (_following is null && _refill is null && _last - _next < _block / 2) _refill = RefillAsync();
+                    if (_following is null && _refill is null && _last - _next < _block / 2) _refill = Background(RefillAsync());
                     return n;
                 }
 
-                wait = _refill ??= RefillAsync();
+                wait = _refill ??= Background(RefillAsync());
             }
 
             // Rare: the whole block went before the refill came back. Typed proxies need the id synchronously.
             wait.GetAwaiter().GetResult();
         }
+    }
+
+    /// <summary>
+    /// A refill nobody may wait for (the block can last until the client is disposed): its failure is observed here, so
+    /// it never surfaces as an unobserved task exception; a caller that does wait still gets it.
+    /// </summary>
+    private static Task Background(Task refill)
+    {
+        _ = refill.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        return refill;
     }
 
     private async Task RefillAsync()
