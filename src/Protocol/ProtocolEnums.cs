@@ -39,7 +39,7 @@ public enum MessageType : byte
 
 /// <summary>
 /// What the connecting peer claims to be; when the server holds a key for that role the peer proves it in the handshake,
-/// and the role decides what it may do (see docs/security-auth.md). It is on the wire: never renumber.
+/// and the role decides what it may do (README, "Authentication and authorization"). It is on the wire: never renumber.
 /// </summary>
 public enum PeerRole : byte
 {
