@@ -121,7 +121,7 @@ internal static class EchoScenario
     /// <summary>The echo scenario sends no invokes; answering them says so instead of hanging a stray caller.</summary>
     private sealed class RefuseInvokes : IFrameHandler
     {
-        public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken) =>
+        public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, PeerContext peer, CancellationToken cancellationToken) =>
             ValueTask.FromResult(ReplyMessage.NotFound("the echo benchmark serves Echo frames only"));
     }
 

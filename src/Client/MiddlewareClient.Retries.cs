@@ -73,6 +73,7 @@ public sealed partial class MiddlewareClient
         try
         {
             var connection = await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
+            await _proofs.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
             reply = await connection.InvokeAsync(message, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -178,7 +179,7 @@ public sealed partial class MiddlewareClient
     /// or an attempt ran out of time. Handshake refusals, oversized frames and cancellation are not among them.
     /// </summary>
     private static bool IsTransient(Exception e) =>
-        e is ConnectionLostException or SocketException or TimeoutException or TimeoutRejectedException or IOException;
+        e is ConnectionLostException or SocketException or TimeoutException or TimeoutRejectedException or IOException or Core.RequestNotAcknowledgedException;
 
     private static string Describe(Exception e) => e switch
     {

@@ -22,6 +22,7 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
     private readonly ConcurrentDictionary<(string Type, string Key), PeerConnection> _owners = new();
     private readonly ResiliencePipeline<ReplyMessage> _pipeline;
     private readonly SessionIds _ids;
+    private readonly SessionProofs _proofs;
     private readonly CancellationTokenSource _disposing = new();
     private long _nextGateway;
     private long _attempts;
@@ -31,11 +32,12 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
     {
         _options = options;
         SessionId = options.SessionId ?? "";
+        SessionToken = options.SessionToken;
         _connectionOptions = new ConnectionOptions
         {
             SenderId = options.ClientName,
             Role = PeerRole.Client,
-            ClusterKey = options.ClusterKey,
+            Key = options.ResolveKey(),
             ConnectTimeout = options.ConnectTimeout,
             HandshakeTimeout = options.ConnectTimeout,
             // Per-attempt deadlines come from the pipeline's timeout; the connection's own sweep is only a backstop.
@@ -44,6 +46,7 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
         _gateways = gateways.Select(g => new PeerConnection(g, _connectionOptions)).ToArray();
         _pipeline = BuildPipeline(options);
         _ids = new SessionIds(this);
+        _proofs = new SessionProofs(this);
     }
 
     /// <summary>
@@ -53,7 +56,19 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
     /// </summary>
     public string SessionId { get; private set; }
 
-    internal void SetSession(string sessionId) => SessionId = sessionId;
+    /// <summary>
+    /// The session's token: given by the cluster when this client created the session (or passed in
+    /// <see cref="MiddlewareClientOptions.SessionToken"/> to resume it). A silo that holds keys serves the session's
+    /// requests only to a client proving it, on each connection. Save it with <see cref="SessionId"/>, as a secret. Null
+    /// for a session resumed without one (possible only on a silo without keys).
+    /// </summary>
+    public string? SessionToken { get; private set; }
+
+    internal void SetSession(string sessionId, string? token)
+    {
+        SessionId = sessionId;
+        if (token is not null) SessionToken = token;
+    }
 
     /// <summary>Attempts sent so far, retries included (diagnostics and tests).</summary>
     public long Attempts => Interlocked.Read(ref _attempts);
@@ -90,7 +105,12 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
             {
                 await client.DisposeAsync().ConfigureAwait(false);
                 throw new ClientConnectException(
-                    $"The gateway {gateway.Address} refused this client: {e.Reason}. Check MiddlewareClientOptions.ClusterKey and that client and silo run the same protocol version.", e);
+                    $"The gateway {gateway.Address} refused this client: {e.Reason}. Check MiddlewareClientOptions.ClientKey (or ClientKeyFile) and that client and silo run the same protocol version.", e);
+            }
+            catch (Exception e) when (e is PeerAuthenticationException or AccessDeniedException)
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+                throw new ClientConnectException($"The gateway {gateway.Address} could not be trusted or refused this client's session: {e.Message}", e);
             }
             catch (Exception e) when (e is SocketException or TimeoutException or ConnectionLostException or IOException)
             {
@@ -196,6 +216,7 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
         return reply.Status switch
         {
             ReplyStatus.Ok => reply.Result,
+            ReplyStatus.BadRequest when reply.Condition == ReplyCondition.Unauthorized => throw new AccessDeniedException($"The cluster refused {operation} on {key} for this client: {reply.Detail}"),
             ReplyStatus.BadRequest => throw new InvalidOperationException($"The cluster refused {operation} on {key}: {reply.Detail}"),
             _ => throw new InvalidOperationException($"{operation} on {key} failed: {reply}"),
         };

@@ -18,7 +18,17 @@ public sealed class MiddlewareClientOptions
     /// </summary>
     public IGatewayListProvider? GatewayProvider { get; init; }
 
-    /// <summary>The cluster key the silos require; null sends none.</summary>
+    /// <summary>
+    /// The client key the silos require (<c>--client-key-file</c> on the silo), or null for none. It never crosses the
+    /// wire: the handshake proves it by challenge-response, and the silo proves it back, so a silo without the key is
+    /// refused. Prefer <see cref="ClientKeyFile"/>, which keeps the key out of the application's configuration.
+    /// </summary>
+    public string? ClientKey { get; init; }
+
+    /// <summary>The path of a file holding the client key (one trailing line break is ignored); read at connect.</summary>
+    public string? ClientKeyFile { get; init; }
+
+    /// <summary>The cluster's shared key, for silos that use one key for every role (<c>--cluster-key-file</c>); used when <see cref="ClientKey"/> and <see cref="ClientKeyFile"/> are unset.</summary>
     public string? ClusterKey { get; init; }
 
     /// <summary>How this client names itself to the silos (server logs).</summary>
@@ -31,6 +41,13 @@ public sealed class MiddlewareClientOptions
     /// id, and its items stay visible to turns. A closed session cannot be resumed.
     /// </summary>
     public string? SessionId { get; init; }
+
+    /// <summary>
+    /// The token of the session in <see cref="SessionId"/>, as <see cref="MiddlewareClient.SessionToken"/> gave it when the
+    /// session was created. A silo that holds keys resumes a session, and serves its request ids, only for a client
+    /// that proves its token; save it with the session id (it is a secret: whoever has it may act as the session).
+    /// </summary>
+    public string? SessionToken { get; init; }
 
     /// <summary>
     /// Ask the first gateway for every live silo at connect and use them as gateways too (default true), so the client
@@ -82,6 +99,12 @@ public sealed class MiddlewareClientOptions
             throw new ArgumentException("MiddlewareClientOptions.ClientName is empty; give a name that identifies this client in silo logs.", nameof(ClientName));
         if (ClusterKey is not null && string.IsNullOrWhiteSpace(ClusterKey))
             throw new ArgumentException("MiddlewareClientOptions.ClusterKey is empty; give the cluster's key or leave it null.", nameof(ClusterKey));
+        if (ClientKey is not null && string.IsNullOrWhiteSpace(ClientKey))
+            throw new ArgumentException("MiddlewareClientOptions.ClientKey is empty; give the client key or leave it null.", nameof(ClientKey));
+        if (ClientKey is not null && ClientKeyFile is not null)
+            throw new ArgumentException("MiddlewareClientOptions.ClientKey and ClientKeyFile are both set; give the key one way only.", nameof(ClientKeyFile));
+        if (SessionToken is not null && SessionId is null)
+            throw new ArgumentException("MiddlewareClientOptions.SessionToken is set without SessionId; give the session id it belongs to, or leave both null for a new session.", nameof(SessionToken));
         if (SessionId is not null && (string.IsNullOrWhiteSpace(SessionId) || SessionId.Contains(':')))
             throw new ArgumentException($"MiddlewareClientOptions.SessionId '{SessionId}' is not usable; give a non-empty id without ':' (request ids are sessionId:n), or leave it null for a new session.", nameof(SessionId));
         Positive(AttemptTimeout, nameof(AttemptTimeout), allowInfinite: false);
@@ -93,6 +116,24 @@ public sealed class MiddlewareClientOptions
         Positive(RetryMaxDelay, nameof(RetryMaxDelay), allowInfinite: false);
         if (RetryMaxDelay < RetryBaseDelay)
             throw new ArgumentException($"MiddlewareClientOptions.RetryMaxDelay ({RetryMaxDelay}) is below RetryBaseDelay ({RetryBaseDelay}); raise it.", nameof(RetryMaxDelay));
+    }
+
+    /// <summary>The key to prove: <see cref="ClientKey"/>, else the content of <see cref="ClientKeyFile"/>, else <see cref="ClusterKey"/>.</summary>
+    internal string? ResolveKey()
+    {
+        if (ClientKey is not null) return ClientKey;
+        if (ClientKeyFile is null) return ClusterKey;
+        string text;
+        try
+        {
+            text = File.ReadAllText(ClientKeyFile).TrimEnd('\n', '\r');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new ArgumentException($"MiddlewareClientOptions.ClientKeyFile names '{ClientKeyFile}', which cannot be read ({e.Message}); give the path of a file holding the client key.", nameof(ClientKeyFile), e);
+        }
+
+        return text.Length > 0 ? text : throw new ArgumentException($"MiddlewareClientOptions.ClientKeyFile names '{ClientKeyFile}', which is empty; write the client key into it.", nameof(ClientKeyFile));
     }
 
     /// <summary>Splits <c>host:port</c>; the error names the gateway and the expected form.</summary>

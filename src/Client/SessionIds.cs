@@ -27,8 +27,8 @@ internal sealed class SessionIds(MiddlewareClient client)
     /// <summary>Opens (or resumes) the session and takes its first block.</summary>
     public async Task OpenAsync(CancellationToken cancellationToken)
     {
-        var (id, first, last) = await ReserveAsync(ProtocolConstants.SessionOpen, client.SessionId, cancellationToken).ConfigureAwait(false);
-        client.SetSession(id);
+        var (id, first, last, token) = await ReserveAsync(ProtocolConstants.SessionOpen, client.SessionId, client.SessionToken, cancellationToken).ConfigureAwait(false);
+        client.SetSession(id, token);
         lock (_gate)
         {
             _next = first;
@@ -53,16 +53,26 @@ internal sealed class SessionIds(MiddlewareClient client)
                 if (_next <= _last)
                 {
                     var n = _next++;
-                    if (_following is null && _refill is null && _last - _next < _block / 2) _refill = RefillAsync();
+                    if (_following is null && _refill is null && _last - _next < _block / 2) _refill = Background(RefillAsync());
                     return n;
                 }
 
-                wait = _refill ??= RefillAsync();
+                wait = _refill ??= Background(RefillAsync());
             }
 
             // Rare: the whole block went before the refill came back. Typed proxies need the id synchronously.
             wait.GetAwaiter().GetResult();
         }
+    }
+
+    /// <summary>
+    /// A refill nobody may wait for (the block can last until the client is disposed): its failure is observed here, so
+    /// it never surfaces as an unobserved task exception; a caller that does wait still gets it.
+    /// </summary>
+    private static Task Background(Task refill)
+    {
+        _ = refill.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        return refill;
     }
 
     private async Task RefillAsync()
@@ -71,7 +81,7 @@ internal sealed class SessionIds(MiddlewareClient client)
         {
             var elapsed = Stopwatch.GetElapsedTime(_blockStarted);
             if (elapsed < TimeSpan.FromSeconds(1)) _block = Math.Min(_block * 2, LargestBlock);
-            var (_, first, last) = await ReserveAsync(ProtocolConstants.SessionReserve, client.SessionId, CancellationToken.None).ConfigureAwait(false);
+            var (_, first, last, _) = await ReserveAsync(ProtocolConstants.SessionReserve, client.SessionId, null, CancellationToken.None).ConfigureAwait(false);
             lock (_gate)
             {
                 _following = (first, last);
@@ -84,10 +94,10 @@ internal sealed class SessionIds(MiddlewareClient client)
         }
     }
 
-    private async Task<(string Id, long First, long Last)> ReserveAsync(string operation, string sessionId, CancellationToken cancellationToken)
+    private async Task<(string Id, long First, long Last, string? Token)> ReserveAsync(string operation, string sessionId, string? token, CancellationToken cancellationToken)
     {
-        var result = await client.ControlAsync(operation, "$session", sessionId, ControlCodec.Encode(new SessionReserveRequest(_block)), cancellationToken).ConfigureAwait(false);
+        var result = await client.ControlAsync(operation, "$session", sessionId, ControlCodec.Encode(new SessionReserveRequest(_block, token)), cancellationToken).ConfigureAwait(false);
         var block = ControlCodec.DecodeSessionBlock(result, operation);
-        return (block.SessionId, block.First, block.Last);
+        return (block.SessionId, block.First, block.Last, block.Token);
     }
 }

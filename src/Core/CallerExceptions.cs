@@ -80,3 +80,12 @@ public sealed class CallCycleException : Exception
         "Restructure the calls so that no component calls back into one that is waiting on it: for example let an orchestrating " +
         "component (a Teller) call the components involved (the accounts), which never call out.";
 }
+
+/// <summary>
+/// The silo refused the request for the credential this side connected with: a client asked for something only an
+/// admin or a silo may do (move a component, decide on a quarantine, forward, pass a call chain), or used request ids
+/// or items of a session it has not proven (opened, or resumed with its token) on that connection. The message names
+/// the credential or token needed. Never improved by a retry with the same credential. Callers get this one type on
+/// every path (client SDK, admin tool).
+/// </summary>
+public sealed class AccessDeniedException(string message) : UnauthorizedAccessException(message);

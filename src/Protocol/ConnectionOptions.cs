@@ -6,11 +6,15 @@ public sealed class ConnectionOptions
     /// <summary>How this side identifies itself in the Hello (a client name, or the silo id for silo-to-silo links).</summary>
     public string SenderId { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 
-    /// <summary>Whether this side is a client or a silo.</summary>
+    /// <summary>The role this side claims: a client, a silo or the admin tool.</summary>
     public PeerRole Role { get; init; } = PeerRole.Client;
 
-    /// <summary>The cluster key, when the server requires one; null sends none.</summary>
-    public string? ClusterKey { get; init; }
+    /// <summary>
+    /// The key of <see cref="Role"/> (the client, silo or admin key, or the shared cluster key), or null for none. It never
+    /// crosses the wire: the handshake proves it by challenge-response, and with a key this side also requires the server
+    /// to prove it, so a server without the key is refused (<see cref="PeerAuthenticationException"/>).
+    /// </summary>
+    public string? Key { get; init; }
 
     /// <summary>The largest frame accepted from the server (its length field); default 1 MiB.</summary>
     public int MaxFrameSize { get; init; } = ProtocolConstants.DefaultMaxFrameSize;
@@ -33,10 +37,12 @@ public sealed class ConnectionOptions
     {
         if (string.IsNullOrWhiteSpace(SenderId))
             throw new ArgumentException("ConnectionOptions.SenderId is empty; give a name that identifies this client or silo in server logs.", nameof(SenderId));
-        if (Role is not (PeerRole.Client or PeerRole.Silo))
-            throw new ArgumentException($"ConnectionOptions.Role is {(byte)Role}; use PeerRole.Client or PeerRole.Silo.", nameof(Role));
-        if (ClusterKey is { Length: 0 })
-            throw new ArgumentException("ConnectionOptions.ClusterKey is empty; give the cluster's key or leave it null.", nameof(ClusterKey));
+        if (SenderIds.Problem(SenderId) is { } problem)
+            throw new ArgumentException($"ConnectionOptions.SenderId is not usable: {problem}; give 1 to {ProtocolConstants.MaxSenderIdLength} printable characters.", nameof(SenderId));
+        if (Role is not (PeerRole.Client or PeerRole.Silo or PeerRole.Admin))
+            throw new ArgumentException($"ConnectionOptions.Role is {(byte)Role}; use PeerRole.Client, PeerRole.Silo or PeerRole.Admin.", nameof(Role));
+        if (Key is { Length: 0 })
+            throw new ArgumentException("ConnectionOptions.Key is empty; give the role's key or leave it null.", nameof(Key));
         if (MaxFrameSize is < ProtocolConstants.MinMaxFrameSize or > ProtocolConstants.MaxMaxFrameSize)
             throw new ArgumentException($"ConnectionOptions.MaxFrameSize is {MaxFrameSize}; it must be between {ProtocolConstants.MinMaxFrameSize} and {ProtocolConstants.MaxMaxFrameSize} bytes.", nameof(MaxFrameSize));
         Positive(ConnectTimeout, nameof(ConnectTimeout), allowInfinite: false);

@@ -75,6 +75,6 @@ public static class FrameParser
         unconsumed.IsEmpty ? null : new ProtocolError(ProtocolErrorKind.Truncated, $"the stream ended inside a frame ({unconsumed.Length} bytes left over)");
 
     /// <summary>True for the message types this protocol version defines.</summary>
-    public static bool IsKnown(MessageType type) => type is MessageType.Hello or MessageType.HelloOk or MessageType.HelloRejected
+    public static bool IsKnown(MessageType type) => type is MessageType.Hello or MessageType.HelloOk or MessageType.HelloRejected or MessageType.HelloChallenge or MessageType.HelloProof
         or MessageType.Invoke or MessageType.Reply or MessageType.Echo or MessageType.EchoReply or MessageType.Ping or MessageType.Pong;
 }

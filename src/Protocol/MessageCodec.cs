@@ -18,6 +18,8 @@ public static class MessageCodec
             MessageType.Hello => DecodeHello(ref reader),
             MessageType.HelloOk => DecodeHelloOk(ref reader),
             MessageType.HelloRejected => reader.TryReadString(out var reason) ? new HelloRejectedMessage(reason) : null,
+            MessageType.HelloChallenge => reader.TryReadBytes(out var nonce) ? new HelloChallengeMessage(nonce) : null,
+            MessageType.HelloProof => reader.TryReadBytes(out var proof) ? new HelloProofMessage(proof) : null,
             MessageType.Invoke => DecodeInvoke(ref reader),
             MessageType.Reply => DecodeReply(ref reader, version),
             MessageType.Echo => reader.TryReadBytes(out var echo) ? new EchoMessage(echo) : null,
@@ -54,16 +56,24 @@ public static class MessageCodec
     {
         Span<byte> magic = stackalloc byte[3];
         if (!reader.TryReadExact(magic) || !magic.SequenceEqual(ProtocolConstants.Magic)) return null;
-        if (!reader.TryReadUInt16(out var version) || !reader.TryReadByte(out var role)) return null;
+        if (!reader.TryReadUInt16(out var version) || !reader.TryReadByte(out var role) || !reader.TryReadString(out var sender)) return null;
+        // The layout after the sender id is the sender's version's: a nonce from version 3 on, an optional clear key before.
+        if (version >= ProtocolConstants.ChallengeVersion)
+        {
+            if ((PeerRole)role is not (PeerRole.Client or PeerRole.Silo or PeerRole.Admin)) return null;
+            return reader.TryReadBytes(out var nonce) ? new HelloMessage(version, (PeerRole)role, sender, nonce) : null;
+        }
+
         if ((PeerRole)role is not (PeerRole.Client or PeerRole.Silo)) return null;
-        if (!reader.TryReadString(out var sender) || !reader.TryReadOptionalString(out var clusterKey)) return null;
-        return new HelloMessage(version, (PeerRole)role, sender, clusterKey);
+        return reader.TryReadOptionalString(out var clusterKey) ? HelloMessage.Legacy(version, (PeerRole)role, sender, clusterKey) : null;
     }
 
-    private static HelloOkMessage? DecodeHelloOk(ref PayloadReader reader) =>
-        reader.TryReadUInt16(out var version) && reader.TryReadString(out var silo) && reader.TryReadUInt32(out var max) && max <= int.MaxValue
-            ? new HelloOkMessage(version, silo, (int)max)
-            : null;
+    private static HelloOkMessage? DecodeHelloOk(ref PayloadReader reader)
+    {
+        if (!reader.TryReadUInt16(out var version) || !reader.TryReadString(out var silo) || !reader.TryReadUInt32(out var max) || max > int.MaxValue) return null;
+        if (version < ProtocolConstants.ChallengeVersion) return new HelloOkMessage(version, silo, (int)max);
+        return reader.TryReadVarUInt32(out var flags) && reader.TryReadBytes(out var proof) ? new HelloOkMessage(version, silo, (int)max, (HelloFlags)flags, proof) : null;
+    }
 
     private static InvokeMessage? DecodeInvoke(ref PayloadReader reader)
     {

@@ -4,51 +4,9 @@ using System.Net;
 
 namespace Middleware.Protocol;
 
-/// <summary>The handshake, the reader loop, the timeout sweep and closing.</summary>
+/// <summary>The reader loop, the timeout sweep and closing.</summary>
 public sealed partial class MiddlewareConnection
 {
-    private static async Task<HelloOkMessage> HandshakeAsync(EndPoint endpoint, PipeReader input, PipeWriter output, ConnectionOptions options, CancellationToken cancellationToken)
-    {
-        FrameWriter.Write(output, 0, new HelloMessage(ProtocolConstants.Version, options.Role, options.SenderId, options.ClusterKey));
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(options.HandshakeTimeout);
-        try
-        {
-            await output.FlushAsync(timeout.Token).ConfigureAwait(false);
-            while (true)
-            {
-                var result = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
-                var buffer = result.Buffer;
-                var status = FrameParser.TryRead(ref buffer, options.MaxFrameSize, out var frame, out var error);
-                if (status == FrameParseStatus.NeedMoreData)
-                {
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    if (result.IsCompleted)
-                        throw new ConnectionLostException($"{endpoint} closed the connection during the handshake.");
-                    continue;
-                }
-
-                if (status == FrameParseStatus.Error) throw new ProtocolViolationException(error!);
-                var decoded = MessageCodec.TryDecode(frame, out var message, out error);
-                // Consumed up to the frame only: bytes after it belong to the reader loop.
-                input.AdvanceTo(buffer.Start);
-                if (!decoded) throw new ProtocolViolationException(error!);
-                return message switch
-                {
-                    HelloOkMessage ok when ok.ProtocolVersion is >= ProtocolConstants.MinVersion and <= ProtocolConstants.Version => ok,
-                    HelloOkMessage ok => throw new HandshakeRejectedException(
-                        $"the server answered with protocol version {ok.ProtocolVersion}, but this client speaks protocol versions {ProtocolConstants.MinVersion} to {ProtocolConstants.Version}"),
-                    HelloRejectedMessage rejected => throw new HandshakeRejectedException(rejected.Reason),
-                    _ => throw new ProtocolViolationException(new ProtocolError(ProtocolErrorKind.UnexpectedMessage, $"expected HelloOk or HelloRejected, got {frame.Type}")),
-                };
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new TimeoutException($"{endpoint} did not answer the Hello within ConnectionOptions.HandshakeTimeout ({options.HandshakeTimeout}).");
-        }
-    }
-
     private void Start()
     {
         _readLoop = Task.Run(ReadLoopAsync);

@@ -40,8 +40,15 @@ public sealed partial class MiddlewareConnection : IAsyncDisposable
         RemoteSiloId = welcome.SiloId;
         RemoteMaxFrameSize = welcome.MaxFrameSize;
         ProtocolVersion = welcome.ProtocolVersion;
+        ServerFlags = welcome.Flags;
         _sendLimit = welcome.MaxFrameSize;
     }
+
+    /// <summary>
+    /// What the server said of itself in HelloOk; with <see cref="HelloFlags.SessionsMustBeProven"/> a client proves each
+    /// session it uses on this connection before invoking with its ids.
+    /// </summary>
+    public HelloFlags ServerFlags { get; }
 
     /// <summary>The protocol version the server answered in (HelloOk): the newest both sides speak.</summary>
     public ushort ProtocolVersion { get; }
@@ -76,7 +83,8 @@ public sealed partial class MiddlewareConnection : IAsyncDisposable
 
     /// <summary>
     /// Connects to <paramref name="endpoint"/> and performs the handshake. Throws <see cref="HandshakeRejectedException"/>
-    /// when the server refuses (version, cluster key), <see cref="TimeoutException"/> when connect or handshake take too
+    /// when the server refuses (version, key, sender id), <see cref="PeerAuthenticationException"/> when this side holds a
+    /// key and the server did not prove it knows it, <see cref="TimeoutException"/> when connect or handshake take too
     /// long, and <see cref="ConnectionLostException"/> when the server closes the connection first.
     /// </summary>
     public static async Task<MiddlewareConnection> ConnectAsync(EndPoint endpoint, ConnectionOptions options, CancellationToken cancellationToken = default)

@@ -5,9 +5,22 @@ public static class ProtocolConstants
 {
     /// <summary>
     /// The newest protocol version this build speaks. Version 2 adds the error data of Error replies and the condition
-    /// of BadRequest and NotFound replies; a server answers a version-1 peer in version 1.
+    /// of BadRequest and NotFound replies; a server answers a version-1 peer in version 1. Version 3 replaces the cluster
+    /// key in the Hello by a challenge-response proof (the key never crosses the wire) and adds the admin role.
     /// </summary>
-    public const ushort Version = 2;
+    public const ushort Version = 3;
+
+    /// <summary>The first version whose handshake proves keys by challenge-response; older peers may connect only where no key is required.</summary>
+    public const ushort ChallengeVersion = 3;
+
+    /// <summary>Bytes of each handshake nonce (client and server).</summary>
+    public const int NonceSize = 32;
+
+    /// <summary>Bytes of a handshake proof (HMAC-SHA256).</summary>
+    public const int ProofSize = 32;
+
+    /// <summary>The longest sender id a Hello may carry, in UTF-16 code units.</summary>
+    public const int MaxSenderIdLength = 128;
 
     /// <summary>The oldest protocol version a server of this build still accepts (and answers in).</summary>
     public const ushort MinVersion = 1;
@@ -30,7 +43,11 @@ public static class ProtocolConstants
     /// <summary>Bytes before the payload: length prefix, type byte, correlation id.</summary>
     public const int HeaderSize = LengthPrefixSize + FixedHeaderSize;
 
-    /// <summary>Control operation: open or resume a virtual session. Key = session id ("" for a new one), args <c>[reserve]</c>; reply <c>{"sessionId","first","last"}</c>.</summary>
+    /// <summary>
+    /// Control operation: open or resume a virtual session. Key = session id ("" for a new one), args <c>[reserve]</c> or
+    /// <c>[reserve, token]</c> (the session's token, to resume it); reply <c>{"sessionId","first","last","token"}</c>, the
+    /// token only when this open created the session (keep it with the session id: it is what resumes it).
+    /// </summary>
     public const string SessionOpen = "$session.open";
 
     /// <summary>
@@ -38,6 +55,13 @@ public static class ProtocolConstants
     /// session's open count stays). Key = session id, args <c>[reserve]</c>; reply <c>{"sessionId","first","last"}</c>.
     /// </summary>
     public const string SessionReserve = "$session.reserve";
+
+    /// <summary>
+    /// Control operation: prove, on this connection, that the client holds the session's token (issued at its open). Key =
+    /// session id, args <c>[token]</c>; reply empty. A server that authorizes (HelloFlags.SessionsMustBeProven) serves a
+    /// client's requests of a session only on connections where it was opened or proven.
+    /// </summary>
+    public const string SessionProve = "$session.prove";
 
     /// <summary>Control operation: set (or with a null value remove) a session item. Key = session id, args <c>[key, value]</c>.</summary>
     public const string SessionSet = "$session.set";

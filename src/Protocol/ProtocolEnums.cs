@@ -3,7 +3,7 @@ namespace Middleware.Protocol;
 /// <summary>The message type byte of a frame. It is on the wire: never renumber.</summary>
 public enum MessageType : byte
 {
-    /// <summary>The first frame a connecting peer sends: magic, protocol version, role, identity, cluster key.</summary>
+    /// <summary>The first frame a connecting peer sends: magic, protocol version, role, identity, and (version 3) a client nonce.</summary>
     Hello = 1,
 
     /// <summary>The server accepted the handshake.</summary>
@@ -11,6 +11,12 @@ public enum MessageType : byte
 
     /// <summary>The server refused the handshake; it closes the connection after this frame.</summary>
     HelloRejected = 3,
+
+    /// <summary>Version 3: the server requires a key for the claimed role and sends its nonce; the peer answers <see cref="HelloProof"/>.</summary>
+    HelloChallenge = 4,
+
+    /// <summary>Version 3: the peer's proof that it knows the role's key (an HMAC over the handshake transcript).</summary>
+    HelloProof = 5,
 
     /// <summary>A request to run a method on a component.</summary>
     Invoke = 10,
@@ -31,14 +37,20 @@ public enum MessageType : byte
     Pong = 31,
 }
 
-/// <summary>What the connecting peer is: a client SDK or another silo. It is on the wire: never renumber.</summary>
+/// <summary>
+/// What the connecting peer claims to be; when the server holds a key for that role the peer proves it in the handshake,
+/// and the role decides what it may do (README, "Authentication and authorization"). It is on the wire: never renumber.
+/// </summary>
 public enum PeerRole : byte
 {
-    /// <summary>An application process using the client SDK.</summary>
+    /// <summary>An application process using the client SDK: component calls and its own sessions.</summary>
     Client = 1,
 
-    /// <summary>Another silo of the same cluster (forwarding, mirroring).</summary>
+    /// <summary>Another silo of the same cluster: forwarded requests, component calls between silos, everything else.</summary>
     Silo = 2,
+
+    /// <summary>The admin tool (protocol version 3): moves, decisions, fencing any request id, cluster control.</summary>
+    Admin = 3,
 }
 
 /// <summary>How an <see cref="MessageType.Invoke"/> ended. It is on the wire: never renumber.</summary>
@@ -74,6 +86,26 @@ public enum ReplyCondition : uint
 
     /// <summary>The request id was already used for another method or other arguments (<c>RequestIdReuseException</c>).</summary>
     RequestIdReused = 1,
+
+    /// <summary>
+    /// The peer's credential does not allow the request (a client asking for an admin operation, another session's ids,
+    /// a session it did not prove); the detail names the role or token needed (<c>AccessDeniedException</c>).
+    /// </summary>
+    Unauthorized = 2,
+}
+
+/// <summary>What a version-3 HelloOk tells the peer about the server (bit flags). It is on the wire: never renumber.</summary>
+[Flags]
+public enum HelloFlags : uint
+{
+    /// <summary>Nothing particular.</summary>
+    None = 0,
+
+    /// <summary>
+    /// The server authorizes by role and session (it holds at least one key): a client must prove each session it uses on
+    /// this connection (<c>$session.open</c> or <c>$session.prove</c>) before invoking with its request ids.
+    /// </summary>
+    SessionsMustBeProven = 1,
 }
 
 /// <summary>Options of an invoke. Unknown bits are carried through unchanged so newer peers can add flags.</summary>

@@ -22,3 +22,10 @@ public sealed class ProtocolViolationException(ProtocolError error) : Exception(
 
 /// <summary>A message is larger than the peer accepts; it was not sent, and the connection stays open.</summary>
 public sealed class FrameTooLargeException(string message) : Exception(message);
+
+/// <summary>
+/// The server accepted the handshake without proving that it knows the key this side holds: it is not a silo of this
+/// cluster (an impostor on the address), or it runs without that role's key. The connection was closed before any
+/// request was sent.
+/// </summary>
+public sealed class PeerAuthenticationException(string message) : Exception(message);

@@ -10,7 +10,7 @@ namespace Middleware.Protocol;
 /// Moved names the silo to resend to, and Unavailable means nothing was acknowledged, so the request is resent with the
 /// same id. Each condition a caller can catch maps to one exception type on every path: a component's own exception
 /// (with its data), <see cref="RequestIdReuseException"/>, <see cref="UnknownComponentException"/>,
-/// <see cref="RequestFencedException"/>, <see cref="CallCycleException"/>.
+/// <see cref="RequestFencedException"/>, <see cref="CallCycleException"/>, <see cref="AccessDeniedException"/>.
 /// </summary>
 public static class ReplyMapping
 {
@@ -23,6 +23,7 @@ public static class ReplyMapping
     {
         UnknownComponentException => ReplyMessage.NotFound(e.Message),
         RequestIdReuseException => ReplyMessage.BadRequest(e.Message, ReplyCondition.RequestIdReused),
+        AccessDeniedException => ReplyMessage.BadRequest(e.Message, ReplyCondition.Unauthorized),
         ArgumentException => ReplyMessage.BadRequest(e.Message),
         RequestNotAcknowledgedException => ReplyMessage.Unavailable(e.Message),
         OperationCanceledException => ReplyMessage.Unavailable("the request was canceled before its turn was durable; retry with the same request id"),
@@ -55,11 +56,19 @@ public static class ReplyMapping
             request.ComponentType, request.Method),
         ReplyStatus.BadRequest when reply.Condition == ReplyCondition.RequestIdReused =>
             throw new RequestIdReuseException(new ComponentId(request.ComponentType, request.Key), request.RequestId, request.Method),
+        ReplyStatus.BadRequest when reply.Condition == ReplyCondition.Unauthorized => throw Denied(reply, request),
         ReplyStatus.BadRequest => throw new ArgumentException($"The silo refused request {request.RequestId} to {request.ComponentType}/{request.Key}.{request.Method}: {reply.Detail}"),
         ReplyStatus.Moved or ReplyStatus.Unavailable => throw new RequestNotAcknowledgedException(
             $"Request {request.RequestId} to {request.ComponentType}/{request.Key}.{request.Method} was not acknowledged ({reply}); retry it with the same request id."),
         _ => throw new InvalidOperationException($"The silo answered request {request.RequestId} with unknown status {(byte)reply.Status}; upgrade this side."),
     };
+
+    /// <summary>
+    /// The caller's exception for a BadRequest with condition <see cref="ReplyCondition.Unauthorized"/>: an
+    /// <see cref="AccessDeniedException"/> naming the request and the silo's reason (which names the credential needed).
+    /// </summary>
+    public static AccessDeniedException Denied(ReplyMessage reply, InvokeMessage request) =>
+        new($"The silo refused {request.Method} on {request.ComponentType}/{request.Key} (request {request.RequestId}) for this credential: {reply.Detail}");
 
     /// <summary>The outcome an outcome query's final reply stands for (see <see cref="ToMessage(RequestOutcome, string, string)"/>).</summary>
     public static RequestOutcome ToOutcome(ReplyMessage reply, InvokeMessage request) =>

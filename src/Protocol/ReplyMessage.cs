@@ -78,7 +78,8 @@ public sealed record ReplyMessage : ProtocolMessage
     /// fields, so they are left out (the peer sees the type, message or detail alone, as before).
     /// </summary>
     public ReplyMessage ForVersion(ushort version) =>
-        version >= ProtocolConstants.Version ? this : new(Status, Result, ErrorType, ErrorMessage, Detail) { WireVersion = version };
+        // Version 3 changed the handshake only: its replies are version 2's.
+        version >= 2 ? this : new(Status, Result, ErrorType, ErrorMessage, Detail) { WireVersion = version };
 
     /// <inheritdoc />
     public override int GetPayloadSize() => 1 + Status switch

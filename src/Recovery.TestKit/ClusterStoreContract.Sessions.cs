@@ -30,6 +30,25 @@ public abstract partial class ClusterStoreContract<TStores>
     }
 
     [StoreFact]
+    public async Task A_session_keeps_the_token_hash_it_was_created_with_and_a_resume_does_not_change_it()
+    {
+        var hash = new string('a', 32) + new string('0', 32);
+        var created = await Cluster.OpenSessionAsync("tokened", 3, hash);
+        Assert.Equal(hash, created.Session.TokenHash);
+        var resumed = await Cluster.OpenSessionAsync("tokened", 3, new string('b', 64));
+        Assert.Equal((hash, 4L), (resumed.Session.TokenHash, resumed.First));
+        Assert.Equal(hash, (await Cluster.GetSessionAsync("tokened"))!.TokenHash);
+        Assert.Equal(hash, Assert.Single(await Cluster.ListSessionsAsync(), s => s.SessionId == "tokened").TokenHash);
+        Assert.Equal(hash, (await Cluster.ReserveSessionAsync("tokened", 2)).Session.TokenHash);
+
+        // No hash: a session without one (as every session was before schema version 4).
+        Assert.Null((await Cluster.OpenSessionAsync("untokened", 1)).Session.TokenHash);
+        Assert.Null((await Cluster.GetSessionAsync("untokened"))!.TokenHash);
+        await Assert.ThrowsAsync<ArgumentException>(() => Cluster.OpenSessionAsync("bad-hash", 1, "the-token-itself"));
+        Assert.Null(await Cluster.GetSessionAsync("bad-hash"));
+    }
+
+    [StoreFact]
     public async Task Concurrent_opens_of_one_session_get_disjoint_contiguous_ranges()
     {
         var other = await OtherAsync();

@@ -11,6 +11,7 @@ public interface IFrameHandler
 {
     /// <summary>Handles one invoke and returns its reply.</summary>
     /// <param name="request">The decoded request; it owns its bytes.</param>
+    /// <param name="peer">Who sent it (role, sender id, the sessions it proved on this connection): authorize against it.</param>
     /// <param name="cancellationToken">Canceled when the connection the request came on closes; the reply could not be delivered any more.</param>
-    ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken);
+    ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, PeerContext peer, CancellationToken cancellationToken);
 }

@@ -18,6 +18,7 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
     private readonly TransportMetrics _metrics;
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
+    private readonly HandshakeThrottle _throttle;
 
     /// <summary>
     /// Creates the handler of one listener; <paramref name="options"/> are validated here. When
@@ -34,7 +35,13 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
         _metrics = metrics;
         _logger = logger;
         _stopping = stopping;
+        _throttle = new HandshakeThrottle(options.HandshakeThrottle, _time, logger, metrics);
+        // The throttle's log timer lives as long as the listener.
+        stopping.Register(static t => ((HandshakeThrottle)t!).Dispose(), _throttle);
     }
+
+    /// <summary>Failed handshakes per address of this listener (tests read it).</summary>
+    internal HandshakeThrottle Throttle => _throttle;
 
     /// <inheritdoc />
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -50,10 +57,10 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
                 return;
             }
 
-            var hello = await HandshakeAsync(connection).ConfigureAwait(false);
-            if (hello is null) return;
-            _logger.LogDebug("Connection {ConnectionId} from {Remote}: {Role} '{Sender}' accepted", connection.ConnectionId, connection.RemoteEndPoint, hello.Role, hello.SenderId);
-            var session = new ServerConnection(connection, hello, _handler, _options, _metrics, _logger, _time);
+            var peer = await HandshakeAsync(connection).ConfigureAwait(false);
+            if (peer is null) return;
+            _logger.LogDebug("Connection {ConnectionId} from {Remote}: {Peer} accepted (key proven: {Proven})", connection.ConnectionId, connection.RemoteEndPoint, peer, peer.Identity.ProvedKey);
+            var session = new ServerConnection(connection, peer, _handler, _options, _metrics, _logger, _time);
             await using var onStopping = _stopping.Register(static c => ((ServerConnection)c!).StopReading(), session);
             await session.RunAsync().ConfigureAwait(false);
         }
@@ -68,9 +75,23 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
         }
     }
 
-    /// <summary>Reads the first frame within the handshake timeout; answers HelloOk, or HelloRejected and returns null.</summary>
-    private async Task<HelloMessage?> HandshakeAsync(ConnectionContext connection)
+    /// <summary>
+    /// Runs the server's side of the handshake (<see cref="ServerHandshake"/>) within the handshake timeout: the Hello,
+    /// and when the listener holds a key for the claimed role, the challenge and the peer's proof. Returns who was
+    /// accepted, or null after answering HelloRejected. An address locked out by <see cref="HandshakeThrottle"/> is
+    /// refused before anything is read; every refusal is counted there and logged at most once per interval.
+    /// </summary>
+    private async Task<PeerContext?> HandshakeAsync(ConnectionContext connection)
     {
+        var address = HandshakeThrottle.AddressOf(connection.RemoteEndPoint);
+        if (_throttle.LockedOut(address) is { } wait)
+        {
+            _metrics.HandshakeThrottled();
+            return await RejectAsync(connection, address, null, throttled: true,
+                $"too many failed handshakes from {address}; this address may try again in {Math.Ceiling(wait.TotalSeconds):0} s (fix the key or protocol version first)").ConfigureAwait(false);
+        }
+
+        var handshake = new ServerHandshake(_options.Keys, _options.SiloId, _options.MaxFrameSize);
         var input = connection.Transport.Input;
         using var timeout = new CancellationTokenSource(_options.HandshakeTimeout);
         while (true)
@@ -82,7 +103,8 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                return await RejectAsync(connection, $"handshake timeout: no Hello within {_options.HandshakeTimeout.TotalSeconds:0.###} s of connecting").ConfigureAwait(false);
+                return await RejectAsync(connection, address, Claimed(handshake), throttled: false,
+                    $"handshake timeout: the handshake did not finish within {_options.HandshakeTimeout.TotalSeconds:0.###} s of connecting").ConfigureAwait(false);
             }
 
             var buffer = result.Buffer;
@@ -92,6 +114,7 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
             {
                 input.AdvanceTo(buffer.Start, buffer.End);
                 if (!result.IsCompleted) continue;
+                // The peer left before finishing (a port probe, a client giving up): nothing was guessed, nothing to log.
                 _metrics.HandshakeRejected();
                 return null;
             }
@@ -100,24 +123,32 @@ public sealed class MiddlewareConnectionHandler : ConnectionHandler
             {
                 input.AdvanceTo(buffer.Start, buffer.End);
                 _metrics.ProtocolError();
-                return await RejectAsync(connection, $"the first frame is invalid ({error!.Message}); send Hello first").ConfigureAwait(false);
+                return await RejectAsync(connection, address, Claimed(handshake), throttled: false, $"{(handshake.ClaimedRole is null ? "the first frame" : "a handshake frame")} is invalid ({error!.Message}); send Hello first").ConfigureAwait(false);
             }
 
-            var outcome = Handshake.Evaluate(frame, ProtocolConstants.Version, _options.ClusterKey);
-            // Consumed up to the Hello only: a peer may pipeline requests right behind it.
+            var step = handshake.Receive(frame);
+            // Consumed up to this frame only: a peer may pipeline requests right behind its last handshake frame.
             input.AdvanceTo(buffer.Start);
-            if (!outcome.Accepted) return await RejectAsync(connection, outcome.RejectReason!).ConfigureAwait(false);
-            // The connection speaks the peer's version (an older peer is answered in its own).
-            FrameWriter.Write(connection.Transport.Output, 0, new HelloOkMessage(outcome.Hello!.ProtocolVersion, _options.SiloId, _options.MaxFrameSize));
-            await connection.Transport.Output.FlushAsync().ConfigureAwait(false);
-            return outcome.Hello;
+            if (step.RejectReason is { } reason)
+            {
+                if (step.Failure == HandshakeFailure.Credential) _metrics.CredentialFailure();
+                return await RejectAsync(connection, address, Claimed(handshake), throttled: false, reason).ConfigureAwait(false);
+            }
+
+            FrameWriter.Write(connection.Transport.Output, 0, step.Reply);
+            await connection.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+            if (step.Accepted is { } identity) return new PeerContext(identity, connection.RemoteEndPoint, _options.Keys.Enforced);
         }
     }
 
-    private async Task<HelloMessage?> RejectAsync(ConnectionContext connection, string reason)
+    /// <summary>What the peer claimed to be, escaped for the log ("client 'name'"), or null before a Hello was decoded.</summary>
+    private static string? Claimed(ServerHandshake handshake) =>
+        handshake.ClaimedRole is { } role ? $"{ServerHandshake.RoleName(role)} {LogText.Quote(handshake.ClaimedSender)}" : null;
+
+    private async Task<PeerContext?> RejectAsync(ConnectionContext connection, string address, string? sender, bool throttled, string reason)
     {
         _metrics.HandshakeRejected();
-        _logger.LogInformation("Connection {ConnectionId} from {Remote} refused: {Reason}", connection.ConnectionId, connection.RemoteEndPoint, reason);
+        _throttle.Failed(address, reason, sender, throttled);
         await RefuseAsync(connection, reason).ConfigureAwait(false);
         return null;
     }

@@ -29,7 +29,7 @@ internal sealed partial class ServerConnection
         ValueTask<ReplyMessage> pending;
         try
         {
-            pending = _handler.HandleAsync((InvokeMessage)message, _lifetime.Token);
+            pending = _handler.HandleAsync((InvokeMessage)message, _peer, _lifetime.Token);
         }
         catch (Exception e)
         {
@@ -73,7 +73,7 @@ internal sealed partial class ServerConnection
     private void Send(ulong correlationId, ProtocolMessage reply)
     {
         // A peer of an older protocol version gets replies it can decode (without the fields it does not know).
-        if (reply is ReplyMessage r && _hello.ProtocolVersion < ProtocolConstants.Version) reply = r.ForVersion(_hello.ProtocolVersion);
+        if (reply is ReplyMessage r && _peer.ProtocolVersion < ProtocolConstants.Version) reply = r.ForVersion(_peer.ProtocolVersion);
         var length = reply.GetFrameLength();
         if (length > _options.MaxFrameSize)
         {
@@ -191,7 +191,7 @@ internal sealed partial class ServerConnection
         {
             case IdleDeadline:
                 _metrics.IdleClose();
-                _logger.LogDebug("Connection {ConnectionId} ({Sender}) closed: idle for {Timeout}", _connection.ConnectionId, _hello.SenderId, _options.IdleTimeout);
+                _logger.LogDebug("Connection {ConnectionId} ({Peer}) closed: idle for {Timeout}", _connection.ConnectionId, _peer, _options.IdleTimeout);
                 _stopReading = true;
                 return null;
             case SlowDeadline:

@@ -22,7 +22,7 @@ namespace Middleware.Transport;
 internal sealed partial class ServerConnection
 {
     private readonly ConnectionContext _connection;
-    private readonly HelloMessage _hello;
+    private readonly PeerContext _peer;
     private readonly IFrameHandler _handler;
     private readonly TransportOptions _options;
     private readonly TimeProvider _time;
@@ -37,11 +37,11 @@ internal sealed partial class ServerConnection
     private volatile bool _stopReading;
     private volatile bool _ended;
 
-    public ServerConnection(ConnectionContext connection, HelloMessage hello, IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger logger, TimeProvider time)
+    public ServerConnection(ConnectionContext connection, PeerContext peer, IFrameHandler handler, TransportOptions options, TransportMetrics metrics, ILogger logger, TimeProvider time)
     {
         _time = time;
         _connection = connection;
-        _hello = hello;
+        _peer = peer;
         _handler = handler;
         _options = options;
         _metrics = metrics;
@@ -86,7 +86,7 @@ internal sealed partial class ServerConnection
             if (violation is { } v)
             {
                 _metrics.ProtocolError();
-                _logger.LogInformation("Connection {ConnectionId} ({Sender}) closed for a protocol violation: {Error}", _connection.ConnectionId, _hello.SenderId, v.Error);
+                _logger.LogInformation("Connection {ConnectionId} ({Peer}) closed for a protocol violation: {Error}", _connection.ConnectionId, _peer, v.Error);
                 _outbox.TryEnqueue(v.CorrelationId, ReplyMessage.BadRequest($"protocol violation, closing the connection: {v.Error.Message}"));
             }
 

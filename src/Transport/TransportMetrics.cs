@@ -20,6 +20,9 @@ public sealed class TransportMetrics
     private long _slowClosed;
     private long _peerGone;
     private long _readPauses;
+    private long _credentialFailures;
+    private long _handshakesThrottled;
+    private long _lockouts;
 
     /// <summary>Connections accepted since start.</summary>
     public long ConnectionsAccepted => Interlocked.Read(ref _connectionsAccepted);
@@ -27,8 +30,17 @@ public sealed class TransportMetrics
     /// <summary>Connections open now.</summary>
     public long ConnectionsActive => Interlocked.Read(ref _connectionsActive);
 
-    /// <summary>Connections refused at the handshake (version, cluster key, not a Hello, timeout).</summary>
+    /// <summary>Connections refused at the handshake (version, key, sender id, not a Hello, timeout, throttled).</summary>
     public long HandshakesRejected => Interlocked.Read(ref _handshakesRejected);
+
+    /// <summary>Handshakes refused for a credential: a missing or wrong key proof, a key sent in clear, a role without a key.</summary>
+    public long HandshakeCredentialFailures => Interlocked.Read(ref _credentialFailures);
+
+    /// <summary>Handshakes refused at once because their address was locked out after repeated failures (<see cref="HandshakeThrottle"/>).</summary>
+    public long HandshakesThrottled => Interlocked.Read(ref _handshakesThrottled);
+
+    /// <summary>Times an address was locked out after repeated failed handshakes.</summary>
+    public long AddressLockouts => Interlocked.Read(ref _lockouts);
 
     /// <summary>Frames received after the handshake.</summary>
     public long FramesIn => Interlocked.Read(ref _framesIn);
@@ -82,6 +94,12 @@ public sealed class TransportMetrics
     internal void ConnectionClosed() => Interlocked.Decrement(ref _connectionsActive);
 
     internal void HandshakeRejected() => Interlocked.Increment(ref _handshakesRejected);
+
+    internal void CredentialFailure() => Interlocked.Increment(ref _credentialFailures);
+
+    internal void HandshakeThrottled() => Interlocked.Increment(ref _handshakesThrottled);
+
+    internal void AddressLockedOut() => Interlocked.Increment(ref _lockouts);
 
     internal void FrameIn() => Interlocked.Increment(ref _framesIn);
 

@@ -17,8 +17,15 @@ public sealed class TransportOptions
     /// <summary>How long a new connection may take to send its Hello; then it is refused and closed.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The key every peer must present in its Hello; null accepts peers without a key.</summary>
-    public string? ClusterKey { get; init; }
+    /// <summary>
+    /// The keys peers prove in the handshake, per role (<see cref="HandshakeKeys"/>); <see cref="HandshakeKeys.None"/>
+    /// (the default) accepts every peer without proof and authorizes nothing. With any key, requests are authorized by
+    /// role and session (<see cref="PeerContext.Authorizes"/>).
+    /// </summary>
+    public HandshakeKeys Keys { get; init; } = HandshakeKeys.None;
+
+    /// <summary>How failed handshakes are throttled and logged per remote address.</summary>
+    public HandshakeThrottleOptions HandshakeThrottle { get; init; } = new();
 
     /// <summary>
     /// Requests one connection may have in flight (received, reply not yet written). At the limit the connection
@@ -70,8 +77,8 @@ public sealed class TransportOptions
             throw new ArgumentException($"TransportOptions.MaxFrameSize is {MaxFrameSize}; it must be between {ProtocolConstants.MinMaxFrameSize} and {ProtocolConstants.MaxMaxFrameSize} bytes.", nameof(MaxFrameSize));
         if (HandshakeTimeout <= TimeSpan.Zero || HandshakeTimeout > TimeSpan.FromMinutes(5))
             throw new ArgumentException($"TransportOptions.HandshakeTimeout is {HandshakeTimeout}; it must be more than zero and at most 5 minutes.", nameof(HandshakeTimeout));
-        if (ClusterKey is not null && (string.IsNullOrWhiteSpace(ClusterKey) || ClusterKey.Length > 1024))
-            throw new ArgumentException("TransportOptions.ClusterKey must be null (no key required) or 1 to 1024 characters that are not all white space.", nameof(ClusterKey));
+        ArgumentNullException.ThrowIfNull(Keys, "TransportOptions.Keys");
+        HandshakeThrottle.Validate();
         if (MaxInFlightPerConnection is < 1 or > MaxInFlightLimit)
             throw new ArgumentException($"TransportOptions.MaxInFlightPerConnection is {MaxInFlightPerConnection}; it must be between 1 and {MaxInFlightLimit}.", nameof(MaxInFlightPerConnection));
         if (CloseTimeout <= TimeSpan.Zero || CloseTimeout > TimeSpan.FromMinutes(1))

@@ -72,12 +72,33 @@ internal sealed class CliContext(TextWriter output, TextWriter error)
     public static IClusterStore Cluster(ILogStore store) =>
         store as IClusterStore ?? throw new AdminException(new ClusterNotSupportedException(store.Name).Message);
 
-    /// <summary>The cluster key given with <paramref name="option"/>, or the environment's, or null.</summary>
-    public static string? ClusterKey(ParseResult parse, Option<string?> option)
+    /// <summary>
+    /// The key the tool proves as the admin: <c>--admin-key-file</c>, <c>--cluster-key</c>, then the environment
+    /// (admin key file, admin key, cluster key file, cluster key); null when none is set.
+    /// </summary>
+    public static string? AdminKey(ParseResult parse, Option<string?> clusterKey, Option<string?> adminKeyFile)
     {
-        var value = parse.GetValue(option);
-        if (string.IsNullOrEmpty(value)) value = Environment.GetEnvironmentVariable(CliOptions.ClusterKeyVariable);
-        return string.IsNullOrEmpty(value) ? null : value;
+        if (parse.GetValue(adminKeyFile) is { Length: > 0 } file) return ReadKeyFile(file, "--admin-key-file");
+        if (parse.GetValue(clusterKey) is { Length: > 0 } key) return key;
+        if (Environment.GetEnvironmentVariable(CliOptions.AdminKeyFileVariable) is { Length: > 0 } adminFile) return ReadKeyFile(adminFile, CliOptions.AdminKeyFileVariable);
+        if (Environment.GetEnvironmentVariable(CliOptions.AdminKeyVariable) is { Length: > 0 } admin) return admin;
+        if (Environment.GetEnvironmentVariable(CliOptions.ClusterKeyFileVariable) is { Length: > 0 } clusterFile) return ReadKeyFile(clusterFile, CliOptions.ClusterKeyFileVariable);
+        return Environment.GetEnvironmentVariable(CliOptions.ClusterKeyVariable) is { Length: > 0 } cluster ? cluster : null;
+    }
+
+    private static string ReadKeyFile(string path, string setting)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path).TrimEnd('\n', '\r');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new AdminException($"{setting} names '{path}', which cannot be read ({e.Message}); give the path of a file holding the admin key.");
+        }
+
+        return text.Length > 0 ? text : throw new AdminException($"{setting} names '{path}', which is empty; write the admin key into it.");
     }
 
     /// <summary>The store string given, or the environment's.</summary>

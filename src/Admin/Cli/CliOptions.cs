@@ -36,13 +36,31 @@ internal static class CliOptions
         Required = true,
     };
 
-    /// <summary>The environment variable read when <c>--cluster-key</c> is not given.</summary>
+    /// <summary>The environment variable of the cluster's shared key, read when no admin key is given.</summary>
     public const string ClusterKeyVariable = "MIDDLEWARE_CLUSTER_KEY";
 
-    /// <summary><c>--cluster-key KEY</c>: on commands that contact a silo (the key its handshake requires, if any).</summary>
+    /// <summary>The environment variable naming a file that holds the cluster's shared key.</summary>
+    public const string ClusterKeyFileVariable = "MIDDLEWARE_CLUSTER_KEY_FILE";
+
+    /// <summary>The environment variable of the admin key.</summary>
+    public const string AdminKeyVariable = "MIDDLEWARE_ADMIN_KEY";
+
+    /// <summary>The environment variable naming a file that holds the admin key (the form to prefer).</summary>
+    public const string AdminKeyFileVariable = "MIDDLEWARE_ADMIN_KEY_FILE";
+
+    /// <summary>
+    /// <c>--cluster-key KEY</c>: on commands that contact a silo, the cluster's shared key (legacy form; a key on the
+    /// command line is readable by every user of the machine: prefer <c>--admin-key-file</c>).
+    /// </summary>
     public static Option<string?> ClusterKey() => new("--cluster-key")
     {
-        Description = $"The cluster key the silos require in the handshake (default: ${ClusterKeyVariable}; none when unset).",
+        Description = $"The cluster's shared key, when the silos use one key for every role (prefer --admin-key-file or ${AdminKeyFileVariable}: a command line is visible to other users).",
+    };
+
+    /// <summary><c>--admin-key-file PATH</c>: on commands that contact a silo, a file holding the admin key the silos require.</summary>
+    public static Option<string?> AdminKeyFile() => new("--admin-key-file")
+    {
+        Description = $"A file holding the admin key the silos require (default: ${AdminKeyFileVariable}, ${AdminKeyVariable}, then the cluster key from ${ClusterKeyFileVariable} or ${ClusterKeyVariable}; none when unset).",
     };
 
     /// <summary>The component id argument, <c>Type/key</c>.</summary>

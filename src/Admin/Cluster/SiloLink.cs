@@ -29,8 +29,8 @@ internal sealed class SiloLink : IAsyncDisposable
         _options = new ConnectionOptions
         {
             SenderId = "mw",
-            Role = PeerRole.Client,
-            ClusterKey = clusterKey,
+            Role = PeerRole.Admin,
+            Key = clusterKey,
             ConnectTimeout = TimeSpan.FromSeconds(3),
             HandshakeTimeout = TimeSpan.FromSeconds(3),
             // A silo waits for an unreachable owner to be declared dead before it answers: longer than its window.
@@ -121,7 +121,11 @@ internal sealed class SiloLink : IAsyncDisposable
             }
             catch (HandshakeRejectedException e)
             {
-                throw new AdminException($"The silo at {candidate} refused the connection: {e.Reason}. Pass the cluster's key with --cluster-key or {CliOptions.ClusterKeyVariable}.");
+                throw new AdminException($"The silo at {candidate} refused the connection: {e.Reason}. Give the admin key with --admin-key-file FILE or {CliOptions.AdminKeyFileVariable} (or, for a cluster that shares one key, --cluster-key or {CliOptions.ClusterKeyFileVariable}).");
+            }
+            catch (PeerAuthenticationException e)
+            {
+                throw new AdminException($"The silo at {candidate} is not trusted: {e.Message}");
             }
             catch (Exception e) when (IsTransient(e))
             {

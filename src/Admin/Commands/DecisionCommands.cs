@@ -38,7 +38,8 @@ internal static class DecisionCommands
         var seq = seqOption is null ? null : new Option<long>(seqOption) { Description = seqOption == "--to" ? "The seq the state goes back to (0: the beginning)." : "The first seq whose new behaviour is adopted.", Required = true };
         var components = new Option<string?>("--components") { Description = "The application's component assembly: needed only when no silo is live (the tool then replays the log itself)." };
         var clusterKey = CliOptions.ClusterKey();
-        var command = new Command(name, description) { id, reason, components, clusterKey };
+        var adminKeyFile = CliOptions.AdminKeyFile();
+        var command = new Command(name, description) { id, reason, components, clusterKey, adminKeyFile };
         if (seq is not null) command.Options.Add(seq);
         command.SetAction(async (parse, ct) =>
         {
@@ -54,7 +55,7 @@ internal static class DecisionCommands
             DecisionShape shape;
             if (live)
             {
-                shape = await ThroughOwnerAsync(store, cid, operation, new DecisionRequest(by, text, at), CliContext.ClusterKey(parse, clusterKey), ct).ConfigureAwait(false);
+                shape = await ThroughOwnerAsync(store, cid, operation, new DecisionRequest(by, text, at), CliContext.AdminKey(parse, clusterKey, adminKeyFile), ct).ConfigureAwait(false);
             }
             else
             {

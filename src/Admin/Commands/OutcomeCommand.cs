@@ -27,7 +27,8 @@ internal static class OutcomeCommand
         var component = new Option<string?>("--component") { Description = "The component the request was sent to, Type/key (without it every component is scanned: slow)." };
         var fence = new Option<bool>("--fence") { Description = "Ask the component's owner (through a live silo) to decide: if the request did not commit, it is fenced and can never run." };
         var clusterKey = CliOptions.ClusterKey();
-        var command = new Command("outcome", "Did a request commit? Committed (with its reply), fenced, or not committed; --fence lets the owner settle it.") { requestId, component, fence, clusterKey };
+        var adminKeyFile = CliOptions.AdminKeyFile();
+        var command = new Command("outcome", "Did a request commit? Committed (with its reply), fenced, or not committed; --fence lets the owner settle it.") { requestId, component, fence, clusterKey, adminKeyFile };
         command.SetAction(async (parse, ct) =>
         {
             var id = parse.GetValue(requestId)!;
@@ -44,7 +45,7 @@ internal static class OutcomeCommand
             OutcomeShape shape;
             if (parse.GetValue(fence))
             {
-                shape = await FenceAsync(store, Parse(target), id, CliContext.ClusterKey(parse, clusterKey), ct).ConfigureAwait(false);
+                shape = await FenceAsync(store, Parse(target), id, CliContext.AdminKey(parse, clusterKey, adminKeyFile), ct).ConfigureAwait(false);
             }
             else
             {

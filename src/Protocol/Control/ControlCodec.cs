@@ -10,20 +10,42 @@ namespace Middleware.Protocol.Control;
 /// </summary>
 public static class ControlCodec
 {
-    private static readonly JsonSerializerOptions Replies = new(JsonSerializerDefaults.Web);
+    private static readonly JsonSerializerOptions Replies = new(JsonSerializerDefaults.Web)
+    {
+        // A session block without a token is written as older silos wrote it.
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
 
-    /// <summary><c>[reserve]</c>.</summary>
-    public static byte[] Encode(SessionReserveRequest request) => JsonSerializer.SerializeToUtf8Bytes(new[] { request.Reserve });
+    /// <summary><c>[reserve]</c>, or <c>[reserve, token]</c> with a token.</summary>
+    public static byte[] Encode(SessionReserveRequest request) =>
+        request.Token is null
+            ? JsonSerializer.SerializeToUtf8Bytes(new[] { request.Reserve })
+            : JsonSerializer.SerializeToUtf8Bytes(new object[] { request.Reserve, request.Token });
 
-    /// <summary>Decodes <c>[reserve]</c> (empty: the default block).</summary>
-    public static SessionReserveRequest DecodeReserve(ReadOnlyMemory<byte> args, string operation) =>
-        args.IsEmpty
-            ? new SessionReserveRequest(SessionReserveRequest.DefaultReserve)
-            : new SessionReserveRequest(Array(args, operation, "[reserve]", 1)[0] is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out var reserve)
-                ? reserve
-                : throw Malformed(operation, "[reserve]", "the reserve is not a whole number"));
+    /// <summary>Decodes <c>[reserve]</c> or <c>[reserve, token]</c> (empty: the default block, no token).</summary>
+    public static SessionReserveRequest DecodeReserve(ReadOnlyMemory<byte> args, string operation)
+    {
+        const string Form = "[reserve] or [reserve, token]";
+        if (args.IsEmpty) return new SessionReserveRequest(SessionReserveRequest.DefaultReserve);
+        var values = Array(args, operation, Form, 1, 2);
+        if (values[0] is not { ValueKind: JsonValueKind.Number } n || !n.TryGetInt32(out var reserve))
+            throw Malformed(operation, Form, "the reserve is not a whole number");
+        if (values.Length == 1) return new SessionReserveRequest(reserve);
+        return values[1].ValueKind == JsonValueKind.String && values[1].GetString() is { Length: > 0 } token
+            ? new SessionReserveRequest(reserve, token)
+            : throw Malformed(operation, Form, "the token is not a non-empty string");
+    }
 
-    /// <summary><c>{"sessionId","first","last"}</c>.</summary>
+    /// <summary><c>[token]</c>.</summary>
+    public static byte[] Encode(SessionProveRequest request) => JsonSerializer.SerializeToUtf8Bytes(new[] { request.Token });
+
+    /// <summary>Decodes <c>[token]</c>; the token must be a non-empty string.</summary>
+    public static SessionProveRequest DecodeProve(ReadOnlyMemory<byte> args, string operation) =>
+        Array(args, operation, "[token]", 1)[0] is { ValueKind: JsonValueKind.String } token && token.GetString() is { Length: > 0 } text
+            ? new SessionProveRequest(text)
+            : throw Malformed(operation, "[token]", "the token is not a non-empty string");
+
+    /// <summary><c>{"sessionId","first","last","token"}</c> (the token only when there is one).</summary>
     public static byte[] Encode(SessionBlock block) => JsonSerializer.SerializeToUtf8Bytes(block, Replies);
 
     /// <summary>Decodes a session block reply.</summary>
@@ -96,7 +118,9 @@ public static class ControlCodec
     public static DecisionResult DecodeDecisionResult(ReadOnlyMemory<byte> reply, string operation) =>
         Reply<DecisionResult>(reply, operation, "{\"component\",\"action\",\"recordSeq\",...}", r => !string.IsNullOrEmpty(r.Component) && !string.IsNullOrEmpty(r.Action));
 
-    private static JsonElement[] Array(ReadOnlyMemory<byte> args, string operation, string form, int count)
+    private static JsonElement[] Array(ReadOnlyMemory<byte> args, string operation, string form, int count) => Array(args, operation, form, count, count);
+
+    private static JsonElement[] Array(ReadOnlyMemory<byte> args, string operation, string form, int fewest, int most)
     {
         JsonElement[] values;
         try
@@ -110,7 +134,7 @@ public static class ControlCodec
             throw Malformed(operation, form, $"it is not JSON ({e.Message})", e);
         }
 
-        return values.Length == count ? values : throw Malformed(operation, form, $"{values.Length} value(s) were sent");
+        return values.Length >= fewest && values.Length <= most ? values : throw Malformed(operation, form, $"{values.Length} value(s) were sent");
     }
 
     private static T Reply<T>(ReadOnlyMemory<byte> reply, string operation, string form, Func<T, bool> valid)

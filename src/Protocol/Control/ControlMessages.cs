@@ -1,21 +1,34 @@
 namespace Middleware.Protocol.Control;
 
 /// <summary>
-/// Arguments of <c>$session.open</c> and <c>$session.reserve</c>: how many request numbers to reserve (wire form
-/// <c>[reserve]</c>; empty arguments mean <see cref="DefaultReserve"/>).
+/// Arguments of <c>$session.open</c> and <c>$session.reserve</c>: how many request numbers to reserve, and for an open
+/// of an existing session its token (wire form <c>[reserve]</c> or <c>[reserve, token]</c>; empty arguments mean
+/// <see cref="DefaultReserve"/>).
 /// </summary>
 /// <param name="Reserve">Request numbers to reserve.</param>
-public sealed record SessionReserveRequest(int Reserve)
+/// <param name="Token">The session's token (issued when it was created), to resume it; null for none.</param>
+public sealed record SessionReserveRequest(int Reserve, string? Token = null)
 {
     /// <summary>The block size when the request gives none.</summary>
     public const int DefaultReserve = 1000;
 }
 
-/// <summary>The reply to <c>$session.open</c> / <c>$session.reserve</c>: the session and the numbers reserved for the caller (wire form <c>{"sessionId","first","last"}</c>).</summary>
+/// <summary>
+/// The reply to <c>$session.open</c> / <c>$session.reserve</c>: the session and the numbers reserved for the caller (wire
+/// form <c>{"sessionId","first","last","token"}</c>; older silos send no token).
+/// </summary>
 /// <param name="SessionId">The session (store-generated for a new one).</param>
 /// <param name="First">The first reserved request number.</param>
 /// <param name="Last">The last reserved request number.</param>
-public sealed record SessionBlock(string SessionId, long First, long Last);
+/// <param name="Token">
+/// The session's token when this open created the session, else null: the secret that resumes it and proves it on a
+/// connection. The silo keeps only its hash, so it is never sent again; keep it with the session id.
+/// </param>
+public sealed record SessionBlock(string SessionId, long First, long Last, string? Token = null);
+
+/// <summary>Arguments of <c>$session.prove</c>: the session's token (wire form <c>[token]</c>).</summary>
+/// <param name="Token">The token issued when the session was created.</param>
+public sealed record SessionProveRequest(string Token);
 
 /// <summary>Arguments of <c>$session.set</c>: an item key and its value, null to remove it (wire form <c>[key, value]</c>).</summary>
 /// <param name="Key">The item key (not empty).</param>

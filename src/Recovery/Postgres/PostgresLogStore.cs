@@ -187,8 +187,8 @@ public sealed class PostgresLogStore : LogStoreBase
         PostgresCluster.HandOverAsync(_source, componentId, epoch, fromSiloId, toSiloId, cancellationToken);
 
     /// <inheritdoc />
-    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
-        PostgresSessions.OpenSessionAsync(_source, sessionId, reserve, cancellationToken);
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, string? tokenHash, CancellationToken cancellationToken) =>
+        PostgresSessions.OpenSessionAsync(_source, sessionId, reserve, tokenHash, cancellationToken);
 
     /// <inheritdoc />
     protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>

@@ -14,26 +14,26 @@ internal static class PostgresSessions
     // A closed session matches no branch and returns nothing.
     private const string OpenSession =
         "WITH t AS (SELECT clock_timestamp() AS now) " +
-        "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at) SELECT $1, 1, $2, 1, t.now, t.now FROM t " +
+        "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at, token_hash) SELECT $1, 1, $2, 1, t.now, t.now, $3 FROM t " +
         "ON CONFLICT (session_id) DO UPDATE SET reserved = sessions.reserved + excluded.reserved, opens = sessions.opens + 1, " +
         "last_opened_at = excluded.last_opened_at WHERE sessions.status = 1 " +
-        "RETURNING status, reserved, opens, created_at, last_opened_at";
+        "RETURNING status, reserved, opens, created_at, last_opened_at, token_hash";
 
     // A further block of a session its client has open: the update's row lock orders concurrent reservations. Not an
     // open, so opens and last_opened_at stay. An unknown or closed session matches nothing and returns nothing.
     private const string ReserveSession =
-        "UPDATE sessions SET reserved = reserved + $2 WHERE session_id = $1 AND status = 1 RETURNING status, reserved, opens, created_at, last_opened_at";
+        "UPDATE sessions SET reserved = reserved + $2 WHERE session_id = $1 AND status = 1 RETURNING status, reserved, opens, created_at, last_opened_at, token_hash";
 
     private const string StatusOf = "SELECT status FROM sessions WHERE session_id = $1";
 
     private const string Items = "SELECT item_key, item_value FROM session_items WHERE session_id = $1";
 
     private const string GetSession =
-        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
+        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value, s.token_hash " +
         "FROM sessions s LEFT JOIN session_items i ON i.session_id = s.session_id WHERE s.session_id = $1";
 
     private const string ListSessions =
-        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
+        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value, s.token_hash " +
         "FROM (SELECT * FROM sessions ORDER BY last_opened_at DESC, session_id LIMIT $1) s " +
         "LEFT JOIN session_items i ON i.session_id = s.session_id ORDER BY s.last_opened_at DESC, s.session_id";
 
@@ -50,8 +50,8 @@ internal static class PostgresSessions
 
     private const string CloseSession = "UPDATE sessions SET status = 2 WHERE session_id = $1";
 
-    public static Task<SessionReservation> OpenSessionAsync(NpgsqlDataSource source, string sessionId, int reserve, CancellationToken ct) =>
-        ReserveAsync(source, OpenSession, sessionId, reserve, ct);
+    public static Task<SessionReservation> OpenSessionAsync(NpgsqlDataSource source, string sessionId, int reserve, string? tokenHash, CancellationToken ct) =>
+        ReserveAsync(source, OpenSession, sessionId, reserve, ct, NullableText(tokenHash));
 
     public static Task<SessionReservation> ReserveSessionAsync(NpgsqlDataSource source, string sessionId, int reserve, CancellationToken ct) =>
         ReserveAsync(source, ReserveSession, sessionId, reserve, ct);
@@ -87,7 +87,7 @@ internal static class PostgresSessions
         return true;
     }
 
-    /// <summary>Sessions from rows of (id, status, reserved, opens, created_at, last_opened_at, item_key, item_value), in row order.</summary>
+    /// <summary>Sessions from rows of (id, status, reserved, opens, created_at, last_opened_at, item_key, item_value, token_hash), in row order.</summary>
     private static async Task<List<SessionEntry>> ReadSessionsAsync(NpgsqlCommand command, CancellationToken ct)
     {
         var sessions = new List<SessionEntry>();
@@ -98,7 +98,8 @@ internal static class PostgresSessions
             if (sessions.Count == 0 || sessions[^1].SessionId != id)
             {
                 sessions.Add(new SessionEntry(id, (SessionStatus)reader.GetInt16(1), reader.GetInt64(2), reader.GetInt32(3),
-                    Utc(reader.GetFieldValue<DateTime>(4)), Utc(reader.GetFieldValue<DateTime>(5)), new Dictionary<string, string>(StringComparer.Ordinal)));
+                    Utc(reader.GetFieldValue<DateTime>(4)), Utc(reader.GetFieldValue<DateTime>(5)), new Dictionary<string, string>(StringComparer.Ordinal),
+                    reader.IsDBNull(8) ? null : reader.GetString(8)));
             }
 
             if (!reader.IsDBNull(6)) ((Dictionary<string, string>)sessions[^1].Items)[reader.GetString(6)] = reader.GetString(7);
@@ -111,7 +112,7 @@ internal static class PostgresSessions
     /// Runs <paramref name="sql"/> (an open or a further block, returning the session row) and reads the session's items, in
     /// one transaction. No row back means the session is closed, or unknown to a further block.
     /// </summary>
-    private static async Task<SessionReservation> ReserveAsync(NpgsqlDataSource source, string sql, string sessionId, int reserve, CancellationToken ct)
+    private static async Task<SessionReservation> ReserveAsync(NpgsqlDataSource source, string sql, string sessionId, int reserve, CancellationToken ct, NpgsqlParameter? tokenHash = null)
     {
         await using var connection = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -120,11 +121,13 @@ internal static class PostgresSessions
         {
             reserveCommand.Parameters.Add(Text(sessionId));
             reserveCommand.Parameters.Add(Long(reserve));
+            if (tokenHash is not null) reserveCommand.Parameters.Add(tokenHash);
             await using var reader = await reserveCommand.ExecuteReaderAsync(ct).ConfigureAwait(false);
             if (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
                 session = new SessionEntry(sessionId, (SessionStatus)reader.GetInt16(0), reader.GetInt64(1), reader.GetInt32(2),
-                    Utc(reader.GetFieldValue<DateTime>(3)), Utc(reader.GetFieldValue<DateTime>(4)), new Dictionary<string, string>(StringComparer.Ordinal));
+                    Utc(reader.GetFieldValue<DateTime>(3)), Utc(reader.GetFieldValue<DateTime>(4)), new Dictionary<string, string>(StringComparer.Ordinal),
+                    reader.IsDBNull(5) ? null : reader.GetString(5));
             }
         }
 

@@ -91,36 +91,36 @@ internal static class SqlServerCluster
     // The update lock on the session's key (a key-range lock when it is new) makes concurrent opens add up one
     // by one. A closed session is left as it is and reported with its status.
     private const string OpenSession = Prologue +
-        "DECLARE @status tinyint, @reserved bigint, @opens int, @created datetime2(7), @last datetime2(7);\n" +
+        "DECLARE @status tinyint, @reserved bigint, @opens int, @created datetime2(7), @last datetime2(7), @hash char(64);\n" +
         "BEGIN TRANSACTION;\n" +
         "SELECT @status = status FROM dbo.sessions WITH (UPDLOCK, HOLDLOCK, ROWLOCK) WHERE session_id = @id;\n" +
         "IF @status IS NULL\n" +
-        "  INSERT INTO dbo.sessions(session_id, status, reserved, opens, created_at, last_opened_at) VALUES (@id, 1, @reserve, 1, @now, @now);\n" +
+        "  INSERT INTO dbo.sessions(session_id, status, reserved, opens, created_at, last_opened_at, token_hash) VALUES (@id, 1, @reserve, 1, @now, @now, @token_hash);\n" +
         "ELSE IF @status = 1\n" +
         "  UPDATE dbo.sessions SET reserved = reserved + @reserve, opens = opens + 1, last_opened_at = @now WHERE session_id = @id;\n" +
-        "SELECT @status = status, @reserved = reserved, @opens = opens, @created = created_at, @last = last_opened_at FROM dbo.sessions WHERE session_id = @id;\n" +
+        "SELECT @status = status, @reserved = reserved, @opens = opens, @created = created_at, @last = last_opened_at, @hash = token_hash FROM dbo.sessions WHERE session_id = @id;\n" +
         "COMMIT TRANSACTION;\n" +
-        "SELECT @status, @reserved, @opens, @created, @last;\n" +
+        "SELECT @status, @reserved, @opens, @created, @last, @hash;\n" +
         "SELECT item_key, item_value FROM dbo.session_items WHERE session_id = @id;";
 
     // A further block of a session its client has open: reserved grows under the row's exclusive lock; opens and
     // last_opened_at stay. A closed session is left as it is and reported with its status, an unknown one with none.
     private const string ReserveSession = Prologue +
-        "DECLARE @status tinyint, @reserved bigint, @opens int, @created datetime2(7), @last datetime2(7);\n" +
+        "DECLARE @status tinyint, @reserved bigint, @opens int, @created datetime2(7), @last datetime2(7), @hash char(64);\n" +
         "BEGIN TRANSACTION;\n" +
         "UPDATE dbo.sessions SET reserved = reserved + @reserve WHERE session_id = @id AND status = 1;\n" +
-        "SELECT @status = status, @reserved = reserved, @opens = opens, @created = created_at, @last = last_opened_at FROM dbo.sessions WHERE session_id = @id;\n" +
+        "SELECT @status = status, @reserved = reserved, @opens = opens, @created = created_at, @last = last_opened_at, @hash = token_hash FROM dbo.sessions WHERE session_id = @id;\n" +
         "COMMIT TRANSACTION;\n" +
-        "SELECT @status, @reserved, @opens, @created, @last;\n" +
+        "SELECT @status, @reserved, @opens, @created, @last, @hash;\n" +
         "SELECT item_key, item_value FROM dbo.session_items WHERE session_id = @id;";
 
     private const string GetSession =
-        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
+        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value, s.token_hash " +
         "FROM dbo.sessions AS s LEFT JOIN dbo.session_items AS i ON i.session_id = s.session_id WHERE s.session_id = @id;";
 
     private const string ListSessions =
-        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value " +
-        "FROM (SELECT TOP (@limit) session_id, status, reserved, opens, created_at, last_opened_at FROM dbo.sessions ORDER BY last_opened_at DESC, session_id) AS s " +
+        "SELECT s.session_id, s.status, s.reserved, s.opens, s.created_at, s.last_opened_at, i.item_key, i.item_value, s.token_hash " +
+        "FROM (SELECT TOP (@limit) session_id, status, reserved, opens, created_at, last_opened_at, token_hash FROM dbo.sessions ORDER BY last_opened_at DESC, session_id) AS s " +
         "LEFT JOIN dbo.session_items AS i ON i.session_id = s.session_id ORDER BY s.last_opened_at DESC, s.session_id;";
 
     private const string SetItem = Prologue +
@@ -185,9 +185,10 @@ internal static class SqlServerCluster
         return (int)Single(results, 0)[0]! == 1;
     }
 
-    public static async Task<SessionReservation> OpenSessionAsync(string cs, string sessionId, int reserve, CancellationToken ct)
+    public static async Task<SessionReservation> OpenSessionAsync(string cs, string sessionId, int reserve, string? tokenHash, CancellationToken ct)
     {
-        var results = await QueryAsync(cs, OpenSession, ct, Id("@id", sessionId), Long("@reserve", reserve)).ConfigureAwait(false);
+        var results = await QueryAsync(cs, OpenSession, ct, Id("@id", sessionId), Long("@reserve", reserve),
+            new SqlParameter("@token_hash", SqlDbType.Char, 64) { Value = (object?)tokenHash ?? DBNull.Value }).ConfigureAwait(false);
         return Reservation(results, sessionId, reserve);
     }
 
@@ -197,7 +198,7 @@ internal static class SqlServerCluster
         return Reservation(results, sessionId, reserve);
     }
 
-    /// <summary>The reservation from a batch that selected (status, reserved, opens, created, last opened), then the items.</summary>
+    /// <summary>The reservation from a batch that selected (status, reserved, opens, created, last opened, token hash), then the items.</summary>
     private static SessionReservation Reservation(List<List<object?[]>> results, string sessionId, int reserve)
     {
         var row = Single(results, 0);
@@ -209,7 +210,7 @@ internal static class SqlServerCluster
             foreach (var item in results[1]) items[(string)item[0]!] = (string)item[1]!;
         }
 
-        var session = new SessionEntry(sessionId, SessionStatus.Open, (long)row[1]!, (int)row[2]!, Utc((DateTime)row[3]!), Utc((DateTime)row[4]!), items);
+        var session = new SessionEntry(sessionId, SessionStatus.Open, (long)row[1]!, (int)row[2]!, Utc((DateTime)row[3]!), Utc((DateTime)row[4]!), items, row[5] as string);
         return ClusterRules.Reservation(session, reserve);
     }
 
@@ -241,7 +242,7 @@ internal static class SqlServerCluster
         return true;
     }
 
-    /// <summary>Sessions from rows of (id, status, reserved, opens, created_at, last_opened_at, item_key, item_value), in row order.</summary>
+    /// <summary>Sessions from rows of (id, status, reserved, opens, created_at, last_opened_at, item_key, item_value, token_hash), in row order.</summary>
     private static List<SessionEntry> Sessions(List<List<object?[]>> results)
     {
         var sessions = new List<SessionEntry>();
@@ -251,7 +252,7 @@ internal static class SqlServerCluster
             if (sessions.Count == 0 || sessions[^1].SessionId != id)
             {
                 sessions.Add(new SessionEntry(id, (SessionStatus)(byte)r[1]!, (long)r[2]!, (int)r[3]!, Utc((DateTime)r[4]!), Utc((DateTime)r[5]!),
-                    new Dictionary<string, string>(StringComparer.Ordinal)));
+                    new Dictionary<string, string>(StringComparer.Ordinal), r[8] as string));
             }
 
             if (r[6] is string key) ((Dictionary<string, string>)sessions[^1].Items)[key] = (string)r[7]!;

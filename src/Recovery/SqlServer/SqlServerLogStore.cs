@@ -134,8 +134,8 @@ public sealed class SqlServerLogStore : LogStoreBase
         SqlServerCluster.HandOverAsync(_connectionString, componentId, epoch, fromSiloId, toSiloId, cancellationToken);
 
     /// <inheritdoc />
-    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
-        SqlServerCluster.OpenSessionAsync(_connectionString, sessionId, reserve, cancellationToken);
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, string? tokenHash, CancellationToken cancellationToken) =>
+        SqlServerCluster.OpenSessionAsync(_connectionString, sessionId, reserve, tokenHash, cancellationToken);
 
     /// <inheritdoc />
     protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>

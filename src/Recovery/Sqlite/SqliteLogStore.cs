@@ -171,8 +171,8 @@ public sealed class SqliteLogStore : LogStoreBase
         Write(w => w.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken);
 
     /// <inheritdoc />
-    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>
-        Write(w => w.OpenSession(sessionId, reserve), cancellationToken);
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, string? tokenHash, CancellationToken cancellationToken) =>
+        Write(w => w.OpenSession(sessionId, reserve, tokenHash), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken) =>

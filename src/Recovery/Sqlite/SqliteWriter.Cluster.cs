@@ -118,7 +118,7 @@ internal sealed partial class SqliteWriter
             return _db.Changes() == 1;
         });
 
-    public SessionReservation OpenSession(string sessionId, int reserve) =>
+    public SessionReservation OpenSession(string sessionId, int reserve, string? tokenHash) =>
         InTransaction(() =>
         {
             var c = Cluster;
@@ -133,7 +133,7 @@ internal sealed partial class SqliteWriter
                 c.StatusOf.Reset();
             }
 
-            if (status is null) c.NewSession.Bind(1, sessionId).Bind(2, reserve).Bind(3, now).Run();
+            if (status is null) c.NewSession.Bind(1, sessionId).Bind(2, reserve).Bind(3, now).Bind(4, tokenHash).Run();
             else if (status != (long)SessionStatus.Open) throw ClusterRules.SessionClosed(sessionId);
             else c.ResumeSession.Bind(1, sessionId).Bind(2, reserve).Bind(3, now).Run();
 
@@ -263,7 +263,7 @@ internal sealed partial class SqliteWriter
 
         public readonly SqliteStatement StatusOf = db.Prepare("SELECT status FROM sessions WHERE session_id = ?1");
         public readonly SqliteStatement NewSession = db.Prepare(
-            "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at) VALUES (?1, 1, ?2, 1, ?3, ?3)");
+            "INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at, token_hash) VALUES (?1, 1, ?2, 1, ?3, ?3, ?4)");
         public readonly SqliteStatement ResumeSession = db.Prepare(
             "UPDATE sessions SET reserved = reserved + ?2, opens = opens + 1, last_opened_at = ?3 WHERE session_id = ?1 AND status = 1");
         public readonly SqliteStatement ReserveMore = db.Prepare("UPDATE sessions SET reserved = reserved + ?2 WHERE session_id = ?1 AND status = 1");

@@ -75,6 +75,14 @@ public static class ClusterRules
             throw new ArgumentOutOfRangeException(nameof(reserve), reserve, $"A session reserves 1 to {MaxReserve} request numbers per open.");
     }
 
+    /// <summary>A session token hash is null or 64 lowercase hex characters (a SHA-256).</summary>
+    public static void CheckTokenHash(string? tokenHash)
+    {
+        if (tokenHash is null) return;
+        if (tokenHash.Length != 64 || !tokenHash.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f'))
+            throw new ArgumentException("A session token hash must be the SHA-256 of the token as 64 lowercase hex characters.", nameof(tokenHash));
+    }
+
     /// <summary>The arguments of <see cref="IClusterStore.ReserveSessionAsync"/>: a session id and 1..<see cref="MaxReserve"/> numbers.</summary>
     public static void CheckReservation(string sessionId, int reserve)
     {

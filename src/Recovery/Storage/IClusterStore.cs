@@ -85,7 +85,14 @@ public interface IClusterStore : ILogStore
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="reserve"/> is not 1..<see cref="ClusterRules.MaxReserve"/>.</exception>
     /// <exception cref="ArgumentException">The id is empty or contains ':'.</exception>
     /// <exception cref="InvalidOperationException">The session is closed; a new one is needed.</exception>
-    Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default);
+    /// <param name="sessionId">The session to create or resume; null for a store-generated id.</param>
+    /// <param name="reserve">How many request numbers to reserve.</param>
+    /// <param name="tokenHash">
+    /// Stored as <see cref="SessionEntry.TokenHash"/> when this open creates the session; ignored on a resume (a session's
+    /// token hash never changes). Null stores none.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, string? tokenHash = null, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Reserves the next <paramref name="reserve"/> request numbers (old reserved + 1 .. old reserved + reserve) of a
@@ -162,7 +169,11 @@ public enum SessionStatus : byte
 /// <param name="CreatedAt">Creation time, store clock.</param>
 /// <param name="LastOpenedAt">Latest open or resume, store clock.</param>
 /// <param name="Items">Key/value items, visible to turns of this session.</param>
-public sealed record SessionEntry(string SessionId, SessionStatus Status, long Reserved, int Opens, DateTimeOffset CreatedAt, DateTimeOffset LastOpenedAt, IReadOnlyDictionary<string, string> Items);
+/// <param name="TokenHash">
+/// The SHA-256 of the session's token (lowercase hex), set when it was created; null for a session created without one
+/// (before schema version 4, or by a caller that gave none). The token itself is never stored.
+/// </param>
+public sealed record SessionEntry(string SessionId, SessionStatus Status, long Reserved, int Opens, DateTimeOffset CreatedAt, DateTimeOffset LastOpenedAt, IReadOnlyDictionary<string, string> Items, string? TokenHash = null);
 
 /// <summary>The answer to <see cref="IClusterStore.OpenSessionAsync"/> and <see cref="IClusterStore.ReserveSessionAsync"/>: the session and the request numbers reserved for the caller.</summary>
 /// <param name="Session">The session after the reservation.</param>

@@ -37,8 +37,13 @@ public abstract partial class LogStoreBase
         });
 
     /// <inheritdoc />
-    public Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, CancellationToken cancellationToken = default) =>
-        Run("opening session", sessionId ?? "(new)", true, () => OpenSessionCoreAsync(ClusterRules.SessionIdToOpen(sessionId, reserve), reserve, cancellationToken));
+    public Task<SessionReservation> OpenSessionAsync(string? sessionId, int reserve, string? tokenHash = null, CancellationToken cancellationToken = default) =>
+        Run("opening session", sessionId ?? "(new)", true, () =>
+        {
+            var id = ClusterRules.SessionIdToOpen(sessionId, reserve);
+            ClusterRules.CheckTokenHash(tokenHash);
+            return OpenSessionCoreAsync(id, reserve, tokenHash, cancellationToken);
+        });
 
     /// <inheritdoc />
     public Task<SessionReservation> ReserveSessionAsync(string sessionId, int reserve, CancellationToken cancellationToken = default) =>
@@ -95,8 +100,11 @@ public abstract partial class LogStoreBase
     /// <summary>Hands a component over without an epoch bump (<see cref="IClusterStore.HandOverAsync"/>).</summary>
     protected abstract Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken);
 
-    /// <summary>Creates or resumes the session <paramref name="sessionId"/> (already chosen and checked) and reserves numbers (<see cref="IClusterStore.OpenSessionAsync"/>).</summary>
-    protected abstract Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken);
+    /// <summary>
+    /// Creates (storing <paramref name="tokenHash"/>) or resumes (leaving the stored hash as it is) the session
+    /// <paramref name="sessionId"/> (already chosen and checked) and reserves numbers (<see cref="IClusterStore.OpenSessionAsync"/>).
+    /// </summary>
+    protected abstract Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, string? tokenHash, CancellationToken cancellationToken);
 
     /// <summary>Reserves a further block of an open session (<see cref="IClusterStore.ReserveSessionAsync"/>).</summary>
     protected abstract Task<SessionReservation> ReserveSessionCoreAsync(string sessionId, int reserve, CancellationToken cancellationToken);

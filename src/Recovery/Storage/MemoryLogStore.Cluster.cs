@@ -99,13 +99,13 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
-    protected override Task<SessionReservation> OpenSessionCoreAsync(string id, int reserve, CancellationToken cancellationToken) =>
+    protected override Task<SessionReservation> OpenSessionCoreAsync(string id, int reserve, string? tokenHash, CancellationToken cancellationToken) =>
         Run(() =>
         {
             var now = _time.GetUtcNow();
             if (!_sessions.TryGetValue(id, out var row))
             {
-                row = new SessionRow { Reserved = reserve, Opens = 1, CreatedAt = now, LastOpenedAt = now };
+                row = new SessionRow { Reserved = reserve, Opens = 1, CreatedAt = now, LastOpenedAt = now, TokenHash = tokenHash };
                 _sessions.Add(id, row);
             }
             else
@@ -216,9 +216,10 @@ public sealed partial class MemoryLogStore
         public int Opens;
         public DateTimeOffset CreatedAt;
         public DateTimeOffset LastOpenedAt;
+        public string? TokenHash;
         public readonly Dictionary<string, string> Items = new(StringComparer.Ordinal);
 
         public SessionEntry Entry(string id) =>
-            new(id, Status, Reserved, Opens, CreatedAt, LastOpenedAt, new Dictionary<string, string>(Items, StringComparer.Ordinal));
+            new(id, Status, Reserved, Opens, CreatedAt, LastOpenedAt, new Dictionary<string, string>(Items, StringComparer.Ordinal), TokenHash);
     }
 }

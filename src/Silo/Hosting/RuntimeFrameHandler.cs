@@ -7,18 +7,20 @@ namespace Middleware.Silo;
 /// Runs protocol requests through the silo's <see cref="ClusterRouter"/>: served here or forwarded to the component's
 /// owner, and answered with a durable reply. The status tells a client what to do next: Ok and Error are final (the
 /// turn is durable), BadRequest and NotFound will not improve with a retry, Moved names the silo to resend to, and
-/// Unavailable means nothing was acknowledged, so the client retries with the same request id.
+/// Unavailable means nothing was acknowledged, so the client retries with the same request id. On a silo that holds keys
+/// each request is first authorized for the peer's role and proven sessions (<see cref="RequestAuthorizer"/>).
 /// </summary>
 public sealed class RuntimeFrameHandler(ClusterRouter router) : IFrameHandler
 {
     /// <inheritdoc />
-    public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken)
+    public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, PeerContext peer, CancellationToken cancellationToken)
     {
+        if (RequestAuthorizer.Check(request, peer) is { } refused) return ValueTask.FromResult(refused);
         Task<ReplyMessage> routed;
         try
         {
             // The router returns at its first wait (activation load, group commit, forward), so the reader loop is not held.
-            routed = router.RouteAsync(request, cancellationToken);
+            routed = router.RouteAsync(request, peer, cancellationToken);
         }
         catch (Exception e)
         {

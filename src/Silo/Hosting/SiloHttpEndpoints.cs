@@ -80,6 +80,9 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         Add("middleware_connections_accepted_total", "counter", "Protocol connections accepted.", transport.ConnectionsAccepted);
         Add("middleware_connections_active", "gauge", "Protocol connections open now.", transport.ConnectionsActive);
         Add("middleware_handshakes_rejected_total", "counter", "Connections refused at the handshake.", transport.HandshakesRejected);
+        Add("middleware_handshake_credential_failures_total", "counter", "Handshakes refused for a missing or wrong key proof, a key in clear, or a role without a key.", transport.HandshakeCredentialFailures);
+        Add("middleware_handshakes_throttled_total", "counter", "Handshakes refused at once because their address was locked out after repeated failures.", transport.HandshakesThrottled);
+        Add("middleware_handshake_lockouts_total", "counter", "Times a remote address was locked out after repeated failed handshakes.", transport.AddressLockouts);
         Add("middleware_frames_in_total", "counter", "Frames received after the handshake.", transport.FramesIn);
         Add("middleware_frames_out_total", "counter", "Frames sent after the handshake.", transport.FramesOut);
         Add("middleware_flushes_total", "counter", "Socket flushes of the protocol connections.", transport.Flushes);

@@ -35,8 +35,32 @@ public sealed class SiloOptions
     /// <summary>The port of the HTTP endpoints; 0 picks a free port.</summary>
     public int HttpPort { get; set; } = DefaultHttpPort;
 
-    /// <summary>The key every peer must present in its Hello; null accepts peers without a key.</summary>
+    /// <summary>
+    /// One key for every role (client, silo, admin) where no role key is given: the shortcut of a single trusted team.
+    /// Prefer a file (<c>--cluster-key-file</c>) or the environment over the command line, which other users can read.
+    /// </summary>
     public string? ClusterKey { get; set; }
+
+    /// <summary>The key clients prove in the handshake (else <see cref="ClusterKey"/>); with neither, clients connect without a key but may only use their own sessions.</summary>
+    public string? ClientKey { get; set; }
+
+    /// <summary>The key silos prove to each other (else <see cref="ClusterKey"/>); required as soon as any key is set.</summary>
+    public string? SiloKey { get; set; }
+
+    /// <summary>The key the admin tool proves (else <see cref="ClusterKey"/>); with neither, admin operations ($move, fencing) come only from silos.</summary>
+    public string? AdminKey { get; set; }
+
+    /// <summary>The client key in force: <see cref="ClientKey"/>, else <see cref="ClusterKey"/>.</summary>
+    public string? EffectiveClientKey => ClientKey ?? ClusterKey;
+
+    /// <summary>The silo key in force: <see cref="SiloKey"/>, else <see cref="ClusterKey"/>.</summary>
+    public string? EffectiveSiloKey => SiloKey ?? ClusterKey;
+
+    /// <summary>The admin key in force: <see cref="AdminKey"/>, else <see cref="ClusterKey"/>.</summary>
+    public string? EffectiveAdminKey => AdminKey ?? ClusterKey;
+
+    /// <summary>True when no key is set at all: every peer is accepted without proof and may do anything (one machine only).</summary>
+    public bool Open => EffectiveClientKey is null && EffectiveSiloKey is null && EffectiveAdminKey is null;
 
     /// <summary>
     /// The engine's values (checkpoint cadence, commit batch size). <see cref="RuntimeOptions.OwnerId"/> is set to
@@ -97,8 +121,12 @@ public sealed class SiloOptions
         CheckPort(SiloSettings.HttpPort, HttpPort);
         if (Port != 0 && Port == HttpPort)
             throw new SiloOptionsException(SiloSettings.HttpPort, $"is {HttpPort}, the same as the protocol port; give the HTTP endpoints another port");
-        if (ClusterKey is not null && (string.IsNullOrWhiteSpace(ClusterKey) || ClusterKey.Length > 1024))
-            throw new SiloOptionsException(SiloSettings.ClusterKey, "must be unset (no key required) or 1 to 1024 characters that are not all white space");
+        CheckKey(SiloSettings.ClusterKey, ClusterKey);
+        CheckKey(SiloSettings.ClientKey, ClientKey);
+        CheckKey(SiloSettings.SiloKey, SiloKey);
+        CheckKey(SiloSettings.AdminKey, AdminKey);
+        if (!Open && EffectiveSiloKey is null)
+            throw new SiloOptionsException(SiloSettings.SiloKey, "is unset while a client or admin key is set; silos of a keyed cluster prove themselves to each other, so give a silo key (--silo-key-file) or one key for every role (--cluster-key-file)");
         foreach (var (property, problem) in Runtime.Problems())
         {
             // The engine's own rules, reported under the silo's names for the setting.
@@ -125,12 +153,28 @@ public sealed class SiloOptions
     public Transport.TransportOptions TransportOptions() => new()
     {
         SiloId = SiloId,
-        ClusterKey = ClusterKey,
+        Keys = new Protocol.HandshakeKeys(EffectiveClientKey, EffectiveSiloKey, EffectiveAdminKey),
         MaxConnections = MaxConnections,
         IdleTimeout = IdleTimeout,
         MaxQueuedReplyBytes = MaxQueuedReplyBytes,
         MinDataRate = MinDataRate,
     };
+
+    /// <summary>
+    /// The warning a silo logs at start when it accepts anyone from other machines: bound to a non-loopback address
+    /// with no key at all. Null when there is nothing to warn about.
+    /// </summary>
+    public string? OpenToNetworkWarning() =>
+        Open && !IPAddress.IsLoopback(BindAddress)
+            ? $"SECURITY: silo {SiloId} listens on {BindAddress}:{Port}, reachable from other machines, with no key: anyone who can reach it may call components, " +
+              $"move them and fence requests. Set {SiloSettings.ClusterKeyFile.Option} (or the client, silo and admin key files), or bind {SiloSettings.Address.Option} 127.0.0.1."
+            : null;
+
+    private static void CheckKey(SiloSetting setting, string? key)
+    {
+        if (key is not null && (string.IsNullOrWhiteSpace(key) || key.Length > 1024))
+            throw new SiloOptionsException(setting, "must be unset or 1 to 1024 characters that are not all white space (a file holding it: the -file form of the setting)");
+    }
 
     private static void CheckPort(SiloSetting setting, int port)
     {

@@ -68,6 +68,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         Router.Attach(runtime, _store, cluster);
         Volatile.Write(ref _runtime, runtime);
         logger.LogInformation("Silo {SiloId}: store {Store} open, components {Components}", options.SiloId, _store.Name, string.Join(", ", registry.Types.Select(t => t.Name)));
+        if (options.OpenToNetworkWarning() is { } warning) logger.LogWarning("{Warning}", warning);
     }
 
     /// <inheritdoc />

@@ -31,6 +31,12 @@ public static class SiloSettings
     public static readonly SiloSetting HttpPort = new("--http-port", "MIDDLEWARE_HTTP_PORT", "Silo:HttpPort");
     public static readonly SiloSetting ClusterKey = new("--cluster-key", "MIDDLEWARE_CLUSTER_KEY", "Silo:ClusterKey");
     public static readonly SiloSetting ClusterKeyFile = new("--cluster-key-file", "MIDDLEWARE_CLUSTER_KEY_FILE", "Silo:ClusterKeyFile");
+    public static readonly SiloSetting ClientKey = new("--client-key", "MIDDLEWARE_CLIENT_KEY", "Silo:ClientKey");
+    public static readonly SiloSetting ClientKeyFile = new("--client-key-file", "MIDDLEWARE_CLIENT_KEY_FILE", "Silo:ClientKeyFile");
+    public static readonly SiloSetting SiloKey = new("--silo-key", "MIDDLEWARE_SILO_KEY", "Silo:SiloKey");
+    public static readonly SiloSetting SiloKeyFile = new("--silo-key-file", "MIDDLEWARE_SILO_KEY_FILE", "Silo:SiloKeyFile");
+    public static readonly SiloSetting AdminKey = new("--admin-key", "MIDDLEWARE_ADMIN_KEY", "Silo:AdminKey");
+    public static readonly SiloSetting AdminKeyFile = new("--admin-key-file", "MIDDLEWARE_ADMIN_KEY_FILE", "Silo:AdminKeyFile");
     public static readonly SiloSetting CheckpointEvery = new("--checkpoint-every", "MIDDLEWARE_CHECKPOINT_EVERY", "Silo:CheckpointEveryTurns");
     public static readonly SiloSetting CheckpointInterval = new("--checkpoint-interval-ms", "MIDDLEWARE_CHECKPOINT_INTERVAL_MS", "Silo:CheckpointIntervalMs");
     public static readonly SiloSetting MaxBatchSize = new("--max-batch-size", "MIDDLEWARE_MAX_BATCH_SIZE", "Silo:MaxBatchSize");
@@ -43,7 +49,7 @@ public static class SiloSettings
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate];
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate];
 
     /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
     public static SiloSetting? ForRuntime(string property) => property switch
@@ -93,6 +99,9 @@ public static class SiloSettings
         if (configuration[Store.Key] is { } store) options.Store = store;
         if (configuration[Address.Key] is { } address) options.Address = address;
         options.ClusterKey = Key(configuration, ClusterKey, ClusterKeyFile);
+        options.ClientKey = Key(configuration, ClientKey, ClientKeyFile);
+        options.SiloKey = Key(configuration, SiloKey, SiloKeyFile);
+        options.AdminKey = Key(configuration, AdminKey, AdminKeyFile);
         if (Integer(configuration, Port) is { } port) options.Port = port;
         if (Integer(configuration, HttpPort) is { } httpPort) options.HttpPort = httpPort;
         if (Integer(configuration, CheckpointEvery) is { } every) options.Runtime.CheckpointEveryTurns = every;

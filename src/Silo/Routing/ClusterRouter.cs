@@ -47,7 +47,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         {
             SenderId = options.SiloId,
             Role = PeerRole.Silo,
-            ClusterKey = options.ClusterKey,
+            Key = options.EffectiveSiloKey,
             ConnectTimeout = TimeSpan.FromSeconds(2),
             HandshakeTimeout = TimeSpan.FromSeconds(2),
             RequestTimeout = RouteTimeout + TimeSpan.FromSeconds(5),
@@ -90,12 +90,19 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
     }
 
     /// <summary>Routes one request (see the class summary) and returns its reply.</summary>
-    public async Task<ReplyMessage> RouteAsync(InvokeMessage request, CancellationToken cancellationToken)
+    public Task<ReplyMessage> RouteAsync(InvokeMessage request, CancellationToken cancellationToken) => RouteAsync(request, null, cancellationToken);
+
+    /// <summary>
+    /// Routes one request from <paramref name="peer"/> (null: from inside this silo) and returns its reply. Session
+    /// operations remember on the peer's connection the sessions it proves; the caller authorized everything else
+    /// (<see cref="RequestAuthorizer"/>).
+    /// </summary>
+    public async Task<ReplyMessage> RouteAsync(InvokeMessage request, Transport.PeerContext? peer, CancellationToken cancellationToken)
     {
         if (_runtime is not { } runtime || _store is not { } store || _cluster is null || _sessions is null)
             return ReplyMessage.Unavailable($"silo {_options.SiloId} is not running (starting or shutting down); retry with the same request id");
         if ((request.Flags & InvokeFlags.Control) != 0 && SessionOperations.Handles(request.Method))
-            return await _sessions.HandleAsync(request, cancellationToken).ConfigureAwait(false);
+            return await _sessions.HandleAsync(request, peer, cancellationToken).ConfigureAwait(false);
         if ((request.Flags & InvokeFlags.Control) != 0 && request.Method == ProtocolConstants.ClusterSilos)
             return ReplyMessage.Ok(ControlCodec.Encode(_membership?.Live.Select(s => new SiloAddress(s.SiloId, s.Address)).ToList() ?? []));
 

@@ -116,12 +116,15 @@ internal sealed class RuntimeFrameHandler(Middleware.Silo.ClusterRouter router) 
 
     public Func<InvokeMessage, CancellationToken, Task>? AfterTurn { get; set; }
 
-    public async ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken)
+    private readonly Middleware.Silo.RuntimeFrameHandler _silo = new(router);
+
+    public async ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, PeerContext peer, CancellationToken cancellationToken)
     {
-        if ((request.Flags & InvokeFlags.Control) != 0) return await router.RouteAsync(request, cancellationToken);
+        // The silo's own handler authorizes and routes, as in a silo process.
+        if ((request.Flags & InvokeFlags.Control) != 0) return await _silo.HandleAsync(request, peer, cancellationToken);
         Received.Enqueue(request);
         if (Before is { } before && await before(request, cancellationToken) is { } early) return early;
-        var reply = await router.RouteAsync(request, cancellationToken);
+        var reply = await _silo.HandleAsync(request, peer, cancellationToken);
         if (reply.Status is ReplyStatus.Ok or ReplyStatus.Error && AfterTurn is { } after) await after(request, cancellationToken);
         return reply;
     }

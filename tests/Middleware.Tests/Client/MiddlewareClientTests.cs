@@ -194,25 +194,78 @@ public sealed class MiddlewareClientTests
     }
 
     [Fact]
-    public async Task A_wrong_cluster_key_fails_at_connect_naming_the_setting()
+    public async Task A_wrong_client_key_fails_at_connect_naming_the_setting()
     {
-        await using var silo = await ClientTestSilo.StartAsync(new TransportOptions { SiloId = "keyed", ClusterKey = "right-key" });
+        await using var silo = await ClientTestSilo.StartAsync(new TransportOptions { SiloId = "keyed", Keys = HandshakeKeys.Shared("right-key") });
         var options = Options(silo.Address);
 
         var e = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             Gateways = options.Gateways,
-            ClusterKey = "wrong-key",
+            ClientKey = "wrong-key",
         }));
-        Assert.Contains("ClusterKey", e.Message);
+        Assert.Contains("ClientKey", e.Message);
+        Assert.Contains("client key mismatch", e.Message);
         Assert.IsType<HandshakeRejectedException>(e.InnerException);
 
-        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        var keyFile = Path.GetTempFileName();
+        try
         {
-            Gateways = options.Gateways,
-            ClusterKey = "right-key",
+            // The key from a file, as an editor writes it (a trailing line break), and the legacy shared key: both prove.
+            await File.WriteAllTextAsync(keyFile, "right-key\n");
+            await using var fromFile = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = options.Gateways, ClientKeyFile = keyFile });
+            Assert.Equal(1, await fromFile.GetComponent<IAccount>("jo").Deposit(1));
+            await using var shared = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = options.Gateways, ClusterKey = "right-key" });
+            Assert.Equal(2, await shared.GetComponent<IAccount>("jo").Deposit(1));
+        }
+        finally
+        {
+            File.Delete(keyFile);
+        }
+    }
+
+    [Fact]
+    public async Task On_a_keyed_silo_a_session_is_resumed_only_with_its_token_and_the_store_keeps_only_its_hash()
+    {
+        await using var silo = await ClientTestSilo.StartAsync(new TransportOptions { SiloId = "keyed", Keys = new HandshakeKeys("client-k", "silo-k", "admin-k") });
+        var gateways = Options(silo.Address).Gateways;
+        string id, token;
+        await using (var first = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = gateways, ClientKey = "client-k" }))
+        {
+            id = first.SessionId;
+            token = first.SessionToken!;
+            Assert.Equal(43, token.Length);
+            Assert.Equal(5, await first.GetComponent<IAccount>("t").Deposit(5));
+        }
+
+        var stored = (await silo.Store.GetSessionAsync(id))!.TokenHash;
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token))), stored);
+        Assert.DoesNotContain(token, stored);
+
+        var wrong = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = gateways, ClientKey = "client-k", SessionId = id, SessionToken = "not-the-token",
+        }));
+        Assert.Contains("is not its token", wrong.Message);
+        Assert.IsType<AccessDeniedException>(wrong.InnerException);
+        var none = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = gateways, ClientKey = "client-k", SessionId = id,
+        }));
+        Assert.Contains("MiddlewareClientOptions.SessionToken", none.Message);
+        Assert.Equal(1, (await silo.Store.GetSessionAsync(id))!.Opens);
+
+        await using var resumed = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = gateways, ClientKey = "client-k", SessionId = id, SessionToken = token,
         });
-        Assert.Equal(1, await client.GetComponent<IAccount>("jo").Deposit(1));
+        Assert.Equal(12, await resumed.GetComponent<IAccount>("t").Deposit(7));
+        Assert.Equal(token, resumed.SessionToken);
+
+        // A new connection (the silo restarted) is a new proof: the SDK proves the session on it before its next call.
+        await silo.RestartAsync();
+        Assert.Equal(13, await resumed.GetComponent<IAccount>("t").Deposit(1));
+        await resumed.SetSessionItemAsync("cart", "3 items");
     }
 
     [Fact]

@@ -48,6 +48,7 @@ public sealed class ReplyWireTests
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
+    [InlineData(3)]
     public async Task A_server_answers_each_peer_in_the_protocol_version_of_its_hello(ushort version)
     {
         await using var server = await TransportTestServer.StartAsync(new DelegateHandler((m, _) => ValueTask.FromResult(
@@ -74,12 +75,14 @@ public sealed class ReplyWireTests
     [Fact]
     public void The_client_offers_the_newest_version_and_a_server_refuses_only_versions_outside_its_range()
     {
-        Assert.Equal(2, ProtocolConstants.Version);
-        var old = Handshake.Evaluate(FrameOf(RawPeer.Hello(1)), ProtocolConstants.Version, null);
-        Assert.True(old.Accepted);
-        var newer = Handshake.Evaluate(FrameOf(RawPeer.Hello(3)), ProtocolConstants.Version, null);
+        Assert.Equal(3, ProtocolConstants.Version);
+        static HandshakeStep Judge(byte[] hello) => new ServerHandshake(HandshakeKeys.None, "s", ProtocolConstants.DefaultMaxFrameSize).Receive(FrameOf(hello));
+        Assert.NotNull(Judge(RawPeer.Hello(1)).Accepted);
+        Assert.NotNull(Judge(RawPeer.Hello(2)).Accepted);
+        Assert.NotNull(Judge(RawPeer.Hello(3)).Accepted);
+        var newer = new ServerHandshake(HandshakeKeys.None, "s", ProtocolConstants.DefaultMaxFrameSize, serverVersion: 2).Receive(FrameOf(RawPeer.Hello(3)));
         Assert.Contains("serves peers down to version 1", newer.RejectReason);
-        Assert.False(Handshake.Evaluate(FrameOf(RawPeer.Hello(0)), ProtocolConstants.Version, null).Accepted);
+        Assert.Null(Judge(RawPeer.Hello(0)).Accepted);
     }
 
     private static Frame FrameOf(byte[] bytes)

@@ -30,4 +30,45 @@ public sealed class SiloOptionsTests
         Assert.Contains(variable, e.Message);
         Assert.DoesNotContain("RuntimeOptions", e.Message);
     }
+
+    [Fact]
+    public void Keys_come_per_role_from_files_and_the_cluster_key_fills_the_roles_without_one()
+    {
+        var dir = Directory.CreateTempSubdirectory("mw-keys-").FullName;
+        try
+        {
+            var clientFile = Path.Combine(dir, "client.key");
+            File.WriteAllText(clientFile, "client-secret\n");
+            var clusterFile = Path.Combine(dir, "cluster.key");
+            File.WriteAllText(clusterFile, "shared-secret\r\n");
+            var options = Read("--components", "x.dll", "--client-key-file", clientFile, "--cluster-key-file", clusterFile);
+            options.Validate();
+            Assert.Equal(("client-secret", "shared-secret", "shared-secret"), (options.EffectiveClientKey, options.EffectiveSiloKey, options.EffectiveAdminKey));
+            Assert.True(options.TransportOptions().Keys.Enforced);
+
+            var both = Assert.Throws<SiloOptionsException>(() => Read("--client-key", "x", "--client-key-file", clientFile));
+            Assert.Contains("--client-key-file", both.Message);
+            Assert.Contains("one way only", both.Message);
+            var missing = Assert.Throws<SiloOptionsException>(() => Read("--admin-key-file", Path.Combine(dir, "nope.key")));
+            Assert.Contains("MIDDLEWARE_ADMIN_KEY_FILE", missing.Message);
+            File.WriteAllText(Path.Combine(dir, "empty.key"), "\n");
+            Assert.Contains("is empty", Assert.Throws<SiloOptionsException>(() => Read("--silo-key-file", Path.Combine(dir, "empty.key"))).Message);
+
+            // A client key alone would leave the silos unable to prove themselves to each other.
+            var noSiloKey = Assert.Throws<SiloOptionsException>(Read("--components", "x.dll", "--client-key-file", clientFile).Validate);
+            Assert.Contains("--silo-key", noSiloKey.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Only_a_silo_without_any_key_bound_beyond_loopback_is_warned_about()
+    {
+        Assert.Null(Read("--components", "x.dll").OpenToNetworkWarning());
+        Assert.Contains("SECURITY", Read("--components", "x.dll", "--address", "0.0.0.0").OpenToNetworkWarning());
+        Assert.Null(Read("--components", "x.dll", "--address", "0.0.0.0", "--cluster-key", "k").OpenToNetworkWarning());
+    }
 }

@@ -57,10 +57,13 @@ internal sealed partial class SiloProcess : IAsyncDisposable
     /// sample's Account declares the "ledger" back end, so unless <paramref name="extra"/> configures it, the silo gets
     /// <see cref="DefaultLedger"/>.
     /// </summary>
-    public static async Task<SiloProcess> StartAsync(string store, params string[] extra)
+    public static Task<SiloProcess> StartAsync(string store, params string[] extra) => StartAsync(store, null, extra);
+
+    /// <summary>As <see cref="StartAsync(string, string[])"/>, with environment variables for the child (key files, say).</summary>
+    public static async Task<SiloProcess> StartAsync(string store, IDictionary<string, string>? environment, params string[] extra)
     {
         string[] ledger = extra.Contains("--Silo:Backends:ledger") ? [] : ["--Silo:Backends:ledger", DefaultLedger];
-        var silo = Launch(["--store", store, "--port", "0", "--http-port", "0", "--components", BankAssembly, .. ledger, .. extra]);
+        var silo = Launch(["--store", store, "--port", "0", "--http-port", "0", "--components", BankAssembly, .. ledger, .. extra], environment);
         await silo.WaitListeningAsync();
         return silo;
     }

@@ -8,9 +8,12 @@ namespace Middleware.Tests.Storage;
 public sealed partial class PostgresClusterStoreContractTests
 {
     [StoreFact]
-    public async Task The_cluster_tables_come_with_schema_versions_2_and_3()
+    public async Task The_cluster_tables_come_with_schema_versions_2_to_4()
     {
-        Assert.Equal(3, PostgresSchema.CurrentVersion);
+        Assert.Equal(4, PostgresSchema.CurrentVersion);
+        Assert.Equal("004_session_tokens.sql", PostgresSchema.Scripts[3].FileName);
+        Assert.Equal(1L, await PostgresServer.ExecuteAsync(Stores.ConnectionString,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'sessions' AND column_name = 'token_hash'"));
         Assert.Equal("002_cluster.sql", PostgresSchema.Scripts[1].FileName);
         Assert.Equal(3L, await PostgresServer.ExecuteAsync(Stores.ConnectionString,
             "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN ('silos', 'sessions', 'session_items')"));
@@ -34,7 +37,7 @@ public sealed partial class PostgresClusterStoreContractTests
 
         await using (var upgraded = await PostgresLogStore.OpenAsync(old))
         {
-            Assert.Equal(3, await PostgresServer.ExecuteAsync(old, "SELECT max(version) FROM schema_version"));
+            Assert.Equal(4, await PostgresServer.ExecuteAsync(old, "SELECT max(version) FROM schema_version"));
             Assert.Equal(true, await PostgresServer.ExecuteAsync(old, "SELECT contact_since = heartbeat FROM silos WHERE silo_id = 'silo-old'"));
             var cluster = (IClusterStore)upgraded;
             Assert.True(await cluster.HeartbeatAsync("silo-old", 3));

@@ -46,8 +46,8 @@ public sealed partial class PostgresLogStoreContractTests
     [StoreFact]
     public void The_schema_scripts_run_by_the_code_are_the_files_in_sql_postgres()
     {
-        Assert.Equal([(1, "001_initial.sql"), (2, "002_cluster.sql"), (3, "003_silo_contact.sql")], PostgresSchema.Scripts.Select(s => (s.Version, s.FileName)));
-        Assert.Equal(3, PostgresSchema.CurrentVersion);
+        Assert.Equal([(1, "001_initial.sql"), (2, "002_cluster.sql"), (3, "003_silo_contact.sql"), (4, "004_session_tokens.sql")], PostgresSchema.Scripts.Select(s => (s.Version, s.FileName)));
+        Assert.Equal(4, PostgresSchema.CurrentVersion);
         Assert.Contains("CREATE TABLE schema_version", PostgresSchema.Scripts[0].Sql);
         Assert.Contains("CREATE TABLE silos", PostgresSchema.Scripts[1].Sql);
         Assert.Contains("ADD COLUMN contact_since", PostgresSchema.Scripts[2].Sql);

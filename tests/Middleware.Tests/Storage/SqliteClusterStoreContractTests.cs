@@ -5,8 +5,8 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Tests.Storage;
 
 /// <summary>
-/// What only the file store has, run with the SQLite fixture (<see cref="SqliteStores"/>): the upgrade of version-1 and
-/// version-2 files, a write lock held too long, and SQLite's clock as the store clock.
+/// What only the file store has, run with the SQLite fixture (<see cref="SqliteStores"/>): the upgrade of version-1,
+/// version-2 and version-3 files, a write lock held too long, and SQLite's clock as the store clock.
 /// </summary>
 public sealed partial class SqliteClusterStoreContractTests
 {
@@ -30,7 +30,7 @@ public sealed partial class SqliteClusterStoreContractTests
         {
             var versions = check.Prepare("SELECT group_concat(script, ',') FROM (SELECT script FROM schema_version ORDER BY version)");
             Assert.True(versions.Step());
-            Assert.Equal("001_initial.sql,002_cluster.sql,003_silo_contact.sql", versions.Text(0));
+            Assert.Equal("001_initial.sql,002_cluster.sql,003_silo_contact.sql,004_session_tokens.sql", versions.Text(0));
         }
 
         await upgraded.JoinAsync("silo-a", "host-a:7000", null, LongWindow);
@@ -61,12 +61,35 @@ public sealed partial class SqliteClusterStoreContractTests
         {
             var row = check.Prepare("SELECT (SELECT max(version) FROM schema_version), contact_since = heartbeat FROM silos WHERE silo_id = 'silo-old'");
             Assert.True(row.Step());
-            Assert.Equal((3L, 1L), (row.Int64(0), row.Int64(1)));
+            Assert.Equal((4L, 1L), (row.Int64(0), row.Int64(1)));
         }
 
         Assert.True(await upgraded.HeartbeatAsync("silo-old", 3));
         var silo = Assert.Single(await upgraded.ListSilosAsync());
         Assert.Equal(("silo-old", SiloStatus.Active, true, 3), (silo.SiloId, silo.Status, silo.IsLive, silo.Activations));
+    }
+
+    [Fact]
+    public async Task A_version_3_file_is_upgraded_and_its_sessions_stay_resumable_without_a_token_hash()
+    {
+        await Store.DisposeAsync();
+        var old = Path.Combine(Stores.Directory, "v3.db");
+        using (var db = SqliteDb.Open(old, create: true, TimeSpan.FromSeconds(1)))
+        {
+            foreach (var script in SchemaMigrator.Scripts.Take(3))
+            {
+                db.Exec(script.Sql);
+                db.Exec($"INSERT INTO schema_version(version, script, applied_at) VALUES ({script.Version}, '{script.FileName}', 0)");
+            }
+
+            db.Exec("INSERT INTO sessions(session_id, status, reserved, opens, created_at, last_opened_at) VALUES ('old-session', 1, 10, 1, 0, 0)");
+        }
+
+        await using var upgraded = SqliteLogStore.Open(old);
+        var session = (await upgraded.GetSessionAsync("old-session"))!;
+        Assert.Equal((10L, null), (session.Reserved, session.TokenHash));
+        var resumed = await upgraded.OpenSessionAsync("old-session", 5, new string('c', 64));
+        Assert.Equal((11L, null), (resumed.First, resumed.Session.TokenHash));
     }
 
     [Fact]

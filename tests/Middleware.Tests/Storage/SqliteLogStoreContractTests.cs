@@ -102,11 +102,12 @@ public sealed partial class SqliteLogStoreContractTests
     [Fact]
     public void The_schema_scripts_run_by_the_code_are_the_files_in_sql_sqlite()
     {
-        Assert.Equal([(1, "001_initial.sql"), (2, "002_cluster.sql"), (3, "003_silo_contact.sql")], SchemaMigrator.Scripts.Select(s => (s.Version, s.FileName)));
-        Assert.Equal(3, SchemaMigrator.CurrentVersion);
+        Assert.Equal([(1, "001_initial.sql"), (2, "002_cluster.sql"), (3, "003_silo_contact.sql"), (4, "004_session_tokens.sql")], SchemaMigrator.Scripts.Select(s => (s.Version, s.FileName)));
+        Assert.Equal(4, SchemaMigrator.CurrentVersion);
         Assert.Contains("CREATE TABLE schema_version", SchemaMigrator.Scripts[0].Sql);
         Assert.Contains("CREATE TABLE silos", SchemaMigrator.Scripts[1].Sql);
         Assert.Contains("ADD COLUMN contact_since", SchemaMigrator.Scripts[2].Sql);
+        Assert.Contains("ADD COLUMN token_hash", SchemaMigrator.Scripts[3].Sql);
     }
 
     [Fact]

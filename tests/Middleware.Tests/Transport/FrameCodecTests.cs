@@ -10,9 +10,14 @@ public sealed class FrameCodecTests
 
     internal static Dictionary<string, ProtocolMessage> AllMessages() => new()
     {
-        ["hello"] = new HelloMessage(ProtocolConstants.Version, PeerRole.Silo, "silo-a", "sécret-ключ"),
-        ["hello-nokey"] = new HelloMessage(7, PeerRole.Client, "c", null),
-        ["hello-ok"] = new HelloOkMessage(ProtocolConstants.Version, "silo-b", 65536),
+        ["hello"] = new HelloMessage(ProtocolConstants.Version, PeerRole.Silo, "silo-a", Enumerable.Range(0, 32).Select(i => (byte)i).ToArray()),
+        ["hello-admin"] = new HelloMessage(ProtocolConstants.Version, PeerRole.Admin, "mw", new byte[32]),
+        ["hello-v2-key"] = HelloMessage.Legacy(2, PeerRole.Silo, "silo-a", "sécret-ключ"),
+        ["hello-v1-nokey"] = HelloMessage.Legacy(1, PeerRole.Client, "c", null),
+        ["hello-challenge"] = new HelloChallengeMessage(Enumerable.Range(100, 32).Select(i => (byte)i).ToArray()),
+        ["hello-proof"] = new HelloProofMessage(new byte[32]),
+        ["hello-ok"] = new HelloOkMessage(ProtocolConstants.Version, "silo-b", 65536, HelloFlags.SessionsMustBeProven, new byte[] { 9, 8, 7 }),
+        ["hello-ok-v2"] = new HelloOkMessage(2, "silo-b", 65536),
         ["hello-rejected"] = new HelloRejectedMessage("cluster key mismatch"),
         ["invoke"] = new InvokeMessage("Account", "acct-1", "Deposit", "s1:17", "s1", "Bank/x", "[250]"u8.ToArray(), InvokeFlags.Forwarded),
         ["invoke-minimal"] = new InvokeMessage("A", "", "M", "r", null, null, ReadOnlyMemory<byte>.Empty),
@@ -77,7 +82,7 @@ public sealed class FrameCodecTests
     {
         var bytes = FrameWriter.ToArray(0x0102030405060708, PingMessage.Instance);
         Assert.Equal(new byte[] { 9, 0, 0, 0, 30, 8, 7, 6, 5, 4, 3, 2, 1 }, bytes);
-        var hello = FrameWriter.ToArray(0, new HelloMessage(1, PeerRole.Client, "c", null));
+        var hello = FrameWriter.ToArray(0, new HelloMessage(ProtocolConstants.Version, PeerRole.Client, "c", new byte[32]));
         Assert.Equal("MWP", Encoding.ASCII.GetString(hello, ProtocolConstants.HeaderSize, 3));
     }
 

@@ -30,20 +30,21 @@ public sealed class HandshakeTests
     }
 
     [Fact]
-    public async Task A_missing_or_wrong_cluster_key_is_refused_and_the_right_one_is_accepted()
+    public async Task A_missing_or_wrong_key_is_refused_and_the_right_one_is_accepted()
     {
-        await using var server = await TransportTestServer.StartAsync(DelegateHandler.EchoRequestId(), new TransportOptions { SiloId = "s", ClusterKey = "blue-cluster" });
+        await using var server = await TransportTestServer.StartAsync(DelegateHandler.EchoRequestId(), new TransportOptions { SiloId = "s", Keys = HandshakeKeys.Shared("blue-cluster") });
 
-        var missing = await Assert.ThrowsAsync<HandshakeRejectedException>(() => server.ConnectAsync(clusterKey: null));
-        Assert.StartsWith("cluster key required", missing.Reason);
-        var wrong = await Assert.ThrowsAsync<HandshakeRejectedException>(() => server.ConnectAsync(clusterKey: "green-cluster"));
-        Assert.StartsWith("cluster key mismatch", wrong.Reason);
+        var missing = await Assert.ThrowsAsync<HandshakeRejectedException>(() => server.ConnectAsync(key: null));
+        Assert.Contains("requires a client key", missing.Reason);
+        var wrong = await Assert.ThrowsAsync<HandshakeRejectedException>(() => server.ConnectAsync(key: "green-cluster"));
+        Assert.StartsWith("client key mismatch", wrong.Reason);
         Assert.DoesNotContain("blue-cluster", wrong.Reason);
 
-        await using var ok = await server.ConnectAsync(clusterKey: "blue-cluster");
+        await using var ok = await server.ConnectAsync(key: "blue-cluster");
         var reply = await ok.InvokeAsync(new InvokeMessage("A", "k", "M", "r-1", null, null, "[]"u8.ToArray()));
         Assert.Equal("\"r-1\"", System.Text.Encoding.UTF8.GetString(reply.Result.Span));
-        Assert.Equal(2, server.Metrics.HandshakesRejected);
+        // The client without a key gives up on the challenge (it has nothing to prove with): only the wrong proof is refused.
+        Assert.Equal(1, server.Metrics.HandshakeCredentialFailures);
     }
 
     [Fact]
@@ -92,11 +93,31 @@ public sealed class HandshakeTests
             return frame;
         }
 
-        Assert.True(Handshake.Evaluate(FrameOf(new HelloMessage(1, PeerRole.Silo, "s", null)), 1, null).Accepted);
-        Assert.True(Handshake.Evaluate(FrameOf(new HelloMessage(1, PeerRole.Silo, "s", "k")), 1, "k").Accepted);
-        Assert.False(Handshake.Evaluate(FrameOf(new HelloMessage(1, PeerRole.Silo, "s", "")), 1, "k").Accepted);
-        Assert.Contains("version 2", Handshake.Evaluate(FrameOf(new HelloMessage(2, PeerRole.Silo, "s", "k")), 1, "k").RejectReason);
-        Assert.Contains("first frame must be Hello", Handshake.Evaluate(FrameOf(PingMessage.Instance), 1, null).RejectReason);
+        var nonce = new byte[ProtocolConstants.NonceSize];
+        var open = new ServerHandshake(HandshakeKeys.None, "s", 4096);
+        Assert.NotNull(open.Receive(FrameOf(HelloMessage.Legacy(1, PeerRole.Silo, "s", null))).Accepted);
+
+        // A key in clear is refused even where it is right: this server never takes one (upgrade the peer).
+        var keyed = new ServerHandshake(HandshakeKeys.Shared("k"), "s", 4096);
+        var clear = keyed.Receive(FrameOf(HelloMessage.Legacy(2, PeerRole.Silo, "s", "k")));
+        Assert.Equal(HandshakeFailure.Credential, clear.Failure);
+        Assert.Contains("upgrade the peer to protocol version 3", clear.RejectReason);
+
+        // Version 3: challenge, proof, HelloOk with the server's proof.
+        var challenge = keyed.Receive(FrameOf(new HelloMessage(3, PeerRole.Silo, "s2", nonce)));
+        var serverNonce = Assert.IsType<HelloChallengeMessage>(challenge.Reply).ServerNonce.ToArray();
+        var proof = HandshakeProof.Client("k"u8, 3, PeerRole.Silo, "s2", nonce, serverNonce);
+        var accepted = keyed.Receive(FrameOf(new HelloProofMessage(proof)));
+        Assert.Equal(new PeerIdentity("s2", PeerRole.Silo, 3, true), accepted.Accepted);
+        var ok = Assert.IsType<HelloOkMessage>(accepted.Reply);
+        Assert.True(HandshakeProof.Matches(HandshakeProof.Server("k"u8, 3, PeerRole.Silo, "s2", nonce, serverNonce, "s"), ok.ServerProof.Span));
+
+        // The client's proof is not valid as the server's, nor for another role or sender.
+        Assert.False(HandshakeProof.Matches(proof, ok.ServerProof.Span));
+        Assert.False(HandshakeProof.Matches(proof, HandshakeProof.Client("k"u8, 3, PeerRole.Admin, "s2", nonce, serverNonce)));
+        Assert.False(HandshakeProof.Matches(proof, HandshakeProof.Client("k"u8, 3, PeerRole.Silo, "s3", nonce, serverNonce)));
+
+        Assert.Contains("first frame must be Hello", open.Receive(FrameOf(PingMessage.Instance)).RejectReason);
     }
 
     [Fact]
@@ -104,7 +125,8 @@ public sealed class HandshakeTests
     {
         Assert.Contains("TransportOptions.MaxFrameSize", Assert.Throws<ArgumentException>(() => new TransportOptions { MaxFrameSize = 10 }.Validate()).Message);
         Assert.Contains("TransportOptions.HandshakeTimeout", Assert.Throws<ArgumentException>(() => new TransportOptions { HandshakeTimeout = TimeSpan.Zero }.Validate()).Message);
-        Assert.Contains("TransportOptions.ClusterKey", Assert.Throws<ArgumentException>(() => new TransportOptions { ClusterKey = "  " }.Validate()).Message);
+        Assert.Contains("ConnectionOptions.Key", Assert.Throws<ArgumentException>(() => new ConnectionOptions { Key = "" }.Validate()).Message);
+        Assert.Contains("HandshakeThrottleOptions.Allowance", Assert.Throws<ArgumentException>(() => new TransportOptions { HandshakeThrottle = new() { Allowance = 0 } }.Validate()).Message);
         Assert.Contains("TransportOptions.MaxInFlightPerConnection", Assert.Throws<ArgumentException>(() => new TransportOptions { MaxInFlightPerConnection = 0 }.Validate()).Message);
         Assert.Contains("TransportOptions.SiloId", Assert.Throws<ArgumentException>(() => new TransportOptions { SiloId = "" }.Validate()).Message);
         Assert.Contains("ConnectionOptions.RequestTimeout", Assert.Throws<ArgumentException>(() => new ConnectionOptions { RequestTimeout = TimeSpan.FromSeconds(-1) }.Validate()).Message);

@@ -27,15 +27,21 @@ internal sealed class RawPeer : IAsyncDisposable
         return new RawPeer(socket);
     }
 
-    public static byte[] Hello(ushort version = ProtocolConstants.Version, string? clusterKey = null) =>
-        FrameWriter.ToArray(0, new HelloMessage(version, PeerRole.Client, "raw-peer", clusterKey));
+    /// <summary>
+    /// A Hello of <paramref name="version"/>: from version 3 on with a fresh client nonce; before it, the old layout with
+    /// <paramref name="clearKey"/> in clear (what an old peer sends).
+    /// </summary>
+    public static byte[] Hello(ushort version = ProtocolConstants.Version, string? clearKey = null, string sender = "raw-peer", PeerRole role = PeerRole.Client) =>
+        FrameWriter.ToArray(0, version >= ProtocolConstants.ChallengeVersion
+            ? new HelloMessage(version, role, sender, HandshakeProof.NewNonce())
+            : HelloMessage.Legacy(version, role, sender, clearKey));
 
     public async Task SendAsync(byte[] bytes) => await _stream.WriteAsync(bytes);
 
-    /// <summary>Sends a Hello and expects HelloOk.</summary>
-    public async Task HandshakeAsync(string? clusterKey = null)
+    /// <summary>Sends a Hello (no key) and expects HelloOk.</summary>
+    public async Task HandshakeAsync()
     {
-        await SendAsync(Hello(clusterKey: clusterKey));
+        await SendAsync(Hello());
         var (_, message) = await ReadFrameAsync() ?? throw new InvalidOperationException("the server closed instead of answering Hello");
         Assert.IsType<HelloOkMessage>(message);
     }

@@ -27,11 +27,17 @@ internal sealed class TransportTestServer : IAsyncDisposable
 
     public TransportMetrics Metrics => _app.Services.GetRequiredService<TransportMetrics>();
 
-    public static async Task<TransportTestServer> StartAsync(IFrameHandler handler, TransportOptions? options = null)
+    /// <summary>
+    /// Starts a server; <paramref name="logs"/> receives what the transport logs (none when null), and
+    /// <paramref name="time"/> is its clock (throttle windows, idle timers).
+    /// </summary>
+    public static async Task<TransportTestServer> StartAsync(IFrameHandler handler, TransportOptions? options = null, ILogger? logs = null, TimeProvider? time = null)
     {
         options ??= new TransportOptions { SiloId = "silo-test" };
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        if (logs is not null) builder.Logging.AddProvider(new OneLoggerProvider(logs));
+        if (time is not null) builder.Services.AddSingleton(time);
         builder.Services.AddMiddlewareTransport();
         builder.Services.AddSingleton(handler);
         ListenOptions? listen = null;
@@ -41,11 +47,12 @@ internal sealed class TransportTestServer : IAsyncDisposable
         return new TransportTestServer(app, listen!);
     }
 
-    public Task<MiddlewareConnection> ConnectAsync(string? clusterKey = null, TimeSpan? requestTimeout = null) =>
+    public Task<MiddlewareConnection> ConnectAsync(string? key = null, TimeSpan? requestTimeout = null, PeerRole role = PeerRole.Client) =>
         MiddlewareConnection.ConnectAsync(EndPoint, new ConnectionOptions
         {
             SenderId = "test-client",
-            ClusterKey = clusterKey,
+            Role = role,
+            Key = key,
             RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(10),
         });
 
@@ -64,10 +71,27 @@ internal sealed class TransportTestServer : IAsyncDisposable
     }
 }
 
+/// <summary>Routes every category to one logger.</summary>
+internal sealed class OneLoggerProvider(ILogger logger) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => logger;
+
+    public void Dispose()
+    {
+    }
+}
+
 /// <summary>A handler built from a delegate.</summary>
 internal sealed class DelegateHandler(Func<InvokeMessage, CancellationToken, ValueTask<ReplyMessage>> handle) : IFrameHandler
 {
-    public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, CancellationToken cancellationToken) => handle(request, cancellationToken);
+    public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, PeerContext peer, CancellationToken cancellationToken)
+    {
+        LastPeer = peer;
+        return handle(request, cancellationToken);
+    }
+
+    /// <summary>Who sent the latest request (tests of the handshake read the role and identity the server accepted).</summary>
+    public PeerContext? LastPeer { get; private set; }
 
     /// <summary>Answers every invoke with its request id as a JSON string, synchronously.</summary>
     public static DelegateHandler EchoRequestId() =>
