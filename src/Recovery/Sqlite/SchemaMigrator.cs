@@ -21,10 +21,12 @@ internal static class SchemaMigrator
     /// <summary>
     /// Applies the missing scripts under a write lock (BEGIN IMMEDIATE), so two processes opening the same new
     /// file do not both create the tables. Throws <see cref="SchemaVersionException"/> for a file this build
-    /// must not touch.
+    /// must not touch. A file already at this build's version is only read (no write lock): a process that opens a
+    /// busy store beside running silos does not compete with their writers for the lock it does not need.
     /// </summary>
     public static void Migrate(SqliteDb db, long nowTicks)
     {
+        if (ReadVersion(db) == CurrentVersion) return;
         db.Exec("BEGIN IMMEDIATE");
         try
         {
