@@ -239,6 +239,13 @@ public sealed class LocalRuntime : IAsyncDisposable
         return new InDoubtSweep(listed.Count, completed, pending, elsewhere, failures);
     }
 
+    /// <summary>
+    /// Activates <paramref name="id"/> here unless it is active already (claiming it; from its standby when this runtime
+    /// mirrors it). Throws <see cref="ComponentOwnedElsewhereException"/> when another live owner has it.
+    /// </summary>
+    public async Task ActivateAsync(ComponentId id, CancellationToken cancellationToken = default) =>
+        await GetActivationAsync(id, Registry.Get(id.Type), cancellationToken).ConfigureAwait(false);
+
     /// <summary>Activates <paramref name="id"/> here if needed and writes a checkpoint of it now (admin, tests).</summary>
     public async Task CheckpointAsync(ComponentId id, CancellationToken cancellationToken = default)
     {

@@ -68,6 +68,9 @@ public sealed class Mirrors
         _activeHere = activeHere;
     }
 
+    /// <summary>A head that asks a standby to catch up to whatever the store holds (a new mirror bootstrapping).</summary>
+    public const long StoreHead = -1;
+
     /// <summary>Standby activations held now.</summary>
     public int Count => _standbys.Count;
 
@@ -100,7 +103,8 @@ public sealed class Mirrors
     /// Applies what the owner <paramref name="owner"/> shipped for <paramref name="id"/>: durable records in seq order
     /// (repeats are skipped, a gap is filled from the store; empty for a checkpoint alone), and the checkpoint it made
     /// durable with them, if any. <paramref name="head"/>, when larger than the last record, is a seq the log is known to
-    /// have reached (an owner whose shipping buffer overflowed sends only that): the standby catches up from the store.
+    /// have reached (an owner whose shipping buffer overflowed sends only that): the standby catches up from the store;
+    /// <see cref="StoreHead"/> catches up to whatever the store holds.
     /// A component this runtime owns is not mirrored.
     /// </summary>
     public async Task<MirrorApplyOutcome> ApplyAsync(ComponentId id, string owner, IReadOnlyList<LogRecord> records, CheckpointMark? checkpoint, long head = 0, CancellationToken cancellationToken = default)
@@ -119,6 +123,7 @@ public sealed class Mirrors
         {
             if (standby.Taken) return MirrorApplyOutcome.OwnedHere;
             standby.Owner = owner;
+            if (head == StoreHead) head = (await _services.Store.GetHeadAsync(id.ToString(), cancellationToken).ConfigureAwait(false))?.LastSeq ?? 0;
             var target = Math.Max(head, records.Count > 0 ? records[^1].Seq : 0);
             if (standby.DivergedAtSeq > 0)
             {

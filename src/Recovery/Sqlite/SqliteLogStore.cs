@@ -135,6 +135,10 @@ public sealed class SqliteLogStore : LogStoreBase
         Write<IReadOnlyList<SiloEntry>>(() => _writer.ListSilos(), cancellationToken);
 
     /// <inheritdoc />
+    protected override Task<bool> DeclareDeadCoreAsync(string siloId, DateTimeOffset joinedAt, string declaredBy, CancellationToken cancellationToken) =>
+        Write(() => _writer.DeclareDead(siloId, joinedAt.ToUnixTimeMilliseconds(), declaredBy), cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
         Write(() => _writer.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken);
 
