@@ -192,10 +192,13 @@ public sealed class MirrorService : IAsyncDisposable
     /// <summary>Keeps a connection to every owner this silo mirrors, so a reset is noticed the moment it happens.</summary>
     private async Task WatchLoopAsync()
     {
-        while (!_stop.IsCancellationRequested)
+        for (var round = 1; !_stop.IsCancellationRequested; round++)
         {
             try
             {
+                // Every few seconds, standbys this silo is no longer the mirror of are dropped even without a view change
+                // here: an owner whose view lagged this silo's may have shipped to it after the last change.
+                if (round % 8 == 0) DropForeignStandbys();
                 if (_membership is { } membership)
                 {
                     var owners = _runtime.Mirrors.List().Select(s => s.Owner).OfType<string>().Distinct(StringComparer.Ordinal);
@@ -272,14 +275,20 @@ public sealed class MirrorService : IAsyncDisposable
     /// <summary>The view changed: drop standbys whose live owner now mirrors elsewhere; new mirrors of components owned here bootstrap.</summary>
     private void Rebalance()
     {
-        if (_membership is not { } membership) return;
-        var live = membership.Live;
-        _runtime.Mirrors.DropWhere((id, owner) =>
-            owner is not null && live.Any(s => s.SiloId == owner) && MirrorPlacement.MirrorOf(id.ToString(), live, owner)?.SiloId != _options.SiloId);
+        DropForeignStandbys();
         foreach (var id in _runtime.ActiveComponents)
         {
             if (_shipper.IsMirrored(id.Type)) _shipper.Announce(id.ToString());
         }
+    }
+
+    /// <summary>Drops the standbys whose owner is live and, by this silo's view, mirrored on another silo.</summary>
+    private void DropForeignStandbys()
+    {
+        if (_membership is not { } membership) return;
+        var live = membership.Live;
+        _runtime.Mirrors.DropWhere((id, owner) =>
+            owner is not null && live.Any(s => s.SiloId == owner) && MirrorPlacement.MirrorOf(id.ToString(), live, owner)?.SiloId != _options.SiloId);
     }
 
     /// <inheritdoc />
