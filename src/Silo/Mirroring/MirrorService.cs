@@ -304,6 +304,6 @@ public sealed class MirrorService : IAsyncDisposable
             // Stopped.
         }
 
-        _stop.Dispose();
+        // _stop is cancelled, not disposed: probes and activations still running may read its token.
     }
 }

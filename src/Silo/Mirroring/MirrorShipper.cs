@@ -120,8 +120,20 @@ public sealed class MirrorShipper : ICommitObserver, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        foreach (var lane in _lanes.Values) await lane.Stopped.ConfigureAwait(false);
-        _stop.Dispose();
+        foreach (var lane in _lanes.Values)
+        {
+            try
+            {
+                await lane.Stopped.ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // Stopping must not fail the host's shutdown for a shipment: the records are durable in the store.
+                _logger.LogDebug("Silo {SiloId}: a mirror lane ended with {Reason} while stopping", _options.SiloId, e.Message);
+            }
+        }
+
+        // _stop is cancelled, not disposed: probes and activations still running may read its token.
     }
 
     /// <summary>What is queued for one mirror silo, and its sender.</summary>
@@ -248,7 +260,13 @@ public sealed class MirrorShipper : ICommitObserver, IAsyncDisposable
                         }
                     }
                 }
-                catch (Exception e) when (e is not OperationCanceledException || !shipper._stop.IsCancellationRequested)
+                catch (OperationCanceledException) when (shipper._stop.IsCancellationRequested)
+                {
+                    // The silo is stopping: what was queued is durable in the store; the mirror catches up from there.
+                    lock (_gate) _sending = false;
+                    return;
+                }
+                catch (Exception e)
                 {
                     // The records are durable in the store: the mirror (this one later, or the next one) catches up from there.
                     Interlocked.Increment(ref shipper._failures);

@@ -262,7 +262,8 @@ public abstract class ClusterFailoverTests(ITestOutputHelper output)
         // SIGTERM with the client's connections open: the silo drains what it took, closes them, and exits.
         var stopwatch = Stopwatch.StartNew();
         owner.Terminate();
-        Assert.Equal(0, await owner.WaitForExitAsync());
+        var exitCode = await owner.WaitForExitAsync();
+        Assert.True(exitCode == 0, $"{owner.SiloId} exited with {exitCode} after SIGTERM:\n{owner.Stderr}\n{string.Join('\n', owner.Stdout.Split('\n').TakeLast(30))}");
         output.WriteLine($"{owner.SiloId} exited {stopwatch.ElapsedMilliseconds} ms after SIGTERM");
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(15), $"the silo took {stopwatch.Elapsed} to stop");
 
