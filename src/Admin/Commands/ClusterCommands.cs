@@ -69,8 +69,9 @@ internal static class ClusterCommands
             if (shape.Total > 0) console.Write(table);
             console.WriteLine($"{shape.Live} live of {shape.Total} silo(s); {shape.Components} component(s), {shape.ComponentsWithoutLiveOwner} without a live owner");
             if (shape.Live == 0) return ExitCodes.Ok;
-            if (shape.NoMirror is { } noMirror) console.WriteLine($"no mirror: {noMirror}");
-            RenderMirrorLoad(console, shape);
+            // Plain lines on the writer itself: Spectre would wrap them at the table width.
+            if (shape.NoMirror is { } noMirror) cli.Output.WriteLine($"no mirror: {noMirror}");
+            RenderMirrorLoad(console, cli.Output, shape);
             return ExitCodes.Ok;
         });
 
@@ -101,7 +102,7 @@ internal static class ClusterCommands
     }
 
     /// <summary>The second table of <c>cluster status</c>: each live silo's mirror load and lag, and what could not be read.</summary>
-    private static void RenderMirrorLoad(IAnsiConsole console, ClusterStatusShape shape)
+    private static void RenderMirrorLoad(IAnsiConsole console, TextWriter lines, ClusterStatusShape shape)
     {
         var table = new Table().AddColumns("silo", "standbys kept", "mirrored components owned", "standby lag (records)", "standby lag (ms)", "last ship lag (ms)", "diverged");
         foreach (var s in shape.Silos)
@@ -113,7 +114,7 @@ internal static class ClusterCommands
 
         console.Write(table);
         foreach (var s in shape.Silos)
-            if (s.Mirror?.Error is { } error) console.WriteLine($"note: {Format.Printable(s.SiloId)}: {Format.Printable(error)}");
+            if (s.Mirror?.Error is { } error) lines.WriteLine($"note: {Format.Printable(s.SiloId)}: {Format.Printable(error)}");
     }
 
     private static string Number(long? value) => value is { } v ? v.ToString(CultureInfo.InvariantCulture) : "-";

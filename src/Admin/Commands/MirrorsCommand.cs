@@ -116,16 +116,17 @@ internal static class MirrorsCommand
         var components = shape.Mirrors.Select(r => r.Component).Distinct(StringComparer.Ordinal).Count();
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{shape.Standbys} standby(s) of {components} component(s) on {shape.Live} live silo(s): {shape.Lagging} lagging, {shape.Diverged} diverged, {shape.Misplaced} not where placement expects"));
+        // Plain lines on the writer itself: Spectre would wrap them at the table width.
         foreach (var r in shape.Mirrors.Where(r => r.DivergedAtSeq is not null))
         {
-            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"DIVERGED: the standby of {Format.Printable(r.Component)} on {Format.Printable(r.Mirror ?? "-")} did not reproduce its log at seq {r.DivergedAtSeq} (the silo's log names the method, expected and actual; the owner keeps serving, and the standby is rebuilt from the store at the owner's next checkpoint)"));
+            cli.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"DIVERGED: the standby of {Format.Printable(r.Component)} on {Format.Printable(r.Mirror ?? "-")} did not reproduce its log at seq {r.DivergedAtSeq} (the silo's log names the method, expected and actual); the owner keeps serving, and the standby stays divergent until it is rebuilt from a later checkpoint"));
         }
 
         if (asked is not null && shape.Mirrors is [{ Mirror: null } none])
-            console.WriteLine($"{Format.Printable(asked)} has no standby on any live silo" + (none.ExpectedMirror is { } e ? $"; placement expects one on {Format.Printable(e)}" : ""));
+            cli.Output.WriteLine($"{Format.Printable(asked)} has no standby on any live silo" + (none.ExpectedMirror is { } e ? $"; placement expects one on {Format.Printable(e)}" : ""));
         foreach (var u in shape.Unanswered)
-            console.WriteLine($"note: {Format.Printable(u.SiloId)} ({Format.Printable(u.Address)}) did not answer: {Format.Printable(u.Reason)}; its standbys are missing above");
+            cli.Output.WriteLine($"note: {Format.Printable(u.SiloId)} ({Format.Printable(u.Address)}) did not answer: {Format.Printable(u.Reason)}; its standbys are missing above");
     }
 
     private static string Number(long? value) => value is { } v ? v.ToString(CultureInfo.InvariantCulture) : "-";

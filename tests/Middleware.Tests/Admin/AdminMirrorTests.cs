@@ -1,11 +1,16 @@
 using System.Text.Json;
 using Bank;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Middleware.Admin.Cli;
 using Middleware.Admin.Cluster;
 using Middleware.Admin.Output;
+using Middleware.Protocol;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
 using Middleware.Silo;
 using Middleware.Tests.Cluster;
+using Middleware.Tests.Silo;
 using Xunit.Abstractions;
 
 namespace Middleware.Tests.Admin;
@@ -129,12 +134,57 @@ public sealed class AdminMirrorTests(ITestOutputHelper output)
         Assert.Empty(json.GetProperty("mirrors").EnumerateArray());
 
         var status = await AdminFixture.Mw("cluster", "status", "--store", cluster.Store);
+        output.WriteLine(one.Out);
+        output.WriteLine(status.Out);
         Assert.Contains($"no mirror: only one live silo ({silo})", status.Out, StringComparison.Ordinal);
         var doc = JsonDocument.Parse((await AdminFixture.Mw("cluster", "status", "--store", cluster.Store, "--json")).Out).RootElement;
         var load = doc.GetProperty("silos")[0].GetProperty("mirror");
         Assert.Equal(0, load.GetProperty("standbys").GetInt32());
         Assert.True(load.GetProperty("mirroredComponents").GetInt32() >= 1); // it owns the account, which is mirrored by type
         Assert.Equal(JsonValueKind.Null, load.GetProperty("error").ValueKind);
+    }
+
+    [Fact]
+    public async Task A_divergent_standby_is_shown_as_such_and_mirrors_exits_1()
+    {
+        var dir = Directory.CreateTempSubdirectory("mw-admin-dice-").FullName;
+        try
+        {
+            var dice = CompileDice(dir);
+            await using var cluster = await ClusterFixture.StartAsync(2, null, "--components", $"{SiloProcess.BankAssembly};{dice}");
+            await using var connection = await cluster.Silos[0].ConnectAsync();
+            // Each turn's reply is a fresh Guid: re-executing it on the mirror cannot reproduce it.
+            for (var i = 0; i < 5; i++)
+            {
+                var reply = await connection.InvokeAsync(new InvokeMessage("Dice", "d1", "Roll", $"roll-{i}-{Guid.NewGuid():N}", null, null, "[]"u8.ToArray()));
+                Assert.Equal(ReplyStatus.Ok, reply.Status);
+            }
+
+            var row = await EventuallyAsync(async () =>
+            {
+                var run = await AdminFixture.Mw("mirrors", "Dice/d1", "--store", cluster.Store, "--json");
+                var doc = JsonDocument.Parse(run.Out).RootElement;
+                if (doc.GetProperty("diverged").GetInt32() == 0) return null;
+                Assert.Equal(ExitCodes.Divergence, run.Code);
+                return doc.GetProperty("mirrors")[0].Clone();
+            }, "the standby of Dice/d1 to diverge");
+            Assert.Equal("diverged", row.GetProperty("state").GetString());
+            var at = row.GetProperty("divergedAtSeq").GetInt64();
+            Assert.True(at >= 1);
+
+            var table = await AdminFixture.Mw("mirrors", "--store", cluster.Store);
+            output.WriteLine(table.Out);
+            Assert.Equal(ExitCodes.Divergence, table.Code);
+            Assert.Contains($"DIVERGED at seq {at}", table.Out, StringComparison.Ordinal);
+            Assert.Contains($"DIVERGED: the standby of Dice/d1 on {row.GetProperty("mirror").GetString()} did not reproduce its log at seq {at}", table.Out, StringComparison.Ordinal);
+            var status = JsonDocument.Parse((await AdminFixture.Mw("cluster", "status", "--store", cluster.Store, "--json")).Out).RootElement;
+            var load = status.GetProperty("silos").EnumerateArray().Single(s => s.GetProperty("siloId").GetString() == row.GetProperty("mirror").GetString()).GetProperty("mirror");
+            Assert.True(load.GetProperty("diverged").GetInt32() >= 1);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]
@@ -177,5 +227,45 @@ public sealed class AdminMirrorTests(ITestOutputHelper output)
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
             await Task.Delay(200);
         }
+    }
+
+    /// <summary>A [Mirrored] component whose reply is a fresh Guid each turn, compiled here as an application would build it.</summary>
+    private static string CompileDice(string directory)
+    {
+        const string source = """
+            using System;
+            using System.Threading.Tasks;
+            using Middleware.Grains;
+
+            namespace Games;
+
+            public interface IDice : IRecoverableComponent
+            {
+                Task<string> Roll();
+            }
+
+            public sealed class DiceState
+            {
+                public int Rolls { get; set; }
+            }
+
+            [Mirrored]
+            public sealed class Dice : RecoverableGrain<DiceState>, IDice
+            {
+                public Task<string> Roll()
+                {
+                    State.Rolls++;
+                    return Task.FromResult(Guid.NewGuid().ToString("N"));
+                }
+            }
+            """;
+        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Select(p => MetadataReference.CreateFromFile(p))
+            .Append(MetadataReference.CreateFromFile(typeof(Middleware.Grains.RecoverableGrain<>).Assembly.Location));
+        var compilation = CSharpCompilation.Create("Dice", [CSharpSyntaxTree.ParseText(source)], references, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+        var path = Path.Combine(directory, "Dice.dll");
+        var result = compilation.Emit(path);
+        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
+        return path;
     }
 }
