@@ -110,6 +110,7 @@ public sealed class AdminMirrorTests(ITestOutputHelper output)
         output.WriteLine(statusTable.Out);
         output.WriteLine((await AdminFixture.Mw("mirrors", "--store", cluster.Store)).Out);
         output.WriteLine(status.ToString());
+        output.WriteLine(row.ToString());
         Assert.Contains("standbys kept", statusTable.Out, StringComparison.Ordinal);
         Assert.DoesNotContain("no mirror", statusTable.Out, StringComparison.Ordinal);
         Assert.Matches($@"│ {mirror}\s+│ [1-9]\d*\s+│ \d+\s+│ \d+\s+│ [\d.]+\s+│ [\d.]+\s+│ 0\s+│", statusTable.Out);
