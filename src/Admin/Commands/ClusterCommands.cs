@@ -30,10 +30,11 @@ internal static class ClusterCommands
             var silos = await cluster.ListSilosAsync(ct).ConfigureAwait(false);
             var liveSilos = silos.Where(s => s.IsLive).ToList();
             // Standbys and metrics before the heads: a log read later is at least as long as what any standby applied.
-            var standbys = (await MirrorView.ListStandbysAsync(liveSilos, null, CliContext.ClusterKey(parse, clusterKey), ct).ConfigureAwait(false))
-                .ToDictionary(a => a.Silo.SiloId, StringComparer.Ordinal);
-            var metrics = (await Task.WhenAll(liveSilos.Select(s => MirrorView.ReadMetricsAsync(s, ct))).ConfigureAwait(false))
-                .Select((m, i) => (liveSilos[i].SiloId, m)).ToDictionary(p => p.SiloId, p => p.m, StringComparer.Ordinal);
+            // Both at once, every silo at once: an unreachable silo costs one timeout, not one per question.
+            var asking = MirrorView.ListStandbysAsync(liveSilos, null, CliContext.ClusterKey(parse, clusterKey), ct);
+            var reading = Task.WhenAll(liveSilos.Select(s => MirrorView.ReadMetricsAsync(s, ct)));
+            var standbys = (await asking.ConfigureAwait(false)).ToDictionary(a => a.Silo.SiloId, StringComparer.Ordinal);
+            var metrics = (await reading.ConfigureAwait(false)).Select((m, i) => (liveSilos[i].SiloId, m)).ToDictionary(p => p.SiloId, p => p.m, StringComparer.Ordinal);
             var heads = await store.ListComponentsAsync(ct).ConfigureAwait(false);
             var owned = heads.Where(h => h.Owner is not null).GroupBy(h => h.Owner!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
             var live = liveSilos.Select(s => s.SiloId).ToHashSet(StringComparer.Ordinal);
