@@ -28,6 +28,36 @@ internal static class Format
         }
     }
 
+    /// <summary>
+    /// Text as a table cell shows it: <see cref="Printable"/>, with Spectre markup escaped (a cell is markup); "-" for null.
+    /// </summary>
+    public static string Cell(string? text) => text is null ? "-" : Spectre.Console.Markup.Escape(Printable(text));
+
+    /// <summary>
+    /// Text with its control characters escaped (<c>\n</c>, <c>\r</c>, <c>\t</c>, others as <c>\xNN</c>), so an id holding
+    /// one cannot break or forge the lines of a table or a message.
+    /// </summary>
+    public static string Printable(string text)
+    {
+        if (!text.Any(char.IsControl)) return text;
+        var escaped = new StringBuilder(text.Length + 8);
+        foreach (var c in text)
+        {
+            switch (c)
+            {
+                case '\n': escaped.Append("\\n"); break;
+                case '\r': escaped.Append("\\r"); break;
+                case '\t': escaped.Append("\\t"); break;
+                case var _ when char.IsControl(c):
+                    escaped.Append("\\x").Append(((int)c).ToString("x2", System.Globalization.CultureInfo.InvariantCulture)); // C0 and C1 controls are all below 0x100
+                    break;
+                default: escaped.Append(c); break;
+            }
+        }
+
+        return escaped.ToString();
+    }
+
     /// <summary>Text shortened for a table cell (JSON output is never shortened).</summary>
     public static string Clip(string text, int max = 120) => text.Length <= max ? text : text[..(max - 1)] + "…";
 
