@@ -61,6 +61,12 @@ public sealed record DemoOptions
     /// </summary>
     public int GiveUpAfterMs { get; init; } = 30_000;
 
+    /// <summary>
+    /// The silos' <c>--mirroring</c>: <c>attributed</c> (the default: Account and Teller are marked [Mirrored], so each has a
+    /// warm standby on a second silo that takes over when its owner dies), <c>all</c>, or <c>none</c> (takeover by log replay).
+    /// </summary>
+    public string Mirroring { get; init; } = "attributed";
+
     /// <summary>Echo every line the silos print (prefixed with the silo id).</summary>
     public bool Verbose { get; init; }
 
@@ -104,6 +110,9 @@ public sealed record DemoOptions
                 "--checkpoint-every" => options with { CheckpointEvery = Positive(name, value) },
                 "--seed" => options with { Seed = Positive(name, value, allowZero: true) },
                 "--give-up-after-ms" => options with { GiveUpAfterMs = Positive(name, value) },
+                "--mirroring" => value is "none" or "attributed" or "all"
+                    ? options with { Mirroring = value }
+                    : throw new ArgumentException($"--mirroring is '{value}'; use none, attributed (the default) or all."),
                 "--timeout" => options with { Timeout = TimeSpan.FromSeconds(Positive(name, value)) },
                 _ => throw new ArgumentException($"Unknown option '{name}'. {Help}"),
             };
@@ -118,7 +127,7 @@ public sealed record DemoOptions
     /// <summary>The options, for error messages.</summary>
     public const string Help =
         "Options: --store STORE (or --db PATH) --silos N (3) --accounts N (24) --tellers N (8) --concurrency N (32) --duration SECONDS (12) " +
-        "--kill-at SECONDS (4) --kills N (1; 0 = no kill) --dead-after-ms MS (2000) --checkpoint-every N (100) --seed N --timeout SECONDS (180) --give-up-after-ms MS (30000; small values exercise outcome queries) --verbose; " +
+        "--kill-at SECONDS (4) --kills N (1; 0 = no kill) --dead-after-ms MS (2000) --checkpoint-every N (100) --mirroring none|attributed|all (attributed) --seed N --timeout SECONDS (180) --give-up-after-ms MS (30000; small values exercise outcome queries) --verbose; " +
         "or 'host --store STORE' for the single-host child process the crash tests run. STORE: " + LogStores.AcceptedForms + ".";
 
     private static int Positive(string name, string value, bool allowZero = false) =>

@@ -81,7 +81,8 @@ public static class DemoRunner
                 Store = setting,
                 Count = options.Silos,
                 Components = [SiloBuild.LocateBankComponents()],
-                ExtraArgs = ["--dead-after-ms", options.DeadAfterMs.ToString(CultureInfo.InvariantCulture), "--checkpoint-every", options.CheckpointEvery.ToString(CultureInfo.InvariantCulture)],
+                ExtraArgs = ["--dead-after-ms", options.DeadAfterMs.ToString(CultureInfo.InvariantCulture), "--checkpoint-every", options.CheckpointEvery.ToString(CultureInfo.InvariantCulture),
+                    "--mirroring", options.Mirroring],
                 Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_" + Ledger.BackendName.ToUpperInvariant()] = ledgerSetting },
                 StartTimeout = options.SiloStartTimeout,
                 OnOutput = options.Verbose ? (id, line) => Console.WriteLine($"  [{id}] {line}") : null,
@@ -120,6 +121,7 @@ public static class DemoRunner
             var balances = await QueryBalancesAsync(client, workload.Accounts, timeout.Token).ConfigureAwait(false);
             var tellerTransfers = await QueryTellersAsync(client, workload.Tellers, timeout.Token).ConfigureAwait(false);
             PrintPauses(run);
+            if (options.Kills > 0) await PrintTakeoversAsync(cluster, options, timeout.Token).ConfigureAwait(false);
 
             // The client leaves first, as applications stop before the cluster does; then each silo gets SIGTERM.
             await client.DisposeAsync().ConfigureAwait(false);
@@ -211,7 +213,9 @@ public static class DemoRunner
             Console.WriteLine(
                 $"KILL at {watch.At.TotalSeconds:0.0} s: SIGKILL {victimId} (pid {victim.Pid}), owner of {owned.Count} of {owners.Count} components " +
                 $"({100.0 * load[victimId] / total:0}% of the account traffic so far; {ownedBusiest.Count} of the {busiest.Count} busiest accounts: {string.Join(", ", ownedBusiest.Select(a => a[a.LastIndexOf("acct-", StringComparison.Ordinal)..]))}); {inFlight} requests in flight");
-            Console.WriteLine($"  load per silo so far: {string.Join(", ", load.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key} {100.0 * l.Value / total:0}%"))}; the others take over its components after {options.DeadAfterMs} ms");
+            Console.WriteLine($"  load per silo so far: {string.Join(", ", load.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key} {100.0 * l.Value / total:0}%"))}; {(options.Mirroring == "none"
+                ? $"the others take over its components after {options.DeadAfterMs} ms, replaying their logs"
+                : "a survivor finds its port refused and declares it dead at once; the mirrors of its components take them over warm")}");
         }
     }
 
@@ -232,6 +236,23 @@ public static class DemoRunner
                 $"progress {now.TotalSeconds,5:0.0}/{duration.TotalSeconds:0} s: {completed,7} answered, {rate,6:0} req/s, {run.InFlight,3} in flight, no answer for {run.Pauses.SinceLastCompletion.TotalMilliseconds,5:0} ms (longest gap so far {gap.TotalMilliseconds:0} ms)"));
             (lastCompleted, lastTime) = (completed, now);
         }
+    }
+
+    /// <summary>How the survivors took the killed silos' components over: warm (from a standby) or cold (log replay), from their metrics.</summary>
+    private static async Task PrintTakeoversAsync(SiloLauncher cluster, DemoOptions options, CancellationToken cancellationToken)
+    {
+        double warm = 0, cold = 0, declared = 0;
+        foreach (var silo in cluster.Running)
+        {
+            var metrics = await silo.ReadMetricsAsync(cancellationToken).ConfigureAwait(false);
+            warm += metrics.GetValueOrDefault("middleware_mirror_takeovers_total{kind=\"warm\"}");
+            cold += metrics.GetValueOrDefault("middleware_mirror_takeovers_total{kind=\"cold\"}");
+            declared += metrics.GetValueOrDefault("middleware_mirror_silos_declared_dead_total");
+        }
+
+        var how = warm > 0 && cold == 0 ? "warm" : warm == 0 ? "cold" : "mixed";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"takeover: {how}: {warm:0} component(s) taken over warm from standbys, {cold:0} cold by log replay (mirroring {options.Mirroring}); {declared:0} silo(s) declared dead on evidence before their {options.DeadAfterMs} ms window"));
     }
 
     private static void PrintPauses(ClusterWorkload run)

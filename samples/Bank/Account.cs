@@ -4,6 +4,7 @@ namespace Bank;
 
 /// <summary>The account component.</summary>
 [UsesBackend(Ledger.BackendName)]
+[Mirrored]
 public sealed class Account : RecoverableGrain<AccountState>, IAccount
 {
     /// <inheritdoc />

@@ -3,6 +3,7 @@ using Middleware.Grains;
 namespace Bank;
 
 /// <summary>The teller component.</summary>
+[Mirrored]
 public sealed class Teller : RecoverableGrain<TellerState>, ITeller
 {
     /// <inheritdoc />

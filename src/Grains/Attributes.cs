@@ -31,3 +31,14 @@ public sealed class ComponentTypeAttribute(string name) : Attribute
     /// <summary>The type name used in component ids.</summary>
     public string Name { get; } = name;
 }
+
+/// <summary>
+/// Asks for a warm standby of each component of this class on a second silo (process-level mirroring): the owner ships
+/// every durable record to the mirror, which re-executes it, compares every reply and checkpoint with the owner's, and
+/// takes over without a cold replay when the owner dies. Honoured when the silo runs with <c>--mirroring attributed</c>
+/// (the default) or <c>all</c>; <c>none</c> turns mirroring off.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = true)]
+public sealed class MirroredAttribute : Attribute
+{
+}

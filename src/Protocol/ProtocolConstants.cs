@@ -87,6 +87,15 @@ public static class ProtocolConstants
     /// <summary>Control operation at the owner: accept the current code's behaviour from a seq on. Args <c>[by, reason, fromSeq]</c>.</summary>
     public const string Accept = "$accept";
 
+    /// <summary>
+    /// Control operation between silos: durable records an owner ships to the mirror of their components (process-level
+    /// mirroring). Args a binary <c>MirrorShipment</c>; reply <c>{"applied","diverged","failed"}</c>.
+    /// </summary>
+    public const string MirrorShip = "$mirror.ship";
+
+    /// <summary>Control operation: the standbys the receiving silo keeps. Key = a component id to ask about, or "" for all; reply <c>[StandbyReport]</c>.</summary>
+    public const string MirrorList = "$mirror.list";
+
     /// <summary>The three bytes every Hello starts with ("MWP"), so a stray client of another protocol is refused at once.</summary>
     public static ReadOnlySpan<byte> Magic => "MWP"u8;
 }

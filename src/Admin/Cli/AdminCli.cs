@@ -77,6 +77,7 @@ public static class AdminCli
         root.Subcommands.Add(SessionsCommands.Build(cli));
         root.Subcommands.Add(OutcomeCommand.Build(cli));
         root.Subcommands.Add(MoveCommand.Build(cli));
+        root.Subcommands.Add(MirrorsCommand.Build(cli));
         foreach (var decision in DecisionCommands.Build(cli)) root.Subcommands.Add(decision);
         root.Subcommands.Add(DevCommands.Build(cli));
         return root;

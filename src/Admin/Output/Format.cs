@@ -33,7 +33,7 @@ internal static class Format
     /// escaped (<see cref="Printable"/>: a newline in a key cannot forge a row, an escape sequence cannot reach the
     /// terminal), then Spectre's markup escaped. JSON output never goes through this: JSON keeps values exact.
     /// </summary>
-    public static string Cell(string? text) => Spectre.Console.Markup.Escape(Printable.Escape(text));
+    public static string Cell(string? text) => text is null ? "-" : Spectre.Console.Markup.Escape(Printable.Escape(text));
 
     /// <summary>A line of plain output that quotes ids, keys or reasons: one line, its control characters escaped.</summary>
     public static string Line(string text) => Printable.Escape(text);

@@ -103,13 +103,52 @@ public sealed record GenerateShape(string Store, int Accounts, long Turns, doubl
 /// </summary>
 public sealed record SiloShape(
     string SiloId, string Address, string? HttpAddress, string Status, double HeartbeatAgeSeconds, double DeadAfterSeconds,
-    int Activations, int ComponentsOwned, DateTime JoinedAt);
+    int Activations, int ComponentsOwned, DateTime JoinedAt, SiloMirrorShape? Mirror);
+
+/// <summary>
+/// A live silo's mirror load in <c>cluster status</c> (null for a silo that is not live). From its answer to
+/// <c>$mirror.list</c>: <c>standbys</c> it keeps for components other silos own, how many of them <c>diverged</c>, and the
+/// largest lag among them in records (the log's last seq minus the standby's applied seq) and in ms (the age of the oldest
+/// record a standby has not applied; 0 when all caught up). From its <c>/metrics</c>: <c>mirroredComponents</c>, its live
+/// activations of mirrored types (the components it owns and ships to their mirrors), and <c>lastShipLagMs</c>, the
+/// largest commit-to-acknowledgement time of the last shipment to each of its mirrors. A value that could not be read is
+/// null, and <c>error</c> says why.
+/// </summary>
+public sealed record SiloMirrorShape(int? Standbys, int? Diverged, long? MaxLagRecords, double? MaxLagMs, int? MirroredComponents, double? LastShipLagMs, string? Error);
 
 /// <summary>
 /// <c>cluster status</c>: the silos (live first), how many are live, and how many components the store knows and how
-/// many of them no live silo owns (they are placed on a live silo at their next request).
+/// many of them no live silo owns (they are placed on a live silo at their next request). <c>noMirror</c> says why no
+/// component can have a mirror (fewer than two live silos), or is null.
 /// </summary>
-public sealed record ClusterStatusShape(string Store, int Live, int Total, int Components, int ComponentsWithoutLiveOwner, IReadOnlyList<SiloShape> Silos);
+public sealed record ClusterStatusShape(string Store, int Live, int Total, int Components, int ComponentsWithoutLiveOwner, string? NoMirror, IReadOnlyList<SiloShape> Silos);
+
+/// <summary>
+/// One standby in <c>mirrors</c>, or a component without one (<c>mirror</c> null, when a component id was asked about).
+/// <c>owner</c> is the store's; <c>mirror</c> the live silo keeping the standby; <c>expectedMirror</c> where placement puts
+/// it (the top rendezvous choice among the live silos other than the owner; null when the owner is not live);
+/// <c>shippedBy</c> the silo the standby takes records from; <c>appliedSeq</c> the last seq it applied against the log's
+/// <c>lastSeq</c>; <c>lagRecords</c> the difference and <c>lagMs</c> the age of the oldest record it has not applied (0 when
+/// caught up); <c>divergedAtSeq</c> the seq where re-executing the log stopped reproducing it (null when healthy).
+/// <c>state</c>: <c>ok</c>, <c>lagging</c>, <c>diverged</c>, <c>misplaced</c> (not on the expected mirror, or fed by a silo
+/// that is not the owner: left over from an earlier view, dropped within seconds), <c>ownerNotLive</c> (a takeover is
+/// due) or <c>none</c> (no live silo keeps a standby).
+/// </summary>
+public sealed record MirrorShape(
+    string Component, string? Owner, bool OwnerLive, string? Mirror, string? ExpectedMirror, string? ShippedBy, long? AppliedSeq, long LastSeq,
+    long? LagRecords, double? LagMs, DateTime? LastAppliedAt, double? LastAppliedAgeSeconds, long? DivergedAtSeq, string State);
+
+/// <summary>A live silo that did not answer: its id, address and why.</summary>
+public sealed record SiloProblemShape(string SiloId, string Address, string Reason);
+
+/// <summary>
+/// <c>mirrors</c>: the standbys the live silos keep (of one component, or all), with counts; <c>noMirror</c> says why there
+/// can be none (fewer than two live silos: then <c>mirrors</c> is empty), or is null; <c>unanswered</c> lists live silos
+/// that could not be asked (their standbys are missing from the list).
+/// </summary>
+public sealed record MirrorListShape(
+    string Store, int Live, string? NoMirror, int Standbys, int Lagging, int Diverged, int Misplaced, int WithoutMirror,
+    IReadOnlyList<MirrorShape> Mirrors, IReadOnlyList<SiloProblemShape> Unanswered);
 
 /// <summary>
 /// A virtual session: <c>status</c> is <c>open</c> or <c>closed</c>; <c>reserved</c> is the highest request number handed

@@ -154,4 +154,18 @@ public static class ControlCodec
 
     private static ControlMessageException Malformed(string operation, string form, string problem, Exception? inner = null) =>
         new($"{operation} expects {form}, but {problem}.", inner);
+
+    /// <summary>The reply of <c>$mirror.ship</c>.</summary>
+    public static byte[] Encode(MirrorAck ack) => JsonSerializer.SerializeToUtf8Bytes(ack, Replies);
+
+    /// <summary>Decodes the reply of <c>$mirror.ship</c>.</summary>
+    public static MirrorAck DecodeMirrorAck(ReadOnlyMemory<byte> reply, string operation) =>
+        Reply<MirrorAck>(reply, operation, "{\"applied\",\"diverged\",\"failed\"}", a => a.Applied >= 0 && a.Diverged >= 0 && a.Failed >= 0);
+
+    /// <summary>The reply of <c>$mirror.list</c>.</summary>
+    public static byte[] Encode(IReadOnlyList<StandbyReport> standbys) => JsonSerializer.SerializeToUtf8Bytes(standbys, Replies);
+
+    /// <summary>Decodes the reply of <c>$mirror.list</c>.</summary>
+    public static IReadOnlyList<StandbyReport> DecodeStandbys(ReadOnlyMemory<byte> reply, string operation) =>
+        Reply<List<StandbyReport>>(reply, operation, "[{\"component\",\"appliedSeq\",\"owner\",\"lastAppliedAt\",\"divergedAtSeq\"}]", l => l.All(r => !string.IsNullOrEmpty(r.Component)));
 }

@@ -69,6 +69,11 @@ internal static class PostgresCluster
         "UPDATE components SET epoch = epoch + 1, owner = $2, updated_at = now() WHERE id = $1 AND epoch = $3 " +
         "RETURNING epoch, owner, last_seq, checkpoint_seq";
 
+    // Rule 6: the incarnation that joined at $2 (to the microsecond the server keeps), declared by a silo live at $4.
+    private const string DeclareDead =
+        "UPDATE silos SET status = 2 WHERE silo_id = $1 AND status = 1 AND abs(extract(epoch FROM joined_at - $2)) < 0.001 " +
+        "AND EXISTS (SELECT 1 FROM silos d WHERE d.silo_id = $3 AND d.status = 1 AND $4 - d.heartbeat < d.dead_after_ms * interval '1 millisecond')";
+
     private const string HandOver = "UPDATE components SET owner = $3, updated_at = now() WHERE id = $1 AND epoch = $4 AND owner = $2";
 
     public static async Task<SiloEntry> JoinAsync(NpgsqlDataSource source, string siloId, string address, string? httpAddress, long deadAfterMs, CancellationToken ct)
@@ -156,6 +161,16 @@ internal static class PostgresCluster
         // Also a refusal commits: the silos marked dead stay dead.
         await transaction.CommitAsync(ct).ConfigureAwait(false);
         return result;
+    }
+
+    public static async Task<bool> DeclareDeadAsync(NpgsqlDataSource source, string siloId, DateTime joinedAt, string declaredBy, CancellationToken ct)
+    {
+        await using var connection = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var now = await MarkDeadAsync(connection, transaction, ct).ConfigureAwait(false);
+        var marked = await ExecuteAsync(connection, transaction, DeclareDead, ct, Text(siloId), Time(joinedAt), Text(declaredBy), Time(now)).ConfigureAwait(false);
+        await transaction.CommitAsync(ct).ConfigureAwait(false);
+        return marked == 1;
     }
 
     public static async Task<bool> HandOverAsync(NpgsqlDataSource source, string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken ct)

@@ -183,6 +183,10 @@ public sealed class PostgresLogStore : LogStoreBase
     protected override Task<IReadOnlyList<SiloEntry>> ListSilosCoreAsync(CancellationToken cancellationToken) => PostgresCluster.ListSilosAsync(_source, cancellationToken);
 
     /// <inheritdoc />
+    protected override Task<bool> DeclareDeadCoreAsync(string siloId, DateTimeOffset joinedAt, string declaredBy, CancellationToken cancellationToken) =>
+        PostgresCluster.DeclareDeadAsync(_source, siloId, joinedAt.UtcDateTime, declaredBy, cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
         PostgresCluster.HandOverAsync(_source, componentId, epoch, fromSiloId, toSiloId, cancellationToken);
 

@@ -41,6 +41,7 @@ internal sealed partial class Activation
     private int _state = (int)ActivationState.Creating;
     private volatile string? _endReason;
     private ControlRecord? _decision;
+    private string? _previousOwner;
 
     /// <summary>The activation's state now.</summary>
     public ActivationState State => (ActivationState)Volatile.Read(ref _state);
@@ -87,7 +88,9 @@ internal sealed partial class Activation
 
             // Claim first, read second: anything a previous owner appends after our claim is fenced, and everything it
             // appended before is in what we read now. A standing quarantine for this code refuses before any replay.
-            var loaded = await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, honorQuarantine: true, CancellationToken.None).ConfigureAwait(false);
+            // A warm standby of a mirror (if this runtime kept one) only needs the tail the store has beyond it.
+            var loaded = await WarmStartAsync(claimed).ConfigureAwait(false)
+                         ?? await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, honorQuarantine: true, CancellationToken.None).ConfigureAwait(false);
             if (loaded.LastSeq != claimed.LastSeq)
                 throw new InvalidDataException($"The log of {Id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
             Adopt(claimed.Epoch, loaded);
@@ -139,12 +142,49 @@ internal sealed partial class Activation
         return claimed with { LastSeq = seq };
     }
 
+    /// <summary>
+    /// The state to serve from when this runtime mirrored the component: the standby's cursor plus the records the store
+    /// has beyond it (normally none: they were shipped), or null for a cold replay (no standby, or one that cannot be
+    /// continued: ahead of the log, waiting for a reset's checkpoint, or a tail that does not apply as a continuation).
+    /// </summary>
+    private async Task<Replayer.Loaded?> WarmStartAsync(ComponentHead claimed)
+    {
+        var mirrors = _services.Mirrors;
+        var cursor = mirrors is null ? null : await mirrors.TakeAsync(Id).ConfigureAwait(false);
+        if (cursor is null || cursor.LastSeq > claimed.LastSeq)
+        {
+            if (_previousOwner is { } previous && previous != _options.OwnerId && claimed.LastSeq > 0) mirrors?.CountCold();
+            return null;
+        }
+
+        var tail = cursor.LastSeq == claimed.LastSeq ? [] : await _store.ReadAsync(IdText, cursor.LastSeq + 1, claimed.LastSeq, CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            foreach (var record in tail)
+            {
+                await cursor.ApplyAsync(record).ConfigureAwait(false);
+                if (cursor.NeedsReload) return null;
+            }
+        }
+        catch (InvalidDataException)
+        {
+            return null; // a gap (truncated past the standby): the cold path reports what it finds
+        }
+
+        if (cursor.LastSeq != claimed.LastSeq) return null;
+        if (cursor.Quarantine is { } quarantine && (quarantine.CodeVersion is null || quarantine.CodeVersion == Type.CodeVersion))
+            throw new ComponentQuarantinedException(Id, quarantine);
+        mirrors!.CountWarm(tail.Count);
+        return cursor.ToLoaded();
+    }
+
     /// <summary>A conditional epoch bump through the runtime's ownership policy; a live owner elsewhere is an exception naming it.</summary>
     private async Task<ComponentHead> ClaimAsync()
     {
         for (var attempt = 0; ; attempt++)
         {
             var head = await _store.GetHeadAsync(IdText, CancellationToken.None).ConfigureAwait(false);
+            _previousOwner = head?.Owner;
             var result = await _services.Ownership.ClaimAsync(IdText, head?.Epoch ?? 0, CancellationToken.None).ConfigureAwait(false);
             if (result.Claimed is { } claimed) return claimed;
             if (result.LiveOwner is { } owner) throw new ComponentOwnedElsewhereException(Id, owner, result.LiveOwnerAddress);

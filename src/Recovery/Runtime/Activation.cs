@@ -274,6 +274,9 @@ internal sealed record RuntimeServices(
     ILogStore Store, GroupCommitWriter Writer, RuntimeOptions Options, RuntimeEnvironment Environment, ComponentRegistry Registry,
     IComponentCaller Caller, IOwnershipPolicy Ownership, RuntimeCounters Counters, CancellationToken Stopping)
 {
+    /// <summary>The runtime's standbys of components other runtimes own (set once, right after construction).</summary>
+    public Mirrors? Mirrors { get; set; }
+
     /// <summary>The runtime's clock.</summary>
     public TimeProvider Time => Environment.TimeProvider;
 

@@ -59,6 +59,10 @@ public sealed class ComponentRegistry
             : throw new UnknownComponentException($"No component type named '{typeName}' is registered; known types: {string.Join(", ", _byName.Keys.Order())}. Register it with AddComponent<IYour, Your>() or load its assembly.");
 
     /// <summary>The type registered for an interface, if any.</summary>
+    /// <summary>The component type named <paramref name="typeName"/>, if registered.</summary>
+    public bool TryGet(string typeName, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ComponentTypeInfo? info) =>
+        _byName.TryGetValue(typeName, out info);
+
     internal bool TryGet(Type interfaceType, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ComponentTypeInfo? info) =>
         _byInterface.TryGetValue(interfaceType, out info);
 

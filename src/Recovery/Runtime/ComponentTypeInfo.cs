@@ -42,6 +42,9 @@ public sealed class ComponentTypeInfo
     /// </summary>
     public string CodeVersion => GrainType.Assembly.ManifestModule.ModuleVersionId.ToString("N");
 
+    /// <summary>True when the component class asks for a warm standby (<see cref="MirroredAttribute"/>).</summary>
+    public bool Mirrored => GrainType.IsDefined(typeof(MirroredAttribute), inherit: true);
+
     /// <summary>The back ends the class declares with <see cref="UsesBackendAttribute"/>, which a host checks at start.</summary>
     public IReadOnlyList<string> Backends => GrainType.GetCustomAttributes<UsesBackendAttribute>(inherit: true).Select(a => a.Name).Distinct(StringComparer.Ordinal).ToList();
 

@@ -13,6 +13,7 @@ namespace Middleware.Recovery.Runtime;
 internal sealed class GroupCommitWriter : IAsyncDisposable
 {
     private readonly ILogStore _store;
+    private readonly ICommitObserver? _observer;
     private readonly int _maxBatch;
     private readonly int _maxInFlight;
     private readonly object _gate = new();
@@ -25,9 +26,10 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     private long _batches;
     private long _records;
 
-    public GroupCommitWriter(ILogStore store, int maxBatch)
+    public GroupCommitWriter(ILogStore store, int maxBatch, ICommitObserver? observer = null)
     {
         _store = store;
+        _observer = observer;
         _maxBatch = maxBatch;
         _maxInFlight = Math.Max(1, store.MaxConcurrentAppends);
         _thread = new Thread(Run) { IsBackground = true, Name = "group-commit" };
@@ -123,6 +125,22 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
             for (var g = 0; g < members.Count; g++)
             {
                 foreach (var item in members[g]) item.Done.TrySetResult(statuses[g]);
+            }
+
+            if (_observer is { } observer)
+            {
+                for (var g = 0; g < groups.Count; g++)
+                {
+                    if (statuses[g] != AppendStatus.Ok) continue;
+                    try
+                    {
+                        observer.Committed(groups[g]);
+                    }
+                    catch (Exception)
+                    {
+                        // An observer must not throw; if it does, the commit stands and the next one is told as usual.
+                    }
+                }
             }
         }
         catch (Exception e)

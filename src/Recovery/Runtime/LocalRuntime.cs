@@ -38,9 +38,11 @@ public sealed class LocalRuntime : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(env.TimeProvider, "RuntimeEnvironment.TimeProvider");
         Store = store;
         Registry = registry;
-        _writer = new GroupCommitWriter(store, _options.MaxBatchSize);
+        _writer = new GroupCommitWriter(store, _options.MaxBatchSize, env.CommitObserver);
         _services = new RuntimeServices(store, _writer, _options, env, registry, env.Caller ?? new InProcessCaller(this),
             env.Ownership ?? new StoreOwnership(store, _options.OwnerId), Counters, _stopping.Token);
+        Mirrors = new Mirrors(_services, IsActive);
+        _services.Mirrors = Mirrors;
         _inDoubtWatch = new InDoubtWatch(
             (id, ct) => GetActivationAsync(id, Registry.Get(id.Type), ct),
             (id, ct) => InDoubtWatch.EndsInPartialAsync(store, id.ToString(), ct),
@@ -81,6 +83,12 @@ public sealed class LocalRuntime : IAsyncDisposable
 
     /// <summary>True when a live activation of <paramref name="id"/> exists here (activated, not broken, not deactivated).</summary>
     public bool IsActive(ComponentId id) => _activations.TryGetValue(id, out var activation) && activation.IsActive;
+
+    /// <summary>
+    /// Standby activations this runtime keeps of components other runtimes own (process-level mirroring): a silo feeds
+    /// them what owners ship, and an activation of such a component here starts warm from its standby.
+    /// </summary>
+    public Mirrors Mirrors { get; }
 
     /// <summary>What this runtime counted for operators: failures by cause, quarantines, refused checkpoints.</summary>
     public RuntimeCounters Counters { get; } = new();
@@ -230,6 +238,13 @@ public sealed class LocalRuntime : IAsyncDisposable
 
         return new InDoubtSweep(listed.Count, completed, pending, elsewhere, failures);
     }
+
+    /// <summary>
+    /// Activates <paramref name="id"/> here unless it is active already (claiming it; from its standby when this runtime
+    /// mirrors it). Throws <see cref="ComponentOwnedElsewhereException"/> when another live owner has it.
+    /// </summary>
+    public async Task ActivateAsync(ComponentId id, CancellationToken cancellationToken = default) =>
+        await GetActivationAsync(id, Registry.Get(id.Type), cancellationToken).ConfigureAwait(false);
 
     /// <summary>Activates <paramref name="id"/> here if needed and writes a checkpoint of it now (admin, tests).</summary>
     public async Task CheckpointAsync(ComponentId id, CancellationToken cancellationToken = default)

@@ -49,7 +49,11 @@ public static class Replayer
     /// this code (<see cref="ComponentTypeInfo.CodeVersion"/>, or any code) is refused with
     /// <see cref="ComponentQuarantinedException"/> before anything is replayed.
     /// </summary>
-    public static async Task<Loaded> LoadAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, bool honorQuarantine, CancellationToken cancellationToken)
+    public static async Task<Loaded> LoadAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, bool honorQuarantine, CancellationToken cancellationToken) =>
+        (await LoadCursorAsync(store, type, id, upToSeq, json, honorQuarantine, cancellationToken).ConfigureAwait(false)).ToLoaded();
+
+    /// <summary>As <see cref="LoadAsync(ILogStore, ComponentTypeInfo, ComponentId, long, JsonSerializerOptions, bool, CancellationToken)"/>, keeping the cursor so more records can be applied (a mirror's standby).</summary>
+    internal static async Task<ReplayCursor> LoadCursorAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, bool honorQuarantine, CancellationToken cancellationToken)
     {
         var idText = id.ToString();
         var grain = (IRecoverableGrain)NewGrain(type);
@@ -85,51 +89,9 @@ public static class Replayer
         var quarantine = StandingQuarantine(records);
         if (honorQuarantine && quarantine is not null && (quarantine.CodeVersion is null || quarantine.CodeVersion == type.CodeVersion))
             throw new ComponentQuarantinedException(id, quarantine);
-        var turns = new List<(long, TurnRecord)>(records.Count);
-        var inDoubt = new Dictionary<string, TurnRecord>(StringComparer.Ordinal);
-        var fences = new List<(long, string)>();
-        var expected = from;
-        foreach (var record in records)
-        {
-            if (record.Seq != expected)
-                throw new InvalidDataException($"The log of {id} has a gap: expected seq {expected}, found {record.Seq}.");
-            expected++;
-            if (!Enum.IsDefined(record.Kind))
-                throw new InvalidDataException($"The log of {id} has a record of unknown kind {(byte)record.Kind} at seq {record.Seq}; upgrade the middleware.");
-            try
-            {
-                switch (record.Kind)
-                {
-                    case RecordKind.PartialTurn:
-                        // Not applied: the final record of the turn (if any) holds everything the partial did.
-                        var partial = RecordCodec.DecodeTurn(record.Payload);
-                        inDoubt[partial.RequestId] = partial;
-                        break;
-                    case RecordKind.Turn:
-                        var turn = await ApplyAsync(grain, type, id, record, json).ConfigureAwait(false);
-                        inDoubt.Remove(turn.RequestId);
-                        turns.Add((record.Seq, turn));
-                        break;
-                    case RecordKind.Fence:
-                        // Not a turn: nothing to apply, but the id stays refused.
-                        var fence = RecordCodec.DecodeFence(record.Payload);
-                        inDoubt.Remove(fence.RequestId);
-                        fences.Add((record.Seq, fence.RequestId));
-                        break;
-                    case RecordKind.Control:
-                        // A decision about the component, not a turn (a reset or accept comes with a checkpoint at its seq).
-                        break;
-                }
-            }
-            catch (InvalidDataException e)
-            {
-                // The decoder's words name neither component nor seq (a truncated record written before checksums).
-                throw new InvalidDataException($"The log record of {id} at seq {record.Seq} in {store.Name} cannot be decoded: {e.Message} " +
-                    $"Inspect it with 'mw log {id} --from {record.Seq} --to {record.Seq}'; restore the store from a backup, or reset {id} to a seq before it (mw reset).", e);
-            }
-        }
-
-        return new Loaded(grain, checkpoint?.Seq ?? 0, expected - 1, turns, inDoubt) { Fences = fences, Quarantine = quarantine };
+        var cursor = new ReplayCursor(type, id, json, grain, checkpoint?.Seq ?? 0, store.Name);
+        foreach (var record in records) await cursor.ApplyAsync(record).ConfigureAwait(false);
+        return cursor;
     }
 
     /// <summary>The latest quarantine among <paramref name="records"/> that no release, reset or accept lifted since, or null.</summary>

@@ -46,6 +46,7 @@ public sealed class RuntimeCounters
     private static readonly Counter<long> ActivationFailures = Meter.CreateCounter<long>("middleware.engine.activation_failures", description: "Activations that failed, by cause.");
     private static readonly Counter<long> Quarantines = Meter.CreateCounter<long>("middleware.engine.quarantines", description: "Components quarantined, by cause.");
     private static readonly Counter<long> RefusedCheckpoints = Meter.CreateCounter<long>("middleware.engine.checkpoints_refused", description: "Checkpoints refused because the state did not survive serialization.");
+    private static readonly Counter<long> MirrorDivergences = Meter.CreateCounter<long>("middleware.engine.mirror_divergences", description: "Turns or checkpoints a mirror's standby did not reproduce.");
     private static readonly Counter<long> StateLosses = Meter.CreateCounter<long>("middleware.engine.state_losses", description: "Turns after which the state did not survive serialization (RuntimeOptions.VerifyStateEveryTurn).");
 
     private readonly ConcurrentDictionary<(string Kind, string Cause), long> _counts = new();
@@ -70,6 +71,12 @@ public sealed class RuntimeCounters
 
     /// <summary>A turn left a state that did not survive serialization (checked only with <see cref="RuntimeOptions.VerifyStateEveryTurn"/>).</summary>
     public void CountStateLoss() => Add(TurnStateLoss, "turn_check", StateLosses);
+
+    /// <summary>Kind of count: a mirror's standby did not reproduce a shipped turn or checkpoint.</summary>
+    public const string MirrorDivergence = "mirror_divergence";
+
+    /// <summary>A mirror's standby did not reproduce a shipped turn or checkpoint.</summary>
+    public void CountMirrorDivergence() => Add(MirrorDivergence, FailureCause.Divergence, MirrorDivergences);
 
     /// <summary>Every count so far, by kind and cause.</summary>
     public IReadOnlyDictionary<(string Kind, string Cause), long> Snapshot() => new Dictionary<(string, string), long>(_counts);

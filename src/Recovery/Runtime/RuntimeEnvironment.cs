@@ -32,6 +32,13 @@ public sealed class RuntimeEnvironment
     /// <summary>Reads items of virtual sessions for <c>Context.GetSessionItemAsync</c>. Null (the default): every item reads null.</summary>
     public ISessionItemSource? SessionItems { get; set; }
 
+    /// <summary>
+    /// Told of every group of one component's records (and the checkpoint written with them) once the store made them
+    /// durable, on the writer's thread, in each component's seq order (a silo ships them to the component's mirror). It
+    /// must return at once (queue, never wait): the next commit waits for it. Null (the default): nobody is told.
+    /// </summary>
+    public ICommitObserver? CommitObserver { get; set; }
+
     /// <summary>The clock behind <c>Context.UtcNow</c>, checkpoint intervals and retry backoff (default: the system clock).</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -41,4 +48,14 @@ public sealed class RuntimeEnvironment
     /// Default: nowhere. A healthy runtime stays quiet.
     /// </summary>
     public ILogger Logger { get; set; } = NullLogger.Instance;
+}
+
+/// <summary>Learns of records once they are durable (see <see cref="RuntimeEnvironment.CommitObserver"/>).</summary>
+public interface ICommitObserver
+{
+    /// <summary>
+    /// <paramref name="group"/> is durable: its records (consecutive seqs of one component, one epoch) and its checkpoint,
+    /// if any. Called on the commit path: queue and return; never block, never throw.
+    /// </summary>
+    void Committed(Log.AppendGroup group);
 }

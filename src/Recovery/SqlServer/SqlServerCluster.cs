@@ -84,6 +84,15 @@ internal static class SqlServerCluster
         "COMMIT TRANSACTION;\n" +
         "SELECT @outcome, @new_epoch, @last_seq, @checkpoint_seq, @owner, @address;";
 
+    // Rule 6: the incarnation that joined at @joined (to the millisecond), declared by a silo live at @now.
+    private const string DeclareDead = Prologue +
+        "BEGIN TRANSACTION;\n" + MarkDead +
+        "UPDATE dbo.silos SET status = 2 WHERE silo_id = @silo AND status = 1 AND ABS(DATEDIFF_BIG(microsecond, joined_at, @joined)) < 1000\n" +
+        "  AND EXISTS (SELECT 1 FROM dbo.silos AS d WHERE d.silo_id = @by AND d.status = 1 AND DATEDIFF_BIG(microsecond, d.heartbeat, @now) < d.dead_after_ms * 1000);\n" +
+        "DECLARE @marked int = @@ROWCOUNT;\n" +
+        "COMMIT TRANSACTION;\n" +
+        "SELECT @marked;";
+
     private const string HandOver = Prologue +
         "UPDATE dbo.components SET owner = @to, updated_at = @now WHERE id = @id AND epoch = @epoch AND owner = @from;\n" +
         "SELECT CAST(@@ROWCOUNT AS int);";
@@ -177,6 +186,12 @@ internal static class SqlServerCluster
             2 => new ClaimResult(null, (string)row[4]!, (string)row[5]!),
             _ => new ClaimResult(null),
         };
+    }
+
+    public static async Task<bool> DeclareDeadAsync(string cs, string siloId, DateTime joinedAt, string declaredBy, CancellationToken ct)
+    {
+        var results = await QueryAsync(cs, DeclareDead, ct, Id("@silo", siloId), new SqlParameter("@joined", SqlDbType.DateTime2) { Value = joinedAt }, Id("@by", declaredBy)).ConfigureAwait(false);
+        return Convert.ToInt32(Single(results, 0)[0]) == 1;
     }
 
     public static async Task<bool> HandOverAsync(string cs, string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken ct)

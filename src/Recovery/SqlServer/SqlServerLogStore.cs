@@ -130,6 +130,10 @@ public sealed class SqlServerLogStore : LogStoreBase
     protected override Task<IReadOnlyList<SiloEntry>> ListSilosCoreAsync(CancellationToken cancellationToken) => SqlServerCluster.ListSilosAsync(_connectionString, cancellationToken);
 
     /// <inheritdoc />
+    protected override Task<bool> DeclareDeadCoreAsync(string siloId, DateTimeOffset joinedAt, string declaredBy, CancellationToken cancellationToken) =>
+        SqlServerCluster.DeclareDeadAsync(_connectionString, siloId, joinedAt.UtcDateTime, declaredBy, cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
         SqlServerCluster.HandOverAsync(_connectionString, componentId, epoch, fromSiloId, toSiloId, cancellationToken);
 

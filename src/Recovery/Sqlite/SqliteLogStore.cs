@@ -167,6 +167,10 @@ public sealed class SqliteLogStore : LogStoreBase
         Write<IReadOnlyList<SiloEntry>>(w => w.ListSilos(), cancellationToken);
 
     /// <inheritdoc />
+    protected override Task<bool> DeclareDeadCoreAsync(string siloId, DateTimeOffset joinedAt, string declaredBy, CancellationToken cancellationToken) =>
+        Write(w => w.DeclareDead(siloId, joinedAt.ToUnixTimeMilliseconds(), declaredBy), cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
         Write(w => w.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken);
 

@@ -69,6 +69,17 @@ internal sealed partial class SqliteWriter
             return ClusterRules.Order(silos);
         });
 
+    /// <summary>Rule 6 of <see cref="IClusterStore"/>: marks the incarnation of <paramref name="siloId"/> that joined at <paramref name="joinedAtMs"/> dead when <paramref name="declaredBy"/> is live.</summary>
+    public bool DeclareDead(string siloId, long joinedAtMs, string declaredBy) =>
+        InTransaction(() =>
+        {
+            var c = Cluster;
+            var now = NowMs(c);
+            c.MarkDead.Bind(1, now).Run();
+            c.DeclareDead.Bind(1, siloId).Bind(2, joinedAtMs).Bind(3, declaredBy).Bind(4, now).Run();
+            return _db.Changes() == 1;
+        });
+
     /// <summary>
     /// The claim (rule 5 of <see cref="ILogStore"/>), all under the write lock: in <see cref="ClaimMode.RespectLiveSilo"/>
     /// condemned silos are marked dead and an owner that is an active silo refuses it; then the conditional epoch bump.
@@ -249,6 +260,11 @@ internal sealed partial class SqliteWriter
             "UPDATE silos SET contact_since = CASE WHEN 2 * (?2 - heartbeat) > (SELECT min(dead_after_ms) FROM silos WHERE status = 1) " +
             "THEN ?2 ELSE contact_since END, heartbeat = ?2, activations = ?3 WHERE silo_id = ?1 AND status = 1");
         public readonly SqliteStatement Leave = db.Prepare("UPDATE silos SET status = 3 WHERE silo_id = ?1");
+
+        // ?1 the silo, ?2 its joined_at (ms) as the declarer listed it, ?3 the declarer, which must be live at ?4 (now).
+        public readonly SqliteStatement DeclareDead = db.Prepare(
+            "UPDATE silos SET status = 2 WHERE silo_id = ?1 AND status = 1 AND abs(joined_at - ?2) < 1 " +
+            "AND EXISTS (SELECT 1 FROM silos d WHERE d.silo_id = ?3 AND d.status = 1 AND ?4 - d.heartbeat < d.dead_after_ms)");
         public readonly SqliteStatement Release = db.Prepare("UPDATE components SET owner = NULL WHERE owner = ?1");
 
         public readonly SqliteStatement ListSilos = db.Prepare(

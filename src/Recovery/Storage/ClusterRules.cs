@@ -9,6 +9,9 @@ public static class ClusterRules
     /// <summary>The most request numbers one <see cref="IClusterStore.OpenSessionAsync"/> call may reserve.</summary>
     public const int MaxReserve = 1_000_000;
 
+    /// <summary>Whether two readings of a silo's join time name the same incarnation (stores keep it to a millisecond or finer).</summary>
+    public static bool SameJoin(DateTimeOffset stored, DateTimeOffset given) => (stored - given).Duration() < TimeSpan.FromMilliseconds(1);
+
     /// <summary>A silo id must be a non-empty, non-blank string.</summary>
     public static void CheckSiloId(string siloId, string parameterName = "siloId")
     {

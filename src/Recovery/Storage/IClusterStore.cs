@@ -30,6 +30,11 @@ namespace Middleware.Recovery.Storage;
 /// <item>A session's reservations never overlap: every <see cref="OpenSessionAsync"/> and
 /// <see cref="ReserveSessionAsync"/> returns a range of request numbers above every range returned before for that
 /// session, across processes and restarts.</item>
+/// <item>A silo may also be declared dead on direct evidence, before its window passed (<see cref="DeclareDeadAsync"/>):
+/// a live silo whose connection to it was reset and whose port then refused connections (the process is gone) says so.
+/// Only the incarnation the declarer saw die is marked, and only by a silo that is itself live. Evidence that was wrong
+/// (a silo cut off, not dead) is safe for the same reason as rule 2's verdicts: the declared silo finds out at its next
+/// heartbeat and rejoins, and anything it still appends is fenced by the epoch of the silo that claimed its components.</item>
 /// </list>
 /// Arguments are checked by <see cref="ClusterRules"/>, applied once by <see cref="LogStoreBase"/> (same exceptions, same messages). A store that
 /// cannot be reached fails with <see cref="StoreUnavailableException"/>, like the log operations.
@@ -66,6 +71,15 @@ public interface IClusterStore : ILogStore
     /// it. A suspect (active, window passed, nobody to vouch against it) is listed active and not live.
     /// </summary>
     Task<IReadOnlyList<SiloEntry>> ListSilosAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Declares silo <paramref name="siloId"/> dead on direct evidence (rule 6): in one transaction, marks its row
+    /// <see cref="SiloStatus.Dead"/> only when it is active, it is the incarnation that joined at
+    /// <paramref name="joinedAt"/> (<see cref="SiloEntry.JoinedAt"/> as listed; a silo that rejoined since is not touched),
+    /// and <paramref name="declaredBy"/> is another silo that is live by the store's clock. Its components stay owned by
+    /// it, so a claim that respects live silos may take them at once. True when the row was marked.
+    /// </summary>
+    Task<bool> DeclareDeadAsync(string siloId, DateTimeOffset joinedAt, string declaredBy, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Hands a component over without raising its epoch: sets the owner to <paramref name="toSiloId"/> (null releases

@@ -28,6 +28,16 @@ public abstract partial class LogStoreBase
         Run("listing silos", null, true, () => ListSilosCoreAsync(cancellationToken));
 
     /// <inheritdoc />
+    public Task<bool> DeclareDeadAsync(string siloId, DateTimeOffset joinedAt, string declaredBy, CancellationToken cancellationToken = default) =>
+        Run("declaring dead silo", siloId, true, () =>
+        {
+            ClusterRules.CheckSiloId(siloId);
+            ClusterRules.CheckSiloId(declaredBy, nameof(declaredBy));
+            // A silo cannot declare itself dead: it leaves instead.
+            return siloId == declaredBy ? Task.FromResult(false) : DeclareDeadCoreAsync(siloId, joinedAt.ToUniversalTime(), declaredBy, cancellationToken);
+        });
+
+    /// <inheritdoc />
     public Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken = default) =>
         Run("handing over", componentId, true, () =>
         {
@@ -96,6 +106,9 @@ public abstract partial class LogStoreBase
 
     /// <summary>Marks condemned silos dead (rule 2), then lists them all in <see cref="ClusterRules.Order"/> (<see cref="IClusterStore.ListSilosAsync"/>).</summary>
     protected abstract Task<IReadOnlyList<SiloEntry>> ListSilosCoreAsync(CancellationToken cancellationToken);
+
+    /// <summary>The store's <see cref="IClusterStore.DeclareDeadAsync"/> (arguments checked; the two ids differ; joinedAt in UTC).</summary>
+    protected abstract Task<bool> DeclareDeadCoreAsync(string siloId, DateTimeOffset joinedAt, string declaredBy, CancellationToken cancellationToken);
 
     /// <summary>Hands a component over without an epoch bump (<see cref="IClusterStore.HandOverAsync"/>).</summary>
     protected abstract Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken);

@@ -60,6 +60,18 @@ public sealed partial class MemoryLogStore
         });
 
     /// <inheritdoc />
+    protected override Task<bool> DeclareDeadCoreAsync(string siloId, DateTimeOffset joinedAt, string declaredBy, CancellationToken cancellationToken) =>
+        Run(() =>
+        {
+            var now = _time.GetUtcNow();
+            MarkExpiredDead(now);
+            if (!_silos.TryGetValue(declaredBy, out var by) || !by.Entry(declaredBy, now).IsLive) return false;
+            if (!_silos.TryGetValue(siloId, out var row) || row.Status != SiloStatus.Active || !ClusterRules.SameJoin(row.JoinedAt, joinedAt)) return false;
+            _silos[siloId] = row with { Status = SiloStatus.Dead };
+            return true;
+        });
+
+    /// <inheritdoc />
     protected override Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) =>
         Run(() =>
         {

@@ -37,6 +37,9 @@ internal sealed class Forwarder(ConnectionOptions peerOptions, SiloOptions optio
         }
     }
 
+    /// <summary>The connection to the silo at <paramref name="address"/> (shared with forwarding; connects when needed).</summary>
+    public Task<MiddlewareConnection> ConnectAsync(string address, CancellationToken cancellationToken) => Peer(address).GetAsync(cancellationToken);
+
     private PeerConnection Peer(string address) => _peers.GetOrAdd(address, a => new PeerConnection(a, peerOptions));
 
     /// <inheritdoc />

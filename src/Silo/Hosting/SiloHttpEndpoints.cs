@@ -119,9 +119,44 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
             }
         }
 
+        AddMirroring(text, runtime, Add);
         var (sweeps, completedInDoubt) = silo.InDoubtSweeps;
         Add("middleware_in_doubt_sweeps_total", "counter", "Sweeps for turns in doubt that dead silos left in the log.", sweeps);
         Add("middleware_in_doubt_completed_total", "counter", "Turns in doubt this silo found by sweeping and completed.", completedInDoubt);
         return text.ToString();
+    }
+
+    /// <summary>Mirroring: standbys, records shipped and applied, lag per silo pair, divergences, warm and cold takeovers.</summary>
+    private void AddMirroring(StringBuilder text, Recovery.Runtime.LocalRuntime? runtime, Action<string, string, string, long> add)
+    {
+        var mirrors = runtime?.Mirrors;
+        var shipper = silo.Shipper;
+        add("middleware_mirror_standbys", "gauge", "Standby activations this silo keeps for components other silos own.", mirrors?.Count ?? 0);
+        add("middleware_mirror_mirrored_components", "gauge", "Live activations here whose component type is mirrored.",
+            runtime is null || shipper is null ? 0 : runtime.ActiveComponents.Count(id => shipper.IsMirrored(id.Type)));
+        add("middleware_mirror_records_shipped_total", "counter", "Durable records this silo shipped to mirrors (acknowledged).", shipper?.RecordsShipped ?? 0);
+        add("middleware_mirror_shipments_failed_total", "counter", "Shipments to a mirror that failed (it catches up from the store).", shipper?.Failures ?? 0);
+        add("middleware_mirror_overflows_total", "counter", "Times a shipping buffer overflowed (the mirror caught up from the store).", shipper?.Overflows ?? 0);
+        add("middleware_mirror_records_applied_total", "counter", "Shipped records this silo's standbys applied.", mirrors?.RecordsApplied ?? 0);
+        add("middleware_mirror_records_from_store_total", "counter", "Records standbys read from the store instead (bootstrap, gaps, takeover tails).", mirrors?.RecordsFromStore ?? 0);
+        add("middleware_mirror_divergences_total", "counter", "Shipped turns or checkpoints this silo's code did not reproduce.", mirrors?.Divergences ?? 0);
+        add("middleware_mirror_silos_declared_dead_total", "counter", "Silos this silo declared dead on direct evidence (reset connection, refused port).", silo.Mirroring?.DeclaredDead ?? 0);
+        text.Append("# HELP middleware_mirror_takeovers_total Components this silo took over from another owner: warm (from a standby) or cold (log replay).\n");
+        text.Append("# TYPE middleware_mirror_takeovers_total counter\n");
+        text.Append("middleware_mirror_takeovers_total{kind=\"warm\"} ").Append((mirrors?.WarmTakeovers ?? 0).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        text.Append("middleware_mirror_takeovers_total{kind=\"cold\"} ").Append((mirrors?.ColdTakeovers ?? 0).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        if (shipper is null) return;
+        var lanes = shipper.Lag();
+        text.Append("# HELP middleware_mirror_lag_records Records shipped to a mirror and not yet acknowledged, by mirror silo address.\n");
+        text.Append("# TYPE middleware_mirror_lag_records gauge\n");
+        foreach (var lane in lanes)
+            text.Append("middleware_mirror_lag_records{mirror=\"").Append(lane.Mirror).Append("\"} ").Append(lane.PendingRecords.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        text.Append("# HELP middleware_mirror_lag_ms Commit-to-acknowledgement time of shipments to a mirror since the last scrape (max) and of the last one, by mirror silo address.\n");
+        text.Append("# TYPE middleware_mirror_lag_ms gauge\n");
+        foreach (var lane in lanes)
+        {
+            text.Append("middleware_mirror_lag_ms{mirror=\"").Append(lane.Mirror).Append("\",stat=\"max\"} ").Append(lane.MaxLagMs.ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
+            text.Append("middleware_mirror_lag_ms{mirror=\"").Append(lane.Mirror).Append("\",stat=\"last\"} ").Append(lane.LastLagMs.ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
+        }
     }
 }

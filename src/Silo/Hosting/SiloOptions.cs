@@ -98,6 +98,19 @@ public sealed class SiloOptions
     /// <summary>The slowest a started frame may arrive, in bytes per second (after a 5 s grace). Default 16 KiB/s.</summary>
     public int MinDataRate { get; set; } = 16 * 1024;
 
+    /// <summary>
+    /// Which components get a warm standby on a second silo (process-level mirroring): <see cref="MirroringMode.Attributed"/>
+    /// (the default: classes marked <c>[Mirrored]</c>), <see cref="MirroringMode.All"/> or <see cref="MirroringMode.None"/>.
+    /// Every silo of a cluster should run the same mode.
+    /// </summary>
+    public MirroringMode Mirroring { get; set; } = MirroringMode.Attributed;
+
+    /// <summary>
+    /// Bytes of durable records the silo buffers per mirror silo while a shipment is in flight. A mirror that falls
+    /// further behind gets only how far each log got and catches up from the store (the owner never waits). Default 16 MiB.
+    /// </summary>
+    public long MirrorBufferBytes { get; set; } = 16L * 1024 * 1024;
+
     /// <summary>The parsed <see cref="Address"/>; call <see cref="Validate"/> first.</summary>
     public IPAddress BindAddress => ParseAddress(Address) ?? IPAddress.Loopback;
 
@@ -139,6 +152,8 @@ public sealed class SiloOptions
             throw new SiloOptionsException(SiloSettings.Advertise, $"is '{advertise}'; give host or host:port as other silos and clients reach this silo");
         foreach (var (name, setting) in Backends)
             BackendSettings.Check(name, setting);
+        if (MirrorBufferBytes is < 64 * 1024 or > 1L << 32)
+            throw new SiloOptionsException(SiloSettings.MirrorBufferBytes, $"is {MirrorBufferBytes}; set it from 65536 (64 KiB) to 4294967296 (4 GiB), default 16777216");
         if (MaxConnections is < 1 or > 1_000_000)
             throw new SiloOptionsException(SiloSettings.MaxConnections, $"is {MaxConnections}; set it from 1 to 1000000, default 4096");
         if (IdleTimeout < TimeSpan.FromSeconds(1) || IdleTimeout > TimeSpan.FromDays(1))
@@ -190,6 +205,19 @@ public sealed class SiloOptions
             "any" or "*" => IPAddress.Any,
             var text => IPAddress.TryParse(text, out var address) ? address : null,
         };
+}
+
+/// <summary>Which components a silo mirrors (<see cref="SiloOptions.Mirroring"/>).</summary>
+public enum MirroringMode
+{
+    /// <summary>No mirroring: a takeover replays the log from the latest checkpoint.</summary>
+    None,
+
+    /// <summary>Components whose class is marked <c>[Mirrored]</c>.</summary>
+    Attributed,
+
+    /// <summary>Every component.</summary>
+    All,
 }
 
 /// <summary>A silo setting is missing or invalid; the message names the option, environment variable and key.</summary>

@@ -19,6 +19,8 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     private LocalRuntime? _runtime;
     private ClusterMembership? _membership;
     private InDoubtSweeper? _sweeper;
+    private MirrorShipper? _shipper;
+    private MirrorService? _mirroring;
 
     /// <summary>Routes requests to their owners (any silo is a gateway).</summary>
     public ClusterRouter Router { get; } = new(options, logger, time);
@@ -62,10 +64,15 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
             TimeProvider = time,
             Logger = loggers.CreateLogger("Middleware.Engine"),
         };
+        // Durable records of mirrored components go to their mirror silo (process-level mirroring).
+        _shipper = new MirrorShipper(options, registry, () => _membership, Router.ConnectAsync, (address, _) => Router.Mirroring?.Suspect(address), logger, time);
+        environment.CommitObserver = _shipper;
         _backendSources.AddRange(BackendSettings.Register(environment.Backends, options.Backends));
         environment.Backends.ConfigurationHint = BackendSettings.Hint;
         var runtime = new LocalRuntime(_store, registry, options.Runtime, environment);
         Router.Attach(runtime, _store, cluster);
+        _mirroring = new MirrorService(options, runtime, cluster, _shipper, Router.ConnectAsync, logger, time);
+        Router.Mirroring = _mirroring;
         Volatile.Write(ref _runtime, runtime);
         logger.LogInformation("Silo {SiloId}: store {Store} open, components {Components}", options.SiloId, _store.Name, string.Join(", ", registry.Types.Select(t => t.Name)));
         if (options.OpenToNetworkWarning() is { } warning) logger.LogWarning("{Warning}", warning);
@@ -84,10 +91,17 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         await membership.StartAsync(cancellationToken).ConfigureAwait(false);
         _membership = membership;
         Router.UseMembership(membership);
+        _mirroring?.Start(membership);
         // Turns in doubt that dead silos (or this one, before a restart) left behind are completed without waiting for clients.
         _sweeper = new InDoubtSweeper(runtime, membership, logger);
         _sweeper.Start();
     }
+
+    /// <summary>The owner side of mirroring (shipping), or null before start.</summary>
+    public MirrorShipper? Shipper => _shipper;
+
+    /// <summary>The mirror side of mirroring and fast failover, or null before start.</summary>
+    public MirrorService? Mirroring => _mirroring;
 
     /// <summary>Sweeps for turns in doubt this silo ran, and turns it completed that way (tests, metrics).</summary>
     public (long Sweeps, long Completed) InDoubtSweeps => _sweeper is { } s ? (s.Sweeps, s.Completed) : (0, 0);
@@ -116,6 +130,8 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         var runtime = Interlocked.Exchange(ref _runtime, null);
         Router.Detach();
         if (_sweeper is not null) await _sweeper.DisposeAsync().ConfigureAwait(false);
+        if (_mirroring is not null) await _mirroring.DisposeAsync().ConfigureAwait(false);
+        if (_shipper is not null) await _shipper.DisposeAsync().ConfigureAwait(false);
         if (runtime is not null)
         {
             try

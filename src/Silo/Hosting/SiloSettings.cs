@@ -46,10 +46,12 @@ public static class SiloSettings
     public static readonly SiloSetting MaxQueuedReplyBytes = new("--max-queued-reply-bytes", "MIDDLEWARE_MAX_QUEUED_REPLY_BYTES", "Silo:MaxQueuedReplyBytes");
     public static readonly SiloSetting MinDataRate = new("--min-data-rate", "MIDDLEWARE_MIN_DATA_RATE", "Silo:MinDataRate");
     public static readonly SiloSetting Advertise = new("--advertise", "MIDDLEWARE_ADVERTISE", "Silo:AdvertiseAddress");
+    public static readonly SiloSetting Mirroring = new("--mirroring", "MIDDLEWARE_MIRRORING", "Silo:Mirroring");
+    public static readonly SiloSetting MirrorBufferBytes = new("--mirror-buffer-bytes", "MIDDLEWARE_MIRROR_BUFFER_BYTES", "Silo:MirrorBufferBytes");
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate];
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes];
 
     /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
     public static SiloSetting? ForRuntime(string property) => property switch
@@ -113,6 +115,17 @@ public static class SiloSettings
         if (Integer(configuration, MaxQueuedReplyBytes) is { } queued) options.MaxQueuedReplyBytes = queued;
         if (Integer(configuration, MinDataRate) is { } rate) options.MinDataRate = rate;
         if (configuration[Advertise.Key] is { Length: > 0 } advertise) options.AdvertiseAddress = advertise;
+        if (Integer(configuration, MirrorBufferBytes) is { } mirrorBuffer) options.MirrorBufferBytes = mirrorBuffer;
+        if (configuration[Mirroring.Key] is { Length: > 0 } mirroring)
+        {
+            options.Mirroring = mirroring.Trim().ToLowerInvariant() switch
+            {
+                "none" or "off" => MirroringMode.None,
+                "attributed" => MirroringMode.Attributed,
+                "all" => MirroringMode.All,
+                _ => throw new SiloOptionsException(Mirroring, $"is '{mirroring}'; use none, attributed (components marked [Mirrored], the default) or all"),
+            };
+        }
 
         // A single value is a list separated by ';' or ','; appsettings.json may also give a JSON array.
         var section = configuration.GetSection(Components.Key);

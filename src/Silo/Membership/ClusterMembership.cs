@@ -39,6 +39,9 @@ public sealed class ClusterMembership(IClusterStore store, SiloOptions options, 
     /// <summary>Raised after a refresh removed silos from the view (they died or left), with their ids.</summary>
     public event Action<IReadOnlyCollection<string>>? SilosGone;
 
+    /// <summary>Raised after a refresh changed the set of live silos (joins or departures), after <see cref="SilosGone"/>.</summary>
+    public event Action? ViewChanged;
+
     /// <summary>Joins the cluster, reads the view, and starts the heartbeat loop.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -83,6 +86,8 @@ public sealed class ClusterMembership(IClusterStore store, SiloOptions options, 
                 logger.LogInformation("Silo {SiloId}: silos gone from the cluster: {Gone}", options.SiloId, string.Join(", ", gone));
                 SilosGone?.Invoke(gone);
             }
+
+            if (gone.Length > 0 || live.Any(s => !before.Any(b => b.SiloId == s.SiloId))) ViewChanged?.Invoke();
         }
         finally
         {

@@ -54,6 +54,12 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         }, options, _time);
     }
 
+    /// <summary>Mirroring and fast failover of this silo, once started (null: requests for it are refused).</summary>
+    public MirrorService? Mirroring { get; set; }
+
+    /// <summary>The connection to another silo (shared with forwarding).</summary>
+    public Task<MiddlewareConnection> ConnectAsync(string address, CancellationToken cancellationToken) => _forwarder.ConnectAsync(address, cancellationToken);
+
     /// <summary>How long a request may wait here for its component to become reachable (owner declared dead, moved).</summary>
     public TimeSpan RouteTimeout => _options.DeadAfter + TimeSpan.FromSeconds(4);
 
@@ -103,6 +109,14 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             return ReplyMessage.Unavailable($"silo {_options.SiloId} is not running (starting or shutting down); retry with the same request id");
         if ((request.Flags & InvokeFlags.Control) != 0 && SessionOperations.Handles(request.Method))
             return await _sessions.HandleAsync(request, peer, cancellationToken).ConfigureAwait(false);
+        if ((request.Flags & InvokeFlags.Control) != 0 && request.Method is ProtocolConstants.MirrorShip or ProtocolConstants.MirrorList)
+        {
+            if (Mirroring is not { } mirroring) return ReplyMessage.Unavailable($"silo {_options.SiloId} has not joined the cluster yet; retry");
+            return request.Method == ProtocolConstants.MirrorShip
+                ? await mirroring.ShipAsync(request, cancellationToken).ConfigureAwait(false)
+                : mirroring.List(request);
+        }
+
         if ((request.Flags & InvokeFlags.Control) != 0 && request.Method == ProtocolConstants.ClusterSilos)
             return ReplyMessage.Ok(ControlCodec.Encode(_membership?.Live.Select(s => new SiloAddress(s.SiloId, s.Address)).ToList() ?? []));
 
@@ -190,6 +204,8 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
                 // the component is placed on a live silo and claimed there.
                 lastProblem = $"{owner} unreachable: {e.Message}";
                 _directory.Forget(idText);
+                // A reset connection and a refused port mean the process is gone: declare it dead now, not after its window.
+                if (e is ConnectionLostException or SocketException) Mirroring?.Suspect(owner);
                 if (_membership is { } membership)
                     await membership.RefreshAsync(cancellationToken, TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
             }

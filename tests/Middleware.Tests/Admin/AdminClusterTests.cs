@@ -38,13 +38,21 @@ public sealed class AdminClusterTests : IDisposable
         var run = await _fx.MwOnStore("cluster", "status", "--json");
         Assert.Equal(0, run.Code);
         var doc = JsonDocument.Parse(run.Out).RootElement;
-        Assert.Equal(["store", "live", "total", "components", "componentsWithoutLiveOwner", "silos"], Names(doc));
+        Assert.Equal(["store", "live", "total", "components", "componentsWithoutLiveOwner", "noMirror", "silos"], Names(doc));
+        Assert.StartsWith("only one live silo (silo-a)", doc.GetProperty("noMirror").GetString(), StringComparison.Ordinal);
         Assert.Equal(1, doc.GetProperty("live").GetInt32());
         Assert.Equal(3, doc.GetProperty("total").GetInt32());
         Assert.Equal(3, doc.GetProperty("components").GetInt32());
         Assert.Equal(1, doc.GetProperty("componentsWithoutLiveOwner").GetInt32()); // z: its owner is dead
         var silos = doc.GetProperty("silos").EnumerateArray().ToDictionary(s => s.GetProperty("siloId").GetString()!);
-        Assert.Equal(["siloId", "address", "httpAddress", "status", "heartbeatAgeSeconds", "deadAfterSeconds", "activations", "componentsOwned", "joinedAt"], Names(silos["silo-a"]));
+        Assert.Equal(["siloId", "address", "httpAddress", "status", "heartbeatAgeSeconds", "deadAfterSeconds", "activations", "componentsOwned", "joinedAt", "mirror"], Names(silos["silo-a"]));
+        // silo-a is live in the table but no process listens at its addresses: its mirror load is unknown, and says why.
+        var load = silos["silo-a"].GetProperty("mirror");
+        Assert.Equal(["standbys", "diverged", "maxLagRecords", "maxLagMs", "mirroredComponents", "lastShipLagMs", "error"], Names(load));
+        Assert.Equal(JsonValueKind.Null, load.GetProperty("standbys").ValueKind);
+        Assert.Contains("$mirror.list", load.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("/metrics at 127.0.0.1:2001", load.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(JsonValueKind.Null, silos["silo-b"].GetProperty("mirror").ValueKind); // not live: not asked
         Assert.Equal("live", silos["silo-a"].GetProperty("status").GetString());
         Assert.Equal("127.0.0.1:1001", silos["silo-a"].GetProperty("address").GetString());
         Assert.Equal("127.0.0.1:2001", silos["silo-a"].GetProperty("httpAddress").GetString());
@@ -65,6 +73,9 @@ public sealed class AdminClusterTests : IDisposable
         Assert.Contains("1 live of 3 silo(s)", table.Out, StringComparison.Ordinal);
         Assert.Contains("│ silo-b ", table.Out, StringComparison.Ordinal);
         Assert.Matches(@"silo-a\s+│ 127\.0\.0\.1:1001 │ live\s+│ \d+\.\d s", table.Out);
+        Assert.Contains("no mirror: only one live silo (silo-a)", table.Out, StringComparison.Ordinal);
+        Assert.Matches(@"│ silo-a\s+│ -\s+│ -\s+│", table.Out); // its mirror load: unknown
+        Assert.Contains("note: silo-a: $mirror.list: ", table.Out, StringComparison.Ordinal);
     }
 
     [Fact]

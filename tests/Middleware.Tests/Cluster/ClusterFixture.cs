@@ -30,7 +30,7 @@ internal sealed class ClusterFixture : IAsyncDisposable
     public IReadOnlyList<SiloProcess> Silos => _silos;
 
     /// <summary>Starts <paramref name="count"/> silos (ids <c>PREFIX-1..N</c>) on a new SQLite file or on <paramref name="store"/>.</summary>
-    public static async Task<ClusterFixture> StartAsync(int count = 3, string? store = null)
+    public static async Task<ClusterFixture> StartAsync(int count = 3, string? store = null, params string[] extra)
     {
         string? directory = null;
         if (store is null)
@@ -45,7 +45,7 @@ internal sealed class ClusterFixture : IAsyncDisposable
         {
             // One at a time: the first creates the schema, the others find it.
             for (var i = 1; i <= count; i++)
-                fixture._silos.Add(await SiloProcess.StartAsync(store, "--silo-id", $"{prefix}-{i}", "--dead-after-ms", DeadAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                await fixture.StartSiloAsync($"{prefix}-{i}", extra);
         }
         catch
         {
@@ -54,6 +54,15 @@ internal sealed class ClusterFixture : IAsyncDisposable
         }
 
         return fixture;
+    }
+
+    /// <summary>Starts one more silo of this cluster (or a restart under an old id) with the fixture's settings and <paramref name="extra"/>.</summary>
+    public async Task<SiloProcess> StartSiloAsync(string siloId, params string[] extra)
+    {
+        string[] deadAfter = extra.Contains("--dead-after-ms") ? [] : ["--dead-after-ms", DeadAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        var silo = await SiloProcess.StartAsync(Store, ["--silo-id", siloId, .. deadAfter, .. extra]);
+        if (!_silos.Contains(silo)) _silos.Add(silo);
+        return silo;
     }
 
     /// <summary>A client of the real SDK on the given silos (all by default), with retries generous enough for a takeover.</summary>
