@@ -26,7 +26,8 @@ internal static class MirrorsCommand
         var command = new Command("mirrors", "List the warm standbys the live silos keep: owner, mirror (and the expected one), applied seq against the log, lag, divergence.") { id, clusterKey, adminKeyFile };
         command.SetAction(async (parse, ct) =>
         {
-            await using var store = await cli.OpenClusterStoreAsync(parse).ConfigureAwait(false);
+            // Listing the silos marks the late ones dead (a write), as in cluster status.
+            await using var store = await cli.OpenClusterStoreAsync(parse, write: true).ConfigureAwait(false);
             string? asked = null;
             if (parse.GetValue(id) is { } text) asked = (await ComponentLookup.GetAsync(store, text, ct).ConfigureAwait(false)).Head.ComponentId;
             var live = (await CliContext.Cluster(store).ListSilosAsync(ct).ConfigureAwait(false)).Where(s => s.IsLive).ToList();

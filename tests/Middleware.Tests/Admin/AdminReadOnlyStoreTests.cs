@@ -109,7 +109,7 @@ public sealed class AdminReadOnlyStoreTests : IDisposable
         {
             await connection.OpenAsync();
             await using var command = connection.CreateCommand();
-            command.CommandText = "DELETE FROM schema_version WHERE version = 3";
+            command.CommandText = "DELETE FROM schema_version WHERE version = (SELECT max(version) FROM schema_version)";
             await command.ExecuteNonQueryAsync();
         }
 

@@ -161,9 +161,16 @@ public sealed class ProtocolFuzzTests(ITestOutputHelper output) : IAsyncLifetime
     /// Sends <paramref name="bytes"/> on a fresh connection, ends the sending side (so a frame cut short is seen as ended,
     /// not awaited), and reads whatever the silo answers until it closes or a short time passes.
     /// </summary>
+    private int _sources;
+
     private async Task SendAndDrainAsync(byte[] bytes)
     {
         using var socket = new Socket(_silo.Protocol.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        // Each fuzz connection comes from its own loopback address (Linux routes all of 127.0.0.0/8 to lo): the silo
+        // throttles failed handshakes per address, which would otherwise lock out the fuzzer after five bad Hellos and
+        // leave the parser untested, and lock out the valid client that checks the silo on 127.0.0.1.
+        var n = Interlocked.Increment(ref _sources);
+        socket.Bind(new System.Net.IPEndPoint(new System.Net.IPAddress([127, 1, (byte)(n / 250 % 250), (byte)(1 + n % 250)]), 0));
         await socket.ConnectAsync(_silo.Protocol);
         try
         {

@@ -99,9 +99,14 @@ public sealed class SiloAuthorizationTests
                 RouteToOwners = false,
             });
 
-            // Rendezvous places some of these on keyed-2: the gateway forwards them over a silo-key connection.
-            for (var i = 0; i < 12; i++)
+            // Rendezvous places some of these on keyed-2 (once the gateway's view holds it, within a heartbeat): the
+            // gateway forwards them over a silo-key connection.
+            for (var i = 0; i < 200 && await gateway.ReadMetricAsync("middleware_requests_forwarded_total") == 0; i++)
+            {
                 Assert.Equal(3, await client.GetComponent<Bank.IAccount>($"k{i}").Deposit(3));
+                if (i >= 12) await Task.Delay(50);
+            }
+
             Assert.True(await gateway.ReadMetricAsync("middleware_requests_forwarded_total") > 0, "nothing was forwarded");
             Assert.Equal(0, await other.ReadMetricAsync("middleware_handshake_credential_failures_total"));
         }
