@@ -36,13 +36,21 @@ public sealed record ClusterOptions(
     string? JsonPath,
     InvokePath Invoke,
     int CheckpointEvery,
-    int Seed)
+    int Seed,
+    string Mirroring = "attributed")
 {
-    private static readonly string[] Known = ["--silos", "--store", "--workload", "--concurrency", "--keys", "--tellers", "--duration", "--warmup", "--echo-duration", "--json", "--invoke", "--checkpoint-every", "--seed"];
+    private static readonly string[] Known = ["--silos", "--store", "--workload", "--concurrency", "--keys", "--tellers", "--duration", "--warmup", "--echo-duration", "--json", "--invoke", "--checkpoint-every", "--seed", "--mirroring"];
 
-    public static ClusterOptions Parse(string[] args)
+    /// <summary><c>--mirroring none|attributed|all</c>, passed to every silo (default attributed, the silo's own default).</summary>
+    internal static string ParseMirroring(FlagReader f) => (f.String("--mirroring") ?? "attributed").ToLowerInvariant() switch
     {
-        var f = new FlagReader(args, Known);
+        var m when m is "none" or "attributed" or "all" => m,
+        var other => throw new UsageException($"--mirroring '{other}' is unknown; use --mirroring none, attributed or all."),
+    };
+
+    /// <summary>The <c>--store</c> setting for silo processes: (store for the silos, kind, temp file to delete or null).</summary>
+    internal static (string Store, string Kind, string? Temp) ParseStore(FlagReader f)
+    {
         var storeFlag = f.String("--store") ?? throw new UsageException("--store is required: --store sqlite (a fresh temp file), --store sqlite:PATH, --store postgres:<Npgsql connection string> or --store memory (one silo, no log: a baseline).");
         string store, kind;
         string? temp = null;
@@ -70,6 +78,14 @@ public sealed record ClusterOptions(
             // Only the kind is echoed: a connection string may hold a password.
             throw new UsageException($"--store '{storeFlag.Split(':')[0]}' cannot be shared by silo processes; use --store sqlite, --store sqlite:PATH or --store postgres:<connection string>.");
         }
+
+        return (store, kind, temp);
+    }
+
+    public static ClusterOptions Parse(string[] args)
+    {
+        var f = new FlagReader(args, Known);
+        var (store, kind, temp) = ParseStore(f);
 
         var workload = (f.String("--workload") ?? "deposit").ToLowerInvariant() switch
         {
@@ -104,7 +120,8 @@ public sealed record ClusterOptions(
             f.OutputFile("--json"),
             invoke,
             f.PositiveInt("--checkpoint-every", 1000),
-            f.PositiveInt("--seed", 1, allowZero: true));
+            f.PositiveInt("--seed", 1, allowZero: true),
+            ParseMirroring(f));
     }
 }
 
@@ -126,7 +143,7 @@ internal static class ClusterScenario
         var keys = Enumerable.Range(1, o.Keys).Select(i => $"b{nonce}-{LocalScenario.KeyOf(i)}").ToArray();
         var tellers = Enumerable.Range(0, o.Tellers).Select(i => $"b{nonce}-teller-{i:D4}").ToArray();
         Console.Error.WriteLine($"cluster: silos={o.Silos} store={o.StoreKind} workload={o.Workload.ToString().ToLowerInvariant()} concurrency={o.Concurrency} keys={o.Keys}" +
-            (o.Workload == ClusterWorkload.Transfer ? $" tellers={o.Tellers}" : "") + $" warmup={o.WarmupSeconds}s duration={o.DurationSeconds}s invoke={o.Invoke.ToString().ToLowerInvariant()}");
+            (o.Workload == ClusterWorkload.Transfer ? $" tellers={o.Tellers}" : "") + $" warmup={o.WarmupSeconds}s duration={o.DurationSeconds}s invoke={o.Invoke.ToString().ToLowerInvariant()} mirroring={o.Mirroring}");
         try
         {
             var startWatch = Stopwatch.StartNew();
@@ -135,7 +152,7 @@ internal static class ClusterScenario
                 Store = o.Store,
                 Count = o.Silos,
                 Components = [SiloBuild.LocateBankComponents()],
-                ExtraArgs = ["--checkpoint-every", o.CheckpointEvery.ToString(CultureInfo.InvariantCulture)],
+                ExtraArgs = ["--checkpoint-every", o.CheckpointEvery.ToString(CultureInfo.InvariantCulture), "--mirroring", o.Mirroring],
                 // Account declares the ledger back end; the deposit and transfer workloads never post to it.
                 Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = $"sqlite:{Path.Combine(Path.GetTempPath(), $"middleware-bench-ledger-{Environment.ProcessId}.db")}" },
             }).ConfigureAwait(false);
@@ -260,12 +277,22 @@ internal static class ClusterScenario
                 .Add("errors_total", allErrors)
                 .Add("balance_check", check)
                 .Add("first_error", firstError ?? echo.FirstError)
+                .Add("mirroring", o.Mirroring)
+                .Add("mirror_records_shipped", after.Mirror.Shipped - before.Mirror.Shipped)
+                .Add("mirror_records_applied", after.Mirror.Applied - before.Mirror.Applied)
+                .Add("mirror_shipments", MirrorMetrics.Shipments(before.Mirror, after.Mirror))
+                .Add("mirror_lag_mean_ms", MirrorMetrics.LagMeanMs(before.Mirror, after.Mirror))
+                .Add("mirror_lag_p50_le_ms", MirrorMetrics.LagPercentileBound(before.Mirror, after.Mirror, 50))
+                .Add("mirror_lag_p99_le_ms", MirrorMetrics.LagPercentileBound(before.Mirror, after.Mirror, 99))
+                .Add("mirror_lag_recent_p99_ms", after.Mirror.RecentP99Ms)
+                .Add("mirror_lag_max_ms", after.Mirror.ScrapeMaxLagMs)
                 .Add("utc", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
             if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
 
             Console.WriteLine(
-                $"cluster silos={o.Silos} store={o.StoreKind} {o.Workload.ToString().ToLowerInvariant()} c={o.Concurrency} keys={o.Keys}: {throughput:F0} req/s, p50 {latency.PercentileMs(50):F2} ms, p99 {latency.PercentileMs(99):F2} ms, max {latency.MaxMs:F1} ms, " +
+                $"cluster silos={o.Silos} store={o.StoreKind} mirroring={o.Mirroring} {o.Workload.ToString().ToLowerInvariant()} c={o.Concurrency} keys={o.Keys}: {throughput:F0} req/s, p50 {latency.PercentileMs(50):F2} ms, p99 {latency.PercentileMs(99):F2} ms, max {latency.MaxMs:F1} ms, " +
                 $"avg batch {(batches == 0 ? 0 : records / batches):F1}, forwarded {(served == 0 ? 0 : 100 * forwarded / served):F0}%, cpu client {clientCpu:F2} silos {siloCpu:F2} others {hostBusy - clientCpu - siloCpu:F2} cores, echo {echo.PerSecond:F0}/s, " +
+                (o.Mirroring == "none" ? "" : $"mirror lag p99 <= {MirrorMetrics.LagPercentileBound(before.Mirror, after.Mirror, 99)} ms (recent {after.Mirror.RecentP99Ms:F2}), max {after.Mirror.ScrapeMaxLagMs:F1} ms, ") +
                 $"{requests} requests, errors {reportedErrors}, check {check}" + (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
             if (mismatch) Console.Error.WriteLine($"error: {check} ({allErrors} requests failed{(firstError is null ? "" : ", first: " + firstError)}).");
             else if (firstError is not null) Console.Error.WriteLine($"error: {allErrors} requests failed; first: {firstError}");
@@ -404,7 +431,7 @@ internal static class ClusterScenario
 
 
     /// <summary>Counters of every silo (summed) and CPU of the silos, this process and the machine at one moment.</summary>
-    private sealed record Snapshot(double Batches, double Records, double Served, double Forwarded, TimeSpan SiloCpu, TimeSpan ClientCpu, long Allocated, HostCpu Host)
+    private sealed record Snapshot(double Batches, double Records, double Served, double Forwarded, TimeSpan SiloCpu, TimeSpan ClientCpu, long Allocated, HostCpu Host, MirrorMetrics Mirror)
     {
         public static async Task<Snapshot> TakeAsync(SiloLauncher cluster)
         {
@@ -420,7 +447,8 @@ internal static class ClusterScenario
                 running.Aggregate(TimeSpan.Zero, (total, s) => total + s.CpuTime),
                 process.TotalProcessorTime,
                 GC.GetTotalAllocatedBytes(precise: false),
-                HostCpu.Read());
+                HostCpu.Read(),
+                MirrorMetrics.From(metrics));
         }
     }
 

@@ -41,6 +41,19 @@ public static class Program
                        --concurrency C  (64)  --keys K (1000)  --tellers T (= C)  --duration S (10)  --warmup S (3)
                        --echo-duration S (3; 0 skips the echo)  --json FILE  --invoke raw|proxy (raw)
                        --checkpoint-every N (1000)  --seed N (1)
+                       --mirroring none|attributed|all   passed to every silo (default attributed: Account and Teller)
+          failover   N silos, C closed loops of Deposit(1) on K accounts; after --warmup and --before seconds SIGKILL the
+                     silo owning most accounts (store heads), keep the load --duration more seconds; report the first answer
+                     for a dead silo's account, the longest gap between completions, the slowest request, warm/cold
+                     takeovers, and lost/duplicated deposits (per-account balances against acknowledged deposits).
+                       --silos N (3)  --store sqlite|sqlite:PATH|postgres:<cs> (required)  --mirroring none|attributed|all
+                       --concurrency C (64)  --keys K (1000)  --warmup S (8)  --before S (5)  --duration S (10, after the kill)
+                       --checkpoint-every N (1000)  --dead-after-ms MS (silo default)  --json FILE  --seed N (1)
+          takeover   One account gets --turns deposits with checkpoints off; SIGKILL its owner; a new Deposit(1) every
+                     --probe-interval-ms until one is answered: time from the kill and from the takeover decision.
+                       --silos N (3)  --store ... (required)  --mirroring none|attributed|all  --turns N (100000)
+                       --concurrency C (64, while writing)  --warmup S (3)  --duration S (30, probing limit)
+                       --probe-interval-ms MS (10)  --dead-after-ms MS  --json FILE
           replay     Writes N turns to one component, then times activation (claim + read + replay) in a
                      fresh runtime on the same store.
                        --store memory|sqlite     (required)
@@ -78,6 +91,10 @@ public static class Program
                     return await LocalScenario.RunAsync(LocalOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "cluster":
                     return await ClusterScenario.RunAsync(ClusterOptions.Parse(args[1..])).ConfigureAwait(false);
+                case "failover":
+                    return await FailoverScenario.RunFailoverAsync(FailoverOptions.Parse(args[1..], takeover: false)).ConfigureAwait(false);
+                case "takeover":
+                    return await FailoverScenario.RunTakeoverAsync(FailoverOptions.Parse(args[1..], takeover: true)).ConfigureAwait(false);
                 case "replay":
                     return await ReplayScenario.RunAsync(ReplayOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "append":
@@ -92,7 +109,7 @@ public static class Program
                     if (args.Length != 2) throw new UsageException("summarize takes one directory, e.g. `summarize bench/results`.");
                     return Summarizer.Run(args[1]);
                 default:
-                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, replay, append, echo, micro or summarize (see --help).");
+                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, failover, takeover, replay, append, echo, micro or summarize (see --help).");
             }
         }
         catch (HelpRequested)

@@ -158,5 +158,18 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
             text.Append("middleware_mirror_lag_ms{mirror=\"").Append(lane.Mirror).Append("\",stat=\"max\"} ").Append(lane.MaxLagMs.ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
             text.Append("middleware_mirror_lag_ms{mirror=\"").Append(lane.Mirror).Append("\",stat=\"last\"} ").Append(lane.LastLagMs.ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
         }
+
+        // Over every mirror: the 50th and 99th percentile of the recent shipments (the last 4096 per mirror), and the
+        // histogram of every shipment since start (subtract two scrapes for the quantiles of a window).
+        text.Append("middleware_mirror_lag_ms{stat=\"p50\"} ").Append(shipper.LagPercentile(50).ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
+        text.Append("middleware_mirror_lag_ms{stat=\"p99\"} ").Append(shipper.LagPercentile(99).ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
+        var (cumulative, count, sumMs) = shipper.LagHistogram();
+        text.Append("# HELP middleware_mirror_shipment_lag_ms Commit-to-acknowledgement time of every shipment to a mirror since start (ms).\n");
+        text.Append("# TYPE middleware_mirror_shipment_lag_ms histogram\n");
+        for (var i = 0; i < cumulative.Count; i++)
+            text.Append("middleware_mirror_shipment_lag_ms_bucket{le=\"").Append(MirrorShipper.LagBucketsMs[i].ToString(CultureInfo.InvariantCulture)).Append("\"} ").Append(cumulative[i].ToString(CultureInfo.InvariantCulture)).Append('\n');
+        text.Append("middleware_mirror_shipment_lag_ms_bucket{le=\"+Inf\"} ").Append(count.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        text.Append("middleware_mirror_shipment_lag_ms_sum ").Append(sumMs.ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
+        text.Append("middleware_mirror_shipment_lag_ms_count ").Append(count.ToString(CultureInfo.InvariantCulture)).Append('\n');
     }
 }

@@ -35,6 +35,11 @@ public sealed class MirrorShipper : ICommitObserver, IAsyncDisposable
     private long _shipments;
     private long _overflows;
     private long _failures;
+    private readonly long[] _lagCounts = new long[LagBucketsMs.Count + 1];
+    private long _lagSumMicros;
+
+    /// <summary>Upper bounds (ms) of the shipment lag histogram (<see cref="LagHistogram"/>); one more bucket holds the rest.</summary>
+    public static IReadOnlyList<double> LagBucketsMs { get; } = [0.5, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000];
 
     /// <summary>
     /// A shipper for the silo of <paramref name="options"/>: <paramref name="connect"/> gives the connection to a silo
@@ -78,6 +83,42 @@ public sealed class MirrorShipper : ICommitObserver, IAsyncDisposable
         var all = new List<double>();
         foreach (var lane in _lanes.Values) all.AddRange(lane.Samples());
         return all;
+    }
+
+    /// <summary>
+    /// Every acknowledged shipment's lag since the silo started, as cumulative counts per bound of
+    /// <see cref="LagBucketsMs"/> plus the total (the +Inf bucket), and the sum of the lags in ms: a Prometheus histogram,
+    /// from which a scraper gets the quantiles of any window by subtracting two scrapes.
+    /// </summary>
+    public (IReadOnlyList<long> Cumulative, long Count, double SumMs) LagHistogram()
+    {
+        var cumulative = new long[LagBucketsMs.Count];
+        long running = 0;
+        for (var i = 0; i < LagBucketsMs.Count; i++)
+        {
+            running += Interlocked.Read(ref _lagCounts[i]);
+            cumulative[i] = running;
+        }
+
+        return (cumulative, running + Interlocked.Read(ref _lagCounts[^1]), Interlocked.Read(ref _lagSumMicros) / 1000.0);
+    }
+
+    /// <summary>The <paramref name="percentile"/> (0-100, nearest rank) of <see cref="LagSamples"/>, or 0 without samples.</summary>
+    public double LagPercentile(double percentile)
+    {
+        var samples = LagSamples().ToArray();
+        if (samples.Length == 0) return 0;
+        Array.Sort(samples);
+        var rank = (int)Math.Ceiling(percentile / 100 * samples.Length);
+        return samples[Math.Clamp(rank - 1, 0, samples.Length - 1)];
+    }
+
+    private void CountLag(double lagMs)
+    {
+        var bucket = 0;
+        while (bucket < LagBucketsMs.Count && lagMs > LagBucketsMs[bucket]) bucket++;
+        Interlocked.Increment(ref _lagCounts[bucket]);
+        Interlocked.Add(ref _lagSumMicros, (long)(lagMs * 1000));
     }
 
     /// <summary>True when <paramref name="componentType"/> is mirrored under the silo's <see cref="SiloOptions.Mirroring"/>.</summary>
@@ -251,6 +292,7 @@ public sealed class MirrorShipper : ICommitObserver, IAsyncDisposable
                     if (items.Count > 0)
                     {
                         var lag = shipper._time.GetElapsedTime(items[0].At).TotalMilliseconds;
+                        shipper.CountLag(lag);
                         lock (_gate)
                         {
                             LastLagMs = lag;
