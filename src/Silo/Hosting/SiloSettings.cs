@@ -39,10 +39,16 @@ public static class SiloSettings
     public static readonly SiloSetting MaxQueuedReplyBytes = new("--max-queued-reply-bytes", "MIDDLEWARE_MAX_QUEUED_REPLY_BYTES", "Silo:MaxQueuedReplyBytes");
     public static readonly SiloSetting MinDataRate = new("--min-data-rate", "MIDDLEWARE_MIN_DATA_RATE", "Silo:MinDataRate");
     public static readonly SiloSetting Advertise = new("--advertise", "MIDDLEWARE_ADVERTISE", "Silo:AdvertiseAddress");
+    public static readonly SiloSetting TlsCertificate = new("--tls-certificate", "MIDDLEWARE_TLS_CERTIFICATE", "Silo:TlsCertificate");
+    public static readonly SiloSetting TlsKey = new("--tls-key", "MIDDLEWARE_TLS_KEY", "Silo:TlsKey");
+    public static readonly SiloSetting TlsCertificatePassword = new("--tls-certificate-password", "MIDDLEWARE_TLS_CERTIFICATE_PASSWORD", "Silo:TlsCertificatePassword");
+    public static readonly SiloSetting TlsCa = new("--tls-ca", "MIDDLEWARE_TLS_CA", "Silo:TlsCa");
+    public static readonly SiloSetting TlsClientCertificates = new("--tls-client-certificates", "MIDDLEWARE_TLS_CLIENT_CERTIFICATES", "Silo:TlsClientCertificates");
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate];
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate,
+        TlsCertificate, TlsKey, TlsCertificatePassword, TlsCa, TlsClientCertificates];
 
     /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
     public static SiloSetting? ForRuntime(string property) => property switch
@@ -103,6 +109,20 @@ public static class SiloSettings
         if (Integer(configuration, MaxQueuedReplyBytes) is { } queued) options.MaxQueuedReplyBytes = queued;
         if (Integer(configuration, MinDataRate) is { } rate) options.MinDataRate = rate;
         if (configuration[Advertise.Key] is { Length: > 0 } advertise) options.AdvertiseAddress = advertise;
+        if (configuration[TlsCertificate.Key] is { Length: > 0 } certificate) options.TlsCertificate = certificate;
+        if (configuration[TlsKey.Key] is { Length: > 0 } tlsKey) options.TlsKey = tlsKey;
+        if (configuration[TlsCertificatePassword.Key] is { Length: > 0 } password) options.TlsCertificatePassword = password;
+        if (configuration[TlsCa.Key] is { Length: > 0 } ca) options.TlsCa = ca;
+        if (configuration[TlsClientCertificates.Key] is { Length: > 0 } clientCertificates)
+        {
+            options.TlsClientCertificates = clientCertificates.Trim().ToLowerInvariant() switch
+            {
+                "none" => Transport.Tls.ClientCertificateRequirement.None,
+                "optional" => Transport.Tls.ClientCertificateRequirement.Optional,
+                "required" => Transport.Tls.ClientCertificateRequirement.Required,
+                _ => throw new SiloOptionsException(TlsClientCertificates, $"is '{clientCertificates}'; use required, optional or none"),
+            };
+        }
 
         // A single value is a list separated by ';' or ','; appsettings.json may also give a JSON array.
         var section = configuration.GetSection(Components.Key);
