@@ -40,6 +40,7 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
             HandshakeTimeout = options.ConnectTimeout,
             // Per-attempt deadlines come from the pipeline's timeout; the connection's own sweep is only a backstop.
             RequestTimeout = options.AttemptTimeout + TimeSpan.FromSeconds(1),
+            Tls = options.Tls,
         };
         _gateways = gateways.Select(g => new PeerConnection(g, _connectionOptions)).ToArray();
         _pipeline = BuildPipeline(options);
@@ -91,6 +92,12 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
                 await client.DisposeAsync().ConfigureAwait(false);
                 throw new ClientConnectException(
                     $"The gateway {gateway.Address} refused this client: {e.Reason}. Check MiddlewareClientOptions.ClusterKey and that client and silo run the same protocol version.", e);
+            }
+            catch (Protocol.Tls.TlsRefusedException e)
+            {
+                // A certificate this client does not trust is not a silo being down: trying the others would hide it.
+                await client.DisposeAsync().ConfigureAwait(false);
+                throw new ClientConnectException($"The gateway {gateway.Address}: {e.Message}", e);
             }
             catch (Exception e) when (e is SocketException or TimeoutException or ConnectionLostException or IOException)
             {

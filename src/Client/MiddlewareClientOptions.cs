@@ -21,6 +21,13 @@ public sealed class MiddlewareClientOptions
     /// <summary>The cluster key the silos require; null sends none.</summary>
     public string? ClusterKey { get; init; }
 
+    /// <summary>
+    /// TLS to the silos (<see cref="Protocol.Tls.TlsClientOptions.FromFiles"/>: the CA that signed their certificates,
+    /// this client's certificate when they require mutual TLS); null (the default) connects in plain TCP, which silos
+    /// with TLS refuse, saying so.
+    /// </summary>
+    public Protocol.Tls.TlsClientOptions? Tls { get; init; }
+
     /// <summary>How this client names itself to the silos (server logs).</summary>
     public string ClientName { get; init; } = $"client:{Environment.MachineName}:{Environment.ProcessId}";
 
@@ -84,6 +91,7 @@ public sealed class MiddlewareClientOptions
             throw new ArgumentException("MiddlewareClientOptions.ClusterKey is empty; give the cluster's key or leave it null.", nameof(ClusterKey));
         if (SessionId is not null && (string.IsNullOrWhiteSpace(SessionId) || SessionId.Contains(':')))
             throw new ArgumentException($"MiddlewareClientOptions.SessionId '{SessionId}' is not usable; give a non-empty id without ':' (request ids are sessionId:n), or leave it null for a new session.", nameof(SessionId));
+        Tls?.Validate();
         Positive(AttemptTimeout, nameof(AttemptTimeout), allowInfinite: false);
         Positive(RequestTimeout, nameof(RequestTimeout), allowInfinite: true);
         Positive(ConnectTimeout, nameof(ConnectTimeout), allowInfinite: false);

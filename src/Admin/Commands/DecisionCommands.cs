@@ -39,6 +39,8 @@ internal static class DecisionCommands
         var components = new Option<string?>("--components") { Description = "The application's component assembly: needed only when no silo is live (the tool then replays the log itself)." };
         var clusterKey = CliOptions.ClusterKey();
         var command = new Command(name, description) { id, reason, components, clusterKey };
+        var tls = new TlsCliOptions();
+        tls.AddTo(command);
         if (seq is not null) command.Options.Add(seq);
         command.SetAction(async (parse, ct) =>
         {
@@ -54,7 +56,7 @@ internal static class DecisionCommands
             DecisionShape shape;
             if (live)
             {
-                shape = await ThroughOwnerAsync(store, cid, operation, new DecisionRequest(by, text, at), CliContext.ClusterKey(parse, clusterKey), ct).ConfigureAwait(false);
+                shape = await ThroughOwnerAsync(store, cid, operation, new DecisionRequest(by, text, at), CliContext.ClusterKey(parse, clusterKey), tls.Read(parse), ct).ConfigureAwait(false);
             }
             else
             {
@@ -71,9 +73,9 @@ internal static class DecisionCommands
         return command;
     }
 
-    private static async Task<DecisionShape> ThroughOwnerAsync(ILogStore store, ComponentId cid, string operation, DecisionRequest request, string? clusterKey, CancellationToken ct)
+    private static async Task<DecisionShape> ThroughOwnerAsync(ILogStore store, ComponentId cid, string operation, DecisionRequest request, string? clusterKey, Protocol.Tls.TlsClientOptions? tls, CancellationToken ct)
     {
-        await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), clusterKey, ct).ConfigureAwait(false);
+        await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), clusterKey, tls, ct).ConfigureAwait(false);
         var head = await store.GetHeadAsync(cid.ToString(), ct).ConfigureAwait(false);
         var owner = head?.Owner is { } ownerId ? link.Live.FirstOrDefault(s => s.SiloId == ownerId)?.Address : null;
         var message = new InvokeMessage(cid.Type, cid.Key, operation, "$control:" + Guid.NewGuid().ToString("N"), null, null, ControlCodec.Encode(request), InvokeFlags.Control);

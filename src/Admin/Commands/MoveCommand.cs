@@ -22,12 +22,14 @@ internal static class MoveCommand
         var to = new Option<string>("--to") { Description = "The id of the live silo to move the component to (mw cluster status lists them).", Required = true };
         var clusterKey = CliOptions.ClusterKey();
         var command = new Command("move", "Hand a component over to another live silo (the owner checkpoints and deactivates it first).") { id, to, clusterKey };
+        var tls = new TlsCliOptions();
+        tls.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             await using var store = await cli.OpenClusterStoreAsync(parse).ConfigureAwait(false);
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
             var destination = parse.GetValue(to)!;
-            await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), CliContext.ClusterKey(parse, clusterKey), ct).ConfigureAwait(false);
+            await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), CliContext.ClusterKey(parse, clusterKey), tls.Read(parse), ct).ConfigureAwait(false);
             if (!link.Live.Any(s => s.SiloId == destination))
             {
                 throw new AdminException($"'{destination}' is not a live silo; the live ones are: {string.Join(", ", link.Live.Select(s => $"{s.SiloId} ({s.Address})"))}.");
