@@ -6,22 +6,32 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Middleware.Protocol;
+using Middleware.Protocol.Tls;
 using Middleware.Transport;
+using Middleware.Transport.Tls;
 
 namespace Middleware.Bench;
 
 /// <summary>Settings of the <c>echo</c> transport scenario.</summary>
-public sealed record EchoOptions(int Concurrency, double DurationSeconds, double WarmupSeconds, int PayloadBytes, string? JsonPath)
+public sealed record EchoOptions(int Concurrency, double DurationSeconds, double WarmupSeconds, int PayloadBytes, string? JsonPath, bool Tls = false)
 {
-    private static readonly string[] Known = ["--concurrency", "--duration", "--warmup", "--payload", "--json"];
+    private static readonly string[] Known = ["--concurrency", "--duration", "--warmup", "--payload", "--json", "--tls"];
 
     public static EchoOptions Parse(string[] args)
     {
         var f = new FlagReader(args, Known);
         var payload = f.PositiveInt("--payload", 16, allowZero: true);
         if (payload > 512 * 1024) throw new UsageException($"--payload is {payload}; it must be at most 524288 bytes (the frame limit is 1 MiB).");
-        return new EchoOptions(f.PositiveInt("--concurrency", 64), f.PositiveSeconds("--duration", 10), f.PositiveSeconds("--warmup", 2, allowZero: true), payload, f.OutputFile("--json"));
+        var tls = f.String("--tls") switch
+        {
+            null or "off" => false,
+            "on" => true,
+            var other => throw new UsageException($"--tls is '{other}'; use on or off."),
+        };
+        return new EchoOptions(f.PositiveInt("--concurrency", 64), f.PositiveSeconds("--duration", 10), f.PositiveSeconds("--warmup", 2, allowZero: true), payload, f.OutputFile("--json"), tls);
     }
 }
 
@@ -39,18 +49,26 @@ internal static class EchoScenario
         builder.Services.AddMiddlewareTransport();
         builder.Services.AddSingleton<IFrameHandler>(new RefuseInvokes());
         ListenOptions? listen = null;
-        builder.WebHost.UseKestrel(k => k.ListenMiddleware(IPAddress.Loopback, 0, new TransportOptions { SiloId = "bench-echo" }, l => listen = l));
+        using var certificate = o.Tls ? BenchCertificate.Create() : null;
+        var serverTls = certificate is null ? null : new ServerTlsOptions { Certificate = certificate };
+        var clientOptions = new ConnectionOptions
+        {
+            SenderId = "bench-echo-client",
+            Tls = certificate is null ? null : new TlsClientOptions { TrustedAuthorities = [X509CertificateLoader.LoadCertificate(certificate.RawData)] },
+        };
+        builder.WebHost.UseKestrel(k => k.ListenMiddleware(IPAddress.Loopback, 0, new TransportOptions { SiloId = "bench-echo" }, serverTls, l => listen = l));
         await using var app = builder.Build();
         await app.StartAsync().ConfigureAwait(false);
         var metrics = app.Services.GetRequiredService<TransportMetrics>();
         var endpoint = (IPEndPoint)listen!.EndPoint;
-        await using var connection = await MiddlewareConnection.ConnectAsync(endpoint, new ConnectionOptions { SenderId = "bench-echo-client" }).ConfigureAwait(false);
+        var connects = await MeasureConnectsAsync(endpoint, clientOptions).ConfigureAwait(false);
+        await using var connection = await MiddlewareConnection.ConnectAsync(endpoint, clientOptions).ConfigureAwait(false);
 
         var payload = new byte[o.PayloadBytes];
         new Random(1).NextBytes(payload);
         var control = new RunControl();
         var workers = Enumerable.Range(0, o.Concurrency).Select(_ => new Worker()).ToArray();
-        Console.Error.WriteLine($"echo: {endpoint} concurrency={o.Concurrency} payload={o.PayloadBytes}B warmup={o.WarmupSeconds}s duration={o.DurationSeconds}s (one connection)");
+        Console.Error.WriteLine($"echo: {endpoint} concurrency={o.Concurrency} payload={o.PayloadBytes}B warmup={o.WarmupSeconds}s duration={o.DurationSeconds}s tls={(o.Tls ? "on" : "off")} (one connection)");
         var tasks = workers.Select(w => Task.Run(() => w.RunAsync(connection, payload, control))).ToArray();
 
         await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds)).ConfigureAwait(false);
@@ -89,6 +107,9 @@ internal static class EchoScenario
             .Add("elapsed_s", elapsed)
             .Add("payload_bytes", o.PayloadBytes)
             .Add("connections", 1)
+            .Add("tls", o.Tls)
+            .Add("connect_p50_ms", connects.PercentileMs(50))
+            .Add("connect_p99_ms", connects.PercentileMs(99))
             .Add("p90_ms", latency.PercentileMs(90))
             .Add("p999_ms", latency.PercentileMs(99.9))
             .Add("max_ms", latency.MaxMs)
@@ -110,13 +131,32 @@ internal static class EchoScenario
         if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
 
         Console.WriteLine(
-            $"echo c={o.Concurrency} payload={o.PayloadBytes}B: {throughput:F0} round trips/s, p50 {latency.PercentileMs(50):F3} ms, p99 {latency.PercentileMs(99):F3} ms, " +
+            $"echo c={o.Concurrency} payload={o.PayloadBytes}B tls={(o.Tls ? "on" : "off")}: {throughput:F0} round trips/s, connect+handshake p50 {connects.PercentileMs(50):F2} ms, p50 {latency.PercentileMs(50):F3} ms, p99 {latency.PercentileMs(99):F3} ms, " +
             $"frames/flush server {(serverFlushes == 0 ? 0 : serverFrames / (double)serverFlushes):F1} client {(clientFlushes == 0 ? 0 : clientFrames / (double)clientFlushes):F1}, " +
             $"cpu {cpu:F2} cores (others {HostCpu.CoresBusy(before.Host, after.Host, elapsed) - cpu:F2}), {requests} requests, errors {errors}" +
             (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
         if (firstError is not null) Console.Error.WriteLine($"error: first failure: {firstError}");
         return errors == 0 && firstError is null ? 0 : 1;
     }
+
+    /// <summary>Connect, handshake (TLS included when on) and close, one after another: what a new connection costs.</summary>
+    private static async Task<LatencySummary> MeasureConnectsAsync(IPEndPoint endpoint, ConnectionOptions options)
+    {
+        var recorder = new LatencyRecorder();
+        for (var i = 0; i < ConnectSamples + 10; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await using (await MiddlewareConnection.ConnectAsync(endpoint, options).ConfigureAwait(false))
+            {
+                // The first ten warm up the code paths.
+                if (i >= 10) recorder.Add(Stopwatch.GetTimestamp() - start);
+            }
+        }
+
+        return new LatencySummary([recorder]);
+    }
+
+    private const int ConnectSamples = 200;
 
     /// <summary>The echo scenario sends no invokes; answering them says so instead of hanging a stray caller.</summary>
     private sealed class RefuseInvokes : IFrameHandler
@@ -180,5 +220,21 @@ internal static class EchoScenario
                 }
             }
         }
+    }
+}
+
+/// <summary>A self-signed certificate for 127.0.0.1, made for one TLS echo run.</summary>
+internal static class BenchCertificate
+{
+    public static X509Certificate2 Create()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=bench-echo", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        var now = DateTimeOffset.UtcNow;
+        return request.CreateSelfSigned(now.AddDays(-1), now.AddDays(1));
     }
 }

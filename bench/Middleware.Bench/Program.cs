@@ -66,6 +66,7 @@ public static class Program
           echo       The transport alone: Kestrel + the Middleware protocol in-process on loopback, ONE client
                      connection, C concurrent Echo round trips.
                        --concurrency C  (64)  --duration S (10)  --warmup S (2)  --payload BYTES (16)  --json FILE
+                       --tls on|off (off: TLS on the listener and the connection, self-signed; also times 200 connects)
           micro      BenchmarkDotNet micro benchmarks (codec, args, single invoke, replay), short in-process job.
                      Any further arguments go to BenchmarkDotNet, e.g. --filter '*Codec*' or --list flat.
           summarize  DIR  Prints median and range per configuration of the JSON results in DIR.

@@ -42,6 +42,7 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
             HandshakeTimeout = options.ConnectTimeout,
             // Per-attempt deadlines come from the pipeline's timeout; the connection's own sweep is only a backstop.
             RequestTimeout = options.AttemptTimeout + TimeSpan.FromSeconds(1),
+            Tls = options.Tls,
         };
         _gateways = gateways.Select(g => new PeerConnection(g, _connectionOptions)).ToArray();
         _pipeline = BuildPipeline(options);
@@ -111,6 +112,12 @@ public sealed partial class MiddlewareClient : IAsyncDisposable
             {
                 await client.DisposeAsync().ConfigureAwait(false);
                 throw new ClientConnectException($"The gateway {gateway.Address} could not be trusted or refused this client's session: {e.Message}", e);
+            }
+            catch (Protocol.Tls.TlsRefusedException e)
+            {
+                // A certificate this client does not trust is not a silo being down: trying the others would hide it.
+                await client.DisposeAsync().ConfigureAwait(false);
+                throw new ClientConnectException($"The gateway {gateway.Address}: {e.Message}", e);
             }
             catch (Exception e) when (e is SocketException or TimeoutException or ConnectionLostException or IOException)
             {

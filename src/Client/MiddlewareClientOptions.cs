@@ -31,6 +31,13 @@ public sealed class MiddlewareClientOptions
     /// <summary>The cluster's shared key, for silos that use one key for every role (<c>--cluster-key-file</c>); used when <see cref="ClientKey"/> and <see cref="ClientKeyFile"/> are unset.</summary>
     public string? ClusterKey { get; init; }
 
+    /// <summary>
+    /// TLS to the silos (<see cref="Protocol.Tls.TlsClientOptions.FromFiles"/>: the CA that signed their certificates,
+    /// this client's certificate when they require mutual TLS); null (the default) connects in plain TCP, which silos
+    /// with TLS refuse, saying so.
+    /// </summary>
+    public Protocol.Tls.TlsClientOptions? Tls { get; init; }
+
     /// <summary>How this client names itself to the silos (server logs).</summary>
     public string ClientName { get; init; } = $"client:{Environment.MachineName}:{Environment.ProcessId}";
 
@@ -107,6 +114,7 @@ public sealed class MiddlewareClientOptions
             throw new ArgumentException("MiddlewareClientOptions.SessionToken is set without SessionId; give the session id it belongs to, or leave both null for a new session.", nameof(SessionToken));
         if (SessionId is not null && (string.IsNullOrWhiteSpace(SessionId) || SessionId.Contains(':')))
             throw new ArgumentException($"MiddlewareClientOptions.SessionId '{SessionId}' is not usable; give a non-empty id without ':' (request ids are sessionId:n), or leave it null for a new session.", nameof(SessionId));
+        Tls?.Validate();
         Positive(AttemptTimeout, nameof(AttemptTimeout), allowInfinite: false);
         Positive(RequestTimeout, nameof(RequestTimeout), allowInfinite: true);
         Positive(ConnectTimeout, nameof(ConnectTimeout), allowInfinite: false);

@@ -32,6 +32,9 @@ public sealed class ConnectionOptions
     /// </summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>TLS to the silo (certificates to trust, this side's certificate for mutual TLS); null (the default) connects in plain TCP.</summary>
+    public Tls.TlsClientOptions? Tls { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and its allowed range.</summary>
     public void Validate()
     {
@@ -48,6 +51,7 @@ public sealed class ConnectionOptions
         Positive(ConnectTimeout, nameof(ConnectTimeout), allowInfinite: false);
         Positive(HandshakeTimeout, nameof(HandshakeTimeout), allowInfinite: false);
         Positive(RequestTimeout, nameof(RequestTimeout), allowInfinite: true);
+        Tls?.Validate();
     }
 
     private static void Positive(TimeSpan value, string name, bool allowInfinite)

@@ -106,7 +106,7 @@ public sealed partial class MiddlewareConnection : IAsyncDisposable
                 }
             }
 
-            var stream = new NetworkStream(socket, ownsSocket: false);
+            var stream = await Tls.TlsClientStream.OpenAsync(socket, endpoint, options, cancellationToken).ConfigureAwait(false);
             var input = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
             var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
             var welcome = await HandshakeAsync(endpoint, input, output, options, cancellationToken).ConfigureAwait(false);

@@ -27,11 +27,21 @@ public static class TransportExtensions
     /// port; read it from the <see cref="ListenOptions"/> given to <paramref name="configure"/> after start). The
     /// options are validated now, so a wrong setting fails at configuration with its name.
     /// </summary>
-    public static KestrelServerOptions ListenMiddleware(this KestrelServerOptions kestrel, IPAddress address, int port, TransportOptions options, Action<ListenOptions>? configure = null)
+    public static KestrelServerOptions ListenMiddleware(this KestrelServerOptions kestrel, IPAddress address, int port, TransportOptions options, Action<ListenOptions>? configure = null) =>
+        kestrel.ListenMiddleware(address, port, options, tls: null, configure);
+
+    /// <summary>
+    /// Listens for the Middleware protocol as above, with TLS when <paramref name="tls"/> is given (Kestrel's TLS
+    /// connection middleware, see <see cref="Tls.TlsListenerExtensions.UseMiddlewareTls"/>); without it the listener is
+    /// plain and closes peers that start a TLS handshake, logging the fix.
+    /// </summary>
+    public static KestrelServerOptions ListenMiddleware(this KestrelServerOptions kestrel, IPAddress address, int port, TransportOptions options, Tls.ServerTlsOptions? tls, Action<ListenOptions>? configure = null)
     {
         options.Validate();
+        tls?.Validate();
         kestrel.Listen(address, port, listen =>
         {
+            Tls.TlsListenerExtensions.UseMiddlewareTls(listen, tls, options);
             listen.UseMiddlewareProtocol(options);
             configure?.Invoke(listen);
         });

@@ -1,3 +1,4 @@
+using Middleware.Protocol.Tls;
 using System.Globalization;
 using System.Net.Sockets;
 using Middleware.Admin.Cli;
@@ -69,10 +70,10 @@ internal static class MirrorView
     }
 
     /// <summary>Asks every silo of <paramref name="live"/> at once for its standbys (of <paramref name="componentId"/>, or all when null).</summary>
-    public static Task<SiloStandbys[]> ListStandbysAsync(IReadOnlyList<SiloEntry> live, string? componentId, string? clusterKey, CancellationToken cancellationToken) =>
-        Task.WhenAll(live.Select(silo => ListStandbysAsync(silo, componentId, clusterKey, cancellationToken)));
+    public static Task<SiloStandbys[]> ListStandbysAsync(IReadOnlyList<SiloEntry> live, string? componentId, string? clusterKey, TlsClientOptions? tls, CancellationToken cancellationToken) =>
+        Task.WhenAll(live.Select(silo => ListStandbysAsync(silo, componentId, clusterKey, tls, cancellationToken)));
 
-    private static async Task<SiloStandbys> ListStandbysAsync(SiloEntry silo, string? componentId, string? clusterKey, CancellationToken cancellationToken)
+    private static async Task<SiloStandbys> ListStandbysAsync(SiloEntry silo, string? componentId, string? clusterKey, TlsClientOptions? tls, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(AskTimeout);
@@ -81,6 +82,7 @@ internal static class MirrorView
             SenderId = "mw",
             Role = PeerRole.Admin,
             Key = clusterKey,
+            Tls = tls,
             ConnectTimeout = TimeSpan.FromSeconds(3),
             HandshakeTimeout = TimeSpan.FromSeconds(3),
             RequestTimeout = AskTimeout,

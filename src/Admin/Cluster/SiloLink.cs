@@ -23,7 +23,7 @@ internal sealed class SiloLink : IAsyncDisposable
     private readonly Dictionary<string, MiddlewareConnection> _connections = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConnectionOptions _options;
 
-    private SiloLink(IReadOnlyList<SiloEntry> live, string? clusterKey)
+    private SiloLink(IReadOnlyList<SiloEntry> live, string? clusterKey, Protocol.Tls.TlsClientOptions? tls)
     {
         Live = live;
         _options = new ConnectionOptions
@@ -35,6 +35,7 @@ internal sealed class SiloLink : IAsyncDisposable
             HandshakeTimeout = TimeSpan.FromSeconds(3),
             // A silo waits for an unreachable owner to be declared dead before it answers: longer than its window.
             RequestTimeout = TimeSpan.FromSeconds(60),
+            Tls = tls,
         };
     }
 
@@ -44,13 +45,16 @@ internal sealed class SiloLink : IAsyncDisposable
     /// <summary>Delay before retry <c>n</c> (1-based) after an Unavailable reply or a lost connection.</summary>
     public static TimeSpan RetryDelay(int retry) => TimeSpan.FromMilliseconds(Math.Min(2000, 250 << Math.Min(retry, 4)));
 
-    /// <summary>A link over the silos the store lists as live; none live is an <see cref="AdminException"/>.</summary>
-    public static async Task<SiloLink> OpenAsync(IClusterStore cluster, string? clusterKey, CancellationToken cancellationToken)
+    /// <summary>
+    /// A link over the silos the store lists as live, in plain TCP or with <paramref name="tls"/>; none live is an
+    /// <see cref="AdminException"/>.
+    /// </summary>
+    public static async Task<SiloLink> OpenAsync(IClusterStore cluster, string? clusterKey, Protocol.Tls.TlsClientOptions? tls, CancellationToken cancellationToken)
     {
         var live = (await cluster.ListSilosAsync(cancellationToken).ConfigureAwait(false)).Where(s => s.IsLive).ToList();
         if (live.Count == 0)
             throw new AdminException("No live silo in the cluster (mw cluster status lists the silos); this command needs a running silo to carry it out.");
-        return new SiloLink(live, clusterKey);
+        return new SiloLink(live, clusterKey, tls);
     }
 
     /// <summary>
@@ -126,6 +130,11 @@ internal sealed class SiloLink : IAsyncDisposable
             catch (PeerAuthenticationException e)
             {
                 throw new AdminException($"The silo at {candidate} is not trusted: {e.Message}");
+            }
+            catch (Protocol.Tls.TlsRefusedException e)
+            {
+                // An untrusted or misnamed certificate does not get better on the next silo or attempt.
+                throw new AdminException(e.Message);
             }
             catch (Exception e) when (IsTransient(e))
             {

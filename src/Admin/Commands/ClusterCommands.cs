@@ -24,6 +24,8 @@ internal static class ClusterCommands
         var clusterKey = CliOptions.ClusterKey();
         var adminKeyFile = CliOptions.AdminKeyFile();
         var status = new Command("status", "List the silos: address, live/dead/left, heartbeat age, activations, components owned, joined at; and each live silo's mirror load and lag.") { clusterKey, adminKeyFile };
+        var tls = new TlsCliOptions();
+        tls.AddTo(status);
         status.SetAction(async (parse, ct) =>
         {
             await using var store = await cli.OpenClusterStoreAsync(parse, write: true).ConfigureAwait(false);
@@ -32,7 +34,7 @@ internal static class ClusterCommands
             var liveSilos = silos.Where(s => s.IsLive).ToList();
             // Standbys and metrics before the heads: a log read later is at least as long as what any standby applied.
             // Both at once, every silo at once: an unreachable silo costs one timeout, not one per question.
-            var asking = MirrorView.ListStandbysAsync(liveSilos, null, CliContext.AdminKey(parse, clusterKey, adminKeyFile), ct);
+            var asking = MirrorView.ListStandbysAsync(liveSilos, null, CliContext.AdminKey(parse, clusterKey, adminKeyFile), tls.Read(parse), ct);
             var reading = Task.WhenAll(liveSilos.Select(s => MirrorView.ReadMetricsAsync(s, ct)));
             var standbys = (await asking.ConfigureAwait(false)).ToDictionary(a => a.Silo.SiloId, StringComparer.Ordinal);
             var metrics = (await reading.ConfigureAwait(false)).Select((m, i) => (liveSilos[i].SiloId, m)).ToDictionary(p => p.SiloId, p => p.m, StringComparer.Ordinal);

@@ -40,6 +40,8 @@ internal static class DecisionCommands
         var clusterKey = CliOptions.ClusterKey();
         var adminKeyFile = CliOptions.AdminKeyFile();
         var command = new Command(name, description) { id, reason, components, clusterKey, adminKeyFile };
+        var tls = new TlsCliOptions();
+        tls.AddTo(command);
         if (seq is not null) command.Options.Add(seq);
         command.SetAction(async (parse, ct) =>
         {
@@ -55,7 +57,7 @@ internal static class DecisionCommands
             DecisionShape shape;
             if (live)
             {
-                shape = await ThroughOwnerAsync(store, cid, operation, new DecisionRequest(by, text, at), CliContext.AdminKey(parse, clusterKey, adminKeyFile), ct).ConfigureAwait(false);
+                shape = await ThroughOwnerAsync(store, cid, operation, new DecisionRequest(by, text, at), CliContext.AdminKey(parse, clusterKey, adminKeyFile), tls.Read(parse), ct).ConfigureAwait(false);
             }
             else
             {
@@ -72,9 +74,9 @@ internal static class DecisionCommands
         return command;
     }
 
-    private static async Task<DecisionShape> ThroughOwnerAsync(ILogStore store, ComponentId cid, string operation, DecisionRequest request, string? clusterKey, CancellationToken ct)
+    private static async Task<DecisionShape> ThroughOwnerAsync(ILogStore store, ComponentId cid, string operation, DecisionRequest request, string? clusterKey, Protocol.Tls.TlsClientOptions? tls, CancellationToken ct)
     {
-        await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), clusterKey, ct).ConfigureAwait(false);
+        await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), clusterKey, tls, ct).ConfigureAwait(false);
         var head = await store.GetHeadAsync(cid.ToString(), ct).ConfigureAwait(false);
         var owner = head?.Owner is { } ownerId ? link.Live.FirstOrDefault(s => s.SiloId == ownerId)?.Address : null;
         var message = new InvokeMessage(cid.Type, cid.Key, operation, "$control:" + Guid.NewGuid().ToString("N"), null, null, ControlCodec.Encode(request), InvokeFlags.Control);

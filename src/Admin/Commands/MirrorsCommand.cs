@@ -24,6 +24,8 @@ internal static class MirrorsCommand
         var clusterKey = CliOptions.ClusterKey();
         var adminKeyFile = CliOptions.AdminKeyFile();
         var command = new Command("mirrors", "List the warm standbys the live silos keep: owner, mirror (and the expected one), applied seq against the log, lag, divergence.") { id, clusterKey, adminKeyFile };
+        var tls = new TlsCliOptions();
+        tls.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             // Listing the silos marks the late ones dead (a write), as in cluster status.
@@ -38,7 +40,7 @@ internal static class MirrorsCommand
                 return ExitCodes.Ok;
             }
 
-            var answers = await MirrorView.ListStandbysAsync(live, asked, CliContext.AdminKey(parse, clusterKey, adminKeyFile), ct).ConfigureAwait(false);
+            var answers = await MirrorView.ListStandbysAsync(live, asked, CliContext.AdminKey(parse, clusterKey, adminKeyFile), tls.Read(parse), ct).ConfigureAwait(false);
             // Heads after the standbys: a log read later is at least as long as what any standby applied.
             var heads = new Dictionary<string, ComponentHead>(StringComparer.Ordinal);
             if (asked is not null)

@@ -23,6 +23,8 @@ internal static class MoveCommand
         var clusterKey = CliOptions.ClusterKey();
         var adminKeyFile = CliOptions.AdminKeyFile();
         var command = new Command("move", "Hand a component over to another live silo (the owner checkpoints and deactivates it first).") { id, to, clusterKey, adminKeyFile };
+        var tls = new TlsCliOptions();
+        tls.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             Validate.ComponentId(parse.GetValue(id));
@@ -30,7 +32,7 @@ internal static class MoveCommand
             await using var store = await cli.OpenClusterStoreAsync(parse, write: true).ConfigureAwait(false);
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
             var destination = parse.GetValue(to)!;
-            await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), CliContext.AdminKey(parse, clusterKey, adminKeyFile), ct).ConfigureAwait(false);
+            await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), CliContext.AdminKey(parse, clusterKey, adminKeyFile), tls.Read(parse), ct).ConfigureAwait(false);
             if (!link.Live.Any(s => s.SiloId == destination))
             {
                 throw new AdminException($"'{destination}' is not a live silo; the live ones are: {string.Join(", ", link.Live.Select(s => $"{s.SiloId} ({s.Address})"))}.");

@@ -29,6 +29,8 @@ internal static class OutcomeCommand
         var clusterKey = CliOptions.ClusterKey();
         var adminKeyFile = CliOptions.AdminKeyFile();
         var command = new Command("outcome", "Did a request commit? Committed (with its reply), fenced, or not committed; --fence lets the owner settle it.") { requestId, component, fence, clusterKey, adminKeyFile };
+        var tls = new TlsCliOptions();
+        tls.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var id = parse.GetValue(requestId)!;
@@ -45,7 +47,7 @@ internal static class OutcomeCommand
             OutcomeShape shape;
             if (parse.GetValue(fence))
             {
-                shape = await FenceAsync(store, Parse(target), id, CliContext.AdminKey(parse, clusterKey, adminKeyFile), ct).ConfigureAwait(false);
+                shape = await FenceAsync(store, Parse(target), id, CliContext.AdminKey(parse, clusterKey, adminKeyFile), tls.Read(parse), ct).ConfigureAwait(false);
             }
             else
             {
@@ -65,7 +67,7 @@ internal static class OutcomeCommand
     /// silo; otherwise the outcome query goes to a live silo (the owner's when it is live), and the store is read again
     /// for the seq and time of the record the owner found or wrote.
     /// </summary>
-    private static async Task<OutcomeShape> FenceAsync(ILogStore store, ComponentId target, string requestId, string? clusterKey, CancellationToken ct)
+    private static async Task<OutcomeShape> FenceAsync(ILogStore store, ComponentId target, string requestId, string? clusterKey, Protocol.Tls.TlsClientOptions? tls, CancellationToken ct)
     {
         var idText = target.ToString();
         var head = await store.GetHeadAsync(idText, ct).ConfigureAwait(false);
@@ -76,7 +78,7 @@ internal static class OutcomeCommand
             if (known.Outcome is RequestLookup.Committed or RequestLookup.Fenced or RequestLookup.Corrupt) return known;
         }
 
-        await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), clusterKey, ct).ConfigureAwait(false);
+        await using var link = await SiloLink.OpenAsync(CliContext.Cluster(store), clusterKey, tls, ct).ConfigureAwait(false);
         var owner = head?.Owner is { } ownerId ? link.Live.FirstOrDefault(s => s.SiloId == ownerId)?.Address : null;
         var query = new InvokeMessage(target.Type, target.Key, "$outcome", requestId, null, null, ReadOnlyMemory<byte>.Empty, InvokeFlags.Outcome);
         var reply = await link.SendAsync(query, owner, ct).ConfigureAwait(false);

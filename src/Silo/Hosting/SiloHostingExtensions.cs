@@ -14,7 +14,8 @@ public static class SiloHostingExtensions
     /// <summary>
     /// Makes the application a silo: validates <paramref name="options"/> and loads the component assemblies now (a
     /// wrong setting throws <see cref="SiloOptionsException"/> naming it), opens the store and starts the runtime before
-    /// the listeners start, serves the Middleware protocol on <see cref="SiloOptions.Port"/> and <c>/health</c> +
+    /// the listeners start, serves the Middleware protocol on <see cref="SiloOptions.Port"/> (with TLS when
+    /// <see cref="SiloOptions.TlsCertificate"/> is set) and <c>/health</c> +
     /// <c>/metrics</c> on <see cref="SiloOptions.HttpPort"/>, and checkpoints and closes everything on shutdown.
     /// Read the bound ports from <see cref="SiloEndpoints"/> after the application started.
     /// </summary>
@@ -26,6 +27,8 @@ public static class SiloHostingExtensions
         var registry = ComponentAssemblies.Load(options.Components);
         BackendSettings.CheckDeclared(registry, options.Backends);
         var transportOptions = options.TransportOptions();
+        // Certificate files are read now, so a missing file or a key that does not match fails the start with its setting.
+        options.LoadedTls = SiloTls.Load(options);
         var endpoints = new SiloEndpoints(options, registry);
 
         // One clock for the engine, membership, routing and connections; a host (or a test) may register its own first.
@@ -44,7 +47,7 @@ public static class SiloHostingExtensions
         var address = options.BindAddress;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.ListenMiddleware(address, options.Port, transportOptions, listen => endpoints.Protocol = listen);
+            kestrel.ListenMiddleware(address, options.Port, transportOptions, options.LoadedTls?.Server, listen => endpoints.Protocol = listen);
             kestrel.Listen(address, options.HttpPort, listen =>
             {
                 // Plain-text HTTP/1.1: HTTP/2 without TLS would only draw a Kestrel warning at every start.

@@ -111,6 +111,31 @@ public sealed class SiloOptions
     /// </summary>
     public long MirrorBufferBytes { get; set; } = 16L * 1024 * 1024;
 
+    /// <summary>
+    /// The protocol port's TLS certificate: a PEM file (its key in <see cref="TlsKey"/>, or in the same file; further
+    /// certificates in it are sent as its chain) or a PKCS#12/PFX file. Null (the default): no TLS. With mutual TLS on,
+    /// the silo presents it to other silos too, so it then needs both server and client authentication usages.
+    /// </summary>
+    public string? TlsCertificate { get; set; }
+
+    /// <summary>The PEM private key of <see cref="TlsCertificate"/>; null when the certificate file holds it.</summary>
+    public string? TlsKey { get; set; }
+
+    /// <summary>The password of a PFX <see cref="TlsCertificate"/> or an encrypted PEM key; better given by environment than on the command line.</summary>
+    public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>
+    /// A PEM bundle of the CAs this silo trusts: for client certificates (mutual TLS) and for other silos' certificates
+    /// when it forwards to them. Null: the operating system's trust store.
+    /// </summary>
+    public string? TlsCa { get; set; }
+
+    /// <summary>Whether peers must present a certificate signed by <see cref="TlsCa"/> (mutual TLS). Default none.</summary>
+    public Transport.Tls.ClientCertificateRequirement TlsClientCertificates { get; set; } = Transport.Tls.ClientCertificateRequirement.None;
+
+    /// <summary>The TLS material read from the files above, set when the silo is hosted (<see cref="SiloHostingExtensions.AddMiddlewareSilo"/>).</summary>
+    internal SiloTls? LoadedTls { get; set; }
+
     /// <summary>The parsed <see cref="Address"/>; call <see cref="Validate"/> first.</summary>
     public IPAddress BindAddress => ParseAddress(Address) ?? IPAddress.Loopback;
 
@@ -162,6 +187,7 @@ public sealed class SiloOptions
             throw new SiloOptionsException(SiloSettings.MaxQueuedReplyBytes, $"is {MaxQueuedReplyBytes}; it must hold at least one frame ({Protocol.ProtocolConstants.DefaultMaxFrameSize} bytes), default 16777216");
         if (MinDataRate is < 1 or > 1024 * 1024 * 1024)
             throw new SiloOptionsException(SiloSettings.MinDataRate, $"is {MinDataRate}; set it from 1 to 1073741824 bytes per second, default 16384");
+        SiloTls.CheckSettings(this);
     }
 
     /// <summary>The protocol listener's settings these options give.</summary>
@@ -180,9 +206,10 @@ public sealed class SiloOptions
     /// with no key at all. Null when there is nothing to warn about.
     /// </summary>
     public string? OpenToNetworkWarning() =>
-        Open && !IPAddress.IsLoopback(BindAddress)
-            ? $"SECURITY: silo {SiloId} listens on {BindAddress}:{Port}, reachable from other machines, with no key: anyone who can reach it may call components, " +
-              $"move them and fence requests. Set {SiloSettings.ClusterKeyFile.Option} (or the client, silo and admin key files), or bind {SiloSettings.Address.Option} 127.0.0.1."
+        Open && TlsCertificate is null && !IPAddress.IsLoopback(BindAddress)
+            ? $"SECURITY: silo {SiloId} listens on {BindAddress}:{Port}, reachable from other machines, without TLS and with no key: anyone who can reach it may call " +
+              $"components, move them and fence requests, and all traffic is readable. Set {SiloSettings.ClusterKeyFile.Option} (or the client, silo and admin key files) " +
+              $"and {SiloSettings.TlsCertificate.Option}/{SiloSettings.TlsKey.Option}, or bind {SiloSettings.Address.Option} 127.0.0.1."
             : null;
 
     private static void CheckKey(SiloSetting setting, string? key)

@@ -75,7 +75,8 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         Router.Mirroring = _mirroring;
         Volatile.Write(ref _runtime, runtime);
         logger.LogInformation("Silo {SiloId}: store {Store} open, components {Components}", options.SiloId, _store.Name, string.Join(", ", registry.Types.Select(t => t.Name)));
-        if (options.OpenToNetworkWarning() is { } warning) logger.LogWarning("{Warning}", warning);
+        logger.LogInformation("Silo {SiloId}: protocol port {Protection}", options.SiloId, SiloTls.Describe(options, options.LoadedTls));
+        if (SiloTls.ExposureWarning(options) is { } warning) logger.LogWarning("{Warning}", warning);
     }
 
     /// <inheritdoc />

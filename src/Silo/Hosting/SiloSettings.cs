@@ -48,10 +48,16 @@ public static class SiloSettings
     public static readonly SiloSetting Advertise = new("--advertise", "MIDDLEWARE_ADVERTISE", "Silo:AdvertiseAddress");
     public static readonly SiloSetting Mirroring = new("--mirroring", "MIDDLEWARE_MIRRORING", "Silo:Mirroring");
     public static readonly SiloSetting MirrorBufferBytes = new("--mirror-buffer-bytes", "MIDDLEWARE_MIRROR_BUFFER_BYTES", "Silo:MirrorBufferBytes");
+    public static readonly SiloSetting TlsCertificate = new("--tls-certificate", "MIDDLEWARE_TLS_CERTIFICATE", "Silo:TlsCertificate");
+    public static readonly SiloSetting TlsKey = new("--tls-key", "MIDDLEWARE_TLS_KEY", "Silo:TlsKey");
+    public static readonly SiloSetting TlsCertificatePassword = new("--tls-certificate-password", "MIDDLEWARE_TLS_CERTIFICATE_PASSWORD", "Silo:TlsCertificatePassword");
+    public static readonly SiloSetting TlsCa = new("--tls-ca", "MIDDLEWARE_TLS_CA", "Silo:TlsCa");
+    public static readonly SiloSetting TlsClientCertificates = new("--tls-client-certificates", "MIDDLEWARE_TLS_CLIENT_CERTIFICATES", "Silo:TlsClientCertificates");
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes];
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes,
+        TlsCertificate, TlsKey, TlsCertificatePassword, TlsCa, TlsClientCertificates];
 
     /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
     public static SiloSetting? ForRuntime(string property) => property switch
@@ -124,6 +130,21 @@ public static class SiloSettings
                 "attributed" => MirroringMode.Attributed,
                 "all" => MirroringMode.All,
                 _ => throw new SiloOptionsException(Mirroring, $"is '{mirroring}'; use none, attributed (components marked [Mirrored], the default) or all"),
+            };
+        }
+
+        if (configuration[TlsCertificate.Key] is { Length: > 0 } certificate) options.TlsCertificate = certificate;
+        if (configuration[TlsKey.Key] is { Length: > 0 } tlsKey) options.TlsKey = tlsKey;
+        if (configuration[TlsCertificatePassword.Key] is { Length: > 0 } password) options.TlsCertificatePassword = password;
+        if (configuration[TlsCa.Key] is { Length: > 0 } ca) options.TlsCa = ca;
+        if (configuration[TlsClientCertificates.Key] is { Length: > 0 } clientCertificates)
+        {
+            options.TlsClientCertificates = clientCertificates.Trim().ToLowerInvariant() switch
+            {
+                "none" => Transport.Tls.ClientCertificateRequirement.None,
+                "optional" => Transport.Tls.ClientCertificateRequirement.Optional,
+                "required" => Transport.Tls.ClientCertificateRequirement.Required,
+                _ => throw new SiloOptionsException(TlsClientCertificates, $"is '{clientCertificates}'; use required, optional or none"),
             };
         }
 

@@ -51,6 +51,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             ConnectTimeout = TimeSpan.FromSeconds(2),
             HandshakeTimeout = TimeSpan.FromSeconds(2),
             RequestTimeout = RouteTimeout + TimeSpan.FromSeconds(5),
+            Tls = options.LoadedTls?.Peers,
         }, options, _time);
     }
 
