@@ -28,6 +28,12 @@ public sealed class ConnectionOptions
     /// </summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The clock of <see cref="RequestTimeout"/>: its timestamps date the requests and its timer runs the sweep (default
+    /// <see cref="TimeProvider.System"/>; a test can give a fake one and move time instead of waiting).
+    /// </summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and its allowed range.</summary>
     public void Validate()
     {
