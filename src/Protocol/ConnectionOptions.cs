@@ -35,6 +35,12 @@ public sealed class ConnectionOptions
     /// <summary>TLS to the silo (certificates to trust, this side's certificate for mutual TLS); null (the default) connects in plain TCP.</summary>
     public Tls.TlsClientOptions? Tls { get; init; }
 
+    /// <summary>
+    /// The clock of <see cref="RequestTimeout"/>: its timestamps date the requests and its timer runs the sweep (default
+    /// <see cref="TimeProvider.System"/>; a test can give a fake one and move time instead of waiting).
+    /// </summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and its allowed range.</summary>
     public void Validate()
     {

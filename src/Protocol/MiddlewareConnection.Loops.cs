@@ -14,7 +14,7 @@ public sealed partial class MiddlewareConnection
         if (_options.RequestTimeout != Timeout.InfiniteTimeSpan)
         {
             var period = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, Math.Max(TimeSpan.FromMilliseconds(10).Ticks, _options.RequestTimeout.Ticks / 4)));
-            _sweep = new Timer(static s => ((MiddlewareConnection)s!).SweepTimeouts(), this, period, period);
+            _sweep = _options.TimeProvider.CreateTimer(static s => ((MiddlewareConnection)s!).SweepTimeouts(), this, period, period);
         }
     }
 
@@ -116,7 +116,7 @@ public sealed partial class MiddlewareConnection
 
     private void SweepTimeouts()
     {
-        var now = Environment.TickCount64;
+        var now = _options.TimeProvider.GetTimestamp();
         foreach (var pending in _pending.RemoveExpired(now))
         {
             pending.Fail(new TimeoutException(

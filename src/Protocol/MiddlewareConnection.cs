@@ -26,7 +26,7 @@ public sealed partial class MiddlewareConnection : IAsyncDisposable
     private Exception? _closeReason;
     private Task _readLoop = Task.CompletedTask;
     private Task _writeLoop = Task.CompletedTask;
-    private Timer? _sweep;
+    private ITimer? _sweep;
 
     private MiddlewareConnection(Socket socket, Stream stream, ConnectionOptions options, HelloOkMessage welcome, PipeReader input, PipeWriter output)
     {
@@ -183,8 +183,11 @@ public sealed partial class MiddlewareConnection : IAsyncDisposable
         return pending.Task;
     }
 
+    /// <summary>The <see cref="ConnectionOptions.TimeProvider"/> timestamp after which a request sent now times out.</summary>
     private long DeadlineNow() =>
-        _options.RequestTimeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)_options.RequestTimeout.TotalMilliseconds;
+        _options.RequestTimeout == Timeout.InfiniteTimeSpan
+            ? long.MaxValue
+            : _options.TimeProvider.GetTimestamp() + (long)(_options.RequestTimeout.TotalSeconds * _options.TimeProvider.TimestampFrequency);
 
     private ConnectionLostException LostException()
     {

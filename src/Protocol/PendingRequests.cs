@@ -3,7 +3,7 @@ namespace Middleware.Protocol;
 /// <summary>A request waiting for its reply: it knows which reply type it expects and how to fail.</summary>
 internal interface IPendingRequest
 {
-    /// <summary>The <c>Environment.TickCount64</c> after which the request times out; <c>long.MaxValue</c> for never.</summary>
+    /// <summary>The <see cref="ConnectionOptions.TimeProvider"/> timestamp after which the request times out; <c>long.MaxValue</c> for never.</summary>
     long Deadline { get; }
 
     /// <summary>The reply type this request accepts.</summary>

@@ -6,7 +6,8 @@ namespace Middleware.Tests.Architecture;
 /// The layering of docs/ARCHITECTURE.md, checked on the built assemblies (what they reference in their metadata, which is
 /// what loads at run time): Grains depends on nothing of ours; Core on Grains; Protocol on Core; the client never on the
 /// engine, the transport or the silo; the engine never on the protocol or ASP.NET Core; the admin tool never on the silo;
-/// the sample's interfaces on Grains alone.
+/// the sample's interfaces on Grains alone; the pure client sample (samples/Bank.Client) on the interfaces and the client
+/// SDK, never on the engine or the components.
 /// </summary>
 public sealed class DependencyRulesTests
 {
@@ -25,6 +26,7 @@ public sealed class DependencyRulesTests
         { "Middleware.Transport", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Microsoft.AspNetCore.*", "Microsoft.Extensions.*"] },
         { "Bank.Abstractions", ["Middleware.Grains"] },
         { "Bank", ["Middleware.Grains", "Bank.Abstractions"] },
+        { "Bank.Client", ["Bank.Abstractions", "Middleware.Client", "Middleware.Core", "Middleware.Grains", "Middleware.Protocol", "Polly.Core"] },
     };
 
     [Theory]
@@ -47,6 +49,8 @@ public sealed class DependencyRulesTests
     [InlineData("Bank.Demo", "Middleware.Silo")]
     [InlineData("Bank.Demo", "Bank")]
     [InlineData("Middleware.Bench", "Bank")]
+    [InlineData("Bank.Client", "Middleware.Recovery")]
+    [InlineData("Bank.Client", "Bank")]
     public void A_forbidden_dependency_is_absent(string assembly, string forbidden)
     {
         var references = References(assembly);

@@ -24,6 +24,8 @@ internal static class BankAudit
         Ledger(logs, snapshot.Ledger, report);
         Money(logs, snapshot.Reported, report);
         Acknowledged(logs, acks, report);
+        report.CompletedByLaterEpoch = logs.CompletedByLaterEpoch;
+        report.PartialToFinal = logs.PartialToFinal;
         report.Stats = $"stats: {logs.All.Count} final turns, {logs.CompletedByLaterEpoch} turn(s) completed by a newer activation than the one that started them " +
                        $"(in doubt at a crash or a store failure), {logs.Partials} partial records";
         return report;

@@ -37,6 +37,13 @@ internal sealed class BankLogs
     /// <summary>Partial records in the logs.</summary>
     public int Partials { get; private set; }
 
+    /// <summary>
+    /// Each final turn that had a partial record: when its first partial record and its final record were committed (UTC,
+    /// the store's clock). A turn whose partial was committed before an outage and whose final record after it was in
+    /// doubt through the outage.
+    /// </summary>
+    public List<(DateTime Started, DateTime Finished)> PartialToFinal { get; } = [];
+
     /// <summary>Decodes every log; a gap in the seqs, an epoch that goes back or an undecodable record goes to <paramref name="issues"/>.</summary>
     public static BankLogs Decode(BankSnapshot snapshot, List<string> issues)
     {
@@ -57,6 +64,7 @@ internal sealed class BankLogs
     {
         var finals = new List<Entry>();
         var partialEpochs = new Dictionary<long, long>();
+        var partialTimes = new Dictionary<long, long>();
         long epoch = 0;
         for (var i = 0; i < records.Count; i++)
         {
@@ -81,11 +89,14 @@ internal sealed class BankLogs
             {
                 Partials++;
                 partialEpochs.TryAdd(record.Seq, record.Epoch);
+                partialTimes.TryAdd(record.Seq, record.CommittedAtTicks);
                 continue;
             }
 
             if (turn.IsPartial || RequestOutcome.IsFenced(turn.Reply)) continue;
             if (turn.TurnSeq > 0 && partialEpochs.TryGetValue(turn.TurnSeq, out var startedIn) && startedIn < record.Epoch) CompletedByLaterEpoch++;
+            if (turn.TurnSeq > 0 && partialTimes.TryGetValue(turn.TurnSeq, out var startedAt))
+                PartialToFinal.Add((new DateTime(startedAt, DateTimeKind.Utc), new DateTime(record.CommittedAtTicks, DateTimeKind.Utc)));
             var entry = new Entry(component, record.Seq, record.Epoch, turn);
             finals.Add(entry);
             All.Add(entry);
@@ -105,6 +116,12 @@ internal sealed class BankAuditReport
 
     /// <summary>Overall figures (turns, completions after a crash).</summary>
     public string Stats { get; set; } = "";
+
+    /// <summary>Final turns whose first partial record carries an older epoch (<see cref="BankLogs.CompletedByLaterEpoch"/>).</summary>
+    public int CompletedByLaterEpoch { get; set; }
+
+    /// <summary>When each final turn with a partial record started and finished (<see cref="BankLogs.PartialToFinal"/>).</summary>
+    public IReadOnlyList<(DateTime Started, DateTime Finished)> PartialToFinal { get; set; } = [];
 
     /// <summary>True when no check found an issue.</summary>
     public bool Passed => _issues.Values.All(i => i.Count == 0);

@@ -46,7 +46,7 @@ public sealed class SiloTlsStartupTests : IDisposable
         await exposed.WaitForOutputAsync("SECURITY:");
         var lines = exposed.Stdout.Split('\n').Where(l => l.Contains("SECURITY:", StringComparison.Ordinal)).ToList();
         var line = Assert.Single(lines);
-        Assert.Contains("without TLS and without a cluster key", line, StringComparison.Ordinal);
+        Assert.Contains("without TLS and with no key", line, StringComparison.Ordinal);
         Assert.Contains("--tls-certificate", line, StringComparison.Ordinal);
 
         await using var tls = await SiloProcess.StartAsync($"sqlite:{Path.Combine(directory, "b.db")}", "--address", "0.0.0.0",
