@@ -109,6 +109,8 @@ internal sealed class ClusterFixture : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             silo.Pause();
+            // kill(SIGSTOP) returns before every thread has stopped: a thread could still take the lock after the probe.
+            await WaitUntilStoppedAsync(silo);
             var probe = ((IClusterStore)store).ListSilosAsync();
             if (await Task.WhenAny(probe, Task.Delay(1000)) == probe)
             {
@@ -128,6 +130,26 @@ internal sealed class ClusterFixture : IAsyncDisposable
 
             if (attempt >= 10) throw new TimeoutException($"{silo.SiloId} held a store lock at each of {attempt} pauses.");
             await Task.Delay(20 * attempt);
+        }
+    }
+
+    /// <summary>Waits (up to a second) until the kernel reports <paramref name="silo"/>'s process stopped (state T in /proc).</summary>
+    private static async Task WaitUntilStoppedAsync(SiloProcess silo)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            try
+            {
+                var stat = await File.ReadAllTextAsync($"/proc/{silo.Pid}/stat");
+                var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
+                if (state is 'T' or 't') return;
+            }
+            catch (IOException)
+            {
+                return; // gone
+            }
+
+            await Task.Delay(10);
         }
     }
 

@@ -60,7 +60,10 @@ public sealed class PostgresRestartUnderLoadTests(ITestOutputHelper output)
                          $"{report.CompletedByLaterEpoch} completed by a newer activation");
         report.WriteTo(output);
         Assert.True(report.Passed, report.Describe());
-        Assert.True(throughOutage >= 1,
+        // Either a turn's partial record crossed the outage, or the outage broke activations with turns in doubt that a
+        // newer activation completed: each is the in-doubt path under a store failure. (Which one a run catches depends
+        // on where the stop lands in the workers' turns; requiring the first alone failed about one run in three.)
+        Assert.True(throughOutage >= 1 || report.CompletedByLaterEpoch >= 1,
             $"no turn was in doubt through the outage (partial record before {stopping:O}, final record after {started:O}), so the test did not test what it exists for; {report.Stats}");
     }
 }
