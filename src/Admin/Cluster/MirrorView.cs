@@ -34,40 +34,11 @@ internal static class MirrorView
 
     /// <summary>
     /// The mirror placement expects for <paramref name="componentId"/> owned by <paramref name="ownerSiloId"/>: the top
-    /// rendezvous choice among the other live silos, or null when there is none. The silos compute it the same way
-    /// (<c>Middleware.Silo.MirrorPlacement.MirrorOf</c>; a test pins that both agree).
+    /// rendezvous choice among the other live silos, or null when there is none. The silos compute it with the same
+    /// <see cref="Rendezvous"/> (<c>Middleware.Silo.MirrorPlacement.MirrorOf</c>).
     /// </summary>
-    public static SiloEntry? ExpectedMirror(string componentId, IReadOnlyList<SiloEntry> live, string ownerSiloId)
-    {
-        SiloEntry? best = null;
-        ulong bestWeight = 0;
-        foreach (var silo in live)
-        {
-            if (silo.SiloId == ownerSiloId) continue;
-            var weight = Weight(componentId, silo.SiloId);
-            if (best is null || weight > bestWeight || (weight == bestWeight && string.CompareOrdinal(silo.SiloId, best.SiloId) < 0))
-            {
-                best = silo;
-                bestWeight = weight;
-            }
-        }
-
-        return best;
-    }
-
-    /// <summary>The rendezvous weight of the silos' placement: FNV-1a over both ids, finished with the splitmix64 mixer.</summary>
-    public static ulong Weight(string componentId, string siloId)
-    {
-        var hash = 14695981039346656037UL;
-        foreach (var c in componentId) hash = (hash ^ c) * 1099511628211UL;
-        hash = (hash ^ 0xff) * 1099511628211UL;
-        foreach (var c in siloId) hash = (hash ^ c) * 1099511628211UL;
-        hash ^= hash >> 30;
-        hash *= 0xbf58476d1ce4e5b9UL;
-        hash ^= hash >> 27;
-        hash *= 0x94d049bb133111ebUL;
-        return hash ^ (hash >> 31);
-    }
+    public static SiloEntry? ExpectedMirror(string componentId, IReadOnlyList<SiloEntry> live, string ownerSiloId) =>
+        Rendezvous.Pick(componentId, live, except: ownerSiloId);
 
     /// <summary>Asks every silo of <paramref name="live"/> at once for its standbys (of <paramref name="componentId"/>, or all when null).</summary>
     public static Task<SiloStandbys[]> ListStandbysAsync(IReadOnlyList<SiloEntry> live, string? componentId, string? clusterKey, TlsClientOptions? tls, CancellationToken cancellationToken) =>

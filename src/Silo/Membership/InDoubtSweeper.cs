@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
+using Middleware.Recovery.Storage;
 
 namespace Middleware.Silo;
 

@@ -10,21 +10,6 @@ namespace Middleware.Silo;
 public static class MirrorPlacement
 {
     /// <summary>The mirror of <paramref name="componentId"/> owned by <paramref name="ownerSiloId"/>, or null with no other live silo.</summary>
-    public static SiloEntry? MirrorOf(string componentId, IReadOnlyList<SiloEntry> live, string ownerSiloId)
-    {
-        SiloEntry? best = null;
-        ulong bestWeight = 0;
-        foreach (var silo in live)
-        {
-            if (silo.SiloId == ownerSiloId) continue;
-            var weight = Rendezvous.Weight(componentId, silo.SiloId);
-            if (best is null || weight > bestWeight || (weight == bestWeight && string.CompareOrdinal(silo.SiloId, best.SiloId) < 0))
-            {
-                best = silo;
-                bestWeight = weight;
-            }
-        }
-
-        return best;
-    }
+    public static SiloEntry? MirrorOf(string componentId, IReadOnlyList<SiloEntry> live, string ownerSiloId) =>
+        Rendezvous.Pick(componentId, live, except: ownerSiloId);
 }

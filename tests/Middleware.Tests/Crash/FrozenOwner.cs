@@ -195,7 +195,7 @@ internal sealed class FrozenOwner : IAsyncDisposable
         for (var n = 0; ; n++)
         {
             var candidate = new ComponentId(type, keyBase + n.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            if (Middleware.Silo.Rendezvous.Pick(candidate.ToString(), entries)?.SiloId == silo) return candidate;
+            if (Middleware.Recovery.Storage.Rendezvous.Pick(candidate.ToString(), entries)?.SiloId == silo) return candidate;
         }
     }
 

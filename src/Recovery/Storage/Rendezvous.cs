@@ -1,15 +1,23 @@
-namespace Middleware.Silo;
+namespace Middleware.Recovery.Storage;
 
-/// <summary>Rendezvous (highest random weight) hashing: every silo with the same view picks the same owner.</summary>
+/// <summary>
+/// Rendezvous (highest random weight) hashing: every process with the same view of the live silos picks the same owner
+/// for a component, and the same mirror (the top choice other than the owner). The silos place with it, and the admin
+/// tool uses it to say where a standby is expected, so both read the one rule.
+/// </summary>
 public static class Rendezvous
 {
-    /// <summary>The silo with the highest weight for <paramref name="componentId"/>, or null when there is none.</summary>
-    public static Recovery.Storage.SiloEntry? Pick(string componentId, IReadOnlyList<Recovery.Storage.SiloEntry> silos)
+    /// <summary>
+    /// The silo with the highest weight for <paramref name="componentId"/> among <paramref name="silos"/>, leaving out
+    /// <paramref name="except"/> when given (the owner, to find its mirror); null when there is none.
+    /// </summary>
+    public static SiloEntry? Pick(string componentId, IReadOnlyList<SiloEntry> silos, string? except = null)
     {
-        Recovery.Storage.SiloEntry? best = null;
+        SiloEntry? best = null;
         ulong bestWeight = 0;
         foreach (var silo in silos)
         {
+            if (except is not null && silo.SiloId == except) continue;
             var weight = Weight(componentId, silo.SiloId);
             if (best is null || weight > bestWeight || (weight == bestWeight && string.CompareOrdinal(silo.SiloId, best.SiloId) < 0))
             {
