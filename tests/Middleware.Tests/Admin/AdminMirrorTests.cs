@@ -1,7 +1,5 @@
 using System.Text.Json;
 using Bank;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Cluster;
 using Middleware.Admin.Output;
@@ -12,6 +10,7 @@ using Middleware.Silo;
 using Middleware.Tests.Cluster;
 using Middleware.Tests.Silo;
 using Xunit.Abstractions;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Admin;
 
@@ -151,7 +150,7 @@ public sealed class AdminMirrorTests(ITestOutputHelper output)
         var dir = Directory.CreateTempSubdirectory("mw-admin-dice-").FullName;
         try
         {
-            var dice = CompileDice(dir);
+            var dice = ComponentAssembly.Compile(ComponentAssembly.DiceSource, dir, "Dice.dll");
             await using var cluster = await ClusterFixture.StartAsync(2, null, "--components", $"{SiloProcess.BankAssembly};{dice}");
             await using var connection = await cluster.Silos[0].ConnectAsync();
             // Each turn's reply is a fresh Guid: re-executing it on the mirror cannot reproduce it.
@@ -230,43 +229,4 @@ public sealed class AdminMirrorTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>A [Mirrored] component whose reply is a fresh Guid each turn, compiled here as an application would build it.</summary>
-    private static string CompileDice(string directory)
-    {
-        const string source = """
-            using System;
-            using System.Threading.Tasks;
-            using Middleware.Grains;
-
-            namespace Games;
-
-            public interface IDice : IRecoverableComponent
-            {
-                Task<string> Roll();
-            }
-
-            public sealed class DiceState
-            {
-                public int Rolls { get; set; }
-            }
-
-            [Mirrored]
-            public sealed class Dice : RecoverableGrain<DiceState>, IDice
-            {
-                public Task<string> Roll()
-                {
-                    State.Rolls++;
-                    return Task.FromResult(Guid.NewGuid().ToString("N"));
-                }
-            }
-            """;
-        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
-            .Select(p => MetadataReference.CreateFromFile(p))
-            .Append(MetadataReference.CreateFromFile(typeof(Middleware.Grains.RecoverableGrain<>).Assembly.Location));
-        var compilation = CSharpCompilation.Create("Dice", [CSharpSyntaxTree.ParseText(source)], references, new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
-        var path = Path.Combine(directory, "Dice.dll");
-        var result = compilation.Emit(path);
-        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
-        return path;
-    }
 }

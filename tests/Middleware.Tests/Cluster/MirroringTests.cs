@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Bank;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using Middleware.Client;
 using Middleware.Grains;
 using Middleware.Protocol;
@@ -210,8 +208,8 @@ public abstract class MirroringTests(ITestOutputHelper output)
     [StoreFact]
     public async Task A_component_that_is_not_deterministic_is_reported_divergent_by_its_mirror_while_the_owner_serves()
     {
-        using var compiled = new CompiledComponents();
-        var dice = compiled.Compile("Dice.dll", DiceSource);
+        var directory = Directory.CreateTempSubdirectory("mw-mirror-components-").FullName;
+        var dice = ComponentAssembly.Compile(ComponentAssembly.DiceSource, directory, "Dice.dll");
         await using var cluster = await StartClusterAsync(2, "--components", $"{SiloProcess.BankAssembly};{dice}");
         await using var connection = await cluster.Silos[0].ConnectAsync();
 
@@ -228,34 +226,6 @@ public abstract class MirroringTests(ITestOutputHelper output)
         var again = await connection.InvokeAsync(new InvokeMessage("Dice", "d1", "Roll", $"roll-x-{Guid.NewGuid():N}", null, null, "[]"u8.ToArray()));
         Assert.Equal(ReplyStatus.Ok, again.Status); // the owner serves on
     }
-
-    private const string DiceSource = """
-        using System;
-        using System.Threading.Tasks;
-        using Middleware.Grains;
-
-        namespace Games;
-
-        public interface IDice : IRecoverableComponent
-        {
-            Task<string> Roll();
-        }
-
-        public sealed class DiceState
-        {
-            public int Rolls { get; set; }
-        }
-
-        [Mirrored]
-        public sealed class Dice : RecoverableGrain<DiceState>, IDice
-        {
-            public Task<string> Roll()
-            {
-                State.Rolls++;
-                return Task.FromResult(Guid.NewGuid().ToString("N"));
-            }
-        }
-        """;
 
     /// <summary>Starts <paramref name="count"/> silos on a fresh store of the subclass's kind.</summary>
     internal abstract Task<ClusterFixture> StartClusterAsync(int count, params string[] extra);
@@ -366,27 +336,6 @@ public abstract class MirroringTests(ITestOutputHelper output)
             await _stop.CancelAsync();
             await Task.WhenAll(_workers).WaitAsync(Patience);
         }
-    }
-
-    /// <summary>Component assemblies compiled here, as an application would build them.</summary>
-    private sealed class CompiledComponents : IDisposable
-    {
-        private readonly string _directory = Directory.CreateTempSubdirectory("mw-mirror-components-").FullName;
-
-        public string Compile(string fileName, string source)
-        {
-            var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
-                .Select(p => MetadataReference.CreateFromFile(p))
-                .Append(MetadataReference.CreateFromFile(typeof(RecoverableGrain<>).Assembly.Location));
-            var compilation = CSharpCompilation.Create(Path.GetFileNameWithoutExtension(fileName), [CSharpSyntaxTree.ParseText(source)], references,
-                new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
-            var path = Path.Combine(_directory, fileName);
-            var result = compilation.Emit(path);
-            Assert.True(result.Success, string.Join("\n", result.Diagnostics));
-            return path;
-        }
-
-        public void Dispose() => Directory.Delete(_directory, recursive: true);
     }
 }
 

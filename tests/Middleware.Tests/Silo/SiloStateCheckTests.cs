@@ -1,6 +1,5 @@
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using Middleware.Grains;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Silo;
 
@@ -62,16 +61,5 @@ public sealed class SiloStateCheckTests : IDisposable
         Assert.Contains("Make the setter public", lines[0]);
     }
 
-    private string Compile(string fileName)
-    {
-        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
-            .Select(p => MetadataReference.CreateFromFile(p))
-            .Append(MetadataReference.CreateFromFile(typeof(RecoverableGrain<>).Assembly.Location));
-        var compilation = CSharpCompilation.Create(Path.GetFileNameWithoutExtension(fileName), [CSharpSyntaxTree.ParseText(Source)], references,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
-        var path = Path.Combine(_directory, fileName);
-        var result = compilation.Emit(path);
-        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
-        return path;
-    }
+    private string Compile(string fileName) => ComponentAssembly.Compile(Source, _directory, fileName);
 }

@@ -1,11 +1,10 @@
 using System.Text;
 using System.Text.Json;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using Middleware.Grains;
 using Middleware.Protocol;
 using Middleware.Tests.Admin;
 using Middleware.Tests.Cluster;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Silo;
 
@@ -141,16 +140,5 @@ public sealed class SiloStateSurvivesKillTests : IDisposable
         Assert.DoesNotContain("quarantined", again.Stdout + again.Stderr);
     }
 
-    private string Compile(string fileName)
-    {
-        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
-            .Select(p => MetadataReference.CreateFromFile(p))
-            .Append(MetadataReference.CreateFromFile(typeof(RecoverableGrain<>).Assembly.Location));
-        var compilation = CSharpCompilation.Create(Path.GetFileNameWithoutExtension(fileName), [CSharpSyntaxTree.ParseText(Source)], references,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
-        var path = Path.Combine(_directory, fileName);
-        var result = compilation.Emit(path);
-        Assert.True(result.Success, string.Join("\n", result.Diagnostics));
-        return path;
-    }
+    private string Compile(string fileName) => ComponentAssembly.Compile(Source, _directory, fileName);
 }
