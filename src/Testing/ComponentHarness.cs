@@ -323,7 +323,7 @@ public sealed class ComponentHarness : IAsyncDisposable
 
     private LocalRuntime NewRuntime()
     {
-        var environment = new RuntimeEnvironment { TimeProvider = _options.TimeProvider };
+        var environment = new RuntimeEnvironment { TimeProvider = _options.TimeProvider, Logger = _options.Logger };
         foreach (var backend in _backends.Values) environment.Backends.Add(backend.Name, backend.DataSource, BackendDialect.Sqlite);
         environment.Backends.ConfigurationHint = name => $"add it to the harness with o.AddSqliteBackend(\"{name}\")";
         var options = new RuntimeOptions { OwnerId = _ownerId };

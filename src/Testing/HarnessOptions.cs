@@ -36,6 +36,12 @@ public sealed class HarnessOptions
     /// <summary>The clock behind <c>Context.UtcNow</c> (default: the system clock; a fake one makes times exact in assertions).</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// Where the engine writes what an operator would see (refused checkpoints, divergences, back-end failures). Default:
+    /// nowhere; pass a logger of your test framework's output to see them.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILogger Logger { get; set; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     /// <summary>Registers a component interface and its class; throws at once when the runtime would refuse them (interface rules, state types that do not survive a checkpoint).</summary>
     public HarnessOptions AddComponent<TInterface, TGrain>()
         where TInterface : IRecoverableComponent

@@ -23,6 +23,7 @@ public sealed class DependencyRulesTests
         { "Middleware.Recovery.Postgres", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Npgsql"] },
         { "Middleware.Recovery.SqlServer", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Microsoft.Data.SqlClient"] },
         { "Middleware.Recovery.TestKit", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "xunit.*"] },
+        { "Middleware.Testing", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Middleware.Recovery.Sqlite", "Microsoft.Data.Sqlite", "SQLitePCLRaw.core", "Microsoft.Extensions.Logging.Abstractions"] },
         { "Middleware.Transport", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Microsoft.AspNetCore.*", "Microsoft.Extensions.*"] },
         { "Bank.Abstractions", ["Middleware.Grains"] },
         { "Bank", ["Middleware.Grains", "Bank.Abstractions"] },
@@ -51,6 +52,7 @@ public sealed class DependencyRulesTests
     [InlineData("Middleware.Bench", "Bank")]
     [InlineData("Bank.Client", "Middleware.Recovery")]
     [InlineData("Bank.Client", "Bank")]
+    [InlineData("Middleware.Testing", "xunit.*")] // the component test kit works with any test framework
     public void A_forbidden_dependency_is_absent(string assembly, string forbidden)
     {
         var references = References(assembly);
