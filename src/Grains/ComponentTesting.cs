@@ -3,6 +3,12 @@ namespace Middleware.Grains;
 /// <summary>
 /// Builds a component for a plain unit test, without any runtime, log or store.
 /// </summary>
+/// <remarks>
+/// Nothing here serializes, replays or runs back-end work, so it cannot catch what breaks components after a crash (a clock
+/// read outside the context, state a checkpoint loses, side effects that are not exactly-once). For that, use
+/// <c>ComponentHarness</c> of the test kit (<c>Middleware.Testing</c>, src/Testing): the real runtime and store, crashes and
+/// replay checks, back ends on in-memory SQLite.
+/// </remarks>
 public static class ComponentTesting
 {
     /// <summary>

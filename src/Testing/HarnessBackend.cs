@@ -58,7 +58,12 @@ public sealed class HarnessBackend : IAsyncDisposable
                 var rows = new List<BackendExecution>();
                 while (reader.Read())
                 {
-                    var result = reader.IsDBNull(3) ? "" : Encoding.UTF8.GetString((byte[])reader.GetValue(3));
+                    var result = reader.GetValue(3) switch
+                    {
+                        byte[] bytes => Encoding.UTF8.GetString(bytes),
+                        DBNull => "",
+                        var other => Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture) ?? "",
+                    };
                     rows.Add(new BackendExecution(reader.GetString(0), reader.GetString(1), reader.GetString(2), result));
                 }
 

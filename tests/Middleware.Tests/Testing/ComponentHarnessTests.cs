@@ -1,6 +1,7 @@
 using Bank;
 using Middleware.Core;
 using Middleware.Grains;
+using Middleware.Recovery.Runtime;
 using Middleware.Testing;
 
 namespace Middleware.Tests.Testing;
@@ -212,5 +213,62 @@ public sealed class ComponentHarnessTests
         Assert.Equal(100, await h.Call<IAccount>("a", "deposit-1").Deposit(100)); // the recorded reply, not a second deposit
         Assert.Equal(150, await h.Get<IAccount>("a").Balance());
         Assert.Equal(1, h.Crashes);
+    }
+
+    [Fact]
+    public async Task Data_kept_in_a_field_instead_of_state_is_gone_after_the_crash_and_the_test_sees_it()
+    {
+        await using var h = await ComponentHarness.StartAsync(o =>
+        {
+            o.AddComponent<ICounter, FieldCounter>().AddComponent<IStamp, ContextStamp>();
+            o.CrashAfterEachTurn = true;
+        });
+
+        var counter = h.Get<ICounter>("c");
+        Assert.Equal(1, await counter.Next());
+        Assert.Equal(1, await counter.Next()); // a correct component answers 2: see the next test
+    }
+
+    [Fact]
+    public async Task A_counter_in_state_counts_on_across_crashes()
+    {
+        await using var h = await ComponentHarness.StartAsync(o =>
+        {
+            o.AddComponent<ICounter, StateCounter>();
+            o.CrashAfterEachTurn = true;
+        });
+
+        var counter = h.Get<ICounter>("c");
+        for (var i = 1; i <= 3; i++) Assert.Equal(i, await counter.Next());
+    }
+
+    [Fact]
+    public async Task Without_the_per_turn_checks_a_divergence_shows_after_a_crash_as_in_production_a_quarantine()
+    {
+        await using var h = await ComponentHarness.StartAsync(o => o.AddComponent<IStamp, ClockStamp>());
+
+        await h.Get<IStamp>("s").Stamp();
+        await h.CrashAsync();
+        var e = await Assert.ThrowsAsync<ComponentQuarantinedException>(() => h.Get<IStamp>("s").Stamp());
+
+        Assert.Contains("diverged at seq 1 (Stamp)", e.Message + e.InnerException?.Message + e.Quarantine.Reason);
+    }
+
+    [Fact]
+    public async Task A_transfer_whose_record_is_lost_in_a_crash_is_completed_once_with_the_same_account_calls()
+    {
+        await using var h = await ComponentHarness.StartAsync(o => o
+            .AddComponent<IAccount, Account>().AddComponent<ITeller, Teller>()
+            .AddSqliteBackend(Ledger.BackendName, Ledger.CreateTableSql));
+        await h.Get<IAccount>("a").Deposit(100);
+
+        h.CrashInNextTurn(); // the first turn record of the transfer (the debit of "a") never becomes durable
+        Assert.Equal(1, await h.Call<ITeller>("t", "transfer-1").Transfer("a", "b", 40));
+        Assert.Equal(1, await h.Call<ITeller>("t", "transfer-1").Transfer("a", "b", 40));
+
+        Assert.Equal(1, h.Crashes);
+        Assert.Equal(60, await h.Get<IAccount>("a").Balance());
+        Assert.Equal(40, await h.Get<IAccount>("b").Balance());
+        Assert.Equal(1, (await h.StateOfAsync<ITeller, TellerState>("t")).Transfers);
     }
 }

@@ -172,3 +172,21 @@ public sealed class ProcedureShop : RecoverableGrain<ShopState>, IShop
         return ++State.Orders;
     }
 }
+
+public interface ICounter : IRecoverableComponent
+{
+    Task<int> Next();
+}
+
+/// <summary>Counts in a field of the component object, which no checkpoint or replay keeps.</summary>
+public sealed class FieldCounter : RecoverableGrain<ShopState>, ICounter
+{
+    private int _count;
+
+    public Task<int> Next() => Task.FromResult(++_count);
+}
+
+public sealed class StateCounter : RecoverableGrain<ShopState>, ICounter
+{
+    public Task<int> Next() => Task.FromResult(++State.Orders);
+}
