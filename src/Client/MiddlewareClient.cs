@@ -13,7 +13,7 @@ namespace Middleware.Client;
 /// one shared connection per gateway and retries that always resend the same request id (the silos run each request
 /// id once, so a retry after a lost reply returns the first outcome instead of running the request again).
 /// </summary>
-public sealed partial class MiddlewareClient : IAsyncDisposable
+public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposable
 {
     private readonly MiddlewareClientOptions _options;
     private readonly ConnectionOptions _connectionOptions;

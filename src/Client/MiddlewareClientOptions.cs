@@ -9,37 +9,37 @@ namespace Middleware.Client;
 public sealed class MiddlewareClientOptions
 {
     /// <summary>The silos this client may talk to, each written <c>host:port</c> (any silo can serve any component).</summary>
-    public IList<string> Gateways { get; init; } = [];
+    public IList<string> Gateways { get; set; } = [];
 
     /// <summary>
     /// Asked for the live silos at connect when <see cref="Gateways"/> is empty: the alternative to a fixed gateway list.
     /// For processes that may read the cluster's store, <c>StoreGatewayListProvider</c> (in Middleware.Recovery, beside
     /// the stores) reads its silos table.
     /// </summary>
-    public IGatewayListProvider? GatewayProvider { get; init; }
+    public IGatewayListProvider? GatewayProvider { get; set; }
 
     /// <summary>
     /// The client key the silos require (<c>--client-key-file</c> on the silo), or null for none. It never crosses the
     /// wire: the handshake proves it by challenge-response, and the silo proves it back, so a silo without the key is
     /// refused. Prefer <see cref="ClientKeyFile"/>, which keeps the key out of the application's configuration.
     /// </summary>
-    public string? ClientKey { get; init; }
+    public string? ClientKey { get; set; }
 
     /// <summary>The path of a file holding the client key (one trailing line break is ignored); read at connect.</summary>
-    public string? ClientKeyFile { get; init; }
+    public string? ClientKeyFile { get; set; }
 
     /// <summary>The cluster's shared key, for silos that use one key for every role (<c>--cluster-key-file</c>); used when <see cref="ClientKey"/> and <see cref="ClientKeyFile"/> are unset.</summary>
-    public string? ClusterKey { get; init; }
+    public string? ClusterKey { get; set; }
 
     /// <summary>
     /// TLS to the silos (<see cref="Protocol.Tls.TlsClientOptions.FromFiles"/>: the CA that signed their certificates,
     /// this client's certificate when they require mutual TLS); null (the default) connects in plain TCP, which silos
     /// with TLS refuse, saying so.
     /// </summary>
-    public Protocol.Tls.TlsClientOptions? Tls { get; init; }
+    public Protocol.Tls.TlsClientOptions? Tls { get; set; }
 
     /// <summary>How this client names itself to the silos (server logs).</summary>
-    public string ClientName { get; init; } = $"client:{Environment.MachineName}:{Environment.ProcessId}";
+    public string ClientName { get; set; } = $"client:{Environment.MachineName}:{Environment.ProcessId}";
 
     /// <summary>
     /// The virtual session to resume (an id from an earlier client's <see cref="MiddlewareClient.SessionId"/>, saved by the
@@ -47,29 +47,29 @@ public sealed class MiddlewareClientOptions
     /// store: request numbers are reserved there in blocks, so a resumed session (after a restart too) never reuses an
     /// id, and its items stay visible to turns. A closed session cannot be resumed.
     /// </summary>
-    public string? SessionId { get; init; }
+    public string? SessionId { get; set; }
 
     /// <summary>
     /// The token of the session in <see cref="SessionId"/>, as <see cref="MiddlewareClient.SessionToken"/> gave it when the
     /// session was created. A silo that holds keys resumes a session, and serves its request ids, only for a client
     /// that proves its token; save it with the session id (it is a secret: whoever has it may act as the session).
     /// </summary>
-    public string? SessionToken { get; init; }
+    public string? SessionToken { get; set; }
 
     /// <summary>
     /// Ask the first gateway for every live silo at connect and use them as gateways too (default true), so the client
     /// survives the loss of every silo it was configured with.
     /// </summary>
-    public bool DiscoverGateways { get; init; } = true;
+    public bool DiscoverGateways { get; set; } = true;
 
     /// <summary>
     /// Send each component's calls to its owner silo once learned (default true): the first call to a component may be
     /// redirected (<c>Moved</c>) and the owner is cached, so later calls take one hop instead of two through a gateway.
     /// </summary>
-    public bool RouteToOwners { get; init; } = true;
+    public bool RouteToOwners { get; set; } = true;
 
     /// <summary>How long one attempt (connect + send + reply) may take before it is abandoned and retried (default 10 s).</summary>
-    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// How long a whole call may take, every retry included (default 30 s): retries go on until it passes, so a call rides
@@ -77,10 +77,10 @@ public sealed class MiddlewareClientOptions
     /// naming the last cause. A caller's cancellation token bounds the call too (whichever comes first);
     /// <see cref="Timeout.InfiniteTimeSpan"/> leaves only the token and <see cref="MaxAttempts"/>.
     /// </summary>
-    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a TCP connect plus handshake to one gateway may take.</summary>
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// An optional cap on attempts per call, the first included (1 disables retries); past it the call fails with
@@ -88,13 +88,13 @@ public sealed class MiddlewareClientOptions
     /// <see cref="RequestTimeout"/>, so how long a call may wait is set in time, not in a count that a fast failure
     /// (connection refused while a silo restarts) would use up in a few seconds.
     /// </summary>
-    public int? MaxAttempts { get; init; }
+    public int? MaxAttempts { get; set; }
 
     /// <summary>The first retry delay (default 100 ms); later ones double, with jitter, up to <see cref="RetryMaxDelay"/>.</summary>
-    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>The largest delay between two attempts (default 2 s): after an outage ends a call notices within about this.</summary>
-    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and what to do about it.</summary>
     public void Validate()

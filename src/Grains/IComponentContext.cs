@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace Middleware.Grains;
 
 /// <summary>
@@ -22,6 +25,15 @@ public interface IComponentContext
 
     /// <summary>The current UTC time, recorded.</summary>
     DateTime UtcNow { get; }
+
+    /// <summary>
+    /// Where the component writes its log lines; the category is the component class's full name (as for
+    /// <c>ILogger&lt;TComponent&gt;</c>). Lines are written only when a turn runs for real: replay (recovery after a crash,
+    /// undo after a failed turn, a mirror's standby, an audit) goes through a logger that discards them, so a recovered
+    /// component does not repeat its log lines. A turn in doubt that is completed after a crash writes again only what
+    /// comes after the last value or call its partial record held. Without a host's logger factory, nothing is written.
+    /// </summary>
+    ILogger Logger => NullLogger.Instance;
 
     /// <summary>A new GUID, recorded.</summary>
     Guid NewGuid();

@@ -43,7 +43,8 @@ internal sealed partial class Activation
         _options = services.Options;
         _services = services;
         _json = services.Registry.Json;
-        _turnRuntime = new TurnRuntime(services.Environment.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, services.Environment.SessionItems);
+        _turnRuntime = new TurnRuntime(services.Environment.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, services.Environment.SessionItems,
+            ComponentLoggers.For(services.Environment.LoggerFactory, type));
     }
 
     public ComponentId Id { get; }

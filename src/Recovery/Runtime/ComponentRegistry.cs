@@ -17,13 +17,24 @@ public sealed class ComponentRegistry
     /// <summary>JSON settings for arguments, results and state (defaults: property names as declared).</summary>
     public JsonSerializerOptions Json { get; } = ComponentJson.Create();
 
+    /// <summary>
+    /// The host's services, or null. When set, component objects are created through
+    /// <see cref="Microsoft.Extensions.DependencyInjection.ActivatorUtilities"/>, so a component's constructor may take
+    /// services registered in the container (singletons or transients: a component lives as long as its activation, so
+    /// a scoped service is refused); a class with a parameterless constructor works either way. The same services are
+    /// injected again when a component is recovered by replay, so what a service returns is nondeterminism unless it goes
+    /// through the context (<c>Context.UtcNow</c>, <c>Context.Backend</c>, <c>Context.Call</c>): a replay that gets another
+    /// answer diverges. Use services for configuration, pure helpers and logging-like sinks, not for data a turn decides on.
+    /// </summary>
+    public IServiceProvider? Services { get; set; }
+
     /// <summary>Every registered type.</summary>
     public IEnumerable<ComponentTypeInfo> Types => _byName.Values;
 
     /// <summary>Registers a component interface and its implementation; throws <see cref="ComponentDefinitionException"/>.</summary>
     public ComponentRegistry Add<TInterface, TGrain>()
         where TInterface : IRecoverableComponent
-        where TGrain : class, TInterface, new() => Add(typeof(TInterface), typeof(TGrain));
+        where TGrain : class, TInterface => Add(typeof(TInterface), typeof(TGrain));
 
     /// <summary>Registers a component interface and its implementation by type.</summary>
     public ComponentRegistry Add(Type interfaceType, Type grainType)
@@ -31,6 +42,7 @@ public sealed class ComponentRegistry
         var info = ComponentTypeInfo.Create(interfaceType, grainType, Json);
         if (_byName.TryGetValue(info.Name, out var existing) && existing.GrainType != grainType)
             throw new ComponentDefinitionException($"Two component types are named '{info.Name}': {existing.GrainType.FullName} and {grainType.FullName}. Give one of the interfaces [ComponentType(\"OtherName\")].");
+        info.Owner = this;
         _byName[info.Name] = info;
         _byInterface[interfaceType] = info;
         return this;

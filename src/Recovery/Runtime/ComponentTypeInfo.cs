@@ -48,6 +48,15 @@ public sealed class ComponentTypeInfo
     /// <summary>The back ends the class declares with <see cref="UsesBackendAttribute"/>, which a host checks at start.</summary>
     public IReadOnlyList<string> Backends => GrainType.GetCustomAttributes<UsesBackendAttribute>(inherit: true).Select(a => a.Name).Distinct(StringComparer.Ordinal).ToList();
 
+    /// <summary>The registry this type was added to (its service provider creates the component objects), or null.</summary>
+    internal ComponentRegistry? Owner { get; set; }
+
+    /// <summary>
+    /// True when the class has no public parameterless constructor: every constructor takes services, so the registry
+    /// needs a service provider (<see cref="ComponentRegistry.Services"/>) to create it.
+    /// </summary>
+    public bool NeedsServices => GrainType.GetConstructor(Type.EmptyTypes) is null;
+
     /// <summary>The type name a component interface gets (see <see cref="ComponentInterface.TypeNameOf"/>).</summary>
     public static string TypeNameOf(Type interfaceType) => ComponentInterface.TypeNameOf(interfaceType);
 
@@ -60,8 +69,8 @@ public sealed class ComponentTypeInfo
             throw new ComponentDefinitionException($"{interfaceType.FullName} must extend IRecoverableComponent to be a component interface.");
         if (!interfaceType.IsAssignableFrom(grainType) || grainType.IsAbstract)
             throw new ComponentDefinitionException($"{grainType.FullName} must be a non-abstract class that implements {interfaceType.Name}.");
-        if (grainType.GetConstructor(Type.EmptyTypes) is null)
-            throw new ComponentDefinitionException($"{grainType.FullName} needs a public parameterless constructor: the runtime creates components on activation.");
+        if (grainType.GetConstructors().Length == 0)
+            throw new ComponentDefinitionException($"{grainType.FullName} needs a public constructor: the runtime creates components on activation (parameterless, or taking services of the host's container).");
         var stateType = FindStateType(grainType)
             ?? throw new ComponentDefinitionException($"{grainType.FullName} must inherit RecoverableGrain<TState>.");
         CheckState(grainType, stateType, json);

@@ -36,6 +36,8 @@ public sealed class LocalRuntime : IAsyncDisposable
         _options.Validate();
         var env = environment ?? new RuntimeEnvironment();
         ArgumentNullException.ThrowIfNull(env.TimeProvider, "RuntimeEnvironment.TimeProvider");
+        // Every class must be creatable (parameterless, or services the registry's container provides) before any request.
+        ComponentActivator.Check(registry);
         Store = store;
         Registry = registry;
         _writer = new GroupCommitWriter(store, _options.MaxBatchSize, env.CommitObserver);

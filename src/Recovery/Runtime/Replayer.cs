@@ -29,7 +29,7 @@ public static class Replayer
     /// <summary>Creates a fresh component object with a new state.</summary>
     public static object NewGrain(ComponentTypeInfo type)
     {
-        var grain = (IRecoverableGrain)Activator.CreateInstance(type.GrainType)!;
+        var grain = (IRecoverableGrain)ComponentActivator.Create(type);
         grain.State = Activator.CreateInstance(type.StateType)!;
         return grain;
     }

@@ -48,6 +48,12 @@ public sealed class RuntimeEnvironment
     /// Default: nowhere. A healthy runtime stays quiet.
     /// </summary>
     public ILogger Logger { get; set; } = NullLogger.Instance;
+
+    /// <summary>
+    /// Creates the loggers components write to (<c>Context.Logger</c>, category: the component class's full name). Lines
+    /// are written by live turns only, never during replay. Default: none (components' lines go nowhere).
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
 }
 
 /// <summary>Learns of records once they are durable (see <see cref="RuntimeEnvironment.CommitObserver"/>).</summary>

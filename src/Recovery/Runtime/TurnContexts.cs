@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
@@ -21,6 +23,7 @@ internal sealed class LiveTurnContext : IComponentContext
     private readonly long _seq;
     private Random? _random;
     private int _ordinal;
+    private ILogger? _logger;
 
     public LiveTurnContext(ComponentId id, string requestId, long seq, TimeProvider time, TurnRuntime? runtime = null, TurnRecord? resumeFrom = null, Invocation? invocation = null, bool readOnly = false)
     {
@@ -71,6 +74,12 @@ internal sealed class LiveTurnContext : IComponentContext
     public DateTime UtcNow => new(Next(NondeterminismKind.UtcNow, () => new RecordedValue(NondeterminismKind.UtcNow, _time.GetUtcNow().UtcTicks)).Value, DateTimeKind.Utc);
 
     public Guid NewGuid() => Next(NondeterminismKind.Guid, () => new RecordedValue(NondeterminismKind.Guid, 0, Guid.NewGuid())).GuidValue;
+
+    /// <summary>The component's logger; silent while a resumed turn is still inside what its partial record holds (those lines were written by the first attempt).</summary>
+    public ILogger Logger => Runtime?.Logger is { } inner && inner != NullLogger.Instance ? _logger ??= new TurnLogger(inner, () => ResumingPrefix) : NullLogger.Instance;
+
+    /// <summary>True while a turn resumed from a partial record has not yet gone past the values and calls it recorded.</summary>
+    private bool ResumingPrefix => _values.Count < _prefixValues.Count || _ordinal < _prefixOutbound.Count;
 
     public Random Random => _random ??= new Random((int)Next(NondeterminismKind.RandomSeed,
         () => new RecordedValue(NondeterminismKind.RandomSeed, RandomNumberGenerator.GetInt32(int.MaxValue))).Value);
@@ -267,13 +276,15 @@ internal sealed class LiveTurnContext : IComponentContext
 /// <param name="Registry">The registered component types (for proxies of callees).</param>
 /// <param name="Caller">Delivers component calls (the runtime itself, or <see cref="RuntimeOptions.Caller"/>).</param>
 /// <param name="SessionItems">Reads session items, or null when every item reads null.</param>
+/// <param name="Logger">The component's logger (<c>Context.Logger</c> of live turns).</param>
 internal sealed record TurnRuntime(
     BackendRegistry Backends,
     JsonSerializerOptions Json,
     Func<LiveTurnContext, Task> StabilizeAsync,
     ComponentRegistry Registry,
     IComponentCaller Caller,
-    ISessionItemSource? SessionItems);
+    ISessionItemSource? SessionItems,
+    ILogger? Logger = null);
 
 /// <summary>
 /// The context of a replayed turn: feeds back the recorded values and outbound outcomes in order. Asking for
@@ -300,6 +311,9 @@ internal sealed class ReplayTurnContext(ComponentId id, long recordSeq, TurnReco
     public DateTime UtcNow => new(Take(NondeterminismKind.UtcNow).Value, DateTimeKind.Utc);
 
     public Guid NewGuid() => Take(NondeterminismKind.Guid).GuidValue;
+
+    /// <summary>Replay writes no log lines: the original turn wrote them.</summary>
+    public ILogger Logger => NullLogger.Instance;
 
     public Random Random => _random ??= new Random((int)Take(NondeterminismKind.RandomSeed).Value);
 

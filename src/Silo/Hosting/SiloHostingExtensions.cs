@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Middleware.Transport;
 
 namespace Middleware.Silo;
@@ -17,45 +18,61 @@ public static class SiloHostingExtensions
     /// the listeners start, serves the Middleware protocol on <see cref="SiloOptions.Port"/> (with TLS when
     /// <see cref="SiloOptions.TlsCertificate"/> is set) and <c>/health</c> +
     /// <c>/metrics</c> on <see cref="SiloOptions.HttpPort"/>, and checkpoints and closes everything on shutdown.
-    /// Read the bound ports from <see cref="SiloEndpoints"/> after the application started.
+    /// Read the bound ports from <see cref="SiloEndpoints"/> after the application started. The host's Kestrel listens on
+    /// the silo's two ports only (the silo executable); an application with endpoints of its own uses
+    /// <see cref="SiloHostBuilderExtensions.AddMiddlewareSilo{TBuilder}(TBuilder, Action{SiloBuilder})"/>.
     /// </summary>
     public static WebApplicationBuilder AddMiddlewareSilo(this WebApplicationBuilder builder, SiloOptions options)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        var registry = ComponentAssemblies.Load(options.Components);
-        BackendSettings.CheckDeclared(registry, options.Backends);
-        var transportOptions = options.TransportOptions();
-        // Certificate files are read now, so a missing file or a key that does not match fails the start with its setting.
-        options.LoadedTls = SiloTls.Load(options);
-        var endpoints = new SiloEndpoints(options, registry);
-
-        // One clock for the engine, membership, routing and connections; a host (or a test) may register its own first.
-        builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(registry);
-        builder.Services.AddSingleton(endpoints);
-        builder.Services.AddSingleton<SiloRuntime>();
-        // The same instance as a hosted service, so its StartingAsync opens the store before Kestrel listens.
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloRuntime>());
-        builder.Services.AddSingleton(sp => sp.GetRequiredService<SiloRuntime>().Router);
-        builder.Services.AddMiddlewareTransport();
-        builder.Services.TryAddSingleton<IFrameHandler, RuntimeFrameHandler>();
-        builder.Services.AddSingleton<IStartupFilter, SiloHttpEndpoints>();
-
-        var address = options.BindAddress;
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.ListenMiddleware(address, options.Port, transportOptions, options.LoadedTls?.Server, listen => endpoints.Protocol = listen);
-            kestrel.Listen(address, options.HttpPort, listen =>
-            {
-                // Plain-text HTTP/1.1: HTTP/2 without TLS would only draw a Kestrel warning at every start.
-                listen.Protocols = HttpProtocols.Http1;
-                endpoints.Http = listen;
-            });
-        });
+        // Checked now (the silo executable reports a wrong setting before building anything).
+        var setup = SiloSetup.Create(options, ComponentAssemblies.Load(options.Components));
+        AddSiloServices(builder.Services, _ => setup);
+        ListenOnHostServer(builder);
         return builder;
+    }
+
+    /// <summary>The silo's services; <paramref name="setup"/> runs once, when the host starts (or above, at once).</summary>
+    internal static void AddSiloServices(IServiceCollection services, Func<IServiceProvider, SiloSetup> setup)
+    {
+        services.AddSingleton(setup);
+        // One clock for the engine, membership, routing and connections; a host (or a test) may register its own first.
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => sp.GetRequiredService<SiloSetup>().Options);
+        services.AddSingleton(sp => sp.GetRequiredService<SiloSetup>().Registry);
+        services.AddSingleton(sp => sp.GetRequiredService<SiloSetup>().Endpoints);
+        services.AddSingleton<SiloRuntime>();
+        // The same instance as a hosted service, so its StartingAsync opens the store before any listener starts.
+        services.AddHostedService(sp => sp.GetRequiredService<SiloRuntime>());
+        services.AddSingleton(sp => sp.GetRequiredService<SiloRuntime>().Router);
+        services.AddMiddlewareTransport();
+        services.TryAddSingleton<IFrameHandler, RuntimeFrameHandler>();
+        // Host code (an endpoint, a background service) calls components through the router: here or on their owner.
+        services.AddSingleton<Core.IComponentFactory, SiloComponentFactory>();
+    }
+
+    /// <summary>The protocol and HTTP listeners on the host application's Kestrel (the silo executable, <see cref="SiloBuilder.ShareHostEndpoints"/>).</summary>
+    internal static void ListenOnHostServer(WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<IStartupFilter, SiloHttpEndpoints>();
+        builder.Services.AddSingleton<IConfigureOptions<KestrelServerOptions>>(sp => new ConfigureNamedOptions<KestrelServerOptions>(
+            Options.DefaultName, kestrel => Listen(kestrel, sp.GetRequiredService<SiloSetup>())));
+    }
+
+    /// <summary>Adds the silo's two listeners to <paramref name="kestrel"/>, recording them in the setup's endpoints.</summary>
+    internal static void Listen(KestrelServerOptions kestrel, SiloSetup setup)
+    {
+        var options = setup.Options;
+        var endpoints = setup.Endpoints;
+        var address = options.BindAddress;
+        kestrel.ListenMiddleware(address, options.Port, options.TransportOptions(), options.LoadedTls?.Server, listen => endpoints.Protocol = listen);
+        kestrel.Listen(address, options.HttpPort, listen =>
+        {
+            // Plain-text HTTP/1.1: HTTP/2 without TLS would only draw a Kestrel warning at every start.
+            listen.Protocols = HttpProtocols.Http1;
+            endpoints.Http = listen;
+        });
     }
 }
 

@@ -136,6 +136,12 @@ public sealed class SiloOptions
     /// <summary>The TLS material read from the files above, set when the silo is hosted (<see cref="SiloHostingExtensions.AddMiddlewareSilo"/>).</summary>
     internal SiloTls? LoadedTls { get; set; }
 
+    /// <summary>True when the host registered components in code (<see cref="SiloBuilder"/>), so <see cref="Components"/> may be empty.</summary>
+    internal bool ComponentsFromCode { get; set; }
+
+    /// <summary>Back ends the host registered in code (<see cref="SiloBuilder.AddBackend(string, System.Data.Common.DbDataSource, Recovery.Procedures.BackendDialect?)"/>); the host owns and disposes their data sources.</summary>
+    internal List<(string Name, System.Data.Common.DbDataSource Source, Recovery.Procedures.BackendDialect Dialect)> CodeBackends { get; } = [];
+
     /// <summary>The parsed <see cref="Address"/>; call <see cref="Validate"/> first.</summary>
     public IPAddress BindAddress => ParseAddress(Address) ?? IPAddress.Loopback;
 
@@ -151,7 +157,7 @@ public sealed class SiloOptions
         var kind = colon > 0 ? Store[..colon].Trim().ToLowerInvariant() : "";
         if (kind is not ("sqlite" or "postgres" or "sqlserver" or "memory"))
             throw new SiloOptionsException(SiloSettings.Store, $"has the kind '{kind}', which is not a store; accepted forms: {LogStores.AcceptedForms}");
-        if (Components.Count == 0 || Components.All(string.IsNullOrWhiteSpace))
+        if (!ComponentsFromCode && (Components.Count == 0 || Components.All(string.IsNullOrWhiteSpace)))
             throw new SiloOptionsException(SiloSettings.Components, "is empty; give the path of the assembly holding your components (e.g. --components ./bin/MyApp.dll)");
         if (ParseAddress(Address) is null)
             throw new SiloOptionsException(SiloSettings.Address, $"is '{Address}', not an IP address; use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one interface's address");

@@ -12,7 +12,7 @@ namespace Middleware.Silo;
 /// the host runs before any listener starts, so no request can arrive before the runtime exists; closed in
 /// <see cref="StoppedAsync"/>, after the listeners have drained, with a checkpoint of every live activation.
 /// </summary>
-public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry, SiloEndpoints endpoints, ILogger<SiloRuntime> logger, ILoggerFactory loggers, TimeProvider time) : IHostedLifecycleService
+public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry, SiloEndpoints endpoints, ILogger<SiloRuntime> logger, ILoggerFactory loggers, TimeProvider time, IServiceProvider services) : IHostedLifecycleService
 {
     private readonly List<DbDataSource> _backendSources = [];
     private ILogStore? _store;
@@ -63,11 +63,18 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
             SessionItems = new StoreSessionItems(cluster),
             TimeProvider = time,
             Logger = loggers.CreateLogger("Middleware.Engine"),
+            // Context.Logger of live turns, one category per component class.
+            LoggerFactory = loggers,
         };
+        // Component constructors may take the host's services (checked by the runtime before it serves anything).
+        registry.Services ??= services;
         // Durable records of mirrored components go to their mirror silo (process-level mirroring).
         _shipper = new MirrorShipper(options, registry, () => _membership, Router.ConnectAsync, (address, _) => Router.Mirroring?.Suspect(address), logger, time);
         environment.CommitObserver = _shipper;
-        _backendSources.AddRange(BackendSettings.Register(environment.Backends, options.Backends));
+        // Back ends registered in code win over a configured one of the same name; the application owns their data sources.
+        foreach (var (name, source, dialect) in options.CodeBackends) environment.Backends.Add(name, source, dialect);
+        var configured = options.Backends.Where(b => !options.CodeBackends.Any(c => c.Name == b.Key)).ToDictionary(b => b.Key, b => b.Value, StringComparer.Ordinal);
+        _backendSources.AddRange(BackendSettings.Register(environment.Backends, configured));
         environment.Backends.ConfigurationHint = BackendSettings.Hint;
         var runtime = new LocalRuntime(_store, registry, options.Runtime, environment);
         Router.Attach(runtime, _store, cluster);

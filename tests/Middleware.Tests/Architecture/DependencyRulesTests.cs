@@ -14,11 +14,13 @@ public sealed class DependencyRulesTests
     /// <summary>Each assembly of ours and the assemblies of ours (and the frameworks) it may reference.</summary>
     public static TheoryData<string, string[]> Allowed() => new()
     {
-        { "Middleware.Grains", [] },
+        // Context.Logger: the logging abstractions (no implementation) are the programming model's only dependency.
+        { "Middleware.Grains", ["Microsoft.Extensions.Logging.Abstractions"] },
         { "Middleware.Core", ["Middleware.Grains"] },
         { "Middleware.Protocol", ["Middleware.Core", "Middleware.Grains"] },
-        { "Middleware.Client", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Polly.Core"] },
-        { "Middleware.Recovery", ["Middleware.Grains", "Middleware.Core", "Microsoft.Extensions.Logging.Abstractions"] },
+        // AddMiddlewareClient: the DI, hosting and configuration abstractions, never ASP.NET Core.
+        { "Middleware.Client", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Polly.Core", "Microsoft.Extensions.DependencyInjection.Abstractions", "Microsoft.Extensions.Hosting.Abstractions", "Microsoft.Extensions.Configuration.Abstractions", "Microsoft.Extensions.Configuration.Binder"] },
+        { "Middleware.Recovery", ["Middleware.Grains", "Middleware.Core", "Microsoft.Extensions.Logging.Abstractions", "Microsoft.Extensions.DependencyInjection.Abstractions"] },
         { "Middleware.Recovery.Sqlite", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "SQLitePCLRaw.core", "SQLitePCLRaw.batteries_v2"] },
         { "Middleware.Recovery.Postgres", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Npgsql"] },
         { "Middleware.Recovery.SqlServer", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Microsoft.Data.SqlClient"] },
