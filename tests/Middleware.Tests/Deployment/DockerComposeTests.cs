@@ -20,7 +20,7 @@ public sealed partial class DockerComposeTests
         Assert.Contains("--store", options);
 
         var dockerfile = File.ReadAllText(Path.Combine(Root, "Dockerfile"));
-        var siloEntry = dockerfile[dockerfile.IndexOf("Middleware.Silo.dll", StringComparison.Ordinal)..];
+        var siloEntry = dockerfile[dockerfile.IndexOf("tools/middleware-silo\"", StringComparison.Ordinal)..];
         siloEntry = siloEntry[..siloEntry.IndexOf(']')];
         foreach (Match m in DashOption().Matches(siloEntry)) Assert.Contains(m.Value, options);
 
@@ -42,8 +42,14 @@ public sealed partial class DockerComposeTests
         var dockerfile = File.ReadAllText(Path.Combine(Root, "Dockerfile"));
         Assert.Contains("/app/components/Bank.dll", dockerfile);
         Assert.Contains("samples/Bank/Bank.csproj", dockerfile);
-        Assert.Contains("/app/Middleware.Admin.dll", dockerfile);
-        Assert.True(File.Exists(Path.Combine(Root, "src", "Admin", "Middleware.Admin.csproj")));
+        // The tools come from the packages the build stage packs (Recoverix.Silo.Tool, Recoverix.Admin), from that feed only.
+        Assert.Contains("dotnet pack Middleware.sln", dockerfile);
+        Assert.Contains("dotnet tool install Recoverix.Silo.Tool", dockerfile);
+        Assert.Contains("dotnet tool install Recoverix.Admin", dockerfile);
+        Assert.Contains("ENTRYPOINT [\"/opt/recoverix/tools/mw\"]", dockerfile);
+        Assert.Contains("<clear />", File.ReadAllText(Path.Combine(Root, "packaging", "docker", "nuget.config")));
+        Assert.Contains("<ToolCommandName>mw</ToolCommandName>", File.ReadAllText(Path.Combine(Root, "src", "Admin", "Middleware.Admin.csproj")));
+        Assert.Contains("<ToolCommandName>middleware-silo</ToolCommandName>", File.ReadAllText(Path.Combine(Root, "src", "Silo.Tool", "Middleware.Silo.Tool.csproj")));
         Assert.True(File.Exists(Path.Combine(Root, "deploy", "postgres-init.sql")));
     }
 
