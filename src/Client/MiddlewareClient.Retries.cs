@@ -166,8 +166,13 @@ public sealed partial class MiddlewareClient
                     { Result: { } r } => r.Status is ReplyStatus.Unavailable or ReplyStatus.Moved,
                     _ => false,
                 }),
-                // A redirect is not a failure of the cluster: follow it at once instead of backing off.
-                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result?.Status == ReplyStatus.Moved ? TimeSpan.Zero : (TimeSpan?)null),
+                // A redirect is not a failure of the cluster: follow it at once instead of backing off. Neither is the first
+                // lost or refused connection (a gateway or owner process died): the retry goes to another gateway, which
+                // holds it through the failover, so waiting first would only add the backoff to the client's pause.
+                DelayGenerator = args => ValueTask.FromResult(
+                    args.Outcome.Result?.Status == ReplyStatus.Moved || (args.AttemptNumber == 0 && IsConnectionFailure(args.Outcome.Exception))
+                        ? TimeSpan.Zero
+                        : (TimeSpan?)null),
             });
         }
 
@@ -180,6 +185,9 @@ public sealed partial class MiddlewareClient
     /// </summary>
     private static bool IsTransient(Exception e) =>
         e is ConnectionLostException or SocketException or TimeoutException or TimeoutRejectedException or IOException or Core.RequestNotAcknowledgedException;
+
+    /// <summary>The connection to the gateway was lost or could not be made (not a timeout: a slow cluster is left to back off).</summary>
+    private static bool IsConnectionFailure(Exception? e) => e is ConnectionLostException or SocketException or IOException;
 
     private static string Describe(Exception e) => e switch
     {

@@ -17,12 +17,17 @@ internal sealed partial class Activation
     private int _refusedAtTurns;
     private bool _refusalLogged;
     private bool _turnLossLogged;
+    private Task<AppendStatus>? _firstTurnWrite;
+    private bool _longLogAdopted;
 
     private void MaybeCheckpoint()
     {
         if (_options.VerifyStateEveryTurn) VerifyTurnState();
         // A checkpoint never hides a turn in doubt: recovery looks for partial records after the latest checkpoint only.
         if (_inDoubt.Count > 0) return;
+        // Adopted with more turns since the checkpoint than one checkpoint's worth (a takeover of a long log): not before
+        // the first turn of this activation is durable, or that checkpoint and its dedup entries join the first commit.
+        if (_longLogAdopted && _firstTurnWrite is { IsCompleted: false }) return;
         var now = _services.Time.GetUtcNow().UtcTicks;
         if (_sinceCheckpoint.Count - _refusedAtTurns < _options.CheckpointEveryTurns && now - _lastCheckpointTicks < _options.CheckpointInterval.Ticks)
             return;

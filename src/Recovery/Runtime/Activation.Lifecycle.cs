@@ -205,13 +205,22 @@ internal sealed partial class Activation
             foreach (var (requestId, partial) in loaded.InDoubt) _inDoubt[requestId] = partial;
         }
 
+        if (loaded.Memory is { } memory)
+        {
+            // Built while the records were applied (for a mirror's standby: while its shipments arrived): taken as it is.
+            _recent = memory.Recent;
+            _sinceCheckpoint = memory.SinceCheckpoint;
+            _longLogAdopted = _sinceCheckpoint.Count >= _options.CheckpointEveryTurns;
+            return;
+        }
+
         var remembered = new List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)>(loaded.Turns.Count + loaded.Fences.Count);
         foreach (var (seq, turn) in loaded.Turns) remembered.Add((turn.RequestId, seq, turn.ArgsHash, turn.Reply));
         foreach (var (seq, requestId) in loaded.Fences) remembered.Add((requestId, seq, DedupEntry.AnyArgs, RequestOutcome.FencedReply(Id, requestId)));
         if (loaded.Fences.Count > 0) remembered.Sort((a, b) => a.Seq.CompareTo(b.Seq));
         foreach (var r in remembered)
         {
-            _recent[r.RequestId] = new Slot(r.ArgsHash, r.Seq, Task.FromResult(r.Reply));
+            _recent[r.RequestId] = new DedupSlot(r.ArgsHash, r.Seq, r.Reply);
             _sinceCheckpoint.Add(r);
         }
     }

@@ -67,7 +67,7 @@ internal sealed partial class Activation
         var (seq, write) = Append(RecordKind.Fence, RecordCodec.EncodeFence(new FenceRecord(requestId)));
         var fenced = RequestOutcome.FencedReply(Id, requestId);
         var durable = AwaitDurableAsync(write, fenced, requestId);
-        _recent[requestId] = new Slot(DedupEntry.AnyArgs, seq, durable);
+        _recent[requestId] = new DedupSlot(DedupEntry.AnyArgs, seq, durable);
         _sinceCheckpoint.Add((requestId, seq, DedupEntry.AnyArgs, fenced));
         MaybeCheckpoint();
         return durable;

@@ -15,7 +15,7 @@ namespace Middleware.Recovery.Runtime;
 internal sealed partial class Activation
 {
     private readonly SemaphoreSlim _turnLock = new(1, 1);
-    private readonly Dictionary<string, Slot> _recent = new(StringComparer.Ordinal);
+    private Dictionary<string, DedupSlot> _recent = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TurnRecord> _inDoubt = new(StringComparer.Ordinal);
     private readonly TurnRuntime _turnRuntime;
     private readonly ILogStore _store;
@@ -133,8 +133,9 @@ internal sealed partial class Activation
             if (partial is not null) ReportCompletedInDoubt(inv.RequestId, partial.TurnSeq);
         }
 
+        _firstTurnWrite ??= write;
         var durable = AwaitDurableAsync(write, reply, inv.RequestId);
-        _recent[inv.RequestId] = new Slot(argsHash, seq, durable);
+        _recent[inv.RequestId] = new DedupSlot(argsHash, seq, durable);
         _sinceCheckpoint.Add((inv.RequestId, seq, argsHash, reply));
         MaybeCheckpoint();
         return durable;
@@ -256,8 +257,6 @@ internal sealed partial class Activation
         // A fenced id (AnyArgs) is refused with its fence reply whatever it is sent with.
         if (recordedHash != argsHash && recordedHash != DedupEntry.AnyArgs) throw new RequestIdReuseException(Id, inv.RequestId, inv.Method);
     }
-
-    private sealed record Slot(long ArgsHash, long Seq, Task<ComponentReply> Reply);
 }
 
 /// <summary>What every activation of one runtime shares.</summary>

@@ -137,7 +137,7 @@ public sealed class Mirrors
             {
                 // From the store up to what this shipment starts with; the shipped records themselves are applied below.
                 var upTo = records.Count > 0 ? records[0].Seq - 1 : Math.Max(target, checkpoint?.Seq ?? 0);
-                standby.Cursor = await Replayer.LoadCursorAsync(_services.Store, type, id, upTo, _services.Registry.Json, honorQuarantine: false, cancellationToken).ConfigureAwait(false);
+                standby.Cursor = await Replayer.LoadCursorAsync(_services.Store, type, id, upTo, _services.Registry.Json, honorQuarantine: false, cancellationToken, keepTurns: false).ConfigureAwait(false);
                 Interlocked.Add(ref _fromStore, standby.Cursor.LastSeq - standby.Cursor.CheckpointSeq);
                 Interlocked.Increment(ref _bootstraps);
             }

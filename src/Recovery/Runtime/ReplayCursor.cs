@@ -1,6 +1,8 @@
 using System.Text.Json;
+using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
+using Middleware.Recovery.Storage;
 
 namespace Middleware.Recovery.Runtime;
 
@@ -9,11 +11,15 @@ namespace Middleware.Recovery.Runtime;
 /// serve from it (the turns since its checkpoint for the dedup memory, fenced ids, turns in doubt, a standing
 /// quarantine). <see cref="Replayer.LoadAsync(Storage.ILogStore, ComponentTypeInfo, ComponentId, long, JsonSerializerOptions, bool, CancellationToken)"/>
 /// feeds it the log after a checkpoint; a mirror's standby feeds it the records its owner ships, so a takeover starts
-/// from the cursor instead of a cold replay. Not thread-safe: one caller at a time.
+/// from the cursor instead of a cold replay. The dedup memory is built as records are applied, in the shape an
+/// activation keeps it (<see cref="DedupMemory"/>), and handed over by <see cref="ToLoaded"/>: the cursor is not used
+/// after that. Without <paramref name="keepTurns"/> (a standby) the decoded turns are not kept (<see cref="Replayer.Loaded.Turns"/>
+/// is empty): only what dedup needs. Not thread-safe: one caller at a time.
 /// </summary>
-internal sealed class ReplayCursor(ComponentTypeInfo type, ComponentId id, JsonSerializerOptions json, object grain, long checkpointSeq, string? storeName = null)
+internal sealed class ReplayCursor(ComponentTypeInfo type, ComponentId id, JsonSerializerOptions json, object grain, long checkpointSeq, string? storeName = null, bool keepTurns = true)
 {
     private readonly List<(long Seq, TurnRecord Turn)> _turns = [];
+    private readonly DedupMemory _memory = new();
     private readonly Dictionary<string, TurnRecord> _inDoubt = new(StringComparer.Ordinal);
     private readonly List<(long Seq, string RequestId)> _fences = [];
 
@@ -57,13 +63,15 @@ internal sealed class ReplayCursor(ComponentTypeInfo type, ComponentId id, JsonS
                 case RecordKind.Turn:
                     var turn = await Replayer.ApplyAsync(Grain, type, id, record, json).ConfigureAwait(false);
                     _inDoubt.Remove(turn.RequestId);
-                    _turns.Add((record.Seq, turn));
+                    if (keepTurns) _turns.Add((record.Seq, turn));
+                    _memory.Add(turn.RequestId, record.Seq, turn.ArgsHash, turn.Reply);
                     break;
                 case RecordKind.Fence:
                     // Not a turn: nothing to apply, but the id stays refused.
                     var fence = RecordCodec.DecodeFence(record.Payload);
                     _inDoubt.Remove(fence.RequestId);
                     _fences.Add((record.Seq, fence.RequestId));
+                    _memory.Add(fence.RequestId, record.Seq, DedupEntry.AnyArgs, RequestOutcome.FencedReply(id, fence.RequestId));
                     break;
                 case RecordKind.Control:
                     // A decision about the component, not a turn (a reset or accept comes with a checkpoint at its seq).
@@ -91,15 +99,17 @@ internal sealed class ReplayCursor(ComponentTypeInfo type, ComponentId id, JsonS
     {
         if (seq <= CheckpointSeq || seq > LastSeq) return;
         CheckpointSeq = seq;
-        _turns.RemoveAll(t => t.Seq <= seq);
-        _fences.RemoveAll(f => f.Seq <= seq);
+        if (_turns.Count > 0) _turns.RemoveAll(t => t.Seq <= seq);
+        if (_fences.Count > 0) _fences.RemoveAll(f => f.Seq <= seq);
+        _memory.ForgetUpTo(seq);
     }
 
-    /// <summary>What an activation adopts.</summary>
+    /// <summary>What an activation adopts; hands over the cursor's lists and dedup memory (no copy per turn), so the cursor is not used after this.</summary>
     public Replayer.Loaded ToLoaded() =>
-        new(Grain, CheckpointSeq, LastSeq, _turns.ToList(), new Dictionary<string, TurnRecord>(_inDoubt, StringComparer.Ordinal))
+        new(Grain, CheckpointSeq, LastSeq, _turns, new Dictionary<string, TurnRecord>(_inDoubt, StringComparer.Ordinal))
         {
-            Fences = _fences.ToList(),
+            Fences = _fences,
             Quarantine = Quarantine,
+            Memory = _memory,
         };
 }

@@ -24,6 +24,9 @@ public static class Replayer
 
         /// <summary>The quarantine standing at the end of what was read (a <see cref="ControlAction.Quarantine"/> not lifted since), or null.</summary>
         public ControlRecord? Quarantine { get; init; }
+
+        /// <summary>The dedup memory of the turns and fences above, built while they were applied (an activation adopts it as it is), or null.</summary>
+        internal DedupMemory? Memory { get; init; }
     }
 
     /// <summary>Creates a fresh component object with a new state.</summary>
@@ -53,7 +56,7 @@ public static class Replayer
         (await LoadCursorAsync(store, type, id, upToSeq, json, honorQuarantine, cancellationToken).ConfigureAwait(false)).ToLoaded();
 
     /// <summary>As <see cref="LoadAsync(ILogStore, ComponentTypeInfo, ComponentId, long, JsonSerializerOptions, bool, CancellationToken)"/>, keeping the cursor so more records can be applied (a mirror's standby).</summary>
-    internal static async Task<ReplayCursor> LoadCursorAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, bool honorQuarantine, CancellationToken cancellationToken)
+    internal static async Task<ReplayCursor> LoadCursorAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, bool honorQuarantine, CancellationToken cancellationToken, bool keepTurns = true)
     {
         var idText = id.ToString();
         var grain = (IRecoverableGrain)NewGrain(type);
@@ -89,7 +92,7 @@ public static class Replayer
         var quarantine = StandingQuarantine(records);
         if (honorQuarantine && quarantine is not null && (quarantine.CodeVersion is null || quarantine.CodeVersion == type.CodeVersion))
             throw new ComponentQuarantinedException(id, quarantine);
-        var cursor = new ReplayCursor(type, id, json, grain, checkpoint?.Seq ?? 0, store.Name);
+        var cursor = new ReplayCursor(type, id, json, grain, checkpoint?.Seq ?? 0, store.Name, keepTurns);
         foreach (var record in records) await cursor.ApplyAsync(record).ConfigureAwait(false);
         return cursor;
     }

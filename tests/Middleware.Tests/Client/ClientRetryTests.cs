@@ -56,6 +56,35 @@ public sealed class ClientRetryTests
     }
 
     [Fact]
+    public async Task A_gateway_that_dies_under_a_call_is_left_for_another_at_once_without_the_backoff()
+    {
+        // The backoff is longer than the call's deadline: only a retry without it can answer in time.
+        ClientTestSilo? dying = null;
+        dying = await ClientTestSilo.StartAsync(configure: h => h.Before = async (m, ct) =>
+        {
+            _ = Task.Run(() => dying!.StopAsync(), CancellationToken.None);
+            await Task.Delay(Timeout.Infinite, ct);
+            return null;
+        });
+        await using var stopLater = dying;
+        await using var survivor = await ClientTestSilo.StartAsync();
+        await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
+        {
+            Gateways = [dying.Address, survivor.Address],
+            ClientName = "client-retry-tests",
+            RetryBaseDelay = TimeSpan.FromMinutes(10),
+            RetryMaxDelay = TimeSpan.FromMinutes(10),
+            RequestTimeout = TimeSpan.FromSeconds(20),
+        });
+
+        // Round robin: one of two calls starts at the dying gateway.
+        Assert.Equal(1, await client.Call<IAccount>("leaver", "first").Deposit(1));
+        Assert.Equal(2, await client.Call<IAccount>("leaver", "second").Deposit(1));
+        var lost = Assert.Single(dying.Handler.Received);
+        Assert.Contains(survivor.Handler.Received, m => m.RequestId == lost.RequestId);
+    }
+
+    [Fact]
     public async Task An_attempt_cap_ends_with_the_last_cause_too()
     {
         await using var silo = await ClientTestSilo.StartAsync(configure: h => h.Before = (m, _) =>

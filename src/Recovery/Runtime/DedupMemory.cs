@@ -1,0 +1,73 @@
+using Middleware.Core;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>
+/// One request id an activation remembers since its checkpoint: the hash of the arguments it was sent with, the seq of
+/// its record, and its reply (a task while the record is not yet durable; a recorded reply is wrapped in a task only
+/// when a duplicate asks for it, so remembering 100,000 replayed turns costs no task each).
+/// </summary>
+internal sealed class DedupSlot
+{
+    private readonly ComponentReply? _recorded;
+    private Task<ComponentReply>? _reply;
+
+    /// <summary>A turn of this activation whose reply is released once its record is durable.</summary>
+    public DedupSlot(long argsHash, long seq, Task<ComponentReply> reply)
+    {
+        ArgsHash = argsHash;
+        Seq = seq;
+        _reply = reply;
+    }
+
+    /// <summary>A turn read from the log (replayed or shipped to a mirror): durable, with its recorded reply.</summary>
+    public DedupSlot(long argsHash, long seq, ComponentReply recorded)
+    {
+        ArgsHash = argsHash;
+        Seq = seq;
+        _recorded = recorded;
+    }
+
+    public long ArgsHash { get; }
+
+    public long Seq { get; }
+
+    public Task<ComponentReply> Reply => _reply ??= Task.FromResult(_recorded!);
+}
+
+/// <summary>
+/// The dedup memory of a component since its checkpoint in the shape an activation keeps it: the request ids by id, and
+/// the same in seq order with their replies (what the next checkpoint writes to the store's dedup table). A
+/// <see cref="ReplayCursor"/> builds it record by record, so an activation adopts it as it is (a mirror's standby hands
+/// over what it built while applying shipments: a takeover does not rebuild it per turn).
+/// </summary>
+internal sealed class DedupMemory
+{
+    /// <summary>The request ids remembered, by id.</summary>
+    public Dictionary<string, DedupSlot> Recent { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The same request ids in seq order with their replies (fences with <see cref="Storage.DedupEntry.AnyArgs"/>).</summary>
+    public List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)> SinceCheckpoint { get; private set; } = [];
+
+    /// <summary>Remembers a request id recorded at <paramref name="seq"/> (a later seq than every one remembered).</summary>
+    public void Add(string requestId, long seq, long argsHash, ComponentReply reply)
+    {
+        Recent[requestId] = new DedupSlot(argsHash, seq, reply);
+        SinceCheckpoint.Add((requestId, seq, argsHash, reply));
+    }
+
+    /// <summary>A checkpoint at <paramref name="seq"/> is durable: the ids up to it live in the store's dedup table.</summary>
+    public void ForgetUpTo(long seq)
+    {
+        var count = 0;
+        while (count < SinceCheckpoint.Count && SinceCheckpoint[count].Seq <= seq) count++;
+        if (count == 0) return;
+        for (var i = 0; i < count; i++)
+        {
+            var requestId = SinceCheckpoint[i].RequestId;
+            if (Recent.TryGetValue(requestId, out var slot) && slot.Seq <= seq) Recent.Remove(requestId);
+        }
+
+        SinceCheckpoint = count == SinceCheckpoint.Count ? [] : SinceCheckpoint.GetRange(count, SinceCheckpoint.Count - count);
+    }
+}
