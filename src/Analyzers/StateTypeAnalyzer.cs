@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
@@ -42,32 +41,81 @@ public sealed class StateTypeAnalyzer : DiagnosticAnalyzer
         context.RegisterCompilationStartAction(start =>
         {
             if (ComponentSymbols.For(start.Compilation) is not { } symbols) return;
-            var reported = new ConcurrentDictionary<string, bool>();
+            // Findings are computed once per compilation from every component class in it, then each is reported by the
+            // action of the symbol it is about, so the diagnostic is local to that symbol's document (and can be fixed there).
+            var findings = new Lazy<Findings>(() => Findings.Of(start.Compilation, symbols), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
             start.RegisterSymbolAction(c =>
             {
-                var grain = (INamedTypeSymbol)c.Symbol;
-                if (grain.IsAbstract || symbols.StateTypeOf(grain) is not { } state) return;
-                new Walk(c, symbols, grain, state, reported).Type(state, "", state);
-            }, SymbolKind.NamedType);
+                if (!findings.Value.BySymbol.TryGetValue(c.Symbol, out var found)) return;
+                foreach (var f in found) c.ReportDiagnostic(Diagnostic.Create(Rules.State, f.Location ?? c.Symbol.Locations.FirstOrDefault() ?? Location.None, f.Properties, f.Message));
+            }, SymbolKind.NamedType, SymbolKind.Property, SymbolKind.Field);
         });
+    }
+
+    private sealed class Finding
+    {
+        public Finding(string message, ImmutableDictionary<string, string?> properties, Location? location)
+        {
+            Message = message;
+            Properties = properties;
+            Location = location;
+        }
+
+        public string Message { get; }
+
+        public ImmutableDictionary<string, string?> Properties { get; }
+
+        /// <summary>Where to report, when not at the symbol itself (a component's base type, for members of other assemblies).</summary>
+        public Location? Location { get; }
+    }
+
+    private sealed class Findings
+    {
+        public Dictionary<ISymbol, List<Finding>> BySymbol { get; } = new(SymbolEqualityComparer.Default);
+
+        public HashSet<string> Keys { get; } = new();
+
+        public static Findings Of(Compilation compilation, ComponentSymbols symbols)
+        {
+            var findings = new Findings();
+            foreach (var grain in Types(compilation.Assembly.GlobalNamespace))
+            {
+                if (grain.IsAbstract || symbols.StateTypeOf(grain) is not { } state) continue;
+                new Walk(compilation, symbols, grain, state, findings).Type(state, "", state);
+            }
+
+            return findings;
+        }
+
+        private static IEnumerable<INamedTypeSymbol> Types(INamespaceOrTypeSymbol container)
+        {
+            foreach (var member in container.GetMembers())
+            {
+                if (member is INamespaceOrTypeSymbol inner)
+                {
+                    if (inner is INamedTypeSymbol type) yield return type;
+                    foreach (var nested in Types(inner)) yield return nested;
+                }
+            }
+        }
     }
 
     private sealed class Walk
     {
-        private readonly SymbolAnalysisContext _c;
+        private readonly Compilation _compilation;
         private readonly ComponentSymbols _symbols;
         private readonly INamedTypeSymbol _grain;
         private readonly ITypeSymbol _state;
-        private readonly ConcurrentDictionary<string, bool> _reported;
+        private readonly Findings _findings;
         private readonly HashSet<ITypeSymbol> _seen = new(SymbolEqualityComparer.Default);
 
-        public Walk(SymbolAnalysisContext c, ComponentSymbols symbols, INamedTypeSymbol grain, ITypeSymbol state, ConcurrentDictionary<string, bool> reported)
+        public Walk(Compilation compilation, ComponentSymbols symbols, INamedTypeSymbol grain, ITypeSymbol state, Findings findings)
         {
-            _c = c;
+            _compilation = compilation;
             _symbols = symbols;
             _grain = grain;
             _state = state;
-            _reported = reported;
+            _findings = findings;
         }
 
         public void Type(ITypeSymbol type, string path, ITypeSymbol memberType, ISymbol? member = null)
@@ -407,27 +455,29 @@ public sealed class StateTypeAnalyzer : DiagnosticAnalyzer
         private void Fail(ISymbol? member, string problem, string fix, string? codeFix, ISymbol? fallback = null)
         {
             // Each member (or type) once per compilation, though several components may share a state type.
-            var key = (member ?? fallback)?.ToDisplayString() + "|" + problem;
-            var location = member?.Locations.FirstOrDefault(l => l.IsInSource && _c.Compilation.ContainsSyntaxTree(l.SourceTree));
-            if (location is null)
+            var at = member ?? fallback;
+            var key = at?.ToDisplayString() + "|" + problem;
+            Location? location = null;
+            if (at is null || !at.Locations.Any(l => l.IsInSource && _compilation.ContainsSyntaxTree(l.SourceTree)))
             {
                 // Declared in a referenced assembly: report at this component's base type, once per component.
                 key = _grain.ToDisplayString() + "|" + key;
+                at = _grain;
                 location = BaseTypeLocation();
                 codeFix = null;
             }
 
-            if (!_reported.TryAdd(key, true)) return;
+            if (!_findings.Keys.Add(key)) return;
             var properties = codeFix is null ? ImmutableDictionary<string, string?>.Empty : ImmutableDictionary<string, string?>.Empty.Add(FixKey, codeFix);
-            _c.ReportDiagnostic(Diagnostic.Create(Rules.State, location, properties,
-                $"The state type {ComponentSymbols.Name(_state)} of {_grain.Name} {problem}. {fix}"));
+            if (!_findings.BySymbol.TryGetValue(at, out var list)) _findings.BySymbol[at] = list = new List<Finding>();
+            list.Add(new Finding($"The state type {ComponentSymbols.Name(_state)} of {_grain.Name} {problem}. {fix}", properties, location));
         }
 
         private Location BaseTypeLocation()
         {
             foreach (var reference in _grain.DeclaringSyntaxReferences)
             {
-                if (reference.GetSyntax(_c.CancellationToken) is ClassDeclarationSyntax { BaseList: { } list } && list.Types.Count > 0)
+                if (reference.GetSyntax() is ClassDeclarationSyntax { BaseList: { } list } && list.Types.Count > 0)
                     return list.Types[0].GetLocation();
             }
 
