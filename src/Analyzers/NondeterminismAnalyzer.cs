@@ -23,7 +23,8 @@ public sealed class NondeterminismAnalyzer : DiagnosticAnalyzer
         "Determinism",
         DiagnosticSeverity.Error,
         isEnabledByDefault: true,
-        description: "Recoverable components must take time, GUIDs and random numbers from Context so they are logged and replayed.");
+        description: "Recoverable components must take time, GUIDs and random numbers from Context so they are logged and replayed. See docs/analyzers.md#mw0001.",
+        helpLinkUri: Rules.HelpLink(Id));
 
     /// <inheritdoc />
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Rule);
