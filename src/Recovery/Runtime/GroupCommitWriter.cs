@@ -119,7 +119,11 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         var (groups, members, recordCount) = Group(batch);
         try
         {
+            var start = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             var statuses = await _store.AppendAsync(groups).ConfigureAwait(false);
+            if (start != 0) EngineTelemetry.RecordStore(start, _store.Name, "append");
+            if (EngineTelemetry.CommitBatchSize.Enabled)
+                EngineTelemetry.CommitBatchSize.Record(recordCount, new KeyValuePair<string, object?>(EngineTelemetry.StoreTag, _store.Name));
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _records, recordCount);
             for (var g = 0; g < members.Count; g++)
