@@ -42,6 +42,7 @@ public static class SiloHostingExtensions
         builder.Services.AddSingleton(sp => sp.GetRequiredService<SiloRuntime>().Router);
         builder.Services.AddMiddlewareTransport();
         builder.Services.TryAddSingleton<IFrameHandler, RuntimeFrameHandler>();
+        builder.Services.AddSingleton<SiloMetrics>();
         builder.Services.AddSingleton<IStartupFilter, SiloHttpEndpoints>();
 
         var address = options.BindAddress;
