@@ -94,7 +94,7 @@ internal sealed partial class Activation
             {
                 var loadStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
                 loaded = await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, honorQuarantine: true, CancellationToken.None).ConfigureAwait(false);
-                if (loadStart != 0) EngineTelemetry.RecordStore(loadStart, _store.Name, "load");
+                if (loadStart != 0) EngineTelemetry.RecordStore(loadStart, _writer.StoreLabel, "load");
                 EngineTelemetry.Count(EngineTelemetry.ReplayedRecords, Type.Name, loaded.LastSeq - loaded.CheckpointSeq);
             }
 
@@ -195,7 +195,7 @@ internal sealed partial class Activation
             _previousOwner = head?.Owner;
             var claimStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             var result = await _services.Ownership.ClaimAsync(IdText, head?.Epoch ?? 0, CancellationToken.None).ConfigureAwait(false);
-            if (claimStart != 0) EngineTelemetry.RecordStore(claimStart, _store.Name, "claim");
+            if (claimStart != 0) EngineTelemetry.RecordStore(claimStart, _writer.StoreLabel, "claim");
             EngineTelemetry.CountClaim(result.Claimed is not null ? "claimed" : result.LiveOwner is not null ? "owned_elsewhere" : "conflict");
             if (result.Claimed is { } claimed)
             {

@@ -92,6 +92,13 @@ public static class EngineTelemetry
     internal static readonly Counter<long> Claims = Meter.CreateCounter<long>("middleware.engine.claims", "{claim}",
         "Ownership claims of components; a claimed one is an epoch bump. By outcome: claimed, owned_elsewhere, conflict.");
 
+    /// <summary>The provider part of a store's name (<c>sqlite:/path</c> → <c>sqlite</c>): no paths or hosts in labels.</summary>
+    internal static string StoreLabel(string storeName)
+    {
+        var colon = storeName.IndexOf(':', StringComparison.Ordinal);
+        return colon > 0 ? storeName[..colon] : storeName;
+    }
+
     /// <summary>Starts a span when something listens (null otherwise).</summary>
     internal static Activity? Start(string name, ActivityKind kind, string componentId, string requestId, string method)
     {

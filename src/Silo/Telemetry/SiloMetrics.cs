@@ -22,6 +22,7 @@ public sealed class SiloMetrics : IDisposable
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(configuration);
         _meter = new Meter(SiloTelemetry.Name, "1.0");
         var tag = new KeyValuePair<string, object?>(SiloTelemetry.SiloTag, silo.Options.SiloId);
         Measurement<long> M(long value) => new(value, tag);
@@ -50,7 +51,7 @@ public sealed class SiloMetrics : IDisposable
             "s", "Commit-to-acknowledgement time of the last shipment to a mirror, by mirror address.");
         _meter.CreateObservableCounter("middleware.silo.mirror.records_shipped", () => M(silo.Shipper?.RecordsShipped ?? 0), "{record}", "Durable records shipped to mirrors (acknowledged).");
 
-        var setting = configuration["MIDDLEWARE_METRICS"] ?? configuration["Silo:Metrics"];
+        var setting = configuration["Silo:Metrics"] ?? configuration["MIDDLEWARE_METRICS"] ?? Environment.GetEnvironmentVariable("MIDDLEWARE_METRICS");
         Enabled = setting?.Trim().ToLowerInvariant() switch
         {
             null or "" or "on" or "true" => true,
