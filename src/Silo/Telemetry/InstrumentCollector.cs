@@ -102,13 +102,14 @@ internal sealed class InstrumentCollector : IDisposable
             _cumulative = instrument.IsObservable; // observable counters report totals, not increments
             _bounds = _kind == Kind.Histogram ? BoundsOf(instrument) : [];
             var name = instrument.Name.Replace('.', '_').Replace('-', '_');
-            name += instrument.Unit switch
+            var unit = instrument.Unit switch
             {
                 "s" => "_seconds",
                 "ms" => "_milliseconds",
                 "By" => "_bytes",
                 _ => "",
             };
+            if (!name.EndsWith(unit, StringComparison.Ordinal)) name += unit; // transport.bytes stays _bytes, not _bytes_bytes
             PrometheusName = _kind == Kind.Counter ? name + "_total" : name;
             PrometheusType = _kind switch { Kind.Counter => "counter", Kind.Gauge => "gauge", _ => "histogram" };
         }
