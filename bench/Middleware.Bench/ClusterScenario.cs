@@ -37,9 +37,11 @@ public sealed record ClusterOptions(
     InvokePath Invoke,
     int CheckpointEvery,
     int Seed,
-    string Mirroring = "attributed")
+    string Mirroring = "attributed",
+    string Metrics = "on",
+    int ScrapeMs = 0)
 {
-    private static readonly string[] Known = ["--silos", "--store", "--workload", "--concurrency", "--keys", "--tellers", "--duration", "--warmup", "--echo-duration", "--json", "--invoke", "--checkpoint-every", "--seed", "--mirroring"];
+    private static readonly string[] Known = ["--silos", "--store", "--workload", "--concurrency", "--keys", "--tellers", "--duration", "--warmup", "--echo-duration", "--json", "--invoke", "--checkpoint-every", "--seed", "--mirroring", "--metrics", "--scrape-ms"];
 
     /// <summary><c>--mirroring none|attributed|all</c>, passed to every silo (default attributed, the silo's own default).</summary>
     internal static string ParseMirroring(FlagReader f) => (f.String("--mirroring") ?? "attributed").ToLowerInvariant() switch
@@ -121,7 +123,14 @@ public sealed record ClusterOptions(
             invoke,
             f.PositiveInt("--checkpoint-every", 1000),
             f.PositiveInt("--seed", 1, allowZero: true),
-            ParseMirroring(f));
+            ParseMirroring(f),
+            (f.String("--metrics") ?? "on").ToLowerInvariant() switch
+            {
+                "on" => "on",
+                "off" => "off",
+                var other => throw new UsageException($"--metrics '{other}' is unknown; use --metrics on (the silo default: /metrics collects the Middleware.* instruments) or --metrics off (MIDDLEWARE_METRICS=off: no listener, instruments cost nothing)."),
+            },
+            f.PositiveInt("--scrape-ms", 0, allowZero: true));
     }
 }
 
@@ -154,7 +163,11 @@ internal static class ClusterScenario
                 Components = [SiloBuild.LocateBankComponents()],
                 ExtraArgs = ["--checkpoint-every", o.CheckpointEvery.ToString(CultureInfo.InvariantCulture), "--mirroring", o.Mirroring],
                 // Account declares the ledger back end; the deposit and transfer workloads never post to it.
-                Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = $"sqlite:{Path.Combine(Path.GetTempPath(), $"middleware-bench-ledger-{Environment.ProcessId}.db")}" },
+                Environment = new Dictionary<string, string>
+                {
+                    ["MIDDLEWARE_BACKEND_LEDGER"] = $"sqlite:{Path.Combine(Path.GetTempPath(), $"middleware-bench-ledger-{Environment.ProcessId}.db")}",
+                    ["MIDDLEWARE_METRICS"] = o.Metrics,
+                },
             }).ConfigureAwait(false);
             await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             var startSeconds = startWatch.Elapsed.TotalSeconds;
@@ -180,6 +193,24 @@ internal static class ClusterScenario
             var tasks = workers.Select(w => Task.Run(() => w.RunAsync(client, o, keys, tellers, depositArgs, transfer, control))).ToArray();
             using var progressStop = new CancellationTokenSource();
             var progress = Task.Run(() => control.ProgressAsync(workers, o.WarmupSeconds, o.DurationSeconds, "req/s", null, progressStop.Token));
+            // --scrape-ms: a Prometheus-like scraper reads every silo's /metrics at that period during the load.
+            var scrapes = 0L;
+            var scraper = o.ScrapeMs == 0 ? Task.CompletedTask : Task.Run(async () =>
+            {
+                while (!progressStop.IsCancellationRequested)
+                {
+                    await Task.WhenAll(cluster.Silos.Select(s => s.ReadMetricsAsync(progressStop.Token))).ConfigureAwait(false);
+                    Interlocked.Increment(ref scrapes);
+                    try
+                    {
+                        await Task.Delay(o.ScrapeMs, progressStop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+            });
 
             await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds)).ConfigureAwait(false);
             var before = await Snapshot.TakeAsync(cluster).ConfigureAwait(false);
@@ -191,6 +222,8 @@ internal static class ClusterScenario
             var after = await Snapshot.TakeAsync(cluster).ConfigureAwait(false);
             await progressStop.CancelAsync().ConfigureAwait(false);
             await progress.ConfigureAwait(false);
+            await scraper.ConfigureAwait(false);
+            if (o.ScrapeMs > 0) Console.Error.WriteLine($"  scraped /metrics of every silo {Interlocked.Read(ref scrapes)} times (every {o.ScrapeMs} ms)");
 
             var elapsed = (end - control.MeasureStart) / (double)Stopwatch.Frequency;
             var latency = new LatencySummary(workers.Select(w => w.Latencies));
@@ -278,6 +311,8 @@ internal static class ClusterScenario
                 .Add("balance_check", check)
                 .Add("first_error", firstError ?? echo.FirstError)
                 .Add("mirroring", o.Mirroring)
+                .Add("metrics", o.Metrics)
+                .Add("scrape_ms", o.ScrapeMs)
                 .Add("mirror_records_shipped", after.Mirror.Shipped - before.Mirror.Shipped)
                 .Add("mirror_records_applied", after.Mirror.Applied - before.Mirror.Applied)
                 .Add("mirror_shipments", MirrorMetrics.Shipments(before.Mirror, after.Mirror))
@@ -290,7 +325,7 @@ internal static class ClusterScenario
             if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
 
             Console.WriteLine(
-                $"cluster silos={o.Silos} store={o.StoreKind} mirroring={o.Mirroring} {o.Workload.ToString().ToLowerInvariant()} c={o.Concurrency} keys={o.Keys}: {throughput:F0} req/s, p50 {latency.PercentileMs(50):F2} ms, p99 {latency.PercentileMs(99):F2} ms, max {latency.MaxMs:F1} ms, " +
+                $"cluster silos={o.Silos} store={o.StoreKind} mirroring={o.Mirroring} metrics={o.Metrics}{(o.ScrapeMs > 0 ? $" scrape={o.ScrapeMs}ms" : "")} {o.Workload.ToString().ToLowerInvariant()} c={o.Concurrency} keys={o.Keys}: {throughput:F0} req/s, p50 {latency.PercentileMs(50):F2} ms, p99 {latency.PercentileMs(99):F2} ms, max {latency.MaxMs:F1} ms, " +
                 $"avg batch {(batches == 0 ? 0 : records / batches):F1}, forwarded {(served == 0 ? 0 : 100 * forwarded / served):F0}%, cpu client {clientCpu:F2} silos {siloCpu:F2} others {hostBusy - clientCpu - siloCpu:F2} cores, echo {echo.PerSecond:F0}/s, " +
                 (o.Mirroring == "none" ? "" : $"mirror lag p99 <= {MirrorMetrics.LagPercentileBound(before.Mirror, after.Mirror, 99)} ms (recent {after.Mirror.RecentP99Ms:F2}), max {after.Mirror.ScrapeMaxLagMs:F1} ms, ") +
                 $"{requests} requests, errors {reportedErrors}, check {check}" + (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));

@@ -43,7 +43,7 @@ internal static class Summarizer
         }
 
         var cluster = runs.Where(r => Str(r, "scenario") == "cluster")
-            .GroupBy(r => (Workload: Str(r, "workload"), Store: Str(r, "store"), Silos: Num(r, "silos"), C: Num(r, "concurrency"), K: Num(r, "keys"), Mirroring: Str(r, "mirroring") is "" ? "attributed" : Str(r, "mirroring")))
+            .GroupBy(r => (Workload: Str(r, "workload"), Store: Str(r, "store"), Silos: Num(r, "silos"), C: Num(r, "concurrency"), K: Num(r, "keys"), Mirroring: (Str(r, "mirroring") is "" ? "attributed" : Str(r, "mirroring")) + Telemetry(r)))
             .OrderBy(g => g.Key.Workload, StringComparer.Ordinal).ThenBy(g => g.Key.Store, StringComparer.Ordinal).ThenBy(g => g.Key.C).ThenBy(g => g.Key.Silos).ThenBy(g => g.Key.Mirroring, StringComparer.Ordinal);
         if (cluster.Any())
         {
@@ -109,4 +109,12 @@ internal static class Summarizer
 
     private static double Num(JsonElement e, string name) =>
         e.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.Number ? p.GetDouble() : double.NaN;
+
+    /// <summary>The telemetry setting of a cluster run (issue 16): nothing for runs before it, else metrics on/off and scraping.</summary>
+    private static string Telemetry(JsonElement run) => Str(run, "metrics") switch
+    {
+        "" => "",
+        "off" => " metrics-off",
+        _ => Num(run, "scrape_ms") > 0 ? $" scrape-{Num(run, "scrape_ms")}ms" : " metrics-on",
+    };
 }

@@ -26,9 +26,9 @@ public sealed partial class MiddlewareClient
         try
         {
             var reply = await _pipeline.ExecuteAsync(static (state, ct) => state.Client.AttemptAsync(state, ct), call, linked.Token).ConfigureAwait(false);
-            return reply.Status is ReplyStatus.Unavailable or ReplyStatus.Moved
-                ? throw new ClusterUnavailableException(message.RequestId, call.Attempts, call.LastCause ?? reply.ToString(), call.LastException)
-                : reply;
+            if (reply.Status is not (ReplyStatus.Unavailable or ReplyStatus.Moved)) return reply;
+            ClientTelemetry.Unavailable(_logger, message.RequestId, Describe(message), call.Attempts, call.LastCause ?? reply.ToString());
+            throw new ClusterUnavailableException(message.RequestId, call.Attempts, call.LastCause ?? reply.ToString(), call.LastException);
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException && !cancellationToken.IsCancellationRequested)
         {
@@ -40,6 +40,7 @@ public sealed partial class MiddlewareClient
 
             if (deadline is { IsCancellationRequested: true })
             {
+                ClientTelemetry.Unavailable(_logger, message.RequestId, Describe(message), call.Attempts, call.LastCause ?? "no final answer within the request timeout");
                 throw new TimeoutException(
                     $"Request {message.RequestId} ({Describe(message)}) got no final answer within MiddlewareClientOptions.RequestTimeout ({_options.RequestTimeout}) " +
                     $"over {call.Attempts} attempt(s); last cause: {call.LastCause ?? "the first attempt had not ended"}. It may or may not have run: retry it with the same request id.",
@@ -50,6 +51,7 @@ public sealed partial class MiddlewareClient
         }
         catch (Exception e) when (IsTransient(e))
         {
+            ClientTelemetry.Unavailable(_logger, message.RequestId, Describe(message), call.Attempts, call.LastCause ?? Describe(e));
             throw new ClusterUnavailableException(message.RequestId, call.Attempts, call.LastCause ?? Describe(e), e);
         }
     }
@@ -63,6 +65,13 @@ public sealed partial class MiddlewareClient
         var gateway = call.MovedTo
             ?? (routed && call.Attempts == 0 && _owners.TryGetValue(component, out cachedOwner) ? cachedOwner : null)
             ?? PickGateway(call);
+        if (call.Attempts > 0)
+        {
+            var reason = call.MovedTo is not null ? "moved" : call.LastException is not null ? "transport" : "unavailable";
+            ClientTelemetry.CountRetry(reason);
+            ClientTelemetry.Retried(_logger, message.RequestId, Describe(message), call.Attempts, call.LastCause ?? reason);
+        }
+
         call.MovedTo = null;
         call.LastGateway = gateway;
         // Only a first attempt asks for a redirect: a retry lets the gateway hold and forward it through a failover.

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Middleware.Core;
@@ -25,12 +26,14 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
     private readonly SessionProofs _proofs;
     private readonly CancellationTokenSource _disposing = new();
     private long _nextGateway;
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
     private long _attempts;
     private int _disposed;
 
     private MiddlewareClient(MiddlewareClientOptions options, IReadOnlyList<string> gateways)
     {
         _options = options;
+        _logger = (Microsoft.Extensions.Logging.ILogger?)options.LoggerFactory?.CreateLogger(ClientTelemetry.Name) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         SessionId = options.SessionId ?? "";
         SessionToken = options.SessionToken;
         _connectionOptions = new ConnectionOptions
@@ -69,6 +72,8 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
     {
         SessionId = sessionId;
         if (token is not null) SessionToken = token;
+        ClientTelemetry.CountSession();
+        ClientTelemetry.SessionOpened(_logger, sessionId, string.Join(", ", _gateways.Select(g => g.Address)));
     }
 
     /// <summary>Attempts sent so far, retries included (diagnostics and tests).</summary>
@@ -212,7 +217,37 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
         ArgumentException.ThrowIfNullOrEmpty(invocation.RequestId);
         var flags = _options.RouteToOwners ? InvokeFlags.PreferMoved : InvokeFlags.None;
         var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args, flags);
+        if (ClientTelemetry.Observed) return await ObservedAsync(message, cancellationToken).ConfigureAwait(false);
+        if (Activity.Current is { IdFormat: ActivityIdFormat.W3C } ambient) message = message with { TraceParent = ambient.Id, TraceState = ambient.TraceStateString };
         return ReplyMapping.ToReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
+    }
+
+    /// <summary>A call under its span (the trace context the Invoke carries), with its latency recorded.</summary>
+    private async Task<ComponentReply> ObservedAsync(InvokeMessage message, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        using var span = ClientTelemetry.Source.StartActivity(message.ComponentType + "." + message.Method, ActivityKind.Client);
+        span?.SetTag("middleware.request_id", message.RequestId);
+        span?.SetTag("middleware.component_id", message.ComponentType + "/" + message.Key);
+        span?.SetTag("middleware.method", message.Method);
+        if ((span ?? Activity.Current) is { IdFormat: ActivityIdFormat.W3C } context) message = message with { TraceParent = context.Id, TraceState = context.TraceStateString };
+        var outcome = "failed";
+        try
+        {
+            var reply = ReplyMapping.ToReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
+            outcome = reply.IsError ? "error" : "ok";
+            return reply;
+        }
+        catch (Exception e)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
+        finally
+        {
+            span?.SetTag("outcome", outcome);
+            ClientTelemetry.RecordCall(start, message.ComponentType, message.Method, outcome);
+        }
     }
 
     /// <summary>A cluster operation (<see cref="InvokeFlags.Control"/>) with JSON arguments; returns the Ok result.</summary>

@@ -96,6 +96,12 @@ public sealed class MiddlewareClientOptions
     /// <summary>The largest delay between two attempts (default 2 s): after an outage ends a call notices within about this.</summary>
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Where the client logs (category <c>Middleware.Client</c>; event ids in <see cref="ClientTelemetry"/>): retries at
+    /// Debug, calls that ran out of attempts or time at Warning. Null (the default) logs nothing.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting and what to do about it.</summary>
     public void Validate()
     {

@@ -21,11 +21,24 @@ public sealed record InvokeMessage(
     /// <inheritdoc />
     public override MessageType Type => MessageType.Invoke;
 
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the caller's span (protocol version 4), or null: a silo continues the caller's trace
+    /// with it. Sent as <see cref="InvokeFlags.TraceContext"/> and two fields after the flags; a connection of an older
+    /// version drops it before sending (<see cref="MiddlewareConnection.InvokeAsync"/>).
+    /// </summary>
+    public string? TraceParent { get; init; }
+
+    /// <summary>The W3C <c>tracestate</c> that goes with <see cref="TraceParent"/>, or null.</summary>
+    public string? TraceState { get; init; }
+
+    private uint WireFlags => (uint)(TraceParent is null ? Flags & ~InvokeFlags.TraceContext : Flags | InvokeFlags.TraceContext);
+
     /// <inheritdoc />
     public override int GetPayloadSize() =>
         PayloadWriter.SizeOfString(ComponentType) + PayloadWriter.SizeOfString(Key) + PayloadWriter.SizeOfString(Method)
         + PayloadWriter.SizeOfString(RequestId) + PayloadWriter.SizeOfOptionalString(SessionId) + PayloadWriter.SizeOfOptionalString(Caller)
-        + PayloadWriter.SizeOfBytes(Args.Length) + PayloadWriter.SizeOfVarUInt32((uint)Flags);
+        + PayloadWriter.SizeOfBytes(Args.Length) + PayloadWriter.SizeOfVarUInt32(WireFlags)
+        + (TraceParent is null ? 0 : PayloadWriter.SizeOfString(TraceParent) + PayloadWriter.SizeOfOptionalString(TraceState));
 
     /// <inheritdoc />
     public override void WritePayload(ref PayloadWriter writer)
@@ -37,13 +50,17 @@ public sealed record InvokeMessage(
         writer.WriteOptionalString(SessionId);
         writer.WriteOptionalString(Caller);
         writer.WriteBytes(Args.Span);
-        writer.WriteVarUInt32((uint)Flags);
+        writer.WriteVarUInt32(WireFlags);
+        if (TraceParent is null) return;
+        writer.WriteString(TraceParent);
+        writer.WriteOptionalString(TraceState);
     }
 
     /// <summary>Equality includes the argument bytes (records compare memory by reference otherwise).</summary>
     public bool Equals(InvokeMessage? other) =>
         other is not null && ComponentType == other.ComponentType && Key == other.Key && Method == other.Method
         && RequestId == other.RequestId && SessionId == other.SessionId && Caller == other.Caller && Flags == other.Flags
+        && TraceParent == other.TraceParent && TraceState == other.TraceState
         && Args.Span.SequenceEqual(other.Args.Span);
 
     /// <inheritdoc />

@@ -84,7 +84,10 @@ public static class MessageCodec
             return null;
         }
 
-        return new InvokeMessage(type, key, method, requestId, session, caller, args, (InvokeFlags)flags);
+        // Version 4: a trace context after the flags, only when the TraceContext flag says so.
+        if (((InvokeFlags)flags & InvokeFlags.TraceContext) == 0) return new InvokeMessage(type, key, method, requestId, session, caller, args, (InvokeFlags)flags);
+        if (!reader.TryReadString(out var traceParent) || !reader.TryReadOptionalString(out var traceState)) return null;
+        return new InvokeMessage(type, key, method, requestId, session, caller, args, (InvokeFlags)flags & ~InvokeFlags.TraceContext) { TraceParent = traceParent, TraceState = traceState };
     }
 
     private static ReplyMessage? DecodeReply(ref PayloadReader reader, ushort version)

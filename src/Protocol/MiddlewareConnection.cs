@@ -127,8 +127,14 @@ public sealed partial class MiddlewareConnection : IAsyncDisposable
     /// connection is or becomes lost, <see cref="TimeoutException"/> after <see cref="ConnectionOptions.RequestTimeout"/>,
     /// <see cref="FrameTooLargeException"/> if the server would refuse its size, and is canceled by the token.
     /// </summary>
-    public Task<ReplyMessage> InvokeAsync(InvokeMessage request, CancellationToken cancellationToken = default) =>
-        SendAsync(new PendingInvoke(DeadlineNow()), request, cancellationToken);
+    public Task<ReplyMessage> InvokeAsync(InvokeMessage request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        // A peer of an older version would refuse the trace context's fields as trailing bytes: it goes without.
+        if (request.TraceParent is not null && ProtocolVersion < ProtocolConstants.TraceContextVersion)
+            request = request with { TraceParent = null, TraceState = null };
+        return SendAsync(new PendingInvoke(DeadlineNow()), request, cancellationToken);
+    }
 
     /// <summary>Sends <paramref name="payload"/> through the transport and returns the bytes the server sent back.</summary>
     public Task<ReadOnlyMemory<byte>> EchoAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>

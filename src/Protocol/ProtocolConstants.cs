@@ -6,9 +6,13 @@ public static class ProtocolConstants
     /// <summary>
     /// The newest protocol version this build speaks. Version 2 adds the error data of Error replies and the condition
     /// of BadRequest and NotFound replies; a server answers a version-1 peer in version 1. Version 3 replaces the cluster
-    /// key in the Hello by a challenge-response proof (the key never crosses the wire) and adds the admin role.
+    /// key in the Hello by a challenge-response proof (the key never crosses the wire) and adds the admin role. Version 4
+    /// adds the optional trace context of an Invoke (<see cref="InvokeFlags.TraceContext"/>).
     /// </summary>
-    public const ushort Version = 3;
+    public const ushort Version = 4;
+
+    /// <summary>The first version whose Invoke may carry a W3C trace context; a connection of an older version never sends one.</summary>
+    public const ushort TraceContextVersion = 4;
 
     /// <summary>The first version whose handshake proves keys by challenge-response; older peers may connect only where no key is required.</summary>
     public const ushort ChallengeVersion = 3;

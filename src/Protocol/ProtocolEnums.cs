@@ -141,4 +141,10 @@ public enum InvokeFlags : uint
     /// owner is being declared dead.
     /// </summary>
     PreferMoved = 16,
+
+    /// <summary>
+    /// (Version 4) The payload ends with the caller's W3C trace context: string <c>traceparent</c>, optional string
+    /// <c>tracestate</c>. Set by the encoder from <see cref="InvokeMessage.TraceParent"/>; never sent to an older peer.
+    /// </summary>
+    TraceContext = 32,
 }

@@ -112,7 +112,7 @@ internal sealed partial class ServerConnection
 
     private void OnDrained(int count, long bytes)
     {
-        _metrics.FramesWritten(count);
+        _metrics.FramesWritten(count, bytes);
         ReleaseSlots(count);
         if (Interlocked.Add(ref _queuedBytes, -bytes) <= _options.MaxQueuedReplyBytes)
         {

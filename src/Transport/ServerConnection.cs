@@ -114,7 +114,7 @@ internal sealed partial class ServerConnection
                     var status = FrameParser.TryRead(ref buffer, _options.MaxFrameSize, out var frame, out var error);
                     if (status == FrameParseStatus.NeedMoreData) break;
                     if (status == FrameParseStatus.Error) return (0, error!);
-                    _metrics.FrameIn();
+                    _metrics.FrameIn(frame.Payload.Length + Protocol.ProtocolConstants.HeaderSize);
                     if (!TryDecodeRequest(frame, out var message, out error)) return (frame.CorrelationId, error!);
                     if (!await WaitForRoomAsync().ConfigureAwait(false)) return null;
                     Dispatch(frame.CorrelationId, message!);

@@ -11,6 +11,8 @@ public sealed class TransportMetrics
     private long _handshakesRejected;
     private long _framesIn;
     private long _framesOut;
+    private long _bytesIn;
+    private long _bytesOut;
     private long _flushes;
     private long _protocolErrors;
     private long _handlerFailures;
@@ -44,6 +46,12 @@ public sealed class TransportMetrics
 
     /// <summary>Frames received after the handshake.</summary>
     public long FramesIn => Interlocked.Read(ref _framesIn);
+
+    /// <summary>Bytes of the frames received after the handshake (headers included).</summary>
+    public long BytesIn => Interlocked.Read(ref _bytesIn);
+
+    /// <summary>Bytes of the frames sent after the handshake (headers included).</summary>
+    public long BytesOut => Interlocked.Read(ref _bytesOut);
 
     /// <summary>Frames sent after the handshake.</summary>
     public long FramesOut => Interlocked.Read(ref _framesOut);
@@ -101,11 +109,16 @@ public sealed class TransportMetrics
 
     internal void AddressLockedOut() => Interlocked.Increment(ref _lockouts);
 
-    internal void FrameIn() => Interlocked.Increment(ref _framesIn);
+    internal void FrameIn(long bytes)
+    {
+        Interlocked.Increment(ref _framesIn);
+        Interlocked.Add(ref _bytesIn, bytes);
+    }
 
-    internal void FramesWritten(int count)
+    internal void FramesWritten(int count, long bytes)
     {
         Interlocked.Add(ref _framesOut, count);
+        Interlocked.Add(ref _bytesOut, bytes);
         Interlocked.Increment(ref _flushes);
     }
 

@@ -50,6 +50,7 @@ internal sealed partial class Activation
             if (_refusalLogged) return;
             _refusalLogged = true;
             _services.Logger.LogError(
+                EngineLog.CheckpointRefusedId,
                 "Refused the checkpoint of {Component} at seq {Seq}: its state ({StateType}) does not survive serialization: {Loss}. Nothing was written and the log keeps every turn, so the component serves on and recovers by replaying its log; fix the state type (public get/set properties of JSON-serializable types). Later refusals of this activation are counted, not logged",
                 IdText, _lastSeq, Type.StateType.FullName, loss.Describe());
             return;
@@ -62,6 +63,7 @@ internal sealed partial class Activation
         _sinceCheckpoint = [];
         _lastCheckpointTicks = nowTicks;
         var write = _writer.Enqueue(IdText, Epoch, checkpoint);
+        EngineTelemetry.Count(EngineTelemetry.Checkpoints, Type.Name);
         _lastWrite = write;
         _pendingCheckpoint = (_lastSeq, write);
     }
@@ -75,6 +77,7 @@ internal sealed partial class Activation
         if (_turnLossLogged) return;
         _turnLossLogged = true;
         _services.Logger.LogError(
+            EngineLog.StateLossId,
             "After the turn at seq {Seq} of {Component} (request {RequestId}, {Method}) its state ({StateType}) does not survive serialization: {Loss}. The turn stands; checkpoints of this state will be refused",
             _lastSeq, IdText, _current?.RequestId, _current?.Method, Type.StateType.FullName, loss.Describe());
     }

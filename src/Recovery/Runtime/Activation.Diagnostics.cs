@@ -41,12 +41,12 @@ internal sealed partial class Activation
         _lastLoggedCause = key;
         if (inDoubtSeq is { } seq)
         {
-            _services.Logger.Log(level, "{Component}: request {RequestId} ({Method}) is in doubt at seq {Seq} and could not complete ({Cause}): {Reason}. Nothing runs ahead of it; it is retried with backoff.",
+            _services.Logger.Log(level, EngineLog.InDoubtId, "{Component}: request {RequestId} ({Method}) is in doubt at seq {Seq} and could not complete ({Cause}): {Reason}. Nothing runs ahead of it; it is retried with backoff.",
                 IdText, inv.RequestId, inv.Method, seq, cause, failure.Message);
         }
         else
         {
-            _services.Logger.Log(level, "{Component}: request {RequestId} ({Method}) was not recorded ({Cause}): {Reason}. The caller retries it.",
+            _services.Logger.Log(level, EngineLog.TurnFailedId, "{Component}: request {RequestId} ({Method}) was not recorded ({Cause}): {Reason}. The caller retries it.",
                 IdText, inv.RequestId, inv.Method, cause, failure.Message);
         }
     }
@@ -55,7 +55,7 @@ internal sealed partial class Activation
     private void ReportCompletedInDoubt(string requestId, long seq)
     {
         if (_failedAttempts == 0) return;
-        _services.Logger.LogInformation("{Component}: request {RequestId}, in doubt at seq {Seq}, completed after {Attempts} failed attempt(s)", IdText, requestId, seq, _failedAttempts);
+        _services.Logger.LogInformation(EngineLog.InDoubtCompletedId, "{Component}: request {RequestId}, in doubt at seq {Seq}, completed after {Attempts} failed attempt(s)", IdText, requestId, seq, _failedAttempts);
         _failedAttempts = 0;
         _lastLoggedCause = null;
     }
@@ -65,7 +65,7 @@ internal sealed partial class Activation
     {
         _services.Counters.CountTurnFailure(what == "fenced" ? FailureCause.Fenced : FailureCause.Store);
         var level = what == "fenced" ? LogLevel.Information : LogLevel.Warning;
-        _services.Logger.Log(level, error, "{Component}: the record of request {RequestId} was not made durable ({What}); the activation is discarded and the request retried",
+        _services.Logger.Log(level, EngineLog.StoreErrorId, error, "{Component}: the record of request {RequestId} was not made durable ({What}); the activation is discarded and the request retried",
             IdText, requestId, what);
     }
 
@@ -76,7 +76,7 @@ internal sealed partial class Activation
         var key = $"{requestId}|corrupt";
         var level = key == _lastLoggedCause ? LogLevel.Debug : LogLevel.Error;
         _lastLoggedCause = key;
-        _services.Logger.Log(level, "{Component}: request {RequestId} was refused ({Cause}): {Reason}", IdText, requestId, FailureCause.Corrupt, e.Message);
+        _services.Logger.Log(level, EngineLog.CorruptId, "{Component}: request {RequestId} was refused ({Cause}): {Reason}", IdText, requestId, FailureCause.Corrupt, e.Message);
     }
 
     /// <summary>Recovery failed: counted and logged with the cause (divergence and corruption at error level: an operator must act).</summary>
@@ -86,6 +86,6 @@ internal sealed partial class Activation
         var cause = CauseOf(e);
         _services.Counters.CountActivationFailure(cause);
         var level = cause is FailureCause.Divergence or FailureCause.Corrupt ? LogLevel.Error : LogLevel.Warning;
-        _services.Logger.Log(level, "{Component}: activation failed ({Cause}): {Reason}", IdText, cause, e.Message);
+        _services.Logger.Log(level, cause == FailureCause.Divergence ? EngineLog.DivergenceId : EngineLog.ActivationFailedId, "{Component}: activation failed ({Cause}): {Reason}", IdText, cause, e.Message);
     }
 }

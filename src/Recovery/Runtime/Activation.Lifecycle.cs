@@ -89,14 +89,22 @@ internal sealed partial class Activation
             // Claim first, read second: anything a previous owner appends after our claim is fenced, and everything it
             // appended before is in what we read now. A standing quarantine for this code refuses before any replay.
             // A warm standby of a mirror (if this runtime kept one) only needs the tail the store has beyond it.
-            var loaded = await WarmStartAsync(claimed).ConfigureAwait(false)
-                         ?? await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, honorQuarantine: true, CancellationToken.None).ConfigureAwait(false);
+            var loaded = await WarmStartAsync(claimed).ConfigureAwait(false);
+            if (loaded is null)
+            {
+                var loadStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+                loaded = await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, honorQuarantine: true, CancellationToken.None).ConfigureAwait(false);
+                if (loadStart != 0) EngineTelemetry.RecordStore(loadStart, _writer.StoreLabel, "load");
+                EngineTelemetry.Count(EngineTelemetry.ReplayedRecords, Type.Name, loaded.LastSeq - loaded.CheckpointSeq);
+            }
+
             if (loaded.LastSeq != claimed.LastSeq)
                 throw new InvalidDataException($"The log of {Id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
             Adopt(claimed.Epoch, loaded);
             if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Active, (int)ActivationState.Recovering) != (int)ActivationState.Recovering)
                 throw new ActivationBrokenException(Id, "(activation)", _endReason ?? "it was dropped while recovering");
             await CompleteInDoubtFirstAsync().ConfigureAwait(false);
+            EngineTelemetry.Count(EngineTelemetry.Activations, Type.Name);
             _ready.TrySetResult();
         }
         catch (Exception e)
@@ -128,7 +136,7 @@ internal sealed partial class Activation
         }
 
         _services.Counters.CountQuarantine(CauseOf(cause));
-        _services.Logger.LogError("{Component} is quarantined: {Reason}", IdText, quarantine.Reason);
+        EngineLog.Quarantined(_services.Logger, IdText, quarantine.Reason);
         return new ComponentQuarantinedException(Id, quarantine, cause);
     }
 
@@ -185,8 +193,16 @@ internal sealed partial class Activation
         {
             var head = await _store.GetHeadAsync(IdText, CancellationToken.None).ConfigureAwait(false);
             _previousOwner = head?.Owner;
+            var claimStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             var result = await _services.Ownership.ClaimAsync(IdText, head?.Epoch ?? 0, CancellationToken.None).ConfigureAwait(false);
-            if (result.Claimed is { } claimed) return claimed;
+            if (claimStart != 0) EngineTelemetry.RecordStore(claimStart, _writer.StoreLabel, "claim");
+            EngineTelemetry.CountClaim(result.Claimed is not null ? "claimed" : result.LiveOwner is not null ? "owned_elsewhere" : "conflict");
+            if (result.Claimed is { } claimed)
+            {
+                EngineLog.Claimed(_services.Logger, IdText, claimed.Epoch, _previousOwner, _options.OwnerId);
+                return claimed;
+            }
+
             if (result.LiveOwner is { } owner) throw new ComponentOwnedElsewhereException(Id, owner, result.LiveOwnerAddress);
             if (attempt >= 10) throw new InvalidOperationException($"Could not claim {Id}: its epoch kept changing under concurrent claims.");
         }
@@ -258,6 +274,7 @@ internal sealed partial class Activation
         }
 
         End(ActivationState.Deactivated, "deactivated");
+        EngineTelemetry.Count(EngineTelemetry.Deactivations, Type.Name);
         return Epoch;
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Middleware.Core;
 using Middleware.Grains;
@@ -64,7 +65,33 @@ internal sealed partial class Activation
 
     /// <summary>Runs one request as a turn (or answers it from the recorded reply) and returns its durable reply.</summary>
     public Task<ComponentReply> ExecuteAsync(Invocation inv, ComponentMethod method) =>
-        method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method);
+        EngineTelemetry.TurnDuration.Enabled || EngineTelemetry.Source.HasListeners()
+            ? ExecuteObservedAsync(inv, method)
+            : method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method);
+
+    /// <summary>A turn with its latency recorded and its span (<c>Type.Method</c>) around it, when something listens.</summary>
+    private async Task<ComponentReply> ExecuteObservedAsync(Invocation inv, ComponentMethod method)
+    {
+        var start = Stopwatch.GetTimestamp();
+        using var span = EngineTelemetry.Start(Type.Name + "." + method.Name, ActivityKind.Internal, IdText, inv.RequestId, method.Name);
+        var outcome = "failed";
+        try
+        {
+            var reply = await (method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method)).ConfigureAwait(false);
+            outcome = reply.IsError ? "error" : "ok";
+            return reply;
+        }
+        catch (Exception e)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
+        finally
+        {
+            span?.SetTag(EngineTelemetry.OutcomeTag, outcome);
+            EngineTelemetry.RecordTurn(start, Type.Name, method.Name, outcome);
+        }
+    }
 
     private async Task<ComponentReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method)
     {
@@ -134,7 +161,7 @@ internal sealed partial class Activation
         }
 
         _firstTurnWrite ??= write;
-        var durable = AwaitDurableAsync(write, reply, inv.RequestId);
+        var durable = AwaitDurableAsync(write, reply, inv.RequestId, commitSeq: seq);
         _recent[inv.RequestId] = new DedupSlot(argsHash, seq, durable);
         _sinceCheckpoint.Add((inv.RequestId, seq, argsHash, reply));
         MaybeCheckpoint();
@@ -166,7 +193,7 @@ internal sealed partial class Activation
         var (_, write) = Append(RecordKind.PartialTurn, RecordCodec.EncodeTurn(context.Snapshot(current, ComponentReply.Void, partial: true)));
         try
         {
-            await AwaitDurableAsync(write, ComponentReply.Void, current.RequestId).ConfigureAwait(false);
+            await AwaitDurableAsync(write, ComponentReply.Void, current.RequestId, commitSeq: _lastSeq).ConfigureAwait(false);
         }
         catch (TurnNotDurableException e)
         {
@@ -227,15 +254,24 @@ internal sealed partial class Activation
         return (seq, write);
     }
 
-    private async Task<ComponentReply> AwaitDurableAsync(Task<AppendStatus> write, ComponentReply reply, string requestId)
+    /// <summary>
+    /// Waits for <paramref name="write"/> and returns <paramref name="reply"/> once it is durable. A <paramref name="commitSeq"/>
+    /// other than 0 names the record of this turn being committed: its commit is timed and traced (a <c>commit</c> span).
+    /// </summary>
+    private async Task<ComponentReply> AwaitDurableAsync(Task<AppendStatus> write, ComponentReply reply, string requestId, long commitSeq = 0)
     {
         AppendStatus status;
+        var start = commitSeq != 0 && EngineTelemetry.CommitDuration.Enabled ? Stopwatch.GetTimestamp() : 0;
+        using var span = commitSeq != 0 ? EngineTelemetry.Start("commit", ActivityKind.Internal, IdText, requestId, "commit") : null;
+        span?.SetTag(EngineTelemetry.SeqAttribute, commitSeq);
         try
         {
             status = await write.ConfigureAwait(false);
+            if (start != 0) EngineTelemetry.RecordDuration(EngineTelemetry.CommitDuration, start, Type.Name);
         }
         catch (Exception e)
         {
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
             BrokeOnStoreFailure = true;
             if (IsActive) ReportStoreFailure(requestId, "the store failed", e);
             MarkBroken($"store failure: {e.Message}");

@@ -36,6 +36,7 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
             await runtime.StabilizeAsync(context).ConfigureAwait(false);
             var requestId = $"{context.Id}:{context.TurnSeq}:{ordinal}";
             FaultPoints.BeforeOutbound(requestId);
+            using var span = EngineTelemetry.Start(executor.Name + "." + procedure, System.Diagnostics.ActivityKind.Client, context.Id.ToString(), requestId, procedure);
             try
             {
                 outcome = await executor.ExecuteAsync(requestId, procedure, argBytes,
@@ -45,6 +46,7 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
             {
                 // The back end (or its schema) failed: not the component's answer. Anything else the work threw is the
                 // component's own exception (the back-end transaction rolled back), recorded like any other.
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
                 context.InfrastructureFailure ??= e;
                 throw;
             }

@@ -29,6 +29,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     public GroupCommitWriter(ILogStore store, int maxBatch, ICommitObserver? observer = null)
     {
         _store = store;
+        StoreLabel = EngineTelemetry.StoreLabel(store.Name);
         _observer = observer;
         _maxBatch = maxBatch;
         _maxInFlight = Math.Max(1, store.MaxConcurrentAppends);
@@ -114,12 +115,19 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         return taken;
     }
 
+    /// <summary>The store's provider (<c>sqlite</c>, <c>postgres</c>, ...): the <c>store</c> tag of the engine's instruments.</summary>
+    public string StoreLabel { get; }
+
     private async Task CommitAsync(List<WriteItem> batch)
     {
         var (groups, members, recordCount) = Group(batch);
         try
         {
+            var start = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             var statuses = await _store.AppendAsync(groups).ConfigureAwait(false);
+            if (start != 0) EngineTelemetry.RecordStore(start, StoreLabel, "append");
+            if (EngineTelemetry.CommitBatchSize.Enabled)
+                EngineTelemetry.CommitBatchSize.Record(recordCount, new KeyValuePair<string, object?>(EngineTelemetry.StoreTag, StoreLabel));
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _records, recordCount);
             for (var g = 0; g < members.Count; g++)

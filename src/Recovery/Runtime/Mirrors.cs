@@ -169,7 +169,7 @@ public sealed class Mirrors
         catch (Exception e) when (e is InvalidDataException or StoreUnavailableException)
         {
             standby.Cursor = null;
-            _services.Logger.LogWarning("The standby of {Component} could not apply what {Owner} shipped ({Reason}); it is rebuilt from the store on the next shipment", id, owner, e.Message);
+            _services.Logger.LogWarning(EngineLog.MirrorApplyFailedId, "The standby of {Component} could not apply what {Owner} shipped ({Reason}); it is rebuilt from the store on the next shipment", id, owner, e.Message);
             return MirrorApplyOutcome.Failed;
         }
         finally
@@ -262,6 +262,7 @@ public sealed class Mirrors
         Interlocked.Increment(ref _divergences);
         _services.Counters.CountMirrorDivergence();
         _services.Logger.LogError(
+            EngineLog.MirrorDivergenceId,
             "Mirror divergence: {Component} at seq {Seq} ({Method}): the owner recorded {Expected}, this silo's code re-executed {Actual}. The owner keeps serving; the standby is discarded and rebuilt after the next checkpoint past seq {Seq}. Audit the code change (mw audit {Component})",
             standby.Id, seq, method, expected, actual, seq, standby.Id);
     }

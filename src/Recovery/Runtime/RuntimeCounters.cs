@@ -41,7 +41,7 @@ public sealed class RuntimeCounters
     /// <summary>The meter's name.</summary>
     public const string MeterName = "Middleware.Engine";
 
-    private static readonly Meter Meter = new(MeterName);
+    private static readonly Meter Meter = EngineTelemetry.Meter;
     private static readonly Counter<long> TurnFailures = Meter.CreateCounter<long>("middleware.engine.turn_failures", description: "Requests that failed without an outcome of the component's own, by cause.");
     private static readonly Counter<long> ActivationFailures = Meter.CreateCounter<long>("middleware.engine.activation_failures", description: "Activations that failed, by cause.");
     private static readonly Counter<long> Quarantines = Meter.CreateCounter<long>("middleware.engine.quarantines", description: "Components quarantined, by cause.");

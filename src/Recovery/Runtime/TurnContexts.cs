@@ -171,6 +171,9 @@ internal sealed class LiveTurnContext : IComponentContext
         }
         else
         {
+            // The call's span carries its deterministic request id; the callee's turn is its child (in this process, or
+            // through the trace context of the forwarded Invoke).
+            using var span = EngineTelemetry.Start(target.Type + "." + method.Name, System.Diagnostics.ActivityKind.Client, targetText, requestId, method.Name);
             try
             {
                 outcome = await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain), CancellationToken.None).ConfigureAwait(false);
@@ -181,6 +184,7 @@ internal sealed class LiveTurnContext : IComponentContext
             }
             catch (Exception e)
             {
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
                 InfrastructureFailure ??= e;
                 throw;
             }

@@ -23,6 +23,7 @@ internal sealed class SessionOperations(IClusterStore cluster)
     {
         // Only a client on a silo with keys has to prove its sessions; silos and the admin are trusted with them.
         var checks = peer is { Authorizes: true, Role: PeerRole.Client };
+        SiloTelemetry.CountSession(request.Method);
         try
         {
             switch (request.Method)

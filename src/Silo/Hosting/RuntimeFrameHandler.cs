@@ -16,6 +16,7 @@ public sealed class RuntimeFrameHandler(ClusterRouter router) : IFrameHandler
     public ValueTask<ReplyMessage> HandleAsync(InvokeMessage request, PeerContext peer, CancellationToken cancellationToken)
     {
         if (RequestAuthorizer.Check(request, peer) is { } refused) return ValueTask.FromResult(refused);
+        if (SiloTelemetry.Source.HasListeners()) return TracedAsync(request, peer, cancellationToken);
         Task<ReplyMessage> routed;
         try
         {
@@ -28,6 +29,25 @@ public sealed class RuntimeFrameHandler(ClusterRouter router) : IFrameHandler
         }
 
         return routed.IsCompletedSuccessfully ? ValueTask.FromResult(routed.Result) : AwaitAsync(routed);
+    }
+
+    /// <summary>The request under its span (a child of the Invoke's trace context); the span ends in this async method, so the reader loop's context is untouched.</summary>
+    private async ValueTask<ReplyMessage> TracedAsync(InvokeMessage request, PeerContext peer, CancellationToken cancellationToken)
+    {
+        using var span = SiloTelemetry.StartRequest(request);
+        ReplyMessage reply;
+        try
+        {
+            reply = await router.RouteAsync(request, peer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            reply = ReplyMapping.ToMessage(e);
+        }
+
+        span?.SetTag("middleware.reply", reply.Status.ToString());
+        if (reply.Status is not (ReplyStatus.Ok or ReplyStatus.Moved)) span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, reply.Status.ToString());
+        return reply;
     }
 
     private static async ValueTask<ReplyMessage> AwaitAsync(Task<ReplyMessage> routed)

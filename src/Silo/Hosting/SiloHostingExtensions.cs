@@ -48,6 +48,7 @@ public static class SiloHostingExtensions
         services.AddSingleton(sp => sp.GetRequiredService<SiloRuntime>().Router);
         services.AddMiddlewareTransport();
         services.TryAddSingleton<IFrameHandler, RuntimeFrameHandler>();
+        services.AddSingleton<SiloMetrics>();
         // Host code (an endpoint, a background service) calls components through the router: here or on their owner.
         services.AddSingleton<Core.IComponentFactory, SiloComponentFactory>();
     }

@@ -13,7 +13,7 @@ namespace Middleware.Silo;
 /// (Prometheus text), for GET and HEAD only (any other method is 405 with <c>Allow: GET, HEAD</c>). Added as a startup filter so <c>AddMiddlewareSilo</c> alone sets up a whole silo; only the
 /// HTTP listener runs this pipeline, the protocol listener has its own.
 /// </summary>
-internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics transport) : IStartupFilter
+internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics transport, SiloMetrics instruments) : IStartupFilter
 {
     /// <inheritdoc />
     public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
@@ -123,6 +123,8 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         var (sweeps, completedInDoubt) = silo.InDoubtSweeps;
         Add("middleware_in_doubt_sweeps_total", "counter", "Sweeps for turns in doubt that dead silos left in the log.", sweeps);
         Add("middleware_in_doubt_completed_total", "counter", "Turns in doubt this silo found by sweeping and completed.", completedInDoubt);
+        // The Middleware.Engine and Middleware.Silo instruments, with their labels (component type, method, outcome, store, peer).
+        instruments.WritePrometheus(text);
         return text.ToString();
     }
 

@@ -89,7 +89,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
     /// <summary>Component-to-component calls from turns of this silo's activations.</summary>
     public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
     {
-        var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args);
+        var message = SiloTelemetry.WithTraceContext(new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args));
         var reply = await RouteAsync(message, cancellationToken).ConfigureAwait(false);
         return reply.Status is ReplyStatus.Moved or ReplyStatus.Unavailable
             ? throw new ClusterRouteException($"the call to {invocation.Target}.{invocation.Method} (request {invocation.RequestId}) could not be delivered: {reply}")
@@ -175,7 +175,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             try
             {
                 Interlocked.Increment(ref _forwarded);
-                var reply = await _forwarder.ForwardAsync(owner, request with { Flags = request.Flags | InvokeFlags.Forwarded }, _membership, cancellationToken).ConfigureAwait(false);
+                SiloTelemetry.CountForward(owner);
+                var forward = SiloTelemetry.WithTraceContext(request) with { Flags = request.Flags | InvokeFlags.Forwarded };
+                var reply = await _forwarder.ForwardAsync(owner, forward, _membership, cancellationToken).ConfigureAwait(false);
                 if (reply is null)
                 {
                     // The owner stopped answering and the cluster declared it dead meanwhile: its components are claimable.

@@ -75,11 +75,12 @@ public sealed class ReplyWireTests
     [Fact]
     public void The_client_offers_the_newest_version_and_a_server_refuses_only_versions_outside_its_range()
     {
-        Assert.Equal(3, ProtocolConstants.Version);
+        Assert.Equal(4, ProtocolConstants.Version);
         static HandshakeStep Judge(byte[] hello) => new ServerHandshake(HandshakeKeys.None, "s", ProtocolConstants.DefaultMaxFrameSize).Receive(FrameOf(hello));
         Assert.NotNull(Judge(RawPeer.Hello(1)).Accepted);
         Assert.NotNull(Judge(RawPeer.Hello(2)).Accepted);
         Assert.NotNull(Judge(RawPeer.Hello(3)).Accepted);
+        Assert.NotNull(Judge(RawPeer.Hello(4)).Accepted);
         var newer = new ServerHandshake(HandshakeKeys.None, "s", ProtocolConstants.DefaultMaxFrameSize, serverVersion: 2).Receive(FrameOf(RawPeer.Hello(3)));
         Assert.Contains("serves peers down to version 1", newer.RejectReason);
         Assert.Null(Judge(RawPeer.Hello(0)).Accepted);

@@ -21,7 +21,9 @@ public sealed class FrameCodecTests
         ["hello-rejected"] = new HelloRejectedMessage("cluster key mismatch"),
         ["invoke"] = new InvokeMessage("Account", "acct-1", "Deposit", "s1:17", "s1", "Bank/x", "[250]"u8.ToArray(), InvokeFlags.Forwarded),
         ["invoke-minimal"] = new InvokeMessage("A", "", "M", "r", null, null, ReadOnlyMemory<byte>.Empty),
-        ["invoke-big"] = new InvokeMessage(new string('t', 300), "k", "m", "r", "", null, new byte[70_000], (InvokeFlags)0xFFFF_FFFF),
+        // Every flag but TraceContext, which the encoder sets from TraceParent (the "invoke-traced" case).
+        ["invoke-big"] = new InvokeMessage(new string('t', 300), "k", "m", "r", "", null, new byte[70_000], (InvokeFlags)0xFFFF_FFFF & ~InvokeFlags.TraceContext),
+        ["invoke-traced"] = new InvokeMessage("T", "k", "m", "r", null, null, "[]"u8.ToArray(), InvokeFlags.Forwarded) { TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", TraceState = "a=b" },
         ["reply-ok"] = ReplyMessage.Ok("1250"u8.ToArray()),
         ["reply-void"] = ReplyMessage.Ok(ReadOnlyMemory<byte>.Empty),
         ["reply-error"] = ReplyMessage.Error("System.InvalidOperationException", "insufficient funds: 5 < 10"),
