@@ -15,8 +15,8 @@ public static class SiloHostingExtensions
     /// Makes the application a silo: validates <paramref name="options"/> and loads the component assemblies now (a
     /// wrong setting throws <see cref="SiloOptionsException"/> naming it), opens the store and starts the runtime before
     /// the listeners start, serves the Middleware protocol on <see cref="SiloOptions.Port"/> (with TLS when
-    /// <see cref="SiloOptions.TlsCertificate"/> is set) and <c>/health</c> +
-    /// <c>/metrics</c> on <see cref="SiloOptions.HttpPort"/>, and checkpoints and closes everything on shutdown.
+    /// <see cref="SiloOptions.TlsCertificate"/> is set) and <c>/health</c>,
+    /// <c>/metrics</c> and <c>/dashboard</c> on <see cref="SiloOptions.HttpPort"/>, and checkpoints and closes everything on shutdown.
     /// Read the bound ports from <see cref="SiloEndpoints"/> after the application started.
     /// </summary>
     public static WebApplicationBuilder AddMiddlewareSilo(this WebApplicationBuilder builder, SiloOptions options)
@@ -41,7 +41,9 @@ public static class SiloHostingExtensions
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloRuntime>());
         builder.Services.AddSingleton(sp => sp.GetRequiredService<SiloRuntime>().Router);
         builder.Services.AddMiddlewareTransport();
-        builder.Services.TryAddSingleton<IFrameHandler, RuntimeFrameHandler>();
+        // Every request is timed for the dashboard's latency chart (TimedFrameHandler around the router's handler).
+        builder.Services.AddSingleton<Dashboard.RequestLatency>();
+        builder.Services.TryAddSingleton<IFrameHandler>(sp => new TimedFrameHandler(ActivatorUtilities.CreateInstance<RuntimeFrameHandler>(sp), sp.GetRequiredService<Dashboard.RequestLatency>()));
         builder.Services.AddSingleton<IStartupFilter, SiloHttpEndpoints>();
 
         var address = options.BindAddress;
