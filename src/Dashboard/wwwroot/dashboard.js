@@ -130,8 +130,8 @@ function clusterPage() {
   root.append(
     el("h2", {}, "Silos"), el("p", { class: "summary", id: "cluster-summary" }, "loading..."), el("div", { id: "silos" }),
     el("div", { class: "charts" },
-      chart("Throughput", "chart-throughput", "requests answered per second, by silo"),
-      chart("Latency", "chart-latency", "ms from request to reply, all silos")),
+      chart("Throughput", "chart-throughput", "requests run per second, by silo"),
+      chart("Latency", "chart-latency", "ms from request to reply at the silo, all silos; bucket bounds")),
     el("h2", {}, "Busiest components"), el("div", { id: "busiest" }),
     el("h2", {}, "Mirrors"), el("div", { id: "mirrors" }));
 
@@ -164,7 +164,8 @@ function clusterPage() {
         if (!rates[s.siloId]) rates[s.siloId] = [];
         if (!s.stats || !before || !before.stats) { rates[s.siloId].push(0); continue; }
         const seconds = Math.max(0.001, (Date.parse(s.stats.at) - Date.parse(before.stats.at)) / 1000);
-        rates[s.siloId].push(Math.max(0, (s.stats.served + s.stats.forwarded - before.stats.served - before.stats.forwarded) / seconds));
+        // Turns run where they run: a forwarded request counts once, at the owner that runs it.
+        rates[s.siloId].push(Math.max(0, (s.stats.served - before.stats.served) / seconds));
         bounds = s.stats.latencyBoundsMs;
         const d = s.stats.latencyCounts.map((v, i) => Math.max(0, v - (before.stats.latencyCounts[i] || 0)));
         delta = delta ? delta.map((v, i) => v + d[i]) : d;

@@ -72,9 +72,17 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
             await CompareLogWithMwAsync(page, cluster.Store, Teller);
             await CompareStateWithMwAsync(page, cluster.Store, Teller);
             if (screenshots is not null) await ShotAsync(page, screenshots, "dashboard-component.png");
+            var requestId = await page.Locator("#log-table tr.turn td:nth-child(5)").First.InnerTextAsync();
+
+            // A component id is user text: shown as text, never as markup.
+            const string Hostile = "Account/<img src=x onerror=\"document.title='pwned'\">";
+            await page.GotoAsync($"http://{first.Http}/dashboard/#/component/{Uri.EscapeDataString(Hostile)}");
+            await page.Locator("#error:not([hidden])").WaitForAsync(new() { Timeout = Patience });
+            Assert.Equal(Hostile, await page.Locator("#component-id").InnerTextAsync());
+            Assert.Equal(0, await page.Locator("#component-id img").CountAsync());
+            Assert.NotEqual("pwned", await page.TitleAsync());
 
             // A request id from the log: the outcome page calls it committed.
-            var requestId = await page.Locator("#log-table tr[data-seq] td:nth-child(5)").First.InnerTextAsync();
             await page.GotoAsync($"http://{first.Http}/dashboard/#/outcome");
             await page.Locator("#outcome-request").FillAsync(requestId);
             await page.Locator("#outcome-component").FillAsync(Teller);
