@@ -9,7 +9,7 @@ feed=${1:-artifacts/packages}
 fail=0
 problem() { echo "check-packages: $1" >&2; fail=1; }
 
-expected=(Grains Core Protocol Recovery Recovery.Sqlite Recovery.Postgres Recovery.SqlServer Recovery.Stores Recovery.TestKit Testing
+expected=(Grains Core Protocol Recovery Recovery.Sqlite Recovery.Postgres Recovery.SqlServer Recovery.Stores Recovery.TestKit Testing Inspection Dashboard
   Client Transport Silo Silo.Tool Admin Server Client.All Templates)
 grains=$(ls "$feed"/Recoverix.Grains.*.nupkg 2>/dev/null | head -n 1 || true)
 [ -n "$grains" ] || { echo "check-packages: no Recoverix.Grains package in $feed (run: dotnet pack Middleware.sln -o $feed)" >&2; exit 1; }

@@ -78,6 +78,7 @@ public static class AdminCli
         root.Subcommands.Add(OutcomeCommand.Build(cli));
         root.Subcommands.Add(MoveCommand.Build(cli));
         root.Subcommands.Add(MirrorsCommand.Build(cli));
+        root.Subcommands.Add(DashboardCommand.Build(cli));
         foreach (var decision in DecisionCommands.Build(cli)) root.Subcommands.Add(decision);
         root.Subcommands.Add(DevCommands.Build(cli));
         return root;
@@ -103,7 +104,7 @@ public static class AdminCli
     }
 
     private static bool IsUserError(Exception e) => e is AdminException or StoreUnavailableException or SchemaVersionException
-        or StoreContractException or UnknownComponentException or ComponentDefinitionException or FormatException
+        or Middleware.Inspection.InspectionException or StoreContractException or UnknownComponentException or ComponentDefinitionException or FormatException
         or InvalidDataException // a record this build cannot decode: the decoder's message names the version
         or CorruptRecordException; // a record that fails its checksum: the message names component, seq, store and the fix
 

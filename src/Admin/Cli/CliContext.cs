@@ -86,6 +86,11 @@ internal sealed class CliContext(TextWriter output, TextWriter error)
         return Environment.GetEnvironmentVariable(CliOptions.ClusterKeyVariable) is { Length: > 0 } cluster ? cluster : null;
     }
 
+    /// <summary>How the tool asks silos over the protocol: as the admin, with <see cref="AdminKey"/> and the TLS options.</summary>
+    public static Middleware.Inspection.SiloAsking Asking(ParseResult parse, Option<string?> clusterKey, Option<string?> adminKeyFile, TlsCliOptions tls) =>
+        new("mw", Protocol.PeerRole.Admin, AdminKey(parse, clusterKey, adminKeyFile), tls.Read(parse),
+            $"give the admin key with --admin-key-file FILE or {CliOptions.AdminKeyFileVariable}");
+
     private static string ReadKeyFile(string path, string setting)
     {
         string text;

@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Net.Sockets;
 using Middleware.Admin.Cli;
+using Middleware.Inspection;
 using Middleware.Protocol;
 using Middleware.Recovery.Storage;
 
@@ -43,7 +43,7 @@ internal sealed class SiloLink : IAsyncDisposable
     public IReadOnlyList<SiloEntry> Live { get; }
 
     /// <summary>Delay before retry <c>n</c> (1-based) after an Unavailable reply or a lost connection.</summary>
-    public static TimeSpan RetryDelay(int retry) => TimeSpan.FromMilliseconds(Math.Min(2000, 250 << Math.Min(retry, 4)));
+    public static TimeSpan RetryDelay(int retry) => SiloAsking.RetryDelay(retry);
 
     /// <summary>
     /// A link over the silos the store lists as live, in plain TCP or with <paramref name="tls"/>; none live is an
@@ -145,14 +145,8 @@ internal sealed class SiloLink : IAsyncDisposable
         throw new AdminException($"No silo could be reached ({string.Join("; ", failures)}); check that the silos are running (mw cluster status).");
     }
 
-    /// <summary>Splits <c>host:port</c> (an IPv6 host may be bracketed); anything else is an <see cref="AdminException"/>.</summary>
-    public static (string Host, int Port) Endpoint(string address)
-    {
-        var colon = address.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
-            throw new AdminException($"'{address}' is not a silo address (host:port); the silos table may be damaged.");
-        return (address[..colon].Trim('[', ']'), port);
-    }
+    /// <summary>Splits <c>host:port</c> (an IPv6 host may be bracketed); anything else is an <see cref="InspectionException"/>.</summary>
+    public static (string Host, int Port) Endpoint(string address) => SiloAsking.Endpoint(address);
 
     private static bool IsTransient(Exception e) => e is ConnectionLostException or SocketException or TimeoutException or IOException;
 

@@ -1,9 +1,10 @@
 using System.CommandLine;
 using System.Text;
-using Middleware.Admin.Audit;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Components;
 using Middleware.Admin.Output;
+using Middleware.Inspection;
+using Middleware.Inspection.Audit;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
 using Spectre.Console;
@@ -45,7 +46,7 @@ internal static class AuditCommand
             };
             var engine = new AuditEngine(store, registry);
             var result = await RunWithProgressAsync(cli, engine, heads, options, ct).ConfigureAwait(false);
-            if (CliContext.Json(parse)) cli.WriteJson(Shape(result));
+            if (CliContext.Json(parse)) cli.WriteJson(AuditShapes.Shape(result));
             else Render(cli, result);
             return ExitCode(result);
         });
@@ -56,26 +57,7 @@ internal static class AuditCommand
     public static int ExitCode(AuditResult result) =>
         result.Divergences.Count > 0 || result.PassedOver.Count > 0 ? ExitCodes.Divergence : result.Skipped.Count > 0 ? ExitCodes.UsageOrStore : ExitCodes.Ok;
 
-    /// <summary>The JSON document of an audit (shape pinned by tests and documented in docs/admin.md).</summary>
-    public static AuditShape Shape(AuditResult r) => new(
-        r.Mode == AuditMode.FromGenesis ? "genesis" : "checkpoint",
-        r.Divergences.Count == 0 && r.Skipped.Count == 0 && r.PassedOver.Count == 0,
-        r.Components.Count,
-        r.Turns,
-        r.Divergences.Count,
-        r.Skipped.Count,
-        Math.Round(r.Elapsed.TotalSeconds, 3),
-        Math.Round(r.TurnsPerSecond),
-        r.Divergences.Select(d => new DivergenceShape(d.Component, d.Seq, Kind(d.Kind), d.Method, d.Args.IsEmpty ? null : Format.Json(d.Args), d.Expected, d.Actual)).ToList(),
-        r.Skipped.Select(s => new SkippedShape(s.Component, s.Skipped!)).ToList(),
-        r.InDoubt.Select(t => new InDoubtShape(t.Component, t.RequestId, t.Seq, t.Method, t.Pending ? "pending" : "passedOver", t.PassedBy)).ToList())
-    {
-        Verified = r.Verified,
-        Unverified = r.Unverified,
-        DedupChecked = r.DedupChecked,
-    };
-
-    private static string Kind(DivergenceKind kind) => kind.ToString().ToLowerInvariant();
+    private static string Kind(DivergenceKind kind) => AuditShapes.Kind(kind);
 
     private static async Task<IReadOnlyList<ComponentHead>> SelectAsync(ILogStore store, string? id, string? type, CancellationToken ct)
     {

@@ -3,6 +3,7 @@ using System.Globalization;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Cluster;
 using Middleware.Admin.Output;
+using Middleware.Inspection;
 using Middleware.Protocol;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
@@ -10,13 +11,7 @@ using Spectre.Console;
 
 namespace Middleware.Admin.Commands;
 
-/// <summary>
-/// <c>mw cluster status</c>: the silos table (<see cref="IClusterStore.ListSilosAsync"/>, which first marks dead the
-/// silos that missed their window while another silo kept reaching the store, by the store's clock) with each silo's
-/// heartbeat age, activations, and the number of components the store names it owner of; and each live silo's mirror
-/// load: the standbys it keeps (asked with <c>$mirror.list</c>) and their lag behind the log, the mirrored components it
-/// owns and its shipping lag (from its <c>/metrics</c>).
-/// </summary>
+/// <summary><c>mw cluster status</c>: <see cref="ClusterView.StatusAsync"/> as tables, or its JSON.</summary>
 internal static class ClusterCommands
 {
     public static Command Build(CliContext cli)
@@ -29,33 +24,7 @@ internal static class ClusterCommands
         status.SetAction(async (parse, ct) =>
         {
             await using var store = await cli.OpenClusterStoreAsync(parse, write: true).ConfigureAwait(false);
-            var cluster = CliContext.Cluster(store);
-            var silos = await cluster.ListSilosAsync(ct).ConfigureAwait(false);
-            var liveSilos = silos.Where(s => s.IsLive).ToList();
-            // Standbys and metrics before the heads: a log read later is at least as long as what any standby applied.
-            // Both at once, every silo at once: an unreachable silo costs one timeout, not one per question.
-            var asking = MirrorView.ListStandbysAsync(liveSilos, null, CliContext.AdminKey(parse, clusterKey, adminKeyFile), tls.Read(parse), ct);
-            var reading = Task.WhenAll(liveSilos.Select(s => MirrorView.ReadMetricsAsync(s, ct)));
-            var standbys = (await asking.ConfigureAwait(false)).ToDictionary(a => a.Silo.SiloId, StringComparer.Ordinal);
-            var metrics = (await reading.ConfigureAwait(false)).Select((m, i) => (liveSilos[i].SiloId, m)).ToDictionary(p => p.SiloId, p => p.m, StringComparer.Ordinal);
-            var heads = await store.ListComponentsAsync(ct).ConfigureAwait(false);
-            var owned = heads.Where(h => h.Owner is not null).GroupBy(h => h.Owner!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-            var live = liveSilos.Select(s => s.SiloId).ToHashSet(StringComparer.Ordinal);
-            var byId = heads.ToDictionary(h => h.ComponentId, StringComparer.Ordinal);
-            var now = TimeProvider.System.GetUtcNow();
-            var mirrors = new Dictionary<string, SiloMirrorShape>(StringComparer.Ordinal);
-            foreach (var silo in liveSilos)
-                mirrors[silo.SiloId] = await MirrorLoadAsync(store, standbys[silo.SiloId], metrics[silo.SiloId], byId, now, ct).ConfigureAwait(false);
-            var shape = new ClusterStatusShape(
-                store.Name,
-                live.Count,
-                silos.Count,
-                heads.Count,
-                heads.Count(h => h.Owner is null || !live.Contains(h.Owner)),
-                MirrorsCommand.NoMirror(liveSilos),
-                silos.Select(s => new SiloShape(
-                    s.SiloId, s.Address, s.HttpAddress, StatusOf(s), Math.Round(s.HeartbeatAge.TotalSeconds, 3), Math.Round(s.DeadAfter.TotalSeconds, 3),
-                    s.Activations, owned.GetValueOrDefault(s.SiloId), s.JoinedAt.UtcDateTime, mirrors.GetValueOrDefault(s.SiloId))).ToList());
+            var shape = await ClusterView.StatusAsync(CliContext.Cluster(store), CliContext.Asking(parse, clusterKey, adminKeyFile, tls), ct).ConfigureAwait(false);
             if (CliContext.Json(parse))
             {
                 cli.WriteJson(shape);
@@ -82,29 +51,6 @@ internal static class ClusterCommands
         return new Command("cluster", "The cluster as the store sees it.") { status };
     }
 
-    /// <summary>One live silo's mirror load: its standbys (and their lag by the store's log), and its mirroring metrics.</summary>
-    private static async Task<SiloMirrorShape> MirrorLoadAsync(ILogStore store, SiloStandbys answer, SiloMirrorMetrics metrics,
-        IReadOnlyDictionary<string, ComponentHead> heads, DateTimeOffset now, CancellationToken ct)
-    {
-        int? count = null, diverged = null;
-        long? maxRecords = null;
-        double? maxMs = null;
-        if (answer.Standbys is { } standbys)
-        {
-            (count, diverged, maxRecords, maxMs) = (standbys.Count, standbys.Count(s => s.DivergedAtSeq > 0), 0, 0);
-            foreach (var standby in standbys)
-            {
-                var lastSeq = heads.TryGetValue(standby.Component, out var head) ? head.LastSeq : standby.AppliedSeq;
-                maxRecords = Math.Max(maxRecords.Value, lastSeq - standby.AppliedSeq);
-                if (await MirrorView.LagMsAsync(store, standby.Component, standby.AppliedSeq, lastSeq, now, ct).ConfigureAwait(false) is { } ms)
-                    maxMs = Math.Max(maxMs.Value, ms);
-            }
-        }
-
-        var errors = new[] { answer.Error is { } e ? $"{ProtocolConstants.MirrorList}: {e}" : null, metrics.Error }.OfType<string>().ToList();
-        return new SiloMirrorShape(count, diverged, maxRecords, maxMs, metrics.MirroredComponents, metrics.LastShipLagMs, errors.Count == 0 ? null : string.Join("; ", errors));
-    }
-
     /// <summary>The second table of <c>cluster status</c>: each live silo's mirror load and lag, and what could not be read.</summary>
     private static void RenderMirrorLoad(IAnsiConsole console, TextWriter lines, ClusterStatusShape shape)
     {
@@ -124,9 +70,6 @@ internal static class ClusterCommands
     private static string Number(long? value) => value is { } v ? v.ToString(CultureInfo.InvariantCulture) : "-";
 
     private static string Ms(double? value) => value is { } v ? v.ToString("0.#", CultureInfo.InvariantCulture) : "-";
-
-    /// <summary><c>live</c> (active within its window), <c>left</c>, or <c>dead</c> (declared dead, or active but past its window).</summary>
-    public static string StatusOf(SiloEntry silo) => silo.IsLive ? "live" : silo.Status == SiloStatus.Left ? "left" : "dead";
 
     /// <summary>An age for a table: "0.3 s" under a minute, then minutes, hours, days.</summary>
     public static string Age(double seconds) => seconds switch

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Output;
+using Middleware.Inspection;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
 using Spectre.Console;
@@ -22,7 +23,7 @@ internal static class ComponentsCommands
             foreach (var head in await store.ListComponentsAsync(ct).ConfigureAwait(false))
             {
                 if (filter is not null && ComponentLookup.TypeOf(head.ComponentId) != filter) continue;
-                rows.Add(await ShapeAsync(store, head, ct).ConfigureAwait(false));
+                rows.Add(await ComponentView.ShapeAsync(store, head, ct).ConfigureAwait(false));
             }
 
             if (CliContext.Json(parse)) cli.WriteJson(new ComponentListShape(rows));
@@ -36,7 +37,7 @@ internal static class ComponentsCommands
         {
             await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
             var (_, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
-            var shape = await ShapeAsync(store, head, ct).ConfigureAwait(false);
+            var shape = await ComponentView.ShapeAsync(store, head, ct).ConfigureAwait(false);
             if (CliContext.Json(parse)) cli.WriteJson(shape);
             else Render(cli, [shape]);
             return ExitCodes.Ok;
@@ -44,10 +45,6 @@ internal static class ComponentsCommands
 
         return new Command("components", "Components known to the store.") { list, show };
     }
-
-    private static async Task<ComponentShape> ShapeAsync(ILogStore store, ComponentHead head, CancellationToken ct) =>
-        new(head.ComponentId, ComponentLookup.TypeOf(head.ComponentId), head.Owner, head.Epoch, head.LastSeq, head.CheckpointSeq,
-            await ComponentLookup.LastActivityAsync(store, head, ct).ConfigureAwait(false));
 
     private static void Render(CliContext cli, IReadOnlyList<ComponentShape> rows)
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Output;
+using Middleware.Inspection;
 using Spectre.Console;
 
 namespace Middleware.Admin.Commands;
@@ -22,16 +23,13 @@ internal static class LogCommand
             if (to < from) throw new AdminException($"--from {from} is after --to {to}; give --from at most --to (both are seqs, 1 is the first turn).");
             await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
             var (cid, head) = await ComponentLookup.GetAsync(store, parse.GetValue(id)!, ct).ConfigureAwait(false);
-            var first = from;
-            var last = Math.Min(to ?? head.LastSeq, head.LastSeq);
-            // Corrupt records are listed (marked), not refused: this is where an operator looks at them.
-            var records = await store.ReadCheckedAsync(head.ComponentId, first, last, ct).ConfigureAwait(false);
-            var shapes = records.Select(Format.Record).ToList();
-            var bad = shapes.Where(s => s.Checksum is Format.Corrupt or Format.Undecodable).ToList();
+            var log = await ComponentView.LogAsync(store, head, from, to, ct).ConfigureAwait(false);
+            var (first, last, shapes) = (log.FirstSeq, log.LastSeq, log.Records);
+            var bad = shapes.Where(s => s.Checksum is RecordShapes.Corrupt or RecordShapes.Undecodable).ToList();
             var exit = bad.Count == 0 ? ExitCodes.Ok : ExitCodes.Divergence;
             if (CliContext.Json(parse))
             {
-                cli.WriteJson(new LogShape(cid.ToString(), first, last, shapes));
+                cli.WriteJson(log);
                 return exit;
             }
 
@@ -42,7 +40,7 @@ internal static class LogCommand
                     Format.Cell(r.Method), Format.Cell(Format.Clip(r.Args.GetRawText(), 60)),
                     Format.Cell(r.Recorded.Count == 0 ? "-" : string.Join(", ", r.Recorded.Select(v => $"{v.Kind}={v.Value}"))),
                     Format.Cell(r.Outbound.Count == 0 ? "-" : string.Join(", ", r.Outbound.Select(o => $"{o.Target}.{o.Operation} [{o.RequestId}] = {(o.Error is { } e ? "abort " + e.Message : o.Result?.GetRawText() ?? "(void)")}"))),
-                    Format.Cell(r.Checksum is Format.Corrupt or Format.Undecodable ? $"({r.Checksum} {r.Kind} record: {r.Error!.Message})" : r.Kind switch
+                    Format.Cell(r.Checksum is RecordShapes.Corrupt or RecordShapes.Undecodable ? $"({r.Checksum} {r.Kind} record: {r.Error!.Message})" : r.Kind switch
                     {
                         "partialTurn" => "(partial: input forced before an outbound call)",
                         "fence" => "(fence: declared not committed, never runs)",
@@ -52,7 +50,7 @@ internal static class LogCommand
 
             var console = cli.Tables();
             console.Write(table);
-            var truncated = head.LastSeq > 0 && records.Count > 0 && records[0].Seq > first ? $" (the log before seq {records[0].Seq} was truncated)" : "";
+            var truncated = head.LastSeq > 0 && shapes.Count > 0 && shapes[0].Seq > first ? $" (the log before seq {shapes[0].Seq} was truncated)" : "";
             console.WriteLine(Format.Line($"{shapes.Count} record(s) of {cid}, seq {first}..{last}{truncated}"));
             foreach (var r in bad)
             {

@@ -3,6 +3,7 @@ using System.Globalization;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Cluster;
 using Middleware.Admin.Output;
+using Middleware.Inspection;
 using Middleware.Protocol.Control;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
@@ -32,77 +33,19 @@ internal static class MirrorsCommand
             await using var store = await cli.OpenClusterStoreAsync(parse, write: true).ConfigureAwait(false);
             string? asked = null;
             if (parse.GetValue(id) is { } text) asked = (await ComponentLookup.GetAsync(store, text, ct).ConfigureAwait(false)).Head.ComponentId;
-            var live = (await CliContext.Cluster(store).ListSilosAsync(ct).ConfigureAwait(false)).Where(s => s.IsLive).ToList();
-            if (NoMirror(live) is { } reason)
+            var shape = await MirrorView.ListAsync(CliContext.Cluster(store), asked, CliContext.Asking(parse, clusterKey, adminKeyFile, tls), ct).ConfigureAwait(false);
+            if (shape.NoMirror is { } reason)
             {
-                if (CliContext.Json(parse)) cli.WriteJson(new MirrorListShape(store.Name, live.Count, reason, 0, 0, 0, 0, asked is null ? 0 : 1, [], []));
+                if (CliContext.Json(parse)) cli.WriteJson(shape);
                 else await cli.Output.WriteLineAsync($"{(asked is null ? "No component has a" : Format.Line(asked) + " has no")} mirror: {reason}").ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
 
-            var answers = await MirrorView.ListStandbysAsync(live, asked, CliContext.AdminKey(parse, clusterKey, adminKeyFile), tls.Read(parse), ct).ConfigureAwait(false);
-            // Heads after the standbys: a log read later is at least as long as what any standby applied.
-            var heads = new Dictionary<string, ComponentHead>(StringComparer.Ordinal);
-            if (asked is not null)
-            {
-                if (await store.GetHeadAsync(asked, ct).ConfigureAwait(false) is { } head) heads[asked] = head;
-            }
-            else
-            {
-                foreach (var head in await store.ListComponentsAsync(ct).ConfigureAwait(false)) heads[head.ComponentId] = head;
-            }
-
-            var now = TimeProvider.System.GetUtcNow();
-            var rows = new List<MirrorShape>();
-            foreach (var answer in answers)
-            {
-                foreach (var standby in answer.Standbys ?? [])
-                    rows.Add(await RowAsync(store, standby.Component, heads.GetValueOrDefault(standby.Component), live, answer.Silo.SiloId, standby, now, ct).ConfigureAwait(false));
-            }
-
-            if (asked is not null && rows.Count == 0)
-                rows.Add(await RowAsync(store, asked, heads.GetValueOrDefault(asked), live, null, null, now, ct).ConfigureAwait(false));
-            rows.Sort((a, b) => string.CompareOrdinal(a.Component, b.Component) is var c && c != 0 ? c : string.CompareOrdinal(a.Mirror, b.Mirror));
-            var unanswered = answers.Where(a => a.Error is not null).Select(a => new SiloProblemShape(a.Silo.SiloId, a.Silo.Address, a.Error!)).ToList();
-            var shape = new MirrorListShape(store.Name, live.Count, null,
-                rows.Count(r => r.Mirror is not null), rows.Count(r => r.State == "lagging"), rows.Count(r => r.State == "diverged"),
-                rows.Count(r => r.State == "misplaced"), rows.Count(r => r.Mirror is null), rows, unanswered);
             if (CliContext.Json(parse)) cli.WriteJson(shape);
             else Render(cli, shape, asked);
             return shape.Diverged > 0 ? ExitCodes.Divergence : ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary>Why no component can have a mirror (fewer than two live silos), or null.</summary>
-    public static string? NoMirror(IReadOnlyList<SiloEntry> live) => live.Count switch
-    {
-        0 => "no live silo (mw cluster status lists the silos); a component has a mirror while two or more silos are live",
-        1 => $"only one live silo ({live[0].SiloId}); a component has a mirror while two or more silos are live",
-        _ => null,
-    };
-
-    private static async Task<MirrorShape> RowAsync(ILogStore store, string component, ComponentHead? head, IReadOnlyList<SiloEntry> live, string? mirror,
-        StandbyReport? standby, DateTimeOffset now, CancellationToken ct)
-    {
-        var owner = head?.Owner;
-        var ownerLive = owner is not null && live.Any(s => s.SiloId == owner);
-        var expected = ownerLive ? MirrorView.ExpectedMirror(component, live, owner!)?.SiloId : null;
-        var lastSeq = head?.LastSeq ?? 0;
-        if (standby is null)
-            return new MirrorShape(component, owner, ownerLive, null, expected, null, null, lastSeq, null, null, null, null, null, "none");
-
-        var lagRecords = Math.Max(0, lastSeq - standby.AppliedSeq);
-        var lagMs = await MirrorView.LagMsAsync(store, component, standby.AppliedSeq, lastSeq, now, ct).ConfigureAwait(false);
-        DateTime? appliedAt = standby.LastAppliedAt.UtcTicks > 0 ? standby.LastAppliedAt.UtcDateTime : null;
-        double? age = appliedAt is { } at ? Math.Round(Math.Max(0, (now.UtcDateTime - at).TotalSeconds), 3) : null;
-        long? diverged = standby.DivergedAtSeq > 0 ? standby.DivergedAtSeq : null;
-        var state = diverged is not null ? "diverged"
-            : !ownerLive ? "ownerNotLive"
-            : mirror != expected || standby.Owner != owner ? "misplaced"
-            : lagRecords > 0 ? "lagging"
-            : "ok";
-        return new MirrorShape(component, owner, ownerLive, mirror, expected, standby.Owner, standby.AppliedSeq, lastSeq, lagRecords, lagMs, appliedAt, age, diverged, state);
     }
 
     private static void Render(CliContext cli, MirrorListShape shape, string? asked)

@@ -108,17 +108,8 @@ internal static class OutcomeCommand
         await using var store = await cli.OpenStoreAsync(parse).ConfigureAwait(false);
         var heads = await store.ListComponentsAsync(ct).ConfigureAwait(false);
         await cli.Error.WriteLineAsync(Format.Line($"note: no --component given: reading the dedup table and log of all {heads.Count} component(s) for {requestId}; this is slow on a big store, pass --component ID when you know it.")).ConfigureAwait(false);
-        var found = new List<OutcomeShape>();
-
-        async Task ScanAllAsync(Action advance)
-        {
-            foreach (var head in heads)
-            {
-                var shape = await RequestLookup.FindAsync(store, head, requestId, ct).ConfigureAwait(false);
-                if (shape.Outcome != RequestLookup.NotCommitted || shape.PartialSeq is not null) found.Add(shape);
-                advance();
-            }
-        }
+        OutcomeScanShape scan = null!;
+        async Task ScanAllAsync(Action advance) => scan = await RequestLookup.ScanAsync(store, heads, requestId, advance, ct).ConfigureAwait(false);
 
         if (cli.Progress() is { } console && heads.Count > 0)
         {
@@ -133,9 +124,10 @@ internal static class OutcomeCommand
             await ScanAllAsync(() => { }).ConfigureAwait(false);
         }
 
+        var found = scan.Found;
         if (CliContext.Json(parse))
         {
-            cli.WriteJson(new OutcomeScanShape(requestId, heads.Count, found));
+            cli.WriteJson(scan);
             return found.Any(f => f.Outcome == RequestLookup.Corrupt) ? ExitCodes.Divergence : ExitCodes.Ok;
         }
 

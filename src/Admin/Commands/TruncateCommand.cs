@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Middleware.Admin.Audit;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Components;
 using Middleware.Admin.Output;

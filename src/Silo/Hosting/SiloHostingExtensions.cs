@@ -16,8 +16,8 @@ public static class SiloHostingExtensions
     /// Makes the application a silo: validates <paramref name="options"/> and loads the component assemblies now (a
     /// wrong setting throws <see cref="SiloOptionsException"/> naming it), opens the store and starts the runtime before
     /// the listeners start, serves the Middleware protocol on <see cref="SiloOptions.Port"/> (with TLS when
-    /// <see cref="SiloOptions.TlsCertificate"/> is set) and <c>/health</c> +
-    /// <c>/metrics</c> on <see cref="SiloOptions.HttpPort"/>, and checkpoints and closes everything on shutdown.
+    /// <see cref="SiloOptions.TlsCertificate"/> is set) and <c>/health</c>,
+    /// <c>/metrics</c> and <c>/dashboard</c> on <see cref="SiloOptions.HttpPort"/>, and checkpoints and closes everything on shutdown.
     /// Read the bound ports from <see cref="SiloEndpoints"/> after the application started. The host's Kestrel listens on
     /// the silo's two ports only (the silo executable); an application with endpoints of its own uses
     /// <see cref="SiloHostBuilderExtensions.AddMiddlewareSilo{TBuilder}(TBuilder, Action{SiloBuilder})"/>.
@@ -47,7 +47,9 @@ public static class SiloHostingExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SiloRuntime>());
         services.AddSingleton(sp => sp.GetRequiredService<SiloRuntime>().Router);
         services.AddMiddlewareTransport();
-        services.TryAddSingleton<IFrameHandler, RuntimeFrameHandler>();
+        // Every request is timed for the dashboard's latency chart (TimedFrameHandler around the router's handler).
+        services.AddSingleton<Dashboard.RequestLatency>();
+        services.TryAddSingleton<IFrameHandler>(sp => new TimedFrameHandler(ActivatorUtilities.CreateInstance<RuntimeFrameHandler>(sp), sp.GetRequiredService<Dashboard.RequestLatency>()));
         services.AddSingleton<SiloMetrics>();
         // Host code (an endpoint, a background service) calls components through the router: here or on their owner.
         services.AddSingleton<Core.IComponentFactory, SiloComponentFactory>();

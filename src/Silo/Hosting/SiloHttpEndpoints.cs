@@ -4,22 +4,31 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Middleware.Dashboard;
 using Middleware.Transport;
 
 namespace Middleware.Silo;
 
 /// <summary>
-/// The silo's HTTP endpoints: <c>/health</c> (200 and JSON while the runtime runs, 503 otherwise) and <c>/metrics</c>
-/// (Prometheus text), for GET and HEAD only (any other method is 405 with <c>Allow: GET, HEAD</c>). Added as a startup filter so <c>AddMiddlewareSilo</c> alone sets up a whole silo; only the
+/// The silo's HTTP endpoints: <c>/health</c> (200 and JSON while the runtime runs, 503 otherwise), <c>/metrics</c>
+/// (Prometheus text) and <c>/dashboard</c> (<see cref="DashboardEndpoints"/>), for GET and HEAD only (any other method is 405 with <c>Allow: GET, HEAD</c>). Added as a startup filter so <c>AddMiddlewareSilo</c> alone sets up a whole silo; only the
 /// HTTP listener runs this pipeline, the protocol listener has its own.
 /// </summary>
-internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics transport, SiloMetrics instruments) : IStartupFilter
+internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics transport, SiloMetrics instruments, RequestLatency latency, TimeProvider time) : IStartupFilter
 {
+    private DashboardOptions? _dashboard;
+
     /// <inheritdoc />
     public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
     {
         app.Use(async (context, nextMiddleware) =>
         {
+            if (DashboardEndpoints.Handles(context.Request.Path))
+            {
+                await DashboardEndpoints.HandleAsync(context, _dashboard ??= SiloDashboard.Options(silo, latency, time)).ConfigureAwait(false);
+                return;
+            }
+
             var path = context.Request.Path.Value;
             if (path is "/health" or "/metrics" && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
             {

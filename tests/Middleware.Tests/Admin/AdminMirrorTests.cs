@@ -2,6 +2,7 @@ using System.Text.Json;
 using Bank;
 using Middleware.Admin.Cli;
 using Middleware.Admin.Cluster;
+using Middleware.Inspection;
 using Middleware.Admin.Output;
 using Middleware.Protocol;
 using Middleware.Recovery.Sqlite;

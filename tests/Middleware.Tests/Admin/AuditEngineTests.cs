@@ -1,5 +1,5 @@
 using Microsoft.Data.Sqlite;
-using Middleware.Admin.Audit;
+using Middleware.Inspection.Audit;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;

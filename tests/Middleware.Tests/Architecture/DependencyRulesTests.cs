@@ -5,7 +5,8 @@ namespace Middleware.Tests.Architecture;
 /// <summary>
 /// The layering of docs/ARCHITECTURE.md, checked on the built assemblies (what they reference in their metadata, which is
 /// what loads at run time): Grains depends on nothing of ours; Core on Grains; Protocol on Core; the client never on the
-/// engine, the transport or the silo; the engine never on the protocol or ASP.NET Core; the admin tool never on the silo;
+/// engine, the transport or the silo; the engine never on the protocol or ASP.NET Core; the admin tool never on the silo; what mw and the dashboard show
+/// (Inspection) never on ASP.NET Core or the silo, and the dashboard never on the silo;
 /// the sample's interfaces on Grains alone; the pure client sample (samples/Bank.Client) on the interfaces and the client
 /// SDK, never on the engine or the components.
 /// </summary>
@@ -26,6 +27,8 @@ public sealed class DependencyRulesTests
         { "Middleware.Recovery.SqlServer", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Microsoft.Data.SqlClient"] },
         { "Middleware.Recovery.TestKit", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "xunit.*"] },
         { "Middleware.Testing", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Middleware.Recovery.Sqlite", "Microsoft.Data.Sqlite", "SQLitePCLRaw.core", "Microsoft.Extensions.Logging.Abstractions"] },
+        { "Middleware.Inspection", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Middleware.Protocol", "Microsoft.Extensions.Logging.Abstractions"] },
+        { "Middleware.Dashboard", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Middleware.Protocol", "Middleware.Inspection", "Microsoft.AspNetCore.*", "Microsoft.Extensions.*"] },
         { "Middleware.Transport", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Microsoft.AspNetCore.*", "Microsoft.Extensions.*"] },
         { "Bank.Abstractions", ["Middleware.Grains"] },
         { "Bank", ["Middleware.Grains", "Bank.Abstractions"] },
@@ -49,6 +52,9 @@ public sealed class DependencyRulesTests
     [InlineData("Middleware.Recovery", "Middleware.Protocol")]
     [InlineData("Middleware.Recovery", "Microsoft.AspNetCore.*")]
     [InlineData("mw", "Middleware.Silo")]                  // src/Admin (Middleware.Admin.csproj) builds mw.dll
+    [InlineData("Middleware.Inspection", "Microsoft.AspNetCore.*")]
+    [InlineData("Middleware.Inspection", "Middleware.Silo")]
+    [InlineData("Middleware.Dashboard", "Middleware.Silo")]
     [InlineData("Bank.Demo", "Middleware.Silo")]
     [InlineData("Bank.Demo", "Bank")]
     [InlineData("Middleware.Bench", "Bank")]

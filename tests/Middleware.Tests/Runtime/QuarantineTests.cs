@@ -98,8 +98,8 @@ public sealed class QuarantineTests
         Assert.Equal(9, await rt.Call<ITill>("t1", "pay-4").Pay(10));
 
         // The audit explains the history: superseded records are read, not replayed; the reset's checkpoint matches.
-        var audit = await new Middleware.Admin.Audit.AuditEngine(store, new ComponentRegistry().Add<ITill, TillWithFee>())
-            .RunAsync(await store.ListComponentsAsync(), new Middleware.Admin.Audit.AuditOptions { Mode = Middleware.Admin.Audit.AuditMode.FromGenesis });
+        var audit = await new Middleware.Inspection.Audit.AuditEngine(store, new ComponentRegistry().Add<ITill, TillWithFee>())
+            .RunAsync(await store.ListComponentsAsync(), new Middleware.Inspection.Audit.AuditOptions { Mode = Middleware.Inspection.Audit.AuditMode.FromGenesis });
         Assert.Empty(audit.Divergences);
     }
 
@@ -121,8 +121,8 @@ public sealed class QuarantineTests
         Assert.Contains("3 of 3 replies changed", control.Reason);
 
         // The audit with the new code accepts seqs 1-3 and checks the rest: clean.
-        var audit = await new Middleware.Admin.Audit.AuditEngine(store, new ComponentRegistry().Add<ITill, TillWithFee>())
-            .RunAsync(await store.ListComponentsAsync(), new Middleware.Admin.Audit.AuditOptions { Mode = Middleware.Admin.Audit.AuditMode.FromGenesis });
+        var audit = await new Middleware.Inspection.Audit.AuditEngine(store, new ComponentRegistry().Add<ITill, TillWithFee>())
+            .RunAsync(await store.ListComponentsAsync(), new Middleware.Inspection.Audit.AuditOptions { Mode = Middleware.Inspection.Audit.AuditMode.FromGenesis });
         Assert.Empty(audit.Divergences);
     }
 }

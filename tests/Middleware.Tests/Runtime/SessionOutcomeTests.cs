@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
-using Middleware.Admin.Audit;
+using Middleware.Inspection.Audit;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;

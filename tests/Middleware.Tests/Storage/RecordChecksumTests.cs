@@ -1,7 +1,7 @@
 using System.Data.Common;
 using System.Text;
 using Microsoft.Data.Sqlite;
-using Middleware.Admin.Audit;
+using Middleware.Inspection.Audit;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;

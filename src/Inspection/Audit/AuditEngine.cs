@@ -4,7 +4,7 @@ using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
 
-namespace Middleware.Admin.Audit;
+namespace Middleware.Inspection.Audit;
 
 /// <summary>
 /// Replays components' logs with their recorded nondeterminism against the code in a

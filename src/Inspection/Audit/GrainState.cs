@@ -5,7 +5,7 @@ using System.Text.Json;
 using Middleware.Grains;
 using Middleware.Recovery.Runtime;
 
-namespace Middleware.Admin.Components;
+namespace Middleware.Inspection.Audit;
 
 /// <summary>
 /// Reads the state of a rebuilt component object and serializes it exactly as checkpoints do (canonical JSON

@@ -1,4 +1,4 @@
-namespace Middleware.Admin.Audit;
+namespace Middleware.Inspection.Audit;
 
 /// <summary>Where an audit starts replaying each component.</summary>
 public enum AuditMode

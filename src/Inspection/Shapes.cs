@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Middleware.Admin.Output;
+namespace Middleware.Inspection;
 
 /// <summary>
 /// The JSON documents <c>mw --json</c> writes. Property names are these names in camelCase; they are part
@@ -54,7 +54,12 @@ public sealed record OutboundShape(int Ordinal, string Target, string RequestId,
 public sealed record LogShape(string Component, long FirstSeq, long LastSeq, IReadOnlyList<LogRecordShape> Records);
 
 /// <summary><c>state</c>: the state after turn <c>seq</c>, rebuilt from the checkpoint at <c>checkpointSeq</c>.</summary>
-public sealed record StateShape(string Component, long Seq, long CheckpointSeq, DateTime? CommittedAt, JsonElement State);
+public sealed record StateShape(string Component, long Seq, long CheckpointSeq, DateTime? CommittedAt, JsonElement State)
+{
+    /// <summary>How many turns were replayed after the checkpoint (for people; not in the JSON).</summary>
+    [JsonIgnore]
+    public int ReplayedTurns { get; init; }
+}
 
 /// <summary>One divergence found by an audit.</summary>
 public sealed record DivergenceShape(string Component, long Seq, string Kind, string Method, JsonElement? Args, string Expected, string Actual);

@@ -1,13 +1,12 @@
 using System.Text;
 using System.Text.Json;
-using Middleware.Admin.Components;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
 
-namespace Middleware.Admin.Audit;
+namespace Middleware.Inspection.Audit;
 
 /// <summary>
 /// The audit of one component up to one seq: load the starting state, replay every record after it with

@@ -1,10 +1,9 @@
-using Middleware.Admin.Output;
 using Middleware.Core;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
 
-namespace Middleware.Admin.Cluster;
+namespace Middleware.Inspection;
 
 /// <summary>
 /// Finds what became of a request id on one component, reading the store only (no claim, nothing written):
@@ -18,7 +17,7 @@ namespace Middleware.Admin.Cluster;
 /// Anything else is "not committed, not fenced": the request may still arrive and run, so only the component's owner can
 /// settle it (<c>mw outcome --fence</c>).
 /// </summary>
-internal static class RequestLookup
+public static class RequestLookup
 {
     /// <summary>The outcome shapes' <c>outcome</c> values.</summary>
     public const string Committed = "committed", Fenced = "fenced", InDoubt = "inDoubt", NotCommitted = "notCommitted";
@@ -57,7 +56,7 @@ internal static class RequestLookup
         {
             foreach (var record in await store.ReadCheckedAsync(component, 1, head.LastSeq, cancellationToken).ConfigureAwait(false))
             {
-                var at = Format.Time(record.CommittedAtTicks);
+                var at = RecordShapes.Time(record.CommittedAtTicks);
                 if (record.Checksum == ChecksumStatus.Corrupt)
                 {
                     corrupt.Add(record.Seq); // it may be this request's: never decoded, and the answer is not "not committed"
@@ -91,17 +90,35 @@ internal static class RequestLookup
         return new OutcomeShape(component, requestId, partial is null ? NotCommitted : InDoubt, false, partial is null ? null : "log", null, null, null, null, partial);
     }
 
+    /// <summary>
+    /// Looks for <paramref name="requestId"/> in every component's dedup table and log (slow on a big store); the hits are
+    /// what is not plainly "not committed". <paramref name="advance"/> is called after each component.
+    /// </summary>
+    public static async Task<OutcomeScanShape> ScanAsync(ILogStore store, IReadOnlyList<ComponentHead> heads, string requestId, Action? advance, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(heads);
+        var found = new List<OutcomeShape>();
+        foreach (var head in heads)
+        {
+            var shape = await FindAsync(store, head, requestId, cancellationToken).ConfigureAwait(false);
+            if (shape.Outcome != NotCommitted || shape.PartialSeq is not null) found.Add(shape);
+            advance?.Invoke();
+        }
+
+        return new OutcomeScanShape(requestId, heads.Count, found);
+    }
+
     /// <summary>A committed outcome with its recorded reply (result JSON, or the recorded error).</summary>
     public static OutcomeShape Commit(string component, string requestId, string source, long? seq, DateTime? at, ComponentReply reply) =>
         new(component, requestId, Committed, true, source, seq, at,
-            reply.IsError || reply.Result.Length == 0 ? null : Format.Json(reply.Result),
+            reply.IsError || reply.Result.Length == 0 ? null : RecordShapes.Json(reply.Result),
             reply.IsError ? new ErrorShape(reply.ErrorType!, reply.ErrorMessage ?? "") : null,
             null);
 
     /// <summary>One line for people.</summary>
     public static string Describe(OutcomeShape o)
     {
-        var where = o.Seq is { } seq ? $" at seq {seq}{(o.CommittedAt is { } t ? $" ({Format.Text(t)})" : "")}" : "";
+        var where = o.Seq is { } seq ? $" at seq {seq}{(o.CommittedAt is { } t ? $" ({RecordShapes.Text(t)})" : "")}" : "";
         var from = o.Source switch
         {
             "dedup" => ", from the dedup table",
@@ -126,6 +143,6 @@ internal static class RequestLookup
     {
         if (seq <= 0) return null;
         var records = await store.ReadCheckedAsync(component, seq, seq, cancellationToken).ConfigureAwait(false);
-        return records.Count == 0 ? null : Format.Time(records[0].CommittedAtTicks);
+        return records.Count == 0 ? null : RecordShapes.Time(records[0].CommittedAtTicks);
     }
 }
