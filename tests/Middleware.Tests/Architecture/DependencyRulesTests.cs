@@ -20,7 +20,7 @@ public sealed class DependencyRulesTests
         { "Middleware.Core", ["Middleware.Grains"] },
         { "Middleware.Protocol", ["Middleware.Core", "Middleware.Grains"] },
         // AddMiddlewareClient: the DI, hosting and configuration abstractions, never ASP.NET Core.
-        { "Middleware.Client", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Polly.Core", "Microsoft.Extensions.DependencyInjection.Abstractions", "Microsoft.Extensions.Hosting.Abstractions", "Microsoft.Extensions.Configuration.Abstractions", "Microsoft.Extensions.Configuration.Binder"] },
+        { "Middleware.Client", ["Middleware.Grains", "Middleware.Core", "Middleware.Protocol", "Polly.Core", "Microsoft.Extensions.DependencyInjection.Abstractions", "Microsoft.Extensions.Hosting.Abstractions", "Microsoft.Extensions.Configuration.Abstractions", "Microsoft.Extensions.Configuration.Binder", "Microsoft.Extensions.Logging.Abstractions"] },
         { "Middleware.Recovery", ["Middleware.Grains", "Middleware.Core", "Microsoft.Extensions.Logging.Abstractions", "Microsoft.Extensions.DependencyInjection.Abstractions"] },
         { "Middleware.Recovery.Sqlite", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "SQLitePCLRaw.core", "SQLitePCLRaw.batteries_v2"] },
         { "Middleware.Recovery.Postgres", ["Middleware.Grains", "Middleware.Core", "Middleware.Recovery", "Npgsql"] },

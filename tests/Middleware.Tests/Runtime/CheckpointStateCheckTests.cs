@@ -145,10 +145,12 @@ public sealed class ListLogger : ILogger
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => null;
 
-    public bool IsEnabled(LogLevel logLevel) => true;
+    /// <summary>Information and above, as a host logs by default (the engine's Debug lines, claims say, are not what these tests read).</summary>
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
+        if (!IsEnabled(logLevel)) return;
         lock (_entries) _entries.Add((logLevel, formatter(state, exception)));
     }
 }
