@@ -1,18 +1,17 @@
 using Middleware.Silo;
 
-// A silo hosting the components of MyComponents. Options: command line > MIDDLEWARE_* environment > appsettings.json
-// (Silo section), the same as the middleware-silo tool: --store sqlite:./data/silo.db --port 11111 --http-port 11180.
-var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+// A silo hosting the components of MyComponents: a generic host with the silo's own server on its ports (the protocol,
+// and /health, /metrics, /dashboard). Settings: the Silo section of appsettings.json, MIDDLEWARE_* (or Silo__*) environment variables, and
+// the silo's switches on the command line (--store sqlite:./data/silo.db --port 11111 --http-port 11180), the same keys
+// as the middleware-silo tool. To serve endpoints of your own beside it, use WebApplication.CreateBuilder instead: they
+// stay on the application's URLs, the silo's on its ports.
+var builder = Host.CreateApplicationBuilder(args);
 builder.Configuration.AddSiloSources(args);
-// ASP.NET Core's own start-up and request lines would drown the silo's; warnings and errors still show.
-builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
-var options = SiloSettings.Read(builder.Configuration);
-if (options.Components.Count == 0) options.Components.Add(Path.Combine(AppContext.BaseDirectory, "MyComponents.dll"));
-builder.AddMiddlewareSilo(options);
+builder.AddMiddlewareSilo(silo => silo.AddComponentsFrom(typeof(MyComponents.Cart).Assembly));
 
-var app = builder.Build();
-await app.StartAsync();
-var silo = app.Services.GetRequiredService<SiloRuntime>();
-Console.WriteLine(app.Services.GetRequiredService<SiloEndpoints>().ListeningLine(silo.StoreDescription));
-await app.WaitForShutdownAsync();
+using var host = builder.Build();
+await host.StartAsync();
+var runtime = host.Services.GetRequiredService<SiloRuntime>();
+Console.WriteLine(host.Services.GetRequiredService<SiloEndpoints>().ListeningLine(runtime.StoreDescription));
+await host.WaitForShutdownAsync();
