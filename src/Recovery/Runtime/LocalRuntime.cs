@@ -21,6 +21,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly InDoubtWatch _inDoubtWatch;
     private readonly ConcurrentDictionary<ComponentId, ComponentQuarantinedException> _quarantined = new();
+    private readonly string _start = Guid.NewGuid().ToString("N")[..8];
     private long _requestCounter;
 
     /// <summary>
@@ -261,10 +262,14 @@ public sealed class LocalRuntime : IAsyncDisposable
         where T : IRecoverableComponent =>
         ComponentProxy.Create<T>(inv => InvokeAsync(inv), key, () => requestId, sessionId, Registry.Json);
 
-    /// <summary>A proxy that gives every call a new request id from this runtime (<c>OwnerId:n</c>).</summary>
+    /// <summary>
+    /// A proxy that gives every call a new request id from this runtime (<c>OwnerId:start:n</c>, where <c>start</c> is new
+    /// for every runtime object, so a runtime started again with the same owner id never reuses an id of the one before:
+    /// a reused id would be answered with the earlier request's recorded reply).
+    /// </summary>
     public T GetComponent<T>(string key)
         where T : IRecoverableComponent =>
-        ComponentProxy.Create<T>(inv => InvokeAsync(inv), key, () => $"{_options.OwnerId}:{Interlocked.Increment(ref _requestCounter)}", json: Registry.Json);
+        ComponentProxy.Create<T>(inv => InvokeAsync(inv), key, () => $"{_options.OwnerId}:{_start}:{Interlocked.Increment(ref _requestCounter)}", json: Registry.Json);
 
     /// <summary>Writes a checkpoint for every live activation and waits until they are durable.</summary>
     public async Task CheckpointAllAsync()

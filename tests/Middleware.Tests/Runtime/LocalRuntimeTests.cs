@@ -32,6 +32,22 @@ public sealed class LocalRuntimeTests
     }
 
     [Fact]
+    public async Task A_runtime_started_again_with_the_same_owner_id_gives_its_calls_new_request_ids()
+    {
+        // GetComponent numbers its request ids; a second runtime with the same owner id (a restarted service) must not
+        // reuse the first one's ids, or its first call would be answered with the earlier call's recorded reply.
+        var store = new MemoryLogStore();
+        var options = new RuntimeOptions { OwnerId = "svc" };
+        await using (var first = NewRuntime(store, options))
+        {
+            Assert.Equal(5, await first.GetComponent<ICounter>("c").Add(5));
+        }
+
+        await using var second = NewRuntime(store, options);
+        Assert.Equal(12, await second.GetComponent<ICounter>("c").Add(7));
+    }
+
+    [Fact]
     public async Task A_repeated_request_id_returns_the_first_reply_and_runs_once()
     {
         await using var rt = NewRuntime(new MemoryLogStore());
