@@ -181,13 +181,17 @@ public sealed class Mirrors
     /// <summary>Forgets the standby of <paramref name="id"/> (this runtime is no longer its mirror).</summary>
     public void Drop(ComponentId id) => _standbys.TryRemove(id, out _);
 
-    /// <summary>Forgets every standby shipped by <paramref name="owner"/> whose component <paramref name="keep"/> rejects (mirror placement changed).</summary>
-    public int DropWhere(Func<ComponentId, string?, bool> drop)
+    /// <summary>
+    /// Forgets every standby that <paramref name="drop"/> accepts, given its component, the owner that last shipped to it
+    /// and when it last applied a shipment (mirror placement changed).
+    /// </summary>
+    public int DropWhere(Func<ComponentId, string?, DateTimeOffset, bool> drop)
     {
+        ArgumentNullException.ThrowIfNull(drop);
         var dropped = 0;
         foreach (var (id, standby) in _standbys)
         {
-            if (drop(id, standby.Owner) && _standbys.TryRemove(new KeyValuePair<ComponentId, Standby>(id, standby))) dropped++;
+            if (drop(id, standby.Owner, standby.LastAppliedAt) && _standbys.TryRemove(new KeyValuePair<ComponentId, Standby>(id, standby))) dropped++;
         }
 
         return dropped;

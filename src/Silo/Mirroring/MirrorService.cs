@@ -282,14 +282,24 @@ public sealed class MirrorService : IAsyncDisposable
         }
     }
 
-    /// <summary>Drops the standbys whose owner is live and, by this silo's view, mirrored on another silo.</summary>
+    /// <summary>
+    /// Drops the standbys whose owner is live and, by this silo's view, mirrored on another silo, unless the owner shipped
+    /// to it lately: the owner's view decides where it ships, and this silo's view may lag behind it (a mirror died, the
+    /// owner already picked this silo, and this silo still counts the dead one live). Dropping then would leave the new
+    /// standby gone with nothing shipped again until the component's next turn.
+    /// </summary>
     private void DropForeignStandbys()
     {
         if (_membership is not { } membership) return;
         var live = membership.Live;
-        _runtime.Mirrors.DropWhere((id, owner) =>
-            owner is not null && live.Any(s => s.SiloId == owner) && MirrorPlacement.MirrorOf(id.ToString(), live, owner)?.SiloId != _options.SiloId);
+        var shippedLately = _time.GetUtcNow() - ForeignStandbyGrace;
+        _runtime.Mirrors.DropWhere((id, owner, lastApplied) =>
+            owner is not null && lastApplied < shippedLately && live.Any(s => s.SiloId == owner)
+            && MirrorPlacement.MirrorOf(id.ToString(), live, owner)?.SiloId != _options.SiloId);
     }
+
+    /// <summary>How long a standby the owner shipped to is kept though this silo's view places the mirror elsewhere.</summary>
+    private TimeSpan ForeignStandbyGrace => TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, _options.DeadAfter.Ticks * 4));
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
