@@ -448,7 +448,7 @@ internal static class ClusterScenario
         return new EchoResult(summary.Count / seconds, summary.PercentileMs(50), summary.PercentileMs(99), firstError);
     }
 
-    private static void DeleteTemp(string? path)
+    internal static void DeleteTemp(string? path)
     {
         if (path is null) return;
         foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" })

@@ -54,6 +54,11 @@ public static class Program
                        --silos N (3)  --store ... (required)  --mirroring none|attributed|all  --turns N (100000)
                        --concurrency C (64, while writing)  --warmup S (3)  --duration S (30, probing limit)
                        --probe-interval-ms MS (10)  --dead-after-ms MS  --json FILE
+          activations  One silo: deposits on 1,000 accounts for --duration; then N distinct accounts once (first touch),
+                     all N again (past the activation limit: cold activations from checkpoints), then random accounts of
+                     all N for --duration; the silo's RSS every second, the store's size per component.
+                       --store sqlite|sqlite:PATH|postgres:<cs> (required)  --components N (1000000)  --concurrency C (64)
+                       --duration S (10)  --max-activations N (silo default 100000; 0: no limit)  --json FILE
           replay     Writes N turns to one component, then times activation (claim + read + replay) in a
                      fresh runtime on the same store.
                        --store memory|sqlite     (required)
@@ -96,6 +101,8 @@ public static class Program
                     return await FailoverScenario.RunFailoverAsync(FailoverOptions.Parse(args[1..], takeover: false)).ConfigureAwait(false);
                 case "takeover":
                     return await FailoverScenario.RunTakeoverAsync(FailoverOptions.Parse(args[1..], takeover: true)).ConfigureAwait(false);
+                case "activations":
+                    return await ActivationsScenario.RunAsync(ActivationsOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "replay":
                     return await ReplayScenario.RunAsync(ReplayOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "append":
@@ -110,7 +117,7 @@ public static class Program
                     if (args.Length != 2) throw new UsageException("summarize takes one directory, e.g. `summarize bench/results`.");
                     return Summarizer.Run(args[1]);
                 default:
-                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, failover, takeover, replay, append, echo, micro or summarize (see --help).");
+                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, failover, takeover, activations, replay, append, echo, micro or summarize (see --help).");
             }
         }
         catch (HelpRequested)

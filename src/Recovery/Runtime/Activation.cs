@@ -44,6 +44,7 @@ internal sealed partial class Activation
         _options = services.Options;
         _services = services;
         _json = services.Registry.Json;
+        StampCreated(services.Time);
         _turnRuntime = new TurnRuntime(services.Environment.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, services.Environment.SessionItems,
             ComponentLoggers.For(services.Environment.LoggerFactory, type));
     }

@@ -22,7 +22,9 @@ public sealed class LocalRuntime : IAsyncDisposable
     private readonly InDoubtWatch _inDoubtWatch;
     private readonly ConcurrentDictionary<ComponentId, ComponentQuarantinedException> _quarantined = new();
     private readonly string _start = Guid.NewGuid().ToString("N")[..8];
+    private readonly ActivationCollector _collector;
     private long _requestCounter;
+    private int _live;
 
     /// <summary>
     /// Starts a runtime on <paramref name="store"/> with the component types of <paramref name="registry"/>; validates the
@@ -51,6 +53,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             (id, ct) => InDoubtWatch.EndsInPartialAsync(store, id.ToString(), ct),
             env.TimeProvider,
             _stopping.Token);
+        _collector = new ActivationCollector(this, _options, env.TimeProvider, env.Logger, _stopping.Token);
     }
 
     /// <summary>The log store.</summary>
@@ -67,7 +70,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         _activations.TryGetValue(id, out var activation) && activation.IsActive && activation.HasTurnInDoubt;
 
     /// <summary>Number of live activations.</summary>
-    public int ActivationCount => _activations.Count;
+    public int ActivationCount => Volatile.Read(ref _live);
 
     /// <summary>The components with a live activation here (activated, not broken, not deactivated).</summary>
     public IReadOnlyList<ComponentId> ActiveComponents
@@ -118,6 +121,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var activation = await GetActivationAsync(invocation.Target, type, cancellationToken).ConfigureAwait(false);
+            activation.Enter(_services.Time);
             try
             {
                 return await activation.ExecuteAsync(invocation, method).ConfigureAwait(false);
@@ -131,6 +135,10 @@ public sealed class LocalRuntime : IAsyncDisposable
                 if (e is TurnNotDurableException) throw;
                 // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
                 if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(activation.Id, invocation.RequestId, e.Message, e);
+            }
+            finally
+            {
+                activation.Leave();
             }
         }
     }
@@ -182,14 +190,38 @@ public sealed class LocalRuntime : IAsyncDisposable
         }
         catch (Exception) when (activation.Ready.IsFaulted)
         {
-            _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
+            Remove(activation);
             return null;
         }
 
         var epoch = await activation.DeactivateAsync(cancellationToken).ConfigureAwait(false);
-        _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
+        Remove(activation);
         return epoch;
     }
+
+    /// <summary>Live activations the collector may take: serving, nothing in flight, no turn in doubt.</summary>
+    internal IEnumerable<Activation> CollectibleActivations()
+    {
+        foreach (var activation in _activations.Values)
+        {
+            if (activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt) yield return activation;
+        }
+    }
+
+    /// <summary>Deactivates <paramref name="id"/> if it is still live and idle (the collector's deactivation). True when it did.</summary>
+    internal async Task<bool> DeactivateIfIdleAsync(ComponentId id, CancellationToken cancellationToken)
+    {
+        if (!_activations.TryGetValue(id, out var activation) || !activation.IsActive || !activation.IsIdle || activation.HasTurnInDoubt) return false;
+        await DeactivateAsync(id, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>
+    /// Deactivates the components idle past <see cref="RuntimeOptions.DeactivateIdleAfter"/> and, past
+    /// <see cref="RuntimeOptions.MaxActivations"/>, the least recently used (what the background collector does on its
+    /// own at every scan). Returns how many it deactivated.
+    /// </summary>
+    public Task<int> CollectIdleAsync() => _collector.CollectAsync();
 
     /// <summary>
     /// Forgets every activation without writing anything (for example when this silo was declared dead and others may
@@ -201,7 +233,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(reason);
         foreach (var (id, activation) in _activations)
         {
-            _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
+            Remove(activation);
             // One still recovering ends too: its recovery sees the state and does not start serving.
             activation.Abandon($"dropped: {reason}");
         }
@@ -284,17 +316,29 @@ public sealed class LocalRuntime : IAsyncDisposable
     {
         // A quarantined component is refused at once: no claim, no replay on every request.
         if (decision is null && _quarantined.TryGetValue(id, out var quarantined)) throw quarantined;
-        var activation = _activations.GetOrAdd(id, static (id, s) => new Activation(id, s.Type, s.Services), (Type: type, Services: _services));
+        long createdAt = 0;
+        if (!_activations.TryGetValue(id, out var activation))
+        {
+            var created = new Activation(id, type, _services);
+            activation = _activations.GetOrAdd(id, created);
+            if (ReferenceEquals(activation, created))
+            {
+                createdAt = _services.Time.GetTimestamp();
+                if (Interlocked.Increment(ref _live) > _options.MaxActivations && _options.MaxActivations > 0) _collector.OverCapacity();
+            }
+        }
+
         activation.Start(decision);
         try
         {
             await activation.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (createdAt != 0) Counters.CountActivation(_services.Time.GetElapsedTime(createdAt));
             return activation;
         }
         catch (Exception e) when (activation.Ready.IsFaulted)
         {
             // A failed activation must not stick: the next request tries again (unless the component is quarantined).
-            _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(id, activation));
+            Remove(activation);
             if (e is ComponentQuarantinedException q) _quarantined[id] = q;
             throw;
         }
@@ -368,8 +412,15 @@ public sealed class LocalRuntime : IAsyncDisposable
         await GetActivationAsync(id, type, cancellationToken, decision).ConfigureAwait(false);
     }
 
-    private void Discard(Activation activation) =>
-        _activations.TryRemove(new KeyValuePair<ComponentId, Activation>(activation.Id, activation));
+    private void Discard(Activation activation) => Remove(activation);
+
+    /// <summary>Takes <paramref name="activation"/> out of the table (when it is still the one there) and counts it out.</summary>
+    private bool Remove(Activation activation)
+    {
+        if (!_activations.TryRemove(new KeyValuePair<ComponentId, Activation>(activation.Id, activation))) return false;
+        Interlocked.Decrement(ref _live);
+        return true;
+    }
 
     /// <summary>Writes what is queued and stops the writer. The store is not disposed (the caller owns it).</summary>
     public async ValueTask DisposeAsync()

@@ -197,6 +197,20 @@ public sealed class Mirrors
         return dropped;
     }
 
+    /// <summary>Standbys not applying a shipment now, with when they last applied one (UTC ticks): the collector's candidates.</summary>
+    internal IEnumerable<(ComponentId Id, long LastUsedTicks)> IdleStandbys()
+    {
+        foreach (var (id, standby) in _standbys)
+        {
+            if (standby.Gate.CurrentCount == 1 && !standby.Taken) yield return (id, standby.LastAppliedAt.UtcTicks);
+        }
+    }
+
+    /// <summary>Drops the standby of <paramref name="id"/> unless it is applying a shipment now (the next shipment bootstraps it again).</summary>
+    internal bool DropIfIdle(ComponentId id) =>
+        _standbys.TryGetValue(id, out var standby) && standby.Gate.CurrentCount == 1 && !standby.Taken
+        && _standbys.TryRemove(new KeyValuePair<ComponentId, Standby>(id, standby));
+
     /// <summary>
     /// Takes the standby of <paramref name="id"/> for an activation (waits for a shipment being applied): its cursor when
     /// healthy, else null. The standby leaves the table either way.

@@ -72,6 +72,29 @@ public sealed class RuntimeCounters
     /// <summary>A turn left a state that did not survive serialization (checked only with <see cref="RuntimeOptions.VerifyStateEveryTurn"/>).</summary>
     public void CountStateLoss() => Add(TurnStateLoss, "turn_check", StateLosses);
 
+    private static readonly Counter<long> Deactivations = Meter.CreateCounter<long>("middleware.engine.deactivations", description: "Activations deactivated by the collector, by cause (idle, capacity; _standby for a mirror's standbys).");
+
+    private static readonly Histogram<double> ActivationDuration = Meter.CreateHistogram<double>("middleware.engine.activation.duration", unit: "ms", description: "Time from creating an activation to serving (claim, checkpoint, log tail).");
+    private long _activations;
+    private long _activationMicros;
+
+    /// <summary>Activations that reached serving, and the total time they took (for a mean: <c>middleware_activation_seconds</c>).</summary>
+    public (long Count, TimeSpan Total) Activations => (Interlocked.Read(ref _activations), TimeSpan.FromTicks(Interlocked.Read(ref _activationMicros) * 10));
+
+    /// <summary>An activation reached serving after <paramref name="elapsed"/>.</summary>
+    public void CountActivation(TimeSpan elapsed)
+    {
+        Interlocked.Increment(ref _activations);
+        Interlocked.Add(ref _activationMicros, elapsed.Ticks / 10);
+        ActivationDuration.Record(elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>Kind of count: the collector deactivated an activation (cause: <see cref="DeactivationReason"/>).</summary>
+    public const string Deactivation = "deactivation";
+
+    /// <summary>The collector deactivated an activation or dropped a standby.</summary>
+    public void CountDeactivation(string cause) => Add(Deactivation, cause, Deactivations);
+
     /// <summary>Kind of count: a mirror's standby did not reproduce a shipped turn or checkpoint.</summary>
     public const string MirrorDivergence = "mirror_divergence";
 

@@ -22,6 +22,21 @@ public sealed class RuntimeOptions
     /// </summary>
     public bool VerifyStateEveryTurn { get; set; }
 
+    /// <summary>
+    /// Deactivate a component that served no request for this long (default 15 minutes; <see cref="TimeSpan.Zero"/>: never):
+    /// its last turn is made durable, a checkpoint is written when the log grew since the last one, and its memory is
+    /// freed. Its next request activates it again (claim, latest checkpoint, short tail). A mirror's standby that was
+    /// shipped nothing for this long is dropped too (the next shipment bootstraps it again).
+    /// </summary>
+    public TimeSpan DeactivateIdleAfter { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// The most live activations (a mirror's standbys included) this runtime keeps (default 100,000; 0: no limit). Past
+    /// it, the least recently used idle ones are deactivated (as after <see cref="DeactivateIdleAfter"/>) until a tenth of
+    /// the limit is free again. Activations with a request in flight or a turn in doubt are never taken.
+    /// </summary>
+    public int MaxActivations { get; set; } = 100_000;
+
     /// <summary>The most records the group-commit writer puts in one store transaction (default 1024).</summary>
     public int MaxBatchSize { get; set; } = 1024;
 
@@ -38,6 +53,10 @@ public sealed class RuntimeOptions
             yield return (nameof(CheckpointEveryTurns), $"is {CheckpointEveryTurns}; set it to 1 or more (default 1000)");
         if (CheckpointInterval <= TimeSpan.Zero)
             yield return (nameof(CheckpointInterval), $"is {CheckpointInterval}; set it to a positive time span (default 5 minutes)");
+        if (DeactivateIdleAfter < TimeSpan.Zero)
+            yield return (nameof(DeactivateIdleAfter), $"is {DeactivateIdleAfter}; set it to a positive time span, or zero to never deactivate idle components (default 15 minutes)");
+        if (MaxActivations < 0)
+            yield return (nameof(MaxActivations), $"is {MaxActivations}; set it to 1 or more, or 0 for no limit (default 100000)");
         if (MaxBatchSize is < 1 or > 100_000)
             yield return (nameof(MaxBatchSize), $"is {MaxBatchSize}; set it between 1 and 100000 (default 1024)");
         if (string.IsNullOrWhiteSpace(OwnerId))

@@ -24,6 +24,7 @@ public sealed class SqliteLogStore : LogStoreBase
     private readonly string _path;
     private readonly SqliteStoreOptions _options;
     private readonly SqliteWriter? _writer;
+    private readonly ClaimCombiner? _claims;
     private readonly ReaderPool _readers;
 
     private SqliteLogStore(string path, string fullPath, SqliteStoreOptions options, SqliteWriter? writer)
@@ -31,6 +32,7 @@ public sealed class SqliteLogStore : LogStoreBase
         _path = path;
         _options = options;
         _writer = writer;
+        if (writer is not null) _claims = new ClaimCombiner(requests => writer.ClaimMany(requests, Now()));
         var access = options.ReadOnly ? SqliteAccess.ReadOnly : SqliteAccess.ReadWrite;
         _readers = new ReaderPool(options.ReaderConnections, () => OpenReader(fullPath, access, options.BusyTimeout));
     }
@@ -112,7 +114,9 @@ public sealed class SqliteLogStore : LogStoreBase
 
     /// <inheritdoc />
     protected override Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) =>
-        Write(w => w.Claim(request, Now()), cancellationToken);
+        _writer is null || _claims is null ? Write(w => w.Claim(request, Now()), cancellationToken)
+        : cancellationToken.IsCancellationRequested ? Task.FromCanceled<ClaimResult>(cancellationToken)
+        : _claims.ClaimAsync(request);
 
     /// <inheritdoc />
     /// <remarks>

@@ -84,42 +84,57 @@ internal sealed partial class SqliteWriter
     /// The claim (rule 5 of <see cref="ILogStore"/>), all under the write lock: in <see cref="ClaimMode.RespectLiveSilo"/>
     /// condemned silos are marked dead and an owner that is an active silo refuses it; then the conditional epoch bump.
     /// </summary>
-    public ClaimResult Claim(ClaimRequest request, long nowTicks)
+    public ClaimResult Claim(ClaimRequest request, long nowTicks) => ClaimMany([request], nowTicks)[0];
+
+    /// <summary>
+    /// Several claims in one transaction (one fsync), each decided as <see cref="Claim"/> decides it alone, in order: a
+    /// later claim of the same component sees an earlier one's epoch. A failure of the store fails them all.
+    /// </summary>
+    public IReadOnlyList<ClaimResult> ClaimMany(IReadOnlyList<ClaimRequest> requests, long nowTicks)
     {
-        var (componentId, expectedEpoch, owner, _) = request;
         lock (_gate)
         {
-            long newCid = 0;
-            var result = InTransaction(() =>
+            var created = new List<(string Id, long Cid)>();
+            var results = InTransaction(() =>
             {
-                if (request.RespectsLiveSilo) Cluster.MarkDead.Bind(1, NowMs(Cluster)).Run();
-                if (CidOf(componentId) is not { } cid)
-                {
-                    if (expectedEpoch != 0) return new ClaimResult(null);
-                    _newComponent.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks).Run();
-                    newCid = _db.LastInsertRowId();
-                    _newHead.Bind(1, newCid).Run();
-                    return new ClaimResult(new ComponentHead(componentId, 1, owner, 0, 0));
-                }
-
-                if (request.RespectsLiveSilo && Owner(Cluster, cid) is { } current && !string.Equals(current, owner, StringComparison.Ordinal) &&
-                    LiveAddress(Cluster, current) is { } address)
-                {
-                    return new ClaimResult(null, current, address);
-                }
-
-                _claimNext.Bind(1, cid).Bind(2, expectedEpoch).Run();
-                if (_db.Changes() != 1) return new ClaimResult(null);
-                _setOwner.Bind(1, cid).Bind(2, owner).Bind(3, nowTicks).Run();
-                return ReadHead(cid) is { } stored
-                    ? new ClaimResult(new ComponentHead(componentId, stored.Epoch, owner, stored.LastSeq, stored.CheckpointSeq))
-                    : new ClaimResult(null);
+                created.Clear();
+                if (requests.Any(r => r.RespectsLiveSilo)) Cluster.MarkDead.Bind(1, NowMs(Cluster)).Run();
+                var decided = new ClaimResult[requests.Count];
+                for (var i = 0; i < requests.Count; i++) decided[i] = ClaimInTransaction(requests[i], nowTicks, created);
+                return decided;
             });
 
-            // Only now is the new row committed; caching its cid earlier could keep a number a rollback freed.
-            if (result.Claimed is not null && newCid != 0) _cids[componentId] = newCid;
-            return result;
+            // Only now are the new rows committed; caching their cids earlier could keep a number a rollback freed.
+            foreach (var (id, cid) in created) _cids[id] = cid;
+            return results;
         }
+    }
+
+    private ClaimResult ClaimInTransaction(ClaimRequest request, long nowTicks, List<(string Id, long Cid)> created)
+    {
+        var (componentId, expectedEpoch, owner, _) = request;
+        if (CidOf(componentId) is not { } cid)
+        {
+            if (expectedEpoch != 0) return new ClaimResult(null);
+            _newComponent.Bind(1, componentId).Bind(2, owner).Bind(3, nowTicks).Run();
+            var newCid = _db.LastInsertRowId();
+            _newHead.Bind(1, newCid).Run();
+            created.Add((componentId, newCid));
+            return new ClaimResult(new ComponentHead(componentId, 1, owner, 0, 0));
+        }
+
+        if (request.RespectsLiveSilo && Owner(Cluster, cid) is { } current && !string.Equals(current, owner, StringComparison.Ordinal) &&
+            LiveAddress(Cluster, current) is { } address)
+        {
+            return new ClaimResult(null, current, address);
+        }
+
+        _claimNext.Bind(1, cid).Bind(2, expectedEpoch).Run();
+        if (_db.Changes() != 1) return new ClaimResult(null);
+        _setOwner.Bind(1, cid).Bind(2, owner).Bind(3, nowTicks).Run();
+        return ReadHead(cid) is { } stored
+            ? new ClaimResult(new ComponentHead(componentId, stored.Epoch, owner, stored.LastSeq, stored.CheckpointSeq))
+            : new ClaimResult(null);
     }
 
     public bool HandOver(string componentId, long epoch, string fromSiloId, string? toSiloId) =>

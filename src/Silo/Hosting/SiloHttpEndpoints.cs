@@ -106,6 +106,11 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         var runtime = silo.RuntimeOrNull;
         var (batches, records) = runtime?.WriterStats ?? (0, 0);
         Add("middleware_activations", "gauge", "Live component activations.", runtime?.ActivationCount ?? 0);
+        var (activated, activating) = runtime?.Counters.Activations ?? (0, TimeSpan.Zero);
+        Add("middleware_activations_started_total", "counter", "Activations that reached serving (claim, checkpoint, log tail).", activated);
+        text.Append("# HELP middleware_activation_seconds_total Time activations took to reach serving, summed (divide by middleware_activations_started_total).\n");
+        text.Append("# TYPE middleware_activation_seconds_total counter\n");
+        text.Append("middleware_activation_seconds_total ").Append(activating.TotalSeconds.ToString("0.######", CultureInfo.InvariantCulture)).Append('\n');
         Add("middleware_writer_batches_total", "counter", "Store transactions of the group-commit writer.", batches);
         Add("middleware_writer_records_total", "counter", "Log records written by the group-commit writer.", records);
         var (served, forwarded, reroutes) = silo.Router.Stats;

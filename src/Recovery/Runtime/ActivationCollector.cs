@@ -1,0 +1,124 @@
+using Microsoft.Extensions.Logging;
+using Middleware.Grains;
+
+namespace Middleware.Recovery.Runtime;
+
+/// <summary>
+/// Keeps a runtime's memory bounded: deactivates components that served nothing for
+/// <see cref="RuntimeOptions.DeactivateIdleAfter"/>, and past <see cref="RuntimeOptions.MaxActivations"/> live activations
+/// (standbys included) the least recently used idle ones, down to nine tenths of the limit. Deactivation is the graceful
+/// one (<see cref="LocalRuntime.DeactivateAsync"/>: the last turn durable, a checkpoint when the log grew); it waits for a
+/// turn in progress, and a request that meets a deactivated activation is retried on a new one, so it never races a turn.
+/// Activations with a request inside, a turn in doubt, or still recovering are left alone.
+/// </summary>
+internal sealed class ActivationCollector
+{
+    /// <summary>Deactivations run this many at a time (their checkpoints share the group-commit writer's batches).</summary>
+    private const int Parallelism = 32;
+
+    private readonly LocalRuntime _runtime;
+    private readonly RuntimeOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationToken _stopping;
+    private readonly SemaphoreSlim _signal = new(0, 1);
+    private int _signalled;
+
+    public ActivationCollector(LocalRuntime runtime, RuntimeOptions options, TimeProvider time, ILogger logger, CancellationToken stopping)
+    {
+        _runtime = runtime;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _stopping = stopping;
+        if (options.DeactivateIdleAfter > TimeSpan.Zero || options.MaxActivations > 0) _ = RunAsync();
+    }
+
+    /// <summary>How often idle activations are looked for: a quarter of the idle age, between 100 ms and 1 minute.</summary>
+    public TimeSpan ScanInterval =>
+        _options.DeactivateIdleAfter <= TimeSpan.Zero
+            ? TimeSpan.FromMinutes(1)
+            : TimeSpan.FromTicks(Math.Clamp(_options.DeactivateIdleAfter.Ticks / 4, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerMinute));
+
+    /// <summary>The live count passed the limit: collect now rather than at the next scan.</summary>
+    public void OverCapacity()
+    {
+        if (Interlocked.Exchange(ref _signalled, 1) == 0) _signal.Release();
+    }
+
+    private async Task RunAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                using var wake = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
+                var signal = _signal.WaitAsync(wake.Token);
+                var tick = Task.Delay(ScanInterval, _time, wake.Token);
+                await Task.WhenAny(signal, tick).ConfigureAwait(false);
+                await wake.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(signal, tick).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (_stopping.IsCancellationRequested) return;
+                Volatile.Write(ref _signalled, 0);
+                await CollectAsync().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                _logger.LogWarning(e, "Collecting idle activations failed; trying again at the next scan");
+            }
+        }
+    }
+
+    /// <summary>One pass: the idle ones, then the least recently used past the limit. Returns how many were deactivated.</summary>
+    public async Task<int> CollectAsync()
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        var idleBefore = _options.DeactivateIdleAfter > TimeSpan.Zero ? now - _options.DeactivateIdleAfter.Ticks : long.MinValue;
+        var candidates = new List<(ComponentId Id, long LastUsed, bool Standby)>();
+        foreach (var activation in _runtime.CollectibleActivations())
+            candidates.Add((activation.Id, activation.LastUsedTicks, false));
+        foreach (var (id, lastUsed) in _runtime.Mirrors.IdleStandbys())
+            candidates.Add((id, lastUsed, true));
+
+        var chosen = new List<(ComponentId Id, bool Standby, string Reason)>();
+        foreach (var c in candidates)
+        {
+            if (c.LastUsed <= idleBefore) chosen.Add((c.Id, c.Standby, DeactivationReason.Idle));
+        }
+
+        var live = _runtime.ActivationCount + _runtime.Mirrors.Count - chosen.Count;
+        if (_options.MaxActivations > 0 && live > _options.MaxActivations)
+        {
+            var excess = live - _options.MaxActivations * 9 / 10;
+            candidates.RemoveAll(c => c.LastUsed <= idleBefore);
+            candidates.Sort((a, b) => a.LastUsed.CompareTo(b.LastUsed));
+            foreach (var c in candidates.Take(excess)) chosen.Add((c.Id, c.Standby, DeactivationReason.Capacity));
+        }
+
+        if (chosen.Count == 0) return 0;
+        var done = 0;
+        await Parallel.ForEachAsync(chosen, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = _stopping }, async (c, ct) =>
+        {
+            var deactivated = c.Standby ? _runtime.Mirrors.DropIfIdle(c.Id) : await _runtime.DeactivateIfIdleAsync(c.Id, ct).ConfigureAwait(false);
+            if (!deactivated) return;
+            Interlocked.Increment(ref done);
+            _runtime.Counters.CountDeactivation(c.Standby ? c.Reason + "_standby" : c.Reason);
+        }).ConfigureAwait(false);
+        if (done > 0) _logger.LogDebug("Deactivated {Count} activations ({Live} live now)", done, _runtime.ActivationCount);
+        return done;
+    }
+}
+
+/// <summary>Why an activation was deactivated: the <c>cause</c> label of <c>middleware_deactivations_total</c>.</summary>
+public static class DeactivationReason
+{
+    /// <summary>It served nothing for <see cref="RuntimeOptions.DeactivateIdleAfter"/>.</summary>
+    public const string Idle = "idle";
+
+    /// <summary>The runtime was past <see cref="RuntimeOptions.MaxActivations"/> and it was among the least recently used.</summary>
+    public const string Capacity = "capacity";
+}

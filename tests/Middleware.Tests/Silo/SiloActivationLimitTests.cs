@@ -1,0 +1,68 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Middleware.Protocol;
+
+namespace Middleware.Tests.Silo;
+
+/// <summary>
+/// A real silo with a small activation limit and idle age (<c>--max-activations</c>, <c>--deactivate-idle-after-ms</c>):
+/// many more accounts than the limit are deposited to under load, the silo's live activations stay bounded, and every
+/// deposit, including one resent after its account was deactivated, is applied exactly once; then a SIGKILL and restart
+/// on the same store give the same balances.
+/// </summary>
+public sealed class SiloActivationLimitTests : IDisposable
+{
+    private const int Limit = 20, Accounts = 300, Rounds = 3;
+    private readonly string _directory = Directory.CreateTempSubdirectory("mw-silo-limit-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private static long Number(ReplyMessage reply)
+    {
+        Assert.True(reply.Status == ReplyStatus.Ok, reply.ToString());
+        return long.Parse(Encoding.UTF8.GetString(reply.Result.Span), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task A_silo_at_its_activation_limit_keeps_serving_and_applies_every_deposit_once()
+    {
+        var store = $"sqlite:{Path.Combine(_directory, "middleware.db")}";
+        var prefix = Guid.NewGuid().ToString("N")[..8];
+        var replies = new ConcurrentDictionary<string, long>();
+        await using (var silo = await SiloProcess.StartAsync(store, "--max-activations", $"{Limit}", "--deactivate-idle-after-ms", "500"))
+        {
+            await using var connection = await silo.ConnectAsync();
+            for (var round = 0; round < Rounds; round++)
+            {
+                await Parallel.ForAsync(0, Accounts, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (a, _) =>
+                {
+                    var request = $"{prefix}:{round}:{a}";
+                    replies[request] = Number(await connection.InvokeAsync(SiloHostTests.Deposit($"{prefix}-{a}", request, a + 1)));
+                });
+            }
+
+            // Resent after the collector took most accounts away: answered from the log, not run again.
+            for (var a = 0; a < Accounts; a += 7)
+            {
+                var request = $"{prefix}:0:{a}";
+                Assert.Equal(replies[request], Number(await connection.InvokeAsync(SiloHostTests.Deposit($"{prefix}-{a}", request, a + 1))));
+            }
+
+            var until = DateTime.UtcNow.AddSeconds(30);
+            while (await silo.ReadMetricAsync("middleware_activations") > Limit && DateTime.UtcNow < until) await Task.Delay(100);
+            Assert.True(await silo.ReadMetricAsync("middleware_activations") <= Limit, "live activations stay within --max-activations");
+            var metrics = await new HttpClient().GetStringAsync(new Uri($"http://{silo.Http}/metrics"));
+            Assert.Contains("middleware_deactivations_total{cause=\"capacity\"}", metrics);
+            Assert.True(await silo.ReadMetricAsync("middleware_activations_started_total") > Accounts, "deactivated accounts were activated again");
+
+            for (var a = 0; a < Accounts; a++)
+                Assert.Equal(Rounds * (a + 1L), Number(await connection.InvokeAsync(SiloHostTests.Call("Account", $"{prefix}-{a}", "Balance", $"{prefix}:read:{a}"))));
+            await silo.KillAsync();
+        }
+
+        await using var restarted = await SiloProcess.StartAsync(store, "--max-activations", $"{Limit}");
+        await using var again = await restarted.ConnectAsync();
+        for (var a = 0; a < Accounts; a += 3)
+            Assert.Equal(Rounds * (a + 1L), Number(await again.InvokeAsync(SiloHostTests.Call("Account", $"{prefix}-{a}", "Balance", $"{prefix}:read2:{a}"))));
+    }
+}
