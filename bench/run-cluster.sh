@@ -24,15 +24,8 @@ STORE="${STORE:-sqlite}"
 EXTRA="${EXTRA:-}"
 OUT="${OUT:-$ROOT/bench/results/cluster-$(date -u +%Y%m%dT%H%M%SZ)}"
 
-# Build once (the bench builds the silo through Bank.Cluster) and run the built program: `dotnet run` per run would
-# rebuild-check and add noise. BENCH_DLL runs a copy instead (no build), e.g. one taken while nobody else rebuilds the
-# tree; pair it with MIDDLEWARE_SILO_DLL for the silo copy.
-if [ -n "${BENCH_DLL:-}" ]; then
-  BENCH=(dotnet "$BENCH_DLL")
-else
-  dotnet build -c Release "$ROOT/bench/Middleware.Bench/Middleware.Bench.csproj" -nologo -v q
-  BENCH=(dotnet "$ROOT/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll")
-fi
+# BENCH: the benchmark program, built once (or BENCH_DLL); see bench-command.sh.
+source "$ROOT/bench/bench-command.sh"
 mkdir -p "$OUT"
 
 read -r -a given <<<"$CONFIGS"

@@ -27,12 +27,8 @@ EXTRA="${EXTRA:-}"
 OUT="${OUT:-$ROOT/bench/results/failover-$(date -u +%Y%m%dT%H%M%SZ)}"
 STORE_DIR="${STORE_DIR:-$(mktemp -d)}"
 
-if [ -n "${BENCH_DLL:-}" ]; then
-  BENCH=(dotnet "$BENCH_DLL")
-else
-  dotnet build -c Release "$ROOT/bench/Middleware.Bench/Middleware.Bench.csproj" -nologo -v q
-  BENCH=(dotnet "$ROOT/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll")
-fi
+# BENCH: the benchmark program, built once (or BENCH_DLL); see bench-command.sh.
+source "$ROOT/bench/bench-command.sh"
 mkdir -p "$OUT" "$STORE_DIR"
 
 read -r -a settings <<<"$MIRRORING"

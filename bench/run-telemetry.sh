@@ -19,12 +19,8 @@ WARMUP="${WARMUP:-8}"
 STORE="${STORE:-sqlite}"
 OUT="${OUT:-$ROOT/bench/results/telemetry-$(date -u +%Y%m%dT%H%M%SZ)}"
 
-if [ -n "${BENCH_DLL:-}" ]; then
-  BENCH=(dotnet "$BENCH_DLL")
-else
-  dotnet build -c Release "$ROOT/bench/Middleware.Bench/Middleware.Bench.csproj" -nologo -v q
-  BENCH=(dotnet "$ROOT/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll")
-fi
+# BENCH: the benchmark program, built once (or BENCH_DLL); see bench-command.sh.
+source "$ROOT/bench/bench-command.sh"
 mkdir -p "$OUT"
 uptime | tee "$OUT/uptime-start.txt"
 
