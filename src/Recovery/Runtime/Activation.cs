@@ -183,26 +183,32 @@ internal sealed partial class Activation
             return;
         }
 
+        Task<AppendStatus> write;
+        var commitSeq = 0L;
         if (context.TurnSeq != 0 && context.Values.Count == context.ValuesAtLastPartial)
         {
-            await _lastWrite.ConfigureAwait(false);
-            return;
+            // The latest partial record holds everything so far; another call of this turn may have queued it and still
+            // be waiting for it (calls started together), so wait for it the same way, its status checked.
+            write = _lastWrite;
+        }
+        else
+        {
+            if (context.TurnSeq == 0) context.TurnSeq = _lastSeq + 1;
+            var current = _current ?? throw new InvalidOperationException("An outbound call was made outside a turn.");
+            // Counted when queued, not when durable: a call started meanwhile waits for this same write (_lastWrite).
+            context.ValuesAtLastPartial = context.Values.Count;
+            (commitSeq, write) = Append(RecordKind.PartialTurn, RecordCodec.EncodeTurn(context.Snapshot(current, ComponentReply.Void, partial: true)));
         }
 
-        if (context.TurnSeq == 0) context.TurnSeq = _lastSeq + 1;
-        var current = _current ?? throw new InvalidOperationException("An outbound call was made outside a turn.");
-        var (_, write) = Append(RecordKind.PartialTurn, RecordCodec.EncodeTurn(context.Snapshot(current, ComponentReply.Void, partial: true)));
         try
         {
-            await AwaitDurableAsync(write, ComponentReply.Void, current.RequestId, commitSeq: _lastSeq).ConfigureAwait(false);
+            await AwaitDurableAsync(write, ComponentReply.Void, context.RequestId, commitSeq).ConfigureAwait(false);
         }
         catch (TurnNotDurableException e)
         {
             context.InfrastructureFailure ??= e;
             throw;
         }
-
-        context.ValuesAtLastPartial = context.Values.Count;
     }
 
     private async Task<ComponentReply> ExecuteReadOnlyAsync(Invocation inv, ComponentMethod method)

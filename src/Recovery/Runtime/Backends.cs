@@ -16,9 +16,23 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
             throw new InvalidOperationException(
                 $"{context.Id}.{context.Invocation?.Method} is a [ReadOnlyTurn] and is not logged, so it cannot run idempotent back-end procedures " +
                 $"(here '{procedure}' on '{executor.Name}'). Remove [ReadOnlyTurn] from the method, or use Backend(name).ReadAsync for a read.");
-        var json = runtime.Json;
         context.ThrowIfAttemptFailed();
+        // Taken before anything is awaited: calls started together get their ordinals in program order.
         var ordinal = context.NextOrdinal();
+        context.Calls.Started();
+        try
+        {
+            return await ExecuteAsync(procedure, args, work, ordinal).ConfigureAwait(false);
+        }
+        finally
+        {
+            context.Calls.Completed();
+        }
+    }
+
+    private async Task<T> ExecuteAsync<T>(string procedure, object? args, Func<IdempotentWork, Task<T>> work, int ordinal)
+    {
+        var json = runtime.Json;
         var argBytes = JsonSerializer.SerializeToUtf8Bytes(args, json);
         ComponentReply outcome;
         if (context.RecordedOutbound(ordinal) is { } recorded)

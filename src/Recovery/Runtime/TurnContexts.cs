@@ -19,7 +19,8 @@ internal sealed class LiveTurnContext : IComponentContext
     private readonly IReadOnlyList<RecordedValue> _prefixValues;
     private readonly IReadOnlyList<OutboundCall> _prefixOutbound;
     private readonly List<RecordedValue> _values = [];
-    private readonly List<OutboundCall> _outbound = [];
+    private readonly TurnCalls _calls = new();
+    private readonly int _prefixLastOrdinal;
     private readonly long _seq;
     private Random? _random;
     private int _ordinal;
@@ -36,6 +37,7 @@ internal sealed class LiveTurnContext : IComponentContext
         IsReadOnly = readOnly;
         _prefixValues = resumeFrom?.Values ?? [];
         _prefixOutbound = resumeFrom?.Outbound ?? [];
+        _prefixLastOrdinal = _prefixOutbound.Count == 0 ? 0 : _prefixOutbound.Max(o => o.Ordinal);
         TurnSeq = resumeFrom?.TurnSeq ?? 0;
         ValuesAtLastPartial = _prefixValues.Count;
     }
@@ -69,7 +71,11 @@ internal sealed class LiveTurnContext : IComponentContext
 
     public IReadOnlyList<RecordedValue> Values => _values;
 
-    public IReadOnlyList<OutboundCall> Outbound => _outbound;
+    /// <summary>The outcomes of the calls made so far, in ordinal order.</summary>
+    public IReadOnlyList<OutboundCall> Outbound => _calls.Snapshot();
+
+    /// <summary>The calls of this turn that may be outstanding together (<see cref="TurnCalls"/>).</summary>
+    internal TurnCalls Calls => _calls;
 
     public DateTime UtcNow => new(Next(NondeterminismKind.UtcNow, () => new RecordedValue(NondeterminismKind.UtcNow, _time.GetUtcNow().UtcTicks)).Value, DateTimeKind.Utc);
 
@@ -79,7 +85,7 @@ internal sealed class LiveTurnContext : IComponentContext
     public ILogger Logger => Runtime?.Logger is { } inner && inner != NullLogger.Instance ? _logger ??= new TurnLogger(inner, () => ResumingPrefix) : NullLogger.Instance;
 
     /// <summary>True while a turn resumed from a partial record has not yet gone past the values and calls it recorded.</summary>
-    private bool ResumingPrefix => _values.Count < _prefixValues.Count || _ordinal < _prefixOutbound.Count;
+    private bool ResumingPrefix => _values.Count < _prefixValues.Count || _ordinal < _prefixLastOrdinal;
 
     public Random Random => _random ??= new Random((int)Next(NondeterminismKind.RandomSeed,
         () => new RecordedValue(NondeterminismKind.RandomSeed, RandomNumberGenerator.GetInt32(int.MaxValue))).Value);
@@ -146,7 +152,21 @@ internal sealed class LiveTurnContext : IComponentContext
         var cycle = target == Id || CallChain.Contains(Invocation?.Caller, target);
         if (IsReadOnly) return await CallFromReadOnlyAsync(runtime, target, method, args, chain, cycle).ConfigureAwait(false);
         ThrowIfAttemptFailed();
+        // The ordinal is taken now, before anything is awaited: calls started together get their ordinals in program order.
         var ordinal = NextOrdinal();
+        _calls.Started();
+        try
+        {
+            return await CallComponentAsync(runtime, target, method, args, chain, cycle, ordinal).ConfigureAwait(false);
+        }
+        finally
+        {
+            _calls.Completed();
+        }
+    }
+
+    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle, int ordinal)
+    {
         var targetText = target.ToString();
         if (RecordedOutbound(ordinal) is { } recorded)
         {
@@ -205,8 +225,8 @@ internal sealed class LiveTurnContext : IComponentContext
                 $"{Id}.{Invocation?.Method} is a [ReadOnlyTurn] and is not logged, so it can only call read-only methods of other components, " +
                 $"but {target}.{method.Name} may change state. Remove [ReadOnlyTurn] from {Invocation?.Method}, or mark {method.Name} [ReadOnlyTurn] if it only reads.");
         if (cycle) throw new CallCycleException(chain, target);
-        await runtime.StabilizeAsync(this).ConfigureAwait(false);
         var requestId = $"{Id}:read:{RequestId}:{NextOrdinal()}";
+        await runtime.StabilizeAsync(this).ConfigureAwait(false);
         try
         {
             return await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain), CancellationToken.None).ConfigureAwait(false);
@@ -246,6 +266,7 @@ internal sealed class LiveTurnContext : IComponentContext
     /// <summary>Takes (and records) the next value of a resumed partial record, if it still has one.</summary>
     internal bool TryPrefix(NondeterminismKind kind, out RecordedValue value)
     {
+        Step($"asked for a nondeterministic value ({kind})");
         value = default;
         if (_values.Count >= _prefixValues.Count) return false;
         value = _prefixValues[_values.Count];
@@ -257,18 +278,51 @@ internal sealed class LiveTurnContext : IComponentContext
 
     internal void Record(RecordedValue value) => _values.Add(value);
 
-    internal int NextOrdinal() => ++_ordinal;
+    /// <summary>The next outbound ordinal, in program order; refused where its place would depend on which reply came first.</summary>
+    internal int NextOrdinal()
+    {
+        Step("started an outbound call");
+        return ++_ordinal;
+    }
 
-    internal OutboundCall? RecordedOutbound(int ordinal) => ordinal <= _prefixOutbound.Count ? _prefixOutbound[ordinal - 1] : null;
+    /// <summary>
+    /// <see cref="TurnCalls.Step"/>; a refusal is not the component's answer (a replay could not reproduce where it
+    /// happened), so like an outage it leaves the attempt unrecorded.
+    /// </summary>
+    private void Step(string what)
+    {
+        try
+        {
+            _calls.Step(Id, Invocation?.Method, what);
+        }
+        catch (InvalidOperationException e)
+        {
+            InfrastructureFailure ??= e;
+            throw;
+        }
+    }
 
-    internal void AddOutbound(OutboundCall call) => _outbound.Add(call);
+    /// <summary>The outcome a resumed partial record holds for <paramref name="ordinal"/> (calls that ran together may have left gaps).</summary>
+    internal OutboundCall? RecordedOutbound(int ordinal)
+    {
+        if (ordinal > _prefixLastOrdinal) return null;
+        if (ordinal <= _prefixOutbound.Count && _prefixOutbound[ordinal - 1].Ordinal == ordinal) return _prefixOutbound[ordinal - 1];
+        foreach (var call in _prefixOutbound)
+        {
+            if (call.Ordinal == ordinal) return call;
+        }
+
+        return null;
+    }
+
+    internal void AddOutbound(OutboundCall call) => _calls.Add(call);
 
     /// <summary>What a partial or final record of this turn holds now.</summary>
     internal TurnRecord Snapshot(Invocation inv, ComponentReply reply, bool partial) =>
         new(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args, _values.ToArray(), reply)
         {
             TurnSeq = TurnSeq,
-            Outbound = _outbound.ToArray(),
+            Outbound = _calls.Snapshot(),
             IsPartial = partial,
         };
 }
