@@ -210,7 +210,17 @@ internal sealed partial class Activation
         for (var attempt = 0; ; attempt++)
         {
             var readStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-            var read = await _store.ReadForActivationAsync(IdText, CancellationToken.None).ConfigureAwait(false);
+            ActivationRead read;
+            try
+            {
+                read = await _store.ReadForActivationAsync(IdText, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (CorruptRecordException)
+            {
+                // Claimed first all the same, so the load after the claim meets the corruption again and quarantines.
+                read = new ActivationRead(await _store.GetHeadAsync(IdText, CancellationToken.None).ConfigureAwait(false), null, []);
+            }
+
             if (readStart != 0) EngineTelemetry.RecordStore(readStart, _writer.StoreLabel, "load");
             var head = read.Head;
             _previousOwner = head?.Owner;
