@@ -115,7 +115,14 @@ internal static class ActivationsScenario
                 .Add("small_keys_per_s", small)
                 .Add("first_touch_per_s", first)
                 .Add("cold_activations_per_s", again)
+                .Add("cold_with_checkpoint_per_s", again)
                 .Add("cold_activations_counted", activatedDuring)
+                .Add("cold_fraction_of_again_pass", activatedDuring / o.Components)
+                .Add("notes", "first_touch_per_s: pass 1, every component new (no log: one read finding nothing, a claim creating it, " +
+                    "one turn). cold_activations_per_s = cold_with_checkpoint_per_s: pass 2 over the same components, which past the " +
+                    "silo's activation limit were deactivated with a checkpoint (cold_fraction_of_again_pass of them activated again: " +
+                    "one read of head + checkpoint + empty tail, a claim, one turn). warm_per_s: random deposits over all components " +
+                    "for --duration; small_keys_per_s: the same over 1,000 keys at the start of the run.")
                 .Add("warm_per_s", warm)
                 .Add("warm_vs_small_keys", warm / small)
                 .Add("live_activations_end", live)
@@ -128,7 +135,7 @@ internal static class ActivationsScenario
                 .Add("first_error", firstError)
                 .Add("utc", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
             if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
-            Console.WriteLine($"activations store={o.StoreKind} n={o.Components}: 1000 keys {small:F0}/s, first touch {first:F0}/s, cold (again) {again:F0}/s " +
+            Console.WriteLine($"activations store={o.StoreKind} n={o.Components}: 1000 keys {small:F0}/s, first touch (new) {first:F0}/s, cold with checkpoint (again) {again:F0}/s " +
                 $"({activatedDuring:F0} activations), warm over n {warm:F0}/s ({100 * warm / small:F0}% of 1000 keys), live {live:F0}, rss end {rssEnd:F0} MiB max {rss.MaxMiB:F0} MiB, " +
                 $"store {(storeBytes is { } sb ? $"{sb / (double)(o.Components + SmallKeys):F0} B/component" : "n/a")}, errors {errors}" + (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
             if (firstError is not null) Console.Error.WriteLine($"error: {errors} requests failed; first: {firstError}");

@@ -32,6 +32,11 @@ internal sealed class JsonReport
                 // NaN is not JSON: a figure that could not be computed (no samples) is written as null.
                 case double d when double.IsNaN(d) || double.IsInfinity(d): w.WriteNull(name); break;
                 case double d: w.WriteNumber(name, Math.Round(d, 4)); break;
+                case IEnumerable<double> series:
+                    w.WriteStartArray(name);
+                    foreach (var x in series) w.WriteNumberValue(Math.Round(x, 4));
+                    w.WriteEndArray();
+                    break;
                 default: w.WriteString(name, value.ToString()); break;
             }
         }

@@ -59,6 +59,9 @@ public static class Program
                      all N for --duration; the silo's RSS every second, the store's size per component.
                        --store sqlite|sqlite:PATH|postgres:<cs> (required)  --components N (1000000)  --concurrency C (64)
                        --duration S (10)  --max-activations N (silo default 100000; 0: no limit)  --json FILE
+          activation-memory  In process, temp SQLite, no activation limit: N accounts activated with one deposit each;
+                     managed heap bytes per live activation after a full GC (and RSS growth per activation).
+                       --components N (100000)  --json FILE
           replay     Writes N turns to one component, then times activation (claim + read + replay) in a
                      fresh runtime on the same store.
                        --store memory|sqlite     (required)
@@ -103,6 +106,8 @@ public static class Program
                     return await FailoverScenario.RunTakeoverAsync(FailoverOptions.Parse(args[1..], takeover: true)).ConfigureAwait(false);
                 case "activations":
                     return await ActivationsScenario.RunAsync(ActivationsOptions.Parse(args[1..])).ConfigureAwait(false);
+                case "activation-memory":
+                    return await ActivationMemoryScenario.RunAsync(args[1..]).ConfigureAwait(false);
                 case "replay":
                     return await ReplayScenario.RunAsync(ReplayOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "append":
@@ -117,7 +122,7 @@ public static class Program
                     if (args.Length != 2) throw new UsageException("summarize takes one directory, e.g. `summarize bench/results`.");
                     return Summarizer.Run(args[1]);
                 default:
-                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, failover, takeover, activations, replay, append, echo, micro or summarize (see --help).");
+                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, failover, takeover, activations, activation-memory, replay, append, echo, micro or summarize (see --help).");
             }
         }
         catch (HelpRequested)

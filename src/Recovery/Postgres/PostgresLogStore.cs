@@ -149,6 +149,11 @@ public sealed class PostgresLogStore : LogStoreBase
         PostgresQueries.GetCheckpointAsync(_source, componentId, atOrBeforeSeq, cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>One statement, one round trip (<see cref="PostgresActivationRead"/>).</remarks>
+    protected override Task<ActivationRead> ReadForActivationCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        PostgresActivationRead.RunAsync(_source, componentId, cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
         PostgresQueries.FindRequestAsync(_source, componentId, requestId, cancellationToken);
 

@@ -78,7 +78,7 @@ internal sealed partial class Activation
         ComponentHead? claimed = null;
         try
         {
-            claimed = await ClaimAsync().ConfigureAwait(false);
+            (claimed, var read) = await ClaimAsync().ConfigureAwait(false);
             Epoch = claimed.Epoch;
             if (_decision is { } decision)
             {
@@ -86,15 +86,29 @@ internal sealed partial class Activation
                 if (decision.Action == ControlAction.Quarantine) throw new ComponentQuarantinedException(Id, decision);
             }
 
-            // Claim first, read second: anything a previous owner appends after our claim is fenced, and everything it
-            // appended before is in what we read now. A standing quarantine for this code refuses before any replay.
-            // A warm standby of a mirror (if this runtime kept one) only needs the tail the store has beyond it.
+            // What was read before the claim (head, latest checkpoint, tail: one read) is the whole log up to the claimed
+            // head when the claim found the head where the read left it: the claim fences every later append of a previous
+            // owner, and records up to a seq never change. Otherwise (a previous owner appended in between, or a decision
+            // was recorded) the log is read again up to the claimed head. A standing quarantine for this code refuses
+            // before any replay. A warm standby of a mirror (if this runtime kept one) only needs the tail beyond it.
             var loaded = await WarmStartAsync(claimed).ConfigureAwait(false);
             if (loaded is null)
             {
-                var loadStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-                loaded = await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, honorQuarantine: true, CancellationToken.None).ConfigureAwait(false);
-                if (loadStart != 0) EngineTelemetry.RecordStore(loadStart, _writer.StoreLabel, "load");
+                if (read.Head is { } readHead && readHead.LastSeq == claimed.LastSeq && read.IsComplete)
+                {
+                    loaded = (await Replayer.CursorFromAsync(Type, Id, _json, read.Checkpoint, read.Tail, honorQuarantine: true, _store.Name).ConfigureAwait(false)).ToLoaded();
+                }
+                else if (read.Head is null && claimed.LastSeq == 0)
+                {
+                    loaded = (await Replayer.CursorFromAsync(Type, Id, _json, null, [], honorQuarantine: true, _store.Name).ConfigureAwait(false)).ToLoaded();
+                }
+                else
+                {
+                    var loadStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+                    loaded = await Replayer.LoadAsync(_store, Type, Id, claimed.LastSeq, _json, honorQuarantine: true, CancellationToken.None).ConfigureAwait(false);
+                    if (loadStart != 0) EngineTelemetry.RecordStore(loadStart, _writer.StoreLabel, "load");
+                }
+
                 EngineTelemetry.Count(EngineTelemetry.ReplayedRecords, Type.Name, loaded.LastSeq - loaded.CheckpointSeq);
             }
 
@@ -186,12 +200,29 @@ internal sealed partial class Activation
         return cursor.ToLoaded();
     }
 
-    /// <summary>A conditional epoch bump through the runtime's ownership policy; a live owner elsewhere is an exception naming it.</summary>
-    private async Task<ComponentHead> ClaimAsync()
+    /// <summary>
+    /// Reads what the activation needs (<see cref="ILogStore.ReadForActivationAsync"/>: head, latest checkpoint, tail) and
+    /// claims from the head read: a conditional epoch bump through the runtime's ownership policy. A live owner elsewhere
+    /// is an exception naming it; a conflict (someone claimed in between) reads again.
+    /// </summary>
+    private async Task<(ComponentHead Claimed, ActivationRead Read)> ClaimAsync()
     {
         for (var attempt = 0; ; attempt++)
         {
-            var head = await _store.GetHeadAsync(IdText, CancellationToken.None).ConfigureAwait(false);
+            var readStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+            ActivationRead read;
+            try
+            {
+                read = await _store.ReadForActivationAsync(IdText, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (CorruptRecordException)
+            {
+                // Claimed first all the same, so the load after the claim meets the corruption again and quarantines.
+                read = new ActivationRead(await _store.GetHeadAsync(IdText, CancellationToken.None).ConfigureAwait(false), null, []);
+            }
+
+            if (readStart != 0) EngineTelemetry.RecordStore(readStart, _writer.StoreLabel, "load");
+            var head = read.Head;
             _previousOwner = head?.Owner;
             var claimStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             var result = await _services.Ownership.ClaimAsync(IdText, head?.Epoch ?? 0, CancellationToken.None).ConfigureAwait(false);
@@ -200,7 +231,7 @@ internal sealed partial class Activation
             if (result.Claimed is { } claimed)
             {
                 EngineLog.Claimed(_services.Logger, IdText, claimed.Epoch, _previousOwner, _options.OwnerId);
-                return claimed;
+                return (claimed, read);
             }
 
             if (result.LiveOwner is { } owner) throw new ComponentOwnedElsewhereException(Id, owner, result.LiveOwnerAddress);

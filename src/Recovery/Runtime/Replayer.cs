@@ -59,9 +59,28 @@ public static class Replayer
     internal static async Task<ReplayCursor> LoadCursorAsync(ILogStore store, ComponentTypeInfo type, ComponentId id, long upToSeq, JsonSerializerOptions json, bool honorQuarantine, CancellationToken cancellationToken, bool keepTurns = true)
     {
         var idText = id.ToString();
-        var grain = (IRecoverableGrain)NewGrain(type);
         var checkpoint = await store.GetCheckpointAsync(idText, upToSeq, cancellationToken).ConfigureAwait(false);
-        long from = 1;
+        var from = (checkpoint?.Seq ?? 0) + 1;
+        var records = upToSeq < from ? [] : await store.ReadAsync(idText, from, upToSeq, cancellationToken).ConfigureAwait(false);
+        if (upToSeq >= from && (records.Count == 0 || records[0].Seq != from))
+        {
+            // Either nothing was logged yet at that seq, or the records were truncated and no checkpoint covers them.
+            var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
+            if (head is not null && head.LastSeq >= from)
+                throw new InvalidDataException($"The log of {id} no longer holds seq {from}: it was truncated and no checkpoint at or before seq {upToSeq} covers it. Ask for a seq at or after the oldest checkpoint.");
+        }
+
+        return await CursorFromAsync(type, id, json, checkpoint, records, honorQuarantine, store.Name, keepTurns).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The cursor rebuilt from what an activation read (<see cref="ILogStore.ReadForActivationAsync"/>): the checkpoint's
+    /// state with <paramref name="records"/> (the records right after it, in seq order) applied on top.
+    /// </summary>
+    internal static async Task<ReplayCursor> CursorFromAsync(ComponentTypeInfo type, ComponentId id, JsonSerializerOptions json, CheckpointRecord? checkpoint,
+        IReadOnlyList<LogRecord> records, bool honorQuarantine, string storeName, bool keepTurns = true)
+    {
+        var grain = (IRecoverableGrain)NewGrain(type);
         if (checkpoint is not null)
         {
             var hash = StateCodec.Hash(checkpoint.State.Span);
@@ -76,23 +95,12 @@ public static class Replayer
                 throw new ReplayDivergenceException(id, checkpoint.Seq, "(checkpoint)", $"state readable as {type.StateType.Name}",
                     $"a state that no longer deserializes ({e.Message}); the state type changed incompatibly", codeChangeOnly: true);
             }
-
-            from = checkpoint.Seq + 1;
-        }
-
-        var records = upToSeq < from ? [] : await store.ReadAsync(idText, from, upToSeq, cancellationToken).ConfigureAwait(false);
-        if (upToSeq >= from && (records.Count == 0 || records[0].Seq != from))
-        {
-            // Either nothing was logged yet at that seq, or the records were truncated and no checkpoint covers them.
-            var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
-            if (head is not null && head.LastSeq >= from)
-                throw new InvalidDataException($"The log of {id} no longer holds seq {from}: it was truncated and no checkpoint at or before seq {upToSeq} covers it. Ask for a seq at or after the oldest checkpoint.");
         }
 
         var quarantine = StandingQuarantine(records);
         if (honorQuarantine && quarantine is not null && (quarantine.CodeVersion is null || quarantine.CodeVersion == type.CodeVersion))
             throw new ComponentQuarantinedException(id, quarantine);
-        var cursor = new ReplayCursor(type, id, json, grain, checkpoint?.Seq ?? 0, store.Name, keepTurns);
+        var cursor = new ReplayCursor(type, id, json, grain, checkpoint?.Seq ?? 0, storeName, keepTurns);
         foreach (var record in records) await cursor.ApplyAsync(record).ConfigureAwait(false);
         return cursor;
     }

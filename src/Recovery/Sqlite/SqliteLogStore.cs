@@ -136,6 +136,11 @@ public sealed class SqliteLogStore : LogStoreBase
         Read(r => r.GetCheckpoint(componentId, atOrBeforeSeq), cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>One read transaction on one reader connection (<see cref="SqliteReader.ReadForActivation"/>).</remarks>
+    protected override Task<ActivationRead> ReadForActivationCoreAsync(string componentId, CancellationToken cancellationToken) =>
+        Read(r => r.ReadForActivation(componentId), cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
         Read(r => r.FindRequest(componentId, requestId), cancellationToken);
 

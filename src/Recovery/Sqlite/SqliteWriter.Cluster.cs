@@ -105,7 +105,7 @@ internal sealed partial class SqliteWriter
             });
 
             // Only now are the new rows committed; caching their cids earlier could keep a number a rollback freed.
-            foreach (var (id, cid) in created) _cids[id] = cid;
+            foreach (var (id, cid) in created) RememberCid(id, cid);
             return results;
         }
     }

@@ -29,9 +29,14 @@ internal sealed partial class SqliteWriter : IDisposable
     /// <summary>
     /// Component id to cid, filled on first use. A cid never changes and is never reused (components rows are
     /// never deleted), so an entry stays valid even when another process writes the file; only cids of
-    /// committed rows go in. Guarded by <see cref="_gate"/>.
+    /// committed rows go in. Guarded by <see cref="_gate"/>. Bounded (<see cref="MaxCachedCids"/>, more than a silo's
+    /// default activation limit): past it the cache starts over, so a store that saw a million components does not keep
+    /// a million ids in memory; a miss costs one probe of the id index.
     /// </summary>
     private readonly Dictionary<string, long> _cids = new(StringComparer.Ordinal);
+
+    /// <summary>The most component ids <see cref="_cids"/> holds before it starts over.</summary>
+    internal const int MaxCachedCids = 131_072;
     private readonly TimeSpan _busyTimeout;
 
     public SqliteWriter(SqliteDb db, TimeSpan busyTimeout)
@@ -108,6 +113,12 @@ internal sealed partial class SqliteWriter : IDisposable
     /// The component's cid, from the cache or (inside the current transaction) from the file; null when the
     /// component was never claimed. A cid read here belongs to a committed row, so it is cached at once.
     /// </summary>
+    private void RememberCid(string componentId, long cid)
+    {
+        if (_cids.Count >= MaxCachedCids) _cids.Clear();
+        _cids[componentId] = cid;
+    }
+
     private long? CidOf(string componentId)
     {
         if (_cids.TryGetValue(componentId, out var cached)) return cached;
@@ -115,7 +126,7 @@ internal sealed partial class SqliteWriter : IDisposable
         {
             if (!_cidOf.Bind(1, componentId).Step()) return null;
             var cid = _cidOf.Int64(0);
-            _cids[componentId] = cid;
+            RememberCid(componentId, cid);
             return cid;
         }
         finally

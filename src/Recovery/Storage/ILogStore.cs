@@ -75,6 +75,16 @@ public interface ILogStore : IAsyncDisposable
     /// <summary>The checkpoint with the highest seq not after <paramref name="atOrBeforeSeq"/>, or null.</summary>
     Task<CheckpointRecord?> GetCheckpointAsync(string componentId, long atOrBeforeSeq = long.MaxValue, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The head, the latest checkpoint at or before its last seq and the records after that checkpoint up to the last seq,
+    /// in one read where the store can (an activation's whole load: one indexed read instead of three). Records and the
+    /// checkpoint are checked as <see cref="ReadAsync"/> and <see cref="GetCheckpointAsync"/> check them. The default
+    /// composes those calls (<see cref="ActivationRead.ComposeAsync"/>); its parts may then come from different moments,
+    /// which <see cref="ActivationRead.IsComplete"/> tells.
+    /// </summary>
+    Task<ActivationRead> ReadForActivationAsync(string componentId, CancellationToken cancellationToken = default) =>
+        ActivationRead.ComposeAsync(this, componentId, cancellationToken);
+
     /// <summary>The dedup entry of a request id on a component (recorded with a checkpoint), or null.</summary>
     Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default);
 

@@ -17,6 +17,9 @@ internal sealed class OwnerLocator(DirectoryCache directory)
         if (runtime.IsActive(target)) return null;
         var self = membership?.Address;
         if (membership is null) return directory.TryGet(idText, out var early) && early != self ? early : null; // not joined yet: claims still arbitrate
+        // The only live silo: both the head's owner (looked up among live silos) and rendezvous name this one, so the head
+        // read (and a directory entry per component) would tell nothing; the activation's claim still arbitrates.
+        if (membership.Live is [var only] && string.Equals(only.Address, self, StringComparison.OrdinalIgnoreCase)) return null;
         if (directory.TryGet(idText, out var cached))
         {
             if (cached == self) return null;
