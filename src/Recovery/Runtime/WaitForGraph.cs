@@ -31,6 +31,7 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
 
     private const int MaxEdges = 1024;
     private readonly object _sync = new();
+    private int _sweeping;
     private readonly Dictionary<string, List<Edge>> _out = new(StringComparer.Ordinal);
 
     /// <summary>Asks other silos to follow edges (null: this runtime is alone, every component is local).</summary>
@@ -57,6 +58,12 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
 
         public bool Removed { get; set; }
 
+        /// <summary>Its waits lead out of this runtime: probed by the sweep.</summary>
+        public bool Leaves { get; set; }
+
+        /// <summary>When it was last probed (UTC ticks; 0: never).</summary>
+        public long ProbedTicks { get; set; }
+
         public void Break(IReadOnlyList<WaitEdge> cycle) =>
             _deadlock.TrySetResult(new DeadlockException(cycle.Select(e => e.Waiter).ToList(), Info.RequestId));
     }
@@ -71,12 +78,23 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
         {
             if (!_out.TryGetValue(waiter, out var list)) _out[waiter] = list = [];
             list.Add(edge);
-            var reachable = FollowLocal(target, new HashSet<string>(StringComparer.Ordinal), out leaves);
-            cycle = CycleThrough(edge.Info, reachable);
+            if (!_out.ContainsKey(target))
+            {
+                // The usual case: the callee waits on nothing here, so no cycle closes here (no allocation).
+                cycle = null;
+                leaves = !isLocal(target);
+            }
+            else
+            {
+                var reachable = FollowLocal(target, new HashSet<string>(StringComparer.Ordinal), out leaves);
+                cycle = CycleThrough(edge.Info, reachable);
+            }
+
+            edge.Leaves = leaves && cycle is null;
         }
 
         if (cycle is not null) edge.Break(cycle); // all of it here, and this edge closed it: the youngest waiter
-        else if (leaves && Remote is not null) _ = ProbeLoopAsync(edge);
+        else if (leaves && Remote is not null && Interlocked.Exchange(ref _sweeping, 1) == 0) _ = SweepAsync();
         return edge;
     }
 
@@ -98,7 +116,9 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
     /// </summary>
     public async Task<IReadOnlyList<WaitEdge>> FollowAsync(string component, IReadOnlyCollection<string> visited, bool askRemoteForStart, CancellationToken cancellationToken)
     {
+        // The asker put the component it asks about among the visited ones: follow it here all the same.
         var seen = new HashSet<string>(visited, StringComparer.Ordinal);
+        seen.Remove(component);
         var found = new List<WaitEdge>();
         var queue = new Queue<string>();
         queue.Enqueue(component);
@@ -140,35 +160,48 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
         return found;
     }
 
-    private async Task ProbeLoopAsync(Edge edge)
+    /// <summary>
+    /// One loop per runtime, started by the first edge that leaves it: every <see cref="FirstProbeAfter"/>, probes each
+    /// leaving edge older than that and not probed for <see cref="ProbeEvery"/> (most calls end before their first probe).
+    /// </summary>
+    private async Task SweepAsync()
     {
-        var delay = FirstProbeAfter;
-        while (true)
+        while (!stopping.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(delay, time, stopping).ConfigureAwait(false);
-                if (edge.Removed || edge.Deadlock.IsCompleted) return;
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                var reachable = await FollowAsync(edge.Info.Target, [edge.Info.Waiter], askRemoteForStart: true, timeout.Token).ConfigureAwait(false);
-                if (edge.Removed) return;
-                if (CycleThrough(edge.Info, reachable) is { } cycle && Youngest(cycle) == edge.Info)
-                {
-                    edge.Break(cycle);
-                    return;
-                }
+                await Task.Delay(FirstProbeAfter, time, stopping).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            catch (OperationCanceledException)
             {
                 return;
             }
-            catch (Exception)
+
+            var now = time.GetUtcNow().UtcTicks;
+            List<Edge> due;
+            lock (_sync)
             {
-                // A probe that failed proves nothing; try again.
+                due = _out.Values.SelectMany(l => l).Where(e => e.Leaves && now - e.Info.SinceTicks >= FirstProbeAfter.Ticks && now - e.ProbedTicks >= ProbeEvery.Ticks).ToList();
+                foreach (var edge in due) edge.ProbedTicks = now;
             }
 
-            delay = ProbeEvery;
+            if (due.Count > 0) await Task.WhenAll(due.Select(ProbeAsync)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Follows <paramref name="edge"/> across runtimes; breaks it when it is the youngest edge of a cycle through it.</summary>
+    private async Task ProbeAsync(Edge edge)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            var reachable = await FollowAsync(edge.Info.Target, [edge.Info.Waiter], askRemoteForStart: true, timeout.Token).ConfigureAwait(false);
+            if (!edge.Removed && CycleThrough(edge.Info, reachable) is { } cycle && Youngest(cycle) == edge.Info) edge.Break(cycle);
+        }
+        catch (Exception)
+        {
+            // A probe that failed proves nothing; the next sweep tries again, and the deadline bounds the wait.
         }
     }
 
