@@ -1,3 +1,4 @@
+using Middleware.Grains;
 
 namespace Middleware.Core;
 
@@ -18,4 +19,21 @@ public interface IComponentCaller
 {
     /// <summary>Runs <paramref name="invocation"/> on its target (exactly once per request id) and returns the durable reply.</summary>
     Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The outcome protocol (DESIGN.md, virtual sessions): whether <paramref name="requestId"/> committed on
+    /// <paramref name="target"/> (with its reply), or not, in which case its owner fenced the id durably so it never runs.
+    /// Used when a call passes its deadline or is chosen to break a deadlock. Throw when the owner cannot be reached (the
+    /// calling turn stays in doubt and asks again later). The default refuses: a caller without it cannot time calls out.
+    /// </summary>
+    Task<RequestOutcome> GetOutcomeAsync(ComponentId target, string requestId, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"{GetType().Name} cannot ask for the outcome of request '{requestId}' on {target}; implement IComponentCaller.GetOutcomeAsync to use call deadlines.");
+
+    /// <summary>
+    /// Follows the wait-for edge out of <paramref name="component"/> on the silo that owns it (a deadlock probe, see
+    /// <c>WaitForGraph</c>): the path of waiting components from there, or empty when it waits on nothing. The default
+    /// knows no other silo and answers empty.
+    /// </summary>
+    Task<IReadOnlyList<WaitEdge>> ProbeAsync(ComponentId component, IReadOnlyList<string> path, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<WaitEdge>>([]);
 }

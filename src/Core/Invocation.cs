@@ -6,4 +6,11 @@ namespace Middleware.Core;
 /// One request to a component: which component, which method, the JSON-array arguments, and the request
 /// id that makes it exactly-once (a retry must send the same id, method and arguments).
 /// </summary>
-public sealed record Invocation(ComponentId Target, string RequestId, string Method, ReadOnlyMemory<byte> Args, string? SessionId = null, string? Caller = null);
+public sealed record Invocation(ComponentId Target, string RequestId, string Method, ReadOnlyMemory<byte> Args, string? SessionId = null, string? Caller = null)
+{
+    /// <summary>
+    /// The deadline of a component call made inside a turn (<c>Context.Call&lt;T&gt;(key, timeout)</c>), or null for the
+    /// runtime's <c>CallTimeout</c>. Not sent over the wire: the calling silo enforces it.
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
+}

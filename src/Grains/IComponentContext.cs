@@ -72,4 +72,14 @@ public interface IComponentContext
     /// </summary>
     T Call<T>(string key)
         where T : IRecoverableComponent;
+
+    /// <summary>
+    /// As <see cref="Call{T}(string)"/>, with a deadline for each call made through the proxy instead of the runtime's
+    /// default (<c>RuntimeOptions.CallTimeout</c>, 30 s; a silo's <c>--call-timeout-ms</c>). When it passes, the callee's
+    /// request id is fenced through the outcome protocol: if the callee committed meanwhile, the call returns its real
+    /// reply; if not, it never runs and the call throws <c>CallTimeoutException</c>, recorded as the call's outcome (replay
+    /// reproduces it). A context without deadlines (tests, replay) ignores <paramref name="timeout"/>.
+    /// </summary>
+    T Call<T>(string key, TimeSpan timeout)
+        where T : IRecoverableComponent => Call<T>(key);
 }

@@ -76,6 +76,13 @@ public static class ProtocolConstants
     /// <summary>Control operation: the live silos as the receiving silo sees them. Reply <c>[{"siloId","address"}]</c>.</summary>
     public const string ClusterSilos = "$cluster.silos";
 
+    /// <summary>
+    /// Control operation between silos: a deadlock probe (edge chasing) at the owner of the component (type/key of the
+    /// message). Args a JSON array of the component ids already visited; reply a JSON array of wait-for edges
+    /// <c>{"Waiter","RequestId","Target","SinceTicks"}</c> followed from the component on.
+    /// </summary>
+    public const string DeadlockProbe = "$deadlock.probe";
+
     /// <summary>Control operation: hand the component (type/key of the message) over to another silo. Args <c>[siloId]</c>; reply <c>{"from","to","epoch"}</c>.</summary>
     public const string Move = "$move";
 

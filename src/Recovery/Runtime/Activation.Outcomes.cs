@@ -20,7 +20,8 @@ internal sealed partial class Activation
     {
         Task<ComponentReply> reply;
         TurnRecord? inDoubt = null;
-        await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Behind a turn that waits on a call, the id is decided aside (Activation.Deadlines.cs): a deadline must not wait on it.
+        if (await WaitTurnOrDecideAsideAsync(requestId, cancellationToken).ConfigureAwait(false) is { } aside) return aside;
         try
         {
             ThrowIfNotServing(requestId);

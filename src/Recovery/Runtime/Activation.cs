@@ -45,7 +45,7 @@ internal sealed partial class Activation
         _services = services;
         _json = services.Registry.Json;
         StampCreated(services.Time);
-        _turnRuntime = new TurnRuntime(services.Environment.Backends, _json, StabilizeBeforeSendAsync, services.Registry, services.Caller, services.Environment.SessionItems,
+        _turnRuntime = new TurnRuntime(services.Environment.Backends, _json, StabilizeBeforeSendAsync, services.Registry, new CallDeadlines(this, services.Caller, services), services.Environment.SessionItems,
             ComponentLoggers.For(services.Environment.LoggerFactory, type));
     }
 
@@ -254,11 +254,15 @@ internal sealed partial class Activation
     /// </summary>
     private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[] payload)
     {
-        var seq = _lastSeq + 1;
-        var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, kind, payload));
-        _lastSeq = seq;
-        _lastWrite = write;
-        return (seq, write);
+        // A fence may be appended aside while the running turn waits on a call (Activation.Deadlines.cs).
+        lock (_appendSync)
+        {
+            var seq = _lastSeq + 1;
+            var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, kind, payload));
+            _lastSeq = seq;
+            _lastWrite = write;
+            return (seq, write);
+        }
     }
 
     /// <summary>
@@ -319,6 +323,9 @@ internal sealed record RuntimeServices(
 {
     /// <summary>The runtime's standbys of components other runtimes own (set once, right after construction).</summary>
     public Mirrors? Mirrors { get; set; }
+
+    /// <summary>The runtime's wait-for edges, for deadlock detection (set once, right after construction).</summary>
+    public WaitForGraph? WaitFor { get; set; }
 
     /// <summary>The runtime's clock.</summary>
     public TimeProvider Time => Environment.TimeProvider;

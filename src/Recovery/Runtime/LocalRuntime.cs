@@ -48,6 +48,8 @@ public sealed class LocalRuntime : IAsyncDisposable
             env.Ownership ?? new StoreOwnership(store, _options.OwnerId), Counters, _stopping.Token);
         Mirrors = new Mirrors(_services, IsActive);
         _services.Mirrors = Mirrors;
+        WaitFor = new WaitForGraph(IsActiveHere, env.TimeProvider, _stopping.Token) { Remote = env.Caller };
+        _services.WaitFor = WaitFor;
         _inDoubtWatch = new InDoubtWatch(
             (id, ct) => GetActivationAsync(id, Registry.Get(id.Type), ct),
             (id, ct) => InDoubtWatch.EndsInPartialAsync(store, id.ToString(), ct),
@@ -95,6 +97,25 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// them what owners ship, and an activation of such a component here starts warm from its standby.
     /// </summary>
     public Mirrors Mirrors { get; }
+
+    /// <summary>The wait-for edges of calls made by this runtime's turns (deadlock detection).</summary>
+    internal WaitForGraph WaitFor { get; }
+
+    private bool IsActiveHere(string id)
+    {
+        var slash = id.IndexOf('/');
+        return slash > 0 && _activations.TryGetValue(new ComponentId(id[..slash], id[(slash + 1)..]), out var activation) && activation.IsActive;
+    }
+
+    /// <summary>Component calls of this runtime's turns that are waiting now.</summary>
+    public int WaitingCalls => WaitFor.Count;
+
+    /// <summary>
+    /// A deadlock probe from another silo (see <see cref="IComponentCaller.ProbeAsync"/>): the wait-for edges from
+    /// <paramref name="component"/> on, as far as they can be followed, never through <paramref name="visited"/>.
+    /// </summary>
+    public Task<IReadOnlyList<WaitEdge>> ProbeAsync(ComponentId component, IReadOnlyCollection<string> visited, CancellationToken cancellationToken = default) =>
+        WaitFor.FollowAsync(component.ToString(), visited, askRemoteForStart: false, cancellationToken);
 
     /// <summary>What this runtime counted for operators: failures by cause, quarantines, refused checkpoints.</summary>
     public RuntimeCounters Counters { get; } = new();
@@ -435,6 +456,8 @@ public sealed class LocalRuntime : IAsyncDisposable
     private sealed class InProcessCaller(LocalRuntime runtime) : IComponentCaller
     {
         public Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken) => runtime.InvokeAsync(invocation, cancellationToken);
+
+        public Task<RequestOutcome> GetOutcomeAsync(ComponentId target, string requestId, CancellationToken cancellationToken) => runtime.GetOutcomeAsync(target, requestId, cancellationToken);
     }
 }
 

@@ -101,6 +101,14 @@ public sealed class RuntimeCounters
     /// <summary>A mirror's standby did not reproduce a shipped turn or checkpoint.</summary>
     public void CountMirrorDivergence() => Add(MirrorDivergence, FailureCause.Divergence, MirrorDivergences);
 
+    /// <summary>Kind of count: a component call passed its deadline (cause <c>deadline</c>) or was cancelled to break a deadlock (cause <c>deadlock</c>).</summary>
+    public const string CallCancelled = "call_cancelled";
+
+    private static readonly Counter<long> CallsCancelled = Meter.CreateCounter<long>("middleware.engine.calls_cancelled", description: "Component calls cancelled by their deadline or to break a deadlock, by cause.");
+
+    /// <summary>A component call was cancelled: its deadline passed, or it was the youngest waiter of a deadlock.</summary>
+    public void CountCallCancelled(bool deadlock) => Add(CallCancelled, deadlock ? "deadlock" : "deadline", CallsCancelled);
+
     /// <summary>Every count so far, by kind and cause.</summary>
     public IReadOnlyDictionary<(string Kind, string Cause), long> Snapshot() => new Dictionary<(string, string), long>(_counts);
 

@@ -37,6 +37,14 @@ public sealed class RuntimeOptions
     /// </summary>
     public int MaxActivations { get; set; } = 100_000;
 
+    /// <summary>
+    /// The deadline of a component call made inside a turn (default 30 s; <see cref="Timeout.InfiniteTimeSpan"/>: none);
+    /// <c>Context.Call&lt;T&gt;(key, timeout)</c> overrides it per call. When it passes, the callee's request id is settled
+    /// through the outcome protocol: committed meanwhile, the call returns the real reply; else it is fenced for good and
+    /// the call throws <c>CallTimeoutException</c>, recorded as the call's outcome (replay reproduces it).
+    /// </summary>
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The most records the group-commit writer puts in one store transaction (default 1024).</summary>
     public int MaxBatchSize { get; set; } = 1024;
 
@@ -57,6 +65,8 @@ public sealed class RuntimeOptions
             yield return (nameof(DeactivateIdleAfter), $"is {DeactivateIdleAfter}; set it to a positive time span, or zero to never deactivate idle components (default 15 minutes)");
         if (MaxActivations < 0)
             yield return (nameof(MaxActivations), $"is {MaxActivations}; set it to 1 or more, or 0 for no limit (default 100000)");
+        if (CallTimeout != Timeout.InfiniteTimeSpan && (CallTimeout <= TimeSpan.Zero || CallTimeout > TimeSpan.FromDays(1)))
+            yield return (nameof(CallTimeout), $"is {CallTimeout}; set it to a positive time span up to one day, or Timeout.InfiniteTimeSpan for no deadline (default 30 seconds)");
         if (MaxBatchSize is < 1 or > 100_000)
             yield return (nameof(MaxBatchSize), $"is {MaxBatchSize}; set it between 1 and 100000 (default 1024)");
         if (string.IsNullOrWhiteSpace(OwnerId))

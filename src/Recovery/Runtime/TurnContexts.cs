@@ -142,15 +142,24 @@ internal sealed class LiveTurnContext : IComponentContext
         return ComponentProxy.Create<T>(inv => CallComponentAsync(runtime, inv.Target, methods[inv.Method], inv.Args), name, methods, runtime.Json, key, static () => string.Empty, SessionId);
     }
 
+    public T Call<T>(string key, TimeSpan timeout)
+        where T : IRecoverableComponent
+    {
+        var runtime = Runtime ?? throw new InvalidOperationException("Component calls are not available in this context.");
+        CallDeadlines.CheckTimeout(timeout);
+        var (name, methods) = runtime.Registry.TryGet(typeof(T), out var info) ? (info.Name, info.Methods) : ComponentInterface.Of(typeof(T));
+        return ComponentProxy.Create<T>(inv => CallComponentAsync(runtime, inv.Target, methods[inv.Method], inv.Args, timeout), name, methods, runtime.Json, key, static () => string.Empty, SessionId);
+    }
+
     /// <summary>
     /// One outbound component call: reuse the outcome a resumed partial record holds; else stabilize (guarantee 6),
     /// refuse a cycle, send under <c>Id:TurnSeq:ordinal</c>, and record the callee's reply as the outcome.
     /// </summary>
-    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args)
+    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, TimeSpan? timeout = null)
     {
         var chain = CallChain.Append(Invocation?.Caller, Id);
         var cycle = target == Id || CallChain.Contains(Invocation?.Caller, target);
-        if (IsReadOnly) return await CallFromReadOnlyAsync(runtime, target, method, args, chain, cycle).ConfigureAwait(false);
+        if (IsReadOnly) return await CallFromReadOnlyAsync(runtime, target, method, args, chain, cycle, timeout).ConfigureAwait(false);
         ThrowIfAttemptFailed();
         // The ordinal is taken now, before anything is awaited: calls started together get their ordinals in program order.
         var ordinal = NextOrdinal();
@@ -196,7 +205,8 @@ internal sealed class LiveTurnContext : IComponentContext
             using var span = EngineTelemetry.Start(target.Type + "." + method.Name, System.Diagnostics.ActivityKind.Client, targetText, requestId, method.Name);
             try
             {
-                outcome = await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain), CancellationToken.None).ConfigureAwait(false);
+                // The caller enforces the deadline (CallDeadlines): a timed-out or deadlocked call returns its recorded error reply.
+                outcome = await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain) { Timeout = timeout }, CancellationToken.None).ConfigureAwait(false);
             }
             catch (CallCycleException e)
             {
@@ -218,7 +228,7 @@ internal sealed class LiveTurnContext : IComponentContext
     /// A read-only turn is not logged, so it may only call read-only methods (which change nothing and need no
     /// exactly-once id); it still waits until every earlier record of this component is durable first.
     /// </summary>
-    private async Task<ComponentReply> CallFromReadOnlyAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle)
+    private async Task<ComponentReply> CallFromReadOnlyAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle, TimeSpan? timeout)
     {
         if (!method.IsReadOnly)
             throw new InvalidOperationException(
@@ -229,7 +239,7 @@ internal sealed class LiveTurnContext : IComponentContext
         await runtime.StabilizeAsync(this).ConfigureAwait(false);
         try
         {
-            return await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain), CancellationToken.None).ConfigureAwait(false);
+            return await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain) { Timeout = timeout }, CancellationToken.None).ConfigureAwait(false);
         }
         catch (CallCycleException e)
         {

@@ -96,6 +96,27 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             : ReplyMapping.ToReply(reply, message);
     }
 
+    /// <summary>
+    /// The outcome protocol for a call of a turn here that passed its deadline or broke a deadlock: routed to the callee's
+    /// owner, which answers committed (with the reply) or fences the id. Throws when the owner cannot be reached.
+    /// </summary>
+    public async Task<RequestOutcome> GetOutcomeAsync(ComponentId target, string requestId, CancellationToken cancellationToken)
+    {
+        var message = new InvokeMessage(target.Type, target.Key, "$outcome", requestId, null, null, ReadOnlyMemory<byte>.Empty, InvokeFlags.Outcome);
+        var reply = await RouteAsync(message, cancellationToken).ConfigureAwait(false);
+        return reply.Status is ReplyStatus.Moved or ReplyStatus.Unavailable
+            ? throw new ClusterRouteException($"the outcome of request {requestId} on {target} could not be learnt: {reply}")
+            : ReplyMapping.ToOutcome(reply, message);
+    }
+
+    /// <summary>A deadlock probe (see <see cref="ProtocolConstants.DeadlockProbe"/>) sent to the owner of <paramref name="component"/>.</summary>
+    public async Task<IReadOnlyList<WaitEdge>> ProbeAsync(ComponentId component, IReadOnlyList<string> path, CancellationToken cancellationToken)
+    {
+        var message = new InvokeMessage(component.Type, component.Key, ProtocolConstants.DeadlockProbe, "$probe", null, null, WaitForCodec.EncodeVisited(path), InvokeFlags.Control);
+        var reply = await RouteAsync(message, cancellationToken).ConfigureAwait(false);
+        return reply.Status == ReplyStatus.Ok ? WaitForCodec.DecodeEdges(reply.Result) : [];
+    }
+
     /// <summary>Routes one request (see the class summary) and returns its reply.</summary>
     public Task<ReplyMessage> RouteAsync(InvokeMessage request, CancellationToken cancellationToken) => RouteAsync(request, null, cancellationToken);
 
@@ -224,6 +245,13 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             {
                 var outcome = await runtime.GetOutcomeAsync(target, request.RequestId, cancellationToken).ConfigureAwait(false);
                 return new LocalOutcome(ReplyMapping.ToMessage(outcome, request.RequestId, target.ToString()));
+            }
+
+            if ((request.Flags & InvokeFlags.Control) != 0 && request.Method == ProtocolConstants.DeadlockProbe)
+            {
+                // Answered from the wait-for edges only: a probe never activates the component.
+                var edges = await runtime.ProbeAsync(target, WaitForCodec.DecodeVisited(request.Args), cancellationToken).ConfigureAwait(false);
+                return new LocalOutcome(ReplyMessage.Ok(WaitForCodec.EncodeEdges(edges)));
             }
 
             if ((request.Flags & InvokeFlags.Control) != 0)

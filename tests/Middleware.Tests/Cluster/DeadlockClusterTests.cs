@@ -1,0 +1,69 @@
+using Middleware.TestComponents;
+using Middleware.Tests.Silo;
+using Xunit.Abstractions;
+
+namespace Middleware.Tests.Cluster;
+
+/// <summary>
+/// Two requests that wait on each other (a's turn calls b while b's turn calls a), in real silo processes: on one silo
+/// the cycle is found when the second wait-for edge is added; across two silos by the probe that follows the edges over
+/// the silo-to-silo channel. Either way one call gets DeadlockException naming the cycle, well before the call deadline
+/// (set to 60 s here), and the other request completes.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class DeadlockClusterTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(40);
+
+    private static string[] Components => ["--components", $"{SiloProcess.BankAssembly};{typeof(Peer).Assembly.Location}", "--call-timeout-ms", "60000"];
+
+    [Fact]
+    public async Task A_two_request_deadlock_on_one_silo_is_broken_with_DeadlockException()
+    {
+        await using var cluster = await ClusterFixture.StartAsync(1, null, Components);
+        await using var client = await cluster.ConnectAsync();
+        var (a, b) = ($"a-{Guid.NewGuid():N}"[..12], $"b-{Guid.NewGuid():N}"[..12]);
+        await AssertDeadlockBrokenAsync(client, a, b);
+    }
+
+    [Fact]
+    public async Task A_two_request_deadlock_across_two_silos_is_broken_by_a_probe_with_DeadlockException()
+    {
+        await using var cluster = await ClusterFixture.StartAsync(2, null, Components);
+        await using var client = await cluster.ConnectAsync();
+
+        // One peer on each silo: rendezvous spreads keys, so a few tries find one of each.
+        var bySilo = new Dictionary<string, string>();
+        for (var i = 0; i < 40 && bySilo.Count < 2; i++)
+        {
+            var key = $"p{i}-{Guid.NewGuid():N}"[..14];
+            await client.GetComponent<IPeer>(key).Work("");
+            var owner = await cluster.OwnerOfAsync($"Peer/{key}") ?? throw new InvalidOperationException($"Peer/{key} has no owner");
+            bySilo.TryAdd(owner.SiloId, key);
+        }
+
+        Assert.Equal(2, bySilo.Count);
+        var keys = bySilo.Values.ToArray();
+        output.WriteLine($"peers: {string.Join(", ", bySilo.Select(kv => $"Peer/{kv.Value} on {kv.Key}"))}");
+        await AssertDeadlockBrokenAsync(client, keys[0], keys[1]);
+    }
+
+    private async Task AssertDeadlockBrokenAsync(Middleware.Client.MiddlewareClient client, string a, string b)
+    {
+        // Both turns start, wait half a second (so both hold their component), then call the other.
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var first = client.GetComponent<IPeer>(a).CallPeer(b, 500, "", "", 0);
+        var second = client.GetComponent<IPeer>(b).CallPeer(a, 500, "", "", 0);
+        var results = await Task.WhenAll(first, second).WaitAsync(Patience);
+        output.WriteLine($"after {started.ElapsedMilliseconds} ms (load {File.ReadAllText("/proc/loadavg").Trim()}): {string.Join(" | ", results)}");
+
+        var victim = Assert.Single(results, r => r.StartsWith("DeadlockException:", StringComparison.Ordinal));
+        Assert.Contains($"Peer/{a}", victim);
+        Assert.Contains($"Peer/{b}", victim);
+        Assert.Single(results, r => r.StartsWith("reply:", StringComparison.Ordinal));
+
+        // The outcome is part of the component's state (recorded with the turn), and a retry of either request repeats it.
+        Assert.Equal(results[0], Assert.Single((await client.GetComponent<IPeer>(a).Read()).Outcomes));
+        Assert.Equal(results[1], Assert.Single((await client.GetComponent<IPeer>(b).Read()).Outcomes));
+    }
+}
