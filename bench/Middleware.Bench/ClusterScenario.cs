@@ -70,6 +70,11 @@ public sealed record ClusterOptions(
         {
             (store, kind) = (storeFlag, "postgres");
         }
+        else if (storeFlag.StartsWith("sharded:", StringComparison.OrdinalIgnoreCase))
+        {
+            // Several databases (sharded:postgres:A|postgres:B): the kind says how many, never the settings.
+            (store, kind) = (storeFlag, $"sharded{Recovery.Stores.LogStores.ShardSettings(storeFlag["sharded:".Length..]).Count}");
+        }
         else if (storeFlag.Equals("memory", StringComparison.OrdinalIgnoreCase) || storeFlag.Equals("memory:", StringComparison.OrdinalIgnoreCase))
         {
             // No log, one process: what the silo's transport and runtime cost without the store (a diagnostic baseline).
@@ -78,7 +83,7 @@ public sealed record ClusterOptions(
         else
         {
             // Only the kind is echoed: a connection string may hold a password.
-            throw new UsageException($"--store '{storeFlag.Split(':')[0]}' cannot be shared by silo processes; use --store sqlite, --store sqlite:PATH or --store postgres:<connection string>.");
+            throw new UsageException($"--store '{storeFlag.Split(':')[0]}' cannot be shared by silo processes; use --store sqlite, --store sqlite:PATH, --store postgres:<connection string> or --store sharded:postgres:<cs1>|postgres:<cs2>.");
         }
 
         return (store, kind, temp);

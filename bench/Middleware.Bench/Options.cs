@@ -58,6 +58,7 @@ internal sealed class FlagReader
         var s = String("--store") ?? throw new UsageException("--store is required: --store memory (no log, baseline), --store sqlite or --store postgres:<connection string>.");
         if (s.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase)) return StoreKind.Postgres;
         if (s.StartsWith("sqlserver:", StringComparison.OrdinalIgnoreCase)) return StoreKind.SqlServer;
+        if (s.StartsWith("sharded:", StringComparison.OrdinalIgnoreCase)) return StoreKind.Postgres; // opened through LogStores like a server store
         return s.ToLowerInvariant() switch
         {
             "memory" => StoreKind.Memory,

@@ -24,6 +24,8 @@ public static class LedgerBackend
         {
             "sqlite" => SqliteLedger(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(value)) ?? ".", "ledger.db")),
             "postgres" => (NpgsqlDataSource.Create(value), BackendDialect.Postgres, "the log's PostgreSQL database, table ledger"),
+            // A sharded log: the ledger lives in the first shard's database (a back end of its own, beside the cluster tables).
+            "sharded" => For(LogStores.ShardSettings(value)[0]),
             _ => throw new ArgumentException($"The demo keeps its ledger in SQLite or PostgreSQL; the store '{scheme}:' has no ledger. Use --store sqlite:PATH or --store postgres:..."),
         };
     }

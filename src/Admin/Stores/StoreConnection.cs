@@ -7,7 +7,7 @@ namespace Middleware.Admin.Stores;
 
 /// <summary>
 /// Turns a store connection string into an open <see cref="ILogStore"/>: <c>sqlite:PATH</c> here (with a check
-/// that the file exists), <c>postgres:</c> and <c>sqlserver:</c> through the shared <see cref="LogStores"/>.
+/// that the file exists), <c>postgres:</c>, <c>sqlserver:</c> and <c>sharded:</c> through the shared <see cref="LogStores"/>.
 /// </summary>
 internal static class StoreConnection
 {
@@ -20,7 +20,8 @@ internal static class StoreConnection
     /// </summary>
     public static async Task<ILogStore> OpenAsync(string? text, StoreAccess access, bool create, int readers)
     {
-        if (text is not null && (text.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase) || text.StartsWith("sqlserver:", StringComparison.OrdinalIgnoreCase)))
+        if (text is not null && (text.StartsWith("postgres:", StringComparison.OrdinalIgnoreCase) || text.StartsWith("sqlserver:", StringComparison.OrdinalIgnoreCase) ||
+            text.StartsWith("sharded:", StringComparison.OrdinalIgnoreCase)))
         {
             try
             {
@@ -30,7 +31,7 @@ internal static class StoreConnection
                 await checkedStore.DisposeAsync().ConfigureAwait(false);
                 return await LogStores.OpenAsync(text, StoreAccess.ReadWrite).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is StoreUnavailableException or SchemaVersionException or ArgumentException)
+            catch (Exception e) when (e is StoreUnavailableException or SchemaVersionException or ArgumentException or Recovery.Sharded.ShardMapException)
             {
                 throw new AdminException(e.Message);
             }

@@ -1,4 +1,5 @@
 using Middleware.Recovery.Log;
+using Middleware.Recovery.Sharded;
 using Middleware.Recovery.Storage;
 
 namespace Middleware.Recovery.Runtime;
@@ -8,7 +9,9 @@ namespace Middleware.Recovery.Runtime;
 /// While one batch commits, the next one fills up, so throughput grows with load while a lone turn still
 /// commits at once. A store that commits in parallel (<see cref="ILogStore.MaxConcurrentAppends"/>) gets up to
 /// that many batches in flight, but a component is never in two in-flight batches at once, so each
-/// component's records still commit in seq order and its replies are released in log order.
+/// component's records still commit in seq order and its replies are released in log order. On a sharded store
+/// (<see cref="ShardedLogStore"/>) it is a router over one writer per shard: each shard's batches fill, commit and
+/// wait on their own, so a slow shard never holds back another's turns.
 /// </summary>
 internal sealed class GroupCommitWriter : IAsyncDisposable
 {
@@ -18,7 +21,9 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     private readonly int _maxInFlight;
     private readonly object _gate = new();
     private readonly ManualResetEventSlim _signal = new(false);
-    private readonly Thread _thread;
+    private readonly Thread? _thread;
+    private readonly ShardedLogStore? _sharded;
+    private readonly GroupCommitWriter[]? _shardWriters;
     private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
     private List<WriteItem> _pending = [];
     private int _inFlight;
@@ -33,21 +38,30 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         _observer = observer;
         _maxBatch = maxBatch;
         _maxInFlight = Math.Max(1, store.MaxConcurrentAppends);
+        if (store is ShardedLogStore { Shards.Count: > 1 } sharded)
+        {
+            _sharded = sharded;
+            _shardWriters = [.. sharded.Shards.Select(shard => new GroupCommitWriter(shard, maxBatch, observer))];
+            return;
+        }
+
         _thread = new Thread(Run) { IsBackground = true, Name = "group-commit" };
         _thread.Start();
     }
 
     /// <summary>Store transactions committed so far.</summary>
-    public long Batches => Interlocked.Read(ref _batches);
+    public long Batches => _shardWriters?.Sum(w => w.Batches) ?? Interlocked.Read(ref _batches);
 
     /// <summary>Records written so far.</summary>
-    public long Records => Interlocked.Read(ref _records);
+    public long Records => _shardWriters?.Sum(w => w.Records) ?? Interlocked.Read(ref _records);
 
     /// <summary>Queues a turn record; the task completes with the store's verdict once it is durable.</summary>
-    public Task<AppendStatus> Enqueue(string componentId, long epoch, LogRecord record) => Enqueue(new WriteItem(componentId, epoch, record, null));
+    public Task<AppendStatus> Enqueue(string componentId, long epoch, LogRecord record) =>
+        _shardWriters is { } shards ? shards[_sharded!.ShardOf(componentId)].Enqueue(componentId, epoch, record) : Enqueue(new WriteItem(componentId, epoch, record, null));
 
     /// <summary>Queues a checkpoint, ordered after every record queued before it.</summary>
-    public Task<AppendStatus> Enqueue(string componentId, long epoch, CheckpointRecord checkpoint) => Enqueue(new WriteItem(componentId, epoch, null, checkpoint));
+    public Task<AppendStatus> Enqueue(string componentId, long epoch, CheckpointRecord checkpoint) =>
+        _shardWriters is { } shards ? shards[_sharded!.ShardOf(componentId)].Enqueue(componentId, epoch, checkpoint) : Enqueue(new WriteItem(componentId, epoch, null, checkpoint));
 
     private Task<AppendStatus> Enqueue(WriteItem item)
     {
@@ -200,16 +214,21 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     }
 
     /// <summary>Writes what is queued, waits for in-flight batches, then stops the writer thread.</summary>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (_shardWriters is { } shards)
+        {
+            foreach (var writer in shards) await writer.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
         lock (_gate)
         {
             _stopping = true;
             _signal.Set();
         }
 
-        _thread.Join();
-        return ValueTask.CompletedTask;
+        _thread!.Join();
     }
 
     private sealed record WriteItem(string ComponentId, long Epoch, LogRecord? Record, CheckpointRecord? Checkpoint)

@@ -1,4 +1,5 @@
 using Middleware.Recovery.Postgres;
+using Middleware.Recovery.Sharded;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.SqlServer;
 using Middleware.Recovery.Storage;
@@ -19,12 +20,15 @@ public static class LogStores
         "sqlite:PATH (e.g. sqlite:./data/bank.db), " +
         "postgres:<Npgsql connection string> (e.g. postgres:Host=localhost;Port=5432;Database=mw;Username=app;Password=...), " +
         "sqlserver:<SqlClient connection string> (e.g. sqlserver:Server=localhost;Database=mw;User ID=app;Password=...;TrustServerCertificate=true), " +
-        "memory: (tests and benchmarks only: nothing survives the process)";
+        "memory: (tests and benchmarks only: nothing survives the process), " +
+        "sharded:KIND:A|KIND:B|... (several stores of one kind, e.g. sharded:postgres:Host=db1;Database=mw|postgres:Host=db2;Database=mw; " +
+        "always the same stores in the same order)";
 
     /// <summary>
     /// Opens the store named by <paramref name="connection"/>: <c>sqlite:PATH</c>, <c>postgres:&lt;Npgsql connection
-    /// string&gt;</c>, <c>sqlserver:&lt;SqlClient connection string&gt;</c> or <c>memory:</c>. The schema of a
-    /// database store is created or upgraded on open.
+    /// string&gt;</c>, <c>sqlserver:&lt;SqlClient connection string&gt;</c>, <c>memory:</c>, or
+    /// <c>sharded:KIND:A|KIND:B|...</c> (a <see cref="ShardedLogStore"/> over several stores of one kind). The schema of a
+    /// database store is created or upgraded on open; a shard of a sharded store opened on its own is refused.
     /// </summary>
     /// <exception cref="ArgumentException">An unknown scheme or a malformed value; the message names the setting and lists the accepted forms.</exception>
     /// <exception cref="StoreUnavailableException">The store cannot be reached or opened; the message names the store (never its password) and the fix.</exception>
@@ -42,6 +46,84 @@ public static class LogStores
     public static async Task<ILogStore> OpenAsync(string connection, StoreAccess access, CancellationToken ct = default)
     {
         var (scheme, value) = Split(connection);
+        if (scheme == "sharded") return await OpenShardedAsync(value, access, ct).ConfigureAwait(false);
+        var store = await OpenOneAsync(scheme, value, access, ct).ConfigureAwait(false);
+        if (access == StoreAccess.ReadWrite) await RefuseShardOpenedAloneAsync(store, ct).ConfigureAwait(false);
+        return store;
+    }
+
+    /// <summary>The setting's shard settings, split at '|' (blank parts are refused); the values are not echoed.</summary>
+    public static IReadOnlyList<string> ShardSettings(string value)
+    {
+        var parts = value.Split('|').Select(p => p.Trim()).ToList();
+        if (parts.Count == 0 || parts.All(p => p.Length == 0))
+            throw Malformed("sharded: needs its shards after the colon, separated by '|' (e.g. sharded:postgres:Host=db1;Database=mw|postgres:Host=db2;Database=mw)");
+        var blank = parts.FindIndex(p => p.Length == 0);
+        if (blank >= 0)
+            throw Malformed($"shard {blank} of the sharded: setting is empty (two '|' in a row, or one at an end); a '|' inside a shard's setting is not supported (use a password without '|', or a passfile)");
+        return parts;
+    }
+
+    private static async Task<ILogStore> OpenShardedAsync(string value, StoreAccess access, CancellationToken ct)
+    {
+        var parts = ShardSettings(value);
+        var kinds = parts.Select(p => Split(p).Scheme).ToList();
+        if (kinds.Contains("sharded")) throw Malformed("a shard of a sharded: store cannot itself be sharded:");
+        if (kinds.Distinct(StringComparer.Ordinal).Count() > 1)
+            throw Malformed($"the shards of a sharded: store must be of one kind; found {string.Join(", ", kinds.Distinct(StringComparer.Ordinal))}");
+        for (var i = 0; i < parts.Count; i++)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                if (string.Equals(parts[i], parts[j], StringComparison.Ordinal) && kinds[i] != "memory")
+                    throw Malformed($"shards {j} and {i} of the sharded: setting are the same store; list each database once");
+            }
+        }
+
+        var shards = new List<IClusterStore>();
+        try
+        {
+            foreach (var (kind, part) in kinds.Zip(parts))
+            {
+                var shard = await OpenOneAsync(kind, Split(part).Value, access, ct).ConfigureAwait(false);
+                if (shard is not IClusterStore cluster)
+                {
+                    await shard.DisposeAsync().ConfigureAwait(false);
+                    throw Malformed($"{kind}: stores keep no cluster tables, so they cannot be shards");
+                }
+
+                shards.Add(cluster);
+            }
+        }
+        catch
+        {
+            foreach (var shard in shards) await shard.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return await ShardedLogStore.OpenAsync(shards, access, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Refuses a shard of a sharded store opened on its own to write (a silo on it would place components the map puts
+    /// elsewhere, where the sharded store never looks). Read-only tools may inspect one shard.
+    /// </summary>
+    private static async Task RefuseShardOpenedAloneAsync(ILogStore store, CancellationToken ct)
+    {
+        if (store is MemoryLogStore) return;
+        var marker = await store.GetHeadAsync(ShardMap.MarkerId, ct).ConfigureAwait(false);
+        if (marker is null) return;
+        await store.DisposeAsync().ConfigureAwait(false);
+        throw new ShardMapException($"{store.Name} is {ShardMap.Parse(marker.Owner) switch
+        {
+            { } d => $"shard {d.Index} of {d.Count} of a sharded store (set {d.SetId})",
+            null => "a shard of a sharded store",
+        }}: open it read-write only through its sharded: setting (sharded:KIND:SHARD0|KIND:SHARD1|..., all shards in their original order). " +
+            "Tools that only read (mw components, mw log, mw audit) may inspect one shard on its own.");
+    }
+
+    private static async Task<ILogStore> OpenOneAsync(string scheme, string value, StoreAccess access, CancellationToken ct)
+    {
         switch (scheme)
         {
             case "memory":

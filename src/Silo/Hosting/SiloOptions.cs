@@ -155,7 +155,7 @@ public sealed class SiloOptions
         // Only the kind is checked here (cheap, no I/O); opening the store at start-up checks the rest.
         var colon = Store.IndexOf(':', StringComparison.Ordinal);
         var kind = colon > 0 ? Store[..colon].Trim().ToLowerInvariant() : "";
-        if (kind is not ("sqlite" or "postgres" or "sqlserver" or "memory"))
+        if (kind is not ("sqlite" or "postgres" or "sqlserver" or "memory" or "sharded"))
             throw new SiloOptionsException(SiloSettings.Store, $"has the kind '{kind}', which is not a store; accepted forms: {LogStores.AcceptedForms}");
         if (!ComponentsFromCode && (Components.Count == 0 || Components.All(string.IsNullOrWhiteSpace)))
             throw new SiloOptionsException(SiloSettings.Components, "is empty; give the path of the assembly holding your components (e.g. --components ./bin/MyApp.dll)");

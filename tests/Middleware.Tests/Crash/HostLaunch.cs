@@ -37,7 +37,7 @@ public sealed record HostLaunch(string DotnetPath, string DllPath)
     }
 
     private static bool IsStoreSetting(string value) =>
-        new[] { "sqlite:", "postgres:", "sqlserver:", "memory:" }.Any(p => value.StartsWith(p, StringComparison.OrdinalIgnoreCase));
+        new[] { "sqlite:", "postgres:", "sqlserver:", "memory:", "sharded:" }.Any(p => value.StartsWith(p, StringComparison.OrdinalIgnoreCase));
 
     private static bool IsRunnable(string dll) =>
         dll.Length > 0 && File.Exists(dll)
