@@ -166,7 +166,7 @@ internal sealed class LiveTurnContext : IComponentContext
         _calls.Started();
         try
         {
-            return await CallComponentAsync(runtime, target, method, args, chain, cycle, ordinal).ConfigureAwait(false);
+            return await CallComponentAsync(runtime, target, method, args, chain, cycle, ordinal, timeout).ConfigureAwait(false);
         }
         finally
         {
@@ -174,7 +174,7 @@ internal sealed class LiveTurnContext : IComponentContext
         }
     }
 
-    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle, int ordinal)
+    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle, int ordinal, TimeSpan? timeout)
     {
         var targetText = target.ToString();
         if (RecordedOutbound(ordinal) is { } recorded)
