@@ -310,6 +310,9 @@ internal static class ClusterScenario
                 .Add("client_cpu_us_per_request", requests == 0 ? double.NaN : clientCpu * elapsed * 1e6 / requests)
                 .Add("silo_cpu_us_per_request", requests == 0 ? double.NaN : siloCpu * elapsed * 1e6 / requests)
                 .Add("client_alloc_bytes_per_request", requests == 0 ? double.NaN : (after.Allocated - before.Allocated) / (double)requests)
+                .Add("silo_alloc_bytes_per_request", requests == 0 || after.SiloAllocated == 0 ? double.NaN : (after.SiloAllocated - before.SiloAllocated) / requests)
+                .Add("silo_gc_collections", after.SiloCollections - before.SiloCollections)
+                .Add("silo_gc_pause_share", (after.SiloGcPause - before.SiloGcPause) / elapsed)
                 .Add("processors", Environment.ProcessorCount)
                 .Add("acknowledged_total", allOk)
                 .Add("errors_total", allErrors)
@@ -331,7 +334,8 @@ internal static class ClusterScenario
 
             Console.WriteLine(
                 $"cluster silos={o.Silos} store={o.StoreKind} mirroring={o.Mirroring} metrics={o.Metrics}{(o.ScrapeMs > 0 ? $" scrape={o.ScrapeMs}ms" : "")} {o.Workload.ToString().ToLowerInvariant()} c={o.Concurrency} keys={o.Keys}: {throughput:F0} req/s, p50 {latency.PercentileMs(50):F2} ms, p99 {latency.PercentileMs(99):F2} ms, max {latency.MaxMs:F1} ms, " +
-                $"avg batch {(batches == 0 ? 0 : records / batches):F1}, forwarded {(served == 0 ? 0 : 100 * forwarded / served):F0}%, cpu client {clientCpu:F2} silos {siloCpu:F2} others {hostBusy - clientCpu - siloCpu:F2} cores, echo {echo.PerSecond:F0}/s, " +
+                $"avg batch {(batches == 0 ? 0 : records / batches):F1}, forwarded {(served == 0 ? 0 : 100 * forwarded / served):F0}%, cpu client {clientCpu:F2} silos {siloCpu:F2} others {hostBusy - clientCpu - siloCpu:F2} cores, " +
+                $"{(clientCpu + siloCpu) * elapsed * 1e6 / Math.Max(1, requests):F1} us/req (client {clientCpu * elapsed * 1e6 / Math.Max(1, requests):F1}), alloc client {(after.Allocated - before.Allocated) / (double)Math.Max(1, requests):F0} silo {(after.SiloAllocated - before.SiloAllocated) / Math.Max(1, requests):F0} B/req, echo {echo.PerSecond:F0}/s, " +
                 (o.Mirroring == "none" ? "" : $"mirror lag p99 <= {MirrorMetrics.LagPercentileBound(before.Mirror, after.Mirror, 99)} ms (recent {after.Mirror.RecentP99Ms:F2}), max {after.Mirror.ScrapeMaxLagMs:F1} ms, ") +
                 $"{requests} requests, errors {reportedErrors}, check {check}" + (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
             if (mismatch) Console.Error.WriteLine($"error: {check} ({allErrors} requests failed{(firstError is null ? "" : ", first: " + firstError)}).");
@@ -471,7 +475,8 @@ internal static class ClusterScenario
 
 
     /// <summary>Counters of every silo (summed) and CPU of the silos, this process and the machine at one moment.</summary>
-    private sealed record Snapshot(double Batches, double Records, double Served, double Forwarded, TimeSpan SiloCpu, TimeSpan ClientCpu, long Allocated, HostCpu Host, MirrorMetrics Mirror)
+    private sealed record Snapshot(double Batches, double Records, double Served, double Forwarded, TimeSpan SiloCpu, TimeSpan ClientCpu, long Allocated, HostCpu Host, MirrorMetrics Mirror,
+        double SiloAllocated, double SiloCollections, double SiloGcPause)
     {
         public static async Task<Snapshot> TakeAsync(SiloLauncher cluster)
         {
@@ -488,7 +493,10 @@ internal static class ClusterScenario
                 process.TotalProcessorTime,
                 GC.GetTotalAllocatedBytes(precise: false),
                 HostCpu.Read(),
-                MirrorMetrics.From(metrics));
+                MirrorMetrics.From(metrics),
+                Sum("middleware_process_allocated_bytes_total"),
+                Sum("middleware_process_gc_collections_total"),
+                Sum("middleware_process_gc_pause_seconds_total"));
         }
     }
 

@@ -48,10 +48,10 @@ internal static class Summarizer
         if (cluster.Any())
         {
             if (local.Any()) Console.WriteLine();
-            Console.WriteLine($"{"workload",-8} {"store",-8} {"silos",5} {"mirroring",-10} {"c",4} {"keys",5} {"n",2}  {"req/s median [min-max]",-26} {"p50 ms",-20} {"p99 ms",-22} {"mirror lag p99<= ms",-20} {"echo/s",-24} {"batch",5} {"fwd",4} {"cpu us/req",10} {"others",6} {"steal",5} {"errors",6}");
+            Console.WriteLine($"{"workload",-8} {"store",-8} {"silos",5} {"mirroring",-10} {"c",4} {"keys",5} {"n",2}  {"req/s median [min-max]",-26} {"p50 ms",-20} {"p99 ms",-22} {"mirror lag p99<= ms",-20} {"echo/s",-24} {"batch",5} {"fwd",4} {"cpu us/req",10} {"others",6} {"steal",5} {"errors",6}  {"cpu us/req [min-max]",-20} {"client us",9} {"alloc B/req client",18} {"silo",6}");
             foreach (var g in cluster)
             {
-                Console.WriteLine($"{g.Key.Workload,-8} {g.Key.Store,-8} {g.Key.Silos,5} {g.Key.Mirroring,-10} {g.Key.C,4} {g.Key.K,5} {g.Count(),2}  {Range(g, "throughput_per_s", "F0"),-26} {Range(g, "p50_ms", "F2"),-20} {Range(g, "p99_ms", "F1"),-22} {Range(g, "mirror_lag_p99_le_ms", "F1"),-20} {Range(g, "echo_per_sec", "F0"),-24} {Median(g.Select(r => Num(r, "avg_batch"))),5:F1} {Median(g.Select(r => Num(r, "forwarded_share"))),4:P0} {Median(g.Select(r => Num(r, "cpu_us_per_request"))),10:F0} {Median(g.Select(r => Num(r, "other_cpu_cores"))),6:F2} {Median(g.Select(r => Num(r, "host_steal_cores"))),5:F2} {g.Sum(r => Num(r, "errors")),6}");
+                Console.WriteLine($"{g.Key.Workload,-8} {g.Key.Store,-8} {g.Key.Silos,5} {g.Key.Mirroring,-10} {g.Key.C,4} {g.Key.K,5} {g.Count(),2}  {Range(g, "throughput_per_s", "F0"),-26} {Range(g, "p50_ms", "F2"),-20} {Range(g, "p99_ms", "F1"),-22} {Range(g, "mirror_lag_p99_le_ms", "F1"),-20} {Range(g, "echo_per_sec", "F0"),-24} {Median(g.Select(r => Num(r, "avg_batch"))),5:F1} {Median(g.Select(r => Num(r, "forwarded_share"))),4:P0} {Median(g.Select(r => Num(r, "cpu_us_per_request"))),10:F0} {Median(g.Select(r => Num(r, "other_cpu_cores"))),6:F2} {Median(g.Select(r => Num(r, "host_steal_cores"))),5:F2} {g.Sum(r => Num(r, "errors")),6}  {Range(g, "cpu_us_per_request", "F1"),-20} {Median(g.Select(r => Num(r, "client_cpu_us_per_request"))),9:F1} {Median(g.Select(r => Num(r, "client_alloc_bytes_per_request"))),18:F0} {Median(g.Select(r => Num(r, "silo_alloc_bytes_per_request"))),6:F0}");
             }
         }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using Middleware.Protocol;
 using Polly;
@@ -15,17 +16,44 @@ public sealed partial class MiddlewareClient
     /// <summary>
     /// Sends one message through the retry pipeline (same request id on every attempt) until a final reply, the call's
     /// deadline (<see cref="MiddlewareClientOptions.RequestTimeout"/>), the caller's token, the attempt cap or disposal.
+    /// The first attempt goes out directly (no pipeline, no cancellation source: its timeout is the connection's own
+    /// sweep, set to <see cref="MiddlewareClientOptions.AttemptTimeout"/>); only a call whose first attempt did not end in a
+    /// final reply enters the pipeline, which takes that first outcome as its own first attempt and retries from there.
     /// </summary>
     private async Task<ReplyMessage> SendAsync(InvokeMessage message, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        // The deadline bounds every call, with or without a caller's token; either one (or disposal) ends the retries.
-        using var deadline = _options.RequestTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_options.RequestTimeout);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline?.Token ?? CancellationToken.None, _disposing.Token);
-        var call = new CallState(this, message, linked.Token);
+        var call = new CallState(this, message, cancellationToken);
+        if (!_directFirstAttempt) return await SendWithRetriesAsync(call, 0, cancellationToken).ConfigureAwait(false);
+        var started = Stopwatch.GetTimestamp();
         try
         {
-            var reply = await _pipeline.ExecuteAsync(static (state, ct) => state.Client.AttemptAsync(state, ct), call, linked.Token).ConfigureAwait(false);
+            var reply = await AttemptAsync(call, cancellationToken).ConfigureAwait(false);
+            if (reply.Status is not (ReplyStatus.Unavailable or ReplyStatus.Moved)) return reply;
+            call.FirstReply = reply;
+        }
+        catch (Exception e)
+        {
+            call.FirstFailure = e;
+        }
+
+        return await SendWithRetriesAsync(call, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The attempts after a first one that was not final (or every attempt, when the first cannot go out directly).</summary>
+    private async Task<ReplyMessage> SendWithRetriesAsync(CallState call, long started, CancellationToken cancellationToken)
+    {
+        var message = call.Message;
+        // The deadline bounds every call, with or without a caller's token; either one (or disposal) ends the retries.
+        var timeout = _options.RequestTimeout;
+        if (timeout != Timeout.InfiniteTimeSpan && started != 0)
+            timeout = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, (timeout - Stopwatch.GetElapsedTime(started)).Ticks));
+        using var deadline = timeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(timeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline?.Token ?? CancellationToken.None, _disposing.Token);
+        call.CallToken = linked.Token;
+        try
+        {
+            var reply = await _pipeline.ExecuteAsync(static (state, ct) => state.TakeFirst() ?? state.Client.AttemptAsync(state, ct), call, linked.Token).ConfigureAwait(false);
             if (reply.Status is not (ReplyStatus.Unavailable or ReplyStatus.Moved)) return reply;
             ClientTelemetry.Unavailable(_logger, message.RequestId, Describe(message), call.Attempts, call.LastCause ?? reply.ToString());
             throw new ClusterUnavailableException(message.RequestId, call.Attempts, call.LastCause ?? reply.ToString(), call.LastException);
@@ -79,10 +107,12 @@ public sealed partial class MiddlewareClient
         call.Attempts++;
         Interlocked.Increment(ref _attempts);
         ReplyMessage reply;
+        var sent = false;
         try
         {
             var connection = await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
             await _proofs.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
+            sent = true;
             reply = await connection.InvokeAsync(message, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -90,7 +120,13 @@ public sealed partial class MiddlewareClient
             if (cachedOwner is not null) _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
             // What the caller is told if this was the last attempt. The per-attempt timeout cancels only this attempt's
             // token; the end of the whole call (deadline, caller, disposal) is not a cause and keeps the previous one.
-            if (e is not OperationCanceledException)
+            if (sent && e is TimeoutException)
+            {
+                // The connection's sweep (ConnectionOptions.RequestTimeout = AttemptTimeout) ended the attempt.
+                call.LastCause = $"{gateway.Address}: no reply within MiddlewareClientOptions.AttemptTimeout ({_options.AttemptTimeout})";
+                call.LastException = e;
+            }
+            else if (e is not OperationCanceledException)
             {
                 call.LastCause = $"{gateway.Address}: {Describe(e)}";
                 call.LastException = e;
@@ -213,7 +249,26 @@ public sealed partial class MiddlewareClient
         public InvokeMessage Message { get; } = message;
 
         /// <summary>The whole call's token (deadline, caller, disposal); an attempt's own token also has the attempt timeout.</summary>
-        public CancellationToken CallToken { get; } = callToken;
+        public CancellationToken CallToken { get; set; } = callToken;
+
+        /// <summary>The outcome of a first attempt sent directly, which the pipeline takes as its first attempt.</summary>
+        public ReplyMessage? FirstReply { get; set; }
+
+        /// <summary>
+        /// How a first attempt sent directly failed. Kept as the exception, not a faulted task: the pipeline may end (the
+        /// call's token canceled) without taking it, and a faulted task nobody awaited would surface as unobserved.
+        /// </summary>
+        public Exception? FirstFailure { get; set; }
+
+        public ValueTask<ReplyMessage>? TakeFirst()
+        {
+            ValueTask<ReplyMessage>? first = FirstReply is { } reply ? ValueTask.FromResult(reply)
+                : FirstFailure is { } failure ? ValueTask.FromException<ReplyMessage>(failure)
+                : null;
+            FirstReply = null;
+            FirstFailure = null;
+            return first;
+        }
 
         public int Attempts { get; set; }
 

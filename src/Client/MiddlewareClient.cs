@@ -22,6 +22,7 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
     private readonly ConcurrentDictionary<string, PeerConnection> _movedTargets = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<(string Type, string Key), PeerConnection> _owners = new();
     private readonly ResiliencePipeline<ReplyMessage> _pipeline;
+    private readonly bool _directFirstAttempt;
     private readonly SessionIds _ids;
     private readonly SessionProofs _proofs;
     private readonly CancellationTokenSource _disposing = new();
@@ -43,12 +44,17 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
             Key = options.ResolveKey(),
             ConnectTimeout = options.ConnectTimeout,
             HandshakeTimeout = options.ConnectTimeout,
-            // Per-attempt deadlines come from the pipeline's timeout; the connection's own sweep is only a backstop.
-            RequestTimeout = options.AttemptTimeout + TimeSpan.FromSeconds(1),
+            // The connection's own sweep ends a first attempt (sent without the pipeline, see SendAsync) after
+            // AttemptTimeout; later attempts also have the pipeline's timeout.
+            RequestTimeout = options.AttemptTimeout,
             Tls = options.Tls,
         };
         _gateways = gateways.Select(g => new PeerConnection(g, _connectionOptions)).ToArray();
         _pipeline = BuildPipeline(options);
+        // A first attempt without the pipeline ends by the connection's sweep, up to one sweep period late: it goes out
+        // directly only when that cannot outlast the call's deadline.
+        var sweepPeriod = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, Math.Max(TimeSpan.FromMilliseconds(10).Ticks, options.AttemptTimeout.Ticks / 4)));
+        _directFirstAttempt = options.RequestTimeout == Timeout.InfiniteTimeSpan || options.RequestTimeout >= options.AttemptTimeout + sweepPeriod;
         _ids = new SessionIds(this);
         _proofs = new SessionProofs(this);
     }

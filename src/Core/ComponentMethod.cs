@@ -9,8 +9,12 @@ namespace Middleware.Core;
 public sealed class ComponentMethod
 {
     private static readonly MethodInfo AwaitGeneric = typeof(ComponentMethod).GetMethod(nameof(AwaitResult), BindingFlags.NonPublic | BindingFlags.Static)!;
+    private static readonly MethodInfo ResultGeneric = typeof(ComponentMethod).GetMethod(nameof(ResultOf), BindingFlags.NonPublic | BindingFlags.Static)!;
+    private readonly Func<Task, object?> _result;
     private readonly Func<Task, Task<object?>> _await;
     private readonly Func<object, object?[], Task> _call;
+    private readonly bool _primitiveArgs;
+    private readonly bool _primitiveResult;
 
     private ComponentMethod(MethodInfo interfaceMethod, Type[] parameterTypes, Type? resultType, bool readOnly)
     {
@@ -19,9 +23,12 @@ public sealed class ComponentMethod
         ResultType = resultType;
         IsReadOnly = readOnly;
         _call = CompileCall(interfaceMethod, parameterTypes);
+        _primitiveArgs = parameterTypes.All(PrimitiveJson.Handles);
+        _primitiveResult = resultType is not null && PrimitiveJson.Handles(resultType);
         _await = resultType is null
             ? static async t => { await t.ConfigureAwait(false); return null; }
             : AwaitGeneric.MakeGenericMethod(resultType).CreateDelegate<Func<Task, Task<object?>>>();
+        _result = resultType is null ? static _ => null : ResultGeneric.MakeGenericMethod(resultType).CreateDelegate<Func<Task, object?>>();
     }
 
     /// <summary>The method name, as logged.</summary>
@@ -76,9 +83,30 @@ public sealed class ComponentMethod
         return _await(task);
     }
 
+    /// <summary>
+    /// Calls the method like <see cref="InvokeAsync"/>, but a method that finished without awaiting (most turns) gives its
+    /// result at once: no task, no continuation.
+    /// </summary>
+    public ValueTask<object?> InvokeValueAsync(object grain, object?[] args)
+    {
+        Task task;
+        try
+        {
+            task = _call(grain, args);
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<object?>(e);
+        }
+
+        return task.IsCompletedSuccessfully ? new ValueTask<object?>(_result(task)) : new ValueTask<object?>(_await(task));
+    }
+
     /// <summary>Encodes arguments as a JSON array.</summary>
     public byte[] EncodeArgs(object?[]? args, JsonSerializerOptions json)
     {
+        if (_primitiveArgs && args is not null && args.Length == ParameterTypes.Length && Array.IndexOf(args, null) < 0 && PrimitiveJson.PlainFor(json))
+            return PrimitiveJson.EncodeArray(args);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(64);
         using (var w = new Utf8JsonWriter(buffer))
         {
@@ -98,6 +126,7 @@ public sealed class ComponentMethod
     public object?[] DecodeArgs(ReadOnlySpan<byte> bytes, JsonSerializerOptions json)
     {
         var args = new object?[ParameterTypes.Length];
+        if (_primitiveArgs && PrimitiveJson.PlainFor(json) && PrimitiveJson.TryDecodeArray(bytes, ParameterTypes, args)) return args;
         try
         {
             var r = new Utf8JsonReader(bytes);
@@ -123,11 +152,15 @@ public sealed class ComponentMethod
 
     /// <summary>Encodes a result as JSON (empty for void methods).</summary>
     public byte[] EncodeResult(object? result, JsonSerializerOptions json) =>
-        ResultType is null ? [] : JsonSerializer.SerializeToUtf8Bytes(result, ResultType, json);
+        ResultType is null ? []
+        : _primitiveResult && result is not null && PrimitiveJson.PlainFor(json) ? PrimitiveJson.EncodeValue(result)
+        : JsonSerializer.SerializeToUtf8Bytes(result, ResultType, json);
 
     /// <summary>Decodes a result encoded by <see cref="EncodeResult"/>.</summary>
     public object? DecodeResult(ReadOnlySpan<byte> bytes, JsonSerializerOptions json) =>
-        ResultType is null ? null : JsonSerializer.Deserialize(bytes, ResultType, json);
+        ResultType is null ? null
+        : _primitiveResult && PrimitiveJson.PlainFor(json) && PrimitiveJson.TryDecodeValue(bytes, ResultType, out var value) ? value
+        : JsonSerializer.Deserialize(bytes, ResultType, json);
 
     /// <summary>A compiled call (grain, args) => ((IFace)grain).Method((T0)args[0], ...): no reflection per turn.</summary>
     private static Func<object, object?[], Task> CompileCall(MethodInfo method, Type[] parameterTypes)
@@ -142,4 +175,6 @@ public sealed class ComponentMethod
     }
 
     private static async Task<object?> AwaitResult<T>(Task task) => await ((Task<T>)task).ConfigureAwait(false);
+
+    private static object? ResultOf<T>(Task task) => ((Task<T>)task).Result;
 }

@@ -94,11 +94,70 @@ internal sealed partial class Activation
         }
     }
 
-    private async Task<ComponentReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method)
+    /// <summary>
+    /// A logged turn. The common case runs without a continuation of its own: the turn lock is free, the request is new or
+    /// remembered, and the component's method finished without awaiting; the caller then gets the reply task that
+    /// completes once the record is durable. Anything else (a wait for the lock, a look-up in the store, a method that
+    /// awaits) continues in <see cref="ExecuteLoggedSlowAsync"/> with the same steps.
+    /// </summary>
+    private Task<ComponentReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method)
     {
         var argsHash = StableHash.Of(method.Name, inv.Args.Span);
+        if (!_turnLock.Wait(0)) return ExecuteLoggedSlowAsync(inv, method, argsHash, locked: false);
+        var release = true;
+        try
+        {
+            ThrowIfNotServing(inv.RequestId);
+            PrunePastCheckpoint();
+            if (_recent.TryGetValue(inv.RequestId, out var seen))
+            {
+                CheckSameRequest(seen.ArgsHash, argsHash, inv);
+                return seen.Reply;
+            }
+
+            if (_checkpointSeq != 0)
+            {
+                // The request id may be in the store's dedup table: look it up on the slow path, which keeps the lock.
+                release = false;
+                return ExecuteLoggedSlowAsync(inv, method, argsHash, locked: true);
+            }
+
+            ThrowIfAnotherInDoubt(inv.RequestId);
+            var run = RunTurnAsync(inv, method, argsHash);
+            if (run.IsCompletedSuccessfully) return run.Result;
+            release = false;
+            return ReleaseAfterAsync(run);
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<ComponentReply>(e);
+        }
+        finally
+        {
+            if (release) _turnLock.Release();
+        }
+    }
+
+    /// <summary>A turn whose method awaited: the lock is released when it ends, then its reply is awaited.</summary>
+    private async Task<ComponentReply> ReleaseAfterAsync(ValueTask<Task<ComponentReply>> run)
+    {
         Task<ComponentReply> reply;
-        await _turnLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            reply = await run.ConfigureAwait(false);
+        }
+        finally
+        {
+            _turnLock.Release();
+        }
+
+        return await reply.ConfigureAwait(false);
+    }
+
+    private async Task<ComponentReply> ExecuteLoggedSlowAsync(Invocation inv, ComponentMethod method, long argsHash, bool locked)
+    {
+        Task<ComponentReply> reply;
+        if (!locked) await _turnLock.WaitAsync().ConfigureAwait(false);
         try
         {
             ThrowIfNotServing(inv.RequestId);
@@ -127,7 +186,7 @@ internal sealed partial class Activation
         return await reply.ConfigureAwait(false);
     }
 
-    private async Task<Task<ComponentReply>> RunTurnAsync(Invocation inv, ComponentMethod method, long argsHash)
+    private async ValueTask<Task<ComponentReply>> RunTurnAsync(Invocation inv, ComponentMethod method, long argsHash)
     {
         var args = method.DecodeArgs(inv.Args.Span, _json);
         _inDoubt.TryGetValue(inv.RequestId, out var partial);
@@ -138,7 +197,7 @@ internal sealed partial class Activation
         ComponentReply reply;
         try
         {
-            var result = await method.InvokeAsync(_grain, args).ConfigureAwait(false);
+            var result = await method.InvokeValueAsync(_grain, args).ConfigureAwait(false);
             reply = new ComponentReply(method.EncodeResult(result, _json));
         }
         catch (Exception e)

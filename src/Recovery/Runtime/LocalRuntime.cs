@@ -141,7 +141,8 @@ public sealed class LocalRuntime : IAsyncDisposable
             throw new CallCycleException(invocation.Caller, invocation.Target);
         for (var attempt = 1; ; attempt++)
         {
-            var activation = await GetActivationAsync(invocation.Target, type, cancellationToken).ConfigureAwait(false);
+            // A live activation (the common case) is taken as it is: no task for the lookup.
+            var activation = TryGetReady(invocation.Target) ?? await GetActivationAsync(invocation.Target, type, cancellationToken).ConfigureAwait(false);
             activation.Enter(_services.Time);
             try
             {
@@ -332,6 +333,10 @@ public sealed class LocalRuntime : IAsyncDisposable
             if (activation.IsActive) await activation.CheckpointAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>The activation of <paramref name="id"/> when it has recovered and serves (what <see cref="GetActivationAsync"/> would return at once), else null.</summary>
+    private Activation? TryGetReady(ComponentId id) =>
+        _activations.TryGetValue(id, out var activation) && activation.Ready.IsCompletedSuccessfully && activation.IsActive ? activation : null;
 
     private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken, ControlRecord? decision = null)
     {

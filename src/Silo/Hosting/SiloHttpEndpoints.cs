@@ -118,6 +118,12 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         Add("middleware_requests_forwarded_total", "counter", "Requests this silo forwarded to the owner on another silo.", forwarded);
         Add("middleware_requests_rerouted_total", "counter", "Route attempts repeated after an unreachable owner, a move or a fence.", reroutes);
         Add("middleware_cluster_live_silos", "gauge", "Live silos in this silo's view.", silo.Membership?.Live.Count ?? 0);
+        // What a request costs the process in allocations and collections (the benchmark divides by requests served).
+        Add("middleware_process_allocated_bytes_total", "counter", "Bytes this process allocated on the managed heap since it started.", GC.GetTotalAllocatedBytes(precise: false));
+        Add("middleware_process_gc_collections_total", "counter", "Garbage collections of this process (all generations).", GC.CollectionCount(0));
+        text.Append("# HELP middleware_process_gc_pause_seconds_total Time this process was paused for garbage collection.\n");
+        text.Append("# TYPE middleware_process_gc_pause_seconds_total counter\n");
+        text.Append("middleware_process_gc_pause_seconds_total ").Append(GC.GetTotalPauseDuration().TotalSeconds.ToString("0.######", CultureInfo.InvariantCulture)).Append('\n');
         Add("middleware_cluster_rejoins_total", "counter", "Times this silo found itself declared dead and rejoined.", silo.Membership?.Rejoins ?? 0);
         if (runtime is not null)
         {

@@ -154,6 +154,33 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             return ReplyMapping.ToMessage(e);
         }
 
+        // The common case, a live activation here: one call into the runtime, no owner lookup, no id text. Anything but a
+        // reply (the activation broke, was fenced or moved meanwhile) takes the general path below with the same request.
+        if ((request.Flags & (InvokeFlags.Control | InvokeFlags.Outcome)) == 0 && runtime.IsActive(target))
+        {
+            Interlocked.Increment(ref _served);
+            try
+            {
+                var invocation = new Invocation(target, request.RequestId, request.Method, request.Args, request.SessionId, request.Caller);
+                return ReplyMapping.ToMessage(await runtime.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception e) when (e is ComponentOwnedElsewhereException or TurnNotDurableException)
+            {
+                // Not acknowledged: route it again, as a failed local attempt would be (the owner is looked up afresh).
+                Interlocked.Increment(ref _reroutes);
+                _directory.Forget(target.ToString());
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                return ReplyMapping.ToMessage(e);
+            }
+        }
+
+        return await RouteToOwnerAsync(runtime, store, target, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<ReplyMessage> RouteToOwnerAsync(LocalRuntime runtime, ILogStore store, ComponentId target, InvokeMessage request, CancellationToken cancellationToken)
+    {
         var idText = target.ToString();
         var deadline = _time.GetUtcNow() + RouteTimeout;
         var forwarded = (request.Flags & InvokeFlags.Forwarded) != 0;
