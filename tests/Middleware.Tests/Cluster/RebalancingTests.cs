@@ -143,7 +143,8 @@ public sealed class RebalancingTests(ITestOutputHelper output)
             foreach (var key in theirs)
             {
                 Assert.Contains(after[key].Owner!, live);
-                Assert.Equal(heads[key].Epoch, after[key].Epoch); // handed over: no epoch bump yet
+                // Handed over without an epoch bump; the new owner may have claimed it since (a standby it kept takes over warm).
+                Assert.InRange(after[key].Epoch, heads[key].Epoch, heads[key].Epoch + 1);
                 var checkpoint = await store.GetCheckpointAsync($"Account/{key}");
                 Assert.Equal(after[key].LastSeq, checkpoint?.Seq);
             }
