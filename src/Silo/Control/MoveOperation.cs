@@ -19,6 +19,7 @@ namespace Middleware.Silo;
 internal sealed class MoveOperation(SiloOptions options, DirectoryCache directory, ILogger logger)
 {
     private readonly ConcurrentDictionary<string, Task> _moving = new(StringComparer.Ordinal);
+    private int _active;
 
     /// <summary>What one handover came to.</summary>
     public enum Outcome
@@ -34,10 +35,11 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
     }
 
     /// <summary>The handover of <paramref name="componentId"/> running here now, or null: requests wait for it, then route anew.</summary>
-    public Task? Pending(string componentId) => _moving.TryGetValue(componentId, out var moving) ? moving : null;
+    public Task? Pending(string componentId) =>
+        Volatile.Read(ref _active) != 0 && _moving.TryGetValue(componentId, out var moving) ? moving : null; // one read on the hot path when nothing moves
 
     /// <summary>Handovers running now.</summary>
-    public int InProgress => _moving.Count;
+    public int InProgress => Volatile.Read(ref _active);
 
     public async Task<ReplyMessage> HandleAsync(LocalRuntime runtime, ILogStore store, IClusterStore cluster, ClusterMembership? membership, ComponentId target, InvokeMessage request, CancellationToken cancellationToken)
     {
@@ -69,10 +71,20 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
         if (to == self && head?.Owner == self) return (Outcome.Moved, head.Epoch, null);
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        // One handover of a component at a time; a second one waits for the first and then judges afresh.
-        while (!_moving.TryAdd(idText, done.Task))
+        // Counted before the entry exists, so a request that finds the count 0 cannot miss an entry already added.
+        Interlocked.Increment(ref _active);
+        try
         {
-            if (_moving.TryGetValue(idText, out var other)) await other.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // One handover of a component at a time; a second one waits for the first and then judges afresh.
+            while (!_moving.TryAdd(idText, done.Task))
+            {
+                if (_moving.TryGetValue(idText, out var other)) await other.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _active);
+            throw;
         }
 
         try
@@ -114,6 +126,7 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
         finally
         {
             _moving.TryRemove(new KeyValuePair<string, Task>(idText, done.Task));
+            Interlocked.Decrement(ref _active);
             done.TrySetResult();
         }
     }

@@ -145,8 +145,9 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         {
             if (_rebalancer is { } rebalancer) await rebalancer.LeaveAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is StoreUnavailableException or OperationCanceledException or InvalidOperationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Whatever went wrong (the store unreachable, say), the stop goes on: what is left is checkpointed and released.
             logger.LogWarning("Silo {SiloId}: handing components over before leaving failed ({Reason}); they are checkpointed and released instead", options.SiloId, e.Message);
         }
         finally
