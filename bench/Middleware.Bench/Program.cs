@@ -49,6 +49,13 @@ public static class Program
                        --silos N (3)  --store sqlite|sqlite:PATH|postgres:<cs> (required)  --mirroring none|attributed|all
                        --concurrency C (64)  --keys K (1000)  --warmup S (8)  --before S (5)  --duration S (10, after the kill)
                        --checkpoint-every N (1000)  --dead-after-ms MS (silo default)  --json FILE  --seed N (1)
+          rebalance  N silos, C closed loops of Deposit(1) on K accounts; after --warmup (+ up to 5 s measured) a silo
+                     joins under load: the time until it owns its rendezvous share (store heads), the longest gap between
+                     completions and the slowest request meanwhile (all, and of the moved accounts); then SIGTERM it and the
+                     same for its graceful handover back (--leave no skips); lost/duplicated deposits at the end.
+                       --silos N (3, before the join)  --store sqlite|sqlite:PATH|postgres:<cs> (required)  --concurrency C (64)
+                       --keys K (1000)  --warmup S (8)  --rebalance-per-second R (50, every silo)  --leave yes|no (yes)
+                       --json FILE  --seed N (1)
           takeover   One account gets --turns deposits with checkpoints off; SIGKILL its owner; a new Deposit(1) every
                      --probe-interval-ms until one is answered: time from the kill and from the takeover decision.
                        --silos N (3)  --store ... (required)  --mirroring none|attributed|all  --turns N (100000)
@@ -104,6 +111,8 @@ public static class Program
                     return await FailoverScenario.RunFailoverAsync(FailoverOptions.Parse(args[1..], takeover: false)).ConfigureAwait(false);
                 case "takeover":
                     return await FailoverScenario.RunTakeoverAsync(FailoverOptions.Parse(args[1..], takeover: true)).ConfigureAwait(false);
+                case "rebalance":
+                    return await RebalanceScenario.RunAsync(RebalanceOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "activations":
                     return await ActivationsScenario.RunAsync(ActivationsOptions.Parse(args[1..])).ConfigureAwait(false);
                 case "activation-memory":
@@ -122,7 +131,7 @@ public static class Program
                     if (args.Length != 2) throw new UsageException("summarize takes one directory, e.g. `summarize bench/results`.");
                     return Summarizer.Run(args[1]);
                 default:
-                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, failover, takeover, activations, activation-memory, replay, append, echo, micro or summarize (see --help).");
+                    throw new UsageException($"Unknown mode '{args[0]}'; use local, cluster, failover, takeover, rebalance, activations, activation-memory, replay, append, echo, micro or summarize (see --help).");
             }
         }
         catch (HelpRequested)

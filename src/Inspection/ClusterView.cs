@@ -30,6 +30,19 @@ public static class ClusterView
         var owned = heads.Where(h => h.Owner is not null).GroupBy(h => h.Owner!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var live = liveSilos.Select(s => s.SiloId).ToHashSet(StringComparer.Ordinal);
         var byId = heads.ToDictionary(h => h.ComponentId, StringComparer.Ordinal);
+        // The spread: where rendezvous over the live silos places each component, against who owns it.
+        var share = new Dictionary<string, int>(StringComparer.Ordinal);
+        var misplaced = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (liveSilos.Count > 0)
+        {
+            foreach (var head in heads)
+            {
+                var pick = Rendezvous.Pick(head.ComponentId, liveSilos)!.SiloId;
+                share[pick] = share.GetValueOrDefault(pick) + 1;
+                if (head.Owner is { } owner && live.Contains(owner) && owner != pick) misplaced[owner] = misplaced.GetValueOrDefault(owner) + 1;
+            }
+        }
+
         var now = TimeProvider.System.GetUtcNow();
         var mirrors = new Dictionary<string, SiloMirrorShape>(StringComparer.Ordinal);
         foreach (var silo in liveSilos)
@@ -43,7 +56,9 @@ public static class ClusterView
             NoMirror(liveSilos),
             silos.Select(s => new SiloShape(
                 s.SiloId, s.Address, s.HttpAddress, StatusOf(s), Math.Round(s.HeartbeatAge.TotalSeconds, 3), Math.Round(s.DeadAfter.TotalSeconds, 3),
-                s.Activations, owned.GetValueOrDefault(s.SiloId), s.JoinedAt.UtcDateTime, mirrors.GetValueOrDefault(s.SiloId))).ToList());
+                s.Activations, owned.GetValueOrDefault(s.SiloId), s.JoinedAt.UtcDateTime, mirrors.GetValueOrDefault(s.SiloId),
+                s.IsLive ? share.GetValueOrDefault(s.SiloId) : null, misplaced.GetValueOrDefault(s.SiloId))).ToList(),
+            misplaced.Values.Sum());
     }
 
     /// <summary><c>live</c> (active within its window), <c>left</c>, or <c>dead</c> (declared dead, or active but past its window).</summary>

@@ -104,11 +104,14 @@ public sealed record GenerateShape(string Store, int Accounts, long Turns, doubl
 /// <summary>
 /// One silo in <c>cluster status</c>. <c>status</c> is <c>live</c> (active and heartbeating within its window),
 /// <c>dead</c> (missed its window) or <c>left</c> (shut down gracefully); ages and windows are in seconds, by the
-/// store's clock.
+/// store's clock. The spread: <c>rendezvousShare</c> is how many of the store's components rendezvous hashing over the
+/// live silos places on this silo (where rebalancing moves them; null for a silo that is not live), <c>misplaced</c>
+/// how many of those it owns belong elsewhere by that rule (rebalancing is moving them, or they are idle and move when
+/// they next activate).
 /// </summary>
 public sealed record SiloShape(
     string SiloId, string Address, string? HttpAddress, string Status, double HeartbeatAgeSeconds, double DeadAfterSeconds,
-    int Activations, int ComponentsOwned, DateTime JoinedAt, SiloMirrorShape? Mirror);
+    int Activations, int ComponentsOwned, DateTime JoinedAt, SiloMirrorShape? Mirror, int? RendezvousShare = null, int Misplaced = 0);
 
 /// <summary>
 /// A live silo's mirror load in <c>cluster status</c> (null for a silo that is not live). From its answer to
@@ -124,9 +127,10 @@ public sealed record SiloMirrorShape(int? Standbys, int? Diverged, long? MaxLagR
 /// <summary>
 /// <c>cluster status</c>: the silos (live first), how many are live, and how many components the store knows and how
 /// many of them no live silo owns (they are placed on a live silo at their next request). <c>noMirror</c> says why no
-/// component can have a mirror (fewer than two live silos), or is null.
+/// component can have a mirror (fewer than two live silos), or is null. <c>misplaced</c>: components owned by a live silo
+/// other than their rendezvous owner among the live silos (the sum of the silos' <c>misplaced</c>).
 /// </summary>
-public sealed record ClusterStatusShape(string Store, int Live, int Total, int Components, int ComponentsWithoutLiveOwner, string? NoMirror, IReadOnlyList<SiloShape> Silos);
+public sealed record ClusterStatusShape(string Store, int Live, int Total, int Components, int ComponentsWithoutLiveOwner, string? NoMirror, IReadOnlyList<SiloShape> Silos, int Misplaced = 0);
 
 /// <summary>
 /// One standby in <c>mirrors</c>, or a component without one (<c>mirror</c> null, when a component id was asked about).

@@ -64,7 +64,7 @@ public static class TransportExtensions
             var metrics = services.GetService<TransportMetrics>()
                 ?? throw new InvalidOperationException("TransportMetrics is not registered: call services.AddMiddlewareTransport() before listening for the Middleware protocol.");
             var logger = services.GetService<ILoggerFactory>()?.CreateLogger<MiddlewareConnectionHandler>() ?? NullLogger<MiddlewareConnectionHandler>.Instance;
-            var stopping = services.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
+            var stopping = options.StopReading ?? services.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
             var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
             return new MiddlewareConnectionHandler(handler, options, metrics, logger, stopping, time).OnConnectedAsync;
         });

@@ -65,6 +65,13 @@ public sealed class TransportOptions
     /// </summary>
     public int MaxConnections { get; init; } = 4096;
 
+    /// <summary>
+    /// When connections stop reading and close (the host is shutting down). Null (the default): when the host's
+    /// <c>ApplicationStopping</c> fires. A silo gives its own token so it can first hand its components over to other
+    /// silos while its connections still serve (graceful leave), and stop reading only after that.
+    /// </summary>
+    public CancellationToken? StopReading { get; init; }
+
     /// <summary>The largest first frame a not-yet-authenticated peer may make the server buffer.</summary>
     internal const int HandshakeMaxFrameSize = 4096;
 

@@ -18,7 +18,7 @@ internal static class ClusterCommands
     {
         var clusterKey = CliOptions.ClusterKey();
         var adminKeyFile = CliOptions.AdminKeyFile();
-        var status = new Command("status", "List the silos: address, live/dead/left, heartbeat age, activations, components owned, joined at; and each live silo's mirror load and lag.") { clusterKey, adminKeyFile };
+        var status = new Command("status", "List the silos: address, live/dead/left, heartbeat age, activations, components owned, the spread (rendezvous share, misplaced), joined at; and each live silo's mirror load and lag.") { clusterKey, adminKeyFile };
         var tls = new TlsCliOptions();
         tls.AddTo(status);
         status.SetAction(async (parse, ct) =>
@@ -31,16 +31,17 @@ internal static class ClusterCommands
                 return ExitCodes.Ok;
             }
 
-            var table = new Table().AddColumns("silo", "address", "status", "heartbeat age", "window", "activations", "components owned", "joined (UTC)");
+            var table = new Table().AddColumns("silo", "address", "status", "heartbeat age", "window", "activations", "components owned", "rendezvous share", "misplaced", "joined (UTC)");
             foreach (var s in shape.Silos)
             {
                 table.AddRow(Format.Cell(s.SiloId), Format.Cell(s.Address), s.Status, Age(s.HeartbeatAgeSeconds), Age(s.DeadAfterSeconds),
-                    s.Activations.ToString(CultureInfo.InvariantCulture), s.ComponentsOwned.ToString(CultureInfo.InvariantCulture), Format.Text(s.JoinedAt));
+                    s.Activations.ToString(CultureInfo.InvariantCulture), s.ComponentsOwned.ToString(CultureInfo.InvariantCulture),
+                    s.RendezvousShare is { } share ? share.ToString(CultureInfo.InvariantCulture) : "-", s.Misplaced.ToString(CultureInfo.InvariantCulture), Format.Text(s.JoinedAt));
             }
 
             var console = cli.Tables();
             if (shape.Total > 0) console.Write(table);
-            console.WriteLine($"{shape.Live} live of {shape.Total} silo(s); {shape.Components} component(s), {shape.ComponentsWithoutLiveOwner} without a live owner");
+            console.WriteLine($"{shape.Live} live of {shape.Total} silo(s); {shape.Components} component(s), {shape.ComponentsWithoutLiveOwner} without a live owner, {shape.Misplaced} owned away from their rendezvous silo");
             if (shape.Live == 0) return ExitCodes.Ok;
             // Plain lines on the writer itself: Spectre would wrap them at the table width.
             if (shape.NoMirror is { } noMirror) cli.Output.WriteLine($"no mirror: {noMirror}");

@@ -69,7 +69,7 @@ public static class SiloHostingExtensions
         var options = setup.Options;
         var endpoints = setup.Endpoints;
         var address = options.BindAddress;
-        kestrel.ListenMiddleware(address, options.Port, options.TransportOptions(), options.LoadedTls?.Server, listen => endpoints.Protocol = listen);
+        kestrel.ListenMiddleware(address, options.Port, options.TransportOptions(endpoints.StopReading.Token), options.LoadedTls?.Server, listen => endpoints.Protocol = listen);
         kestrel.Listen(address, options.HttpPort, listen =>
         {
             // Plain-text HTTP/1.1: HTTP/2 without TLS would only draw a Kestrel warning at every start.
@@ -92,6 +92,9 @@ public sealed class SiloEndpoints
     }
 
     internal ListenOptions? Protocol { get; set; }
+
+    /// <summary>Fired when the protocol connections should stop reading: after the silo handed its components over (graceful leave).</summary>
+    internal CancellationTokenSource StopReading { get; } = new();
 
     internal ListenOptions? Http { get; set; }
 

@@ -71,6 +71,9 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
             activations = runtime?.ActivationCount ?? 0,
             address = silo.Membership?.Address,
             liveSilos = silo.Membership?.Live.Select(s => s.SiloId).ToArray() ?? [],
+            rebalance = silo.Rebalancer is { } r
+                ? new { perSecond = silo.Options.RebalancePerSecond, misplaced = r.Misplaced, moved = r.Moved, failed = r.Failed, handedOverOnLeave = r.HandedOverOnLeave }
+                : null,
         };
         await response.WriteAsync(JsonSerializer.Serialize(body), response.HttpContext.RequestAborted).ConfigureAwait(false);
     }
@@ -124,6 +127,10 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         text.Append("# HELP middleware_process_gc_pause_seconds_total Time this process was paused for garbage collection.\n");
         text.Append("# TYPE middleware_process_gc_pause_seconds_total counter\n");
         text.Append("middleware_process_gc_pause_seconds_total ").Append(GC.GetTotalPauseDuration().TotalSeconds.ToString("0.######", CultureInfo.InvariantCulture)).Append('\n');
+        Add("middleware_rebalance_moved_total", "counter", "Components this silo moved to their rendezvous owner (rebalancing).", silo.Rebalancer?.Moved ?? 0);
+        Add("middleware_rebalance_failed_total", "counter", "Rebalancing handovers that failed or raced a claim (the component stayed where the store says).", silo.Rebalancer?.Failed ?? 0);
+        Add("middleware_rebalance_misplaced", "gauge", "Live activations here whose rendezvous owner is another silo, at the last scan.", silo.Rebalancer?.Misplaced ?? 0);
+        Add("middleware_rebalance_left_total", "counter", "Components handed over to other silos by a graceful leave.", silo.Rebalancer?.HandedOverOnLeave ?? 0);
         Add("middleware_cluster_rejoins_total", "counter", "Times this silo found itself declared dead and rejoined.", silo.Membership?.Rejoins ?? 0);
         if (runtime is not null)
         {

@@ -106,6 +106,19 @@ public sealed class SiloOptions
     public MirroringMode Mirroring { get; set; } = MirroringMode.Attributed;
 
     /// <summary>
+    /// How many components per second this silo may move to their rendezvous owner among the live silos when the view
+    /// changes (a silo joined) or its load is uneven (rebalancing; each move is the graceful handover of <c>mw move</c>).
+    /// 0 turns rebalancing off. Default 50.
+    /// </summary>
+    public int RebalancePerSecond { get; set; } = 50;
+
+    /// <summary>
+    /// How long a graceful stop may spend handing this silo's components over to the other live silos before it leaves
+    /// (whatever is left is checkpointed and released as before). <see cref="TimeSpan.Zero"/>: no handover. Default 10 s.
+    /// </summary>
+    public TimeSpan LeaveTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// Bytes of durable records the silo buffers per mirror silo while a shipment is in flight. A mirror that falls
     /// further behind gets only how far each log got and catches up from the store (the owner never waits). Default 16 MiB.
     /// </summary>
@@ -197,8 +210,9 @@ public sealed class SiloOptions
     }
 
     /// <summary>The protocol listener's settings these options give.</summary>
-    public Transport.TransportOptions TransportOptions() => new()
+    public Transport.TransportOptions TransportOptions(CancellationToken? stopReading = null) => new()
     {
+        StopReading = stopReading,
         SiloId = SiloId,
         Keys = new Protocol.HandshakeKeys(EffectiveClientKey, EffectiveSiloKey, EffectiveAdminKey),
         MaxConnections = MaxConnections,

@@ -21,6 +21,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     private InDoubtSweeper? _sweeper;
     private MirrorShipper? _shipper;
     private MirrorService? _mirroring;
+    private Rebalancer? _rebalancer;
 
     /// <summary>Routes requests to their owners (any silo is a gateway).</summary>
     public ClusterRouter Router { get; } = new(options, logger, time);
@@ -103,7 +104,13 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         // Turns in doubt that dead silos (or this one, before a restart) left behind are completed without waiting for clients.
         _sweeper = new InDoubtSweeper(runtime, membership, logger);
         _sweeper.Start();
+        // Components move to their rendezvous owner as silos join and leave (--rebalance-per-second), and away before a graceful stop.
+        _rebalancer = new Rebalancer(options, runtime, _store!, (IClusterStore)_store!, Router.Move, membership, logger, time);
+        _rebalancer.Start();
     }
+
+    /// <summary>Rebalancing and the graceful leave's handover, or null before start.</summary>
+    internal Rebalancer? Rebalancer => _rebalancer;
 
     /// <summary>The owner side of mirroring (shipping), or null before start.</summary>
     public MirrorShipper? Shipper => _shipper;
@@ -126,8 +133,28 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         return $"{host}:{bound.Port}";
     }
 
-    /// <inheritdoc />
-    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>
+    /// Graceful stop, first step, while the connections still serve: hands every live activation over to its rendezvous
+    /// owner among the other silos (bounded by <see cref="SiloOptions.LeaveTimeout"/>), so their next requests find a
+    /// checkpointed component already owned by a live silo instead of waiting for this one to be gone; then the protocol
+    /// connections stop reading and drain.
+    /// </summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_rebalancer is { } rebalancer) await rebalancer.LeaveAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whatever went wrong (the store unreachable, say), the stop goes on: what is left is checkpointed and released.
+            logger.LogWarning("Silo {SiloId}: handing components over before leaving failed ({Reason}); they are checkpointed and released instead", options.SiloId, e.Message);
+        }
+        finally
+        {
+            await endpoints.StopReading.CancelAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <inheritdoc />
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -135,6 +162,9 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     /// <inheritdoc />
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
+        // StoppingAsync normally did this already; a host that skipped it still closes the connections.
+        if (!endpoints.StopReading.IsCancellationRequested) await endpoints.StopReading.CancelAsync().ConfigureAwait(false);
+        if (_rebalancer is not null) await _rebalancer.DisposeAsync().ConfigureAwait(false);
         var runtime = Interlocked.Exchange(ref _runtime, null);
         Router.Detach();
         if (_sweeper is not null) await _sweeper.DisposeAsync().ConfigureAwait(false);

@@ -67,6 +67,12 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
     /// <summary>Requests served by this silo's runtime / forwarded to another silo / re-routed after a failed attempt.</summary>
     public (long Served, long Forwarded, long Reroutes) Stats => (Interlocked.Read(ref _served), Interlocked.Read(ref _forwarded), Interlocked.Read(ref _reroutes));
 
+    /// <summary>The graceful handover of <c>mw move</c>, shared with the <see cref="Rebalancer"/>.</summary>
+    internal MoveOperation Move => _move;
+
+    /// <summary>The routing directory (the rebalancer points moved components at their new owner).</summary>
+    internal DirectoryCache Directory => _directory;
+
     /// <summary>Binds the router to the silo's runtime, store and membership (called once at start).</summary>
     public void Attach(LocalRuntime runtime, ILogStore store, IClusterStore cluster)
     {
@@ -195,6 +201,8 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(25 * attempt, 200)), _time, cancellationToken).ConfigureAwait(false);
             }
 
+            // A handover of this component from here is running: wait for it, then route to where it went.
+            if (_move.Pending(idText) is { } moving) await moving.WaitAsync(cancellationToken).ConfigureAwait(false);
             var owner = await _locator.LocateAsync(runtime, store, _membership, target, idText, cancellationToken).ConfigureAwait(false);
             if (owner is null)
             {

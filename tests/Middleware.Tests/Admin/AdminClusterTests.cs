@@ -38,14 +38,19 @@ public sealed class AdminClusterTests : IDisposable
         var run = await _fx.MwOnStore("cluster", "status", "--json");
         Assert.Equal(0, run.Code);
         var doc = JsonDocument.Parse(run.Out).RootElement;
-        Assert.Equal(["store", "live", "total", "components", "componentsWithoutLiveOwner", "noMirror", "silos"], Names(doc));
+        Assert.Equal(["store", "live", "total", "components", "componentsWithoutLiveOwner", "noMirror", "silos", "misplaced"], Names(doc));
         Assert.StartsWith("only one live silo (silo-a)", doc.GetProperty("noMirror").GetString(), StringComparison.Ordinal);
         Assert.Equal(1, doc.GetProperty("live").GetInt32());
         Assert.Equal(3, doc.GetProperty("total").GetInt32());
         Assert.Equal(3, doc.GetProperty("components").GetInt32());
         Assert.Equal(1, doc.GetProperty("componentsWithoutLiveOwner").GetInt32()); // z: its owner is dead
         var silos = doc.GetProperty("silos").EnumerateArray().ToDictionary(s => s.GetProperty("siloId").GetString()!);
-        Assert.Equal(["siloId", "address", "httpAddress", "status", "heartbeatAgeSeconds", "deadAfterSeconds", "activations", "componentsOwned", "joinedAt", "mirror"], Names(silos["silo-a"]));
+        Assert.Equal(["siloId", "address", "httpAddress", "status", "heartbeatAgeSeconds", "deadAfterSeconds", "activations", "componentsOwned", "joinedAt", "mirror", "rendezvousShare", "misplaced"], Names(silos["silo-a"]));
+        // The spread: with one live silo, rendezvous places every component there; z's dead owner has no share.
+        Assert.Equal(3, silos["silo-a"].GetProperty("rendezvousShare").GetInt32());
+        Assert.Equal(0, silos["silo-a"].GetProperty("misplaced").GetInt32());
+        Assert.Equal(JsonValueKind.Null, silos["silo-b"].GetProperty("rendezvousShare").ValueKind);
+        Assert.Equal(0, doc.GetProperty("misplaced").GetInt32());
         // silo-a is live in the table but no process listens at its addresses: its mirror load is unknown, and says why.
         var load = silos["silo-a"].GetProperty("mirror");
         Assert.Equal(["standbys", "diverged", "maxLagRecords", "maxLagMs", "mirroredComponents", "lastShipLagMs", "error"], Names(load));
@@ -84,7 +89,7 @@ public sealed class AdminClusterTests : IDisposable
         await _fx.WriteBankAsync();
         var run = await _fx.MwOnStore("cluster", "status");
         Assert.Equal(0, run.Code);
-        Assert.Equal("0 live of 0 silo(s); 3 component(s), 3 without a live owner", run.Out.Trim());
+        Assert.Equal("0 live of 0 silo(s); 3 component(s), 3 without a live owner, 0 owned away from their rendezvous silo", run.Out.Trim());
     }
 
     [Fact]

@@ -18,6 +18,21 @@ public sealed class SiloOptionsTests
         Assert.Equal(64, options.Runtime.MaxBatchSize);
     }
 
+    [Fact]
+    public void Rebalancing_rate_and_leave_timeout_are_read_and_a_negative_one_is_refused_naming_the_fix()
+    {
+        Assert.Equal(50, Read().RebalancePerSecond);
+        Assert.Equal(TimeSpan.FromSeconds(10), Read().LeaveTimeout);
+        var options = Read("--rebalance-per-second", "0", "--leave-timeout-ms", "2500");
+        Assert.Equal(0, options.RebalancePerSecond);
+        Assert.Equal(TimeSpan.FromMilliseconds(2500), options.LeaveTimeout);
+        var rate = Assert.Throws<SiloOptionsException>(() => Read("--rebalance-per-second", "-1"));
+        Assert.Contains("MIDDLEWARE_REBALANCE_PER_SECOND", rate.Message);
+        Assert.Contains("0 to turn rebalancing off", rate.Message);
+        var leave = Assert.Throws<SiloOptionsException>(() => Read("--leave-timeout-ms", "-5"));
+        Assert.Contains("--leave-timeout-ms", leave.Message);
+    }
+
     [Theory]
     [InlineData("--checkpoint-every", "0", "MIDDLEWARE_CHECKPOINT_EVERY")]
     [InlineData("--checkpoint-interval-ms", "0", "MIDDLEWARE_CHECKPOINT_INTERVAL_MS")]

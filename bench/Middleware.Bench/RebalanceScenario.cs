@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using System.Globalization;
+using Bank;
+using Bank.Cluster;
+using Middleware.Client;
+using Middleware.Core;
+using Middleware.Grains;
+using Middleware.Recovery.Storage;
+using Middleware.Recovery.Stores;
+
+namespace Middleware.Bench;
+
+/// <summary>Settings of the <c>rebalance</c> scenario.</summary>
+public sealed record RebalanceOptions(
+    string Store,
+    string StoreKind,
+    string? TempDb,
+    int Silos,
+    int Concurrency,
+    int Keys,
+    double WarmupSeconds,
+    int RebalancePerSecond,
+    bool Leave,
+    string? JsonPath,
+    int Seed)
+{
+    private static readonly string[] Known = ["--store", "--silos", "--concurrency", "--keys", "--warmup", "--rebalance-per-second", "--leave", "--json", "--seed"];
+
+    public static RebalanceOptions Parse(string[] args)
+    {
+        var f = new FlagReader(args, Known);
+        var (store, kind, temp) = ClusterOptions.ParseStore(f);
+        if (kind == "memory") throw new UsageException("--store memory is one process; rebalancing needs silos sharing a store: --store sqlite, sqlite:PATH or postgres:<cs>.");
+        var silos = f.PositiveInt("--silos", 3);
+        if (silos is < 1 or > 15) throw new UsageException($"--silos is {silos}; give the silos before the join, 1 to 15 (default 3).");
+        var leave = (f.String("--leave") ?? "yes").ToLowerInvariant() switch
+        {
+            "yes" or "true" or "on" => true,
+            "no" or "false" or "off" => false,
+            var other => throw new UsageException($"--leave is '{other}'; use yes (after the join, SIGTERM the joined silo and measure its handover) or no."),
+        };
+        return new RebalanceOptions(store, kind, temp, silos, f.PositiveInt("--concurrency", 64), f.PositiveInt("--keys", 1000),
+            f.PositiveSeconds("--warmup", 8, allowZero: true), f.PositiveInt("--rebalance-per-second", 50),
+            leave, f.OutputFile("--json"), f.PositiveInt("--seed", 1, allowZero: true));
+    }
+}
+
+/// <summary>
+/// <c>rebalance</c>: N silo processes, C closed loops of <c>Deposit(1)</c> on K accounts; after the warm-up a silo
+/// joins under load and receives its rendezvous share. Reports the time from its start until it owns its share (by
+/// the store's heads against rendezvous over the live silos), the longest gap between successive completions, the
+/// slowest request during the move (overall and of the moved accounts), throughput before and during; then (unless
+/// <c>--leave no</c>) SIGTERMs the joined silo and reports the same for its graceful handover back. Last, every
+/// account's balance against the deposits acknowledged on it (lost/duplicated).
+/// </summary>
+internal static class RebalanceScenario
+{
+    private static readonly string AccountType = ComponentInterface.TypeNameOf(typeof(IAccount));
+
+    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+
+    private readonly record struct Completion(long Start, long End, int Key);
+
+    private sealed class Worker(int index, int seed) : LoopCounters
+    {
+        public List<Completion> Completions { get; } = new(1 << 16);
+
+        public async Task RunAsync(MiddlewareClient client, string[] keys, long[] acked, ReadOnlyMemory<byte> depositArgs, RunControl control)
+        {
+            var random = new Random(unchecked((seed * 1_000_003) + index));
+            while (!control.Stop)
+            {
+                var k = random.Next(keys.Length);
+                var start = Stopwatch.GetTimestamp();
+                var ok = false;
+                try
+                {
+                    var reply = await client.InvokeAsync(new ComponentId(AccountType, keys[k]), nameof(IAccount.Deposit), depositArgs).ConfigureAwait(false);
+                    if (reply.IsError) throw new InvalidOperationException($"Deposit on {keys[k]} answered an error: {reply}");
+                    ok = true;
+                    Interlocked.Increment(ref acked[k]);
+                    lock (Completions) Completions.Add(new Completion(start, Stopwatch.GetTimestamp(), k));
+                }
+                catch (Exception e)
+                {
+                    Failed(e);
+                }
+
+                Done(start, ok, control);
+            }
+        }
+    }
+
+    /// <summary>What one phase (join or leave) came to.</summary>
+    private sealed record Phase(double SettledMs, int Share, int Misplaced, double LongestGapMs, double SlowestMs, double SlowestMovedMs, double P99Ms, int Requests, double ThroughputPerS, int Moved);
+
+    public static async Task<int> RunAsync(RebalanceOptions o)
+    {
+        var nonce = Guid.NewGuid().ToString("N")[..6];
+        var keys = Enumerable.Range(1, o.Keys).Select(i => $"r{nonce}-{LocalScenario.KeyOf(i)}").ToArray();
+        var index = keys.Select((k, i) => (Id: new ComponentId(AccountType, k).ToString(), i)).ToDictionary(p => p.Id, p => p.i, StringComparer.Ordinal);
+        Console.Error.WriteLine($"rebalance: silos={o.Silos}+1 store={o.StoreKind} concurrency={o.Concurrency} keys={o.Keys} warmup={o.WarmupSeconds}s rate={o.RebalancePerSecond}/s leave={o.Leave}");
+        try
+        {
+            var ledger = $"sqlite:{Path.Combine(Path.GetTempPath(), $"middleware-bench-ledger-{Environment.ProcessId}.db")}";
+            await using var cluster = await SiloLauncher.StartAsync(new SiloLaunchOptions
+            {
+                Store = o.Store,
+                Count = o.Silos,
+                Components = [SiloBuild.LocateBankComponents()],
+                ExtraArgs = ["--rebalance-per-second", o.RebalancePerSecond.ToString(CultureInfo.InvariantCulture)],
+                Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = ledger },
+            }).ConfigureAwait(false);
+            await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = [.. cluster.Gateways], ClientName = "bench-rebalance" }).ConfigureAwait(false);
+            await Parallel.ForEachAsync(keys, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (key, _) => await client.GetComponent<IAccount>(key).Balance().ConfigureAwait(false)).ConfigureAwait(false);
+
+            var acked = new long[keys.Length];
+            var control = new RunControl();
+            var workers = Enumerable.Range(0, o.Concurrency).Select(w => new Worker(w, o.Seed)).ToArray();
+            var depositArgs = ComponentInterface.Of(typeof(IAccount)).Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], ComponentJson.Default);
+            var tasks = workers.Select(w => Task.Run(() => w.RunAsync(client, keys, acked, depositArgs, control))).ToArray();
+            await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds)).ConfigureAwait(false);
+            control.MeasureStart = Stopwatch.GetTimestamp();
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(5, o.WarmupSeconds))).ConfigureAwait(false);
+            var cpuBefore = HostCpu.Read();
+            var loadBefore = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+
+            // The join: a silo more, under load.
+            var joinId = $"silo-{o.Silos + 1}";
+            var joinAt = Stopwatch.GetTimestamp();
+            await cluster.StartSiloAsync(joinId).ConfigureAwait(false);
+            var join = await SettleAsync(o, joinAt, joinId, expectOwns: true, index, workers, cluster).ConfigureAwait(false);
+            var cpuJoin = HostCpu.Read();
+            Phase? leave = null;
+            if (o.Leave)
+            {
+                var leaveAt = Stopwatch.GetTimestamp();
+                var stopping = cluster[joinId].StopAsync(TimeSpan.FromSeconds(30));
+                leave = await SettleAsync(o, leaveAt, joinId, expectOwns: false, index, workers, cluster).ConfigureAwait(false);
+                await stopping.ConfigureAwait(false);
+            }
+
+            control.Stop = true;
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+
+            long lost = 0, duplicated = 0;
+            var balances = new long[keys.Length];
+            await Parallel.ForEachAsync(Enumerable.Range(0, keys.Length), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, _) =>
+                balances[i] = await client.GetComponent<IAccount>(keys[i]).Balance().ConfigureAwait(false)).ConfigureAwait(false);
+            for (var i = 0; i < keys.Length; i++)
+            {
+                if (balances[i] < acked[i]) lost += acked[i] - balances[i];
+                else duplicated += balances[i] - acked[i];
+            }
+
+            var failed = workers.Sum(w => w.TotalErrors);
+            var before = Before(workers, control.MeasureStart, joinAt);
+            var firstError = workers.Select(w => w.FirstError).FirstOrDefault(e => e is not null);
+            var report = new JsonReport()
+                .Add("scenario", "rebalance")
+                .Add("store", o.StoreKind)
+                .Add("silos_before_join", o.Silos)
+                .Add("concurrency", o.Concurrency)
+                .Add("keys", o.Keys)
+                .Add("rebalance_per_second", o.RebalancePerSecond)
+                .Add("join_share", join.Share)
+                .Add("join_settled_ms", join.SettledMs)
+                .Add("join_misplaced_left", join.Misplaced)
+                .Add("join_moved", join.Moved)
+                .Add("join_longest_gap_ms", join.LongestGapMs)
+                .Add("join_slowest_request_ms", join.SlowestMs)
+                .Add("join_slowest_moved_request_ms", join.SlowestMovedMs)
+                .Add("join_p99_ms", join.P99Ms)
+                .Add("join_throughput_per_s", join.ThroughputPerS)
+                .Add("leave_settled_ms", leave?.SettledMs)
+                .Add("leave_longest_gap_ms", leave?.LongestGapMs)
+                .Add("leave_slowest_request_ms", leave?.SlowestMs)
+                .Add("leave_slowest_moved_request_ms", leave?.SlowestMovedMs)
+                .Add("leave_p99_ms", leave?.P99Ms)
+                .Add("leave_throughput_per_s", leave?.ThroughputPerS)
+                .Add("throughput_before_join_per_s", before.PerSecond)
+                .Add("before_join_longest_gap_ms", before.LongestGapMs)
+                .Add("before_join_slowest_request_ms", before.SlowestMs)
+                .Add("before_join_p99_ms", before.P99Ms)
+                .Add("host_cpu_cores_busy_during_join", HostCpu.CoresBusy(cpuBefore, cpuJoin, join.SettledMs / 1000))
+                .Add("load_average_at_join", loadBefore)
+                .Add("acknowledged_total", acked.Sum())
+                .Add("lost", lost)
+                .Add("duplicated", duplicated)
+                .Add("failed_requests", failed)
+                .Add("first_error", firstError)
+                .Add("utc", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+            if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
+            Console.WriteLine(
+                $"rebalance silos={o.Silos}+1 store={o.StoreKind} c={o.Concurrency} keys={o.Keys} rate={o.RebalancePerSecond}/s (load {loadBefore}): " +
+                $"before the join: longest gap {before.LongestGapMs:F0} ms, slowest request {before.SlowestMs:F0} ms, p99 {before.P99Ms:F1} ms, {before.PerSecond:F0} req/s; " +
+                $"join: share {join.Share} owned after {join.SettledMs:F0} ms ({join.Misplaced} misplaced left), longest gap {join.LongestGapMs:F0} ms, slowest request {join.SlowestMs:F0} ms (moved accounts {join.SlowestMovedMs:F0} ms), p99 {join.P99Ms:F1} ms, {join.ThroughputPerS:F0} req/s" +
+                (leave is null ? "" : $"; leave: handed back after {leave.SettledMs:F0} ms, longest gap {leave.LongestGapMs:F0} ms, slowest request {leave.SlowestMs:F0} ms (moved {leave.SlowestMovedMs:F0} ms), p99 {leave.P99Ms:F1} ms") +
+                $"; acknowledged {acked.Sum()}, lost {lost}, duplicated {duplicated}, failed {failed}" + (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
+            if (firstError is not null) Console.Error.WriteLine($"error: {failed} requests failed; first: {firstError}");
+            return lost + duplicated + failed == 0 ? 0 : 1;
+        }
+        catch (Exception e) when (e is SiloStartException or ClientConnectException or TimeoutException or FileNotFoundException)
+        {
+            Console.Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
+        finally
+        {
+            ClusterScenario.DeleteTemp(o.TempDb);
+        }
+    }
+
+    /// <summary>The same client-side figures over a window before the join: the baseline of this (loaded) machine.</summary>
+    private static (double PerSecond, double LongestGapMs, double SlowestMs, double P99Ms) Before(Worker[] workers, long from, long to)
+    {
+        var completions = new List<Completion>();
+        foreach (var w in workers)
+            lock (w.Completions) completions.AddRange(w.Completions.Where(c => c.End >= from && c.End < to));
+        completions.Sort((a, b) => a.End.CompareTo(b.End));
+        long longestGap = 0, previous = from;
+        foreach (var c in completions)
+        {
+            longestGap = Math.Max(longestGap, c.End - previous);
+            previous = c.End;
+        }
+
+        var latencies = completions.Select(c => Ms(c.End - c.Start)).Order().ToArray();
+        var p99 = latencies.Length == 0 ? double.NaN : latencies[Math.Min(latencies.Length - 1, (int)(latencies.Length * 0.99))];
+        return (completions.Count / ((to - from) / (double)Stopwatch.Frequency), Ms(longestGap), latencies.DefaultIfEmpty(0).Max(), p99);
+    }
+
+    /// <summary>
+    /// Polls the store until the joined silo owns exactly its rendezvous share (<paramref name="expectOwns"/>) or, for the
+    /// leave, owns nothing and no live silo owns a component away from its rendezvous owner; then measures the client
+    /// side from <paramref name="at"/> to then (at least 2 s more, to catch the last moves' first requests).
+    /// </summary>
+    private static async Task<Phase> SettleAsync(RebalanceOptions o, long at, string siloId, bool expectOwns, Dictionary<string, int> index, Worker[] workers, SiloLauncher cluster)
+    {
+        await using var store = await LogStores.OpenAsync(o.Store).ConfigureAwait(false);
+        var cluster2 = (IClusterStore)store;
+        var deadline = at + (long)(120 * Stopwatch.Frequency);
+        int share = 0, misplaced = -1;
+        var moved = new HashSet<int>();
+        Dictionary<int, string?>? firstOwners = null;
+        long settledAt;
+        while (true)
+        {
+            var live = (await cluster2.ListSilosAsync().ConfigureAwait(false)).Where(s => s.IsLive && (expectOwns || s.SiloId != siloId)).ToList();
+            var heads = (await store.ListComponentsAsync().ConfigureAwait(false)).Where(h => index.ContainsKey(h.ComponentId)).ToList();
+            firstOwners ??= heads.ToDictionary(h => index[h.ComponentId], h => h.Owner);
+            foreach (var h in heads)
+                if (firstOwners.TryGetValue(index[h.ComponentId], out var was) && was != h.Owner) moved.Add(index[h.ComponentId]);
+            share = heads.Count(h => Rendezvous.Pick(h.ComponentId, live)?.SiloId == siloId);
+            misplaced = heads.Count(h => h.Owner is { } owner && live.Any(s => s.SiloId == owner) && Rendezvous.Pick(h.ComponentId, live)?.SiloId != owner);
+            var owned = heads.Count(h => h.Owner == siloId);
+            var done = live.Any(s => s.SiloId == siloId) == expectOwns && misplaced == 0 && (expectOwns ? owned == share && share > 0 : owned == 0);
+            if (done)
+            {
+                settledAt = Stopwatch.GetTimestamp();
+                break;
+            }
+
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                settledAt = Stopwatch.GetTimestamp();
+                Console.Error.WriteLine($"  {(expectOwns ? "join" : "leave")}: not settled after 120 s: {misplaced} misplaced, {owned} owned by {siloId}, share {share}");
+                break;
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        // The first requests of the last moved accounts land shortly after: keep measuring a little longer.
+        var until = Math.Max(settledAt, at) + (long)(2 * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < until) await Task.Delay(50).ConfigureAwait(false);
+        var completions = new List<Completion>();
+        foreach (var w in workers)
+            lock (w.Completions) completions.AddRange(w.Completions.Where(c => c.End > at && c.End <= until));
+        completions.Sort((a, b) => a.End.CompareTo(b.End));
+        long longestGap = 0, previous = at;
+        foreach (var c in completions)
+        {
+            longestGap = Math.Max(longestGap, c.End - previous);
+            previous = c.End;
+        }
+
+        var latencies = completions.Select(c => Ms(c.End - c.Start)).Order().ToArray();
+        var p99 = latencies.Length == 0 ? double.NaN : latencies[Math.Min(latencies.Length - 1, (int)(latencies.Length * 0.99))];
+        var slowest = latencies.DefaultIfEmpty(0).Max();
+        var slowestMoved = completions.Where(c => moved.Contains(c.Key)).Select(c => Ms(c.End - c.Start)).DefaultIfEmpty(0).Max();
+        var seconds = (until - at) / (double)Stopwatch.Frequency;
+        return new Phase(Ms(settledAt - at), share, misplaced, Ms(longestGap), slowest, slowestMoved, p99, completions.Count, completions.Count / seconds, moved.Count);
+    }
+}
