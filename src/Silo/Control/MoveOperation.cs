@@ -34,6 +34,9 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
         Raced,
     }
 
+    /// <summary>Whether any handover runs here now (the router's fast path for live activations steps aside then).</summary>
+    public bool AnyPending => Volatile.Read(ref _active) != 0;
+
     /// <summary>The handover of <paramref name="componentId"/> running here now, or null: requests wait for it, then route anew.</summary>
     public Task? Pending(string componentId) =>
         Volatile.Read(ref _active) != 0 && _moving.TryGetValue(componentId, out var moving) ? moving : null; // one read on the hot path when nothing moves

@@ -162,7 +162,8 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
 
         // The common case, a live activation here: one call into the runtime, no owner lookup, no id text. Anything but a
         // reply (the activation broke, was fenced or moved meanwhile) takes the general path below with the same request.
-        if ((request.Flags & (InvokeFlags.Control | InvokeFlags.Outcome)) == 0 && runtime.IsActive(target))
+        // While a handover runs here (mw move, rebalancing) every request takes the general path, which waits for it.
+        if ((request.Flags & (InvokeFlags.Control | InvokeFlags.Outcome)) == 0 && !_move.AnyPending && runtime.IsActive(target))
         {
             Interlocked.Increment(ref _served);
             try
