@@ -10,25 +10,31 @@ namespace Middleware.Recovery.Postgres;
 /// transaction, committed (and, with <c>synchronous_commit=on</c>, flushed) when it ends. It fits a call whose groups
 /// each name a different component and are self-consistent (<see cref="AppendRules.IsSelfConsistent"/>: records with
 /// consecutive seqs, a checkpoint no later than the last one): then a group is accepted exactly when its component's
-/// locked head has the group's epoch and the seq just before its first record, which one join can decide. Every other
+/// head has the group's epoch and the seq just before its first record, which one conditional UPDATE decides. Every other
 /// shape goes through <see cref="PostgresAppend"/>'s two round trips and <see cref="AppendPlan"/>.
 /// <para>
-/// Inside the statement: the heads are locked <c>FOR UPDATE</c> in id order (<c>h</c>, materialized, so the lock order
-/// is the same as the two-round-trip path's and two appends sharing components queue instead of deadlocking; a locking
-/// read under READ COMMITTED returns the newest committed version of each row), the groups that pass the fence are
-/// joined against those locked rows (<c>ok</c>), and the head update and the inserts take only those. The statement
-/// returns only the refused groups with the head it saw (none in the common case), and the caller classifies them as
-/// the reference store does: no row or another epoch is <see cref="AppendStatus.Fenced"/>, another seq
-/// <see cref="AppendStatus.SeqConflict"/>.
+/// Inside the statement: one conditional UPDATE of the heads is the fence, the seq check and the head pointer at once
+/// (like the SQLite store's), and the inserts take only the components it changed. The UPDATE's row locks are the
+/// transaction's; the groups are sent sorted by id so that two appends sharing components (only ever an old and a new
+/// owner in two processes) lock in the same order as a rule, and a deadlock, should the plan differ, is broken by the
+/// server by failing one of them, which its caller treats as not durable. No row is locked twice (no SELECT ... FOR
+/// UPDATE before the UPDATE), which saves a lock record in the WAL per component. The statement returns only the
+/// refused groups with the head as of its snapshot, and the caller classifies them as the reference store does: no row
+/// or another epoch is <see cref="AppendStatus.Fenced"/>, the same epoch with another last seq
+/// <see cref="AppendStatus.SeqConflict"/>; a head that matched in the snapshot but not when the UPDATE reached it was
+/// changed by a claim in between (nothing else changes a head of this epoch while its owner's append is in flight), so
+/// it is fenced.
 /// </para>
 /// </summary>
 internal static class PostgresOneStatementAppend
 {
     private const string Fence =
-        "WITH h AS MATERIALIZED (SELECT id, epoch, last_seq FROM components WHERE id = ANY($1) ORDER BY id FOR UPDATE), " +
-        "g AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS g(id, e, x, l, cp)), " +
-        "ok AS MATERIALIZED (SELECT g.id, g.l, g.cp FROM g JOIN h ON h.id = g.id AND h.epoch = g.e AND h.last_seq = g.x), " +
-        "up AS (UPDATE components AS c SET last_seq = ok.l, checkpoint_seq = GREATEST(c.checkpoint_seq, ok.cp), updated_at = now() FROM ok WHERE c.id = ok.id), " +
+        "WITH g AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS g(id, e, x, l, cp)), " +
+        // The fence: a row changes exactly when its epoch and last seq are what the group expects. Under READ COMMITTED
+        // an UPDATE that meets a row another transaction is changing waits for it and re-checks the WHERE on the newest
+        // version, so a claim that committed first fences the group and one that comes later waits for this commit.
+        "ok AS (UPDATE components AS c SET last_seq = g.l, checkpoint_seq = GREATEST(c.checkpoint_seq, g.cp), updated_at = now() " +
+        "FROM g WHERE c.id = g.id AND c.epoch = g.e AND c.last_seq = g.x RETURNING c.id), " +
         // now() is the transaction's start time: one commit time for the whole call, from the server's clock.
         "lg AS (INSERT INTO log(component, seq, epoch, kind, committed_at, payload) " +
         "SELECT r.c, r.s, r.e, r.k, now(), r.p FROM unnest($6::text[], $7::bigint[], $8::bigint[], $9::smallint[], $10::bytea[]) AS r(c, s, e, k, p) " +
@@ -44,7 +50,8 @@ internal static class PostgresOneStatementAppend
         "WHERE d.c IN (SELECT id FROM ok) " +
         "ON CONFLICT (component, request_id) DO UPDATE SET seq = excluded.seq, args_hash = excluded.args_hash, reply = excluded.reply, created_at = excluded.created_at)";
 
-    private const string Refused = " SELECT g.id, h.epoch, h.last_seq FROM g LEFT JOIN h ON h.id = g.id WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.id = g.id)";
+    // The refused groups with the head as of the statement's snapshot (no row: never claimed).
+    private const string Refused = " SELECT g.id, c.epoch, c.last_seq FROM g LEFT JOIN components c ON c.id = g.id WHERE g.id NOT IN (SELECT id FROM ok)";
 
     private const string WithoutCheckpoints = Fence + Refused;
 
@@ -94,8 +101,8 @@ internal static class PostgresOneStatementAppend
         {
             var g = groups[i];
             statuses[i] = refused is null || !refused.TryGetValue(g.ComponentId, out var head) ? AppendStatus.Ok
-                : head is not { } h || h.Epoch != g.Epoch ? AppendStatus.Fenced
-                : AppendStatus.SeqConflict;
+                : head is { } h && h.Epoch == g.Epoch && h.LastSeq != g.Records[0].Seq - 1 ? AppendStatus.SeqConflict
+                : AppendStatus.Fenced;
         }
 
         return statuses;
@@ -105,9 +112,12 @@ internal static class PostgresOneStatementAppend
     {
         var n = groups.Count;
         var (ids, epochs, expected, last, checkpoint) = (new string[n], new long[n], new long[n], new long[n], new long[n]);
+        var byId = new AppendGroup[n];
+        for (var i = 0; i < n; i++) byId[i] = groups[i];
+        if (n > 1) Array.Sort(byId, static (a, b) => string.CompareOrdinal(a.ComponentId, b.ComponentId));
         for (var i = 0; i < n; i++)
         {
-            var g = groups[i];
+            var g = byId[i];
             (ids[i], epochs[i], expected[i], last[i], checkpoint[i]) = (g.ComponentId, g.Epoch, g.Records[0].Seq - 1, g.Records[^1].Seq, g.Checkpoint?.Seq ?? 0);
         }
 
