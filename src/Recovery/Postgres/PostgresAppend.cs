@@ -6,7 +6,9 @@ using NpgsqlTypes;
 namespace Middleware.Recovery.Postgres;
 
 /// <summary>
-/// One append call = one transaction on its own pooled connection, in two round trips:
+/// One append call = one transaction on its own pooled connection. The common call (each group a different component,
+/// self-consistent) is one statement in one round trip: <see cref="PostgresOneStatementAppend"/>. Any other shape
+/// (several groups of one component, a checkpoint-only group, seqs with gaps) takes two round trips, decided in code:
 /// <list type="number">
 /// <item><c>BEGIN</c> and <c>SELECT ... FOR UPDATE</c> of the components' heads, in id order: the rows stay
 /// locked until commit, so the epoch and seq checks made on them hold when the rows are written, also
@@ -43,6 +45,8 @@ internal static class PostgresAppend
     public static async Task<AppendStatus[]> RunAsync(NpgsqlDataSource source, IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
     {
         if (groups.Count == 0) return [];
+        if (PostgresOneStatementAppend.Fits(groups))
+            return await PostgresOneStatementAppend.RunAsync(source, groups, cancellationToken).ConfigureAwait(false);
         await using var connection = await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
