@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using Middleware.Core;
 using Middleware.Protocol;
 using Polly;
 using Polly.Retry;
@@ -20,11 +21,12 @@ public sealed partial class MiddlewareClient
     /// sweep, set to <see cref="MiddlewareClientOptions.AttemptTimeout"/>); only a call whose first attempt did not end in a
     /// final reply enters the pipeline, which takes that first outcome as its own first attempt and retries from there.
     /// </summary>
-    private async Task<ReplyMessage> SendAsync(InvokeMessage message, CancellationToken cancellationToken)
+    private async Task<ReplyMessage> SendAsync(InvokeMessage message, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var call = new CallState(this, message, cancellationToken);
-        if (!_directFirstAttempt) return await SendWithRetriesAsync(call, 0, cancellationToken).ConfigureAwait(false);
+        var call = new CallState(this, message, cancellationToken) { Timeout = timeout ?? _options.RequestTimeout };
+        if (!_directFirstAttempt || (timeout is { } given && given != Timeout.InfiniteTimeSpan && given < _directFirstAttemptMinimum))
+            return await SendWithRetriesAsync(call, 0, cancellationToken).ConfigureAwait(false);
         var started = Stopwatch.GetTimestamp();
         try
         {
@@ -45,7 +47,7 @@ public sealed partial class MiddlewareClient
     {
         var message = call.Message;
         // The deadline bounds every call, with or without a caller's token; either one (or disposal) ends the retries.
-        var timeout = _options.RequestTimeout;
+        var timeout = call.Timeout;
         if (timeout != Timeout.InfiniteTimeSpan && started != 0)
             timeout = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, (timeout - Stopwatch.GetElapsedTime(started)).Ticks));
         using var deadline = timeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(timeout);
@@ -68,6 +70,22 @@ public sealed partial class MiddlewareClient
 
             if (deadline is { IsCancellationRequested: true })
             {
+                // Settle the id through the outcome protocol, as a component call's deadline does: the real reply if it
+                // committed meanwhile, else a durable fence (it never runs) and CallTimeoutException. When the owner cannot
+                // be reached within SettleTimeout either, the answer stays "may or may not have run".
+                if (await TrySettleAsync(message, cancellationToken).ConfigureAwait(false) is { } settled)
+                {
+                    if (settled.Status == ReplyStatus.Error && settled.ErrorType == RequestOutcome.FencedErrorType)
+                    {
+                        throw new CallTimeoutException(
+                            $"Request {message.RequestId} ({Describe(message)}) got no final answer within its deadline ({call.Timeout}); the client then settled it " +
+                            "through the outcome protocol: it had not committed, and its id is now fenced, so it will never run. Send the operation again (a new " +
+                            "request id) if it is still wanted, or give calls more time (MiddlewareClientOptions.RequestTimeout, or GetComponent<T>(key, timeout)).");
+                    }
+
+                    return settled;
+                }
+
                 ClientTelemetry.Unavailable(_logger, message.RequestId, Describe(message), call.Attempts, call.LastCause ?? "no final answer within the request timeout");
                 throw new TimeoutException(
                     $"Request {message.RequestId} ({Describe(message)}) got no final answer within MiddlewareClientOptions.RequestTimeout ({_options.RequestTimeout}) " +
@@ -81,6 +99,27 @@ public sealed partial class MiddlewareClient
         {
             ClientTelemetry.Unavailable(_logger, message.RequestId, Describe(message), call.Attempts, call.LastCause ?? Describe(e));
             throw new ClusterUnavailableException(message.RequestId, call.Attempts, call.LastCause ?? Describe(e), e);
+        }
+    }
+
+    /// <summary>
+    /// After a call's deadline: asks the component's owner for the call's outcome, for at most
+    /// <see cref="MiddlewareClientOptions.SettleTimeout"/>. Returns the owner's answer (the recorded reply, or the fenced
+    /// error), or null when it could not be had (settling off, an outcome or control message, the owner unreachable).
+    /// </summary>
+    private async Task<ReplyMessage?> TrySettleAsync(InvokeMessage message, CancellationToken cancellationToken)
+    {
+        if (_options.SettleTimeout <= TimeSpan.Zero || (message.Flags & (InvokeFlags.Outcome | InvokeFlags.Control)) != 0 || cancellationToken.IsCancellationRequested)
+            return null;
+        var query = new InvokeMessage(message.ComponentType, message.Key, "$outcome", message.RequestId, message.SessionId, null, ReadOnlyMemory<byte>.Empty, InvokeFlags.Outcome);
+        try
+        {
+            ClientTelemetry.CountRetry("settle");
+            return await SendWithRetriesAsync(new CallState(this, query, cancellationToken) { Timeout = _options.SettleTimeout }, 0, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or ClusterUnavailableException && !cancellationToken.IsCancellationRequested)
+        {
+            return null;
         }
     }
 
@@ -247,6 +286,9 @@ public sealed partial class MiddlewareClient
         public MiddlewareClient Client { get; } = client;
 
         public InvokeMessage Message { get; } = message;
+
+        /// <summary>The call's deadline: the per-call timeout, else <see cref="MiddlewareClientOptions.RequestTimeout"/>.</summary>
+        public TimeSpan Timeout { get; init; } = client._options.RequestTimeout;
 
         /// <summary>The whole call's token (deadline, caller, disposal); an attempt's own token also has the attempt timeout.</summary>
         public CancellationToken CallToken { get; set; } = callToken;

@@ -23,6 +23,7 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
     private readonly ConcurrentDictionary<(string Type, string Key), PeerConnection> _owners = new();
     private readonly ResiliencePipeline<ReplyMessage> _pipeline;
     private readonly bool _directFirstAttempt;
+    private readonly TimeSpan _directFirstAttemptMinimum;
     private readonly SessionIds _ids;
     private readonly SessionProofs _proofs;
     private readonly CancellationTokenSource _disposing = new();
@@ -54,7 +55,8 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
         // A first attempt without the pipeline ends by the connection's sweep, up to one sweep period late: it goes out
         // directly only when that cannot outlast the call's deadline.
         var sweepPeriod = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, Math.Max(TimeSpan.FromMilliseconds(10).Ticks, options.AttemptTimeout.Ticks / 4)));
-        _directFirstAttempt = options.RequestTimeout == Timeout.InfiniteTimeSpan || options.RequestTimeout >= options.AttemptTimeout + sweepPeriod;
+        _directFirstAttemptMinimum = options.AttemptTimeout + sweepPeriod;
+        _directFirstAttempt = options.RequestTimeout == Timeout.InfiniteTimeSpan || options.RequestTimeout >= _directFirstAttemptMinimum;
         _ids = new SessionIds(this);
         _proofs = new SessionProofs(this);
     }
@@ -162,9 +164,23 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
         ComponentProxy.Create<T>(inv => InvokeAsync(inv, cancellationToken), key, NextRequestId, SessionId);
 
     /// <summary>
+    /// As <see cref="GetComponent{T}(string, CancellationToken)"/>, with <paramref name="timeout"/> as every call's deadline
+    /// instead of <see cref="MiddlewareClientOptions.RequestTimeout"/>. Past it the client settles the request through the
+    /// outcome protocol: its real reply if it committed meanwhile, else it is fenced for good and the call throws
+    /// <see cref="CallTimeoutException"/>.
+    /// </summary>
+    public T GetComponent<T>(string key, TimeSpan timeout, CancellationToken cancellationToken = default)
+        where T : IRecoverableComponent
+    {
+        if (timeout != Timeout.InfiniteTimeSpan && timeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A call's timeout must be positive (or Timeout.InfiniteTimeSpan); give the time a call may take, retries included.");
+        return ComponentProxy.Create<T>(inv => InvokeAsync(inv with { Timeout = timeout }, cancellationToken), key, NextRequestId, SessionId);
+    }
+
+    /// <summary>
     /// A typed proxy whose calls all use <paramref name="requestId"/>: one request, which a later process can resend (for
     /// example after a crash) and get its single outcome. <paramref name="cancellationToken"/> bounds its calls, as for
-    /// <see cref="GetComponent{T}"/>.
+    /// <see cref="GetComponent{T}(string, CancellationToken)"/>.
     /// </summary>
     public T Call<T>(string key, string requestId, CancellationToken cancellationToken = default)
         where T : IRecoverableComponent
@@ -223,13 +239,13 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
         ArgumentException.ThrowIfNullOrEmpty(invocation.RequestId);
         var flags = _options.RouteToOwners ? InvokeFlags.PreferMoved : InvokeFlags.None;
         var message = new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args, flags);
-        if (ClientTelemetry.Observed) return await ObservedAsync(message, cancellationToken).ConfigureAwait(false);
+        if (ClientTelemetry.Observed) return await ObservedAsync(message, cancellationToken, invocation.Timeout).ConfigureAwait(false);
         if (Activity.Current is { IdFormat: ActivityIdFormat.W3C } ambient) message = message with { TraceParent = ambient.Id, TraceState = ambient.TraceStateString };
-        return ReplyMapping.ToReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
+        return ReplyMapping.ToReply(await SendAsync(message, cancellationToken, invocation.Timeout).ConfigureAwait(false), message);
     }
 
     /// <summary>A call under its span (the trace context the Invoke carries), with its latency recorded.</summary>
-    private async Task<ComponentReply> ObservedAsync(InvokeMessage message, CancellationToken cancellationToken)
+    private async Task<ComponentReply> ObservedAsync(InvokeMessage message, CancellationToken cancellationToken, TimeSpan? timeout)
     {
         var start = Stopwatch.GetTimestamp();
         using var span = ClientTelemetry.Source.StartActivity(message.ComponentType + "." + message.Method, ActivityKind.Client);
@@ -240,7 +256,7 @@ public sealed partial class MiddlewareClient : IComponentFactory, IAsyncDisposab
         var outcome = "failed";
         try
         {
-            var reply = ReplyMapping.ToReply(await SendAsync(message, cancellationToken).ConfigureAwait(false), message);
+            var reply = ReplyMapping.ToReply(await SendAsync(message, cancellationToken, timeout).ConfigureAwait(false), message);
             outcome = reply.IsError ? "error" : "ok";
             return reply;
         }

@@ -79,6 +79,16 @@ public sealed class MiddlewareClientOptions
     /// </summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// When a call passes its deadline (<see cref="RequestTimeout"/>, or the timeout given to
+    /// <c>GetComponent&lt;T&gt;(key, timeout)</c>), how long the client may spend settling it through the outcome protocol
+    /// (default 5 s): the component's owner answers with the real reply if the request committed meanwhile, or fences the id
+    /// for good (it never runs) and the call throws <see cref="Middleware.Core.CallTimeoutException"/>. When the owner cannot
+    /// be reached within this, the call throws <see cref="TimeoutException"/> (it may or may not have run; resend the same
+    /// id or call <c>GetOutcomeAsync</c> later). <see cref="TimeSpan.Zero"/> turns settling off.
+    /// </summary>
+    public TimeSpan SettleTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long a TCP connect plus handshake to one gateway may take.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -124,6 +134,8 @@ public sealed class MiddlewareClientOptions
         Positive(AttemptTimeout, nameof(AttemptTimeout), allowInfinite: false);
         Positive(RequestTimeout, nameof(RequestTimeout), allowInfinite: true);
         Positive(ConnectTimeout, nameof(ConnectTimeout), allowInfinite: false);
+        if (SettleTimeout < TimeSpan.Zero)
+            throw new ArgumentException($"MiddlewareClientOptions.SettleTimeout is {SettleTimeout}; give a positive time (default 5 s), or TimeSpan.Zero to fail calls past their deadline without settling them.", nameof(SettleTimeout));
         if (MaxAttempts is < 1)
             throw new ArgumentException($"MiddlewareClientOptions.MaxAttempts is {MaxAttempts}; it must be at least 1 (no retries), or null to retry until RequestTimeout.", nameof(MaxAttempts));
         Positive(RetryBaseDelay, nameof(RetryBaseDelay), allowInfinite: false);
