@@ -141,37 +141,6 @@ internal static class FailoverScenario
         // Default client settings (retries, backoff, routing to owners): what an application gets.
         MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = [.. cluster.Gateways], ClientName = name });
 
-    private readonly record struct Completion(long Start, long End, int Key);
-
-    private sealed class Worker(int index, int seed) : LoopCounters
-    {
-        public List<Completion> Completions { get; } = new(1 << 16);
-
-        public async Task RunAsync(MiddlewareClient client, string[] keys, long[] acked, ReadOnlyMemory<byte> depositArgs, RunControl control)
-        {
-            var random = new Random(unchecked((seed * 1_000_003) + index));
-            while (!control.Stop)
-            {
-                var k = random.Next(keys.Length);
-                var start = Stopwatch.GetTimestamp();
-                var ok = false;
-                try
-                {
-                    var reply = await client.InvokeAsync(new ComponentId(AccountType, keys[k]), nameof(IAccount.Deposit), depositArgs).ConfigureAwait(false);
-                    if (reply.IsError) throw new InvalidOperationException($"Deposit on {keys[k]} answered an error: {reply}");
-                    ok = true;
-                    Interlocked.Increment(ref acked[k]);
-                    Completions.Add(new Completion(start, Stopwatch.GetTimestamp(), k));
-                }
-                catch (Exception e)
-                {
-                    Failed(e);
-                }
-
-                Done(start, ok, control);
-            }
-        }
-    }
 
     public static async Task<int> RunFailoverAsync(FailoverOptions o)
     {
@@ -201,7 +170,7 @@ internal static class FailoverScenario
 
             var acked = new long[keys.Length];
             var control = new RunControl();
-            var workers = Enumerable.Range(0, o.Concurrency).Select(w => new Worker(w, o.Seed)).ToArray();
+            var workers = Enumerable.Range(0, o.Concurrency).Select(w => new DepositWorker(w, o.Seed)).ToArray();
             var depositArgs = ComponentInterface.Of(typeof(IAccount)).Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], ComponentJson.Default);
             var tasks = workers.Select(w => Task.Run(() => w.RunAsync(client, keys, acked, depositArgs, control))).ToArray();
             using var progressStop = new CancellationTokenSource();

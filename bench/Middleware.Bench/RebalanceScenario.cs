@@ -59,37 +59,6 @@ internal static class RebalanceScenario
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
-    private readonly record struct Completion(long Start, long End, int Key);
-
-    private sealed class Worker(int index, int seed) : LoopCounters
-    {
-        public List<Completion> Completions { get; } = new(1 << 16);
-
-        public async Task RunAsync(MiddlewareClient client, string[] keys, long[] acked, ReadOnlyMemory<byte> depositArgs, RunControl control)
-        {
-            var random = new Random(unchecked((seed * 1_000_003) + index));
-            while (!control.Stop)
-            {
-                var k = random.Next(keys.Length);
-                var start = Stopwatch.GetTimestamp();
-                var ok = false;
-                try
-                {
-                    var reply = await client.InvokeAsync(new ComponentId(AccountType, keys[k]), nameof(IAccount.Deposit), depositArgs).ConfigureAwait(false);
-                    if (reply.IsError) throw new InvalidOperationException($"Deposit on {keys[k]} answered an error: {reply}");
-                    ok = true;
-                    Interlocked.Increment(ref acked[k]);
-                    lock (Completions) Completions.Add(new Completion(start, Stopwatch.GetTimestamp(), k));
-                }
-                catch (Exception e)
-                {
-                    Failed(e);
-                }
-
-                Done(start, ok, control);
-            }
-        }
-    }
 
     /// <summary>What one phase (join or leave) came to.</summary>
     private sealed record Phase(double SettledMs, int Share, int Misplaced, double LongestGapMs, double SlowestMs, double SlowestMovedMs, double P99Ms, int Requests, double ThroughputPerS, int Moved);
@@ -117,7 +86,7 @@ internal static class RebalanceScenario
 
             var acked = new long[keys.Length];
             var control = new RunControl();
-            var workers = Enumerable.Range(0, o.Concurrency).Select(w => new Worker(w, o.Seed)).ToArray();
+            var workers = Enumerable.Range(0, o.Concurrency).Select(w => new DepositWorker(w, o.Seed)).ToArray();
             var depositArgs = ComponentInterface.Of(typeof(IAccount)).Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], ComponentJson.Default);
             var tasks = workers.Select(w => Task.Run(() => w.RunAsync(client, keys, acked, depositArgs, control))).ToArray();
             await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds)).ConfigureAwait(false);
@@ -213,7 +182,7 @@ internal static class RebalanceScenario
     }
 
     /// <summary>The same client-side figures over a window before the join: the baseline of this (loaded) machine.</summary>
-    private static (double PerSecond, double LongestGapMs, double SlowestMs, double P99Ms) Before(Worker[] workers, long from, long to)
+    private static (double PerSecond, double LongestGapMs, double SlowestMs, double P99Ms) Before(DepositWorker[] workers, long from, long to)
     {
         var completions = new List<Completion>();
         foreach (var w in workers)
@@ -236,7 +205,7 @@ internal static class RebalanceScenario
     /// leave, owns nothing and no live silo owns a component away from its rendezvous owner; then measures the client
     /// side from <paramref name="at"/> to then (at least 2 s more, to catch the last moves' first requests).
     /// </summary>
-    private static async Task<Phase> SettleAsync(RebalanceOptions o, long at, string siloId, bool expectOwns, Dictionary<string, int> index, Worker[] workers, SiloLauncher cluster)
+    private static async Task<Phase> SettleAsync(RebalanceOptions o, long at, string siloId, bool expectOwns, Dictionary<string, int> index, DepositWorker[] workers, SiloLauncher cluster)
     {
         await using var store = await LogStores.OpenAsync(o.Store).ConfigureAwait(false);
         var cluster2 = (IClusterStore)store;
