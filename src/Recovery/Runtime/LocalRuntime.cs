@@ -107,6 +107,9 @@ public sealed class LocalRuntime : IAsyncDisposable
         return slash > 0 && _activations.TryGetValue(new ComponentId(id[..slash], id[(slash + 1)..]), out var activation) && activation.IsActive;
     }
 
+    /// <summary>Whether a turn of <paramref name="id"/> waits on a component call now (a handover would wait for it).</summary>
+    public bool IsWaitingOnCall(ComponentId id) => WaitFor.IsWaiting(id.ToString());
+
     /// <summary>Component calls of this runtime's turns that are waiting now.</summary>
     public int WaitingCalls => WaitFor.Count;
 

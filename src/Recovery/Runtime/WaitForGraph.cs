@@ -46,6 +46,12 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
         }
     }
 
+    /// <summary>Whether a turn of <paramref name="component"/> waits on a call now.</summary>
+    public bool IsWaiting(string component)
+    {
+        lock (_sync) return _out.ContainsKey(component);
+    }
+
     /// <summary>One standing wait.</summary>
     internal sealed class Edge(WaitEdge info)
     {

@@ -216,6 +216,10 @@ internal sealed class Rebalancer : IAsyncDisposable
         {
             // Judged again now: it may have been deactivated, moved by `mw move`, or fallen in doubt since the scan.
             if (!_runtime.IsActive(id) || _runtime.HasTurnInDoubt(id) || _membership.Find(to.SiloId) is null) return;
+            // A turn parked in a component call may wait up to the call deadline, and the handover (and every request for
+            // the component) would wait with it: while rebalancing, such a component is left for a later scan.
+            if (!leaving && _runtime.IsWaitingOnCall(id)) return;
+
             var (outcome, _, _) = await _move.MoveAsync(_runtime, _store, _cluster, _membership, id, to, cancellationToken).ConfigureAwait(false);
             if (outcome == MoveOperation.Outcome.Moved) Interlocked.Increment(ref leaving ? ref _handedOverOnLeave : ref _moved);
             else Interlocked.Increment(ref _failed);

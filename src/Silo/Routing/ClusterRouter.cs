@@ -160,6 +160,18 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
             return ReplyMapping.ToMessage(e);
         }
 
+        // A deadlock probe or an outcome query for a component live here is answered here even while a handover of it
+        // runs: the handover waits for the component's turn in progress, and that turn may be the one waiting on this
+        // answer (a deadlock whose victim must be chosen, a call whose id must be settled), so waiting for the handover
+        // would keep the deadlock until the call deadline. A probe reads wait-for edges only; an outcome query is decided
+        // by the activation (aside from a turn parked in a call). Anything else (it stopped serving meanwhile) takes the
+        // general path below.
+        if ((request.Flags & InvokeFlags.Outcome) != 0 || ((request.Flags & InvokeFlags.Control) != 0 && request.Method == ProtocolConstants.DeadlockProbe))
+        {
+            if (runtime.IsActive(target) && await ServeLocallyAsync(runtime, target, request, cancellationToken).ConfigureAwait(false) is { Reply: { } here })
+                return here;
+        }
+
         // The common case, a live activation here: one call into the runtime, no owner lookup, no id text. Anything but a
         // reply (the activation broke, was fenced or moved meanwhile) takes the general path below with the same request.
         // While a handover runs here (mw move, rebalancing) every request takes the general path, which waits for it.

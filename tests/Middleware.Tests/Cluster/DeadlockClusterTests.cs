@@ -1,4 +1,5 @@
 using Middleware.TestComponents;
+using Middleware.Tests.Admin;
 using Middleware.Tests.Silo;
 using Xunit.Abstractions;
 
@@ -32,9 +33,50 @@ public sealed class DeadlockClusterTests(ITestOutputHelper output)
         await using var cluster = await ClusterFixture.StartAsync(2, null, Components);
         await using var client = await cluster.ConnectAsync();
 
-        // One peer on each silo: rendezvous spreads keys, so a few tries find one of each.
+        var (a, b) = await PeersOnTwoSilosAsync(cluster, client);
+        await AssertDeadlockBrokenAsync(client, a, b);
+    }
+
+    [Fact]
+    public async Task A_deadlock_across_two_silos_is_broken_while_one_of_its_components_is_being_moved()
+    {
+        // A handover (mw move, or the rebalancer) waits for the component's turn in progress. When that turn is in a
+        // deadlock, the probe that must find the cycle and the outcome query that fences the victim's call both reach the
+        // moving component: they are answered by its activation, not queued behind the handover that waits on them.
+        await using var cluster = await ClusterFixture.StartAsync(2, null, Components);
+        await using var client = await cluster.ConnectAsync();
+        var (a, b) = await PeersOnTwoSilosAsync(cluster, client);
+        var siloOfB = (await cluster.OwnerOfAsync($"Peer/{b}"))!.SiloId;
+
+        // b's wait starts later, so b's call is the victim: the silo of b must probe a and fence its call to a, while a's
+        // silo is handing a over to b's silo and waits for a's turn (which waits on b) to end.
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var first = client.GetComponent<IPeer>(a).CallPeer(b, 300, "", "", 0);
+        await Task.Delay(150); // a's turn has begun its 300 ms wait: the move below waits for it
+        var move = AdminFixture.Mw("move", $"Peer/{a}", "--to", siloOfB, "--store", cluster.Store);
+        var second = client.GetComponent<IPeer>(b).CallPeer(a, 1200, "", "", 0);
+        var results = await Task.WhenAll(first, second).WaitAsync(Patience);
+        output.WriteLine($"after {started.ElapsedMilliseconds} ms (load {File.ReadAllText("/proc/loadavg").Trim()}): {string.Join(" | ", results)}");
+
+        Assert.StartsWith("reply:", results[0], StringComparison.Ordinal);
+        Assert.StartsWith("DeadlockException:", results[1], StringComparison.Ordinal);
+        Assert.Contains($"Peer/{a}", results[1]);
+        var moved = await move.WaitAsync(Patience);
+        Assert.True(moved.Code == 0, moved.Err);
+        Assert.Equal(siloOfB, (await cluster.OwnerOfAsync($"Peer/{a}"))?.SiloId);
+
+        // The fenced call never ran on a (its one piece of work is the placement call), and both outcomes are recorded once.
+        var stateOfA = await client.GetComponent<IPeer>(a).Read();
+        Assert.Equal(1, stateOfA.Worked);
+        Assert.Equal(results[0], Assert.Single(stateOfA.Outcomes));
+        Assert.Equal(results[1], Assert.Single((await client.GetComponent<IPeer>(b).Read()).Outcomes));
+    }
+
+    /// <summary>Two peers, one on each silo (rendezvous spreads keys, so a few tries find one of each).</summary>
+    private async Task<(string A, string B)> PeersOnTwoSilosAsync(ClusterFixture cluster, Middleware.Client.MiddlewareClient client)
+    {
         var bySilo = new Dictionary<string, string>();
-        for (var i = 0; i < 40 && bySilo.Count < 2; i++)
+        for (var i = 0; i < 60 && bySilo.Count < 2; i++)
         {
             var key = $"p{i}-{Guid.NewGuid():N}"[..14];
             await client.GetComponent<IPeer>(key).Work("");
@@ -43,9 +85,9 @@ public sealed class DeadlockClusterTests(ITestOutputHelper output)
         }
 
         Assert.Equal(2, bySilo.Count);
-        var keys = bySilo.Values.ToArray();
         output.WriteLine($"peers: {string.Join(", ", bySilo.Select(kv => $"Peer/{kv.Value} on {kv.Key}"))}");
-        await AssertDeadlockBrokenAsync(client, keys[0], keys[1]);
+        var keys = bySilo.Values.ToArray();
+        return (keys[0], keys[1]);
     }
 
     private async Task AssertDeadlockBrokenAsync(Middleware.Client.MiddlewareClient client, string a, string b)
