@@ -32,6 +32,7 @@ public sealed class SiloMetrics : IDisposable
         _meter.CreateObservableCounter("middleware.silo.requests.forwarded", () => M(silo.Router.Stats.Forwarded), "{request}", "Requests forwarded to the owner on another silo.");
         _meter.CreateObservableCounter("middleware.silo.requests.rerouted", () => M(silo.Router.Stats.Reroutes), "{attempt}", "Route attempts repeated after an unreachable owner, a move or a fence.");
         _meter.CreateObservableGauge("middleware.silo.activations", () => M(silo.RuntimeOrNull?.ActivationCount ?? 0), "{activation}", "Live component activations.");
+        _meter.CreateObservableGauge("middleware.silo.calls.waiting", () => M(silo.RuntimeOrNull?.WaitingCalls ?? 0), "{call}", "Component calls made by this silo's turns that wait for their reply now (a turn parked in a call).");
         _meter.CreateObservableGauge("middleware.silo.live_silos", () => M(silo.Membership?.Live.Count ?? 0), "{silo}", "Live silos in this silo's view.");
         _meter.CreateObservableCounter("middleware.silo.rejoins", () => M(silo.Membership?.Rejoins ?? 0), "{rejoin}", "Times this silo found itself declared dead and rejoined.");
         _meter.CreateObservableCounter("middleware.silo.declared_dead", () => M(silo.Mirroring?.DeclaredDead ?? 0), "{silo}", "Silos this silo declared dead on direct evidence.");

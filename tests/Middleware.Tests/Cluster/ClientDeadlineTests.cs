@@ -55,11 +55,13 @@ public sealed class ClientDeadlineTests(ITestOutputHelper output)
         await using var hasty = await ConnectAsync(cluster, TimeSpan.FromSeconds(60));
         var (a, b) = ($"a-{Guid.NewGuid():N}"[..12], $"b-{Guid.NewGuid():N}"[..12]);
 
-        // b is busy for 4 s; a's turn calls b, so a waits on that call (parked in it) for about 4 s.
+        // b is busy for 4 s; a's turn calls b, so a waits on that call (parked in it) for about 4 s. Both are live and
+        // both requests go over one connection in this order: b's turn takes b's lock on arrival, before a's turn calls b.
+        await patient.GetComponent<IPeer>(a).Read();
+        await patient.GetComponent<IPeer>(b).Read();
         var busyB = patient.GetComponent<IPeer>(b).CallPeer($"c-{Guid.NewGuid():N}"[..12], 4000, "", "", 0);
-        await Task.Delay(300);
         var aWaits = patient.GetComponent<IPeer>(a).CallPeer(b, 0, "", "", 0);
-        await Task.Delay(300);
+        await cluster.Silos[0].WaitForMetricAsync("middleware_silo_calls_waiting", 1, Patience); // a's turn is parked in its call to b
 
         // A request for a queues behind that turn; its deadline (1 s) passes first.
         var requestId = hasty.NextRequestId();

@@ -110,13 +110,25 @@ internal sealed partial class SiloProcess : IAsyncDisposable
             RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(30),
         });
 
-    /// <summary>One sample (without labels) of the silo's <c>/metrics</c>; throws when the silo does not answer or lacks it.</summary>
+    /// <summary>The first sample (labels or not) of <paramref name="name"/> in the silo's <c>/metrics</c>; throws when the silo does not answer or lacks it.</summary>
     public async Task<double> ReadMetricAsync(string name)
     {
         var text = await MetricsHttp.GetStringAsync(new Uri($"http://{Http}/metrics"));
-        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal))
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal) || l.StartsWith(name + "{", StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"{SiloId}'s /metrics has no sample of {name}:\n{text}");
-        return double.Parse(line.AsSpan(name.Length + 1), System.Globalization.CultureInfo.InvariantCulture);
+        return double.Parse(line.AsSpan(line.LastIndexOf(' ') + 1), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Polls <paramref name="name"/> in <c>/metrics</c> until it is at least <paramref name="atLeast"/>; throws after <paramref name="patience"/>.</summary>
+    public async Task WaitForMetricAsync(string name, double atLeast, TimeSpan patience)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        double value;
+        while ((value = await ReadMetricAsync(name)) < atLeast)
+        {
+            if (started.Elapsed > patience) throw new TimeoutException($"{SiloId}'s {name} stayed at {value} (< {atLeast}) for {patience.TotalSeconds:0} s.");
+            await Task.Delay(20);
+        }
     }
 
     /// <summary>SIGTERM, as a service manager stops a silo: the host shuts down gracefully (checkpoints, closes the store).</summary>
