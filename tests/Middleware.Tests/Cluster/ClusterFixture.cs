@@ -46,6 +46,15 @@ internal sealed class ClusterFixture : IAsyncDisposable
             // One at a time: the first creates the schema, the others find it.
             for (var i = 1; i <= count; i++)
                 await fixture.StartSiloAsync($"{prefix}-{i}", extra);
+
+            // Every silo sees every other before the test places anything: a silo that has not seen a later one yet
+            // places new components on itself, and its rebalancer then moves them to their rendezvous owner while the test
+            // looks (two CI runs failed on such a move).
+            if (count > 1)
+            {
+                foreach (var silo in fixture._silos)
+                    await silo.WaitForMetricAsync("middleware_silo_live_silos", count, TimeSpan.FromSeconds(30));
+            }
         }
         catch
         {
