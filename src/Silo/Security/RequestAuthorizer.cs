@@ -31,7 +31,7 @@ internal static class RequestAuthorizer
             if (SessionOperations.Handles(request.Method) || request.Method == ProtocolConstants.ClusterSilos) return null;
             // The admin tool reads the standbys a silo keeps (mw mirrors, mw cluster status); shipping is for silos only.
             if (request.Method == ProtocolConstants.MirrorList && peer.Role == PeerRole.Admin) return null;
-            if (request.Method.StartsWith("$mirror.", StringComparison.Ordinal) || request.Method == ProtocolConstants.DeadlockProbe)
+            if (request.Method.StartsWith("$mirror.", StringComparison.Ordinal) || request.Method is ProtocolConstants.DeadlockProbe or ProtocolConstants.MoveWarm)
                 return Denied($"{request.Method} is sent between silos only, and {who}");
             if (peer.Role == PeerRole.Admin) return null;
             return Denied($"{request.Method} is an admin operation and {who}; run it with the admin tool (mw {AdminCommand(request.Method)} --admin-key-file FILE), which proves the admin key");
