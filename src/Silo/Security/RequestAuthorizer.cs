@@ -10,7 +10,7 @@ namespace Middleware.Silo;
 /// <list type="bullet">
 /// <item>Silo: everything (forwarded requests, calls between components with their caller chain, mirroring, control).</item>
 /// <item>Admin: control operations (<c>$move</c>, quarantine decisions, ...), outcome queries and fences of any request
-/// id, calls, <c>$mirror.list</c>; not what only silos send (the Forwarded flag, a caller chain, <c>$mirror.ship</c>).</item>
+/// id, calls, <c>$mirror.list</c>; not what only silos send (the Forwarded flag, a caller chain, <c>$mirror.ship</c>, <c>$move.warm</c>).</item>
 /// <item>Client: calls, outcome queries (which fence) and session operations, only with request ids and sessions of a
 /// session proven on this connection (opened, or resumed/proven with its token); <c>$cluster.silos</c>.</item>
 /// </list>
