@@ -86,6 +86,13 @@ public static class ProtocolConstants
     /// <summary>Control operation: hand the component (type/key of the message) over to another silo. Args <c>[siloId]</c>; reply <c>{"from","to","epoch"}</c>.</summary>
     public const string Move = "$move";
 
+    /// <summary>
+    /// Control operation between silos: sent by a component's old owner to its new one right after a handover
+    /// (<see cref="Move"/>, rebalancing, a graceful leave) so the new owner activates it (claim, checkpoint, short tail)
+    /// before its next request arrives. No args; reply Ok, or Moved when another silo owns it.
+    /// </summary>
+    public const string MoveWarm = "$move.warm";
+
     /// <summary>Control operation at the owner: quarantine the component (type/key of the message). Args <c>[by, reason, 0]</c>; reply a <c>DecisionResult</c>.</summary>
     public const string Quarantine = "$quarantine";
 

@@ -9,15 +9,21 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Silo;
 
 /// <summary>
-/// <c>$move</c>, at the component's owner: a graceful handover, also what the <see cref="Rebalancer"/> does. This silo's
-/// own later requests are routed to the destination first (so nothing re-activates the component here meanwhile), and
-/// requests that reach the router while the handover runs wait for it (<see cref="Pending"/>) instead of bouncing between
-/// the two silos; the activation is deactivated (its last turn finishes, a checkpoint is written), and ownership is handed
-/// over without an epoch bump; the destination's claim then raises the epoch and fences anything the old activation might
-/// still attempt.
+/// <c>$move</c>, at the component's owner: a graceful handover, also what the <see cref="Rebalancer"/> does. A checkpoint
+/// is written first while the component still serves, so the part where requests wait is short: this silo's own later
+/// requests are routed to the destination (so nothing re-activates the component here meanwhile), and requests that
+/// reach the router while the handover runs wait for it (<see cref="Pending"/>) instead of bouncing between the two
+/// silos; the activation is deactivated (its last turn finishes; a last checkpoint only when turns ran since the first),
+/// and ownership is handed over without an epoch bump; the destination's claim then raises the epoch and fences anything
+/// the old activation might still attempt. Right after the handover (the waiting requests already released) the
+/// destination is told to activate the component (<see cref="ProtocolConstants.MoveWarm"/>), so its next request finds
+/// it warm instead of paying the claim and the checkpoint read itself.
 /// </summary>
-internal sealed class MoveOperation(SiloOptions options, DirectoryCache directory, ILogger logger)
+internal sealed class MoveOperation(SiloOptions options, DirectoryCache directory, ILogger logger, Func<string, ComponentId, CancellationToken, Task<bool>> warm)
 {
+    /// <summary>How long a handover waits for the destination to activate the component (it serves either way).</summary>
+    private static readonly TimeSpan WarmTimeout = TimeSpan.FromSeconds(5);
+
     private readonly ConcurrentDictionary<string, Task> _moving = new(StringComparer.Ordinal);
     private int _active;
 
@@ -67,11 +73,50 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
     /// </summary>
     public async Task<(Outcome Outcome, long Epoch, string? OwnerAddress)> MoveAsync(LocalRuntime runtime, ILogStore store, IClusterStore cluster, ClusterMembership membership, ComponentId target, SiloEntry destination, CancellationToken cancellationToken)
     {
+        var result = await HandOverAsync(runtime, store, cluster, membership, target, destination, cancellationToken).ConfigureAwait(false);
+        if (result.Outcome == Outcome.Moved && destination.SiloId != options.SiloId) await WarmAsync(target, destination, cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>
+    /// Asks the destination to activate <paramref name="target"/> now, bounded by <see cref="WarmTimeout"/>. Best effort:
+    /// when it fails, the component's next request activates it there as before.
+    /// </summary>
+    private async Task WarmAsync(ComponentId target, SiloEntry destination, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(WarmTimeout);
+        try
+        {
+            if (!await warm(destination.Address, target, timeout.Token).ConfigureAwait(false))
+                logger.LogDebug("Silo {SiloId}: {To} did not activate {Component} after the handover; its next request will", options.SiloId, destination.SiloId, target);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogDebug("Silo {SiloId}: asking {To} to activate {Component} after the handover failed: {Reason}", options.SiloId, destination.SiloId, target, e.Message);
+        }
+    }
+
+    private async Task<(Outcome Outcome, long Epoch, string? OwnerAddress)> HandOverAsync(LocalRuntime runtime, ILogStore store, IClusterStore cluster, ClusterMembership membership, ComponentId target, SiloEntry destination, CancellationToken cancellationToken)
+    {
         var idText = target.ToString();
         var self = options.SiloId;
         var to = destination.SiloId;
         var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
         if (to == self && head?.Owner == self) return (Outcome.Moved, head.Epoch, null);
+        if (head?.Owner == self && runtime.IsActive(target))
+        {
+            // The checkpoint first, while the component still serves: the deactivation below then has at most the turns
+            // since to cover, so the requests that wait for the handover wait for little more than the ownership write.
+            try
+            {
+                await runtime.CheckpointAsync(target, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                logger.LogDebug("Silo {SiloId}: the checkpoint before moving {Component} failed ({Reason}); the deactivation writes one", self, target, e.Message);
+            }
+        }
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         // Counted before the entry exists, so a request that finds the count 0 cannot miss an entry already added.

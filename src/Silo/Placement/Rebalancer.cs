@@ -10,8 +10,9 @@ namespace Middleware.Silo;
 /// gets its share of the existing load and a silo that comes back after a failure gets its components back. Every
 /// <see cref="ScanInterval"/> it compares each live activation here with <see cref="Rendezvous.Pick"/> over the live
 /// view and hands the misplaced ones to their rendezvous owner with the graceful handover of <c>mw move</c>
-/// (<see cref="MoveOperation"/>: requests wait for it, the last turn finishes, a checkpoint, the ownership handed over
-/// without an epoch bump, the destination's claim fencing the old activation), at most
+/// (<see cref="MoveOperation"/>: a checkpoint while it serves, then requests wait for it, the last turn finishes, the
+/// ownership handed over without an epoch bump, and the destination told to activate it at once, its claim fencing the
+/// old activation), at most
 /// <see cref="SiloOptions.RebalancePerSecond"/> a second, a few at a time, so each component pauses only for its own
 /// handover and clients see no pause of the cluster. It waits until the view was the same at two scans in a row (a
 /// joining silo is seen by every silo within a heartbeat), and skips components with a turn in doubt (their owner

@@ -42,7 +42,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         _options = options;
         _time = time ?? TimeProvider.System;
         _locator = new OwnerLocator(_directory);
-        _move = new MoveOperation(options, _directory, logger);
+        _move = new MoveOperation(options, _directory, logger, SendWarmAsync);
         _forwarder = new Forwarder(new ConnectionOptions
         {
             SenderId = options.SiloId,
@@ -147,6 +147,8 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
 
         if ((request.Flags & InvokeFlags.Control) != 0 && request.Method == ProtocolConstants.ClusterSilos)
             return ReplyMessage.Ok(ControlCodec.Encode(_membership?.Live.Select(s => new SiloAddress(s.SiloId, s.Address)).ToList() ?? []));
+        if ((request.Flags & InvokeFlags.Control) != 0 && request.Method == ProtocolConstants.MoveWarm)
+            return await WarmAsync(runtime, request, cancellationToken).ConfigureAwait(false);
 
         ComponentId target;
         try
@@ -196,6 +198,38 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         }
 
         return await RouteToOwnerAsync(runtime, store, target, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <see cref="ProtocolConstants.MoveWarm"/>, at a component's new owner: activates it now (the usual claim, which
+    /// arbitrates; a live owner elsewhere is answered Moved). The old owner just handed it over, so a directory entry
+    /// here that still names the old owner is dropped first.
+    /// </summary>
+    private async Task<ReplyMessage> WarmAsync(LocalRuntime runtime, InvokeMessage request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var target = new ComponentId(request.ComponentType, request.Key);
+            _directory.Forget(target.ToString());
+            await runtime.ActivateAsync(target, cancellationToken).ConfigureAwait(false);
+            return ReplyMessage.Ok(ReadOnlyMemory<byte>.Empty);
+        }
+        catch (ComponentOwnedElsewhereException e)
+        {
+            return ReplyMessage.Moved(e.OwnerAddress ?? _membership?.Find(e.Owner)?.Address ?? "");
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return ReplyMapping.ToMessage(e);
+        }
+    }
+
+    /// <summary>Sends <see cref="ProtocolConstants.MoveWarm"/> for <paramref name="target"/> to the silo at <paramref name="address"/>; true when it activated it.</summary>
+    private async Task<bool> SendWarmAsync(string address, ComponentId target, CancellationToken cancellationToken)
+    {
+        var message = new InvokeMessage(target.Type, target.Key, ProtocolConstants.MoveWarm, "$warm", null, null, ReadOnlyMemory<byte>.Empty, InvokeFlags.Control | InvokeFlags.Forwarded);
+        var reply = await _forwarder.ForwardAsync(address, message, _membership, cancellationToken).ConfigureAwait(false);
+        return reply?.Status == ReplyStatus.Ok;
     }
 
     private async Task<ReplyMessage> RouteToOwnerAsync(LocalRuntime runtime, ILogStore store, ComponentId target, InvokeMessage request, CancellationToken cancellationToken)

@@ -10,7 +10,7 @@ namespace Middleware.Silo;
 /// <list type="bullet">
 /// <item>Silo: everything (forwarded requests, calls between components with their caller chain, mirroring, control).</item>
 /// <item>Admin: control operations (<c>$move</c>, quarantine decisions, ...), outcome queries and fences of any request
-/// id, calls, <c>$mirror.list</c>; not what only silos send (the Forwarded flag, a caller chain, <c>$mirror.ship</c>).</item>
+/// id, calls, <c>$mirror.list</c>; not what only silos send (the Forwarded flag, a caller chain, <c>$mirror.ship</c>, <c>$move.warm</c>).</item>
 /// <item>Client: calls, outcome queries (which fence) and session operations, only with request ids and sessions of a
 /// session proven on this connection (opened, or resumed/proven with its token); <c>$cluster.silos</c>.</item>
 /// </list>
@@ -31,7 +31,7 @@ internal static class RequestAuthorizer
             if (SessionOperations.Handles(request.Method) || request.Method == ProtocolConstants.ClusterSilos) return null;
             // The admin tool reads the standbys a silo keeps (mw mirrors, mw cluster status); shipping is for silos only.
             if (request.Method == ProtocolConstants.MirrorList && peer.Role == PeerRole.Admin) return null;
-            if (request.Method.StartsWith("$mirror.", StringComparison.Ordinal) || request.Method == ProtocolConstants.DeadlockProbe)
+            if (request.Method.StartsWith("$mirror.", StringComparison.Ordinal) || request.Method is ProtocolConstants.DeadlockProbe or ProtocolConstants.MoveWarm)
                 return Denied($"{request.Method} is sent between silos only, and {who}");
             if (peer.Role == PeerRole.Admin) return null;
             return Denied($"{request.Method} is an admin operation and {who}; run it with the admin tool (mw {AdminCommand(request.Method)} --admin-key-file FILE), which proves the admin key");
