@@ -26,6 +26,21 @@ internal sealed partial class ServerConnection
                 return;
         }
 
+        if (_handler is IDirectFrameHandler direct)
+        {
+            // The handler replies through Reply below, exactly once; it does not throw (a throw is taken as "no reply yet").
+            try
+            {
+                direct.Handle((InvokeMessage)message, _peer, correlationId, this, _lifetime.Token);
+            }
+            catch (Exception e)
+            {
+                Send(correlationId, Failed(e));
+            }
+
+            return;
+        }
+
         ValueTask<ReplyMessage> pending;
         try
         {
@@ -61,6 +76,9 @@ internal sealed partial class ServerConnection
 
         Send(correlationId, reply);
     }
+
+    /// <inheritdoc />
+    void IReplySink.Reply(ulong correlationId, ReplyMessage reply) => Send(correlationId, reply);
 
     private ReplyMessage Failed(Exception e)
     {

@@ -19,7 +19,7 @@ namespace Middleware.Transport;
 /// go, and the queued replies are dropped with the connection.
 /// </para>
 /// </summary>
-internal sealed partial class ServerConnection
+internal sealed partial class ServerConnection : IReplySink
 {
     private readonly ConnectionContext _connection;
     private readonly PeerContext _peer;

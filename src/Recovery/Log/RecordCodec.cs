@@ -30,19 +30,40 @@ public static class RecordCodec
     private const byte ReplyErrorWithData = 2;
 
     /// <summary>Encodes a turn record.</summary>
-    public static byte[] EncodeTurn(TurnRecord turn)
+    public static byte[] EncodeTurn(TurnRecord turn) =>
+        EncodeTurn(turn.RequestId, turn.SessionId, turn.Caller, turn.Method, turn.Args.Span, turn.Values, turn.TurnSeq, turn.Outbound, turn.IsPartial, turn.Reply);
+
+    /// <summary>
+    /// Encodes a turn record from its fields (the live turn's path: no <see cref="TurnRecord"/> object, no copy of its
+    /// value list). The size is computed first, so the payload is one array of exactly its length: no growing, no final
+    /// copy.
+    /// </summary>
+    internal static byte[] EncodeTurn(string requestId, string? sessionId, string? caller, string method, ReadOnlySpan<byte> args,
+        IReadOnlyList<RecordedValue> values, long turnSeq, IReadOnlyList<OutboundCall> outbound, bool partial, ComponentReply reply)
     {
-        var w = new Writer(64 + turn.Args.Length + turn.Reply.Result.Length);
-        w.Byte(TurnFormatVersion);
-        w.Byte(turn.IsPartial ? (byte)1 : (byte)0);
-        w.String(turn.RequestId);
-        w.NullableString(turn.SessionId);
-        w.NullableString(turn.Caller);
-        w.String(turn.Method);
-        w.Bytes(turn.Args.Span);
-        w.VarUInt((ulong)turn.Values.Count);
-        foreach (var v in turn.Values)
+        var size = 2 + SizeOfString(requestId) + SizeOfNullableString(sessionId) + SizeOfNullableString(caller) + SizeOfString(method)
+            + SizeOfBytes(args.Length) + SizeOfVarUInt((ulong)values.Count) + SizeOfVarInt(turnSeq) + SizeOfVarUInt((ulong)outbound.Count);
+        for (var i = 0; i < values.Count; i++) size += SizeOfValue(values[i]);
+        for (var i = 0; i < outbound.Count; i++)
         {
+            var call = outbound[i];
+            size += SizeOfVarUInt((ulong)call.Ordinal) + 1 + SizeOfString(call.Target) + SizeOfString(call.RequestId) + SizeOfString(call.Operation)
+                + SizeOfBytes(call.Args.Length) + SizeOfReply(call.Outcome);
+        }
+
+        if (!partial) size += SizeOfReply(reply);
+        var w = new Writer(size);
+        w.Byte(TurnFormatVersion);
+        w.Byte(partial ? (byte)1 : (byte)0);
+        w.String(requestId);
+        w.NullableString(sessionId);
+        w.NullableString(caller);
+        w.String(method);
+        w.Bytes(args);
+        w.VarUInt((ulong)values.Count);
+        for (var i = 0; i < values.Count; i++)
+        {
+            var v = values[i];
             w.Byte((byte)v.Kind);
             switch (v.Kind)
             {
@@ -62,10 +83,11 @@ public static class RecordCodec
             }
         }
 
-        w.VarInt(turn.TurnSeq);
-        w.VarUInt((ulong)turn.Outbound.Count);
-        foreach (var call in turn.Outbound)
+        w.VarInt(turnSeq);
+        w.VarUInt((ulong)outbound.Count);
+        for (var i = 0; i < outbound.Count; i++)
         {
+            var call = outbound[i];
             w.VarUInt((ulong)call.Ordinal);
             w.Byte((byte)call.Kind);
             w.String(call.Target);
@@ -75,7 +97,7 @@ public static class RecordCodec
             WriteReply(ref w, call.Outcome);
         }
 
-        if (!turn.IsPartial) WriteReply(ref w, turn.Reply);
+        if (!partial) WriteReply(ref w, reply);
         return w.ToArray();
     }
 
@@ -175,7 +197,7 @@ public static class RecordCodec
     /// <summary>Encodes a reply on its own (for the dedup table).</summary>
     public static byte[] EncodeReply(ComponentReply reply)
     {
-        var w = new Writer(16 + reply.Result.Length);
+        var w = new Writer(1 + SizeOfReply(reply));
         w.Byte(ReplyFormatVersion);
         WriteReply(ref w, reply);
         return w.ToArray();
@@ -190,6 +212,38 @@ public static class RecordCodec
             throw new InvalidDataException($"Reply format version {version} is not supported by this build (it reads version {ReplyFormatVersion}).");
         return ReadReply(ref r);
     }
+
+    private static int SizeOfVarUInt(ulong value)
+    {
+        var n = 1;
+        while (value >= 0x80)
+        {
+            value >>= 7;
+            n++;
+        }
+
+        return n;
+    }
+
+    private static int SizeOfVarInt(long value) => SizeOfVarUInt((ulong)((value << 1) ^ (value >> 63)));
+
+    private static int SizeOfBytes(int length) => SizeOfVarUInt((ulong)length) + length;
+
+    private static int SizeOfString(string s) => SizeOfBytes(Encoding.UTF8.GetByteCount(s));
+
+    private static int SizeOfNullableString(string? s) => s is null ? 1 : 1 + SizeOfString(s);
+
+    private static int SizeOfValue(RecordedValue v) => 1 + v.Kind switch
+    {
+        NondeterminismKind.Guid => 16,
+        NondeterminismKind.BackendRead => SizeOfBytes(v.Bytes.Length),
+        NondeterminismKind.SessionItem => SizeOfVarInt(v.Value) + SizeOfBytes(v.Bytes.Length),
+        _ => SizeOfVarInt(v.Value),
+    };
+
+    private static int SizeOfReply(ComponentReply reply) => reply.IsError
+        ? 1 + SizeOfString(reply.ErrorType!) + SizeOfString(reply.ErrorMessage ?? string.Empty) + (reply.ErrorData.IsEmpty ? 0 : SizeOfBytes(reply.ErrorData.Length))
+        : 1 + SizeOfBytes(reply.Result.Length);
 
     private static void WriteReply(ref Writer w, ComponentReply reply)
     {
@@ -232,7 +286,7 @@ public static class RecordCodec
 
         public void VarUInt(ulong value)
         {
-            Ensure(10);
+            Ensure(SizeOfVarUInt(value));
             while (value >= 0x80)
             {
                 _buffer[_length++] = (byte)(value | 0x80);
@@ -254,10 +308,9 @@ public static class RecordCodec
 
         public void String(string s)
         {
-            var max = Encoding.UTF8.GetMaxByteCount(s.Length);
-            Ensure(max + 5);
             var n = Encoding.UTF8.GetByteCount(s);
             VarUInt((ulong)n);
+            Ensure(n);
             _length += Encoding.UTF8.GetBytes(s, _buffer.AsSpan(_length));
         }
 
@@ -280,7 +333,8 @@ public static class RecordCodec
             _length += 16;
         }
 
-        public readonly byte[] ToArray() => _buffer.AsSpan(0, _length).ToArray();
+        /// <summary>The bytes written: the buffer itself when it was sized exactly (the turn path), else a copy.</summary>
+        public readonly byte[] ToArray() => _length == _buffer.Length ? _buffer : _buffer.AsSpan(0, _length).ToArray();
 
         private void Ensure(int more)
         {

@@ -60,7 +60,8 @@ internal sealed partial class Activation
         // Replies are encoded for the dedup table only here, not on every turn.
         var dedup = _sinceCheckpoint.ConvertAll(d => new DedupEntry(d.RequestId, d.Seq, d.ArgsHash, RecordCodec.EncodeReply(d.Reply)));
         var checkpoint = new CheckpointRecord(_lastSeq, Epoch, state, StateCodec.Hash(state)) { Dedup = dedup };
-        _sinceCheckpoint = [];
+        // Sized for as many turns as this checkpoint carried: the list does not grow (and copy) its way up again.
+        _sinceCheckpoint = new(_sinceCheckpoint.Count);
         _lastCheckpointTicks = nowTicks;
         var write = _writer.Enqueue(IdText, Epoch, checkpoint);
         EngineTelemetry.Count(EngineTelemetry.Checkpoints, Type.Name);

@@ -5,12 +5,15 @@ internal sealed partial class Activation
 {
     private long _lastUsedTicks;
     private int _inFlight;
+    // Turns whose reply waits for its record to be durable: a request the runtime handed that wait to (LocalRuntime's
+    // live path leaves at once) is still busy until it ends.
+    private int _awaitingDurable;
 
     /// <summary>When a request last entered (UTC ticks of the runtime's clock); its creation time until then.</summary>
     public long LastUsedTicks => Volatile.Read(ref _lastUsedTicks);
 
     /// <summary>True while no request is inside the activation (the collector leaves busy activations alone).</summary>
-    public bool IsIdle => Volatile.Read(ref _inFlight) == 0;
+    public bool IsIdle => Volatile.Read(ref _inFlight) == 0 && Volatile.Read(ref _awaitingDurable) == 0;
 
     /// <summary>A request enters (the runtime calls <see cref="Leave"/> when it is answered).</summary>
     public void Enter(TimeProvider time)

@@ -205,7 +205,7 @@ internal sealed partial class Activation
                 }
 
                 var resumed = new Invocation(Id, partial.RequestId, partial.Method, partial.Args, partial.SessionId, partial.Caller);
-                durable = await RunTurnAsync(resumed, method, partial.ArgsHash).ConfigureAwait(false);
+                durable = await RunTurnAsync(resumed, method, partial.ArgsHash, observed: 0).ConfigureAwait(false);
             }
             catch (Exception e)
             {

@@ -65,10 +65,14 @@ internal sealed partial class Activation
     public bool BrokeOnStoreFailure { get; private set; }
 
     /// <summary>Runs one request as a turn (or answers it from the recorded reply) and returns its durable reply.</summary>
-    public Task<ComponentReply> ExecuteAsync(Invocation inv, ComponentMethod method) =>
-        EngineTelemetry.TurnDuration.Enabled || EngineTelemetry.Source.HasListeners()
-            ? ExecuteObservedAsync(inv, method)
-            : method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method);
+    public Task<ComponentReply> ExecuteAsync(Invocation inv, ComponentMethod method)
+    {
+        // A span wants a method around the whole turn; the latency histogram alone (a silo's /metrics) is recorded by the
+        // logged turn's durable wait itself, so it costs no continuation of its own.
+        if (EngineTelemetry.Source.HasListeners()) return ExecuteObservedAsync(inv, method);
+        if (!EngineTelemetry.TurnDuration.Enabled) return method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method, observed: 0);
+        return method.IsReadOnly ? ExecuteObservedAsync(inv, method) : ExecuteLoggedAsync(inv, method, Stopwatch.GetTimestamp());
+    }
 
     /// <summary>A turn with its latency recorded and its span (<c>Type.Method</c>) around it, when something listens.</summary>
     private async Task<ComponentReply> ExecuteObservedAsync(Invocation inv, ComponentMethod method)
@@ -78,7 +82,7 @@ internal sealed partial class Activation
         var outcome = "failed";
         try
         {
-            var reply = await (method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method)).ConfigureAwait(false);
+            var reply = await (method.IsReadOnly ? ExecuteReadOnlyAsync(inv, method) : ExecuteLoggedAsync(inv, method, observed: 0)).ConfigureAwait(false);
             outcome = reply.IsError ? "error" : "ok";
             return reply;
         }
@@ -98,12 +102,22 @@ internal sealed partial class Activation
     /// A logged turn. The common case runs without a continuation of its own: the turn lock is free, the request is new or
     /// remembered, and the component's method finished without awaiting; the caller then gets the reply task that
     /// completes once the record is durable. Anything else (a wait for the lock, a look-up in the store, a method that
-    /// awaits) continues in <see cref="ExecuteLoggedSlowAsync"/> with the same steps.
+    /// awaits) continues in <see cref="ExecuteLoggedSlowAsync"/> with the same steps. <paramref name="observed"/> (a
+    /// timestamp, 0 for none) times the turn into the latency histogram: a new turn's durable wait records it, every other
+    /// way through is wrapped in <see cref="ObserveAsync"/>.
     /// </summary>
-    private Task<ComponentReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method)
+    private Task<ComponentReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method, long observed) => ExecuteLoggedAsync(inv, method, observed, out _);
+
+    /// <param name="inv">The request.</param>
+    /// <param name="method">Its method.</param>
+    /// <param name="observed">The turn's start for the latency histogram, or 0.</param>
+    /// <param name="ranAtOnce">True when the reply is a new turn's durable wait (its method finished without awaiting) or a
+    /// remembered reply: nothing but the record is awaited.</param>
+    private Task<ComponentReply> ExecuteLoggedAsync(Invocation inv, ComponentMethod method, long observed, out bool ranAtOnce)
     {
+        ranAtOnce = false;
         var argsHash = StableHash.Of(method.Name, inv.Args.Span);
-        if (!_turnLock.Wait(0)) return ExecuteLoggedSlowAsync(inv, method, argsHash, locked: false);
+        if (!_turnLock.Wait(0)) return Observe(ExecuteLoggedSlowAsync(inv, method, argsHash, locked: false), observed, method);
         var release = true;
         try
         {
@@ -112,24 +126,31 @@ internal sealed partial class Activation
             if (_recent.TryGetValue(inv.RequestId, out var seen))
             {
                 CheckSameRequest(seen.ArgsHash, argsHash, inv);
-                return seen.Reply;
+                ranAtOnce = observed == 0;
+                return Observe(seen.Reply, observed, method);
             }
 
             if (_checkpointSeq != 0)
             {
                 // The request id may be in the store's dedup table: look it up on the slow path, which keeps the lock.
                 release = false;
-                return ExecuteLoggedSlowAsync(inv, method, argsHash, locked: true);
+                return Observe(ExecuteLoggedSlowAsync(inv, method, argsHash, locked: true), observed, method);
             }
 
             ThrowIfAnotherInDoubt(inv.RequestId);
-            var run = RunTurnAsync(inv, method, argsHash);
-            if (run.IsCompletedSuccessfully) return run.Result;
+            var run = RunTurnAsync(inv, method, argsHash, observed);
+            if (run.IsCompletedSuccessfully)
+            {
+                ranAtOnce = true;
+                return run.Result;
+            }
+
             release = false;
-            return ReleaseAfterAsync(run);
+            return ReleaseAfterAsync(run, observed, method);
         }
         catch (Exception e)
         {
+            if (observed != 0) EngineTelemetry.RecordTurn(observed, Type.Name, method.Name, "failed");
             return Task.FromException<ComponentReply>(e);
         }
         finally
@@ -138,13 +159,39 @@ internal sealed partial class Activation
         }
     }
 
-    /// <summary>A turn whose method awaited: the lock is released when it ends, then its reply is awaited.</summary>
-    private async Task<ComponentReply> ReleaseAfterAsync(ValueTask<Task<ComponentReply>> run)
+    /// <summary>
+    /// <see cref="LocalRuntime.InvokeAsync"/>'s live path (the caller entered): the logged turn as <see cref="ExecuteAsync"/>
+    /// runs it, or null when it would not run at once here (read-only, traced, turn lock taken) and nothing ran.
+    /// <paramref name="durableOnly"/> says the reply waits for nothing but its record (or is a remembered reply): every
+    /// failure of that wait is reported to the runtime by the wait itself (<see cref="RuntimeServices.OnTurnNotDurable"/>),
+    /// so the caller may return it as it is. Otherwise the caller awaits it as any attempt.
+    /// </summary>
+    internal Task<ComponentReply>? TryExecuteLive(Invocation inv, ComponentMethod method, out bool durableOnly)
+    {
+        durableOnly = false;
+        if (method.IsReadOnly || EngineTelemetry.Source.HasListeners()) return null;
+        if (_turnLock.CurrentCount == 0) return null; // not a promise (the lock is taken below), only a cheap early out
+        var observed = EngineTelemetry.TurnDuration.Enabled ? Stopwatch.GetTimestamp() : 0;
+        var reply = ExecuteLoggedAsync(inv, method, observed, out var ranAtOnce);
+        durableOnly = ranAtOnce;
+        return reply;
+    }
+
+    /// <summary>
+    /// A turn whose method awaited: the lock is released when it ends, then its reply is awaited. Its durable wait times it
+    /// (<paramref name="observed"/>); only a turn that fails before it has a record is timed here.
+    /// </summary>
+    private async Task<ComponentReply> ReleaseAfterAsync(ValueTask<Task<ComponentReply>> run, long observed, ComponentMethod method)
     {
         Task<ComponentReply> reply;
         try
         {
             reply = await run.ConfigureAwait(false);
+        }
+        catch (Exception) when (observed != 0)
+        {
+            EngineTelemetry.RecordTurn(observed, Type.Name, method.Name, "failed");
+            throw;
         }
         finally
         {
@@ -152,6 +199,25 @@ internal sealed partial class Activation
         }
 
         return await reply.ConfigureAwait(false);
+    }
+
+    /// <summary><paramref name="reply"/> as it is, or timed into the latency histogram from <paramref name="observed"/> when that is set.</summary>
+    private Task<ComponentReply> Observe(Task<ComponentReply> reply, long observed, ComponentMethod method) =>
+        observed == 0 ? reply : ObserveAsync(reply, observed, method.Name);
+
+    private async Task<ComponentReply> ObserveAsync(Task<ComponentReply> reply, long observed, string method)
+    {
+        var outcome = "failed";
+        try
+        {
+            var result = await reply.ConfigureAwait(false);
+            outcome = result.IsError ? "error" : "ok";
+            return result;
+        }
+        finally
+        {
+            EngineTelemetry.RecordTurn(observed, Type.Name, method, outcome);
+        }
     }
 
     private async Task<ComponentReply> ExecuteLoggedSlowAsync(Invocation inv, ComponentMethod method, long argsHash, bool locked)
@@ -175,7 +241,7 @@ internal sealed partial class Activation
             {
                 // A turn in doubt holds its place in the history: nothing else runs before it is final.
                 ThrowIfAnotherInDoubt(inv.RequestId);
-                reply = await RunTurnAsync(inv, method, argsHash).ConfigureAwait(false);
+                reply = await RunTurnAsync(inv, method, argsHash, observed: 0).ConfigureAwait(false);
             }
         }
         finally
@@ -186,7 +252,7 @@ internal sealed partial class Activation
         return await reply.ConfigureAwait(false);
     }
 
-    private async ValueTask<Task<ComponentReply>> RunTurnAsync(Invocation inv, ComponentMethod method, long argsHash)
+    private async ValueTask<Task<ComponentReply>> RunTurnAsync(Invocation inv, ComponentMethod method, long argsHash, long observed)
     {
         var args = method.DecodeArgs(inv.Args.Span, _json);
         _inDoubt.TryGetValue(inv.RequestId, out var partial);
@@ -212,7 +278,7 @@ internal sealed partial class Activation
         if (context.InfrastructureFailure is { } failure)
             throw await FailedAttemptAsync(inv, failure).ConfigureAwait(false);
 
-        var (seq, write) = Append(RecordKind.Turn, RecordCodec.EncodeTurn(context.Snapshot(inv, reply, partial: false)));
+        var (seq, write) = Append(RecordKind.Turn, context.EncodeFinal(inv, reply));
         if (_inDoubt.Count > 0)
         {
             // Final now (a resumed turn, or one whose undo re-read its own partial record from the log).
@@ -221,7 +287,9 @@ internal sealed partial class Activation
         }
 
         _firstTurnWrite ??= write;
-        var durable = AwaitDurableAsync(write, reply, inv.RequestId, commitSeq: seq);
+        // Busy until the reply is released (IsIdle): the wait below ends it, whoever awaits the reply (or nobody).
+        Interlocked.Increment(ref _awaitingDurable);
+        var durable = AwaitDurableAsync(write, reply, inv.RequestId, commitSeq: seq, observed, method.Name, countedBusy: true);
         _recent[inv.RequestId] = new DedupSlot(argsHash, seq, durable);
         _sinceCheckpoint.Add((inv.RequestId, seq, argsHash, reply));
         MaybeCheckpoint();
@@ -327,8 +395,10 @@ internal sealed partial class Activation
     /// <summary>
     /// Waits for <paramref name="write"/> and returns <paramref name="reply"/> once it is durable. A <paramref name="commitSeq"/>
     /// other than 0 names the record of this turn being committed: its commit is timed and traced (a <c>commit</c> span).
+    /// A <paramref name="turnStart"/> other than 0 times the whole turn of <paramref name="turnMethod"/> into the turn
+    /// latency histogram when it ends (ok, error, or failed when the record is not durable).
     /// </summary>
-    private async Task<ComponentReply> AwaitDurableAsync(Task<AppendStatus> write, ComponentReply reply, string requestId, long commitSeq = 0)
+    private async Task<ComponentReply> AwaitDurableAsync(Task<AppendStatus> write, ComponentReply reply, string requestId, long commitSeq = 0, long turnStart = 0, string? turnMethod = null, bool countedBusy = false)
     {
         AppendStatus status;
         var start = commitSeq != 0 && EngineTelemetry.CommitDuration.Enabled ? Stopwatch.GetTimestamp() : 0;
@@ -341,17 +411,24 @@ internal sealed partial class Activation
         }
         catch (Exception e)
         {
+            if (countedBusy) Interlocked.Decrement(ref _awaitingDurable);
             span?.SetStatus(ActivityStatusCode.Error, e.Message);
+            if (turnStart != 0) EngineTelemetry.RecordTurn(turnStart, Type.Name, turnMethod!, "failed");
             BrokeOnStoreFailure = true;
             if (IsActive) ReportStoreFailure(requestId, "the store failed", e);
             MarkBroken($"store failure: {e.Message}");
+            _services.OnTurnNotDurable?.Invoke(this);
             throw new TurnNotDurableException(Id, requestId, "the store failed", e);
         }
 
+        // No longer busy once the write is decided (the activation ends if it failed); decremented once on either way out.
+        if (countedBusy) Interlocked.Decrement(ref _awaitingDurable);
+        if (turnStart != 0) EngineTelemetry.RecordTurn(turnStart, Type.Name, turnMethod!, status != AppendStatus.Ok ? "failed" : reply.IsError ? "error" : "ok");
         if (status != AppendStatus.Ok)
         {
             if (IsActive) ReportStoreFailure(requestId, status == AppendStatus.Fenced ? "fenced" : "log sequence conflict", null);
             MarkBroken(status == AppendStatus.Fenced ? "fenced by a newer owner" : "log sequence conflict");
+            _services.OnTurnNotDurable?.Invoke(this);
             throw new TurnNotDurableException(Id, requestId, status == AppendStatus.Fenced ? "another activation owns the component now" : "the log moved on without an earlier record");
         }
 
@@ -385,6 +462,9 @@ internal sealed record RuntimeServices(
 
     /// <summary>The runtime's wait-for edges, for deadlock detection (set once, right after construction).</summary>
     public WaitForGraph? WaitFor { get; set; }
+
+    /// <summary>Told of an activation whose turn record did not become durable (it is broken now); set once, by the runtime.</summary>
+    public Action<Activation>? OnTurnNotDurable { get; set; }
 
     /// <summary>The runtime's clock.</summary>
     public TimeProvider Time => Environment.TimeProvider;

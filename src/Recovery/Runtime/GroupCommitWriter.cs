@@ -26,6 +26,12 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     private readonly GroupCommitWriter[]? _shardWriters;
     private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
     private List<WriteItem> _pending = [];
+    // Reused by the writer thread only, under _gate (TakeBatch): the list the previous pending items were read from.
+    private List<WriteItem> _spare = [];
+    // Reused by Group, which runs on the writer thread before CommitAsync's first await: never two at once.
+    private readonly Dictionary<(string, long), int> _open = [];
+    private readonly List<(string ComponentId, long Epoch, int Records, CheckpointRecord? Checkpoint)> _groupInfo = [];
+    private readonly List<int> _filled = [];
     private int _inFlight;
     private bool _stopping;
     private long _batches;
@@ -108,7 +114,9 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         if (_pending.Count == 0) return null;
         List<WriteItem>? taken = null;
         HashSet<string>? heldBack = null;
-        var kept = new List<WriteItem>();
+        // The spare list is free: the items it held were moved on at the previous batch; nothing else refers to it.
+        var kept = _spare;
+        kept.Clear();
         var records = 0;
         foreach (var item in _pending)
         {
@@ -119,11 +127,12 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
                 continue;
             }
 
-            (taken ??= []).Add(item);
+            (taken ??= new List<WriteItem>(Math.Min(_pending.Count, _maxBatch))).Add(item);
             if (item.Record is not null) records++;
         }
 
         if (taken is null) return null;
+        _spare = _pending;
         _pending = kept;
         foreach (var item in taken) _busy.Add(item.ComponentId);
         return taken;
@@ -134,7 +143,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
 
     private async Task CommitAsync(List<WriteItem> batch)
     {
-        var (groups, members, recordCount) = Group(batch);
+        var (groups, recordCount) = Group(batch);
         try
         {
             var start = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
@@ -144,10 +153,8 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
                 EngineTelemetry.CommitBatchSize.Record(recordCount, new KeyValuePair<string, object?>(EngineTelemetry.StoreTag, StoreLabel));
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _records, recordCount);
-            for (var g = 0; g < members.Count; g++)
-            {
-                foreach (var item in members[g]) item.Done.TrySetResult(statuses[g]);
-            }
+            // In batch order: each component's items complete in their order (they are in one group, in order).
+            foreach (var item in batch) item.Done.TrySetResult(statuses[item.Group]);
 
             if (_observer is { } observer)
             {
@@ -180,37 +187,64 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         }
     }
 
-    private static (List<AppendGroup> Groups, List<List<WriteItem>> Members, int Records) Group(List<WriteItem> batch)
+    /// <summary>
+    /// The batch as store groups: one per component and epoch, in first-appearance order, each with its records in queue
+    /// order and at most one checkpoint (a second checkpoint of the same component opens a new group). Each item learns its
+    /// group's index (<see cref="WriteItem.Group"/>), for its status. Runs on the writer thread before the commit's first
+    /// await, so the look-up table and the counts are reused from batch to batch; each group's records are an exact array.
+    /// </summary>
+    private (List<AppendGroup> Groups, int Records) Group(List<WriteItem> batch)
     {
-        var groups = new List<AppendGroup>();
-        var members = new List<List<WriteItem>>();
-        var open = new Dictionary<(string, long), int>();
+        _open.Clear();
+        _groupInfo.Clear();
         var recordCount = 0;
         foreach (var item in batch)
         {
             var key = (item.ComponentId, item.Epoch);
-            if (!open.TryGetValue(key, out var g) || (item.Checkpoint is not null && groups[g].Checkpoint is not null))
+            if (!_open.TryGetValue(key, out var g) || (item.Checkpoint is not null && _groupInfo[g].Checkpoint is not null))
             {
-                g = groups.Count;
-                open[key] = g;
-                groups.Add(new AppendGroup(item.ComponentId, item.Epoch, new List<LogRecord>()));
-                members.Add([]);
+                g = _groupInfo.Count;
+                _open[key] = g;
+                _groupInfo.Add((item.ComponentId, item.Epoch, 0, null));
             }
 
+            var info = _groupInfo[g];
             if (item.Record is not null)
             {
-                ((List<LogRecord>)groups[g].Records).Add(item.Record);
+                info.Records++;
                 recordCount++;
             }
             else
             {
-                groups[g] = groups[g] with { Checkpoint = item.Checkpoint };
+                info.Checkpoint = item.Checkpoint;
             }
 
-            members[g].Add(item);
+            _groupInfo[g] = info;
+            item.Group = g;
         }
 
-        return (groups, members, recordCount);
+        var records = new LogRecord[_groupInfo.Count][];
+        _filled.Clear();
+        for (var g = 0; g < _groupInfo.Count; g++)
+        {
+            records[g] = _groupInfo[g].Records == 0 ? [] : new LogRecord[_groupInfo[g].Records];
+            _filled.Add(0);
+        }
+
+        foreach (var item in batch)
+        {
+            if (item.Record is null) continue;
+            records[item.Group][_filled[item.Group]++] = item.Record;
+        }
+
+        var groups = new List<AppendGroup>(_groupInfo.Count);
+        for (var g = 0; g < _groupInfo.Count; g++)
+        {
+            var info = _groupInfo[g];
+            groups.Add(new AppendGroup(info.ComponentId, info.Epoch, records[g]) { Checkpoint = info.Checkpoint });
+        }
+
+        return (groups, recordCount);
     }
 
     /// <summary>Writes what is queued, waits for in-flight batches, then stops the writer thread.</summary>
@@ -231,8 +265,21 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         _thread!.Join();
     }
 
-    private sealed record WriteItem(string ComponentId, long Epoch, LogRecord? Record, CheckpointRecord? Checkpoint)
+    /// <summary>One queued record or checkpoint; it is its own completion source (one object less per record).</summary>
+    private sealed class WriteItem(string componentId, long epoch, LogRecord? record, CheckpointRecord? checkpoint)
+        : TaskCompletionSource<AppendStatus>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
-        public TaskCompletionSource<AppendStatus> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public string ComponentId { get; } = componentId;
+
+        public long Epoch { get; } = epoch;
+
+        public LogRecord? Record { get; } = record;
+
+        public CheckpointRecord? Checkpoint { get; } = checkpoint;
+
+        public TaskCompletionSource<AppendStatus> Done => this;
+
+        /// <summary>The index of this item's store group in its batch (set by <see cref="Group"/>; the batch's own).</summary>
+        public int Group { get; set; }
     }
 }

@@ -56,6 +56,13 @@ public sealed class LocalRuntime : IAsyncDisposable
             env.TimeProvider,
             _stopping.Token);
         _collector = new ActivationCollector(this, _options, env.TimeProvider, env.Logger, _stopping.Token);
+        // A turn's durable wait that failed (store failure, fenced) reports its activation here, as InvokeSlowAsync's catch
+        // does: also for replies returned without an async method of the runtime's around them (InvokeAsync's live path).
+        _services.OnTurnNotDurable = activation =>
+        {
+            Discard(activation);
+            if (activation.BrokeOnStoreFailure) _inDoubtWatch.Note(activation.Id);
+        };
     }
 
     /// <summary>The log store.</summary>
@@ -131,7 +138,41 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// component, attaches to it when it is running, and otherwise runs it as a new turn. The returned reply
     /// is durable. Throws <see cref="TurnNotDurableException"/> when the store failed (retry with the same id).
     /// </summary>
-    public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
+    public Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
+    {
+        // The common case: a live activation whose turn runs at once and then only waits for its record to be durable. Its
+        // reply task (the activation's own durable wait) is returned as it is: no async method of the runtime's around it.
+        // The activation counts that wait as busy (Activation.IsIdle), and a failed wait reports the activation broken
+        // here (OnTurnNotDurable) exactly as the catch below would.
+        if (invocation is not null && !string.IsNullOrEmpty(invocation.RequestId) && TryGetReady(invocation.Target) is { } live
+            && live.Type.Methods.TryGetValue(invocation.Method, out var method) && !CallChain.Contains(invocation.Caller, invocation.Target))
+        {
+            live.Enter(_services.Time);
+            var reply = live.TryExecuteLive(invocation, method, out var durableOnly);
+            if (reply is null)
+            {
+                live.Leave(); // nothing ran: the general path below
+            }
+            else if (durableOnly)
+            {
+                live.Leave();
+                return reply;
+            }
+            else
+            {
+                return InvokeSlowAsync(invocation, (live, reply), cancellationToken);
+            }
+        }
+
+        return InvokeSlowAsync(invocation, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="InvokeAsync"/> in general: looks the activation up (activating it), runs the request, and retries on a new
+    /// activation when one broke under it. <paramref name="first"/> is an attempt already under way on a live activation
+    /// (entered; its reply still to be awaited).
+    /// </summary>
+    private async Task<ComponentReply> InvokeSlowAsync(Invocation? invocation, (Activation Activation, Task<ComponentReply> Reply)? first, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(invocation);
         if (string.IsNullOrEmpty(invocation.RequestId))
@@ -144,12 +185,24 @@ public sealed class LocalRuntime : IAsyncDisposable
             throw new CallCycleException(invocation.Caller, invocation.Target);
         for (var attempt = 1; ; attempt++)
         {
-            // A live activation (the common case) is taken as it is: no task for the lookup.
-            var activation = TryGetReady(invocation.Target) ?? await GetActivationAsync(invocation.Target, type, cancellationToken).ConfigureAwait(false);
-            activation.Enter(_services.Time);
+            Activation activation;
+            Task<ComponentReply> reply;
+            if (first is { } started)
+            {
+                (activation, reply) = started;
+                first = null;
+            }
+            else
+            {
+                // A live activation is taken as it is: no task for the lookup.
+                activation = TryGetReady(invocation.Target) ?? await GetActivationAsync(invocation.Target, type, cancellationToken).ConfigureAwait(false);
+                activation.Enter(_services.Time);
+                reply = activation.ExecuteAsync(invocation, method);
+            }
+
             try
             {
-                return await activation.ExecuteAsync(invocation, method).ConfigureAwait(false);
+                return await reply.ConfigureAwait(false);
             }
             catch (Exception e) when (e is ActivationBrokenException or TurnNotDurableException)
             {

@@ -32,13 +32,14 @@ internal sealed class TurnCalls
     /// The turn's code takes a step whose place in the record must be reproducible (a call, a value). Refused when a call
     /// completed since the previous step while another is still outstanding.
     /// </summary>
-    public void Step(ComponentId id, string? method, string what)
+    public void Step(ComponentId id, string? method, NondeterminismKind? value)
     {
         lock (_gate)
         {
+            // The step's words are built only for a refusal: a turn takes several steps and is refused almost never.
             if (_outstanding > 0 && _completedSinceLastStep > 0)
                 throw new InvalidOperationException(
-                    $"{id}.{method} {what} after one of its outbound calls completed while {_outstanding} other(s) were still outstanding: " +
+                    $"{id}.{method} {(value is { } kind ? $"asked for a nondeterministic value ({kind})" : "started an outbound call")} after one of its outbound calls completed while {_outstanding} other(s) were still outstanding: " +
                     "where that happens depends on which reply arrives first, so a replay could not reproduce it. Start the calls that run " +
                     "together first, then await them all (await Task.WhenAll(...)), and only then call again or use Context.UtcNow, NewGuid, Random or session items.");
             _completedSinceLastStep = 0;

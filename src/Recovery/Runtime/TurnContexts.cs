@@ -18,8 +18,11 @@ internal sealed class LiveTurnContext : IComponentContext
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<RecordedValue> _prefixValues;
     private readonly IReadOnlyList<OutboundCall> _prefixOutbound;
-    private readonly List<RecordedValue> _values = [];
-    private readonly TurnCalls _calls = new();
+    // Room for one value from the start (a typical turn reads the clock once); grows as a list does beyond that.
+    private readonly List<RecordedValue> _values = new(1);
+    // Made by the first outbound call (most turns make none); only the turn's own code path creates it, before any
+    // continuation of a call could touch it.
+    private TurnCalls? _calls;
     private readonly int _prefixLastOrdinal;
     private readonly long _seq;
     private Random? _random;
@@ -72,14 +75,26 @@ internal sealed class LiveTurnContext : IComponentContext
     public IReadOnlyList<RecordedValue> Values => _values;
 
     /// <summary>The outcomes of the calls made so far, in ordinal order.</summary>
-    public IReadOnlyList<OutboundCall> Outbound => _calls.Snapshot();
+    public IReadOnlyList<OutboundCall> Outbound => _calls?.Snapshot() ?? [];
 
     /// <summary>The calls of this turn that may be outstanding together (<see cref="TurnCalls"/>).</summary>
-    internal TurnCalls Calls => _calls;
+    internal TurnCalls Calls => _calls ??= new();
 
-    public DateTime UtcNow => new(Next(NondeterminismKind.UtcNow, () => new RecordedValue(NondeterminismKind.UtcNow, _time.GetUtcNow().UtcTicks)).Value, DateTimeKind.Utc);
+    public DateTime UtcNow
+    {
+        get
+        {
+            // No delegate for the fresh value: this runs in most turns.
+            if (!TryPrefix(NondeterminismKind.UtcNow, out var value)) Record(value = new RecordedValue(NondeterminismKind.UtcNow, _time.GetUtcNow().UtcTicks));
+            return new DateTime(value.Value, DateTimeKind.Utc);
+        }
+    }
 
-    public Guid NewGuid() => Next(NondeterminismKind.Guid, () => new RecordedValue(NondeterminismKind.Guid, 0, Guid.NewGuid())).GuidValue;
+    public Guid NewGuid()
+    {
+        if (!TryPrefix(NondeterminismKind.Guid, out var value)) Record(value = new RecordedValue(NondeterminismKind.Guid, 0, Guid.NewGuid()));
+        return value.GuidValue;
+    }
 
     /// <summary>The component's logger; silent while a resumed turn is still inside what its partial record holds (those lines were written by the first attempt).</summary>
     public ILogger Logger => Runtime?.Logger is { } inner && inner != NullLogger.Instance ? _logger ??= new TurnLogger(inner, () => ResumingPrefix) : NullLogger.Instance;
@@ -163,14 +178,14 @@ internal sealed class LiveTurnContext : IComponentContext
         ThrowIfAttemptFailed();
         // The ordinal is taken now, before anything is awaited: calls started together get their ordinals in program order.
         var ordinal = NextOrdinal();
-        _calls.Started();
+        Calls.Started();
         try
         {
             return await CallComponentAsync(runtime, target, method, args, chain, cycle, ordinal, timeout).ConfigureAwait(false);
         }
         finally
         {
-            _calls.Completed();
+            Calls.Completed();
         }
     }
 
@@ -276,7 +291,7 @@ internal sealed class LiveTurnContext : IComponentContext
     /// <summary>Takes (and records) the next value of a resumed partial record, if it still has one.</summary>
     internal bool TryPrefix(NondeterminismKind kind, out RecordedValue value)
     {
-        Step($"asked for a nondeterministic value ({kind})");
+        Step(kind);
         value = default;
         if (_values.Count >= _prefixValues.Count) return false;
         value = _prefixValues[_values.Count];
@@ -291,7 +306,7 @@ internal sealed class LiveTurnContext : IComponentContext
     /// <summary>The next outbound ordinal, in program order; refused where its place would depend on which reply came first.</summary>
     internal int NextOrdinal()
     {
-        Step("started an outbound call");
+        Step(null);
         return ++_ordinal;
     }
 
@@ -299,11 +314,13 @@ internal sealed class LiveTurnContext : IComponentContext
     /// <see cref="TurnCalls.Step"/>; a refusal is not the component's answer (a replay could not reproduce where it
     /// happened), so like an outage it leaves the attempt unrecorded.
     /// </summary>
-    private void Step(string what)
+    private void Step(NondeterminismKind? value)
     {
+        // Nothing to refuse before the turn's first call: no call can have completed.
+        if (_calls is null) return;
         try
         {
-            _calls.Step(Id, Invocation?.Method, what);
+            _calls.Step(Id, Invocation?.Method, value);
         }
         catch (InvalidOperationException e)
         {
@@ -325,14 +342,22 @@ internal sealed class LiveTurnContext : IComponentContext
         return null;
     }
 
-    internal void AddOutbound(OutboundCall call) => _calls.Add(call);
+    internal void AddOutbound(OutboundCall call) => Calls.Add(call);
+
+    /// <summary>
+    /// The payload of this turn's final record, encoded straight from the context: no <see cref="TurnRecord"/> and no copy
+    /// of the value list (the context is done: nothing adds to it after the final record).
+    /// </summary>
+    internal byte[] EncodeFinal(Invocation inv, ComponentReply reply) =>
+        RecordCodec.EncodeTurn(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args.Span, _values, TurnSeq,
+            _calls?.Snapshot() ?? (IReadOnlyList<OutboundCall>)[], partial: false, reply);
 
     /// <summary>What a partial or final record of this turn holds now.</summary>
     internal TurnRecord Snapshot(Invocation inv, ComponentReply reply, bool partial) =>
         new(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args, _values.ToArray(), reply)
         {
             TurnSeq = TurnSeq,
-            Outbound = _calls.Snapshot(),
+            Outbound = _calls?.Snapshot() ?? [],
             IsPartial = partial,
         };
 }

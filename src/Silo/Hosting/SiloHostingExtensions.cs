@@ -47,9 +47,9 @@ public static class SiloHostingExtensions
         services.AddHostedService(sp => sp.GetRequiredService<SiloRuntime>());
         services.AddSingleton(sp => sp.GetRequiredService<SiloRuntime>().Router);
         services.AddMiddlewareTransport();
-        // Every request is timed for the dashboard's latency chart (TimedFrameHandler around the router's handler).
+        // Every request is timed for the dashboard's latency chart (by the router's handler itself: no wrapper, no second await).
         services.AddSingleton<Dashboard.RequestLatency>();
-        services.TryAddSingleton<IFrameHandler>(sp => new TimedFrameHandler(ActivatorUtilities.CreateInstance<RuntimeFrameHandler>(sp), sp.GetRequiredService<Dashboard.RequestLatency>()));
+        services.TryAddSingleton<IFrameHandler>(sp => new RuntimeFrameHandler(sp.GetRequiredService<ClusterRouter>(), sp.GetRequiredService<Dashboard.RequestLatency>()));
         services.AddSingleton<SiloMetrics>();
         // Host code (an endpoint, a background service) calls components through the router: here or on their owner.
         services.AddSingleton<Core.IComponentFactory, SiloComponentFactory>();

@@ -7,7 +7,9 @@ namespace Middleware.Silo;
 
 /// <summary>
 /// Times every protocol request a silo answers (read to reply ready) into its <see cref="RequestLatency"/>, for the
-/// dashboard's latency chart; the request itself goes to <paramref name="inner"/> unchanged.
+/// dashboard's latency chart; the request itself goes to <paramref name="inner"/> unchanged. The silo's own
+/// <see cref="RuntimeFrameHandler"/> times its requests itself (one continuation less); this wrapper is for a host that
+/// registers another <see cref="IFrameHandler"/>.
 /// </summary>
 public sealed class TimedFrameHandler(IFrameHandler inner, RequestLatency latency) : IFrameHandler
 {
