@@ -32,7 +32,7 @@ public sealed class SqliteLogStore : LogStoreBase
         _path = path;
         _options = options;
         _writer = writer;
-        if (writer is not null) _claims = new ClaimCombiner(requests => writer.ClaimMany(requests, Now()));
+        if (writer is not null) _claims = new ClaimCombiner(claims => writer.DrainClaims(claims, Now()));
         var access = options.ReadOnly ? SqliteAccess.ReadOnly : SqliteAccess.ReadWrite;
         _readers = new ReaderPool(options.ReaderConnections, () => OpenReader(fullPath, access, options.BusyTimeout));
     }
@@ -124,7 +124,7 @@ public sealed class SqliteLogStore : LogStoreBase
     /// the returned task is already complete. Cancellation is honoured only before the transaction starts.
     /// </remarks>
     protected override Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
-        Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now()), cancellationToken);
+        Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now(), _claims), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken) =>
