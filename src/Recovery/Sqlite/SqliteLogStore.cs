@@ -94,6 +94,7 @@ public sealed class SqliteLogStore : LogStoreBase
             // Ours (or empty): WAL lets readers run beside the writer; then the missing scripts, under the write lock.
             db.EnableWal();
             SchemaMigrator.Migrate(db, options.TimeProvider.GetUtcNow().UtcTicks);
+            if (options.WriterCacheMiB > 0) db.Exec(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PRAGMA cache_size=-{(long)options.WriterCacheMiB * 1024}"));
             return new SqliteLogStore(path, fullPath, options, new SqliteWriter(db, options.BusyTimeout));
         }
         catch (SqliteCallException e)
