@@ -56,16 +56,16 @@ internal static class PostgresCluster
 
     // The head row is locked for the rest of the transaction; the owner's address comes back only when it is an
     // active silo (the expired ones were marked dead just before, in the same transaction).
-    private const string LockHead =
+    internal const string LockHead =
         "SELECT c.epoch, c.owner, s.address FROM components c LEFT JOIN silos s ON s.silo_id = c.owner AND s.status = 1 " +
         "WHERE c.id = $1 FOR UPDATE OF c";
 
     // A racing first claim waits for the other's row and then inserts nothing: that is a conflict.
-    private const string ClaimNew =
+    internal const string ClaimNew =
         "INSERT INTO components(id, epoch, owner, last_seq, checkpoint_seq, updated_at) VALUES ($1, 1, $2, 0, 0, now()) " +
         "ON CONFLICT (id) DO NOTHING RETURNING epoch, owner, last_seq, checkpoint_seq";
 
-    private const string ClaimNext =
+    internal const string ClaimNext =
         "UPDATE components SET epoch = epoch + 1, owner = $2, updated_at = now() WHERE id = $1 AND epoch = $3 " +
         "RETURNING epoch, owner, last_seq, checkpoint_seq";
 
@@ -180,7 +180,7 @@ internal static class PostgresCluster
     }
 
     /// <summary>Reads the server clock and marks dead every active silo that rule 2 of <see cref="IClusterStore"/> condemns at that time; returns the time.</summary>
-    private static async Task<DateTime> MarkDeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
+    internal static async Task<DateTime> MarkDeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
     {
         DateTime now;
         await using (var clock = new NpgsqlCommand(Now, connection, transaction))
@@ -192,7 +192,7 @@ internal static class PostgresCluster
         return now;
     }
 
-    private static async Task<ComponentHead?> HeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string componentId, CancellationToken ct, params NpgsqlParameter[] parameters)
+    internal static async Task<ComponentHead?> HeadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string componentId, CancellationToken ct, params NpgsqlParameter[] parameters)
     {
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         command.Parameters.AddRange(parameters);

@@ -8,7 +8,7 @@ namespace Middleware.Recovery.Postgres;
 /// The PostgreSQL log store, on an <see cref="NpgsqlDataSource"/> (a connection pool). Appends are one
 /// transaction per call, fenced by epoch on rows locked in that transaction (see <see cref="PostgresAppend"/>);
 /// the commit is durable when the server runs with <c>fsync=on</c> and <c>synchronous_commit=on</c>, its
-/// defaults. An epoch-only claim is one conditional statement, a claim that respects live silos one transaction.
+/// defaults. Claims that arrive together share one transaction (<see cref="PostgresClaimBatch"/>).
 /// Every method may be called concurrently, including <see cref="LogStoreBase.AppendAsync"/>: each call takes its own
 /// pooled connection. Several processes may share one database; the fence is checked by the server inside each write
 /// transaction. It also keeps the cluster tables (<see cref="IClusterStore"/>: statements in
@@ -20,11 +20,13 @@ public sealed class PostgresLogStore : LogStoreBase
 {
     private readonly NpgsqlDataSource _source;
     private readonly bool _ownsSource;
+    private readonly PostgresClaimBatch _claims;
 
     private PostgresLogStore(NpgsqlDataSource source, bool ownsSource, string name)
     {
         _source = source;
         _ownsSource = ownsSource;
+        _claims = new PostgresClaimBatch(source);
         Name = name;
     }
 
@@ -131,9 +133,9 @@ public sealed class PostgresLogStore : LogStoreBase
         PostgresQueries.GetHeadAsync(_source, componentId, cancellationToken);
 
     /// <inheritdoc />
-    protected override async Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) => request.RespectsLiveSilo
-        ? await PostgresCluster.ClaimForSiloAsync(_source, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false)
-        : new ClaimResult(await PostgresQueries.ClaimAsync(_source, request.ComponentId, request.ExpectedEpoch, request.Owner, cancellationToken).ConfigureAwait(false));
+    /// <remarks>Claims that arrive together are decided in one transaction (<see cref="PostgresClaimBatch"/>).</remarks>
+    protected override Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested ? Task.FromCanceled<ClaimResult>(cancellationToken) : _claims.ClaimAsync(request);
 
     /// <inheritdoc />
     protected override async Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>

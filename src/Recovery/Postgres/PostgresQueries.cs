@@ -15,12 +15,12 @@ internal static class PostgresQueries
 
     // A first claim inserts the row; the conflict branch covers a row left at epoch 0. Under READ COMMITTED a
     // racing claimer waits for the winner's row and re-checks the WHERE on it, so exactly one of them wins.
-    private const string ClaimNew =
+    internal const string ClaimNew =
         "INSERT INTO components(id, epoch, owner, last_seq, checkpoint_seq, updated_at) VALUES ($1, 1, $2, 0, 0, now()) " +
         "ON CONFLICT (id) DO UPDATE SET epoch = 1, owner = excluded.owner, updated_at = excluded.updated_at WHERE components.epoch = 0 " +
         "RETURNING epoch, owner, last_seq, checkpoint_seq";
 
-    private const string ClaimNext =
+    internal const string ClaimNext =
         "UPDATE components SET epoch = epoch + 1, owner = $2, updated_at = now() WHERE id = $1 AND epoch = $3 " +
         "RETURNING epoch, owner, last_seq, checkpoint_seq";
 

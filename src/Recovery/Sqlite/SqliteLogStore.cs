@@ -32,7 +32,7 @@ public sealed class SqliteLogStore : LogStoreBase
         _path = path;
         _options = options;
         _writer = writer;
-        if (writer is not null) _claims = new ClaimCombiner(requests => writer.ClaimMany(requests, Now()));
+        if (writer is not null) _claims = new ClaimCombiner(claims => writer.DrainClaims(claims, Now()));
         var access = options.ReadOnly ? SqliteAccess.ReadOnly : SqliteAccess.ReadWrite;
         _readers = new ReaderPool(options.ReaderConnections, () => OpenReader(fullPath, access, options.BusyTimeout));
     }
@@ -94,6 +94,7 @@ public sealed class SqliteLogStore : LogStoreBase
             // Ours (or empty): WAL lets readers run beside the writer; then the missing scripts, under the write lock.
             db.EnableWal();
             SchemaMigrator.Migrate(db, options.TimeProvider.GetUtcNow().UtcTicks);
+            if (options.WriterCacheMiB > 0) db.Exec(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PRAGMA cache_size=-{(long)options.WriterCacheMiB * 1024}"));
             return new SqliteLogStore(path, fullPath, options, new SqliteWriter(db, options.BusyTimeout));
         }
         catch (SqliteCallException e)
@@ -124,7 +125,7 @@ public sealed class SqliteLogStore : LogStoreBase
     /// the returned task is already complete. Cancellation is honoured only before the transaction starts.
     /// </remarks>
     protected override Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
-        Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now()), cancellationToken);
+        Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now(), _claims), cancellationToken);
 
     /// <inheritdoc />
     protected override Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken) =>

@@ -20,6 +20,14 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public bool ReadOnly { get; init; }
 
+    /// <summary>
+    /// The page cache of the writer connection, in MiB (SQLite's own default is 2). The writer is the one thread every
+    /// claim and append goes through; with many components its probes of the id index and the heads table miss a small
+    /// cache and go to the file on every transaction (reader connections lose their cache whenever the file changed, so
+    /// only the writer's is kept warm). Filled only as pages are touched. Default 32; 0 (or less) leaves SQLite's default.
+    /// </summary>
+    public int WriterCacheMiB { get; init; } = 32;
+
     /// <summary>The clock that stamps committed_at, created_at and claimed_at. Default: the system clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -30,23 +30,54 @@ internal sealed partial class SqliteWriter
 
     /// <summary>
     /// Appends every group in one transaction (rule 1). Groups that fail their fence leave no rows; the
-    /// others commit together and are fsync'd (synchronous=FULL) before this returns.
+    /// others commit together and are fsync'd (synchronous=FULL) before this returns. Claims waiting in
+    /// <paramref name="claims"/> run first in the same transaction, each decided as it would be in a transaction of its own
+    /// just before (a claim fences the appends after it; an append of the claimer cannot be in this batch, since it needs the
+    /// claimed epoch): one fsync for both. They are answered after the commit; a failure fails them with the appends.
     /// </summary>
-    public AppendStatus[] Append(IReadOnlyList<AppendGroup> groups, long nowTicks) =>
-        InTransaction(() =>
+    public AppendStatus[] Append(IReadOnlyList<AppendGroup> groups, long nowTicks, ClaimCombiner? claims = null)
+    {
+        lock (_gate)
         {
-            var result = new AppendStatus[groups.Count];
-            for (var i = 0; i < groups.Count; i++)
+            var batch = claims?.Take();
+            if (batch is null) return InTransaction(() => AppendAll(groups, nowTicks));
+            var created = new List<(string Id, long Cid)>();
+            ClaimResult[]? decided = null;
+            AppendStatus[] result;
+            try
             {
-                var group = groups[i];
-                // A component that was never claimed has no head to pass: fenced, like a stale epoch.
-                result[i] = CidOf(group.ComponentId) is not { } cid ? AppendStatus.Fenced
-                    : AppendRules.IsSelfConsistent(group) ? AppendFenced(cid, group, nowTicks)
-                    : AppendChecked(cid, group, nowTicks);
+                result = InTransaction(() =>
+                {
+                    decided = ClaimAllInTransaction(batch.ConvertAll(p => p.Request), nowTicks, created);
+                    return AppendAll(groups, nowTicks);
+                });
+            }
+            catch (Exception e)
+            {
+                ClaimCombiner.Fail(batch, e);
+                throw;
             }
 
+            foreach (var (id, cid) in created) RememberCid(id, cid);
+            ClaimCombiner.Complete(batch, decided!);
             return result;
-        });
+        }
+    }
+
+    private AppendStatus[] AppendAll(IReadOnlyList<AppendGroup> groups, long nowTicks)
+    {
+        var result = new AppendStatus[groups.Count];
+        for (var i = 0; i < groups.Count; i++)
+        {
+            var group = groups[i];
+            // A component that was never claimed has no head to pass: fenced, like a stale epoch.
+            result[i] = CidOf(group.ComponentId) is not { } cid ? AppendStatus.Fenced
+                : AppendRules.IsSelfConsistent(group) ? AppendFenced(cid, group, nowTicks)
+                : AppendChecked(cid, group, nowTicks);
+        }
+
+        return result;
+    }
 
     /// <summary>
     /// The common path: insert the records, then let the fence UPDATE decide. When it refuses, the group's

@@ -95,19 +95,51 @@ internal sealed partial class SqliteWriter
         lock (_gate)
         {
             var created = new List<(string Id, long Cid)>();
-            var results = InTransaction(() =>
-            {
-                created.Clear();
-                if (requests.Any(r => r.RespectsLiveSilo)) Cluster.MarkDead.Bind(1, NowMs(Cluster)).Run();
-                var decided = new ClaimResult[requests.Count];
-                for (var i = 0; i < requests.Count; i++) decided[i] = ClaimInTransaction(requests[i], nowTicks, created);
-                return decided;
-            });
+            var results = InTransaction(() => ClaimAllInTransaction(requests, nowTicks, created));
 
             // Only now are the new rows committed; caching their cids earlier could keep a number a rollback freed.
             foreach (var (id, cid) in created) RememberCid(id, cid);
             return results;
         }
+    }
+
+    /// <summary>
+    /// Takes one batch of the claims waiting in <paramref name="claims"/> and claims it in its own transaction, answering
+    /// each once committed (or failing them all); false when none waited.
+    /// </summary>
+    public bool DrainClaims(ClaimCombiner claims, long nowTicks)
+    {
+        List<ClaimCombiner.Pending>? batch;
+        IReadOnlyList<ClaimResult> results;
+        lock (_gate)
+        {
+            batch = claims.Take();
+            if (batch is null) return false;
+            try
+            {
+                results = ClaimMany(batch.ConvertAll(p => p.Request), nowTicks);
+            }
+            catch (Exception e)
+            {
+                ClaimCombiner.Fail(batch, e);
+                throw;
+            }
+        }
+
+        ClaimCombiner.Complete(batch, results);
+        return true;
+    }
+
+    /// <summary>The claims of one transaction, in order (the caller holds the write lock inside BEGIN IMMEDIATE).</summary>
+    private ClaimResult[] ClaimAllInTransaction(IReadOnlyList<ClaimRequest> requests, long nowTicks, List<(string Id, long Cid)> created)
+    {
+        created.Clear();
+        var respectLive = false;
+        for (var i = 0; i < requests.Count && !respectLive; i++) respectLive = requests[i].RespectsLiveSilo;
+        if (respectLive) Cluster.MarkDead.Bind(1, NowMs(Cluster)).Run();
+        var decided = new ClaimResult[requests.Count];
+        for (var i = 0; i < requests.Count; i++) decided[i] = ClaimInTransaction(requests[i], nowTicks, created);
+        return decided;
     }
 
     private ClaimResult ClaimInTransaction(ClaimRequest request, long nowTicks, List<(string Id, long Cid)> created)
