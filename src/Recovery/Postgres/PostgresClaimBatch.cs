@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Storage;
 using Npgsql;
@@ -35,63 +34,35 @@ internal sealed class PostgresClaimBatch(NpgsqlDataSource source)
         "AND (c.owner IS NULL OR c.owner = $2 OR NOT EXISTS (SELECT 1 FROM silos s WHERE s.silo_id = c.owner AND s.status = 1)) " +
         "RETURNING c.epoch, c.owner, c.last_seq, c.checkpoint_seq";
 
-    private readonly ConcurrentQueue<Pending> _queue = new();
-    private readonly List<Pending> _deferred = []; // only the running drain touches it
-    private int _deferredCount;
-    private int _draining;
+    private readonly ClaimQueue _claims = new(MaxBatch);
 
     public Task<ClaimResult> ClaimAsync(ClaimRequest request)
     {
-        var pending = new Pending(request, new TaskCompletionSource<ClaimResult>(TaskCreationOptions.RunContinuationsAsynchronously));
-        _queue.Enqueue(pending);
-        if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0) _ = Task.Run(DrainAsync);
-        return pending.Result.Task;
+        var result = _claims.Enqueue(request, out var startDrain);
+        if (startDrain) _ = Task.Run(DrainAsync);
+        return result;
     }
-
-    private bool HasPending => !_queue.IsEmpty || Volatile.Read(ref _deferredCount) > 0;
 
     private async Task DrainAsync()
     {
         while (true)
         {
-            var batch = Take();
+            var batch = _claims.Take();
             if (batch is null)
             {
-                Volatile.Write(ref _draining, 0);
-                // A claim enqueued after the last Take and before the flag dropped found the drain running: take it.
-                if (!HasPending || Interlocked.CompareExchange(ref _draining, 1, 0) != 0) return;
+                if (!_claims.StopDraining()) return;
                 continue;
             }
 
             try
             {
-                var results = await ClaimManyAsync(source, batch.ConvertAll(p => p.Request), CancellationToken.None).ConfigureAwait(false);
-                for (var i = 0; i < batch.Count; i++) batch[i].Result.TrySetResult(results[i]);
+                ClaimQueue.Complete(batch, await ClaimManyAsync(source, batch.ConvertAll(p => p.Request), CancellationToken.None).ConfigureAwait(false));
             }
             catch (Exception e)
             {
-                foreach (var p in batch) p.Result.TrySetException(e);
+                ClaimQueue.Fail(batch, e);
             }
         }
-    }
-
-    private List<Pending>? Take()
-    {
-        if (!HasPending) return null;
-        var batch = new List<Pending>();
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        var stillDeferred = new List<Pending>();
-        foreach (var d in _deferred) (ids.Add(d.Request.ComponentId) ? batch : stillDeferred).Add(d);
-        _deferred.Clear();
-        _deferred.AddRange(stillDeferred);
-        while (batch.Count < MaxBatch && _queue.TryDequeue(out var next))
-        {
-            if (ids.Add(next.Request.ComponentId)) batch.Add(next);
-            else _deferred.Add(next);
-        }
-
-        Volatile.Write(ref _deferredCount, _deferred.Count);
-        return batch.Count == 0 ? null : batch;
     }
 
     /// <summary>Decides <paramref name="requests"/> (distinct components) in one transaction; results in request order.</summary>
@@ -184,6 +155,4 @@ internal sealed class PostgresClaimBatch(NpgsqlDataSource source)
         if (current.Value.Epoch != r.ExpectedEpoch) return new ClaimResult(null);
         return new ClaimResult(await HeadAsync(connection, transaction, ClaimNext, r.ComponentId, ct, Text(r.ComponentId), Text(r.Owner), Long(r.ExpectedEpoch)).ConfigureAwait(false));
     }
-
-    private sealed record Pending(ClaimRequest Request, TaskCompletionSource<ClaimResult> Result);
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Middleware.Recovery.Storage;
 
 namespace Middleware.Recovery.Sqlite;
@@ -17,62 +16,27 @@ internal sealed class ClaimCombiner
     /// <summary>The most claims in one transaction.</summary>
     internal const int MaxBatch = 512;
 
-    private readonly ConcurrentQueue<Pending> _queue = new();
+    private readonly ClaimQueue _claims = new(MaxBatch);
     private readonly Func<ClaimCombiner, bool> _drainOnce;
-
-    /// <summary>Claims of a component already in the batch being built, for a later one. Touched only under the writer lock.</summary>
-    private readonly List<Pending> _deferred = [];
-    private int _deferredCount;
-    private int _draining;
 
     /// <param name="drainOnce">Takes one batch (<see cref="Take"/>) under the writer lock and claims it in its own transaction; false when there was none.</param>
     public ClaimCombiner(Func<ClaimCombiner, bool> drainOnce) => _drainOnce = drainOnce;
 
     /// <summary>True while claims wait (queued or deferred).</summary>
-    public bool HasPending => !_queue.IsEmpty || Volatile.Read(ref _deferredCount) > 0;
+    public bool HasPending => _claims.HasPending;
 
     public Task<ClaimResult> ClaimAsync(ClaimRequest request)
     {
-        var pending = new Pending(request, new TaskCompletionSource<ClaimResult>(TaskCreationOptions.RunContinuationsAsynchronously));
-        _queue.Enqueue(pending);
-        if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0) ThreadPool.UnsafeQueueUserWorkItem(static c => c.Drain(), this, preferLocal: false);
-        return pending.Result.Task;
+        var result = _claims.Enqueue(request, out var startDrain);
+        if (startDrain) ThreadPool.UnsafeQueueUserWorkItem(static c => c.Drain(), this, preferLocal: false);
+        return result;
     }
 
     /// <summary>
-    /// The next batch (at most <see cref="MaxBatch"/>, one claim per component; deferred claims first, in arrival order),
-    /// or null when none waits. Only under the writer lock, by the transaction that will run the batch.
+    /// The next batch (see <see cref="ClaimQueue.Take"/>), or null when none waits. Only under the writer lock, by the
+    /// transaction that will run the batch.
     /// </summary>
-    internal List<Pending>? Take()
-    {
-        if (!HasPending) return null;
-        var batch = new List<Pending>();
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        var stillDeferred = new List<Pending>();
-        foreach (var d in _deferred) (ids.Add(d.Request.ComponentId) ? batch : stillDeferred).Add(d);
-        _deferred.Clear();
-        _deferred.AddRange(stillDeferred);
-        while (batch.Count < MaxBatch && _queue.TryDequeue(out var next))
-        {
-            if (ids.Add(next.Request.ComponentId)) batch.Add(next);
-            else _deferred.Add(next);
-        }
-
-        Volatile.Write(ref _deferredCount, _deferred.Count);
-        return batch.Count == 0 ? null : batch;
-    }
-
-    /// <summary>Answers a batch once its transaction committed.</summary>
-    internal static void Complete(List<Pending> batch, IReadOnlyList<ClaimResult> results)
-    {
-        for (var i = 0; i < batch.Count; i++) batch[i].Result.TrySetResult(results[i]);
-    }
-
-    /// <summary>Fails a batch whose transaction did not commit.</summary>
-    internal static void Fail(List<Pending> batch, Exception e)
-    {
-        foreach (var p in batch) p.Result.TrySetException(e);
-    }
+    internal List<ClaimQueue.Pending>? Take() => _claims.Take();
 
     private void Drain()
     {
@@ -88,12 +52,7 @@ internal sealed class ClaimCombiner
                 ran = true; // the batch was failed with the exception by whoever ran it; go on with the rest
             }
 
-            if (ran) continue;
-            Volatile.Write(ref _draining, 0);
-            // A claim enqueued after the last Take and before the flag dropped found the drain running: take it.
-            if (!HasPending || Interlocked.CompareExchange(ref _draining, 1, 0) != 0) return;
+            if (!ran && !_claims.StopDraining()) return;
         }
     }
-
-    internal sealed record Pending(ClaimRequest Request, TaskCompletionSource<ClaimResult> Result);
 }

@@ -54,12 +54,12 @@ internal sealed partial class SqliteWriter
             }
             catch (Exception e)
             {
-                ClaimCombiner.Fail(batch, e);
+                ClaimQueue.Fail(batch, e);
                 throw;
             }
 
             foreach (var (id, cid) in created) RememberCid(id, cid);
-            ClaimCombiner.Complete(batch, decided!);
+            ClaimQueue.Complete(batch, decided!);
             return result;
         }
     }

@@ -109,7 +109,7 @@ internal sealed partial class SqliteWriter
     /// </summary>
     public bool DrainClaims(ClaimCombiner claims, long nowTicks)
     {
-        List<ClaimCombiner.Pending>? batch;
+        List<ClaimQueue.Pending>? batch;
         IReadOnlyList<ClaimResult> results;
         lock (_gate)
         {
@@ -121,12 +121,12 @@ internal sealed partial class SqliteWriter
             }
             catch (Exception e)
             {
-                ClaimCombiner.Fail(batch, e);
+                ClaimQueue.Fail(batch, e);
                 throw;
             }
         }
 
-        ClaimCombiner.Complete(batch, results);
+        ClaimQueue.Complete(batch, results);
         return true;
     }
 
