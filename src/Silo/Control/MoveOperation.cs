@@ -74,7 +74,11 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
     public async Task<(Outcome Outcome, long Epoch, string? OwnerAddress)> MoveAsync(LocalRuntime runtime, ILogStore store, IClusterStore cluster, ClusterMembership membership, ComponentId target, SiloEntry destination, CancellationToken cancellationToken)
     {
         var result = await HandOverAsync(runtime, store, cluster, membership, target, destination, cancellationToken).ConfigureAwait(false);
-        if (result.Outcome == Outcome.Moved && destination.SiloId != options.SiloId) await WarmAsync(target, destination, cancellationToken).ConfigureAwait(false);
+        if (result.Outcome == Outcome.Moved && destination.SiloId != options.SiloId)
+        {
+            await MoveFaultPoint.BeforeWarmAsync(target, cancellationToken).ConfigureAwait(false);
+            await WarmAsync(target, destination, cancellationToken).ConfigureAwait(false);
+        }
         return result;
     }
 

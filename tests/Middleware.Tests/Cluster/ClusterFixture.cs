@@ -50,11 +50,7 @@ internal sealed class ClusterFixture : IAsyncDisposable
             // Every silo sees every other before the test places anything: a silo that has not seen a later one yet
             // places new components on itself, and its rebalancer then moves them to their rendezvous owner while the test
             // looks (two CI runs failed on such a move).
-            if (count > 1)
-            {
-                foreach (var silo in fixture._silos)
-                    await silo.WaitForMetricAsync("middleware_silo_live_silos", count, TimeSpan.FromSeconds(30));
-            }
+            if (count > 1) await fixture.WaitAllSeeEachOtherAsync();
         }
         catch
         {
@@ -66,12 +62,22 @@ internal sealed class ClusterFixture : IAsyncDisposable
     }
 
     /// <summary>Starts one more silo of this cluster (or a restart under an old id) with the fixture's settings and <paramref name="extra"/>.</summary>
-    public async Task<SiloProcess> StartSiloAsync(string siloId, params string[] extra)
+    public Task<SiloProcess> StartSiloAsync(string siloId, params string[] extra) => StartSiloAsync(siloId, null, extra);
+
+    /// <summary>As <see cref="StartSiloAsync(string, string[])"/>, with environment variables for the child (a fault point, say).</summary>
+    public async Task<SiloProcess> StartSiloAsync(string siloId, IDictionary<string, string>? environment, params string[] extra)
     {
         string[] deadAfter = extra.Contains("--dead-after-ms") ? [] : ["--dead-after-ms", DeadAfterMs.ToString(System.Globalization.CultureInfo.InvariantCulture)];
-        var silo = await SiloProcess.StartAsync(Store, ["--silo-id", siloId, .. deadAfter, .. extra]);
+        var silo = await SiloProcess.StartAsync(Store, environment, ["--silo-id", siloId, .. deadAfter, .. extra]);
         if (!_silos.Contains(silo)) _silos.Add(silo);
         return silo;
+    }
+
+    /// <summary>Waits until every silo of the fixture counts all of them live (<c>middleware_silo_live_silos</c>).</summary>
+    public async Task WaitAllSeeEachOtherAsync()
+    {
+        foreach (var silo in _silos)
+            await silo.WaitForMetricAsync("middleware_silo_live_silos", _silos.Count, TimeSpan.FromSeconds(30));
     }
 
     /// <summary>A client of the real SDK on the given silos (all by default), with retries generous enough for a takeover.</summary>

@@ -51,10 +51,12 @@ internal sealed class BankCluster : IAsyncDisposable
     /// <summary>
     /// Creates the store's schema and the ledger table, then starts three silos (<see cref="SiloIds"/> of
     /// <paramref name="idPrefix"/>, a random one by default) with the ledger setting; <paramref name="siloEnvironment"/>
-    /// adds variables to single silos by id; <paramref name="onOutput"/> sees every line they print.
+    /// adds variables to single silos by id, <paramref name="environment"/> to all of them; <paramref name="onOutput"/> sees
+    /// every line they print.
     /// </summary>
     public static async Task<BankCluster> StartAsync(string? store = null, string? idPrefix = null,
-        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? siloEnvironment = null, Action<string, string>? onOutput = null)
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? siloEnvironment = null, Action<string, string>? onOutput = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         string? directory = null;
         if (store is null)
@@ -75,7 +77,7 @@ internal sealed class BankCluster : IAsyncDisposable
                 Store = store,
                 Components = [SiloProcess.BankAssembly],
                 ExtraArgs = ["--dead-after-ms", DeadAfterMs.ToString(CultureInfo.InvariantCulture)],
-                Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = ledgerSetting },
+                Environment = new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["MIDDLEWARE_BACKEND_LEDGER"] = ledgerSetting },
                 SiloEnvironment = siloEnvironment ?? new Dictionary<string, IReadOnlyDictionary<string, string>>(),
                 IdPrefix = idPrefix ?? "s" + Guid.NewGuid().ToString("N")[..6] + "-",
                 OnOutput = onOutput,
