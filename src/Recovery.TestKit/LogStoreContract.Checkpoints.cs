@@ -89,6 +89,23 @@ public abstract partial class LogStoreContract<TStores>
     }
 
     [StoreFact]
+    public async Task The_request_ids_of_a_component_are_listed_whole_or_not_at_all()
+    {
+        var epoch = await ClaimAsync("Account/1");
+        await AppendAsync(Group("Account/1", epoch, 1, 3, Checkpoint(3, epoch, new DedupEntry("s:1", 1, 1, Bytes("1")), new DedupEntry("s:2", 2, 2, Bytes("2")))));
+        await AppendAsync(Group("Account/1", epoch, 4, 5, Checkpoint(5, epoch, new DedupEntry("s:4", 4, 4, Bytes("4")))));
+        await ReopenIfPossibleAsync();
+
+        // What an activation past its checkpoint relies on to tell new ids from recorded ones: never a partial list.
+        if (await Store.ListRequestIdsAsync("Account/1", 3) is { } all)
+        {
+            Assert.Equal(["s:1", "s:2", "s:4"], all.Order(StringComparer.Ordinal));
+            Assert.Null(await Store.ListRequestIdsAsync("Account/1", 2));
+            Assert.Empty((await Store.ListRequestIdsAsync("Account/2", 3))!);
+        }
+    }
+
+    [StoreFact]
     public async Task Truncation_without_a_checkpoint_at_or_after_the_cut_is_refused_and_deletes_nothing()
     {
         var epoch = await ClaimAsync("Account/1");

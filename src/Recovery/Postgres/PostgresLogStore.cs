@@ -164,6 +164,10 @@ public sealed class PostgresLogStore : LogStoreBase
         PostgresQueries.ListDedupAsync(_source, componentId, cancellationToken);
 
     /// <inheritdoc />
+    protected override async Task<IReadOnlyList<string>?> ListRequestIdsCoreAsync(string componentId, int limit, CancellationToken cancellationToken) =>
+        WithinLimit(await PostgresQueries.ListRequestIdsAsync(_source, componentId, limit, cancellationToken).ConfigureAwait(false), limit);
+
+    /// <inheritdoc />
     protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
         PostgresQueries.TruncateAsync(_source, componentId, beforeSeq, cancellationToken);
 

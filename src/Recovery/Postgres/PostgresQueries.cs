@@ -32,6 +32,8 @@ internal static class PostgresQueries
 
     private const string Dedup = "SELECT seq, args_hash, reply FROM dedup WHERE component = $1 AND request_id = $2";
 
+    private const string RequestIds = "SELECT request_id FROM dedup WHERE component = $1 LIMIT $2";
+
     private const string DedupList = "SELECT request_id, seq, args_hash, reply FROM dedup WHERE component = $1 ORDER BY request_id COLLATE \"C\"";
 
     // The checkpoint check and the delete in one statement: both see one snapshot, and checkpoints are never
@@ -90,6 +92,16 @@ internal static class PostgresQueries
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
         return new DedupEntry(requestId, reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2));
+    }
+
+    /// <summary>At most <paramref name="limit"/> + 1 request ids of the component's dedup entries (one more tells there are more).</summary>
+    public static async Task<List<string>> ListRequestIdsAsync(NpgsqlDataSource source, string componentId, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = Command(source, RequestIds, Text(componentId), Long((long)limit + 1));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var ids = new List<string>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) ids.Add(reader.GetString(0));
+        return ids;
     }
 
     public static async Task<IReadOnlyList<DedupEntry>> ListDedupAsync(NpgsqlDataSource source, string componentId, CancellationToken cancellationToken)

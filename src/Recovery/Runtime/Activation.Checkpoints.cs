@@ -96,7 +96,11 @@ internal sealed partial class Activation
             if (slot.Seq <= pending.Seq) stale.Add(id);
         }
 
-        foreach (var id in stale) _recent.Remove(id);
+        foreach (var id in stale)
+        {
+            _recent.Remove(id);
+            _knowledge.Record(id);
+        }
     }
 
     /// <summary>Writes a checkpoint now and waits until it is durable (graceful shutdown, admin).</summary>
@@ -141,7 +145,15 @@ internal sealed partial class Activation
     /// <summary>A request id recorded with a checkpoint (so no longer in memory), or null.</summary>
     private async Task<ComponentReply?> FindInStoreAsync(Invocation inv, long argsHash)
     {
-        if (_checkpointSeq == 0) return null; // every turn of this component is still in _recent
+        // No checkpoint yet: every turn of this component is still in _recent. Or the knowledge proves the id new.
+        if (_checkpointSeq == 0 || _knowledge.IsCertainlyNew(inv.RequestId)) return null;
+        if (!_knowledge.LoadTried)
+        {
+            // Once per activation: the store's list of recorded ids (small histories), so later new ids need no read.
+            _knowledge.Load(await _store.ListRequestIdsAsync(IdText, RequestIdKnowledge.MaxLoad, CancellationToken.None).ConfigureAwait(false));
+            if (_knowledge.IsCertainlyNew(inv.RequestId)) return null;
+        }
+
         var entry = await FindRecordedAsync(inv.RequestId, CancellationToken.None).ConfigureAwait(false);
         if (entry is null) return null;
         CheckSameRequest(entry.ArgsHash, argsHash, inv);

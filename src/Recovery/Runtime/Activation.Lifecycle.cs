@@ -246,6 +246,8 @@ internal sealed partial class Activation
         _grain = (IRecoverableGrain)loaded.Grain;
         _lastSeq = loaded.LastSeq;
         _checkpointSeq = loaded.CheckpointSeq;
+        // No checkpoint: the store holds no dedup entry of the component, and every id it records passes through memory.
+        _knowledge = loaded.CheckpointSeq == 0 ? RequestIdKnowledge.Empty() : RequestIdKnowledge.Unknown();
         _lastCheckpointTicks = _services.Time.GetUtcNow().UtcTicks;
         lock (_inDoubt)
         {

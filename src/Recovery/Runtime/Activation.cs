@@ -28,6 +28,7 @@ internal sealed partial class Activation
     private IRecoverableGrain _grain = null!;
     private long _lastSeq;
     private long _checkpointSeq;
+    private RequestIdKnowledge _knowledge = RequestIdKnowledge.Empty();
     private long _lastCheckpointTicks;
     private Task<AppendStatus> _lastWrite = Task.FromResult(AppendStatus.Ok);
     private (long Seq, Task<AppendStatus> Write)? _pendingCheckpoint;
@@ -130,7 +131,7 @@ internal sealed partial class Activation
                 return Observe(seen.Reply, observed, method);
             }
 
-            if (_checkpointSeq != 0)
+            if (_checkpointSeq != 0 && !_knowledge.IsCertainlyNew(inv.RequestId))
             {
                 // The request id may be in the store's dedup table: look it up on the slow path, which keeps the lock.
                 release = false;

@@ -226,6 +226,10 @@ public sealed class ShardedLogStore : IClusterStore
         ShardFor(componentId).ListDedupAsync(componentId, cancellationToken);
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<string>?> ListRequestIdsAsync(string componentId, int limit, CancellationToken cancellationToken = default) =>
+        ShardFor(componentId).ListRequestIdsAsync(componentId, limit, cancellationToken);
+
+    /// <inheritdoc />
     public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default) =>
         ShardFor(componentId).TruncateAsync(componentId, beforeSeq, cancellationToken);
 

@@ -104,6 +104,11 @@ public sealed class SqlServerLogStore : LogStoreBase
         SqlServerQueries.ListDedupAsync(_connectionString, componentId, cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>Through the full listing (never run here: no SQL Server on the development machine).</remarks>
+    protected override async Task<IReadOnlyList<string>?> ListRequestIdsCoreAsync(string componentId, int limit, CancellationToken cancellationToken) =>
+        WithinLimit([.. (await ListDedupCoreAsync(componentId, cancellationToken).ConfigureAwait(false)).Select(e => e.RequestId)], limit);
+
+    /// <inheritdoc />
     protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
         SqlServerQueries.TruncateAsync(_connectionString, componentId, beforeSeq, cancellationToken);
 

@@ -150,6 +150,10 @@ public sealed class SqliteLogStore : LogStoreBase
         Read(r => r.ListDedup(componentId), cancellationToken);
 
     /// <inheritdoc />
+    protected override Task<IReadOnlyList<string>?> ListRequestIdsCoreAsync(string componentId, int limit, CancellationToken cancellationToken) =>
+        Read(r => WithinLimit(r.ListRequestIds(componentId, limit), limit), cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken) =>
         Write(w => w.Truncate(componentId, beforeSeq), cancellationToken);
 

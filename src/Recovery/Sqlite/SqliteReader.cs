@@ -17,6 +17,7 @@ internal sealed partial class SqliteReader : IDisposable
     private readonly SqliteStatement _checkpoint;
     private readonly SqliteStatement _dedup;
     private readonly SqliteStatement _dedupList;
+    private readonly SqliteStatement _requestIds;
     private readonly SqliteStatement _list;
     private readonly SqliteStatement _inDoubt;
 
@@ -36,6 +37,7 @@ internal sealed partial class SqliteReader : IDisposable
                                  "WHERE cid = (SELECT cid FROM components WHERE id = ?1) AND seq <= ?2 ORDER BY seq DESC LIMIT 1");
         _dedup = db.Prepare("SELECT seq, args_hash, reply FROM dedup WHERE cid = (SELECT cid FROM components WHERE id = ?1) AND request_id = ?2");
         _dedupList = db.Prepare("SELECT request_id, seq, args_hash, reply FROM dedup WHERE cid = (SELECT cid FROM components WHERE id = ?1) ORDER BY request_id");
+        _requestIds = db.Prepare("SELECT request_id FROM dedup WHERE cid = (SELECT cid FROM components WHERE id = ?1) LIMIT ?2");
         _list = db.Prepare("SELECT c.id, h.epoch, c.owner, h.last_seq, h.checkpoint_seq FROM components c JOIN heads h ON h.cid = c.cid");
         // The head points at the last record, so "its last record is a partial turn" is one row lookup per component.
         _inDoubt = db.Prepare("SELECT c.id, h.epoch, c.owner, h.last_seq, h.checkpoint_seq FROM heads h " +
@@ -124,6 +126,22 @@ internal sealed partial class SqliteReader : IDisposable
         finally
         {
             _dedupList.Reset();
+        }
+    }
+
+    /// <summary>At most <paramref name="limit"/> + 1 request ids of the component's dedup entries (one more tells there are more).</summary>
+    public List<string> ListRequestIds(string componentId, int limit)
+    {
+        try
+        {
+            var ids = new List<string>();
+            _requestIds.Bind(1, componentId).Bind(2, (long)limit + 1);
+            while (_requestIds.Step()) ids.Add(_requestIds.Text(0) ?? "");
+            return ids;
+        }
+        finally
+        {
+            _requestIds.Reset();
         }
     }
 

@@ -170,6 +170,13 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<string>?> ListRequestIdsAsync(string componentId, int limit, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown();
+        return Inner.ListRequestIdsAsync(componentId, limit, cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default)
     {
         ThrowIfDown();

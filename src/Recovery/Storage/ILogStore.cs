@@ -97,6 +97,15 @@ public interface ILogStore : IAsyncDisposable
         Task.FromResult<IReadOnlyList<DedupEntry>>([]);
 
     /// <summary>
+    /// The request ids of every dedup entry of a component, in any order, or null when there are more than
+    /// <paramref name="limit"/> or the store cannot list them all. An activation past its checkpoint reads it once, so that
+    /// it can tell a new request id from a recorded one without a read per request. The default answers null (the
+    /// activation then asks <see cref="FindRequestAsync"/> per request, as before): never an incomplete list.
+    /// </summary>
+    Task<IReadOnlyList<string>?> ListRequestIdsAsync(string componentId, int limit, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<string>?>(null);
+
+    /// <summary>
     /// Deletes records with seq &lt; <paramref name="beforeSeq"/>. Refused (throws) unless a checkpoint at
     /// seq &gt;= <paramref name="beforeSeq"/> - 1 exists. Returns the number of records deleted.
     /// </summary>

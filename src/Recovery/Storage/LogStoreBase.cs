@@ -86,6 +86,10 @@ public abstract partial class LogStoreBase : IClusterStore
             entries => (IReadOnlyList<DedupEntry>)entries.Select(e => Checksums.Open(componentId, e)).ToList());
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<string>?> ListRequestIdsAsync(string componentId, int limit, CancellationToken cancellationToken = default) =>
+        Run("listing the request ids of", componentId, false, () => ListRequestIdsCoreAsync(componentId, limit, cancellationToken));
+
+    /// <inheritdoc />
     public Task<long> TruncateAsync(string componentId, long beforeSeq, CancellationToken cancellationToken = default) =>
         Run("truncating", componentId, true, () => TruncateCoreAsync(componentId, beforeSeq, cancellationToken));
 
@@ -129,6 +133,16 @@ public abstract partial class LogStoreBase : IClusterStore
     /// </summary>
     protected virtual Task<IReadOnlyList<DedupEntry>> ListDedupCoreAsync(string componentId, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<DedupEntry>>([]);
+
+    /// <summary>
+    /// Every dedup entry's request id of a component, or null when there are more than <paramref name="limit"/>
+    /// (<see cref="ILogStore.ListRequestIdsAsync"/>). The default answers null: a store must never give an incomplete list.
+    /// </summary>
+    protected virtual Task<IReadOnlyList<string>?> ListRequestIdsCoreAsync(string componentId, int limit, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<string>?>(null);
+
+    /// <summary><paramref name="ids"/>, or null when there are more than <paramref name="limit"/>.</summary>
+    protected static IReadOnlyList<string>? WithinLimit(List<string> ids, int limit) => ids.Count > limit ? null : ids;
 
     /// <summary>Truncation under rule 7 (<see cref="ILogStore.TruncateAsync"/>); a refusal is a <see cref="StoreContractException"/>.</summary>
     protected abstract Task<long> TruncateCoreAsync(string componentId, long beforeSeq, CancellationToken cancellationToken);

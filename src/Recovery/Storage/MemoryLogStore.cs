@@ -99,6 +99,15 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : LogStore
     }
 
     /// <inheritdoc />
+    protected override Task<IReadOnlyList<string>?> ListRequestIdsCoreAsync(string componentId, int limit, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(WithinLimit(_components.TryGetValue(componentId, out var e) ? [.. e.Dedup.Keys] : [], limit));
+        }
+    }
+
+    /// <inheritdoc />
     protected override Task<IReadOnlyList<DedupEntry>> ListDedupCoreAsync(string componentId, CancellationToken cancellationToken)
     {
         lock (_gate)
