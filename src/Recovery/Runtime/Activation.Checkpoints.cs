@@ -138,10 +138,26 @@ internal sealed partial class Activation
         }
     }
 
+    /// <summary>
+    /// The request id the activation read found missing from the store's dedup table (it asked for the id of the request
+    /// that activated it), with the log position it was adopted at. Good for one look-up (<see cref="FindInStoreAsync"/>),
+    /// and only while this activation has written nothing: then the dedup table is what the read saw, plus entries of
+    /// checkpoints a previous owner committed before the claim, which carry only turns of the read's tail (in
+    /// <see cref="_recent"/>, which is asked first and not pruned before this activation's own checkpoint).
+    /// </summary>
+    internal (string RequestId, long AtSeq, long AtCheckpointSeq)? UnrecordedRequest { get; private set; }
+
     /// <summary>A request id recorded with a checkpoint (so no longer in memory), or null.</summary>
     private async Task<ComponentReply?> FindInStoreAsync(Invocation inv, long argsHash)
     {
         if (_checkpointSeq == 0) return null; // every turn of this component is still in _recent
+        if (UnrecordedRequest is { } unrecorded)
+        {
+            UnrecordedRequest = null;
+            if (unrecorded.RequestId == inv.RequestId && unrecorded.AtSeq == _lastSeq && unrecorded.AtCheckpointSeq == _checkpointSeq && _pendingCheckpoint is null)
+                return null;
+        }
+
         var entry = await FindRecordedAsync(inv.RequestId, CancellationToken.None).ConfigureAwait(false);
         if (entry is null) return null;
         CheckSameRequest(entry.ArgsHash, argsHash, inv);
