@@ -31,9 +31,10 @@ internal sealed partial class SqliteWriter : IDisposable
     /// never deleted), so an entry stays valid even when another process writes the file; only cids of
     /// committed rows go in. Guarded by <see cref="_gate"/>. Bounded in two generations of <see cref="MaxCachedCids"/>
     /// ids each: when the current one is full it becomes the previous one (the one before is dropped), and a hit in the
-    /// previous one moves the id back to the current one. So the ids used within the last <see cref="MaxCachedCids"/>
-    /// look-ups always hit (more than a silo's default activation limit: the checkpoint a deactivation past the limit
-    /// writes finds the id its claim cached), and a store that saw a million components does not keep a million ids in
+    /// previous one moves the id back to the current one. So an id stays cached for <see cref="MaxCachedCids"/> to twice
+    /// that many insertions after its last use (a single cache cleared when full kept it for 0 to that many: past a silo's
+    /// activation limit, where every cold activation inserts about two ids, the checkpoint of a deactivation no longer
+    /// found the id its claim had cached), and a store that saw a million components does not keep a million ids in
     /// memory. A miss costs one probe of the id index inside the write transaction.
     /// </summary>
     private Dictionary<string, long> _cids = new(StringComparer.Ordinal);
