@@ -4,7 +4,7 @@ using Middleware.Recovery.Storage;
 namespace Middleware.Recovery.TestKit;
 
 /// <summary>
-/// The activation read (<see cref="ILogStore.ReadForActivationAsync"/>): whatever way a store answers it, it returns what
+/// The activation read (<see cref="ILogStore.ReadForActivationAsync(string, CancellationToken)"/>): whatever way a store answers it, it returns what
 /// the separate reads return (head, latest checkpoint at or before the last seq, the records after it).
 /// </summary>
 public abstract partial class LogStoreContract<TStores>
@@ -66,6 +66,31 @@ public abstract partial class LogStoreContract<TStores>
             Assert.Equal(Describe(composed.Checkpoint), Describe(read.Checkpoint));
             Assert.Equal(composed.Tail.Select(Describe).ToList(), read.Tail.Select(Describe).ToList());
         }
+    }
+
+    [StoreFact]
+    public async Task The_activation_read_with_a_request_id_says_it_unrecorded_only_when_no_checkpoint_recorded_it()
+    {
+        var epoch = await ClaimAsync("Account/1");
+        await AppendAsync(Group("Account/1", epoch, 1, 3, Checkpoint(2, epoch, new DedupEntry("req-1", 1, 111, Bytes("reply 1")))));
+        await ReopenIfPossibleAsync();
+
+        // Recorded with the checkpoint: not named (the activation then looks it up as before and gets the recorded reply).
+        var recorded = await Store.ReadForActivationAsync("Account/1", "req-1");
+        Assert.Null(recorded.RequestNotRecorded);
+        // Unknown to the dedup table (whether or not a turn of the tail ran it): named, with the same read as without an id.
+        var unknown = await Store.ReadForActivationAsync("Account/1", "req-9");
+        var plain = await Store.ReadForActivationAsync("Account/1");
+        Assert.Equal("req-9", unknown.RequestNotRecorded);
+        Assert.Null(plain.RequestNotRecorded);
+        Assert.Equal(plain.Head, unknown.Head);
+        Assert.Equal(Describe(plain.Checkpoint), Describe(unknown.Checkpoint));
+        Assert.Equal(plain.Tail.Select(Describe).ToList(), unknown.Tail.Select(Describe).ToList());
+        // The same id on another component is another request; an unknown component has nothing to say.
+        Assert.Null((await Store.ReadForActivationAsync("Nobody/1", "req-1")).Head);
+        var other = await ClaimAsync("Account/2");
+        Assert.Equal("req-1", (await Store.ReadForActivationAsync("Account/2", "req-1")).RequestNotRecorded);
+        Assert.Equal(other, (await Store.GetHeadAsync("Account/2"))!.Epoch);
     }
 
     private static string Describe(CheckpointRecord? c) =>

@@ -14,7 +14,10 @@ SiloOptions? options = null;
 try
 {
     // The command line is added by AddSiloSources (with the silo's switch mappings), after the mapped environment.
-    var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+    // Settings are read once (SiloSettings.Read), so appsettings.json is not watched for changes: the watcher covers the
+    // working directory and everything below it, and with a store file there (--store sqlite:./data/x.db) every commit
+    // woke it (6 % of a silo's CPU in a cold-activation run, bench/README.md).
+    var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
     builder.Configuration.AddSiloSources(args);
     // One line per entry, ids from the network escaped, no stack traces unless debugging (SiloConsoleFormatter).
     builder.Logging.ClearProviders();

@@ -156,6 +156,11 @@ public sealed class PostgresLogStore : LogStoreBase
         PostgresActivationRead.RunAsync(_source, componentId, cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>The same statement also probes the dedup key for <paramref name="requestId"/>.</remarks>
+    protected override Task<ActivationRead> ReadForActivationCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
+        PostgresActivationRead.RunAsync(_source, componentId, cancellationToken, requestId);
+
+    /// <inheritdoc />
     protected override Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
         PostgresQueries.FindRequestAsync(_source, componentId, requestId, cancellationToken);
 

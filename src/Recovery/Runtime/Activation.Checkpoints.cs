@@ -142,11 +142,27 @@ internal sealed partial class Activation
         }
     }
 
+    /// <summary>
+    /// The request id the activation read found missing from the store's dedup table (it asked for the id of the request
+    /// that activated it), with the log position it was adopted at. Good for one look-up (<see cref="FindInStoreAsync"/>),
+    /// and only while this activation has written nothing: then the dedup table is what the read saw, plus entries of
+    /// checkpoints a previous owner committed before the claim, which carry only turns of the read's tail (in
+    /// <see cref="_recent"/>, which is asked first and not pruned before this activation's own checkpoint).
+    /// </summary>
+    internal (string RequestId, long AtSeq, long AtCheckpointSeq)? UnrecordedRequest { get; private set; }
+
     /// <summary>A request id recorded with a checkpoint (so no longer in memory), or null.</summary>
     private async Task<ComponentReply?> FindInStoreAsync(Invocation inv, long argsHash)
     {
         // No checkpoint yet: every turn of this component is still in _recent. Or the knowledge proves the id new.
         if (_checkpointSeq == 0 || _knowledge.IsCertainlyNew(inv.RequestId)) return null;
+        if (UnrecordedRequest is { } unrecorded)
+        {
+            UnrecordedRequest = null;
+            if (unrecorded.RequestId == inv.RequestId && unrecorded.AtSeq == _lastSeq && unrecorded.AtCheckpointSeq == _checkpointSeq && _pendingCheckpoint is null)
+                return null;
+        }
+
         if (!_knowledge.LoadTried)
         {
             // Once per activation: the store's list of recorded ids (small histories), so later new ids need no read.

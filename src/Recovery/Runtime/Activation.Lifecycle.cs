@@ -42,6 +42,7 @@ internal sealed partial class Activation
     private volatile string? _endReason;
     private ControlRecord? _decision;
     private string? _previousOwner;
+    private string? _activatingRequest;
 
     /// <summary>The activation's state now.</summary>
     public ActivationState State => (ActivationState)Volatile.Read(ref _state);
@@ -59,23 +60,26 @@ internal sealed partial class Activation
     /// Starts recovery once (later calls do nothing): claims the component (epoch + 1), loads its latest checkpoint,
     /// replays the log after it checking every reproduced reply, completes a turn in doubt first, and only then serves.
     /// </summary>
-    public void Start() => Start(null);
+    public void Start() => Start(null, null);
 
     /// <summary>
     /// Starts recovery once, first recording <paramref name="decision"/> (a release: the activation then replays and
     /// serves as usual; a quarantine: it ends once the record is durable, and <see cref="Ready"/> faults with
-    /// <see cref="ComponentQuarantinedException"/>).
+    /// <see cref="ComponentQuarantinedException"/>). <paramref name="requestId"/> is the request that asked for it, if
+    /// any: the activation read also looks it up in the store's dedup table (<see cref="UnrecordedRequest"/>).
     /// </summary>
-    public void Start(ControlRecord? decision)
+    public void Start(ControlRecord? decision, string? requestId)
     {
         if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Recovering, (int)ActivationState.Creating) != (int)ActivationState.Creating) return;
         _decision = decision;
+        _activatingRequest = requestId;
         _ = RecoverAsync();
     }
 
     private async Task RecoverAsync()
     {
         ComponentHead? claimed = null;
+        string? unrecorded = null;
         try
         {
             (claimed, var read) = await ClaimAsync().ConfigureAwait(false);
@@ -97,6 +101,7 @@ internal sealed partial class Activation
                 if (read.Head is { } readHead && readHead.LastSeq == claimed.LastSeq && read.IsComplete)
                 {
                     loaded = (await Replayer.CursorFromAsync(Type, Id, _json, read.Checkpoint, read.Tail, honorQuarantine: true, _store.Name).ConfigureAwait(false)).ToLoaded();
+                    unrecorded = read.RequestNotRecorded;
                 }
                 else if (read.Head is null && claimed.LastSeq == 0)
                 {
@@ -115,6 +120,7 @@ internal sealed partial class Activation
             if (loaded.LastSeq != claimed.LastSeq)
                 throw new InvalidDataException($"The log of {Id} ends at seq {loaded.LastSeq} but its head says {claimed.LastSeq}.");
             Adopt(claimed.Epoch, loaded);
+            if (unrecorded is not null) UnrecordedRequest = new(unrecorded, _lastSeq, _checkpointSeq);
             if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Active, (int)ActivationState.Recovering) != (int)ActivationState.Recovering)
                 throw new ActivationBrokenException(Id, "(activation)", _endReason ?? "it was dropped while recovering");
             await CompleteInDoubtFirstAsync().ConfigureAwait(false);
@@ -201,7 +207,7 @@ internal sealed partial class Activation
     }
 
     /// <summary>
-    /// Reads what the activation needs (<see cref="ILogStore.ReadForActivationAsync"/>: head, latest checkpoint, tail) and
+    /// Reads what the activation needs (<see cref="ILogStore.ReadForActivationAsync(string, CancellationToken)"/>: head, latest checkpoint, tail) and
     /// claims from the head read: a conditional epoch bump through the runtime's ownership policy. A live owner elsewhere
     /// is an exception naming it; a conflict (someone claimed in between) reads again.
     /// </summary>
@@ -213,7 +219,7 @@ internal sealed partial class Activation
             ActivationRead read;
             try
             {
-                read = await _store.ReadForActivationAsync(IdText, CancellationToken.None).ConfigureAwait(false);
+                read = await _store.ReadForActivationAsync(IdText, _activatingRequest, CancellationToken.None).ConfigureAwait(false);
             }
             catch (CorruptRecordException)
             {

@@ -195,7 +195,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             else
             {
                 // A live activation is taken as it is: no task for the lookup.
-                activation = TryGetReady(invocation.Target) ?? await GetActivationAsync(invocation.Target, type, cancellationToken).ConfigureAwait(false);
+                activation = TryGetReady(invocation.Target) ?? await GetActivationAsync(invocation.Target, type, cancellationToken, requestId: invocation.RequestId).ConfigureAwait(false);
                 activation.Enter(_services.Time);
                 reply = activation.ExecuteAsync(invocation, method);
             }
@@ -394,7 +394,13 @@ public sealed class LocalRuntime : IAsyncDisposable
     private Activation? TryGetReady(ComponentId id) =>
         _activations.TryGetValue(id, out var activation) && activation.Ready.IsCompletedSuccessfully && activation.IsActive ? activation : null;
 
-    private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken, ControlRecord? decision = null)
+    /// <param name="id">The component.</param>
+    /// <param name="type">Its type.</param>
+    /// <param name="cancellationToken">Stops the wait (not the activation).</param>
+    /// <param name="decision">A control record the activation records first (<see cref="Activation.Start(ControlRecord?, string?)"/>).</param>
+    /// <param name="requestId">The request that asks for the activation, when there is one: an activation it creates looks the id
+    /// up in the store's dedup table with its read, so that request's turn needs no look-up of its own.</param>
+    private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken, ControlRecord? decision = null, string? requestId = null)
     {
         // A quarantined component is refused at once: no claim, no replay on every request.
         if (decision is null && _quarantined.TryGetValue(id, out var quarantined)) throw quarantined;
@@ -410,7 +416,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             }
         }
 
-        activation.Start(decision);
+        activation.Start(decision, requestId);
         try
         {
             await activation.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -74,7 +74,7 @@ public static class Replayer
     }
 
     /// <summary>
-    /// The cursor rebuilt from what an activation read (<see cref="ILogStore.ReadForActivationAsync"/>): the checkpoint's
+    /// The cursor rebuilt from what an activation read (<see cref="ILogStore.ReadForActivationAsync(string, CancellationToken)"/>): the checkpoint's
     /// state with <paramref name="records"/> (the records right after it, in seq order) applied on top.
     /// </summary>
     internal static async Task<ReplayCursor> CursorFromAsync(ComponentTypeInfo type, ComponentId id, JsonSerializerOptions json, CheckpointRecord? checkpoint,

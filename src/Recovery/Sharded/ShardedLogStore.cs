@@ -218,6 +218,10 @@ public sealed class ShardedLogStore : IClusterStore
         ShardFor(componentId).ReadForActivationAsync(componentId, cancellationToken);
 
     /// <inheritdoc />
+    public Task<ActivationRead> ReadForActivationAsync(string componentId, string? requestId, CancellationToken cancellationToken = default) =>
+        ShardFor(componentId).ReadForActivationAsync(componentId, requestId, cancellationToken);
+
+    /// <inheritdoc />
     public Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default) =>
         ShardFor(componentId).FindRequestAsync(componentId, requestId, cancellationToken);
 

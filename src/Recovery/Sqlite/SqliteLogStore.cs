@@ -142,6 +142,11 @@ public sealed class SqliteLogStore : LogStoreBase
         Read(r => r.ReadForActivation(componentId), cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>The same read transaction also probes the dedup key for <paramref name="requestId"/>.</remarks>
+    protected override Task<ActivationRead> ReadForActivationCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
+        Read(r => r.ReadForActivation(componentId, requestId), cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<DedupEntry?> FindRequestCoreAsync(string componentId, string requestId, CancellationToken cancellationToken) =>
         Read(r => r.FindRequest(componentId, requestId), cancellationToken);
 

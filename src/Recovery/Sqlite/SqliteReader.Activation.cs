@@ -7,13 +7,15 @@ namespace Middleware.Recovery.Sqlite;
 internal sealed partial class SqliteReader
 {
     private SqliteStatement? _checkpointOfCid;
+    private SqliteStatement? _dedupOfCid;
 
     /// <summary>
     /// The head (one probe of the id index), the latest checkpoint at or before the head's last seq (one probe of the
     /// checkpoints key) and the records after it (the prev_pos walk from the head, one row lookup per record of the
-    /// tail), all from one snapshot.
+    /// tail), all from one snapshot; with <paramref name="requestId"/>, also one probe of the dedup key for it
+    /// (<see cref="ActivationRead.RequestNotRecorded"/>).
     /// </summary>
-    public ActivationRead ReadForActivation(string componentId)
+    public ActivationRead ReadForActivation(string componentId, string? requestId = null)
     {
         _checkpointOfCid ??= _db.Prepare("SELECT seq, epoch, state, state_hash, created_at FROM checkpoints WHERE cid = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1");
         _begin.Run();
@@ -32,7 +34,8 @@ internal sealed partial class SqliteReader
                 _head.Reset();
             }
 
-            if (head.LastSeq == 0) return new ActivationRead(head, null, []);
+            var notRecorded = requestId is not null && !HasDedup(cid, requestId) ? requestId : null;
+            if (head.LastSeq == 0) return new ActivationRead(head, null, []) { RequestNotRecorded = notRecorded };
             CheckpointRecord? checkpoint = null;
             try
             {
@@ -48,11 +51,25 @@ internal sealed partial class SqliteReader
             var tail = new List<LogRecord>();
             if (from <= head.LastSeq && lastPos != 0) Walk(cid, lastPos, head.LastSeq, from, head.LastSeq, tail);
             tail.Reverse();
-            return new ActivationRead(head, checkpoint, tail);
+            return new ActivationRead(head, checkpoint, tail) { RequestNotRecorded = notRecorded };
         }
         finally
         {
             _end.Run();
+        }
+    }
+
+    /// <summary>Whether the dedup table holds <paramref name="requestId"/> for the component (one probe of its primary key).</summary>
+    private bool HasDedup(long cid, string requestId)
+    {
+        _dedupOfCid ??= _db.Prepare("SELECT 1 FROM dedup WHERE cid = ?1 AND request_id = ?2");
+        try
+        {
+            return _dedupOfCid.Bind(1, cid).Bind(2, requestId).Step();
+        }
+        finally
+        {
+            _dedupOfCid.Reset();
         }
     }
 }

@@ -29,13 +29,20 @@ internal sealed partial class SqliteWriter : IDisposable
     /// <summary>
     /// Component id to cid, filled on first use. A cid never changes and is never reused (components rows are
     /// never deleted), so an entry stays valid even when another process writes the file; only cids of
-    /// committed rows go in. Guarded by <see cref="_gate"/>. Bounded (<see cref="MaxCachedCids"/>, more than a silo's
-    /// default activation limit): past it the cache starts over, so a store that saw a million components does not keep
-    /// a million ids in memory; a miss costs one probe of the id index.
+    /// committed rows go in. Guarded by <see cref="_gate"/>. Bounded in two generations of <see cref="MaxCachedCids"/>
+    /// ids each: when the current one is full it becomes the previous one (the one before is dropped), and a hit in the
+    /// previous one moves the id back to the current one. So an id stays cached for <see cref="MaxCachedCids"/> to twice
+    /// that many insertions after its last use (a single cache cleared when full kept it for 0 to that many: past a silo's
+    /// activation limit, where every cold activation inserts about two ids, the checkpoint of a deactivation no longer
+    /// found the id its claim had cached), and a store that saw a million components does not keep a million ids in
+    /// memory. A miss costs one probe of the id index inside the write transaction.
     /// </summary>
-    private readonly Dictionary<string, long> _cids = new(StringComparer.Ordinal);
+    private Dictionary<string, long> _cids = new(StringComparer.Ordinal);
 
-    /// <summary>The most component ids <see cref="_cids"/> holds before it starts over.</summary>
+    /// <summary>The previous generation of <see cref="_cids"/>.</summary>
+    private Dictionary<string, long> _olderCids = new(StringComparer.Ordinal);
+
+    /// <summary>The most component ids one generation of <see cref="_cids"/> holds.</summary>
     internal const int MaxCachedCids = 131_072;
     private readonly TimeSpan _busyTimeout;
 
@@ -55,7 +62,10 @@ internal sealed partial class SqliteWriter : IDisposable
         _newComponent = db.Prepare("INSERT INTO components(id, owner, claimed_at) VALUES (?1, ?2, ?3)");
         _newHead = db.Prepare("INSERT INTO heads(cid, epoch, last_seq, last_pos, checkpoint_seq) VALUES (?1, 1, 0, 0, 0)");
         _claimNext = db.Prepare("UPDATE heads SET epoch = epoch + 1 WHERE cid = ?1 AND epoch = ?2");
-        _setOwner = db.Prepare("UPDATE components SET owner = ?2, claimed_at = ?3 WHERE cid = ?1");
+        // Only when the owner changes: a claim by the same owner (a component deactivated past the activation limit and
+        // activated again by the same silo) then dirties no page of the components table, only its heads row. claimed_at
+        // is thus when the current owner first claimed it since another owner had it (nothing in the middleware reads it).
+        _setOwner = db.Prepare("UPDATE components SET owner = ?2, claimed_at = ?3 WHERE cid = ?1 AND owner IS NOT ?2");
         _firstCheckpointFrom = db.Prepare("SELECT seq, pos FROM checkpoints WHERE cid = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1");
         _clearLastPos = db.Prepare("UPDATE heads SET last_pos = 0 WHERE cid = ?1");
         (_insertFirst, _insertNext, _fence, _undoFrom, _insertCheckpoint, _insertDedup) = PrepareAppend(db);
@@ -115,13 +125,25 @@ internal sealed partial class SqliteWriter : IDisposable
     /// </summary>
     private void RememberCid(string componentId, long cid)
     {
-        if (_cids.Count >= MaxCachedCids) _cids.Clear();
+        if (_cids.Count >= MaxCachedCids && !_cids.ContainsKey(componentId))
+        {
+            // The generation before the previous one goes; its dictionary is reused, so its table is not allocated again.
+            (_olderCids, _cids) = (_cids, _olderCids);
+            _cids.Clear();
+        }
+
         _cids[componentId] = cid;
     }
 
     private long? CidOf(string componentId)
     {
         if (_cids.TryGetValue(componentId, out var cached)) return cached;
+        if (_olderCids.Remove(componentId, out cached))
+        {
+            RememberCid(componentId, cached);
+            return cached;
+        }
+
         try
         {
             if (!_cidOf.Bind(1, componentId).Step()) return null;

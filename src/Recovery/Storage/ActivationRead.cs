@@ -3,7 +3,7 @@ using Middleware.Recovery.Log;
 namespace Middleware.Recovery.Storage;
 
 /// <summary>
-/// What an activation needs from the store, read together (<see cref="ILogStore.ReadForActivationAsync"/>): the head (epoch,
+/// What an activation needs from the store, read together (<see cref="ILogStore.ReadForActivationAsync(string, CancellationToken)"/>): the head (epoch,
 /// owner, last seq), the latest checkpoint at or before the head's last seq, and the records after that checkpoint up to
 /// the last seq, in seq order.
 /// </summary>
@@ -12,6 +12,14 @@ namespace Middleware.Recovery.Storage;
 /// <param name="Tail">The records after the checkpoint (from seq 1 without one) up to the head's last seq, in seq order.</param>
 public sealed record ActivationRead(ComponentHead? Head, CheckpointRecord? Checkpoint, IReadOnlyList<LogRecord> Tail)
 {
+    /// <summary>
+    /// The request id asked for with the read (<see cref="ILogStore.ReadForActivationAsync(string, string?, CancellationToken)"/>)
+    /// when the store's dedup table did not hold it at the read's snapshot or at a moment after it; null when it was not
+    /// asked for, was found, or the store does not answer it with the read. Only the dedup table is meant: a request whose
+    /// turn is in <see cref="Tail"/> is named here all the same.
+    /// </summary>
+    public string? RequestNotRecorded { get; init; }
+
     /// <summary>A component the store does not know.</summary>
     public static ActivationRead None { get; } = new(null, null, []);
 
@@ -37,7 +45,7 @@ public sealed record ActivationRead(ComponentHead? Head, CheckpointRecord? Check
 
     /// <summary>
     /// The read composed of <see cref="ILogStore.GetHeadAsync"/>, <see cref="ILogStore.GetCheckpointAsync"/> and
-    /// <see cref="ILogStore.ReadAsync"/> (the default of <see cref="ILogStore.ReadForActivationAsync"/>): three reads that
+    /// <see cref="ILogStore.ReadAsync"/> (the default of <see cref="ILogStore.ReadForActivationAsync(string, CancellationToken)"/>): three reads that
     /// are not one snapshot; the checkpoint and the tail are bounded by the head read first.
     /// </summary>
     public static async Task<ActivationRead> ComposeAsync(ILogStore store, string componentId, CancellationToken cancellationToken)

@@ -85,6 +85,16 @@ public interface ILogStore : IAsyncDisposable
     Task<ActivationRead> ReadForActivationAsync(string componentId, CancellationToken cancellationToken = default) =>
         ActivationRead.ComposeAsync(this, componentId, cancellationToken);
 
+    /// <summary>
+    /// As <see cref="ReadForActivationAsync(string, CancellationToken)"/>, and also whether the store's dedup table holds
+    /// <paramref name="requestId"/> (the request that triggers the activation): when it does not, at the read's snapshot or
+    /// later, <see cref="ActivationRead.RequestNotRecorded"/> names it, so the activation's first turn needs no
+    /// <see cref="FindRequestAsync"/> of its own. The default reads without that look-up (the activation then looks it up
+    /// as before); a store answers both in one read where it can.
+    /// </summary>
+    Task<ActivationRead> ReadForActivationAsync(string componentId, string? requestId, CancellationToken cancellationToken = default) =>
+        ReadForActivationAsync(componentId, cancellationToken);
+
     /// <summary>The dedup entry of a request id on a component (recorded with a checkpoint), or null.</summary>
     Task<DedupEntry?> FindRequestAsync(string componentId, string requestId, CancellationToken cancellationToken = default);
 

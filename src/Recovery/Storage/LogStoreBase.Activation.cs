@@ -6,14 +6,21 @@ public abstract partial class LogStoreBase
 {
     /// <inheritdoc />
     /// <exception cref="CorruptRecordException">(in the task) A record or the checkpoint does not match its checksum.</exception>
-    public async Task<ActivationRead> ReadForActivationAsync(string componentId, CancellationToken cancellationToken = default)
+    public Task<ActivationRead> ReadForActivationAsync(string componentId, CancellationToken cancellationToken = default) =>
+        ReadForActivationAsync(componentId, null, cancellationToken);
+
+    /// <inheritdoc />
+    /// <exception cref="CorruptRecordException">(in the task) A record or the checkpoint does not match its checksum.</exception>
+    public async Task<ActivationRead> ReadForActivationAsync(string componentId, string? requestId, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(IsDisposed && !ServesAfterDispose, this);
         ArgumentException.ThrowIfNullOrEmpty(componentId);
         ActivationRead read;
         try
         {
-            read = await ReadForActivationCoreAsync(componentId, cancellationToken).ConfigureAwait(false);
+            read = requestId is null
+                ? await ReadForActivationCoreAsync(componentId, cancellationToken).ConfigureAwait(false)
+                : await ReadForActivationCoreAsync(componentId, requestId, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not StoreUnavailableException && DescribeFailure(e, "reading for activation " + componentId, false) is { } unavailable)
         {
@@ -27,8 +34,24 @@ public abstract partial class LogStoreBase
     }
 
     /// <summary>
-    /// The head, latest checkpoint and tail of a component, as stored (<see cref="ReadForActivationAsync"/> opens and checks
-    /// them). The default composes <see cref="GetHeadCoreAsync"/>, <see cref="GetCheckpointCoreAsync"/> and
+    /// As <see cref="ReadForActivationCoreAsync(string, CancellationToken)"/>, with the look-up of <paramref name="requestId"/>
+    /// in the dedup table (<see cref="ActivationRead.RequestNotRecorded"/>) from the same snapshot or a later moment. The
+    /// default reads, then looks it up (<see cref="FindRequestCoreAsync"/>); a store that can does both in one read.
+    /// </summary>
+    protected virtual async Task<ActivationRead> ReadForActivationCoreAsync(string componentId, string requestId, CancellationToken cancellationToken)
+    {
+        var read = await ReadForActivationCoreAsync(componentId, cancellationToken).ConfigureAwait(false);
+        if (read.Head is null) return read;
+        // Looked up after the read, never before: a checkpoint committed in between carries only request ids of turns up to
+        // the head the read saw, which are in its tail (the activation remembers those), or it moved the head past the
+        // read (the activation then reads again and does not use this answer).
+        var entry = await FindRequestCoreAsync(componentId, requestId, cancellationToken).ConfigureAwait(false);
+        return entry is null ? read with { RequestNotRecorded = requestId } : read;
+    }
+
+    /// <summary>
+    /// The head, latest checkpoint and tail of a component, as stored (<see cref="ReadForActivationAsync(string, CancellationToken)"/>
+    /// opens and checks them). The default composes <see cref="GetHeadCoreAsync"/>, <see cref="GetCheckpointCoreAsync"/> and
     /// <see cref="ReadCoreAsync"/>; a store that can answers with one read of one snapshot.
     /// </summary>
     protected virtual async Task<ActivationRead> ReadForActivationCoreAsync(string componentId, CancellationToken cancellationToken)
