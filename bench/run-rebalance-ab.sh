@@ -41,13 +41,17 @@ done
 python3 - "$OUT" "$A_NAME" "$B_NAME" <<'EOF' | tee "$OUT/summary.txt"
 import glob, json, os, statistics, sys
 out, names = sys.argv[1], sys.argv[2:]
-fields = ["join_slowest_moved_request_ms", "join_moved_over_100ms", "join_moved_requests", "join_moved_p99_ms",
+fields = ["join_slowest_moved_request_ms", "join_moved_over_100ms_pct", "before_join_over_100ms_pct", "join_moved_over_100ms", "join_moved_requests", "join_moved_p99_ms",
           "join_first_move_seen_ms", "join_slowest_moved_started_ms", "leave_moved_over_100ms", "before_join_over_100ms", "join_slowest_request_ms", "join_longest_gap_ms", "join_p99_ms", "join_settled_ms",
           "join_throughput_per_s", "leave_slowest_moved_request_ms", "leave_longest_gap_ms", "leave_p99_ms",
           "before_join_slowest_request_ms", "before_join_longest_gap_ms", "before_join_p99_ms", "load_average_at_join",
           "lost", "duplicated", "failed_requests"]
 for name in names:
     runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, f"{name}-pair*", "*.json")))]
+    for r in runs:  # the share of moved accounts' requests over 100 ms, and of all requests before the join (per run)
+        if r.get("join_moved_requests"): r["join_moved_over_100ms_pct"] = 100.0 * r["join_moved_over_100ms"] / r["join_moved_requests"]
+        if r.get("throughput_before_join_per_s") and r.get("before_join_over_100ms") is not None:
+            r["before_join_over_100ms_pct"] = 100.0 * r["before_join_over_100ms"] / (r["throughput_before_join_per_s"] * 5)
     print(f"{name}: {len(runs)} runs")
     for field in fields:
         values = [float(r[field]) for r in runs if r.get(field) is not None]

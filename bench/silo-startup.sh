@@ -8,8 +8,9 @@
 #
 # Settings (environment): SILO_DLL (default src/Silo/bin/Release/net10.0/Middleware.Silo.dll), BANK_DLL (default
 # samples/Bank/bin/Release/net10.0/Bank.dll), RUNS (5), SILO_ENV (extra NAME=VALUE pairs for the silo, e.g.
-# "DOTNET_TieredPGO=0"), EXTRA (more silo flags). Prints one line per run: ms to the listening line, CPU ms (user+sys)
-# of the process at that moment, and the run's load average; then the medians.
+# "DOTNET_TieredPGO=0"), EXTRA (more silo flags, e.g. "--warmup-turns 0"). Prints one line per run: ms to the listening
+# line, CPU ms (user+sys) of the process at that moment, the silo's warm-up line if it has one, and the load average;
+# then the medians.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,7 +44,8 @@ for run in $(seq 1 "$RUNS"); do
   wall_ms=$(( (end - start) / 1000000 ))
   kill -TERM "$pid"; wait "$pid" || true
   walls+=("$wall_ms"); cpus+=("$cpu_ms")
-  echo "run $run: listening after $wall_ms ms, cpu $cpu_ms ms; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  warm="$(grep -o 'warmed up before joining ([^)]*)' "$out" || true)"
+  echo "run $run: listening after $wall_ms ms, cpu $cpu_ms ms${warm:+, $warm}; load $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "median: listening after $(median "${walls[@]}") ms, cpu $(median "${cpus[@]}") ms ($RUNS runs, $SILO_DLL ${SILO_ENV})"

@@ -3,9 +3,11 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Bank;
+using Microsoft.Extensions.Configuration;
 using Middleware.Client;
 using Middleware.Recovery.Storage;
 using Middleware.Recovery.Stores;
+using Middleware.Silo;
 using Xunit.Abstractions;
 
 namespace Middleware.Tests.Silo;
@@ -92,6 +94,18 @@ public sealed class SiloWarmupTests(ITestOutputHelper output) : IDisposable
         var health = JsonDocument.Parse(await http.GetStringAsync(new Uri($"http://{silo.Http}/health"))).RootElement;
         Assert.Equal(0, health.GetProperty("warmup").GetProperty("turns").GetInt32());
         Assert.DoesNotContain("warmed up", silo.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_warm_up_setting_is_read_and_a_negative_one_names_the_fix()
+    {
+        static SiloOptions Read(params string[] args) =>
+            SiloSettings.Read(new ConfigurationBuilder().AddCommandLine(args, SiloSettings.SwitchMappings()).Build());
+        Assert.Equal(200, Read().WarmupTurns);
+        Assert.Equal(0, Read("--warmup-turns", "0").WarmupTurns);
+        var error = Assert.Throws<SiloOptionsException>(() => Read("--warmup-turns", "-5"));
+        Assert.Contains("MIDDLEWARE_WARMUP_TURNS", error.Message, StringComparison.Ordinal);
+        Assert.Contains("0 to join without warming up", error.Message, StringComparison.Ordinal);
     }
 
     private async Task<bool> ListedAsync(string siloId)
