@@ -61,7 +61,20 @@ internal static class RebalanceScenario
 
 
     /// <summary>What one phase (join or leave) came to.</summary>
-    private sealed record Phase(double SettledMs, int Share, int Misplaced, double LongestGapMs, double SlowestMs, double SlowestMovedMs, double P99Ms, int Requests, double ThroughputPerS, int Moved);
+    private sealed record Phase(double SettledMs, int Share, int Misplaced, double LongestGapMs, double SlowestMs, double SlowestMovedMs, double P99Ms, int Requests, double ThroughputPerS, int Moved)
+    {
+        /// <summary>Requests of moved accounts in the phase, those over 100 ms, and their p99 (less noisy than the single slowest).</summary>
+        public int MovedRequests { get; init; }
+
+        public int MovedOver100Ms { get; init; }
+
+        public double MovedP99Ms { get; init; }
+
+        /// <summary>When (from the phase's start) the first owner change was seen, and when the slowest moved request started.</summary>
+        public double FirstMoveSeenMs { get; init; }
+
+        public double SlowestMovedStartMs { get; init; }
+    }
 
     public static async Task<int> RunAsync(RebalanceOptions o)
     {
@@ -141,17 +154,25 @@ internal static class RebalanceScenario
                 .Add("join_slowest_request_ms", join.SlowestMs)
                 .Add("join_slowest_moved_request_ms", join.SlowestMovedMs)
                 .Add("join_p99_ms", join.P99Ms)
+                .Add("join_moved_requests", join.MovedRequests)
+                .Add("join_moved_over_100ms", join.MovedOver100Ms)
+                .Add("join_moved_p99_ms", join.MovedP99Ms)
+                .Add("join_first_move_seen_ms", join.FirstMoveSeenMs)
+                .Add("join_slowest_moved_started_ms", join.SlowestMovedStartMs)
                 .Add("join_throughput_per_s", join.ThroughputPerS)
                 .Add("leave_settled_ms", leave?.SettledMs)
                 .Add("leave_longest_gap_ms", leave?.LongestGapMs)
                 .Add("leave_slowest_request_ms", leave?.SlowestMs)
                 .Add("leave_slowest_moved_request_ms", leave?.SlowestMovedMs)
                 .Add("leave_p99_ms", leave?.P99Ms)
+                .Add("leave_moved_over_100ms", leave?.MovedOver100Ms)
+                .Add("leave_moved_p99_ms", leave?.MovedP99Ms)
                 .Add("leave_throughput_per_s", leave?.ThroughputPerS)
                 .Add("throughput_before_join_per_s", before.PerSecond)
                 .Add("before_join_longest_gap_ms", before.LongestGapMs)
                 .Add("before_join_slowest_request_ms", before.SlowestMs)
                 .Add("before_join_p99_ms", before.P99Ms)
+                .Add("before_join_over_100ms", before.Over100Ms)
                 .Add("host_cpu_cores_busy_during_join", HostCpu.CoresBusy(cpuBefore, cpuJoin, join.SettledMs / 1000))
                 .Add("load_average_at_join", loadBefore)
                 .Add("acknowledged_total", acked.Sum())
@@ -164,7 +185,7 @@ internal static class RebalanceScenario
             Console.WriteLine(
                 $"rebalance silos={o.Silos}+1 store={o.StoreKind} c={o.Concurrency} keys={o.Keys} rate={o.RebalancePerSecond}/s (load {loadBefore}): " +
                 $"before the join: longest gap {before.LongestGapMs:F0} ms, slowest request {before.SlowestMs:F0} ms, p99 {before.P99Ms:F1} ms, {before.PerSecond:F0} req/s; " +
-                $"join: share {join.Share} owned after {join.SettledMs:F0} ms ({join.Misplaced} misplaced left), longest gap {join.LongestGapMs:F0} ms, slowest request {join.SlowestMs:F0} ms (moved accounts {join.SlowestMovedMs:F0} ms), p99 {join.P99Ms:F1} ms, {join.ThroughputPerS:F0} req/s" +
+                $"join: share {join.Share} owned after {join.SettledMs:F0} ms ({join.Misplaced} misplaced left), longest gap {join.LongestGapMs:F0} ms, slowest request {join.SlowestMs:F0} ms (moved accounts {join.SlowestMovedMs:F0} ms, {join.MovedOver100Ms} of {join.MovedRequests} over 100 ms), p99 {join.P99Ms:F1} ms, {join.ThroughputPerS:F0} req/s" +
                 (leave is null ? "" : $"; leave: handed back after {leave.SettledMs:F0} ms, longest gap {leave.LongestGapMs:F0} ms, slowest request {leave.SlowestMs:F0} ms (moved {leave.SlowestMovedMs:F0} ms), p99 {leave.P99Ms:F1} ms") +
                 $"; acknowledged {acked.Sum()}, lost {lost}, duplicated {duplicated}, failed {failed}" + (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
             if (firstError is not null) Console.Error.WriteLine($"error: {failed} requests failed; first: {firstError}");
@@ -182,7 +203,7 @@ internal static class RebalanceScenario
     }
 
     /// <summary>The same client-side figures over a window before the join: the baseline of this (loaded) machine.</summary>
-    private static (double PerSecond, double LongestGapMs, double SlowestMs, double P99Ms) Before(DepositWorker[] workers, long from, long to)
+    private static (double PerSecond, double LongestGapMs, double SlowestMs, double P99Ms, int Over100Ms) Before(DepositWorker[] workers, long from, long to)
     {
         var completions = new List<Completion>();
         foreach (var w in workers)
@@ -197,7 +218,7 @@ internal static class RebalanceScenario
 
         var latencies = completions.Select(c => Ms(c.End - c.Start)).Order().ToArray();
         var p99 = latencies.Length == 0 ? double.NaN : latencies[Math.Min(latencies.Length - 1, (int)(latencies.Length * 0.99))];
-        return (completions.Count / ((to - from) / (double)Stopwatch.Frequency), Ms(longestGap), latencies.DefaultIfEmpty(0).Max(), p99);
+        return (completions.Count / ((to - from) / (double)Stopwatch.Frequency), Ms(longestGap), latencies.DefaultIfEmpty(0).Max(), p99, latencies.Count(l => l > 100));
     }
 
     /// <summary>
@@ -212,6 +233,7 @@ internal static class RebalanceScenario
         var deadline = at + (long)(120 * Stopwatch.Frequency);
         int share = 0, misplaced = -1;
         var moved = new HashSet<int>();
+        long firstMoveSeen = 0;
         Dictionary<int, string?>? firstOwners = null;
         long settledAt;
         while (true)
@@ -220,7 +242,8 @@ internal static class RebalanceScenario
             var heads = (await store.ListComponentsAsync().ConfigureAwait(false)).Where(h => index.ContainsKey(h.ComponentId)).ToList();
             firstOwners ??= heads.ToDictionary(h => index[h.ComponentId], h => h.Owner);
             foreach (var h in heads)
-                if (firstOwners.TryGetValue(index[h.ComponentId], out var was) && was != h.Owner) moved.Add(index[h.ComponentId]);
+                if (firstOwners.TryGetValue(index[h.ComponentId], out var was) && was != h.Owner && moved.Add(index[h.ComponentId]) && firstMoveSeen == 0)
+                    firstMoveSeen = Stopwatch.GetTimestamp();
             share = heads.Count(h => Rendezvous.Pick(h.ComponentId, live)?.SiloId == siloId);
             misplaced = heads.Count(h => h.Owner is { } owner && live.Any(s => s.SiloId == owner) && Rendezvous.Pick(h.ComponentId, live)?.SiloId != owner);
             var owned = heads.Count(h => h.Owner == siloId);
@@ -258,8 +281,19 @@ internal static class RebalanceScenario
         var latencies = completions.Select(c => Ms(c.End - c.Start)).Order().ToArray();
         var p99 = latencies.Length == 0 ? double.NaN : latencies[Math.Min(latencies.Length - 1, (int)(latencies.Length * 0.99))];
         var slowest = latencies.DefaultIfEmpty(0).Max();
-        var slowestMoved = completions.Where(c => moved.Contains(c.Key)).Select(c => Ms(c.End - c.Start)).DefaultIfEmpty(0).Max();
+        var movedCompletions = completions.Where(c => moved.Contains(c.Key)).ToList();
+        var slowestMoved = movedCompletions.Select(c => Ms(c.End - c.Start)).DefaultIfEmpty(0).Max();
+        var slowestMovedStart = movedCompletions.Count == 0 ? 0 : Ms(movedCompletions.MaxBy(c => c.End - c.Start).Start - at);
+        var movedLatencies = movedCompletions.Select(c => Ms(c.End - c.Start)).Order().ToArray();
+        var movedP99 = movedLatencies.Length == 0 ? double.NaN : movedLatencies[Math.Min(movedLatencies.Length - 1, (int)(movedLatencies.Length * 0.99))];
         var seconds = (until - at) / (double)Stopwatch.Frequency;
-        return new Phase(Ms(settledAt - at), share, misplaced, Ms(longestGap), slowest, slowestMoved, p99, completions.Count, completions.Count / seconds, moved.Count);
+        return new Phase(Ms(settledAt - at), share, misplaced, Ms(longestGap), slowest, slowestMoved, p99, completions.Count, completions.Count / seconds, moved.Count)
+        {
+            MovedRequests = movedLatencies.Length,
+            MovedOver100Ms = movedLatencies.Count(l => l > 100),
+            MovedP99Ms = movedP99,
+            FirstMoveSeenMs = firstMoveSeen == 0 ? double.NaN : Ms(firstMoveSeen - at),
+            SlowestMovedStartMs = slowestMovedStart,
+        };
     }
 }

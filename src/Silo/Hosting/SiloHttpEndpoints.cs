@@ -71,6 +71,8 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
             activations = runtime?.ActivationCount ?? 0,
             address = silo.Membership?.Address,
             liveSilos = silo.Membership?.Live.Select(s => s.SiloId).ToArray() ?? [],
+            // Null while the silo still warms up (it joins the cluster after): then the turns it ran and how long it took.
+            warmup = silo.Warmup is { } w ? new { turns = w.Turns, ms = Math.Round(w.Milliseconds), problem = w.Problem } : null,
             rebalance = silo.Rebalancer is { } r
                 ? new { perSecond = silo.Options.RebalancePerSecond, misplaced = r.Misplaced, moved = r.Moved, failed = r.Failed, handedOverOnLeave = r.HandedOverOnLeave }
                 : null,

@@ -119,6 +119,14 @@ public sealed class SiloOptions
     public TimeSpan LeaveTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// Turns of an internal component the silo runs on a scratch store before it joins the cluster (so before any silo
+    /// hands it a component or routes a request to it), with a checkpoint and an activation from it, plus one request over
+    /// its own protocol port: its first real requests then find their code compiled instead of paying the JIT on the
+    /// request path (bench/README.md, "rebalance"). Nothing of it reaches the silo's store. 0: join at once. Default 200.
+    /// </summary>
+    public int WarmupTurns { get; set; } = 200;
+
+    /// <summary>
     /// Bytes of durable records the silo buffers per mirror silo while a shipment is in flight. A mirror that falls
     /// further behind gets only how far each log got and catches up from the store (the owner never waits). Default 16 MiB.
     /// </summary>

@@ -95,6 +95,9 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     {
         // The listeners are bound now, so the address other silos and clients use is known.
         var runtime = Runtime;
+        // Warmed up first: the silo is not live (no silo hands it components, no request is routed to it) until its
+        // request path has run once (SiloWarmup).
+        Warmup = await SiloWarmup.RunAsync(options, _store!, endpoints.ProtocolEndPoint, time, logger, cancellationToken).ConfigureAwait(false);
         var membership = new ClusterMembership((IClusterStore)_store!, options, AdvertisedAddress(), endpoints.HttpEndPoint.ToString(),
             reason => runtime.DropAll(reason), () => runtime.ActivationCount, logger, time);
         await membership.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -108,6 +111,9 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         _rebalancer = new Rebalancer(options, runtime, _store!, (IClusterStore)_store!, Router.Move, membership, logger, time);
         _rebalancer.Start();
     }
+
+    /// <summary>What the warm-up before joining did, or null before it ran.</summary>
+    internal SiloWarmup.Result? Warmup { get; private set; }
 
     /// <summary>Rebalancing and the graceful leave's handover, or null before start.</summary>
     internal Rebalancer? Rebalancer => _rebalancer;

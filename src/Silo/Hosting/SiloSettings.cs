@@ -52,6 +52,7 @@ public static class SiloSettings
     public static readonly SiloSetting Mirroring = new("--mirroring", "MIDDLEWARE_MIRRORING", "Silo:Mirroring");
     public static readonly SiloSetting RebalancePerSecond = new("--rebalance-per-second", "MIDDLEWARE_REBALANCE_PER_SECOND", "Silo:RebalancePerSecond");
     public static readonly SiloSetting LeaveTimeout = new("--leave-timeout-ms", "MIDDLEWARE_LEAVE_TIMEOUT_MS", "Silo:LeaveTimeoutMs");
+    public static readonly SiloSetting WarmupTurns = new("--warmup-turns", "MIDDLEWARE_WARMUP_TURNS", "Silo:WarmupTurns");
     public static readonly SiloSetting MirrorBufferBytes = new("--mirror-buffer-bytes", "MIDDLEWARE_MIRROR_BUFFER_BYTES", "Silo:MirrorBufferBytes");
     public static readonly SiloSetting TlsCertificate = new("--tls-certificate", "MIDDLEWARE_TLS_CERTIFICATE", "Silo:TlsCertificate");
     public static readonly SiloSetting TlsKey = new("--tls-key", "MIDDLEWARE_TLS_KEY", "Silo:TlsKey");
@@ -61,7 +62,7 @@ public static class SiloSettings
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, IdleDeactivation, MaxActivations, CallTimeout, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes, RebalancePerSecond, LeaveTimeout,
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, IdleDeactivation, MaxActivations, CallTimeout, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes, RebalancePerSecond, LeaveTimeout, WarmupTurns,
         TlsCertificate, TlsKey, TlsCertificatePassword, TlsCa, TlsClientCertificates];
 
     /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
@@ -138,6 +139,8 @@ public static class SiloSettings
             options.RebalancePerSecond = perSecond >= 0 ? perSecond : throw new SiloOptionsException(RebalancePerSecond, $"is {perSecond}; give the components a silo may move per second, or 0 to turn rebalancing off");
         if (Integer(configuration, LeaveTimeout) is { } leaveTimeout)
             options.LeaveTimeout = leaveTimeout >= 0 ? TimeSpan.FromMilliseconds(leaveTimeout) : throw new SiloOptionsException(LeaveTimeout, $"is {leaveTimeout}; give milliseconds, or 0 to leave without handing components over");
+        if (Integer(configuration, WarmupTurns) is { } warmupTurns)
+            options.WarmupTurns = warmupTurns >= 0 ? warmupTurns : throw new SiloOptionsException(WarmupTurns, $"is {warmupTurns}; give the turns a silo runs on a scratch store before it joins (default 200), or 0 to join without warming up");
         if (configuration[Mirroring.Key] is { Length: > 0 } mirroring)
         {
             options.Mirroring = mirroring.Trim().ToLowerInvariant() switch

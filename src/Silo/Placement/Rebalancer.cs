@@ -49,6 +49,9 @@ internal sealed class Rebalancer : IAsyncDisposable
     private long _handedOverOnLeave;
     private int _misplaced;
 
+    /// <summary>Silo incarnations (id and join time) this one has handed a component to by rebalancing: the first handover to any other goes alone.</summary>
+    private readonly HashSet<string> _receivers = new(StringComparer.Ordinal);
+
     public Rebalancer(SiloOptions options, LocalRuntime runtime, ILogStore store, IClusterStore cluster, MoveOperation move, ClusterMembership membership, ILogger logger, TimeProvider time)
     {
         _options = options;
@@ -198,6 +201,23 @@ internal sealed class Rebalancer : IAsyncDisposable
                     next = _time.GetTimestamp();
                 }
 
+                if (!leaving && FirstTo(to))
+                {
+                    // The first component this silo hands to another (one that just joined, typically) goes alone: the
+                    // receiver's first claims and activations are its slowest, and requests for the others would wait on them.
+                    for (var i = 0; i < parallel; i++) await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        await MoveOneAsync(id, to, slots, leaving, cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        slots.Release(parallel - 1);
+                    }
+
+                    continue;
+                }
+
                 await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
                 running.Add(MoveOneAsync(id, to, slots, leaving, cancellationToken));
             }
@@ -209,6 +229,12 @@ internal sealed class Rebalancer : IAsyncDisposable
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>True the first time <paramref name="to"/> (this incarnation of it: id and join time) is asked for, false after.</summary>
+    private bool FirstTo(SiloEntry to)
+    {
+        lock (_receivers) return _receivers.Add(to.SiloId + "@" + to.JoinedAt.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private async Task MoveOneAsync(ComponentId id, SiloEntry to, SemaphoreSlim slots, bool leaving, CancellationToken cancellationToken)
