@@ -56,7 +56,7 @@ public sealed class CallDeadlineTimerTests
     }
 
     [Fact]
-    public void A_broken_deadlock_completes_the_calls_wait_with_the_exception()
+    public async Task A_broken_deadlock_completes_the_calls_wait_with_the_exception()
     {
         var graph = new WaitForGraph(_ => true, TimeProvider.System, CancellationToken.None);
         var waitA = new CallWait();
@@ -66,9 +66,10 @@ public sealed class CallDeadlineTimerTests
 
         // The edge that closes the cycle is the youngest waiter's: its call's wait is told, with the cycle.
         Assert.True(waitB.Task.IsCompleted);
-        Assert.NotNull(waitB.Task.Result);
+        var broken = await waitB.Task;
+        Assert.NotNull(broken);
         Assert.True(ba.Deadlock.IsCompleted);
-        Assert.Same(waitB.Task.Result, ba.Deadlock.Result);
+        Assert.Same(broken, await ba.Deadlock);
         Assert.False(waitA.Task.IsCompleted);
         Assert.False(ab.Deadlock.IsCompleted);
         graph.Remove(ab);
