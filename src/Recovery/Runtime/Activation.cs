@@ -470,6 +470,11 @@ internal sealed record RuntimeServices(
     /// <summary>The runtime's clock.</summary>
     public TimeProvider Time => Environment.TimeProvider;
 
+    /// <summary>The one timer of every call deadline of the runtime's turns (made by the first call that needs it).</summary>
+    public CallDeadlineTimer Deadlines => LazyInitializer.EnsureInitialized(ref _deadlines, () => new CallDeadlineTimer(Time));
+
+    private CallDeadlineTimer? _deadlines;
+
     /// <summary>Where the engine's operator messages go.</summary>
     public Microsoft.Extensions.Logging.ILogger Logger => Environment.Logger;
 }

@@ -29,20 +29,27 @@ internal sealed class CallDeadlines(Activation activation, IComponentCaller inne
         // A read-only turn's calls are not logged and run read-only methods: nothing to fence, the error is just returned.
         var readOnly = invocation.RequestId.Contains(":read:", StringComparison.Ordinal);
         var graph = services.WaitFor;
+        // One object is what the call waits on besides its reply: the shared deadline timer and a broken deadlock both
+        // complete it (no cancellation source, delay task or timer per call).
+        var wait = new CallWait();
         activation.Park();
-        var edge = graph?.Add(activation.IdText, invocation.RequestId, invocation.Target.ToString());
+        var edge = graph?.Add(activation.IdText, invocation.RequestId, invocation.Target.ToString(), wait);
+        var timed = false;
         try
         {
             var call = inner.InvokeAsync(invocation, cancellationToken);
-            using var stop = new CancellationTokenSource();
-            var deadline = timeout == Timeout.InfiniteTimeSpan ? Task.Delay(Timeout.Infinite, stop.Token) : Task.Delay(timeout, services.Time, stop.Token);
-            var first = edge is null
-                ? await Task.WhenAny(call, deadline).ConfigureAwait(false)
-                : await Task.WhenAny(call, deadline, edge.Deadlock).ConfigureAwait(false);
-            stop.Cancel();
+            if (!call.IsCompleted && !wait.Task.IsCompleted && timeout != Timeout.InfiniteTimeSpan)
+            {
+                services.Deadlines.Add(wait, timeout);
+                timed = true;
+            }
+
+            Task first = call.IsCompleted ? call : wait.Task.IsCompleted ? wait.Task : await Task.WhenAny(call, wait.Task).ConfigureAwait(false);
+            if (timed) services.Deadlines.Remove(wait);
+            timed = false;
             if (first == call) return OwnFence(await call.ConfigureAwait(false), invocation);
-            Exception reason = edge is not null && first == edge.Deadlock
-                ? edge.Deadlock.Result
+            Exception reason = wait.Task.Result is { } deadlock
+                ? deadlock
                 : new CallTimeoutException(invocation.Target, invocation.Method, invocation.RequestId, timeout);
             services.Counters.CountCallCancelled(reason is DeadlockException);
             if (readOnly)
@@ -59,6 +66,7 @@ internal sealed class CallDeadlines(Activation activation, IComponentCaller inne
         }
         finally
         {
+            if (timed) services.Deadlines.Remove(wait);
             if (edge is not null) graph!.Remove(edge);
             activation.Unpark();
         }

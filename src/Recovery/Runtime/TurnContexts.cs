@@ -170,73 +170,74 @@ internal sealed class LiveTurnContext : IComponentContext
     /// One outbound component call: reuse the outcome a resumed partial record holds; else stabilize (guarantee 6),
     /// refuse a cycle, send under <c>Id:TurnSeq:ordinal</c>, and record the callee's reply as the outcome.
     /// </summary>
-    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, TimeSpan? timeout = null)
+    private Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, TimeSpan? timeout = null)
     {
         var chain = CallChain.Append(Invocation?.Caller, Id);
         var cycle = target == Id || CallChain.Contains(Invocation?.Caller, target);
-        if (IsReadOnly) return await CallFromReadOnlyAsync(runtime, target, method, args, chain, cycle, timeout).ConfigureAwait(false);
+        if (IsReadOnly) return CallFromReadOnlyAsync(runtime, target, method, args, chain, cycle, timeout);
         ThrowIfAttemptFailed();
         // The ordinal is taken now, before anything is awaited: calls started together get their ordinals in program order.
         var ordinal = NextOrdinal();
         Calls.Started();
+        return CallComponentAsync(runtime, target, method, args, chain, cycle, ordinal, timeout);
+    }
+
+    /// <summary>The call whose ordinal was taken (and counted started, <see cref="TurnCalls.Started"/>); counts it completed however it ends.</summary>
+    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle, int ordinal, TimeSpan? timeout)
+    {
         try
         {
-            return await CallComponentAsync(runtime, target, method, args, chain, cycle, ordinal, timeout).ConfigureAwait(false);
+            var targetText = target.ToString();
+            if (RecordedOutbound(ordinal) is { } recorded)
+            {
+                // Resumed from a partial record that already holds this call's outcome.
+                if (recorded.Kind != OutboundKind.Component || recorded.Target != targetText || recorded.Operation != method.Name || !recorded.Args.Span.SequenceEqual(args.Span))
+                    throw new ReplayDivergenceException(Id, Seq, "(resumed turn)", $"call #{ordinal} {recorded.Kind} {recorded.Target}.{recorded.Operation}({System.Text.Encoding.UTF8.GetString(recorded.Args.Span)})",
+                        $"a call to {targetText}.{method.Name}({System.Text.Encoding.UTF8.GetString(args.Span)})");
+                AddOutbound(recorded);
+                return recorded.Outcome;
+            }
+
+            // Guarantee 6: everything before this call is durable and the turn's seq is pinned first, so a re-execution
+            // after a crash reaches the callee with the same request id and the same arguments.
+            await runtime.StabilizeAsync(this).ConfigureAwait(false);
+            var requestId = $"{Id}:{TurnSeq}:{ordinal}";
+            FaultPoints.BeforeOutbound(requestId);
+            ComponentReply outcome;
+            if (cycle)
+            {
+                // Deterministic (the chain is part of the recorded request), so it is recorded like a reply: replay reproduces it.
+                outcome = Replayer.ErrorReply(new CallCycleException(chain, target));
+            }
+            else
+            {
+                // The call's span carries its deterministic request id; the callee's turn is its child (in this process, or
+                // through the trace context of the forwarded Invoke).
+                using var span = EngineTelemetry.Source.HasListeners() ? EngineTelemetry.Start(target.Type + "." + method.Name, System.Diagnostics.ActivityKind.Client, targetText, requestId, method.Name) : null;
+                try
+                {
+                    // The caller enforces the deadline (CallDeadlines): a timed-out or deadlocked call returns its recorded error reply.
+                    outcome = await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain) { Timeout = timeout }, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (CallCycleException e)
+                {
+                    outcome = Replayer.ErrorReply(e); // refused by the receiver (a cycle across silos): deterministic, recorded
+                }
+                catch (Exception e)
+                {
+                    span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
+                    InfrastructureFailure ??= e;
+                    throw;
+                }
+            }
+
+            AddOutbound(new OutboundCall(ordinal, OutboundKind.Component, targetText, requestId, method.Name, args, outcome));
+            return outcome;
         }
         finally
         {
             Calls.Completed();
         }
-    }
-
-    private async Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, string chain, bool cycle, int ordinal, TimeSpan? timeout)
-    {
-        var targetText = target.ToString();
-        if (RecordedOutbound(ordinal) is { } recorded)
-        {
-            // Resumed from a partial record that already holds this call's outcome.
-            if (recorded.Kind != OutboundKind.Component || recorded.Target != targetText || recorded.Operation != method.Name || !recorded.Args.Span.SequenceEqual(args.Span))
-                throw new ReplayDivergenceException(Id, Seq, "(resumed turn)", $"call #{ordinal} {recorded.Kind} {recorded.Target}.{recorded.Operation}({System.Text.Encoding.UTF8.GetString(recorded.Args.Span)})",
-                    $"a call to {targetText}.{method.Name}({System.Text.Encoding.UTF8.GetString(args.Span)})");
-            AddOutbound(recorded);
-            return recorded.Outcome;
-        }
-
-        // Guarantee 6: everything before this call is durable and the turn's seq is pinned first, so a re-execution
-        // after a crash reaches the callee with the same request id and the same arguments.
-        await runtime.StabilizeAsync(this).ConfigureAwait(false);
-        var requestId = $"{Id}:{TurnSeq}:{ordinal}";
-        FaultPoints.BeforeOutbound(requestId);
-        ComponentReply outcome;
-        if (cycle)
-        {
-            // Deterministic (the chain is part of the recorded request), so it is recorded like a reply: replay reproduces it.
-            outcome = Replayer.ErrorReply(new CallCycleException(chain, target));
-        }
-        else
-        {
-            // The call's span carries its deterministic request id; the callee's turn is its child (in this process, or
-            // through the trace context of the forwarded Invoke).
-            using var span = EngineTelemetry.Start(target.Type + "." + method.Name, System.Diagnostics.ActivityKind.Client, targetText, requestId, method.Name);
-            try
-            {
-                // The caller enforces the deadline (CallDeadlines): a timed-out or deadlocked call returns its recorded error reply.
-                outcome = await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain) { Timeout = timeout }, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (CallCycleException e)
-            {
-                outcome = Replayer.ErrorReply(e); // refused by the receiver (a cycle across silos): deterministic, recorded
-            }
-            catch (Exception e)
-            {
-                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
-                InfrastructureFailure ??= e;
-                throw;
-            }
-        }
-
-        AddOutbound(new OutboundCall(ordinal, OutboundKind.Component, targetText, requestId, method.Name, args, outcome));
-        return outcome;
     }
 
     /// <summary>

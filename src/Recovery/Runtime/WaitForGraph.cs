@@ -53,14 +53,20 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
     }
 
     /// <summary>One standing wait.</summary>
-    internal sealed class Edge(WaitEdge info)
+    /// <param name="info">The wait.</param>
+    /// <param name="signal">Also told when the wait is broken (the call's own <see cref="CallWait"/>), or null.</param>
+    internal sealed class Edge(WaitEdge info, TaskCompletionSource<DeadlockException?>? signal = null)
     {
-        private readonly TaskCompletionSource<DeadlockException> _deadlock = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Made when asked for or when broken: a call's wait is told through its signal, so most edges never need one.
+        private TaskCompletionSource<DeadlockException>? _deadlock;
 
         public WaitEdge Info { get; } = info;
 
         /// <summary>Completes when this wait was chosen to break a deadlock.</summary>
-        public Task<DeadlockException> Deadlock => _deadlock.Task;
+        public Task<DeadlockException> Deadlock => Source.Task;
+
+        private TaskCompletionSource<DeadlockException> Source =>
+            _deadlock ?? Interlocked.CompareExchange(ref _deadlock, new(TaskCreationOptions.RunContinuationsAsynchronously), null) ?? _deadlock;
 
         public bool Removed { get; set; }
 
@@ -70,14 +76,21 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
         /// <summary>When it was last probed (UTC ticks; 0: never).</summary>
         public long ProbedTicks { get; set; }
 
-        public void Break(IReadOnlyList<WaitEdge> cycle) =>
-            _deadlock.TrySetResult(new DeadlockException(cycle.Select(e => e.Waiter).ToList(), Info.RequestId));
+        public void Break(IReadOnlyList<WaitEdge> cycle)
+        {
+            var e = new DeadlockException(cycle.Select(e => e.Waiter).ToList(), Info.RequestId);
+            signal?.TrySetResult(e);
+            Source.TrySetResult(e);
+        }
     }
 
-    /// <summary>Adds the edge <paramref name="waiter"/> → <paramref name="target"/> and checks for a cycle (see the class summary).</summary>
-    public Edge Add(string waiter, string requestId, string target)
+    /// <summary>
+    /// Adds the edge <paramref name="waiter"/> → <paramref name="target"/> and checks for a cycle (see the class summary);
+    /// breaking it completes <paramref name="signal"/> too, when given.
+    /// </summary>
+    public Edge Add(string waiter, string requestId, string target, TaskCompletionSource<DeadlockException?>? signal = null)
     {
-        var edge = new Edge(new WaitEdge(waiter, requestId, target, time.GetUtcNow().UtcTicks));
+        var edge = new Edge(new WaitEdge(waiter, requestId, target, time.GetUtcNow().UtcTicks), signal);
         List<WaitEdge>? cycle;
         bool leaves;
         lock (_sync)

@@ -92,15 +92,73 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         membership.SilosGone += _ => _directory.Clear();
     }
 
-    /// <summary>Component-to-component calls from turns of this silo's activations.</summary>
-    public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
+    /// <summary>
+    /// Component-to-component calls from turns of this silo's activations. A call to a live activation here (no handover
+    /// pending) goes straight into the runtime: no <see cref="InvokeMessage"/>, no <see cref="ReplyMessage"/> and back,
+    /// the callee's reply object as it is (an error reply, and any exception, still pass the protocol's mapping, so the
+    /// caller sees exactly what the routed path gives). A not-acknowledged attempt is routed again as
+    /// <see cref="RouteAsync(InvokeMessage, Transport.PeerContext?, CancellationToken)"/> would.
+    /// </summary>
+    public Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
     {
-        var message = SiloTelemetry.WithTraceContext(new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args));
-        var reply = await RouteAsync(message, cancellationToken).ConfigureAwait(false);
-        return reply.Status is ReplyStatus.Moved or ReplyStatus.Unavailable
+        if (_runtime is { } runtime && _store is not null && _cluster is not null && _sessions is not null && !_move.AnyPending && runtime.IsActive(invocation.Target))
+        {
+            Interlocked.Increment(ref _served);
+            Task<ComponentReply> call;
+            try
+            {
+                call = runtime.InvokeAsync(invocation, cancellationToken);
+            }
+            catch (Exception e)
+            {
+                call = Task.FromException<ComponentReply>(e);
+            }
+
+            return call.IsCompletedSuccessfully && !call.Result.IsError ? call : InvokeLiveAsync(runtime, invocation, call, cancellationToken);
+        }
+
+        return InvokeRoutedAsync(invocation, cancellationToken);
+    }
+
+    /// <summary>The rest of <see cref="InvokeAsync"/>'s local path: waits for the reply and maps what is not a plain result.</summary>
+    private async Task<ComponentReply> InvokeLiveAsync(LocalRuntime runtime, Invocation invocation, Task<ComponentReply> call, CancellationToken cancellationToken)
+    {
+        ReplyMessage reply;
+        try
+        {
+            var result = await call.ConfigureAwait(false);
+            if (!result.IsError) return result;
+            reply = ReplyMapping.ToMessage(result);
+        }
+        catch (Exception e) when (e is ComponentOwnedElsewhereException or TurnNotDurableException)
+        {
+            // Not acknowledged: routed again, the owner looked up afresh (RouteAsync's fast path does the same).
+            Interlocked.Increment(ref _reroutes);
+            _directory.Forget(invocation.Target.ToString());
+            var message = MessageOf(invocation);
+            return Final(await RouteToOwnerAsync(runtime, _store!, invocation.Target, message, cancellationToken).ConfigureAwait(false), message, invocation);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            reply = ReplyMapping.ToMessage(e);
+        }
+
+        return Final(reply, MessageOf(invocation), invocation);
+    }
+
+    private async Task<ComponentReply> InvokeRoutedAsync(Invocation invocation, CancellationToken cancellationToken)
+    {
+        var message = MessageOf(invocation);
+        return Final(await RouteAsync(message, cancellationToken).ConfigureAwait(false), message, invocation);
+    }
+
+    private static InvokeMessage MessageOf(Invocation invocation) =>
+        SiloTelemetry.WithTraceContext(new InvokeMessage(invocation.Target.Type, invocation.Target.Key, invocation.Method, invocation.RequestId, invocation.SessionId, invocation.Caller, invocation.Args));
+
+    private static ComponentReply Final(ReplyMessage reply, InvokeMessage message, Invocation invocation) =>
+        reply.Status is ReplyStatus.Moved or ReplyStatus.Unavailable
             ? throw new ClusterRouteException($"the call to {invocation.Target}.{invocation.Method} (request {invocation.RequestId}) could not be delivered: {reply}")
             : ReplyMapping.ToReply(reply, message);
-    }
 
     /// <summary>
     /// The outcome protocol for a call of a turn here that passed its deadline or broke a deadlock: routed to the callee's
