@@ -27,7 +27,7 @@ internal static class Checksums
             for (var j = 0; j < records.Length; j++)
             {
                 var r = g.Records[j];
-                records[j] = r with { Payload = RecordChecksum.SealRecord(g.ComponentId, r) };
+                records[j] = r with { Payload = RecordChecksum.SealRecord(g.ComponentId, r), SealRoom = null };
             }
 
             var checkpoint = g.Checkpoint;
