@@ -13,7 +13,7 @@ namespace Middleware.Recovery.Runtime;
 /// (<see cref="ShardedLogStore"/>) it is a router over one writer per shard: each shard's batches fill, commit and
 /// wait on their own, so a slow shard never holds back another's turns.
 /// </summary>
-internal sealed class GroupCommitWriter : IAsyncDisposable, IThreadPoolWorkItem
+internal sealed class GroupCommitWriter : IAsyncDisposable
 {
     private readonly ILogStore _store;
     private readonly ICommitObserver? _observer;
@@ -32,12 +32,6 @@ internal sealed class GroupCommitWriter : IAsyncDisposable, IThreadPoolWorkItem
     private readonly Dictionary<(string, long), int> _open = [];
     private readonly List<(string ComponentId, long Epoch, int Records, CheckpointRecord? Checkpoint)> _groupInfo = [];
     private readonly List<int> _filled = [];
-    // Committed batches whose items wait to be completed, in commit order, by one thread-pool work item at a time
-    // (Execute): the commit thread hands a batch over and goes on to the next commit instead of waking a pool thread per
-    // reply, and the replies are still released in commit order.
-    private readonly Queue<(List<WriteItem> Batch, IReadOnlyList<AppendStatus>? Statuses, Exception? Error)> _completions = new();
-    private readonly ManualResetEventSlim _completionsIdle = new(true);
-    private bool _completing;
     private int _inFlight;
     private bool _stopping;
     private long _batches;
@@ -159,9 +153,8 @@ internal sealed class GroupCommitWriter : IAsyncDisposable, IThreadPoolWorkItem
                 EngineTelemetry.CommitBatchSize.Record(recordCount, new KeyValuePair<string, object?>(EngineTelemetry.StoreTag, StoreLabel));
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _records, recordCount);
-            // In batch order: each component's items complete in their order (they are in one group, in order), off
-            // this thread (Complete).
-            Complete(batch, statuses, null);
+            // In batch order: each component's items complete in their order (they are in one group, in order).
+            foreach (var item in batch) item.Done.TrySetResult(statuses[item.Group]);
 
             if (_observer is { } observer)
             {
@@ -181,7 +174,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable, IThreadPoolWorkItem
         }
         catch (Exception e)
         {
-            Complete(batch, null, e);
+            foreach (var item in batch) item.Done.TrySetException(e);
         }
         finally
         {
@@ -270,54 +263,6 @@ internal sealed class GroupCommitWriter : IAsyncDisposable, IThreadPoolWorkItem
         }
 
         _thread!.Join();
-        // Every batch is committed; its replies may still be with the completion work item.
-        _completionsIdle.Wait();
-    }
-
-    /// <summary>
-    /// Hands a committed (or failed) batch to the completion work item: one thread-pool work item completes the batches in
-    /// commit order, so the commit thread wakes at most one pool thread per batch, not one per reply. The items'
-    /// continuations still run asynchronously (each item is created with <see cref="TaskCreationOptions.RunContinuationsAsynchronously"/>);
-    /// queued from a pool thread they go to its local queue, where the other workers take them.
-    /// </summary>
-    private void Complete(List<WriteItem> batch, IReadOnlyList<AppendStatus>? statuses, Exception? error)
-    {
-        lock (_completions)
-        {
-            _completions.Enqueue((batch, statuses, error));
-            if (_completing) return;
-            _completing = true;
-            _completionsIdle.Reset();
-        }
-
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-    }
-
-    /// <summary>The completion work item: completes queued batches in order until none is left.</summary>
-    void IThreadPoolWorkItem.Execute()
-    {
-        while (true)
-        {
-            (List<WriteItem> Batch, IReadOnlyList<AppendStatus>? Statuses, Exception? Error) next;
-            lock (_completions)
-            {
-                if (!_completions.TryDequeue(out next))
-                {
-                    _completing = false;
-                    _completionsIdle.Set();
-                    return;
-                }
-            }
-
-            if (next.Statuses is { } statuses)
-            {
-                foreach (var item in next.Batch) item.Done.TrySetResult(statuses[item.Group]);
-            }
-            else
-            {
-                foreach (var item in next.Batch) item.Done.TrySetException(next.Error!);
-            }
-        }
     }
 
     /// <summary>One queued record or checkpoint; it is its own completion source (one object less per record).</summary>
