@@ -12,7 +12,7 @@ namespace Middleware.Tests.Runtime;
 /// The per-request cuts of issue 18 (third round), checked where a mistake would show: a turn record encoded with room for
 /// the checksum header is sealed in place (no copy) and reads back verified and byte for byte; a record whose payload was
 /// replaced is sealed by copy and the old array is left alone; a connection's repeated type, method and session id decode
-/// to the same strings, and anything else decodes as before; the group-commit writer's batched completion still releases
+/// to the same strings, and anything else decodes as before; the group-commit writer releases
 /// a failed batch's waiters and leaves nothing pending at dispose.
 /// </summary>
 public sealed class HotPathSealAndStringsTests
@@ -123,7 +123,7 @@ public sealed class HotPathSealAndStringsTests
     {
         var store = new MemoryLogStore();
         var writer = new GroupCommitWriter(store, maxBatch: 4);
-        // Never claimed: the store refuses the groups (fenced), through the batched completion, in order.
+        // Never claimed: the store refuses the groups (fenced); every waiter hears so before dispose returns.
         var tasks = Enumerable.Range(1, 40).Select(i => writer.Enqueue($"Account/{i % 7}", 1, new LogRecord(1 + i / 7, 1, RecordKind.Turn, new byte[] { 1 }))).ToList();
         await writer.DisposeAsync();
         Assert.All(tasks, t => Assert.True(t.IsCompleted, "every waiter is released by the time the writer is disposed"));
