@@ -30,7 +30,42 @@ public sealed partial class MiddlewareClient
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var reply = await AttemptAsync(call, cancellationToken).ConfigureAwait(false);
+            // The attempt of AttemptAsync, awaited here when the connection and the session's proof are ready (the usual
+            // case): one async method (and its box) per call instead of two (issue 18).
+            var attempt = BeginAttempt(call);
+            Task<MiddlewareConnection>? connecting = null;
+            Task? proving = null;
+            try
+            {
+                connecting = attempt.Gateway.GetAsync(cancellationToken);
+                if (connecting.IsCompletedSuccessfully) proving = _proofs.EnsureAsync(connecting.Result, cancellationToken);
+            }
+            catch (Exception e)
+            {
+                AttemptFailed(call, attempt, e, sent: false);
+                throw;
+            }
+
+            ReplyMessage reply;
+            if (proving is { IsCompletedSuccessfully: true })
+            {
+                try
+                {
+                    reply = await connecting.Result.InvokeAsync(attempt.Message, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    AttemptFailed(call, attempt, e, sent: true);
+                    throw;
+                }
+
+                reply = AttemptEnded(call, attempt, reply);
+            }
+            else
+            {
+                reply = await AttemptCoreAsync(call, attempt, connecting, proving, cancellationToken).ConfigureAwait(false);
+            }
+
             if (reply.Status is not (ReplyStatus.Unavailable or ReplyStatus.Moved)) return reply;
             call.FirstReply = reply;
         }
@@ -123,7 +158,39 @@ public sealed partial class MiddlewareClient
         }
     }
 
-    private async ValueTask<ReplyMessage> AttemptAsync(CallState call, CancellationToken cancellationToken)
+    private ValueTask<ReplyMessage> AttemptAsync(CallState call, CancellationToken cancellationToken) =>
+        AttemptCoreAsync(call, BeginAttempt(call), null, null, cancellationToken);
+
+    /// <summary>
+    /// One attempt after <see cref="BeginAttempt"/>: connects (unless <paramref name="connecting"/> is under way), proves
+    /// the session (unless <paramref name="proving"/> is), sends, and keeps what the outcome says for the next attempt.
+    /// </summary>
+    private async ValueTask<ReplyMessage> AttemptCoreAsync(CallState call, Attempt attempt, Task<MiddlewareConnection>? connecting, Task? proving,
+        CancellationToken cancellationToken)
+    {
+        ReplyMessage reply;
+        var sent = false;
+        try
+        {
+            var connection = await (connecting ?? attempt.Gateway.GetAsync(cancellationToken)).ConfigureAwait(false);
+            await (proving ?? _proofs.EnsureAsync(connection, cancellationToken)).ConfigureAwait(false);
+            sent = true;
+            reply = await connection.InvokeAsync(attempt.Message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            AttemptFailed(call, attempt, e, sent);
+            throw;
+        }
+
+        return AttemptEnded(call, attempt, reply);
+    }
+
+    /// <summary>An attempt's gateway and message, chosen by <see cref="BeginAttempt"/>.</summary>
+    private readonly record struct Attempt(PeerConnection Gateway, InvokeMessage Message, (string, string) Component, PeerConnection? CachedOwner, bool Routed);
+
+    /// <summary>Chooses the attempt's gateway (a redirect's target, the known owner, or the next gateway) and counts it.</summary>
+    private Attempt BeginAttempt(CallState call)
     {
         var message = call.Message;
         var routed = (message.Flags & InvokeFlags.PreferMoved) != 0;
@@ -145,55 +212,53 @@ public sealed partial class MiddlewareClient
         if (routed && call.Attempts > 0) message = message with { Flags = message.Flags & ~InvokeFlags.PreferMoved };
         call.Attempts++;
         Interlocked.Increment(ref _attempts);
-        ReplyMessage reply;
-        var sent = false;
-        try
-        {
-            var connection = await gateway.GetAsync(cancellationToken).ConfigureAwait(false);
-            await _proofs.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
-            sent = true;
-            reply = await connection.InvokeAsync(message, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            if (cachedOwner is not null) _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
-            // What the caller is told if this was the last attempt. The per-attempt timeout cancels only this attempt's
-            // token; the end of the whole call (deadline, caller, disposal) is not a cause and keeps the previous one.
-            if (sent && e is TimeoutException)
-            {
-                // The connection's sweep (ConnectionOptions.RequestTimeout = AttemptTimeout) ended the attempt.
-                call.LastCause = $"{gateway.Address}: no reply within MiddlewareClientOptions.AttemptTimeout ({_options.AttemptTimeout})";
-                call.LastException = e;
-            }
-            else if (e is not OperationCanceledException)
-            {
-                call.LastCause = $"{gateway.Address}: {Describe(e)}";
-                call.LastException = e;
-            }
-            else if (!call.CallToken.IsCancellationRequested)
-            {
-                call.LastCause = $"{gateway.Address}: no reply within MiddlewareClientOptions.AttemptTimeout ({_options.AttemptTimeout})";
-            }
+        return new Attempt(gateway, message, component, cachedOwner, routed);
+    }
 
-            throw;
+    /// <summary>What a failed attempt leaves for the next one and for the caller's error (the caller rethrows).</summary>
+    private void AttemptFailed(CallState call, in Attempt attempt, Exception e, bool sent)
+    {
+        var gateway = attempt.Gateway;
+        if (attempt.CachedOwner is { } cachedOwner) _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(attempt.Component, cachedOwner));
+        // What the caller is told if this was the last attempt. The per-attempt timeout cancels only this attempt's
+        // token; the end of the whole call (deadline, caller, disposal) is not a cause and keeps the previous one.
+        if (sent && e is TimeoutException)
+        {
+            // The connection's sweep (ConnectionOptions.RequestTimeout = AttemptTimeout) ended the attempt.
+            call.LastCause = $"{gateway.Address}: no reply within MiddlewareClientOptions.AttemptTimeout ({_options.AttemptTimeout})";
+            call.LastException = e;
         }
+        else if (e is not OperationCanceledException)
+        {
+            call.LastCause = $"{gateway.Address}: {Describe(e)}";
+            call.LastException = e;
+        }
+        else if (!call.CallToken.IsCancellationRequested)
+        {
+            call.LastCause = $"{gateway.Address}: no reply within MiddlewareClientOptions.AttemptTimeout ({_options.AttemptTimeout})";
+        }
+    }
 
+    /// <summary>What an attempt's reply leaves for the next attempt: a redirect's target, or why the cluster was unavailable.</summary>
+    private ReplyMessage AttemptEnded(CallState call, in Attempt attempt, ReplyMessage reply)
+    {
+        var gateway = attempt.Gateway;
         // A Moved reply names the owner: the retry goes there (immediately, see the delay generator) with the same id,
         // and so do later calls to the component until the owner fails or moves.
         if (reply.Status == ReplyStatus.Moved && !string.IsNullOrEmpty(reply.Detail))
         {
             call.LastCause = $"{gateway.Address}: the component moved to {reply.Detail}";
             call.MovedTo = GatewayFor(reply.Detail);
-            if (routed)
+            if (attempt.Routed)
             {
                 if (_owners.Count > 100_000) _owners.Clear();
-                _owners[component] = call.MovedTo;
+                _owners[attempt.Component] = call.MovedTo;
             }
         }
         else if (reply.Status == ReplyStatus.Unavailable)
         {
             call.LastCause = $"{gateway.Address}: unavailable: {reply.Detail}";
-            if (cachedOwner is not null) _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(component, cachedOwner));
+            if (attempt.CachedOwner is { } cachedOwner) _owners.TryRemove(new KeyValuePair<(string, string), PeerConnection>(attempt.Component, cachedOwner));
         }
 
         return reply;

@@ -21,6 +21,12 @@ internal sealed class SessionProofs(MiddlewareClient client)
         if ((connection.ServerFlags & HelloFlags.SessionsMustBeProven) == 0) return Task.CompletedTask;
         // No session yet (the open itself is on its way) or none to prove with: the silo decides what to allow.
         if (client.SessionId.Length == 0 || client.SessionToken is not { } token) return Task.CompletedTask;
+        return Prove(connection, token, cancellationToken);
+    }
+
+    // Apart from EnsureAsync so the lambda's closure is made only when a proof is needed, not on every request (issue 18).
+    private Task Prove(MiddlewareConnection connection, string token, CancellationToken cancellationToken)
+    {
         var proof = _proofs.GetValue(connection, c => ProveAsync(c, client.SessionId, token));
         if (proof.IsFaulted || proof.IsCanceled)
         {

@@ -10,7 +10,14 @@ public static class MessageCodec
     /// Decodes the message in <paramref name="frame"/>; the result owns copies of every byte it keeps.
     /// <paramref name="version"/> is the protocol version the connection speaks (it decides the Reply layout).
     /// </summary>
-    public static bool TryDecode(in Frame frame, out ProtocolMessage? message, out ProtocolError? error, ushort version = ProtocolConstants.Version)
+    public static bool TryDecode(in Frame frame, out ProtocolMessage? message, out ProtocolError? error, ushort version = ProtocolConstants.Version) =>
+        TryDecode(frame, out message, out error, version, null);
+
+    /// <summary>
+    /// Decodes like <see cref="TryDecode(in Frame, out ProtocolMessage?, out ProtocolError?, ushort)"/>; an Invoke's
+    /// component type, method and session id come from <paramref name="recent"/> (the connection's) when they repeat.
+    /// </summary>
+    public static bool TryDecode(in Frame frame, out ProtocolMessage? message, out ProtocolError? error, ushort version, RecentStrings? recent)
     {
         var reader = new PayloadReader(frame.Payload);
         message = frame.Type switch
@@ -20,7 +27,7 @@ public static class MessageCodec
             MessageType.HelloRejected => reader.TryReadString(out var reason) ? new HelloRejectedMessage(reason) : null,
             MessageType.HelloChallenge => reader.TryReadBytes(out var nonce) ? new HelloChallengeMessage(nonce) : null,
             MessageType.HelloProof => reader.TryReadBytes(out var proof) ? new HelloProofMessage(proof) : null,
-            MessageType.Invoke => DecodeInvoke(ref reader),
+            MessageType.Invoke => DecodeInvoke(ref reader, recent),
             MessageType.Reply => DecodeReply(ref reader, version),
             MessageType.Echo => reader.TryReadBytes(out var echo) ? new EchoMessage(echo) : null,
             MessageType.EchoReply => reader.TryReadBytes(out var echoReply) ? new EchoReplyMessage(echoReply) : null,
@@ -75,10 +82,11 @@ public static class MessageCodec
         return reader.TryReadVarUInt32(out var flags) && reader.TryReadBytes(out var proof) ? new HelloOkMessage(version, silo, (int)max, (HelloFlags)flags, proof) : null;
     }
 
-    private static InvokeMessage? DecodeInvoke(ref PayloadReader reader)
+    private static InvokeMessage? DecodeInvoke(ref PayloadReader reader, RecentStrings? recent)
     {
-        if (!reader.TryReadString(out var type) || !reader.TryReadString(out var key) || !reader.TryReadString(out var method)
-            || !reader.TryReadString(out var requestId) || !reader.TryReadOptionalString(out var session)
+        if (!reader.TryReadString(out var type, recent, RecentStrings.TypeField) || !reader.TryReadString(out var key)
+            || !reader.TryReadString(out var method, recent, RecentStrings.MethodField)
+            || !reader.TryReadString(out var requestId) || !reader.TryReadOptionalString(out var session, recent, RecentStrings.SessionField)
             || !reader.TryReadOptionalString(out var caller) || !reader.TryReadBytes(out var args) || !reader.TryReadVarUInt32(out var flags))
         {
             return null;

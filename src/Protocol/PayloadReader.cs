@@ -80,6 +80,27 @@ public ref struct PayloadReader(ReadOnlySequence<byte> payload)
         return TryReadVarUInt32(out var length) && TryReadUtf8(length, out value);
     }
 
+    /// <summary>
+    /// Reads a string like <see cref="TryReadString(out string)"/>, taking it from <paramref name="recent"/> when the same
+    /// bytes came before in <paramref name="field"/> (and remembering it there otherwise).
+    /// </summary>
+    internal bool TryReadString(out string value, RecentStrings? recent, int field)
+    {
+        value = "";
+        return TryReadVarUInt32(out var length) && TryReadUtf8(length, out value, recent, field);
+    }
+
+    /// <summary>Reads an optional string, like <see cref="TryReadString(out string, RecentStrings?, int)"/>.</summary>
+    internal bool TryReadOptionalString(out string? value, RecentStrings? recent, int field)
+    {
+        value = null;
+        if (!TryReadVarUInt32(out var prefix)) return false;
+        if (prefix == 0) return true;
+        var ok = TryReadUtf8(prefix - 1, out var s, recent, field);
+        value = s;
+        return ok;
+    }
+
     /// <summary>Reads an optional string: varint 0 is null, n is a string of n - 1 UTF-8 bytes.</summary>
     public bool TryReadOptionalString(out string? value)
     {
@@ -94,7 +115,7 @@ public ref struct PayloadReader(ReadOnlySequence<byte> payload)
     /// <summary>Reads exactly as many bytes as <paramref name="destination"/> holds.</summary>
     public bool TryReadExact(scoped Span<byte> destination) => _reader.TryCopyTo(destination) && Skip((uint)destination.Length);
 
-    private bool TryReadUtf8(uint length, out string value)
+    private bool TryReadUtf8(uint length, out string value, RecentStrings? recent = null, int field = 0)
     {
         value = "";
         if (length > _reader.Remaining) return false;
@@ -103,8 +124,10 @@ public ref struct PayloadReader(ReadOnlySequence<byte> payload)
         if (unread.Length >= length)
         {
             var bytes = unread[..(int)length];
+            if (recent is not null && recent.TryGet(field, bytes, out value)) return Skip(length);
             if (!Utf8.IsValid(bytes)) return false;
             value = Encoding.UTF8.GetString(bytes);
+            recent?.Add(field, bytes, value);
             return Skip(length);
         }
 

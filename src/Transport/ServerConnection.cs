@@ -32,6 +32,8 @@ internal sealed partial class ServerConnection : IReplySink
     private readonly SemaphoreSlim _slots;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly object _gate = new();
+    // The read loop's (one at a time): a request's type, method and session id repeat on a connection (issue 18).
+    private readonly RecentStrings _recentStrings = new();
     private TaskCompletionSource? _room;
     private long _queuedBytes;
     private volatile bool _stopReading;
@@ -176,7 +178,7 @@ internal sealed partial class ServerConnection : IReplySink
         return (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(prefix), int.MaxValue);
     }
 
-    private static bool TryDecodeRequest(in Frame frame, out ProtocolMessage? message, out ProtocolError? error)
+    private bool TryDecodeRequest(in Frame frame, out ProtocolMessage? message, out ProtocolError? error)
     {
         if (frame.Type is not (MessageType.Invoke or MessageType.Echo or MessageType.Ping))
         {
@@ -185,7 +187,7 @@ internal sealed partial class ServerConnection : IReplySink
             return false;
         }
 
-        return MessageCodec.TryDecode(frame, out message, out error);
+        return MessageCodec.TryDecode(frame, out message, out error, Protocol.ProtocolConstants.Version, _recentStrings);
     }
 
     /// <summary>The peer vanished or the writer could not write: stop waiting for anything on its behalf.</summary>

@@ -72,6 +72,14 @@ public sealed record LogRecord(long Seq, long Epoch, RecordKind Kind, ReadOnlyMe
     /// before checksums), or corrupt (only from <c>ILogStore.ReadCheckedAsync</c>: every other read refuses it).
     /// </summary>
     public ChecksumStatus Checksum { get; init; }
+
+    /// <summary>
+    /// The array <see cref="Payload"/> was encoded into after <see cref="RecordChecksum.HeaderLength"/> reserved bytes (the
+    /// live turn's final record), or null. The store's seal writes its header into those bytes and stores the whole array
+    /// instead of copying the payload; it does so only while <see cref="Payload"/> is still exactly that array after the
+    /// reserved bytes (a <c>with</c> that replaces the payload keeps this reference but no longer matches it).
+    /// </summary>
+    internal byte[]? SealRoom { get; init; }
 }
 
 /// <summary>

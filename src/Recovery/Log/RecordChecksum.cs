@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Middleware.Recovery.Log;
@@ -39,8 +40,21 @@ public static class RecordChecksum
     private const byte LogDomain = (byte)'L', DedupDomain = (byte)'D', CheckpointDomain = (byte)'C';
 
     /// <summary>The payload of <paramref name="record"/> of <paramref name="componentId"/>, sealed.</summary>
-    public static byte[] SealRecord(string componentId, LogRecord record) =>
-        Seal(LogCrc(componentId, record.Seq, record.Epoch, record.Kind, record.Payload.Span), record.Payload.Span);
+    public static byte[] SealRecord(string componentId, LogRecord record)
+    {
+        var crc = LogCrc(componentId, record.Seq, record.Epoch, record.Kind, record.Payload.Span);
+        if (record.SealRoom is { } room && MemoryMarshal.TryGetArray(record.Payload, out var segment) && segment.Array == room
+            && segment.Offset == HeaderLength && segment.Count == room.Length - HeaderLength)
+        {
+            // The payload was encoded with room for the header (LogRecord.SealRoom): write it in front, no copy. The
+            // header depends only on the record's identity and bytes, so sealing the same record again writes the same.
+            room[0] = Marker;
+            BinaryPrimitives.WriteUInt32LittleEndian(room.AsSpan(1), crc);
+            return room;
+        }
+
+        return Seal(crc, record.Payload.Span);
+    }
 
     /// <summary>Opens a stored log payload: the codec's bytes and whether the checksum matched.</summary>
     public static (ReadOnlyMemory<byte> Payload, ChecksumStatus Status) OpenRecord(string componentId, LogRecord stored) =>

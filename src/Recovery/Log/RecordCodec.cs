@@ -39,7 +39,17 @@ public static class RecordCodec
     /// copy.
     /// </summary>
     internal static byte[] EncodeTurn(string requestId, string? sessionId, string? caller, string method, ReadOnlySpan<byte> args,
-        IReadOnlyList<RecordedValue> values, long turnSeq, IReadOnlyList<OutboundCall> outbound, bool partial, ComponentReply reply)
+        IReadOnlyList<RecordedValue> values, long turnSeq, IReadOnlyList<OutboundCall> outbound, bool partial, ComponentReply reply) =>
+        EncodeTurn(requestId, sessionId, caller, method, args, values, turnSeq, outbound, partial, reply, room: 0);
+
+    /// <summary>
+    /// Encodes a turn record after <paramref name="room"/> reserved bytes: the array is <paramref name="room"/> bytes longer
+    /// than the payload, which starts at that offset. The live turn's final record reserves
+    /// <see cref="RecordChecksum.HeaderLength"/>, so the store's seal writes its header in front instead of copying the
+    /// payload (<see cref="LogRecord.SealRoom"/>).
+    /// </summary>
+    internal static byte[] EncodeTurn(string requestId, string? sessionId, string? caller, string method, ReadOnlySpan<byte> args,
+        IReadOnlyList<RecordedValue> values, long turnSeq, IReadOnlyList<OutboundCall> outbound, bool partial, ComponentReply reply, int room)
     {
         var size = 2 + SizeOfString(requestId) + SizeOfNullableString(sessionId) + SizeOfNullableString(caller) + SizeOfString(method)
             + SizeOfBytes(args.Length) + SizeOfVarUInt((ulong)values.Count) + SizeOfVarInt(turnSeq) + SizeOfVarUInt((ulong)outbound.Count);
@@ -52,7 +62,7 @@ public static class RecordCodec
         }
 
         if (!partial) size += SizeOfReply(reply);
-        var w = new Writer(size);
+        var w = new Writer(size, room);
         w.Byte(TurnFormatVersion);
         w.Byte(partial ? (byte)1 : (byte)0);
         w.String(requestId);
@@ -273,10 +283,11 @@ public static class RecordCodec
         };
     }
 
-    private struct Writer(int capacity)
+    private struct Writer(int capacity, int room = 0)
     {
-        private byte[] _buffer = new byte[capacity];
-        private int _length;
+        // The first `room` bytes are left for the caller (zero for every payload but the live turn's final record).
+        private byte[] _buffer = new byte[room + capacity];
+        private int _length = room;
 
         public void Byte(byte b)
         {

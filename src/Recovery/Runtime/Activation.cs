@@ -279,7 +279,7 @@ internal sealed partial class Activation
         if (context.InfrastructureFailure is { } failure)
             throw await FailedAttemptAsync(inv, failure).ConfigureAwait(false);
 
-        var (seq, write) = Append(RecordKind.Turn, context.EncodeFinal(inv, reply));
+        var (seq, write) = AppendWithSealRoom(RecordKind.Turn, context.EncodeFinal(inv, reply));
         if (_inDoubt.Count > 0)
         {
             // Final now (a resumed turn, or one whose undo re-read its own partial record from the log).
@@ -380,13 +380,21 @@ internal sealed partial class Activation
     /// The one append step (caller holds the turn lock): takes the next seq, queues the record behind every earlier one of
     /// this component, and remembers the write so later replies and checkpoints wait for it.
     /// </summary>
-    private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[] payload)
+    private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[] payload) => Append(kind, payload, null);
+
+    /// <summary>Appends a payload encoded after <see cref="RecordChecksum.HeaderLength"/> reserved bytes (<see cref="LogRecord.SealRoom"/>).</summary>
+    private (long Seq, Task<AppendStatus> Write) AppendWithSealRoom(RecordKind kind, byte[] withRoom) => Append(kind, null, withRoom);
+
+    private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[]? payload, byte[]? withRoom)
     {
         // A fence may be appended aside while the running turn waits on a call (Activation.Deadlines.cs).
         lock (_appendSync)
         {
             var seq = _lastSeq + 1;
-            var write = _writer.Enqueue(IdText, Epoch, new LogRecord(seq, Epoch, kind, payload));
+            var record = withRoom is null
+                ? new LogRecord(seq, Epoch, kind, payload!)
+                : new LogRecord(seq, Epoch, kind, withRoom.AsMemory(RecordChecksum.HeaderLength)) { SealRoom = withRoom };
+            var write = _writer.Enqueue(IdText, Epoch, record);
             _lastSeq = seq;
             _lastWrite = write;
             return (seq, write);

@@ -348,10 +348,12 @@ internal sealed class LiveTurnContext : IComponentContext
     /// <summary>
     /// The payload of this turn's final record, encoded straight from the context: no <see cref="TurnRecord"/> and no copy
     /// of the value list (the context is done: nothing adds to it after the final record).
+    /// The array has <see cref="RecordChecksum.HeaderLength"/> bytes of room in front of the payload for the store's seal
+    /// (<see cref="LogRecord.SealRoom"/>).
     /// </summary>
     internal byte[] EncodeFinal(Invocation inv, ComponentReply reply) =>
         RecordCodec.EncodeTurn(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args.Span, _values, TurnSeq,
-            _calls?.Snapshot() ?? (IReadOnlyList<OutboundCall>)[], partial: false, reply);
+            _calls?.Snapshot() ?? (IReadOnlyList<OutboundCall>)[], partial: false, reply, RecordChecksum.HeaderLength);
 
     /// <summary>What a partial or final record of this turn holds now.</summary>
     internal TurnRecord Snapshot(Invocation inv, ComponentReply reply, bool partial) =>

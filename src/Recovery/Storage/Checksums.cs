@@ -27,7 +27,7 @@ internal static class Checksums
             for (var j = 0; j < records.Length; j++)
             {
                 var r = g.Records[j];
-                records[j] = r with { Payload = RecordChecksum.SealRecord(g.ComponentId, r) };
+                records[j] = r with { Payload = RecordChecksum.SealRecord(g.ComponentId, r), SealRoom = null };
             }
 
             var checkpoint = g.Checkpoint;
@@ -36,7 +36,7 @@ internal static class Checksums
                 checkpoint = checkpoint with
                 {
                     State = RecordChecksum.SealCheckpoint(g.ComponentId, checkpoint),
-                    Dedup = checkpoint.Dedup.Count == 0 ? checkpoint.Dedup : checkpoint.Dedup.Select(d => d with { Reply = RecordChecksum.SealDedup(g.ComponentId, d) }).ToList(),
+                    Dedup = checkpoint.Dedup.Count == 0 ? checkpoint.Dedup : SealDedup(g.ComponentId, checkpoint.Dedup),
                 };
             }
 
@@ -45,6 +45,10 @@ internal static class Checksums
 
         return sealedGroups;
     }
+
+    // Apart from Seal so the lambda's closure is made for a checkpoint's entries only, not for every group of every batch.
+    private static List<DedupEntry> SealDedup(string componentId, IReadOnlyList<DedupEntry> entries) =>
+        entries.Select(d => d with { Reply = RecordChecksum.SealDedup(componentId, d) }).ToList();
 
     /// <summary>Records as stored, opened: payloads stripped of their seal, each with its <see cref="LogRecord.Checksum"/>.</summary>
     public static IReadOnlyList<LogRecord> Open(string componentId, IReadOnlyList<LogRecord> stored)

@@ -129,12 +129,24 @@ public sealed class MirrorShipper : ICommitObserver, IAsyncDisposable
         _ => _mirroredTypes.GetOrAdd(componentType, t => _registry.TryGet(t, out var info) && info.Mirrored),
     };
 
+    // The commit thread's look-up (per group of every batch): no substring for a type already known (issue 18).
+    private bool IsMirrored(ReadOnlySpan<char> componentType)
+    {
+        if (_options.Mirroring is not MirroringMode.None and not MirroringMode.All
+            && _mirroredTypes.TryGetAlternateLookup<ReadOnlySpan<char>>(out var lookup) && lookup.TryGetValue(componentType, out var mirrored))
+        {
+            return mirrored;
+        }
+
+        return IsMirrored(componentType.ToString());
+    }
+
     /// <inheritdoc />
     public void Committed(AppendGroup group)
     {
         if (_options.Mirroring == MirroringMode.None || _stop.IsCancellationRequested) return;
         var slash = group.ComponentId.IndexOf('/', StringComparison.Ordinal);
-        if (slash <= 0 || !IsMirrored(group.ComponentId[..slash])) return;
+        if (slash <= 0 || !IsMirrored(group.ComponentId.AsSpan(0, slash))) return;
         if (_membership() is not { } membership) return;
         if (MirrorPlacement.MirrorOf(group.ComponentId, membership.Live, membership.SiloId) is not { } mirror) return;
         _mirrorOf[group.ComponentId] = mirror.Address;
