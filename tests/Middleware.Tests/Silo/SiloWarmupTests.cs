@@ -101,7 +101,8 @@ public sealed class SiloWarmupTests(ITestOutputHelper output) : IDisposable
     {
         static SiloOptions Read(params string[] args) =>
             SiloSettings.Read(new ConfigurationBuilder().AddCommandLine(args, SiloSettings.SwitchMappings()).Build());
-        Assert.Equal(200, Read().WarmupTurns);
+        Assert.Equal(0, Read().WarmupTurns);
+        Assert.Equal(200, Read("--warmup-turns", "200").WarmupTurns);
         Assert.Equal(0, Read("--warmup-turns", "0").WarmupTurns);
         var error = Assert.Throws<SiloOptionsException>(() => Read("--warmup-turns", "-5"));
         Assert.Contains("MIDDLEWARE_WARMUP_TURNS", error.Message, StringComparison.Ordinal);
