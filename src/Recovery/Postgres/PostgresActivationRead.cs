@@ -11,25 +11,20 @@ namespace Middleware.Recovery.Postgres;
 /// </summary>
 internal static class PostgresActivationRead
 {
-    private const string Sql =
+    /// <summary>Head, checkpoint and tail, without the final ordering.</summary>
+    private const string Parts =
         "WITH h AS (SELECT epoch, owner, last_seq, checkpoint_seq FROM components WHERE id = $1), " +
         "c AS (SELECT seq, epoch, state, state_hash, created_at FROM checkpoints " +
         "WHERE component = $1 AND seq <= (SELECT last_seq FROM h) ORDER BY seq DESC LIMIT 1) " +
         "SELECT 0::smallint AS part, h.epoch, h.last_seq AS seq, h.checkpoint_seq AS extra, NULL::timestamptz AS at, NULL::bytea AS bytes, h.owner AS txt FROM h " +
         "UNION ALL SELECT 1::smallint, c.epoch, c.seq, 0::bigint, c.created_at, c.state, c.state_hash FROM c " +
         "UNION ALL SELECT 2::smallint, l.epoch, l.seq, l.kind::bigint, l.committed_at, l.payload, NULL FROM log l " +
-        "WHERE l.component = $1 AND l.seq > COALESCE((SELECT seq FROM c), 0) AND l.seq <= (SELECT last_seq FROM h) " +
-        "ORDER BY part, seq";
+        "WHERE l.component = $1 AND l.seq > COALESCE((SELECT seq FROM c), 0) AND l.seq <= (SELECT last_seq FROM h) ";
+
+    private const string Sql = Parts + "ORDER BY part, seq";
 
     /// <summary>The same, plus a row of part 3 when the dedup table holds the request id <c>$2</c> (one probe of its key).</summary>
-    private const string SqlWithRequest =
-        "WITH h AS (SELECT epoch, owner, last_seq, checkpoint_seq FROM components WHERE id = $1), " +
-        "c AS (SELECT seq, epoch, state, state_hash, created_at FROM checkpoints " +
-        "WHERE component = $1 AND seq <= (SELECT last_seq FROM h) ORDER BY seq DESC LIMIT 1) " +
-        "SELECT 0::smallint AS part, h.epoch, h.last_seq AS seq, h.checkpoint_seq AS extra, NULL::timestamptz AS at, NULL::bytea AS bytes, h.owner AS txt FROM h " +
-        "UNION ALL SELECT 1::smallint, c.epoch, c.seq, 0::bigint, c.created_at, c.state, c.state_hash FROM c " +
-        "UNION ALL SELECT 2::smallint, l.epoch, l.seq, l.kind::bigint, l.committed_at, l.payload, NULL FROM log l " +
-        "WHERE l.component = $1 AND l.seq > COALESCE((SELECT seq FROM c), 0) AND l.seq <= (SELECT last_seq FROM h) " +
+    private const string SqlWithRequest = Parts +
         "UNION ALL SELECT 3::smallint, 0::bigint, d.seq, 0::bigint, NULL::timestamptz, NULL::bytea, NULL FROM dedup d WHERE d.component = $1 AND d.request_id = $2 " +
         "ORDER BY part, seq";
 
