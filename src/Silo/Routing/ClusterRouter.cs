@@ -114,14 +114,14 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
                 call = Task.FromException<ComponentReply>(e);
             }
 
-            return call.IsCompletedSuccessfully && !call.Result.IsError ? call : InvokeLiveAsync(runtime, invocation, call, cancellationToken);
+            return call.IsCompletedSuccessfully && !call.Result.IsError ? call : InvokeLiveAsync(invocation, call, cancellationToken);
         }
 
         return InvokeRoutedAsync(invocation, cancellationToken);
     }
 
     /// <summary>The rest of <see cref="InvokeAsync"/>'s local path: waits for the reply and maps what is not a plain result.</summary>
-    private async Task<ComponentReply> InvokeLiveAsync(LocalRuntime runtime, Invocation invocation, Task<ComponentReply> call, CancellationToken cancellationToken)
+    private async Task<ComponentReply> InvokeLiveAsync(Invocation invocation, Task<ComponentReply> call, CancellationToken cancellationToken)
     {
         ReplyMessage reply;
         try
@@ -132,11 +132,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         }
         catch (Exception e) when (e is ComponentOwnedElsewhereException or TurnNotDurableException)
         {
-            // Not acknowledged: routed again, the owner looked up afresh (RouteAsync's fast path does the same).
-            Interlocked.Increment(ref _reroutes);
-            _directory.Forget(invocation.Target.ToString());
+            // Not acknowledged: routed again, the owner looked up afresh (as the frame handler's fast path does).
             var message = MessageOf(invocation);
-            return Final(await RouteToOwnerAsync(runtime, _store!, invocation.Target, message, cancellationToken).ConfigureAwait(false), message, invocation);
+            return Final(await RerouteAsync(message, cancellationToken).ConfigureAwait(false), message, invocation);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
