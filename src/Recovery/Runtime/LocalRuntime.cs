@@ -195,7 +195,22 @@ public sealed class LocalRuntime : IAsyncDisposable
             else
             {
                 // A live activation is taken as it is: no task for the lookup.
-                activation = TryGetReady(invocation.Target) ?? await GetActivationAsync(invocation.Target, type, cancellationToken, requestId: invocation.RequestId).ConfigureAwait(false);
+                var ready = TryGetReady(invocation.Target);
+                if (ready is null)
+                {
+                    try
+                    {
+                        ready = await GetActivationAsync(invocation.Target, type, cancellationToken, requestId: invocation.RequestId).ConfigureAwait(false);
+                    }
+                    catch (ActivationBrokenException e)
+                    {
+                        // Dropped while it recovered (the silo was declared dead): nothing ran, so try a new activation.
+                        if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(invocation.Target, invocation.RequestId, e.Message, e);
+                        continue;
+                    }
+                }
+
+                activation = ready;
                 activation.Enter(_services.Time);
                 reply = activation.ExecuteAsync(invocation, method);
             }
@@ -236,7 +251,18 @@ public sealed class LocalRuntime : IAsyncDisposable
         var type = Registry.Get(target.Type);
         for (var attempt = 1; ; attempt++)
         {
-            var activation = await GetActivationAsync(target, type, cancellationToken).ConfigureAwait(false);
+            Activation activation;
+            try
+            {
+                activation = await GetActivationAsync(target, type, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ActivationBrokenException e)
+            {
+                // Dropped while it recovered (the silo was declared dead): nothing was decided, so try a new activation.
+                if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(target, requestId, e.Message, e);
+                continue;
+            }
+
             try
             {
                 return await activation.GetOutcomeAsync(requestId, cancellationToken).ConfigureAwait(false);

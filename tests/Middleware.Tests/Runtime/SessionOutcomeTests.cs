@@ -249,6 +249,55 @@ public abstract class SessionOutcomeTests
         Assert.Null(await store.GetHeadAsync("Counter/c"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_activation_dropped_while_it_claims_is_replaced_and_the_request_runs_once(bool outcomeQuery)
+    {
+        // The silo is declared dead while a request's activation waits for its claim (a slow store under load): DropAll
+        // ends that activation. The request must run once on a new activation, not fail with "discarded ... (activation)".
+        await using var store = await OpenStoreAsync();
+        var claims = 0;
+        var atClaim = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var options = new RuntimeEnvironment
+        {
+            Ownership = new DelegateOwnership(async (id, epoch, ct) =>
+            {
+                if (Interlocked.Increment(ref claims) == 1)
+                {
+                    atClaim.SetResult();
+                    await release.Task.WaitAsync(ct);
+                }
+
+                return await store.ClaimAsync(new ClaimRequest(id, epoch, "silo-a", ClaimMode.EpochOnly), ct);
+            }),
+        };
+        var (rt, _) = NewRuntime(store, options);
+        await using (rt)
+        {
+            Task<long> running = outcomeQuery
+                ? rt.GetOutcomeAsync(CounterC, "r0").ContinueWith(t => t.Result.Committed ? 1L : 0L, TaskScheduler.Default)
+                : rt.Call<ICounter>("c", "r1").Add(7);
+            await atClaim.Task.WaitAsync(Deadline);
+            rt.DropAll("silo declared dead");
+            release.SetResult();
+
+            Assert.Equal(outcomeQuery ? 0 : 7, await running.WaitAsync(Deadline));
+            Assert.Equal(2, claims);
+            Assert.True(rt.IsActive(CounterC));
+            Assert.Equal(outcomeQuery ? 0 : 7, await rt.Call<ICounter>("c", "read").Get());
+        }
+
+        var head = await store.GetHeadAsync("Counter/c");
+        Assert.Equal(2, head!.Epoch);
+        if (!outcomeQuery)
+        {
+            var records = await store.ReadAsync("Counter/c", 1, head.LastSeq);
+            Assert.Single(records, r => r.Kind == RecordKind.Turn && RecordCodec.DecodeTurn(r.Payload).RequestId == "r1");
+        }
+    }
+
     [Fact]
     public async Task A_claim_policy_conflict_is_retried_with_a_fresh_head()
     {
