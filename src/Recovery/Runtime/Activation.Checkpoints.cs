@@ -151,6 +151,55 @@ internal sealed partial class Activation
     /// </summary>
     internal (string RequestId, long AtSeq, long AtCheckpointSeq)? UnrecordedRequest { get; private set; }
 
+    /// <summary>
+    /// Lists up to <see cref="RequestIdKnowledge.MaxBackgroundLoad"/> recorded ids of this component outside the turn lock
+    /// (one such listing at a time per runtime: a failover activates many components at once) and merges them into
+    /// <paramref name="knowledge"/> under the turn lock, if it is still this activation's. Sound because the list is read
+    /// after <paramref name="knowledge"/> started: every id the store held then is in it, and every id recorded since went
+    /// through <see cref="RequestIdKnowledge.Record"/> when its checkpoint pruned it. A failure leaves the knowledge
+    /// incomplete (the store is asked per id, as before).
+    /// </summary>
+    private async Task LoadKnowledgeInBackgroundAsync(RequestIdKnowledge knowledge)
+    {
+        RequestIdKnowledge loaded;
+        var gate = _services.KnowledgeLoads;
+        try
+        {
+            await gate.WaitAsync(_services.Stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!IsActive || !ReferenceEquals(knowledge, _knowledge)) return;
+            var listed = await _store.ListRequestIdsAsync(IdText, RequestIdKnowledge.MaxBackgroundLoad, _services.Stopping).ConfigureAwait(false);
+            if (listed is null) return;
+            loaded = RequestIdKnowledge.Unknown();
+            loaded.Load(listed);
+        }
+        catch (Exception)
+        {
+            return; // stays incomplete: every new id is looked up as before
+        }
+        finally
+        {
+            gate.Release();
+        }
+
+        await _turnLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (IsActive && ReferenceEquals(knowledge, _knowledge)) knowledge.Merge(loaded);
+        }
+        finally
+        {
+            _turnLock.Release();
+        }
+    }
+
     /// <summary>A request id recorded with a checkpoint (so no longer in memory), or null.</summary>
     private async Task<ComponentReply?> FindInStoreAsync(Invocation inv, long argsHash)
     {
@@ -168,6 +217,9 @@ internal sealed partial class Activation
             // Once per activation: the store's list of recorded ids (small histories), so later new ids need no read.
             _knowledge.Load(await _store.ListRequestIdsAsync(IdText, RequestIdKnowledge.MaxLoad, CancellationToken.None).ConfigureAwait(false));
             if (_knowledge.IsCertainlyNew(inv.RequestId)) return null;
+            // A longer history is listed in the background, one component at a time per runtime; until it is merged
+            // every new id is looked up as before.
+            if (!_knowledge.Complete) _ = LoadKnowledgeInBackgroundAsync(_knowledge);
         }
 
         var entry = await FindRecordedAsync(inv.RequestId, CancellationToken.None).ConfigureAwait(false);

@@ -483,6 +483,9 @@ internal sealed record RuntimeServices(
 
     private CallDeadlineTimer? _deadlines;
 
+    /// <summary>One background listing of a long history of request ids at a time (see <see cref="RequestIdKnowledge.MaxBackgroundLoad"/>).</summary>
+    public SemaphoreSlim KnowledgeLoads { get; } = new(1, 1);
+
     /// <summary>Where the engine's operator messages go.</summary>
     public Microsoft.Extensions.Logging.ILogger Logger => Environment.Logger;
 }

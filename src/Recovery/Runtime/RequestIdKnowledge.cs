@@ -25,8 +25,14 @@ internal sealed class RequestIdKnowledge
     /// <summary>Prefixes kept exactly; more are folded into the bit set.</summary>
     internal const int MaxPrefixes = 256;
 
-    /// <summary>How many ids a lazy load takes from the store at most (a larger history keeps asking the store per id).</summary>
+    /// <summary>
+    /// How many ids the lazy load under the turn lock takes from the store at most; a larger history is listed in the
+    /// background (<see cref="MaxBackgroundLoad"/>) while the activation asks the store per id.
+    /// </summary>
     internal const int MaxLoad = 16384;
+
+    /// <summary>How many ids a background load takes at most (a larger history keeps asking the store per id).</summary>
+    internal const int MaxBackgroundLoad = 1 << 20;
 
     private const int Bits = 4096;
     private Dictionary<string, (long Hi, long Lo)>? _greatest;
@@ -53,10 +59,39 @@ internal sealed class RequestIdKnowledge
         Complete = true;
     }
 
+    /// <summary>
+    /// Takes what <paramref name="loaded"/> knows (built by <see cref="Load"/> from the store's complete list, taken after
+    /// this knowledge started) and becomes complete: every id the store holds is in the list or, recorded after the list
+    /// was read, passed through <see cref="Record"/> here. Nothing happens when <paramref name="loaded"/> is not complete.
+    /// </summary>
+    public void Merge(RequestIdKnowledge loaded)
+    {
+        ArgumentNullException.ThrowIfNull(loaded);
+        if (!loaded.Complete) return;
+        if (loaded._greatest is not null)
+        {
+            foreach (var (prefix, (hi, lo)) in loaded._greatest) Record(prefix, hi, lo);
+        }
+
+        if (loaded._folded is not null)
+        {
+            _folded ??= new ulong[Bits / 64];
+            for (var i = 0; i < _folded.Length; i++) _folded[i] |= loaded._folded[i];
+        }
+
+        LoadTried = true;
+        Complete = true;
+    }
+
     /// <summary>Adds an id the store now keeps (a checkpoint pruned it from the activation's memory).</summary>
     public void Record(string requestId)
     {
         if (!TryParse(requestId, out var prefix, out var hi, out var lo)) return; // never provable new: nothing to keep
+        Record(prefix, hi, lo);
+    }
+
+    private void Record(ReadOnlySpan<char> prefix, long hi, long lo)
+    {
         _greatest ??= new Dictionary<string, (long, long)>(StringComparer.Ordinal);
         var lookup = _greatest.GetAlternateLookup<ReadOnlySpan<char>>();
         if (lookup.TryGetValue(prefix, out var greatest))

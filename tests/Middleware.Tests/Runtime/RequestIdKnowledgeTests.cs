@@ -111,6 +111,43 @@ public sealed class RequestIdKnowledgeTests
     }
 
     [Fact]
+    public async Task A_history_longer_than_the_first_listing_is_listed_in_the_background_then_new_ids_need_no_read()
+    {
+        var (store, reads) = CountingStore.Wrap(new MemoryLogStore());
+        var options = new RuntimeOptions { CheckpointEveryTurns = 1000 };
+        var total = RequestIdKnowledge.MaxLoad + 1200; // the last checkpoint (every 1,000 turns) records more ids than MaxLoad
+        await using (var rt = new LocalRuntime(store, Registries.Default(), options))
+        {
+            for (var i = 1; i <= total; i++) await rt.Call<ICounter>("c", $"s:{i}").Add(1);
+        }
+
+        reads.Clear();
+        await using var again = new LocalRuntime(store, Registries.Default(), options);
+        var next = total;
+        Assert.Equal(next + 1, await again.Call<ICounter>("c", $"s:{++next}").Add(1));
+        // Too many ids for the listing under the turn lock: asked per id while the background listing runs.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var before = reads.GetValueOrDefault(nameof(ILogStore.FindRequestAsync));
+            Assert.Equal(next + 1, await again.Call<ICounter>("c", $"s:{++next}").Add(1));
+            if (reads.GetValueOrDefault(nameof(ILogStore.FindRequestAsync)) == before) break;
+            Assert.True(DateTime.UtcNow < deadline, "the background listing never made new ids provable");
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(2, reads.GetValueOrDefault(nameof(ILogStore.ListRequestIdsAsync)));
+        var found = reads.GetValueOrDefault(nameof(ILogStore.FindRequestAsync));
+        for (var i = 0; i < 50; i++) Assert.Equal(next + 1, await again.Call<ICounter>("c", $"s:{++next}").Add(1));
+        Assert.Equal(found, reads.GetValueOrDefault(nameof(ILogStore.FindRequestAsync)));
+
+        // Retries of ids recorded long ago, and ids out of order, still go to the store: recorded replies, nothing runs again.
+        Assert.Equal(5, await again.Call<ICounter>("c", "s:5").Add(1));
+        Assert.Equal(total - 3, await again.Call<ICounter>("c", $"s:{total - 3}").Add(1));
+        Assert.Equal(next, await again.Call<ICounter>("c", "read").Get());
+    }
+
+    [Fact]
     public async Task A_store_that_cannot_list_its_ids_is_asked_per_request_as_before()
     {
         var (store, reads) = CountingStore.Wrap(new MemoryLogStore(), listsIds: false);
