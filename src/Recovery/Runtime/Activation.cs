@@ -325,7 +325,7 @@ internal sealed partial class Activation
             var current = _current ?? throw new InvalidOperationException("An outbound call was made outside a turn.");
             // Counted when queued, not when durable: a call started meanwhile waits for this same write (_lastWrite).
             context.ValuesAtLastPartial = context.Values.Count;
-            (commitSeq, write) = Append(RecordKind.PartialTurn, RecordCodec.EncodeTurn(context.Snapshot(current, ComponentReply.Void, partial: true)));
+            (commitSeq, write) = AppendWithSealRoom(RecordKind.PartialTurn, context.EncodePartial(current));
         }
 
         try

@@ -366,6 +366,16 @@ internal sealed class LiveTurnContext : IComponentContext
         RecordCodec.EncodeTurn(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args.Span, _values, TurnSeq,
             _calls?.Snapshot() ?? (IReadOnlyList<OutboundCall>)[], partial: false, reply, RecordChecksum.HeaderLength);
 
+    /// <summary>
+    /// The payload of a partial record of this turn as it is now (before an outbound call), encoded from the context like
+    /// <see cref="EncodeFinal"/>: byte for byte what <see cref="RecordCodec.EncodeTurn(TurnRecord)"/> of <see cref="Snapshot"/>
+    /// gives, without the record object and the copies of the value and outcome lists, and with the seal's room in front.
+    /// Runs on the turn's own path, where nothing adds a value meanwhile (<see cref="TurnCalls.Step"/>).
+    /// </summary>
+    internal byte[] EncodePartial(Invocation inv) =>
+        RecordCodec.EncodeTurn(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args.Span, _values, TurnSeq,
+            _calls?.Snapshot() ?? (IReadOnlyList<OutboundCall>)[], partial: true, ComponentReply.Void, RecordChecksum.HeaderLength);
+
     /// <summary>What a partial or final record of this turn holds now.</summary>
     internal TurnRecord Snapshot(Invocation inv, ComponentReply reply, bool partial) =>
         new(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args, _values.ToArray(), reply)
