@@ -17,9 +17,11 @@ public static class CallChain
     private const char Escape = '\\';
 
     /// <summary>The chain <paramref name="chain"/> (null or empty for none) followed by <paramref name="id"/>.</summary>
-    public static string Append(string? chain, ComponentId id)
+    public static string Append(string? chain, ComponentId id) => Append(chain, id.ToString());
+
+    /// <summary>The chain <paramref name="chain"/> followed by the id whose text (<c>Type/key</c>) is <paramref name="text"/>.</summary>
+    public static string Append(string? chain, string text)
     {
-        var text = id.ToString();
         var escaped = text.AsSpan().IndexOfAny(Separator, Escape) < 0 ? text : EscapeId(text);
         return string.IsNullOrEmpty(chain) ? escaped : string.Concat(chain, Separator.ToString(), escaped);
     }
@@ -56,6 +58,20 @@ public static class CallChain
     public static bool Contains(string? chain, ComponentId id)
     {
         if (string.IsNullOrEmpty(chain)) return false;
+        var rest = chain.AsSpan();
+        if (rest.IndexOf(Escape) < 0)
+        {
+            // Every call between components of one silo asks this: without an escape in the chain each entry is an id as
+            // it is, compared in place (no parse, no id text). An id whose text holds '|' or '\' cannot be among them.
+            while (true)
+            {
+                var bar = rest.IndexOf(Separator);
+                if (Is(bar < 0 ? rest : rest[..bar], id)) return true;
+                if (bar < 0) return false;
+                rest = rest[(bar + 1)..];
+            }
+        }
+
         var text = id.ToString();
         foreach (var entry in Parse(chain))
         {
@@ -64,6 +80,11 @@ public static class CallChain
 
         return false;
     }
+
+    /// <summary>True when <paramref name="entry"/> is the text <c>Type/Key</c> of <paramref name="id"/>.</summary>
+    private static bool Is(ReadOnlySpan<char> entry, ComponentId id) =>
+        entry.Length == id.Type.Length + 1 + id.Key.Length && entry[id.Type.Length] == '/'
+        && entry.StartsWith(id.Type, StringComparison.Ordinal) && entry[(id.Type.Length + 1)..].SequenceEqual(id.Key);
 
     /// <summary>The chain for people: ids joined with <c> -&gt; </c> ("(none)" when empty).</summary>
     public static string Display(string? chain)

@@ -14,7 +14,12 @@ public class ComponentProxy : DispatchProxy
     private static readonly ConcurrentDictionary<Type, Func<Task<ComponentReply>, ComponentMethod, JsonSerializerOptions, Task>> Adapters = new();
     private static readonly MethodInfo TypedGeneric = typeof(ComponentProxy).GetMethod(nameof(TypedCore), BindingFlags.NonPublic | BindingFlags.Static)!;
 
-    private Func<Invocation, Task<ComponentReply>> _invoke = null!;
+    // One proxy per interface, made by DispatchProxy (reflection: its generated type's constructor is bound and invoked);
+    // every other proxy of that interface is a copy of it with its own fields (Create).
+    private static readonly ConcurrentDictionary<Type, ComponentProxy> Prototypes = new();
+
+    private Func<Invocation, Task<ComponentReply>>? _invoke;
+    private Func<ComponentId, ComponentMethod, ReadOnlyMemory<byte>, Task<ComponentReply>>? _call;
     private IReadOnlyDictionary<string, ComponentMethod> _methods = null!;
     private JsonSerializerOptions _json = null!;
     private ComponentId _id;
@@ -37,27 +42,51 @@ public class ComponentProxy : DispatchProxy
     internal static T Create<T>(Func<Invocation, Task<ComponentReply>> invoke, string typeName, IReadOnlyDictionary<string, ComponentMethod> methods, JsonSerializerOptions json, string key, Func<string> nextRequestId, string? sessionId = null)
         where T : IRecoverableComponent
     {
-        var id = new ComponentId(typeName, key);
-        var proxy = Create<T, ComponentProxy>();
-        var p = (ComponentProxy)(object)proxy!;
+        var p = New<T>();
         p._invoke = invoke;
         p._methods = methods;
         p._json = json;
-        p._id = id;
+        p._id = new ComponentId(typeName, key);
         p._nextRequestId = nextRequestId;
         p._sessionId = sessionId;
-        return proxy;
+        return (T)(object)p;
+    }
+
+    /// <summary>
+    /// A proxy whose calls go to <paramref name="call"/> with the target, the method and the encoded arguments (no
+    /// <see cref="Invocation"/>: the caller builds the one it sends, under its own request id).
+    /// </summary>
+    internal static T Create<T>(Func<ComponentId, ComponentMethod, ReadOnlyMemory<byte>, Task<ComponentReply>> call, string typeName, IReadOnlyDictionary<string, ComponentMethod> methods, JsonSerializerOptions json, string key, string? sessionId = null)
+        where T : IRecoverableComponent
+    {
+        var p = New<T>();
+        p._call = call;
+        p._methods = methods;
+        p._json = json;
+        p._id = new ComponentId(typeName, key);
+        p._sessionId = sessionId;
+        return (T)(object)p;
+    }
+
+    /// <summary>A fresh proxy of <typeparamref name="T"/>: a copy of the interface's prototype (DispatchProxy's generated type).</summary>
+    private static ComponentProxy New<T>()
+        where T : IRecoverableComponent
+    {
+        var prototype = Prototypes.GetOrAdd(typeof(T), static _ => (ComponentProxy)(object)Create<T, ComponentProxy>()!);
+        return (ComponentProxy)prototype.MemberwiseClone();
     }
 
     /// <inheritdoc />
     protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
     {
         var method = _methods[targetMethod!.Name];
-        var inv = new Invocation(_id, _nextRequestId(), method.Name, method.EncodeArgs(args, _json), _sessionId);
+        var call = _call;
+        var inv = call is null ? new Invocation(_id, _nextRequestId(), method.Name, method.EncodeArgs(args, _json), _sessionId) : null;
+        var encoded = inv is null ? method.EncodeArgs(args, _json) : default;
         Task<ComponentReply> reply;
         try
         {
-            reply = _invoke(inv);
+            reply = inv is null ? call!(_id, method, encoded) : _invoke!(inv);
         }
         catch (Exception e)
         {

@@ -258,7 +258,7 @@ internal sealed partial class Activation
         var args = method.DecodeArgs(inv.Args.Span, _json);
         _inDoubt.TryGetValue(inv.RequestId, out var partial);
         if (partial is not null) CheckSameRequest(partial.ArgsHash, argsHash, inv);
-        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, _turnRuntime, partial, inv);
+        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, _turnRuntime, partial, inv, idText: IdText);
         _grain.Context = context;
         _current = inv;
         ComponentReply reply;
@@ -325,7 +325,7 @@ internal sealed partial class Activation
             var current = _current ?? throw new InvalidOperationException("An outbound call was made outside a turn.");
             // Counted when queued, not when durable: a call started meanwhile waits for this same write (_lastWrite).
             context.ValuesAtLastPartial = context.Values.Count;
-            (commitSeq, write) = Append(RecordKind.PartialTurn, RecordCodec.EncodeTurn(context.Snapshot(current, ComponentReply.Void, partial: true)));
+            (commitSeq, write) = AppendWithSealRoom(RecordKind.PartialTurn, context.EncodePartial(current));
         }
 
         try
@@ -350,7 +350,7 @@ internal sealed partial class Activation
             // Not even a read runs ahead of a turn in doubt: it already holds its place before this one.
             ThrowIfAnotherInDoubt(inv.RequestId);
             var args = method.DecodeArgs(inv.Args.Span, _json);
-            var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, _turnRuntime, invocation: inv, readOnly: true);
+            var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, _turnRuntime, invocation: inv, readOnly: true, idText: IdText);
             _grain.Context = context;
             try
             {
@@ -479,7 +479,14 @@ internal sealed record RuntimeServices(
     public TimeProvider Time => Environment.TimeProvider;
 
     /// <summary>The one timer of every call deadline of the runtime's turns (made by the first call that needs it).</summary>
-    public CallDeadlineTimer Deadlines => LazyInitializer.EnsureInitialized(ref _deadlines, () => new CallDeadlineTimer(Time));
+    public CallDeadlineTimer Deadlines => Volatile.Read(ref _deadlines) ?? MakeDeadlines();
+
+    // Not LazyInitializer with a lambda: that lambda captures this record, so every call that read Deadlines made a delegate.
+    private CallDeadlineTimer MakeDeadlines()
+    {
+        Interlocked.CompareExchange(ref _deadlines, new CallDeadlineTimer(Time), null);
+        return _deadlines!;
+    }
 
     private CallDeadlineTimer? _deadlines;
 

@@ -33,7 +33,7 @@ internal sealed class CallDeadlines(Activation activation, IComponentCaller inne
         // complete it (no cancellation source, delay task or timer per call).
         var wait = new CallWait();
         activation.Park();
-        var edge = graph?.Add(activation.IdText, invocation.RequestId, invocation.Target.ToString(), wait);
+        var edge = graph?.Add(activation.IdText, invocation.RequestId, invocation.Target.ToString(), invocation.Target, wait);
         var timed = false;
         try
         {

@@ -48,7 +48,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             env.Ownership ?? new StoreOwnership(store, _options.OwnerId), Counters, _stopping.Token);
         Mirrors = new Mirrors(_services, IsActive);
         _services.Mirrors = Mirrors;
-        WaitFor = new WaitForGraph(IsActiveHere, env.TimeProvider, _stopping.Token) { Remote = env.Caller };
+        WaitFor = new WaitForGraph(IsActiveHere, env.TimeProvider, _stopping.Token, IsActive) { Remote = env.Caller };
         _services.WaitFor = WaitFor;
         _inDoubtWatch = new InDoubtWatch(
             (id, ct) => GetActivationAsync(id, Registry.Get(id.Type), ct),

@@ -28,10 +28,13 @@ internal sealed class LiveTurnContext : IComponentContext
     private Random? _random;
     private int _ordinal;
     private ILogger? _logger;
+    private string? _idText;
+    private string? _chain;
 
-    public LiveTurnContext(ComponentId id, string requestId, long seq, TimeProvider time, TurnRuntime? runtime = null, TurnRecord? resumeFrom = null, Invocation? invocation = null, bool readOnly = false)
+    public LiveTurnContext(ComponentId id, string requestId, long seq, TimeProvider time, TurnRuntime? runtime = null, TurnRecord? resumeFrom = null, Invocation? invocation = null, bool readOnly = false, string? idText = null)
     {
         Id = id;
+        _idText = idText;
         RequestId = requestId;
         _seq = seq;
         _time = time;
@@ -46,6 +49,9 @@ internal sealed class LiveTurnContext : IComponentContext
     }
 
     public ComponentId Id { get; }
+
+    /// <summary><see cref="Id"/> as text (<c>Type/key</c>): the activation's own string, else made once per turn.</summary>
+    private string IdText => _idText ??= Id.ToString();
 
     public string RequestId { get; }
 
@@ -154,7 +160,8 @@ internal sealed class LiveTurnContext : IComponentContext
     {
         var runtime = Runtime ?? throw new InvalidOperationException("Component calls are not available in this context.");
         var (name, methods) = runtime.Registry.TryGet(typeof(T), out var info) ? (info.Name, info.Methods) : ComponentInterface.Of(typeof(T));
-        return ComponentProxy.Create<T>(inv => CallComponentAsync(runtime, inv.Target, methods[inv.Method], inv.Args), name, methods, runtime.Json, key, static () => string.Empty, SessionId);
+        // The proxy hands over the target, the method and the encoded arguments: no closure, no invocation of its own.
+        return ComponentProxy.Create<T>(CallComponentAsync, name, methods, runtime.Json, key, SessionId);
     }
 
     public T Call<T>(string key, TimeSpan timeout)
@@ -163,8 +170,11 @@ internal sealed class LiveTurnContext : IComponentContext
         var runtime = Runtime ?? throw new InvalidOperationException("Component calls are not available in this context.");
         CallDeadlines.CheckTimeout(timeout);
         var (name, methods) = runtime.Registry.TryGet(typeof(T), out var info) ? (info.Name, info.Methods) : ComponentInterface.Of(typeof(T));
-        return ComponentProxy.Create<T>(inv => CallComponentAsync(runtime, inv.Target, methods[inv.Method], inv.Args, timeout), name, methods, runtime.Json, key, static () => string.Empty, SessionId);
+        return ComponentProxy.Create<T>((target, method, args) => CallComponentAsync(runtime, target, method, args, timeout), name, methods, runtime.Json, key, SessionId);
     }
+
+    private Task<ComponentReply> CallComponentAsync(ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args) =>
+        CallComponentAsync(Runtime!, target, method, args);
 
     /// <summary>
     /// One outbound component call: reuse the outcome a resumed partial record holds; else stabilize (guarantee 6),
@@ -172,7 +182,8 @@ internal sealed class LiveTurnContext : IComponentContext
     /// </summary>
     private Task<ComponentReply> CallComponentAsync(TurnRuntime runtime, ComponentId target, ComponentMethod method, ReadOnlyMemory<byte> args, TimeSpan? timeout = null)
     {
-        var chain = CallChain.Append(Invocation?.Caller, Id);
+        // The same for every call of the turn.
+        var chain = _chain ??= CallChain.Append(Invocation?.Caller, IdText);
         var cycle = target == Id || CallChain.Contains(Invocation?.Caller, target);
         if (IsReadOnly) return CallFromReadOnlyAsync(runtime, target, method, args, chain, cycle, timeout);
         ThrowIfAttemptFailed();
@@ -201,7 +212,7 @@ internal sealed class LiveTurnContext : IComponentContext
             // Guarantee 6: everything before this call is durable and the turn's seq is pinned first, so a re-execution
             // after a crash reaches the callee with the same request id and the same arguments.
             await runtime.StabilizeAsync(this).ConfigureAwait(false);
-            var requestId = $"{Id}:{TurnSeq}:{ordinal}";
+            var requestId = $"{IdText}:{TurnSeq}:{ordinal}";
             FaultPoints.BeforeOutbound(requestId);
             ComponentReply outcome;
             if (cycle)
@@ -251,7 +262,7 @@ internal sealed class LiveTurnContext : IComponentContext
                 $"{Id}.{Invocation?.Method} is a [ReadOnlyTurn] and is not logged, so it can only call read-only methods of other components, " +
                 $"but {target}.{method.Name} may change state. Remove [ReadOnlyTurn] from {Invocation?.Method}, or mark {method.Name} [ReadOnlyTurn] if it only reads.");
         if (cycle) throw new CallCycleException(chain, target);
-        var requestId = $"{Id}:read:{RequestId}:{NextOrdinal()}";
+        var requestId = $"{IdText}:read:{RequestId}:{NextOrdinal()}";
         await runtime.StabilizeAsync(this).ConfigureAwait(false);
         try
         {
@@ -354,6 +365,16 @@ internal sealed class LiveTurnContext : IComponentContext
     internal byte[] EncodeFinal(Invocation inv, ComponentReply reply) =>
         RecordCodec.EncodeTurn(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args.Span, _values, TurnSeq,
             _calls?.Snapshot() ?? (IReadOnlyList<OutboundCall>)[], partial: false, reply, RecordChecksum.HeaderLength);
+
+    /// <summary>
+    /// The payload of a partial record of this turn as it is now (before an outbound call), encoded from the context like
+    /// <see cref="EncodeFinal"/>: byte for byte what <see cref="RecordCodec.EncodeTurn(TurnRecord)"/> of <see cref="Snapshot"/>
+    /// gives, without the record object and the copies of the value and outcome lists, and with the seal's room in front.
+    /// Runs on the turn's own path, where nothing adds a value meanwhile (<see cref="TurnCalls.Step"/>).
+    /// </summary>
+    internal byte[] EncodePartial(Invocation inv) =>
+        RecordCodec.EncodeTurn(inv.RequestId, inv.SessionId, inv.Caller, inv.Method, inv.Args.Span, _values, TurnSeq,
+            _calls?.Snapshot() ?? (IReadOnlyList<OutboundCall>)[], partial: true, ComponentReply.Void, RecordChecksum.HeaderLength);
 
     /// <summary>What a partial or final record of this turn holds now.</summary>
     internal TurnRecord Snapshot(Invocation inv, ComponentReply reply, bool partial) =>

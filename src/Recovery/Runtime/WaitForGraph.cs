@@ -21,7 +21,11 @@ namespace Middleware.Recovery.Runtime;
 /// Breaking an edge completes its <see cref="Edge.Deadlock"/>; <see cref="CallDeadlines"/> then fences the call's
 /// request id and records the <see cref="DeadlockException"/> as the call's outcome.
 /// </summary>
-internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time, CancellationToken stopping)
+/// <param name="isLocal">Whether the component with this id text is held by this runtime.</param>
+/// <param name="time">The runtime's clock.</param>
+/// <param name="stopping">Ends the probe sweep.</param>
+/// <param name="isLocalId">The same question for an id a call already has (no parse of its text), or null to ask <paramref name="isLocal"/>.</param>
+internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time, CancellationToken stopping, Func<ComponentId, bool>? isLocalId = null)
 {
     /// <summary>How long an edge that leaves this runtime waits before its first probe (most calls end sooner).</summary>
     internal static TimeSpan FirstProbeAfter { get; set; } = TimeSpan.FromMilliseconds(200);
@@ -33,6 +37,9 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
     private readonly object _sync = new();
     private int _sweeping;
     private readonly Dictionary<string, List<Edge>> _out = new(StringComparer.Ordinal);
+    // A waiter's list emptied by Remove, kept for the next waiter (most turns wait on one call at a time, so each call would
+    // otherwise make a list and its array); only touched under _sync, and referenced by nothing else once out of _out.
+    private List<Edge>? _spare;
 
     /// <summary>Asks other silos to follow edges (null: this runtime is alone, every component is local).</summary>
     public IComponentCaller? Remote { get; set; }
@@ -88,20 +95,29 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
     /// Adds the edge <paramref name="waiter"/> → <paramref name="target"/> and checks for a cycle (see the class summary);
     /// breaking it completes <paramref name="signal"/> too, when given.
     /// </summary>
-    public Edge Add(string waiter, string requestId, string target, TaskCompletionSource<DeadlockException?>? signal = null)
+    public Edge Add(string waiter, string requestId, string target, TaskCompletionSource<DeadlockException?>? signal = null) =>
+        Add(waiter, requestId, target, null, signal);
+
+    /// <summary><see cref="Add(string, string, string, TaskCompletionSource{DeadlockException?}?)"/> for a call whose target id is at hand (<paramref name="targetId"/>, whose text is <paramref name="target"/>).</summary>
+    public Edge Add(string waiter, string requestId, string target, ComponentId? targetId, TaskCompletionSource<DeadlockException?>? signal)
     {
         var edge = new Edge(new WaitEdge(waiter, requestId, target, time.GetUtcNow().UtcTicks), signal);
         List<WaitEdge>? cycle;
         bool leaves;
         lock (_sync)
         {
-            if (!_out.TryGetValue(waiter, out var list)) _out[waiter] = list = [];
+            if (!_out.TryGetValue(waiter, out var list))
+            {
+                _out[waiter] = list = _spare ?? [];
+                _spare = null;
+            }
+
             list.Add(edge);
             if (!_out.ContainsKey(target))
             {
                 // The usual case: the callee waits on nothing here, so no cycle closes here (no allocation).
                 cycle = null;
-                leaves = !isLocal(target);
+                leaves = targetId is { } id && isLocalId is not null ? !isLocalId(id) : !isLocal(target);
             }
             else
             {
@@ -125,7 +141,11 @@ internal sealed class WaitForGraph(Func<string, bool> isLocal, TimeProvider time
             edge.Removed = true;
             if (!_out.TryGetValue(edge.Info.Waiter, out var list)) return;
             list.Remove(edge);
-            if (list.Count == 0) _out.Remove(edge.Info.Waiter);
+            if (list.Count == 0)
+            {
+                _out.Remove(edge.Info.Waiter);
+                _spare = list;
+            }
         }
     }
 

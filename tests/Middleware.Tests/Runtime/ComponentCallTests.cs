@@ -249,6 +249,25 @@ public sealed class ComponentCallTests
     }
 
     [Fact]
+    public void A_chain_without_escapes_is_searched_entry_by_entry()
+    {
+        var chain = CallChain.Append(CallChain.Append(CallChain.Append(null, new ComponentId("Teller", "1")), new ComponentId("Account", "ab")), new ComponentId("Bank", "x/y"));
+        Assert.True(CallChain.Contains(chain, new ComponentId("Teller", "1")));
+        Assert.True(CallChain.Contains(chain, new ComponentId("Account", "ab")));
+        Assert.True(CallChain.Contains(chain, new ComponentId("Bank", "x/y")));
+        // Prefixes, suffixes, another split of the same text, and an id with the separator in its key are not entries.
+        Assert.False(CallChain.Contains(chain, new ComponentId("Account", "a")));
+        Assert.False(CallChain.Contains(chain, new ComponentId("Account", "abc")));
+        Assert.False(CallChain.Contains(chain, new ComponentId("Teller", "11")));
+        Assert.False(CallChain.Contains(chain, new ComponentId("Bank", "x")));
+        Assert.False(CallChain.Contains(chain, new ComponentId("Teller", "1|Account/ab")));
+        Assert.False(CallChain.Contains(chain, new ComponentId("Accoun", "t/ab")));
+        Assert.False(CallChain.Contains("Teller/1", new ComponentId("Teller", "1/")));
+        Assert.True(CallChain.Contains("Teller/1", new ComponentId("Teller", "1")));
+        Assert.False(CallChain.Contains(null, new ComponentId("Teller", "1")));
+    }
+
+    [Fact]
     public async Task Replay_reports_a_call_that_differs_from_the_recorded_one()
     {
         var store = new MemoryLogStore();
