@@ -208,6 +208,9 @@ internal sealed class Rebalancer : IAsyncDisposable
                     for (var i = 0; i < parallel; i++) await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
                     try
                     {
+                        // And before it, one round trip to the receiver while no component waits: a new connection to a
+                        // process that may have just started took 0.3-0.8 s on a loaded box, inside the first handover's warm-up.
+                        await _move.PrepareAsync(to, cancellationToken).ConfigureAwait(false);
                         await MoveOneAsync(id, to, slots, leaving, cancellationToken).ConfigureAwait(false);
                     }
                     finally
