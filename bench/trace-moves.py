@@ -50,16 +50,21 @@ def span(t, what, detail):
 classes = collections.defaultdict(list)
 for start, end, lat, comp, moved in slow:
     if not moved: continue
-    over = []
+    over, over_pids = [], []
     for t, pid, what, detail in events.get(comp, []):
         a, b = span(t, what, detail)
-        if a <= end and b >= start: over.append((what, detail))
+        if a <= end and b >= start:
+            over.append((what, detail))
+            over_pids.append((what, detail, pid))
     text = " ".join(w + " " + d for w, d in over)
     if "pending:" in text: c = "waited for its handover at the old owner"
     elif "local-cold" in text: c = "activation on the request path at the new owner"
     elif any(w == "giver-handover" for w, _ in over): c = "overlapped its handover (no wait traced)"
     elif any(w in ("giver-warm", "receiver-warm") for w, _ in over): c = "overlapped the warm-up at the new owner"
-    elif over: c = "a slow turn of a live activation (no move of it then)"
+    elif over:
+        # the receiver: the process that never gave a component (it started during the join)
+        at_new = all(pid not in pids for w, d, pid in over_pids)
+        c = "a slow turn of a live activation at the NEW owner (after its move)" if at_new else "a slow turn of a live activation at its old owner (before its move)"
     else: c = "no silo event over the threshold (client, transport, hops)"
     classes[c].append(lat)
 print("\nsummary of slow requests of moved accounts:")
