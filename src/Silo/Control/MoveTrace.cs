@@ -38,8 +38,17 @@ internal static class MoveTrace
     private static StreamWriter? Open()
     {
         if (Environment.GetEnvironmentVariable("MIDDLEWARE_MOVE_TRACE") is not { Length: > 0 } directory) return null;
-        Directory.CreateDirectory(directory);
-        var file = new FileStream(Path.Combine(directory, $"move-trace-{Environment.ProcessId}.txt"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-        return new StreamWriter(file, new UTF8Encoding(false)) { AutoFlush = true };
+        try
+        {
+            Directory.CreateDirectory(directory);
+            var file = new FileStream(Path.Combine(directory, $"move-trace-{Environment.ProcessId}.txt"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+            return new StreamWriter(file, new UTF8Encoding(false)) { AutoFlush = true };
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            // A diagnostic aid never stops the silo: say why there is no trace and serve without it.
+            Console.Error.WriteLine($"MIDDLEWARE_MOVE_TRACE is '{directory}', but no trace file can be written there ({e.Message}); give a directory this process may create and write, or unset it. Running without the move trace.");
+            return null;
+        }
     }
 }
