@@ -74,6 +74,9 @@ internal static class RebalanceScenario
         public double FirstMoveSeenMs { get; init; }
 
         public double SlowestMovedStartMs { get; init; }
+
+        /// <summary>The accounts whose owner changed in the phase (indexes into the keys).</summary>
+        public IReadOnlySet<int> MovedKeys { get; init; } = new HashSet<int>();
     }
 
     public static async Task<int> RunAsync(RebalanceOptions o)
@@ -91,7 +94,7 @@ internal static class RebalanceScenario
                 Count = o.Silos,
                 Components = [SiloBuild.LocateBankComponents()],
                 ExtraArgs = ["--rebalance-per-second", o.RebalancePerSecond.ToString(CultureInfo.InvariantCulture)],
-                Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = ledger },
+                Environment = SiloEnvironment(ledger),
             }).ConfigureAwait(false);
             await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = [.. cluster.Gateways], ClientName = "bench-rebalance" }).ConfigureAwait(false);
@@ -114,6 +117,7 @@ internal static class RebalanceScenario
             await cluster.StartSiloAsync(joinId).ConfigureAwait(false);
             var join = await SettleAsync(o, joinAt, joinId, expectOwns: true, index, workers, cluster).ConfigureAwait(false);
             var cpuJoin = HostCpu.Read();
+            WriteSlowTrace(workers, keys, joinAt, join);
             Phase? leave = null;
             if (o.Leave)
             {
@@ -199,6 +203,34 @@ internal static class RebalanceScenario
         finally
         {
             ClusterScenario.DeleteTemp(o.TempDb);
+        }
+    }
+
+    /// <summary>The silos' environment: the ledger, and <c>MIDDLEWARE_MOVE_TRACE</c> when it is set here (the trace of handovers).</summary>
+    private static Dictionary<string, string> SiloEnvironment(string ledger)
+    {
+        var environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = ledger };
+        if (Environment.GetEnvironmentVariable("MIDDLEWARE_MOVE_TRACE") is { Length: > 0 } trace) environment["MIDDLEWARE_MOVE_TRACE"] = trace;
+        return environment;
+    }
+
+    /// <summary>
+    /// With <c>MIDDLEWARE_BENCH_SLOW_TRACE</c> set to a file: every request of the join phase that took over 100 ms, as
+    /// "start end ms component moved" (start and end in <see cref="Stopwatch"/> ticks, the clock of the silos'
+    /// <c>MIDDLEWARE_MOVE_TRACE</c>), after a first line with the join's start, for bench/trace-moves.py.
+    /// </summary>
+    private static void WriteSlowTrace(DepositWorker[] workers, string[] keys, long joinAt, Phase join)
+    {
+        if (Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_SLOW_TRACE") is not { Length: > 0 } path) return;
+        using var writer = new StreamWriter(path);
+        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"join {joinAt} {Stopwatch.Frequency}"));
+        foreach (var w in workers)
+        {
+            lock (w.Completions)
+            {
+                foreach (var c in w.Completions.Where(c => c.End > joinAt && Ms(c.End - c.Start) > 100))
+                    writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"slow {c.Start} {c.End} {Ms(c.End - c.Start):F1} {new ComponentId(AccountType, keys[c.Key])} {join.MovedKeys.Contains(c.Key)}"));
+            }
         }
     }
 
@@ -294,6 +326,7 @@ internal static class RebalanceScenario
             MovedP99Ms = movedP99,
             FirstMoveSeenMs = firstMoveSeen == 0 ? double.NaN : Ms(firstMoveSeen - at),
             SlowestMovedStartMs = slowestMovedStart,
+            MovedKeys = moved,
         };
     }
 }

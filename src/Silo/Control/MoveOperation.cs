@@ -17,9 +17,13 @@ namespace Middleware.Silo;
 /// and ownership is handed over without an epoch bump; the destination's claim then raises the epoch and fences anything
 /// the old activation might still attempt. Right after the handover (the waiting requests already released) the
 /// destination is told to activate the component (<see cref="ProtocolConstants.MoveWarm"/>), so its next request finds
-/// it warm instead of paying the claim and the checkpoint read itself.
+/// it warm instead of paying the claim and the checkpoint read itself. Before the first handover to a silo incarnation the
+/// <see cref="Rebalancer"/> makes one round trip to it (<see cref="PrepareAsync"/>) while no component waits: the connection
+/// to a process that just started, and that process's request path, cost their first time there instead of inside a
+/// handover that requests wait for.
 /// </summary>
-internal sealed class MoveOperation(SiloOptions options, DirectoryCache directory, ILogger logger, Func<string, ComponentId, CancellationToken, Task<bool>> warm)
+internal sealed class MoveOperation(SiloOptions options, DirectoryCache directory, ILogger logger, Func<string, ComponentId, CancellationToken, Task<bool>> warm,
+    Func<string, CancellationToken, Task<bool>>? prepare = null)
 {
     /// <summary>How long a handover waits for the destination to activate the component (it serves either way).</summary>
     private static readonly TimeSpan WarmTimeout = TimeSpan.FromSeconds(5);
@@ -77,9 +81,35 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
         if (result.Outcome == Outcome.Moved && destination.SiloId != options.SiloId)
         {
             await MoveFaultPoint.BeforeWarmAsync(target, cancellationToken).ConfigureAwait(false);
+            var warmStart = MoveTrace.On ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             await WarmAsync(target, destination, cancellationToken).ConfigureAwait(false);
+            if (MoveTrace.On) MoveTrace.Write(warmStart, "giver-warm", target.ToString(), $"ms={MoveTrace.F(MoveTrace.Ms(warmStart))} to={destination.SiloId}");
         }
         return result;
+    }
+
+    /// <summary>
+    /// One round trip to <paramref name="destination"/> that touches no component (the silo list), bounded by
+    /// <see cref="WarmTimeout"/>, before the first handover to it: the connection is opened and the other process's
+    /// accept, handshake and request path run once while nothing waits for them. Best effort: a failure only logs.
+    /// </summary>
+    public async Task PrepareAsync(SiloEntry destination, CancellationToken cancellationToken)
+    {
+        if (prepare is null || destination.SiloId == options.SiloId) return;
+        var start = MoveTrace.On ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(WarmTimeout);
+        var ok = false;
+        try
+        {
+            ok = await prepare(destination.Address, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogDebug("Silo {SiloId}: the round trip to {To} before handing it components failed: {Reason}", options.SiloId, destination.SiloId, e.Message);
+        }
+
+        if (MoveTrace.On) MoveTrace.Write(start, "giver-prepare", destination.SiloId, $"ms={MoveTrace.F(MoveTrace.Ms(start))} ok={ok}");
     }
 
     /// <summary>
@@ -106,6 +136,7 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
         var idText = target.ToString();
         var self = options.SiloId;
         var to = destination.SiloId;
+        long t0 = MoveTrace.On ? System.Diagnostics.Stopwatch.GetTimestamp() : 0, tCheckpoint = 0, tPending = 0, tDeactivated = 0, tHead = 0, tWrite = 0;
         var head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
         if (to == self && head?.Owner == self) return (Outcome.Moved, head.Epoch, null);
         if (head?.Owner == self && runtime.IsActive(target))
@@ -121,6 +152,8 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
                 logger.LogDebug("Silo {SiloId}: the checkpoint before moving {Component} failed ({Reason}); the deactivation writes one", self, target, e.Message);
             }
         }
+
+        if (MoveTrace.On) tCheckpoint = System.Diagnostics.Stopwatch.GetTimestamp();
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         // Counted before the entry exists, so a request that finds the count 0 cannot miss an entry already added.
@@ -141,9 +174,12 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
 
         try
         {
+            if (MoveTrace.On) tPending = System.Diagnostics.Stopwatch.GetTimestamp();
             directory.Set(idText, destination.Address);
             var epoch = await runtime.DeactivateAsync(target, cancellationToken).ConfigureAwait(false);
+            if (MoveTrace.On) tDeactivated = System.Diagnostics.Stopwatch.GetTimestamp();
             head = await store.GetHeadAsync(idText, cancellationToken).ConfigureAwait(false);
+            if (MoveTrace.On) tHead = System.Diagnostics.Stopwatch.GetTimestamp();
             bool moved;
             if (head is null || head.Owner is null || membership.Find(head.Owner) is null)
             {
@@ -160,6 +196,7 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
                 return (Outcome.OwnedElsewhere, head.Epoch, membership.Find(head.Owner)!.Address);
             }
 
+            if (MoveTrace.On) tWrite = System.Diagnostics.Stopwatch.GetTimestamp();
             if (!moved)
             {
                 directory.Forget(idText);
@@ -180,6 +217,13 @@ internal sealed class MoveOperation(SiloOptions options, DirectoryCache director
             _moving.TryRemove(new KeyValuePair<string, Task>(idText, done.Task));
             Interlocked.Decrement(ref _active);
             done.TrySetResult();
+            if (MoveTrace.On)
+            {
+                MoveTrace.Write(t0, "giver-handover", idText,
+                    $"to={to} checkpoint={MoveTrace.F(MoveTrace.Ms(t0, tCheckpoint))} enter={MoveTrace.F(MoveTrace.Ms(tCheckpoint, tPending))} pendingAt={tPending} " +
+                    $"deactivate={MoveTrace.F(MoveTrace.Ms(tPending, tDeactivated))} head={MoveTrace.F(MoveTrace.Ms(tDeactivated, tHead))} write={MoveTrace.F(MoveTrace.Ms(tHead, tWrite))} " +
+                    $"waited={MoveTrace.F(MoveTrace.Ms(tPending))} active={InProgress}");
+            }
         }
     }
 

@@ -124,6 +124,7 @@ internal sealed class Rebalancer : IAsyncDisposable
         _lastFullScan = _time.GetTimestamp();
         _scanDue = !settled;
         Volatile.Write(ref _misplaced, misplaced.Count);
+        if (MoveTrace.On) MoveTrace.Write(System.Diagnostics.Stopwatch.GetTimestamp(), "giver-scan", _options.SiloId, $"misplaced={misplaced.Count} settled={settled} live={live.Count} moved={Moved} failed={Failed}");
         // A view seen for the first time may not be every silo's yet: wait one scan so the destination knows itself live
         // everywhere. A lone silo has nothing to give.
         if (!settled || live.Count < 2 || misplaced.Count == 0) return;
@@ -208,6 +209,9 @@ internal sealed class Rebalancer : IAsyncDisposable
                     for (var i = 0; i < parallel; i++) await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
                     try
                     {
+                        // And before it, one round trip to the receiver while no component waits: a new connection to a
+                        // process that may have just started took 0.3-0.8 s on a loaded box, inside the first handover's warm-up.
+                        await _move.PrepareAsync(to, cancellationToken).ConfigureAwait(false);
                         await MoveOneAsync(id, to, slots, leaving, cancellationToken).ConfigureAwait(false);
                     }
                     finally
@@ -250,10 +254,12 @@ internal sealed class Rebalancer : IAsyncDisposable
             var (outcome, _, _) = await _move.MoveAsync(_runtime, _store, _cluster, _membership, id, to, cancellationToken).ConfigureAwait(false);
             if (outcome == MoveOperation.Outcome.Moved) Interlocked.Increment(ref leaving ? ref _handedOverOnLeave : ref _moved);
             else Interlocked.Increment(ref _failed);
+            if (MoveTrace.On && outcome != MoveOperation.Outcome.Moved) MoveTrace.Write(System.Diagnostics.Stopwatch.GetTimestamp(), "giver-move-failed", id.ToString(), $"outcome={outcome}");
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             Interlocked.Increment(ref _failed);
+            if (MoveTrace.On) MoveTrace.Write(System.Diagnostics.Stopwatch.GetTimestamp(), "giver-move-failed", id.ToString(), $"error={e.GetType().Name}");
             _logger.LogDebug("Silo {SiloId}: moving {Component} to {To} failed: {Reason}", _options.SiloId, id, to.SiloId, e.Message);
         }
         finally

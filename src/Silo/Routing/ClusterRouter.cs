@@ -42,7 +42,7 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         _options = options;
         _time = time ?? TimeProvider.System;
         _locator = new OwnerLocator(_directory);
-        _move = new MoveOperation(options, _directory, logger, SendWarmAsync);
+        _move = new MoveOperation(options, _directory, logger, SendWarmAsync, SendPrepareAsync);
         _forwarder = new Forwarder(new ConnectionOptions
         {
             SenderId = options.SiloId,
@@ -267,7 +267,10 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         {
             var target = new ComponentId(request.ComponentType, request.Key);
             _directory.Forget(target.ToString());
+            var start = MoveTrace.On ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+            var wasActive = MoveTrace.On && runtime.IsActive(target);
             await runtime.ActivateAsync(target, cancellationToken).ConfigureAwait(false);
+            if (MoveTrace.On) MoveTrace.Write(start, "receiver-warm", target.ToString(), $"ms={MoveTrace.F(MoveTrace.Ms(start))} wasActive={wasActive}");
             return ReplyMessage.Ok(ReadOnlyMemory<byte>.Empty);
         }
         catch (ComponentOwnedElsewhereException e)
@@ -289,6 +292,17 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
     }
 
     /// <summary>
+    /// The round trip to a silo before the first handover to it (<see cref="MoveOperation.PrepareAsync"/>): its silo list,
+    /// over the connection later handovers and forwards use. True when it answered.
+    /// </summary>
+    private async Task<bool> SendPrepareAsync(string address, CancellationToken cancellationToken)
+    {
+        var message = new InvokeMessage("$cluster", "", ProtocolConstants.ClusterSilos, "$prepare", null, null, ReadOnlyMemory<byte>.Empty, InvokeFlags.Control | InvokeFlags.Forwarded);
+        var reply = await _forwarder.ForwardAsync(address, message, _membership, cancellationToken).ConfigureAwait(false);
+        return reply?.Status == ReplyStatus.Ok;
+    }
+
+    /// <summary>
     /// The frame handler's fast path (<see cref="RuntimeFrameHandler"/>): the runtime's reply task for a request to a live
     /// activation here, exactly what <see cref="RouteAsync(InvokeMessage, Transport.PeerContext?, CancellationToken)"/>
     /// would await on its own fast path, or null when the request needs the general path (not running, a control or
@@ -305,7 +319,23 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         var target = new ComponentId(request.ComponentType, request.Key);
         if (!runtime.IsActive(target)) return null;
         Interlocked.Increment(ref _served);
-        return runtime.InvokeAsync(new Invocation(target, request.RequestId, request.Method, request.Args, request.SessionId, request.Caller), cancellationToken);
+        var call = runtime.InvokeAsync(new Invocation(target, request.RequestId, request.Method, request.Args, request.SessionId, request.Caller), cancellationToken);
+        return MoveTrace.On ? TracedLiveAsync(call, target, request.RequestId) : call;
+    }
+
+    /// <summary>A fast-path request in the <see cref="MoveTrace"/> when it took over 50 ms.</summary>
+    private static async Task<ComponentReply> TracedLiveAsync(Task<ComponentReply> call, ComponentId target, string requestId)
+    {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            return await call.ConfigureAwait(false);
+        }
+        finally
+        {
+            var ms = MoveTrace.Ms(start);
+            if (ms > 50) MoveTrace.Write(start, "live", target.ToString(), $"ms={MoveTrace.F(ms)} req={requestId}");
+        }
     }
 
     /// <summary>A request whose attempt on the live activation here was not acknowledged: routed again, the owner looked up afresh.</summary>
@@ -319,9 +349,24 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         return await RouteToOwnerAsync(runtime, store, target, request, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<ReplyMessage> RouteToOwnerAsync(LocalRuntime runtime, ILogStore store, ComponentId target, InvokeMessage request, CancellationToken cancellationToken)
+    private Task<ReplyMessage> RouteToOwnerAsync(LocalRuntime runtime, ILogStore store, ComponentId target, InvokeMessage request, CancellationToken cancellationToken) =>
+        MoveTrace.On ? RouteToOwnerTracedAsync(runtime, store, target, request, cancellationToken) : RouteToOwnerAsync(runtime, store, target, request, null, cancellationToken);
+
+    /// <summary><see cref="RouteToOwnerAsync(LocalRuntime, ILogStore, ComponentId, InvokeMessage, CancellationToken)"/> with its steps in the <see cref="MoveTrace"/> when it took over 20 ms.</summary>
+    private async Task<ReplyMessage> RouteToOwnerTracedAsync(LocalRuntime runtime, ILogStore store, ComponentId target, InvokeMessage request, CancellationToken cancellationToken)
+    {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var steps = new System.Text.StringBuilder();
+        var reply = await RouteToOwnerAsync(runtime, store, target, request, steps, cancellationToken).ConfigureAwait(false);
+        var ms = MoveTrace.Ms(start);
+        if (ms > 20) MoveTrace.Write(start, "route", target.ToString(), $"ms={MoveTrace.F(ms)} req={request.RequestId} flags={(int)request.Flags} status={reply.Status} steps={steps}");
+        return reply;
+    }
+
+    private async Task<ReplyMessage> RouteToOwnerAsync(LocalRuntime runtime, ILogStore store, ComponentId target, InvokeMessage request, System.Text.StringBuilder? steps, CancellationToken cancellationToken)
     {
         var idText = target.ToString();
+        var step = 0L;
         var deadline = _time.GetUtcNow() + RouteTimeout;
         var forwarded = (request.Flags & InvokeFlags.Forwarded) != 0;
         string? lastProblem = null;
@@ -332,15 +377,28 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
                 Interlocked.Increment(ref _reroutes);
                 if (_time.GetUtcNow() >= deadline)
                     return ReplyMessage.Unavailable($"{target} could not be reached within {RouteTimeout.TotalSeconds:0.#} s ({lastProblem}); retry with the same request id");
+                step = steps is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(25 * attempt, 200)), _time, cancellationToken).ConfigureAwait(false);
+                steps?.Append(System.Globalization.CultureInfo.InvariantCulture, $"delay:{MoveTrace.F(MoveTrace.Ms(step))},");
             }
 
             // A handover of this component from here is running: wait for it, then route to where it went.
-            if (_move.Pending(idText) is { } moving) await moving.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (_move.Pending(idText) is { } moving)
+            {
+                step = steps is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+                await moving.WaitAsync(cancellationToken).ConfigureAwait(false);
+                steps?.Append(System.Globalization.CultureInfo.InvariantCulture, $"pending:{MoveTrace.F(MoveTrace.Ms(step))},");
+            }
+
+            step = steps is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             var owner = await _locator.LocateAsync(runtime, store, _membership, target, idText, cancellationToken).ConfigureAwait(false);
+            steps?.Append(System.Globalization.CultureInfo.InvariantCulture, $"locate:{MoveTrace.F(MoveTrace.Ms(step))}={owner ?? "here"},");
             if (owner is null)
             {
+                step = steps is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+                var wasActive = steps is not null && runtime.IsActive(target);
                 var local = await ServeLocallyAsync(runtime, target, request, cancellationToken).ConfigureAwait(false);
+                steps?.Append(System.Globalization.CultureInfo.InvariantCulture, $"local{(wasActive ? "" : "-cold")}:{MoveTrace.F(MoveTrace.Ms(step))}={(local.Reply is { } r0 ? r0.Status.ToString() : local.Problem)},");
                 if (local.Reply is { } reply) return reply;
                 lastProblem = local.Problem;
                 if (local.MovedTo is { } movedTo)
@@ -367,7 +425,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
                 Interlocked.Increment(ref _forwarded);
                 SiloTelemetry.CountForward(owner);
                 var forward = SiloTelemetry.WithTraceContext(request) with { Flags = request.Flags | InvokeFlags.Forwarded };
+                step = steps is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
                 var reply = await _forwarder.ForwardAsync(owner, forward, _membership, cancellationToken).ConfigureAwait(false);
+                steps?.Append(System.Globalization.CultureInfo.InvariantCulture, $"forward:{MoveTrace.F(MoveTrace.Ms(step))}={reply?.Status},");
                 if (reply is null)
                 {
                     // The owner stopped answering and the cluster declared it dead meanwhile: its components are claimable.

@@ -77,4 +77,55 @@ public sealed class RebalancerFirstMoveTests
         // ...and the rest ran several at a time.
         Assert.True(maxInFlight > 1, "after the first handover the rest ran one at a time");
     }
+
+    [Fact]
+    public async Task Before_the_first_handover_to_a_new_silo_the_giver_makes_one_round_trip_to_it_while_every_component_still_serves_here()
+    {
+        var time = TimeProvider.System;
+        await using var store = new MemoryLogStore(time);
+        var options = new SiloOptions { SiloId = "giver", DeadAfter = TimeSpan.FromSeconds(60), RebalancePerSecond = 1000 };
+        options.Runtime.OwnerId = options.SiloId;
+        var registry = new ComponentRegistry().Add<ICounter, Counter>();
+        await using var runtime = new LocalRuntime(store, registry, options.Runtime, new RuntimeEnvironment { Ownership = new ClusterOwnership(store, "giver"), TimeProvider = time });
+        await using var membership = new ClusterMembership(store, options, "giver:1", null, _ => { }, () => runtime.ActivationCount, NullLogger.Instance, time);
+        await membership.StartAsync(CancellationToken.None);
+        await store.JoinAsync("joined", "joined:1", null, TimeSpan.FromSeconds(60));
+        var both = (await store.ListSilosAsync()).Where(s => s.IsLive).ToList();
+        var ids = Enumerable.Range(0, 400).Select(i => new ComponentId("Counter", $"prepare-{i}"))
+            .Where(id => Rendezvous.Pick(id.ToString(), both)?.SiloId == "joined").Take(6).ToList();
+        Assert.Equal(6, ids.Count);
+        var add = ComponentInterface.Of(typeof(ICounter)).Methods[nameof(ICounter.Add)].EncodeArgs([1L], registry.Json);
+        foreach (var id in ids) await runtime.InvokeAsync(new Invocation(id, $"r-{id.Key}", nameof(ICounter.Add), add));
+
+        // The round trip (slow, like a process that just started) sees every component still owned and served here.
+        var prepared = new List<(string Address, int OwnedHere, int ActiveHere, int WarmedBefore)>();
+        var warmed = 0;
+        async Task<bool> PrepareAsync(string address, CancellationToken cancellationToken)
+        {
+            await Task.Delay(300, cancellationToken);
+            var owned = 0;
+            foreach (var id in ids) owned += (await store.GetHeadAsync(id.ToString(), cancellationToken))?.Owner == "giver" ? 1 : 0;
+            lock (prepared) prepared.Add((address, owned, ids.Count(runtime.IsActive), Volatile.Read(ref warmed)));
+            return true;
+        }
+
+        Task<bool> WarmAsync(string address, ComponentId id, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref warmed);
+            return Task.FromResult(true);
+        }
+
+        var move = new MoveOperation(options, new DirectoryCache(), NullLogger.Instance, WarmAsync, PrepareAsync);
+        await using var rebalancer = new Rebalancer(options, runtime, store, store, move, membership, NullLogger.Instance, time);
+        await membership.RefreshAsync(CancellationToken.None);
+        await rebalancer.ScanAsync(CancellationToken.None); // a view seen for the first time: wait one scan
+        await rebalancer.ScanAsync(CancellationToken.None);
+        await rebalancer.ScanAsync(CancellationToken.None); // nothing left to move: no second round trip
+
+        Assert.Equal(ids.Count, rebalancer.Moved);
+        foreach (var id in ids) Assert.Equal("joined", (await store.GetHeadAsync(id.ToString()))?.Owner);
+        var only = Assert.Single(prepared);
+        Assert.Equal(("joined:1", ids.Count, ids.Count, 0), only);
+        Assert.Equal(ids.Count, warmed);
+    }
 }

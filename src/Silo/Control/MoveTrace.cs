@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Middleware.Silo;
+
+/// <summary>
+/// A diagnostic trace of handovers and of the requests that meet them, for finding where a moved component's slow request
+/// spends its time (bench/README.md, rebalance). Off unless <c>MIDDLEWARE_MOVE_TRACE</c> names a directory; then each
+/// silo process appends lines to <c>move-trace-&lt;pid&gt;.txt</c> there: the monotonic clock in ticks
+/// (<see cref="Stopwatch.GetTimestamp"/>, the same clock in every process of the machine), the event, the component,
+/// and the event's figures in milliseconds. Not a product feature: one check of a static field when off.
+/// </summary>
+internal static class MoveTrace
+{
+    private static readonly StreamWriter? Writer = Open();
+
+    /// <summary>Whether the trace is written.</summary>
+    public static bool On => Writer is not null;
+
+    /// <summary>Milliseconds since <paramref name="start"/> (a <see cref="Stopwatch.GetTimestamp"/> value).</summary>
+    public static double Ms(long start) => (Stopwatch.GetTimestamp() - start) * 1000.0 / Stopwatch.Frequency;
+
+    /// <summary>Milliseconds between two timestamps.</summary>
+    public static double Ms(long from, long to) => (to - from) * 1000.0 / Stopwatch.Frequency;
+
+    /// <summary>Appends one line: <paramref name="start"/> (ticks), the event, the component, and <paramref name="detail"/>.</summary>
+    public static void Write(long start, string what, string component, string detail)
+    {
+        if (Writer is not { } writer) return;
+        var line = string.Create(CultureInfo.InvariantCulture, $"{start} {Environment.ProcessId} {what} {component} {detail}");
+        lock (writer) writer.WriteLine(line);
+    }
+
+    /// <summary>Formats milliseconds for <see cref="Write"/>.</summary>
+    public static string F(double ms) => ms.ToString("0.0", CultureInfo.InvariantCulture);
+
+    private static StreamWriter? Open()
+    {
+        if (Environment.GetEnvironmentVariable("MIDDLEWARE_MOVE_TRACE") is not { Length: > 0 } directory) return null;
+        try
+        {
+            Directory.CreateDirectory(directory);
+            var file = new FileStream(Path.Combine(directory, $"move-trace-{Environment.ProcessId}.txt"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+            return new StreamWriter(file, new UTF8Encoding(false)) { AutoFlush = true };
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            // A diagnostic aid never stops the silo: say why there is no trace and serve without it.
+            Console.Error.WriteLine($"MIDDLEWARE_MOVE_TRACE is '{directory}', but no trace file can be written there ({e.Message}); give a directory this process may create and write, or unset it. Running without the move trace.");
+            return null;
+        }
+    }
+}
