@@ -22,8 +22,8 @@ internal sealed partial class Activation
     public bool OwnsItsEpoch => _claimTicket is not { } ticket || ticket.IsWon;
 
     /// <summary>
-    /// Serves from <paramref name="read"/> without claiming, when it can: a complete read, a policy that can put its claim
-    /// in a write, and a log that replays with nothing in doubt. False leaves the activation as it was (the caller claims
+    /// Serves from <paramref name="read"/> without claiming, when it can: a complete read of a component that is new or was
+    /// last owned by this owner, a policy that can put its claim in a write, and a log that replays with nothing in doubt. False leaves the activation as it was (the caller claims
     /// first; a standby of a mirror taken here is then replayed cold).
     /// </summary>
     private async Task<bool> TryServeBeforeClaimAsync(ActivationRead read)
@@ -31,7 +31,10 @@ internal sealed partial class Activation
         var head = read.Head;
         if (head is not null && !read.IsComplete) return false;
         if (_services.Ownership.ClaimInFirstWrite(IdText, head?.Epoch ?? 0) is not { } request) return false;
+        // A takeover (another owner held it last, perhaps live) claims first: no turn runs here before this is the owner.
+        if (head?.Owner is { } last && !string.Equals(last, request.Owner, StringComparison.Ordinal)) return false;
         var predicted = new ComponentHead(IdText, (head?.Epoch ?? 0) + 1, request.Owner, head?.LastSeq ?? 0, head?.CheckpointSeq ?? 0);
+        _previousOwner = head?.Owner; // before the warm start, which counts a takeover without a standby
         Replayer.Loaded loaded;
         try
         {
@@ -45,7 +48,6 @@ internal sealed partial class Activation
 
         // A turn in doubt is completed before anything else, under a claim made first.
         if (loaded.LastSeq != predicted.LastSeq || loaded.InDoubt.Count > 0) return false;
-        _previousOwner = head?.Owner;
         EngineTelemetry.Count(EngineTelemetry.ReplayedRecords, Type.Name, loaded.LastSeq - loaded.CheckpointSeq);
         var ticket = new ClaimTicket(new AppendClaim(request, predicted.LastSeq));
         _claimTicket = ticket;
