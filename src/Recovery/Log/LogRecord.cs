@@ -127,7 +127,15 @@ public sealed record ComponentHead(string ComponentId, long Epoch, string? Owner
 /// <param name="Epoch">The writer's epoch; the group is refused unless it equals the stored epoch.</param>
 /// <param name="Records">Consecutive records; the first seq must be the stored last seq + 1.</param>
 /// <param name="Checkpoint">A checkpoint at a seq no later than the last record of this group, or null.</param>
-public sealed record AppendGroup(string ComponentId, long Epoch, IReadOnlyList<LogRecord> Records, CheckpointRecord? Checkpoint = null);
+public sealed record AppendGroup(string ComponentId, long Epoch, IReadOnlyList<LogRecord> Records, CheckpointRecord? Checkpoint = null)
+{
+    /// <summary>
+    /// A claim decided first, in the same transaction (<see cref="Storage.ILogStore.AppendClaimingAsync"/>, only where the store
+    /// says <see cref="Storage.ILogStore.SupportsClaimInAppend"/>): the group is written only when the claim succeeds, so
+    /// an activation's first write and its claim are one commit. Null for an ordinary group.
+    /// </summary>
+    public Storage.AppendClaim? Claim { get; init; }
+}
 
 /// <summary>Why a group was not written.</summary>
 public enum AppendStatus

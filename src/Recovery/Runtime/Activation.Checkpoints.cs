@@ -63,7 +63,8 @@ internal sealed partial class Activation
         // Sized for as many turns as this checkpoint carried: the list does not grow (and copy) its way up again.
         _sinceCheckpoint = new(_sinceCheckpoint.Count);
         _lastCheckpointTicks = nowTicks;
-        var write = _writer.Enqueue(IdText, Epoch, checkpoint);
+        var write = _writer.Enqueue(IdText, Epoch, checkpoint, _claimTicket);
+        _claimQueued = true;
         EngineTelemetry.Count(EngineTelemetry.Checkpoints, Type.Name);
         _lastWrite = write;
         _pendingCheckpoint = (_lastSeq, write);

@@ -82,7 +82,21 @@ internal sealed partial class Activation
         string? unrecorded = null;
         try
         {
-            (claimed, var read) = await ClaimAsync().ConfigureAwait(false);
+            ActivationRead? firstRead = null;
+            if (_decision is null && _activatingRequest is not null && _options.ClaimInFirstWrite && _store.SupportsClaimInAppend)
+            {
+                firstRead = await ReadForClaimAsync().ConfigureAwait(false);
+                if (await TryServeBeforeClaimAsync(firstRead).ConfigureAwait(false))
+                {
+                    if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Active, (int)ActivationState.Recovering) != (int)ActivationState.Recovering)
+                        throw new ActivationBrokenException(Id, "(activation)", _endReason ?? "it was dropped while recovering");
+                    EngineTelemetry.Count(EngineTelemetry.Activations, Type.Name);
+                    _ready.TrySetResult();
+                    return;
+                }
+            }
+
+            (claimed, var read) = await ClaimAsync(firstRead).ConfigureAwait(false);
             Epoch = claimed.Epoch;
             if (_decision is { } decision)
             {
@@ -211,23 +225,11 @@ internal sealed partial class Activation
     /// claims from the head read: a conditional epoch bump through the runtime's ownership policy. A live owner elsewhere
     /// is an exception naming it; a conflict (someone claimed in between) reads again.
     /// </summary>
-    private async Task<(ComponentHead Claimed, ActivationRead Read)> ClaimAsync()
+    private async Task<(ComponentHead Claimed, ActivationRead Read)> ClaimAsync(ActivationRead? firstRead = null)
     {
         for (var attempt = 0; ; attempt++)
         {
-            var readStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-            ActivationRead read;
-            try
-            {
-                read = await _store.ReadForActivationAsync(IdText, _activatingRequest, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (CorruptRecordException)
-            {
-                // Claimed first all the same, so the load after the claim meets the corruption again and quarantines.
-                read = new ActivationRead(await _store.GetHeadAsync(IdText, CancellationToken.None).ConfigureAwait(false), null, []);
-            }
-
-            if (readStart != 0) EngineTelemetry.RecordStore(readStart, _writer.StoreLabel, "load");
+            var read = attempt == 0 && firstRead is not null ? firstRead : await ReadForClaimAsync().ConfigureAwait(false);
             var head = read.Head;
             _previousOwner = head?.Owner;
             var claimStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
@@ -243,6 +245,25 @@ internal sealed partial class Activation
             if (result.LiveOwner is { } owner) throw new ComponentOwnedElsewhereException(Id, owner, result.LiveOwnerAddress);
             if (attempt >= 10) throw new InvalidOperationException($"Could not claim {Id}: its epoch kept changing under concurrent claims.");
         }
+    }
+
+    /// <summary>The activation read (<see cref="ILogStore.ReadForActivationAsync(string, string?, CancellationToken)"/>); a corrupt one as the head alone.</summary>
+    private async Task<ActivationRead> ReadForClaimAsync()
+    {
+        var readStart = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        ActivationRead read;
+        try
+        {
+            read = await _store.ReadForActivationAsync(IdText, _activatingRequest, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (CorruptRecordException)
+        {
+            // Claimed first all the same, so the load after the claim meets the corruption again and quarantines.
+            read = new ActivationRead(await _store.GetHeadAsync(IdText, CancellationToken.None).ConfigureAwait(false), null, []);
+        }
+
+        if (readStart != 0) EngineTelemetry.RecordStore(readStart, _writer.StoreLabel, "load");
+        return read;
     }
 
     /// <summary>Takes over what recovery rebuilt: state, log position, the request ids since the checkpoint, turns in doubt.</summary>
@@ -294,6 +315,13 @@ internal sealed partial class Activation
         {
             if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Deactivating, (int)ActivationState.Active) != (int)ActivationState.Active)
                 return Epoch; // nothing trustworthy to checkpoint; the log has everything durable
+            if (_claimTicket is not null && !_claimQueued)
+            {
+                // Its claim was never sent (it wrote nothing): it never owned the component, and writes nothing now.
+                End(ActivationState.Deactivated, "deactivated");
+                EngineTelemetry.Count(EngineTelemetry.Deactivations, Type.Name);
+                return Epoch;
+            }
             if (_lastSeq != _checkpointSeq && _pendingCheckpoint?.Seq != _lastSeq && _inDoubt.Count == 0)
                 WriteCheckpoint(_services.Time.GetUtcNow().UtcTicks);
             write = _lastWrite;

@@ -306,7 +306,9 @@ internal sealed partial class Activation
     {
         if (context.IsReadOnly)
         {
-            // Not logged: nothing of its own to force, but what it read must not be taken back by a crash.
+            // Not logged: nothing of its own to force, but what it read must not be taken back by a crash (nor sent before
+            // this activation owns the component).
+            EnsureClaimQueued();
             await AwaitDurableAsync(_lastWrite, ComponentReply.Void, context.RequestId).ConfigureAwait(false);
             return;
         }
@@ -365,6 +367,7 @@ internal sealed partial class Activation
             if (context.InfrastructureFailure is { } failure)
                 throw new TurnNotDurableException(Id, inv.RequestId, $"a call of the read-only turn failed: {failure.Message}", failure);
 
+            EnsureClaimQueued(); // its answer waits for the claim as for the turns before it
             durable = _lastWrite;
         }
         finally
@@ -394,7 +397,8 @@ internal sealed partial class Activation
             var record = withRoom is null
                 ? new LogRecord(seq, Epoch, kind, payload!)
                 : new LogRecord(seq, Epoch, kind, withRoom.AsMemory(RecordChecksum.HeaderLength)) { SealRoom = withRoom };
-            var write = _writer.Enqueue(IdText, Epoch, record);
+            var write = _writer.Enqueue(IdText, Epoch, record, _claimTicket);
+            _claimQueued = true;
             _lastSeq = seq;
             _lastWrite = write;
             return (seq, write);
@@ -433,6 +437,16 @@ internal sealed partial class Activation
         // No longer busy once the write is decided (the activation ends if it failed); decremented once on either way out.
         if (countedBusy) Interlocked.Decrement(ref _awaitingDurable);
         if (turnStart != 0) EngineTelemetry.RecordTurn(turnStart, Type.Name, turnMethod!, status != AppendStatus.Ok ? "failed" : reply.IsError ? "error" : "ok");
+        if (status != AppendStatus.Ok && _claimTicket is { IsLost: true } lost)
+        {
+            // The claim that rode in this activation's first write was refused: nothing of it was written. Not a failure of
+            // the store; the caller learns what a claim made first would have told it.
+            MarkBroken(lost.Decided.IsFaulted ? "the store failed while claiming" : "the claim in the first write was refused");
+            if (lost.Decided.IsFaulted) BrokeOnStoreFailure = true;
+            _services.OnTurnNotDurable?.Invoke(this);
+            throw ClaimRefused(lost, requestId);
+        }
+
         if (status != AppendStatus.Ok)
         {
             if (IsActive) ReportStoreFailure(requestId, status == AppendStatus.Fenced ? "fenced" : "log sequence conflict", null);

@@ -30,7 +30,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     private List<WriteItem> _spare = [];
     // Reused by Group, which runs on the writer thread before CommitAsync's first await: never two at once.
     private readonly Dictionary<(string, long), int> _open = [];
-    private readonly List<(string ComponentId, long Epoch, int Records, CheckpointRecord? Checkpoint)> _groupInfo = [];
+    private readonly List<(string ComponentId, long Epoch, int Records, CheckpointRecord? Checkpoint, ClaimTicket? Claim)> _groupInfo = [];
     private readonly List<int> _filled = [];
     private int _inFlight;
     private bool _stopping;
@@ -62,12 +62,29 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     public long Records => _shardWriters?.Sum(w => w.Records) ?? Interlocked.Read(ref _records);
 
     /// <summary>Queues a turn record; the task completes with the store's verdict once it is durable.</summary>
-    public Task<AppendStatus> Enqueue(string componentId, long epoch, LogRecord record) =>
-        _shardWriters is { } shards ? shards[_sharded!.ShardOf(componentId)].Enqueue(componentId, epoch, record) : Enqueue(new WriteItem(componentId, epoch, record, null));
+    public Task<AppendStatus> Enqueue(string componentId, long epoch, LogRecord record) => Enqueue(componentId, epoch, record, null);
 
     /// <summary>Queues a checkpoint, ordered after every record queued before it.</summary>
-    public Task<AppendStatus> Enqueue(string componentId, long epoch, CheckpointRecord checkpoint) =>
-        _shardWriters is { } shards ? shards[_sharded!.ShardOf(componentId)].Enqueue(componentId, epoch, checkpoint) : Enqueue(new WriteItem(componentId, epoch, null, checkpoint));
+    public Task<AppendStatus> Enqueue(string componentId, long epoch, CheckpointRecord checkpoint) => Enqueue(componentId, epoch, checkpoint, null);
+
+    /// <summary>
+    /// Queues a turn record of an activation whose claim rides in its first write (<paramref name="claim"/>, see
+    /// <see cref="ClaimTicket"/>; null for none): the claim goes with the first item taken, and once it is refused every
+    /// later item is fenced without reaching the store.
+    /// </summary>
+    public Task<AppendStatus> Enqueue(string componentId, long epoch, LogRecord record, ClaimTicket? claim) =>
+        _shardWriters is { } shards ? shards[_sharded!.ShardOf(componentId)].Enqueue(componentId, epoch, record, claim) : Enqueue(new WriteItem(componentId, epoch, record, null, claim));
+
+    /// <summary>Queues a checkpoint as <see cref="Enqueue(string, long, LogRecord, ClaimTicket?)"/> queues a record.</summary>
+    public Task<AppendStatus> Enqueue(string componentId, long epoch, CheckpointRecord checkpoint, ClaimTicket? claim) =>
+        _shardWriters is { } shards ? shards[_sharded!.ShardOf(componentId)].Enqueue(componentId, epoch, checkpoint, claim) : Enqueue(new WriteItem(componentId, epoch, null, checkpoint, claim));
+
+    /// <summary>
+    /// Queues the claim alone (an empty group), for an activation that must own its component before it answers but has
+    /// nothing to write (a read-only turn, an outcome query, a deactivation): one commit, shared with the batch it joins.
+    /// </summary>
+    public Task<AppendStatus> EnqueueClaim(string componentId, long epoch, ClaimTicket claim) =>
+        _shardWriters is { } shards ? shards[_sharded!.ShardOf(componentId)].EnqueueClaim(componentId, epoch, claim) : Enqueue(new WriteItem(componentId, epoch, null, null, claim));
 
     private Task<AppendStatus> Enqueue(WriteItem item)
     {
@@ -143,18 +160,34 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
 
     private async Task CommitAsync(List<WriteItem> batch)
     {
-        var (groups, recordCount) = Group(batch);
+        var (groups, recordCount, claims) = Group(batch);
         try
         {
             var start = EngineTelemetry.StoreDuration.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-            var statuses = await _store.AppendAsync(groups).ConfigureAwait(false);
+            IReadOnlyList<AppendStatus> statuses;
+            if (groups.Count == 0)
+            {
+                statuses = []; // only items of activations whose claim was refused: nothing reaches the store
+            }
+            else if (claims is null)
+            {
+                statuses = await _store.AppendAsync(groups).ConfigureAwait(false);
+            }
+            else
+            {
+                var claimed = await _store.AppendClaimingAsync(groups).ConfigureAwait(false);
+                statuses = claimed.Statuses;
+                // Decided before any item completes and before the components leave _busy: a later batch sees the decision.
+                foreach (var (g, ticket) in claims) ticket.Decide(claimed.Claims[g] ?? new ClaimResult(null));
+            }
+
             if (start != 0) EngineTelemetry.RecordStore(start, StoreLabel, "append");
             if (EngineTelemetry.CommitBatchSize.Enabled)
                 EngineTelemetry.CommitBatchSize.Record(recordCount, new KeyValuePair<string, object?>(EngineTelemetry.StoreTag, StoreLabel));
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _records, recordCount);
             // In batch order: each component's items complete in their order (they are in one group, in order).
-            foreach (var item in batch) item.Done.TrySetResult(statuses[item.Group]);
+            foreach (var item in batch) item.Done.TrySetResult(item.Group < 0 ? AppendStatus.Fenced : statuses[item.Group]);
 
             if (_observer is { } observer)
             {
@@ -174,6 +207,12 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         }
         catch (Exception e)
         {
+            // Whether a claim in this batch committed cannot be told: its activation writes nothing more (the ticket is lost).
+            if (claims is not null)
+            {
+                foreach (var (_, ticket) in claims) ticket.Fail(e);
+            }
+
             foreach (var item in batch) item.Done.TrySetException(e);
         }
         finally
@@ -193,19 +232,39 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     /// group's index (<see cref="WriteItem.Group"/>), for its status. Runs on the writer thread before the commit's first
     /// await, so the look-up table and the counts are reused from batch to batch; each group's records are an exact array.
     /// </summary>
-    private (List<AppendGroup> Groups, int Records) Group(List<WriteItem> batch)
+    private (List<AppendGroup> Groups, int Records, List<(int Group, ClaimTicket Ticket)>? Claims) Group(List<WriteItem> batch)
     {
         _open.Clear();
         _groupInfo.Clear();
+        List<(int, ClaimTicket)>? claims = null;
         var recordCount = 0;
         foreach (var item in batch)
         {
             var key = (item.ComponentId, item.Epoch);
-            if (!_open.TryGetValue(key, out var g) || (item.Checkpoint is not null && _groupInfo[g].Checkpoint is not null))
+            var claimNow = false;
+            if (item.Claim is { } ticket)
+            {
+                if (ticket.IsLost)
+                {
+                    item.Group = -1; // the activation's claim was refused (or is unknown): fenced, never written
+                    continue;
+                }
+
+                // The first item of the activation taken: its group carries the claim. Later items of the activation are in
+                // this group, or in a later batch that sees the decision (the component is busy until it is made).
+                claimNow = !ticket.Sent && !ticket.IsWon;
+            }
+
+            if (claimNow || !_open.TryGetValue(key, out var g) || (item.Checkpoint is not null && _groupInfo[g].Checkpoint is not null))
             {
                 g = _groupInfo.Count;
                 _open[key] = g;
-                _groupInfo.Add((item.ComponentId, item.Epoch, 0, null));
+                _groupInfo.Add((item.ComponentId, item.Epoch, 0, null, claimNow ? item.Claim : null));
+                if (claimNow)
+                {
+                    item.Claim!.Sent = true;
+                    (claims ??= []).Add((g, item.Claim));
+                }
             }
 
             var info = _groupInfo[g];
@@ -214,7 +273,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
                 info.Records++;
                 recordCount++;
             }
-            else
+            else if (item.Checkpoint is not null)
             {
                 info.Checkpoint = item.Checkpoint;
             }
@@ -233,7 +292,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
 
         foreach (var item in batch)
         {
-            if (item.Record is null) continue;
+            if (item.Record is null || item.Group < 0) continue;
             records[item.Group][_filled[item.Group]++] = item.Record;
         }
 
@@ -241,10 +300,10 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         for (var g = 0; g < _groupInfo.Count; g++)
         {
             var info = _groupInfo[g];
-            groups.Add(new AppendGroup(info.ComponentId, info.Epoch, records[g]) { Checkpoint = info.Checkpoint });
+            groups.Add(new AppendGroup(info.ComponentId, info.Epoch, records[g]) { Checkpoint = info.Checkpoint, Claim = info.Claim?.Claim });
         }
 
-        return (groups, recordCount);
+        return (groups, recordCount, claims);
     }
 
     /// <summary>Writes what is queued, waits for in-flight batches, then stops the writer thread.</summary>
@@ -266,7 +325,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     }
 
     /// <summary>One queued record or checkpoint; it is its own completion source (one object less per record).</summary>
-    private sealed class WriteItem(string componentId, long epoch, LogRecord? record, CheckpointRecord? checkpoint)
+    private sealed class WriteItem(string componentId, long epoch, LogRecord? record, CheckpointRecord? checkpoint, ClaimTicket? claim = null)
         : TaskCompletionSource<AppendStatus>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public string ComponentId { get; } = componentId;
@@ -276,6 +335,9 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         public LogRecord? Record { get; } = record;
 
         public CheckpointRecord? Checkpoint { get; } = checkpoint;
+
+        /// <summary>The claim of the activation that queued it, when that rides in its first write; else null.</summary>
+        public ClaimTicket? Claim { get; } = claim;
 
         public TaskCompletionSource<AppendStatus> Done => this;
 

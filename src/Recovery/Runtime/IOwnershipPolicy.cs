@@ -13,6 +13,13 @@ public interface IOwnershipPolicy
     /// the new head, or the live owner that refused it (the request belongs there), or a conflict (read the head again).
     /// </summary>
     Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The claim <see cref="ClaimAsync"/> would make, for an activation that lets it ride in its first write (decided by the
+    /// store in that write's transaction, <see cref="ILogStore.AppendClaimingAsync"/>), or null when this policy cannot
+    /// (the activation then claims first). The default: null.
+    /// </summary>
+    ClaimRequest? ClaimInFirstWrite(string componentId, long expectedEpoch) => null;
 }
 
 /// <summary>
@@ -24,6 +31,10 @@ public sealed class StoreOwnership(ILogStore store, string ownerId) : IOwnership
     /// <inheritdoc />
     public Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken) =>
         store.ClaimAsync(new ClaimRequest(componentId, expectedEpoch, ownerId, ClaimMode.EpochOnly), cancellationToken);
+
+    /// <inheritdoc />
+    public ClaimRequest? ClaimInFirstWrite(string componentId, long expectedEpoch) =>
+        store.SupportsClaimInAppend ? new ClaimRequest(componentId, expectedEpoch, ownerId, ClaimMode.EpochOnly) : null;
 }
 
 /// <summary>
@@ -36,4 +47,8 @@ public sealed class ClusterOwnership(IClusterStore cluster, string siloId) : IOw
     /// <inheritdoc />
     public Task<ClaimResult> ClaimAsync(string componentId, long expectedEpoch, CancellationToken cancellationToken) =>
         cluster.ClaimAsync(new ClaimRequest(componentId, expectedEpoch, siloId, ClaimMode.RespectLiveSilo), cancellationToken);
+
+    /// <inheritdoc />
+    public ClaimRequest? ClaimInFirstWrite(string componentId, long expectedEpoch) =>
+        cluster.SupportsClaimInAppend ? new ClaimRequest(componentId, expectedEpoch, siloId, ClaimMode.RespectLiveSilo) : null;
 }

@@ -225,7 +225,8 @@ public sealed class LocalRuntime : IAsyncDisposable
                 if (e is ComponentInDoubtException && activation.IsActive) throw;
                 Discard(activation);
                 if (activation.BrokeOnStoreFailure) _inDoubtWatch.Note(activation.Id);
-                if (e is TurnNotDurableException) throw;
+                // A claim that rode in the first write and lost to another activation: nothing was written; a new one claims.
+                if (e is TurnNotDurableException and not ClaimConflictException) throw;
                 // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
                 if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(activation.Id, invocation.RequestId, e.Message, e);
             }
@@ -272,7 +273,8 @@ public sealed class LocalRuntime : IAsyncDisposable
                 if (e is ComponentInDoubtException && activation.IsActive) throw;
                 Discard(activation);
                 if (activation.BrokeOnStoreFailure) _inDoubtWatch.Note(activation.Id);
-                if (e is TurnNotDurableException) throw;
+                // A claim that rode in the first write and lost to another activation: nothing was written; a new one claims.
+                if (e is TurnNotDurableException and not ClaimConflictException) throw;
                 // Activations kept breaking under this request: nothing was acknowledged, so the caller may retry it.
                 if (attempt >= MaxActivationAttempts) throw new TurnNotDurableException(activation.Id, requestId, e.Message, e);
             }
@@ -300,7 +302,8 @@ public sealed class LocalRuntime : IAsyncDisposable
 
         var epoch = await activation.DeactivateAsync(cancellationToken).ConfigureAwait(false);
         Remove(activation);
-        return epoch;
+        // An activation whose claim rode in a write it never made (or that was refused) never owned that epoch.
+        return activation.OwnsItsEpoch ? epoch : null;
     }
 
     /// <summary>Live activations the collector may take: serving, nothing in flight, no turn in doubt.</summary>
@@ -427,6 +430,30 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// <param name="requestId">The request that asks for the activation, when there is one: an activation it creates looks the id
     /// up in the store's dedup table with its read, so that request's turn needs no look-up of its own.</param>
     private async Task<Activation> GetActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken, ControlRecord? decision = null, string? requestId = null)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var activation = await GetStartedActivationAsync(id, type, cancellationToken, decision, requestId).ConfigureAwait(false);
+            // A request waits for the claim with its own write; everything else uses the activation as the owner's at once.
+            if (requestId is not null) return activation;
+            try
+            {
+                await activation.WhenClaimedAsync(cancellationToken).ConfigureAwait(false);
+                return activation;
+            }
+            catch (ClaimConflictException) when (attempt < MaxActivationAttempts)
+            {
+                Discard(activation);
+            }
+            catch (Exception e) when (e is ComponentOwnedElsewhereException or TurnNotDurableException)
+            {
+                Discard(activation);
+                throw;
+            }
+        }
+    }
+
+    private async Task<Activation> GetStartedActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken, ControlRecord? decision, string? requestId)
     {
         // A quarantined component is refused at once: no claim, no replay on every request.
         if (decision is null && _quarantined.TryGetValue(id, out var quarantined)) throw quarantined;

@@ -48,6 +48,13 @@ public sealed class RuntimeOptions
     /// <summary>The most records the group-commit writer puts in one store transaction (default 1024).</summary>
     public int MaxBatchSize { get; set; } = 1024;
 
+    /// <summary>
+    /// An activation started by a request lets its claim ride in its first write where the store and the ownership policy
+    /// can (<see cref="Storage.ILogStore.SupportsClaimInAppend"/>): a cold request is then one commit instead of two (the
+    /// claim's, then the turn's). True by default; false claims first, as stores without the capability always do.
+    /// </summary>
+    public bool ClaimInFirstWrite { get; set; } = true;
+
     /// <summary>The owner id recorded when this runtime claims a component (default: a new id; a silo uses its silo id).</summary>
     public string OwnerId { get; set; } = "runtime-" + Guid.NewGuid().ToString("N")[..12];
 

@@ -128,6 +128,14 @@ public sealed class SqliteLogStore : LogStoreBase
         Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now(), _claims), cancellationToken);
 
     /// <inheritdoc />
+    public override bool SupportsClaimInAppend => _writer is not null;
+
+    /// <inheritdoc />
+    /// <remarks>As <see cref="AppendCoreAsync"/>: on the calling thread, one write transaction (<see cref="SqliteWriter.AppendClaiming"/>).</remarks>
+    protected override Task<ClaimingAppendResult> AppendClaimingCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
+        Write(w => w.AppendClaiming(groups, Now(), _claims), cancellationToken);
+
+    /// <inheritdoc />
     protected override Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken) =>
         Read<IReadOnlyList<LogRecord>>(r => r.Read(componentId, fromSeq, toSeq), cancellationToken);
 

@@ -142,7 +142,11 @@ internal sealed partial class SqliteWriter
         return decided;
     }
 
-    private ClaimResult ClaimInTransaction(ClaimRequest request, long nowTicks, List<(string Id, long Cid)> created)
+    /// <param name="request">The claim.</param>
+    /// <param name="nowTicks">When.</param>
+    /// <param name="created">Collects the components this transaction created (their cids cached after the commit).</param>
+    /// <param name="expectedLastSeq">For a claim inside an append (<see cref="AppendClaim"/>): a conflict unless the last seq is this.</param>
+    private ClaimResult ClaimInTransaction(ClaimRequest request, long nowTicks, List<(string Id, long Cid)> created, long? expectedLastSeq = null)
     {
         var (componentId, expectedEpoch, owner, _) = request;
         if (CidOf(componentId) is not { } cid)
@@ -161,6 +165,7 @@ internal sealed partial class SqliteWriter
             return new ClaimResult(null, current, address);
         }
 
+        if (expectedLastSeq is { } lastSeq && (ReadHead(cid) is not { } read || read.LastSeq != lastSeq)) return new ClaimResult(null);
         _claimNext.Bind(1, cid).Bind(2, expectedEpoch).Run();
         if (_db.Changes() != 1) return new ClaimResult(null);
         _setOwner.Bind(1, cid).Bind(2, owner).Bind(3, nowTicks).Run();

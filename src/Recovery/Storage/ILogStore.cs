@@ -61,6 +61,25 @@ public interface ILogStore : IAsyncDisposable
     /// <summary>Appends groups of records atomically (see the rules above); one status per group, in order.</summary>
     Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// True when the store can decide a claim inside an append (<see cref="AppendClaimingAsync"/>): an activation's claim
+    /// then rides in the transaction of its first write, so a cold request is one commit. False (the default): the
+    /// activation claims with <see cref="ClaimAsync"/> first, as always.
+    /// </summary>
+    bool SupportsClaimInAppend => false;
+
+    /// <summary>
+    /// As <see cref="AppendAsync"/>, where a group may carry a claim (<see cref="AppendGroup.Claim"/>): in the one transaction,
+    /// each group's claim is decided first, exactly as <see cref="ClaimAsync"/> would decide it at that point (rule 5; and a
+    /// conflict when the last seq is no longer <see cref="AppendClaim.LastSeq"/>), and the group is written only when the
+    /// claim succeeded (otherwise it is <see cref="AppendStatus.Fenced"/> and nothing of it is written; the claim's answer
+    /// tells why). A claim that succeeded stands even when its group then fails its seq check. Only where
+    /// <see cref="SupportsClaimInAppend"/>; the default refuses.
+    /// </summary>
+    Task<ClaimingAppendResult> AppendClaimingAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
+        Task.FromException<ClaimingAppendResult>(new NotSupportedException(
+            $"The store {Name} cannot claim inside an append (SupportsClaimInAppend is false): claim with ClaimAsync first."));
+
     /// <summary>Records with <paramref name="fromSeq"/> &lt;= seq &lt;= <paramref name="toSeq"/>, in seq order.</summary>
     Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default);
 

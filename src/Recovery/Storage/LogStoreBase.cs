@@ -56,7 +56,32 @@ public abstract partial class LogStoreBase : IClusterStore
     /// <inheritdoc />
     /// <remarks>Every payload, dedup reply and checkpoint state is sealed with its checksum (<see cref="RecordChecksum"/>) before the provider sees it.</remarks>
     public Task<IReadOnlyList<AppendStatus>> AppendAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
-        Run("appending", null, true, () => AppendCoreAsync(Checksums.Seal(groups), cancellationToken));
+        Run("appending", null, true, () =>
+        {
+            ClaimInAppendRules.RefuseClaims(groups);
+            return AppendCoreAsync(Checksums.Seal(groups), cancellationToken);
+        });
+
+    /// <inheritdoc />
+    public virtual bool SupportsClaimInAppend => false;
+
+    /// <inheritdoc />
+    /// <remarks>Sealed as <see cref="AppendAsync"/> seals; the claims checked by <see cref="ClaimInAppendRules.Check"/>.</remarks>
+    public Task<ClaimingAppendResult> AppendClaimingAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken = default) =>
+        Run("appending", null, true, () =>
+        {
+            if (!SupportsClaimInAppend)
+                throw new NotSupportedException($"The store {Name} cannot claim inside an append (SupportsClaimInAppend is false): claim with ClaimAsync first.");
+            ClaimInAppendRules.Check(groups);
+            return AppendClaimingCoreAsync(Checksums.Seal(groups), cancellationToken);
+        });
+
+    /// <summary>
+    /// The claiming append of <see cref="ILogStore.AppendClaimingAsync"/> (only when <see cref="SupportsClaimInAppend"/>);
+    /// the claims passed <see cref="ClaimInAppendRules.Check"/>. The default refuses.
+    /// </summary>
+    protected virtual Task<ClaimingAppendResult> AppendClaimingCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"The store {Name} cannot claim inside an append.");
 
     /// <inheritdoc />
     /// <exception cref="CorruptRecordException">(in the task) A record does not match its checksum.</exception>

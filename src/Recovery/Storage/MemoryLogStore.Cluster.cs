@@ -73,32 +73,35 @@ public sealed partial class MemoryLogStore
 
     /// <inheritdoc />
     protected override Task<ClaimResult> ClaimCoreAsync(ClaimRequest request, CancellationToken cancellationToken) =>
-        Run(() =>
+        Run(() => ClaimLocked(request, null));
+
+    /// <summary>Rule 5's claim (and, for a claim inside an append, a conflict unless the last seq is <paramref name="expectedLastSeq"/>). Call under the lock.</summary>
+    private ClaimResult ClaimLocked(ClaimRequest request, long? expectedLastSeq)
+    {
+        var (componentId, expectedEpoch, owner, _) = request;
+        if (request.RespectsLiveSilo) MarkExpiredDead(_time.GetUtcNow());
+        _components.TryGetValue(componentId, out var e);
+        if (request.RespectsLiveSilo && e?.Owner is { } current && !string.Equals(current, owner, StringComparison.Ordinal) &&
+            _silos.TryGetValue(current, out var ownerRow) && ownerRow.Status == SiloStatus.Active)
         {
-            var (componentId, expectedEpoch, owner, _) = request;
-            if (request.RespectsLiveSilo) MarkExpiredDead(_time.GetUtcNow());
-            _components.TryGetValue(componentId, out var e);
-            if (request.RespectsLiveSilo && e?.Owner is { } current && !string.Equals(current, owner, StringComparison.Ordinal) &&
-                _silos.TryGetValue(current, out var ownerRow) && ownerRow.Status == SiloStatus.Active)
-            {
-                return new ClaimResult(null, current, ownerRow.Address);
-            }
+            return new ClaimResult(null, current, ownerRow.Address);
+        }
 
-            if (e is null)
-            {
-                if (expectedEpoch != 0) return new ClaimResult(null);
-                e = new Entry();
-                _components.Add(componentId, e);
-            }
-            else if (e.Epoch != expectedEpoch)
-            {
-                return new ClaimResult(null);
-            }
+        if (e is null)
+        {
+            if (expectedEpoch != 0) return new ClaimResult(null);
+            e = new Entry();
+            _components.Add(componentId, e);
+        }
+        else if (e.Epoch != expectedEpoch || (expectedLastSeq is { } lastSeq && e.LastSeq != lastSeq))
+        {
+            return new ClaimResult(null);
+        }
 
-            e.Epoch++;
-            e.Owner = owner;
-            return new ClaimResult(e.Head(componentId));
-        });
+        e.Epoch++;
+        e.Owner = owner;
+        return new ClaimResult(e.Head(componentId));
+    }
 
     /// <inheritdoc />
     protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>

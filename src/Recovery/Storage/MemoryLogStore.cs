@@ -34,37 +34,54 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : LogStore
         var result = new AppendStatus[groups.Count];
         lock (_gate)
         {
+            for (var i = 0; i < groups.Count; i++) result[i] = AppendLocked(groups[i], now);
+        }
+
+        return Task.FromResult<IReadOnlyList<AppendStatus>>(result);
+    }
+
+    /// <inheritdoc />
+    public override bool SupportsClaimInAppend => true;
+
+    /// <inheritdoc />
+    protected override Task<ClaimingAppendResult> AppendClaimingCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        var result = new AppendStatus[groups.Count];
+        var claims = new ClaimResult?[groups.Count];
+        lock (_gate)
+        {
             for (var i = 0; i < groups.Count; i++)
             {
-                var g = groups[i];
-                if (!_components.TryGetValue(g.ComponentId, out var e) || e.Epoch != g.Epoch)
+                if (groups[i].Claim is { } claim && (claims[i] = ClaimLocked(claim.Request, claim.LastSeq)).Claimed is null)
                 {
                     result[i] = AppendStatus.Fenced;
                     continue;
                 }
 
-                if (!AppendRules.Follow(e.LastSeq, g))
-                {
-                    result[i] = AppendStatus.SeqConflict;
-                    continue;
-                }
-
-                foreach (var r in g.Records)
-                {
-                    e.Records.Add(r with { CommittedAtTicks = now, Payload = r.Payload.ToArray() });
-                }
-
-                if (g.Checkpoint is { } c)
-                {
-                    e.Checkpoints.Add(c with { CreatedAtTicks = now, State = c.State.ToArray() });
-                    foreach (var d in c.Dedup) e.Dedup[d.RequestId] = d with { Reply = d.Reply.ToArray() };
-                }
-
-                result[i] = AppendStatus.Ok;
+                result[i] = AppendLocked(groups[i], now);
             }
         }
 
-        return Task.FromResult<IReadOnlyList<AppendStatus>>(result);
+        return Task.FromResult(new ClaimingAppendResult(result, claims));
+    }
+
+    private AppendStatus AppendLocked(AppendGroup g, long now)
+    {
+        if (!_components.TryGetValue(g.ComponentId, out var e) || e.Epoch != g.Epoch) return AppendStatus.Fenced;
+        if (!AppendRules.Follow(e.LastSeq, g)) return AppendStatus.SeqConflict;
+        foreach (var r in g.Records)
+        {
+            e.Records.Add(r with { CommittedAtTicks = now, Payload = r.Payload.ToArray() });
+        }
+
+        if (g.Checkpoint is { } c)
+        {
+            e.Checkpoints.Add(c with { CreatedAtTicks = now, State = c.State.ToArray() });
+            foreach (var d in c.Dedup) e.Dedup[d.RequestId] = d with { Reply = d.Reply.ToArray() };
+        }
+
+        return AppendStatus.Ok;
     }
 
     /// <inheritdoc />
