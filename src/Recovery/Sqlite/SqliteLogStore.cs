@@ -34,7 +34,7 @@ public sealed class SqliteLogStore : LogStoreBase
     /// With <see cref="SqliteStoreOptions.OverlapWalSync"/>: the most append batches in flight (one being written, the
     /// others waiting for the sync that covers them).
     /// </summary>
-    internal const int OverlapDepth = 2;
+    internal const int OverlapDepth = 4;
 
     private SqliteLogStore(string path, string fullPath, SqliteStoreOptions options, SqliteWriter? writer, WalFile? walFile = null, Action? sync = null)
     {
@@ -174,14 +174,14 @@ public sealed class SqliteLogStore : LogStoreBase
     /// </remarks>
     /// <remarks>
     /// With <see cref="SqliteStoreOptions.OverlapWalSync"/> the transaction commits without an fsync and the task completes
-    /// on the WAL sync thread once a sync that started after the commit is done; waiting claims then do not ride in it.
+    /// (its continuations on the pool) once a sync that started after the commit is done; waiting claims then do not ride in it.
     /// </remarks>
     protected override Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
     {
         if (_wal is not { } wal) return Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now(), _claims), cancellationToken);
         var writer = _writer ?? throw new InvalidOperationException($"The SQLite log store '{_path}' was opened read-only (SqliteStoreOptions.ReadOnly); it cannot write.");
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<IReadOnlyList<AppendStatus>>(cancellationToken);
-        return wal.AfterSync<IReadOnlyList<AppendStatus>>(writer.Append(groups, Now()), inline: true);
+        return wal.AfterSync<IReadOnlyList<AppendStatus>>(writer.Append(groups, Now()));
     }
 
     /// <inheritdoc />
@@ -317,7 +317,7 @@ public sealed class SqliteLogStore : LogStoreBase
     private async Task<T> ReadSynced<T>(Func<SqliteReader, T> read, CancellationToken cancellationToken)
     {
         var result = await _readers.RunAsync(read, cancellationToken).ConfigureAwait(false);
-        return await _wal!.AfterSync(result, inline: false).ConfigureAwait(false);
+        return await _wal!.AfterSync(result).ConfigureAwait(false);
     }
 
     private static StoreUnavailableException CannotOpen(string path, string reason, Exception inner) =>

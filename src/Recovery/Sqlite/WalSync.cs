@@ -42,12 +42,12 @@ internal sealed class WalSync : IDisposable
 
     /// <summary>
     /// <paramref name="result"/>, released once a sync that starts after this call has completed. Call it only after the
-    /// SQLite call that produced the result returned. <paramref name="inline"/>: the awaiter's continuation runs on the
-    /// sync thread (the group-commit writer's, which only completes the batch's own tasks); otherwise on the pool.
+    /// SQLite call that produced the result returned. Continuations run on the pool, never on the sync thread (a caller that
+    /// disposed the store from there would wait for that thread itself).
     /// </summary>
-    public Task<T> AfterSync<T>(T result, bool inline)
+    public Task<T> AfterSync<T>(T result)
     {
-        var waiter = new Waiter<T>(result, inline);
+        var waiter = new Waiter<T>(result);
         lock (_gate)
         {
             if (_failed is { } failed) return Task.FromException<T>(Failure(failed));
@@ -174,8 +174,7 @@ internal sealed class WalSync : IDisposable
         void Release(Exception? failure);
     }
 
-    private sealed class Waiter<T>(T result, bool inline)
-        : TaskCompletionSource<T>(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously), ISyncWaiter
+    private sealed class Waiter<T>(T result) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ISyncWaiter
     {
         public void Release(Exception? failure)
         {
