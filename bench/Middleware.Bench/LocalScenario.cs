@@ -58,6 +58,7 @@ internal static class LocalScenario
         });
 
         await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds)).ConfigureAwait(false);
+        var syncsBefore = WalSyncs(store.Store);
         var before = Snapshot.Take(runtime);
         control.MeasureStart = Stopwatch.GetTimestamp();
         await Task.Delay(TimeSpan.FromSeconds(o.DurationSeconds)).ConfigureAwait(false);
@@ -65,6 +66,7 @@ internal static class LocalScenario
         await Task.WhenAll(tasks).ConfigureAwait(false);
         var end = Stopwatch.GetTimestamp();
         var after = Snapshot.Take(runtime);
+        var walSyncs = WalSyncs(store.Store) - syncsBefore;
         await progressStop.CancelAsync().ConfigureAwait(false);
         await progress.ConfigureAwait(false);
 
@@ -110,6 +112,8 @@ internal static class LocalScenario
             .Add("writer_records", records)
             .Add("avg_batch", batches == 0 ? double.NaN : records / (double)batches)
             .Add("commits_per_s", batches / elapsed)
+            .Add("wal_syncs_per_s", walSyncs / elapsed)
+            .Add("wal_syncs_per_commit", batches == 0 ? double.NaN : walSyncs / (double)batches)
             .Add("cpu_cores_used", (after.Cpu - before.Cpu).TotalSeconds / elapsed)
             .Add("host_cpu_cores_busy", HostCpu.CoresBusy(before.Host, after.Host, elapsed))
             .Add("other_cpu_cores", HostCpu.CoresBusy(before.Host, after.Host, elapsed) - (after.Cpu - before.Cpu).TotalSeconds / elapsed)
@@ -131,7 +135,7 @@ internal static class LocalScenario
 
         Console.WriteLine(
             $"local store={o.Store.ToString().ToLowerInvariant()} c={o.Concurrency} keys={o.Keys}: {throughput:F0} turns/s, p50 {latency.PercentileMs(50):F2} ms, p99 {latency.PercentileMs(99):F2} ms, " +
-            $"avg batch {(batches == 0 ? 0 : records / (double)batches):F1}, cpu {(after.Cpu - before.Cpu).TotalSeconds / elapsed:F2} cores (others {HostCpu.CoresBusy(before.Host, after.Host, elapsed) - (after.Cpu - before.Cpu).TotalSeconds / elapsed:F2}), {requests} requests, errors {reportedErrors}, balances {(mismatch ? "MISMATCH" : "ok")}" +
+            $"avg batch {(batches == 0 ? 0 : records / (double)batches):F1}, {batches / elapsed:F0} commits/s{(walSyncs == 0 ? "" : $", {walSyncs / elapsed:F0} wal syncs/s")}, cpu {(after.Cpu - before.Cpu).TotalSeconds / elapsed:F2} cores (others {HostCpu.CoresBusy(before.Host, after.Host, elapsed) - (after.Cpu - before.Cpu).TotalSeconds / elapsed:F2}), {requests} requests, errors {reportedErrors}, balances {(mismatch ? "MISMATCH" : "ok")}" +
             (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
         if (mismatch)
             Console.Error.WriteLine($"error: balances sum to {balanceSum} but {allOk} deposits were acknowledged ({allErrors} requests failed{(firstError is null ? "" : ", first: " + firstError)}).");
@@ -161,6 +165,9 @@ internal static class LocalScenario
         }).ConfigureAwait(false);
         return (sum, errors);
     }
+
+    /// <summary>The overlapped WAL sync's syncs so far (0 when the store has none: with synchronous=FULL each commit is one fsync).</summary>
+    private static long WalSyncs(Middleware.Recovery.Storage.ILogStore store) => store is Middleware.Recovery.Sqlite.SqliteLogStore sqlite ? sqlite.WalSyncs : 0;
 
     private sealed record Snapshot(long Batches, long Records, TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, HostCpu Host)
     {

@@ -6,7 +6,8 @@ namespace Middleware.Recovery.Sqlite;
 /// <summary>
 /// The SQLite log store: one database file in WAL mode, one writer connection for appends, claims and
 /// truncation, and a small pool of reader connections so reads do not wait behind commits. Every
-/// acknowledged append has been fsync'd (synchronous=FULL). Several processes may open the same file; the
+/// acknowledged append has been fsync'd (synchronous=FULL, or with <see cref="SqliteStoreOptions.OverlapWalSync"/> a
+/// sync of the WAL on a second thread that started after the commit). Several processes may open the same file; the
 /// epoch fence is checked inside each write transaction, so a superseded owner is refused whichever process
 /// it runs in. It also keeps the cluster tables (<see cref="IClusterStore"/>, sql/sqlite/002_cluster.sql and
 /// 003_silo_contact.sql): every operation that writes, or decides on liveness, runs on the writer connection in one
@@ -26,12 +27,27 @@ public sealed class SqliteLogStore : LogStoreBase
     private readonly SqliteWriter? _writer;
     private readonly ClaimCombiner? _claims;
     private readonly ReaderPool _readers;
+    private readonly WalFile? _walFile;
+    private readonly WalSync? _wal;
 
-    private SqliteLogStore(string path, string fullPath, SqliteStoreOptions options, SqliteWriter? writer)
+    /// <summary>
+    /// With <see cref="SqliteStoreOptions.OverlapWalSync"/>: the most append batches in flight (one being written, the
+    /// others waiting for the sync that covers them).
+    /// </summary>
+    internal const int OverlapDepth = 4;
+
+    private SqliteLogStore(string path, string fullPath, SqliteStoreOptions options, SqliteWriter? writer, WalFile? walFile = null, Action? sync = null)
     {
         _path = path;
         _options = options;
         _writer = writer;
+        _walFile = walFile;
+        if (writer is not null && (walFile is not null || sync is not null))
+        {
+            _wal = new WalSync(sync ?? walFile!.DataSync);
+            writer.AfterCommit = _wal.SyncNow;
+        }
+
         if (writer is not null) _claims = new ClaimCombiner(claims => writer.DrainClaims(claims, Now()));
         var access = options.ReadOnly ? SqliteAccess.ReadOnly : SqliteAccess.ReadWrite;
         _readers = new ReaderPool(options.ReaderConnections, () => OpenReader(fullPath, access, options.BusyTimeout));
@@ -39,6 +55,14 @@ public sealed class SqliteLogStore : LogStoreBase
 
     /// <inheritdoc />
     public override string Name => "sqlite:" + _path;
+
+    /// <inheritdoc />
+    /// <remarks>1, or <see cref="OverlapDepth"/> with <see cref="SqliteStoreOptions.OverlapWalSync"/>: the writer commits
+    /// the next batch while the previous ones wait for their sync (the commits themselves still run one at a time).</remarks>
+    public override int MaxConcurrentAppends => _wal is null ? 1 : OverlapDepth;
+
+    /// <summary>WAL syncs done by the overlapped sync (0 without <see cref="SqliteStoreOptions.OverlapWalSync"/>).</summary>
+    internal long WalSyncs => _wal?.Syncs ?? 0;
 
     /// <summary>How to create or upgrade a store, for the messages of a read-only open.</summary>
     public const string CreateHint = "run mw db migrate --store sqlite:PATH, or start a silo of this build on it";
@@ -52,7 +76,10 @@ public sealed class SqliteLogStore : LogStoreBase
     /// </summary>
     /// <exception cref="StoreUnavailableException">The directory or file cannot be created or opened (read-only: does not exist).</exception>
     /// <exception cref="SchemaVersionException">The file is not a log store of this middleware, was written by a newer one, or its schema_version table is damaged; read-only: it is empty or older.</exception>
-    public static SqliteLogStore Open(string path, SqliteStoreOptions? options = null)
+    public static SqliteLogStore Open(string path, SqliteStoreOptions? options = null) => Open(path, options, sync: null);
+
+    /// <summary><see cref="Open(string, SqliteStoreOptions?)"/>; with <paramref name="sync"/> (tests) the overlapped sync calls it instead of fdatasync.</summary>
+    internal static SqliteLogStore Open(string path, SqliteStoreOptions? options, Action? sync)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         options ??= new SqliteStoreOptions();
@@ -80,6 +107,7 @@ public sealed class SqliteLogStore : LogStoreBase
         }
 
         SqliteDb? db = null;
+        WalFile? walFile = null;
         try
         {
             db = SqliteDb.Open(fullPath, options.ReadOnly ? SqliteAccess.ReadOnly : SqliteAccess.Create, options.BusyTimeout);
@@ -95,16 +123,36 @@ public sealed class SqliteLogStore : LogStoreBase
             db.EnableWal();
             SchemaMigrator.Migrate(db, options.TimeProvider.GetUtcNow().UtcTicks);
             if (options.WriterCacheMiB > 0) db.Exec(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PRAGMA cache_size=-{(long)options.WriterCacheMiB * 1024}"));
-            return new SqliteLogStore(path, fullPath, options, new SqliteWriter(db, options.BusyTimeout));
+            if (!options.OverlapWalSync)
+            {
+                // What an earlier process committed and had not synced yet (it was killed between its COMMIT and its fsync)
+                // is made durable before this process reads it (docs/ARCHITECTURE.md, "Overlapped WAL sync").
+                if (OperatingSystem.IsLinux()) WalFile.SyncOnce(fullPath);
+                return new SqliteLogStore(path, fullPath, options, new SqliteWriter(db, options.BusyTimeout));
+            }
+
+            if (!OperatingSystem.IsLinux())
+            {
+                throw new ArgumentException($"SqliteStoreOptions.OverlapWalSync (or {SqliteStoreOptions.OverlapWalSyncVariable}=1) needs Linux, where an fsync " +
+                    "through any descriptor of the -wal file writes what SQLite wrote through its own; turn it off on this system.", nameof(options));
+            }
+
+            // The commit writes its WAL frames without an fsync; the WAL sync thread makes them durable before any answer.
+            db.Exec("PRAGMA synchronous=NORMAL");
+            walFile = WalFile.Open(fullPath) ?? throw new SqliteCallException(14, $"'{fullPath}-wal' does not exist after the store was switched to WAL");
+            walFile.DataSync();
+            return new SqliteLogStore(path, fullPath, options, new SqliteWriter(db, options.BusyTimeout), walFile, sync);
         }
-        catch (SqliteCallException e)
+        catch (Exception e) when (e is SqliteCallException or IOException)
         {
             db?.Dispose();
+            walFile?.Dispose();
             throw CannotOpen(path, e.Message, e);
         }
         catch
         {
             db?.Dispose();
+            walFile?.Dispose();
             throw;
         }
     }
@@ -124,8 +172,17 @@ public sealed class SqliteLogStore : LogStoreBase
     /// The work runs synchronously on the calling thread (the caller is a dedicated group-commit thread) and
     /// the returned task is already complete. Cancellation is honoured only before the transaction starts.
     /// </remarks>
-    protected override Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
-        Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now(), _claims), cancellationToken);
+    /// <remarks>
+    /// With <see cref="SqliteStoreOptions.OverlapWalSync"/> the transaction commits without an fsync and the task completes
+    /// (its continuations on the pool) once a sync that started after the commit is done; waiting claims then do not ride in it.
+    /// </remarks>
+    protected override Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
+    {
+        if (_wal is not { } wal) return Write<IReadOnlyList<AppendStatus>>(w => w.Append(groups, Now(), _claims), cancellationToken);
+        var writer = _writer ?? throw new InvalidOperationException($"The SQLite log store '{_path}' was opened read-only (SqliteStoreOptions.ReadOnly); it cannot write.");
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<IReadOnlyList<AppendStatus>>(cancellationToken);
+        return wal.AfterSync<IReadOnlyList<AppendStatus>>(writer.Append(groups, Now()));
+    }
 
     /// <inheritdoc />
     public override bool SupportsClaimInAppend => _writer is not null;
@@ -243,8 +300,10 @@ public sealed class SqliteLogStore : LogStoreBase
     /// <summary>Waits for running reads, then finalizes every statement and closes every connection.</summary>
     protected override async ValueTask DisposeCoreAsync()
     {
+        _wal?.Dispose(); // syncs what waits, so its answers are released
         await _readers.DisposeAsync().ConfigureAwait(false);
         _writer?.Dispose();
+        _walFile?.Dispose();
     }
 
     private long Now() => _options.TimeProvider.GetUtcNow().UtcTicks;
@@ -253,10 +312,21 @@ public sealed class SqliteLogStore : LogStoreBase
     private Task<T> Write<T>(Func<SqliteWriter, T> work, CancellationToken cancellationToken)
     {
         var writer = _writer ?? throw new InvalidOperationException($"The SQLite log store '{_path}' was opened read-only (SqliteStoreOptions.ReadOnly); it cannot write.");
-        return cancellationToken.IsCancellationRequested ? Task.FromCanceled<T>(cancellationToken) : Task.FromResult(work(writer));
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<T>(cancellationToken);
+        var result = work(writer);
+        _wal?.SyncNow();
+        return Task.FromResult(result);
     }
 
-    private Task<T> Read<T>(Func<SqliteReader, T> read, CancellationToken cancellationToken) => _readers.RunAsync(read, cancellationToken).AsTask();
+    /// <summary>Runs a read on a reader connection; with the overlapped sync its result waits for a sync that started after it.</summary>
+    private Task<T> Read<T>(Func<SqliteReader, T> read, CancellationToken cancellationToken) =>
+        _wal is null ? _readers.RunAsync(read, cancellationToken).AsTask() : ReadSynced(read, cancellationToken);
+
+    private async Task<T> ReadSynced<T>(Func<SqliteReader, T> read, CancellationToken cancellationToken)
+    {
+        var result = await _readers.RunAsync(read, cancellationToken).ConfigureAwait(false);
+        return await _wal!.AfterSync(result).ConfigureAwait(false);
+    }
 
     private static StoreUnavailableException CannotOpen(string path, string reason, Exception inner) =>
         new($"Cannot open the SQLite log store '{path}': {reason}. Make sure the directory exists or can be created, that this " +

@@ -126,6 +126,16 @@ internal sealed partial class SqliteWriter
             }
         }
 
+        try
+        {
+            AfterCommit?.Invoke(); // the overlapped WAL sync: the answers wait for a sync that started after the commit
+        }
+        catch (Exception e)
+        {
+            ClaimQueue.Fail(batch, e);
+            throw;
+        }
+
         ClaimQueue.Complete(batch, results);
         return true;
     }

@@ -46,6 +46,12 @@ internal sealed partial class SqliteWriter : IDisposable
     internal const int MaxCachedCids = 131_072;
     private readonly TimeSpan _busyTimeout;
 
+    /// <summary>
+    /// Run after a claim transaction of <see cref="DrainClaims"/> committed and before its claims are answered: the
+    /// overlapped WAL sync's <see cref="WalSync.SyncNow"/> (null with synchronous=FULL, where the commit itself synced).
+    /// </summary>
+    internal Action? AfterCommit { get; set; }
+
     public SqliteWriter(SqliteDb db, TimeSpan busyTimeout)
     {
         _db = db;

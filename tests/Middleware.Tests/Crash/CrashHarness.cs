@@ -30,7 +30,7 @@ public sealed class CrashHarness : IAsyncDisposable
     private readonly ITestOutputHelper _output;
     private readonly string? _store;
 
-    public CrashHarness(ITestOutputHelper output, string name, string? store = null)
+    public CrashHarness(ITestOutputHelper output, string name, string? store = null, IReadOnlyDictionary<string, string>? hostEnvironment = null)
     {
         _output = output;
         _directory = Path.Combine(Path.GetTempPath(), $"mw-crash-{name}-{Guid.NewGuid():N}");
@@ -40,7 +40,7 @@ public sealed class CrashHarness : IAsyncDisposable
         Seed = int.TryParse(Environment.GetEnvironmentVariable("MIDDLEWARE_CRASH_SEED"), out var s) ? s : Environment.TickCount & 0x7FFFFFFF;
         Random = new Random(Seed);
         Log($"seed {Seed} (repeat with MIDDLEWARE_CRASH_SEED={Seed}); database {DbPath}");
-        Supervisor = new HostSupervisor(HostLaunch.Locate(), DbPath, HostStartTimeout);
+        Supervisor = new HostSupervisor(HostLaunch.Locate() with { Environment = hostEnvironment }, DbPath, HostStartTimeout);
     }
 
     public string DbPath { get; }

@@ -14,6 +14,9 @@ public sealed record HostLaunch(string DotnetPath, string DllPath)
     private const string AssemblyName = "Middleware.TestHost";
 
     /// <summary>Finds the dotnet executable and a runnable Middleware.TestHost.dll; throws naming what is missing.</summary>
+    /// <summary>Environment variables set for the host process, on top of this process's (null: none).</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
     public static HostLaunch Locate() => new(Bank.Cluster.SiloBuild.LocateDotnet(), FindBuildOutput(typeof(HostLaunch).Assembly.Location));
 
     /// <summary>
@@ -33,6 +36,7 @@ public sealed record HostLaunch(string DotnetPath, string DllPath)
         info.ArgumentList.Add("host");
         info.ArgumentList.Add(IsStoreSetting(dbPath) ? "--store" : "--db");
         info.ArgumentList.Add(dbPath);
+        foreach (var (name, value) in Environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         return info;
     }
 

@@ -1,4 +1,5 @@
 using Bank.Demo;
+using Middleware.Recovery.Sqlite;
 using Xunit.Abstractions;
 
 namespace Middleware.Tests.Crash;
@@ -14,10 +15,16 @@ public sealed class RetryAfterCrashTests(ITestOutputHelper output)
     // 150 deposits per account: the first 100 end up behind a checkpoint (dedup table), the rest in the log tail.
     private const int Burst = 600;
 
-    [Fact]
-    public async Task A_retry_of_a_request_acknowledged_before_the_kill_returns_the_original_reply()
+    /// <param name="overlappedWalSync">The host runs its SQLite store with <see cref="SqliteStoreOptions.OverlapWalSync"/>:
+    /// replies released by a WAL sync on a second thread; none acknowledged may be lost or answered differently.</param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_retry_of_a_request_acknowledged_before_the_kill_returns_the_original_reply(bool overlappedWalSync)
     {
-        await using var harness = new CrashHarness(output, "retry");
+        await using var harness = new CrashHarness(output, overlappedWalSync ? "retry-overlap" : "retry", hostEnvironment: overlappedWalSync
+            ? new Dictionary<string, string> { [SqliteStoreOptions.OverlapWalSyncVariable] = "1" }
+            : null);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         var accounts = new[] { "b-0", "b-1", "b-2", "b-3" };
         var requests = Enumerable.Range(1, Burst)
