@@ -19,23 +19,8 @@ public sealed class RebalancerFirstMoveTests
     [Fact]
     public async Task The_first_handover_to_a_new_silo_runs_alone_and_the_rest_run_several_at_a_time()
     {
-        var time = TimeProvider.System;
-        await using var store = new MemoryLogStore(time);
-        var options = new SiloOptions { SiloId = "giver", DeadAfter = TimeSpan.FromSeconds(60), RebalancePerSecond = 1000 };
-        options.Runtime.OwnerId = options.SiloId;
-        var registry = new ComponentRegistry().Add<ICounter, Counter>();
-        await using var runtime = new LocalRuntime(store, registry, options.Runtime, new RuntimeEnvironment { Ownership = new ClusterOwnership(store, "giver"), TimeProvider = time });
-        await using var membership = new ClusterMembership(store, options, "giver:1", null, _ => { }, () => runtime.ActivationCount, NullLogger.Instance, time);
-        await membership.StartAsync(CancellationToken.None);
-
-        // Components owned here whose rendezvous owner, once "joined" is live, is "joined".
-        await store.JoinAsync("joined", "joined:1", null, TimeSpan.FromSeconds(60));
-        var both = (await store.ListSilosAsync()).Where(s => s.IsLive).ToList();
-        var ids = Enumerable.Range(0, 400).Select(i => new ComponentId("Counter", $"first-{i}"))
-            .Where(id => Rendezvous.Pick(id.ToString(), both)?.SiloId == "joined").Take(12).ToList();
-        Assert.Equal(12, ids.Count);
-        var add = ComponentInterface.Of(typeof(ICounter)).Methods[nameof(ICounter.Add)].EncodeArgs([1L], registry.Json);
-        foreach (var id in ids) await runtime.InvokeAsync(new Invocation(id, $"r-{id.Key}", nameof(ICounter.Add), add));
+        await using var giver = await Giver.StartAsync("first", 12);
+        var (store, runtime, membership, options, ids, time) = (giver.Store, giver.Runtime, giver.Membership, giver.Options, giver.Ids, giver.Time);
 
         // The destination's activation after each handover: recorded, the first one slow.
         var calls = new List<(int Index, DateTime Start, DateTime End)>();
@@ -81,21 +66,8 @@ public sealed class RebalancerFirstMoveTests
     [Fact]
     public async Task Before_the_first_handover_to_a_new_silo_the_giver_makes_one_round_trip_to_it_while_every_component_still_serves_here()
     {
-        var time = TimeProvider.System;
-        await using var store = new MemoryLogStore(time);
-        var options = new SiloOptions { SiloId = "giver", DeadAfter = TimeSpan.FromSeconds(60), RebalancePerSecond = 1000 };
-        options.Runtime.OwnerId = options.SiloId;
-        var registry = new ComponentRegistry().Add<ICounter, Counter>();
-        await using var runtime = new LocalRuntime(store, registry, options.Runtime, new RuntimeEnvironment { Ownership = new ClusterOwnership(store, "giver"), TimeProvider = time });
-        await using var membership = new ClusterMembership(store, options, "giver:1", null, _ => { }, () => runtime.ActivationCount, NullLogger.Instance, time);
-        await membership.StartAsync(CancellationToken.None);
-        await store.JoinAsync("joined", "joined:1", null, TimeSpan.FromSeconds(60));
-        var both = (await store.ListSilosAsync()).Where(s => s.IsLive).ToList();
-        var ids = Enumerable.Range(0, 400).Select(i => new ComponentId("Counter", $"prepare-{i}"))
-            .Where(id => Rendezvous.Pick(id.ToString(), both)?.SiloId == "joined").Take(6).ToList();
-        Assert.Equal(6, ids.Count);
-        var add = ComponentInterface.Of(typeof(ICounter)).Methods[nameof(ICounter.Add)].EncodeArgs([1L], registry.Json);
-        foreach (var id in ids) await runtime.InvokeAsync(new Invocation(id, $"r-{id.Key}", nameof(ICounter.Add), add));
+        await using var giver = await Giver.StartAsync("prepare", 6);
+        var (store, runtime, membership, options, ids, time) = (giver.Store, giver.Runtime, giver.Membership, giver.Options, giver.Ids, giver.Time);
 
         // The round trip (slow, like a process that just started) sees every component still owned and served here.
         var prepared = new List<(string Address, int OwnedHere, int ActiveHere, int WarmedBefore)>();
@@ -127,5 +99,39 @@ public sealed class RebalancerFirstMoveTests
         var only = Assert.Single(prepared);
         Assert.Equal(("joined:1", ids.Count, ids.Count, 0), only);
         Assert.Equal(ids.Count, warmed);
+    }
+
+    /// <summary>
+    /// A silo "giver" (real runtime, in-memory cluster store) with <c>count</c> live components whose rendezvous owner,
+    /// once the silo "joined" is live (it is), is "joined".
+    /// </summary>
+    private sealed record Giver(MemoryLogStore Store, LocalRuntime Runtime, ClusterMembership Membership, SiloOptions Options, List<ComponentId> Ids, TimeProvider Time) : IAsyncDisposable
+    {
+        public static async Task<Giver> StartAsync(string prefix, int count)
+        {
+            var time = TimeProvider.System;
+            var store = new MemoryLogStore(time);
+            var options = new SiloOptions { SiloId = "giver", DeadAfter = TimeSpan.FromSeconds(60), RebalancePerSecond = 1000 };
+            options.Runtime.OwnerId = options.SiloId;
+            var registry = new ComponentRegistry().Add<ICounter, Counter>();
+            var runtime = new LocalRuntime(store, registry, options.Runtime, new RuntimeEnvironment { Ownership = new ClusterOwnership(store, "giver"), TimeProvider = time });
+            var membership = new ClusterMembership(store, options, "giver:1", null, _ => { }, () => runtime.ActivationCount, NullLogger.Instance, time);
+            await membership.StartAsync(CancellationToken.None);
+            await store.JoinAsync("joined", "joined:1", null, TimeSpan.FromSeconds(60));
+            var both = (await store.ListSilosAsync()).Where(s => s.IsLive).ToList();
+            var ids = Enumerable.Range(0, 400).Select(i => new ComponentId("Counter", $"{prefix}-{i}"))
+                .Where(id => Rendezvous.Pick(id.ToString(), both)?.SiloId == "joined").Take(count).ToList();
+            Assert.Equal(count, ids.Count);
+            var add = ComponentInterface.Of(typeof(ICounter)).Methods[nameof(ICounter.Add)].EncodeArgs([1L], registry.Json);
+            foreach (var id in ids) await runtime.InvokeAsync(new Invocation(id, $"r-{id.Key}", nameof(ICounter.Add), add));
+            return new Giver(store, runtime, membership, options, ids, time);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Membership.DisposeAsync();
+            await Runtime.DisposeAsync();
+            await Store.DisposeAsync();
+        }
     }
 }
