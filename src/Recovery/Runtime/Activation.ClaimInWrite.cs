@@ -18,7 +18,10 @@ internal sealed partial class Activation
     private ClaimTicket? _claimTicket;
     private bool _claimQueued;
 
-    /// <summary>False while the claim that rides in the first write is undecided or was refused: <see cref="Epoch"/> is then not (yet) the store's.</summary>
+    /// <summary>
+    /// False while the claim that rides in the first write is undecided or was refused: <see cref="Epoch"/> is then not (yet)
+    /// the store's. The ticket is dropped once the claim is won (null: owned).
+    /// </summary>
     public bool OwnsItsEpoch => _claimTicket is not { } ticket || ticket.IsWon;
 
     /// <summary>
@@ -74,6 +77,9 @@ internal sealed partial class Activation
         if (result.Claimed is { } claimed)
         {
             EngineLog.Claimed(_services.Logger, IdText, claimed.Epoch, _previousOwner, _options.OwnerId);
+            // Won: the activation owns its epoch, and a null ticket says the same everywhere it is read. Dropping it keeps
+            // its task, claim and result (~300 bytes) out of every live activation (a silo keeps up to 100,000).
+            if (ReferenceEquals(_claimTicket, ticket)) _claimTicket = null;
             return;
         }
 
