@@ -201,53 +201,21 @@ public abstract class ClusterFailoverTests(ITestOutputHelper output)
         var tellers = Enumerable.Range(0, 4).Select(i => $"{prefix}-t{i}").ToArray();
         foreach (var account in accounts) await client.GetComponent<IAccount>(account).Deposit(1000);
 
-        var completed = new ConcurrentDictionary<string, long>();
-        var failures = new ConcurrentQueue<Exception>();
-        var stop = new CancellationTokenSource();
-        long total = 0;
-        async Task WorkerAsync(int worker)
-        {
-            var random = new Random(worker);
-            var teller = tellers[worker % tellers.Length];
-            while (!stop.IsCancellationRequested)
-            {
-                var from = accounts[random.Next(accounts.Length)];
-                var to = accounts[(Array.IndexOf(accounts, from) + 1 + random.Next(accounts.Length - 1)) % accounts.Length];
-                try
-                {
-                    await client.GetComponent<ITeller>(teller).Transfer(from, to, random.Next(1, 60));
-                    completed.AddOrUpdate(teller, 1, (_, v) => v + 1);
-                }
-                catch (InsufficientFundsException)
-                {
-                    // Refused: nothing moved.
-                }
-                catch (Exception e)
-                {
-                    failures.Enqueue(e);
-                    return;
-                }
-
-                Interlocked.Increment(ref total);
-            }
-        }
-
-        var workers = Enumerable.Range(0, 8).Select(w => Task.Run(() => WorkerAsync(w))).ToArray();
-        await WaitUntilAsync(() => Interlocked.Read(ref total) >= 150, "150 transfers before the kill");
+        var load = TellerLoad.Start(client, tellers, accounts, maxAmount: 60);
+        await WaitUntilAsync(() => load.Total >= 150, "150 transfers before the kill");
         var victim = await cluster.OwnerOfAsync($"Teller/{tellers[0]}") ?? cluster.Silos[0];
         await victim.KillAsync();
-        var atKill = Interlocked.Read(ref total);
-        await WaitUntilAsync(() => Interlocked.Read(ref total) >= atKill + 150 || !failures.IsEmpty, "150 transfers after the kill");
-        await stop.CancelAsync();
-        await Task.WhenAll(workers).WaitAsync(Patience);
+        var atKill = load.Total;
+        await WaitUntilAsync(() => load.Total >= atKill + 150 || load.Failures.Count > 0, "150 transfers after the kill");
+        await load.StopAsync(Patience);
 
-        Assert.Empty(failures);
+        Assert.Empty(load.Failures);
         long sum = 0;
         foreach (var account in accounts) sum += await client.GetComponent<IAccount>(account).Balance();
         Assert.Equal(accounts.Length * 1000, sum);
         foreach (var teller in tellers)
-            Assert.Equal(completed.GetValueOrDefault(teller), (await client.GetComponent<ITeller>(teller).Totals()).Transfers);
-        output.WriteLine($"killed {victim.SiloId}; {total} transfers attempted, {completed.Values.Sum()} completed; money conserved");
+            Assert.Equal(load.CompletedBy(teller), (await client.GetComponent<ITeller>(teller).Totals()).Transfers);
+        output.WriteLine($"killed {victim.SiloId}; {load.Total} transfers attempted, {load.Completed} completed; money conserved");
     }
 
     [StoreFact]

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Bank;
 using Xunit.Abstractions;
 
@@ -51,51 +50,19 @@ public sealed class LocalCallFailoverTests(ITestOutputHelper output)
         var allAccounts = bySilo.Values.SelectMany(v => v.Accounts).ToList();
         output.WriteLine($"{silo} owns accounts {string.Join(", ", accounts)} and tellers {string.Join(", ", tellers)}");
 
-        var completed = new ConcurrentDictionary<string, long>();
-        var failures = new ConcurrentQueue<Exception>();
-        using var stop = new CancellationTokenSource();
-        long total = 0;
-        async Task WorkerAsync(int worker)
-        {
-            var random = new Random(worker);
-            var teller = tellers[worker % tellers.Count];
-            while (!stop.IsCancellationRequested)
-            {
-                var from = random.Next(accounts.Count);
-                var to = (from + 1 + random.Next(accounts.Count - 1)) % accounts.Count;
-                try
-                {
-                    await client.GetComponent<ITeller>(teller).Transfer(accounts[from], accounts[to], random.Next(1, 40));
-                    completed.AddOrUpdate(teller, 1, (_, v) => v + 1);
-                }
-                catch (InsufficientFundsException)
-                {
-                    // Refused: nothing moved.
-                }
-                catch (Exception e)
-                {
-                    failures.Enqueue(e);
-                    return;
-                }
-
-                Interlocked.Increment(ref total);
-            }
-        }
-
-        var workers = Enumerable.Range(0, 8).Select(w => Task.Run(() => WorkerAsync(w))).ToArray();
-        await WaitUntilAsync(() => Interlocked.Read(ref total) >= 200 || !failures.IsEmpty, "200 transfers before the kill");
+        var load = TellerLoad.Start(client, tellers, accounts, maxAmount: 40);
+        await WaitUntilAsync(() => load.Total >= 200 || load.Failures.Count > 0, "200 transfers before the kill");
         await victim.KillAsync();
-        var atKill = Interlocked.Read(ref total);
-        await WaitUntilAsync(() => Interlocked.Read(ref total) >= atKill + 200 || !failures.IsEmpty, "200 transfers after the kill");
-        await stop.CancelAsync();
-        await Task.WhenAll(workers).WaitAsync(Patience);
+        var atKill = load.Total;
+        await WaitUntilAsync(() => load.Total >= atKill + 200 || load.Failures.Count > 0, "200 transfers after the kill");
+        await load.StopAsync(Patience);
 
-        Assert.Empty(failures);
+        Assert.Empty(load.Failures);
         long sum = 0;
         foreach (var account in allAccounts) sum += await client.GetComponent<IAccount>(account).Balance();
         Assert.Equal(allAccounts.Count * 1000L, sum);
         foreach (var teller in tellers)
-            Assert.Equal(completed.GetValueOrDefault(teller), (await client.GetComponent<ITeller>(teller).Totals()).Transfers);
-        output.WriteLine($"killed {silo} after {atKill} transfers; {total} attempted, {completed.Values.Sum()} completed; money conserved, each teller's count matches");
+            Assert.Equal(load.CompletedBy(teller), (await client.GetComponent<ITeller>(teller).Totals()).Transfers);
+        output.WriteLine($"killed {silo} after {atKill} transfers; {load.Total} attempted, {load.Completed} completed; money conserved, each teller's count matches");
     }
 }
