@@ -42,13 +42,9 @@ public class ComponentProxy : DispatchProxy
     internal static T Create<T>(Func<Invocation, Task<ComponentReply>> invoke, string typeName, IReadOnlyDictionary<string, ComponentMethod> methods, JsonSerializerOptions json, string key, Func<string> nextRequestId, string? sessionId = null)
         where T : IRecoverableComponent
     {
-        var p = New<T>();
+        var p = New<T>(typeName, methods, json, key, sessionId);
         p._invoke = invoke;
-        p._methods = methods;
-        p._json = json;
-        p._id = new ComponentId(typeName, key);
         p._nextRequestId = nextRequestId;
-        p._sessionId = sessionId;
         return (T)(object)p;
     }
 
@@ -59,21 +55,22 @@ public class ComponentProxy : DispatchProxy
     internal static T Create<T>(Func<ComponentId, ComponentMethod, ReadOnlyMemory<byte>, Task<ComponentReply>> call, string typeName, IReadOnlyDictionary<string, ComponentMethod> methods, JsonSerializerOptions json, string key, string? sessionId = null)
         where T : IRecoverableComponent
     {
-        var p = New<T>();
+        var p = New<T>(typeName, methods, json, key, sessionId);
         p._call = call;
+        return (T)(object)p;
+    }
+
+    /// <summary>A fresh proxy of <typeparamref name="T"/>: a copy of the interface's prototype (no reflection per proxy), aimed at <c>typeName/key</c>.</summary>
+    private static ComponentProxy New<T>(string typeName, IReadOnlyDictionary<string, ComponentMethod> methods, JsonSerializerOptions json, string key, string? sessionId)
+        where T : IRecoverableComponent
+    {
+        var prototype = Prototypes.GetOrAdd(typeof(T), static _ => (ComponentProxy)(object)Create<T, ComponentProxy>()!);
+        var p = (ComponentProxy)prototype.MemberwiseClone();
         p._methods = methods;
         p._json = json;
         p._id = new ComponentId(typeName, key);
         p._sessionId = sessionId;
-        return (T)(object)p;
-    }
-
-    /// <summary>A fresh proxy of <typeparamref name="T"/>: a copy of the interface's prototype (DispatchProxy's generated type).</summary>
-    private static ComponentProxy New<T>()
-        where T : IRecoverableComponent
-    {
-        var prototype = Prototypes.GetOrAdd(typeof(T), static _ => (ComponentProxy)(object)Create<T, ComponentProxy>()!);
-        return (ComponentProxy)prototype.MemberwiseClone();
+        return p;
     }
 
     /// <inheritdoc />
