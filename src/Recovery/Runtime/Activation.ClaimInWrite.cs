@@ -52,7 +52,7 @@ internal sealed partial class Activation
         // A turn in doubt is completed before anything else, under a claim made first.
         if (loaded.LastSeq != predicted.LastSeq || loaded.InDoubt.Count > 0) return false;
         EngineTelemetry.Count(EngineTelemetry.ReplayedRecords, Type.Name, loaded.LastSeq - loaded.CheckpointSeq);
-        var ticket = new ClaimTicket(new AppendClaim(request, predicted.LastSeq));
+        var ticket = new ClaimTicket(new AppendClaim(request, predicted.LastSeq)) { Won = OnClaimWon };
         _claimTicket = ticket;
         Adopt(predicted.Epoch, loaded);
         if (read.RequestNotRecorded is { } unrecorded) UnrecordedRequest = new(unrecorded, _lastSeq, _checkpointSeq);
@@ -73,18 +73,24 @@ internal sealed partial class Activation
             return; // the write that carried it failed: its waiters break the activation and report it
         }
 
-        EngineTelemetry.CountClaim(result.Claimed is not null ? "claimed" : result.LiveOwner is not null ? "owned_elsewhere" : "conflict");
-        if (result.Claimed is { } claimed)
+        if (result.Claimed is not null)
         {
-            EngineLog.Claimed(_services.Logger, IdText, claimed.Epoch, _previousOwner, _options.OwnerId);
             // Won: the activation owns its epoch, and a null ticket says the same everywhere it is read. Dropping it keeps
             // its task, claim and result (~300 bytes) out of every live activation (a silo keeps up to 100,000).
             if (ReferenceEquals(_claimTicket, ticket)) _claimTicket = null;
             return;
         }
 
+        EngineTelemetry.CountClaim(result.LiveOwner is not null ? "owned_elsewhere" : "conflict");
         End(ActivationState.Broken, result.LiveOwner is { } owner ? $"owned by live silo {owner}" : "another activation claimed the component first");
         _services.OnTurnNotDurable?.Invoke(this);
+    }
+
+    /// <summary>Counts and logs a won claim, on the writer's thread before the turn that carried it replies (<see cref="ClaimTicket.Won"/>).</summary>
+    private void OnClaimWon(ClaimResult result)
+    {
+        EngineTelemetry.CountClaim("claimed");
+        EngineLog.Claimed(_services.Logger, IdText, result.Claimed!.Epoch, _previousOwner, _options.OwnerId);
     }
 
     /// <summary>

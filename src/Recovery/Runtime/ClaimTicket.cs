@@ -28,7 +28,28 @@ internal sealed class ClaimTicket(AppendClaim claim)
     /// <summary>Set by the group-commit writer (its own thread) when it put the claim in a batch.</summary>
     internal bool Sent { get; set; }
 
-    internal void Decide(ClaimResult result) => _decided.TrySetResult(result);
+    /// <summary>
+    /// Called on the writer's thread when the claim is won, before anything that waits for <see cref="Decided"/> resumes:
+    /// what the claim is known by (its count and log line) then precedes the reply of the turn it rode with.
+    /// </summary>
+    public Action<ClaimResult>? Won { get; init; }
+
+    internal void Decide(ClaimResult result)
+    {
+        if (result.Claimed is not null && !_decided.Task.IsCompleted && Won is { } won)
+        {
+            try
+            {
+                won(result);
+            }
+            catch (Exception)
+            {
+                // a throwing log sink must not fail the commit that carried the claim
+            }
+        }
+
+        _decided.TrySetResult(result);
+    }
 
     internal void Fail(Exception failure) => _decided.TrySetException(failure);
 }
