@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Middleware.Recovery.Storage;
 
 namespace Middleware.Recovery.Sqlite;
@@ -9,7 +10,10 @@ namespace Middleware.Recovery.Sqlite;
 /// Claims waiting when an append transaction starts ride in it (<see cref="SqliteWriter.Append"/> takes them first), so
 /// while the group-commit writer is busy, a cold activation's claim shares the fsync of other components' turns instead of
 /// alternating with them for the write lock. Two claims of the same component never share a transaction (the later
-/// waits for the next one), so each is decided on committed rows as it would be alone.
+/// waits for the next one), so each is decided on committed rows as it would be alone. Hand-overs
+/// (<see cref="IClusterStore.HandOverAsync"/>) ride the same way (<see cref="HandOverAsync"/>): a move's ownership write,
+/// which the moved component's requests wait for, takes the next write transaction of this process instead of waiting
+/// for the writer lock behind a group commit and then for the file's lock in a transaction of its own.
 /// </summary>
 internal sealed class ClaimCombiner
 {
@@ -17,13 +21,18 @@ internal sealed class ClaimCombiner
     internal const int MaxBatch = 512;
 
     private readonly ClaimQueue _claims = new(MaxBatch);
+    private readonly ConcurrentQueue<PendingHandOver> _handOvers = new();
     private readonly Func<ClaimCombiner, bool> _drainOnce;
+    private int _handOverDraining;
+
+    /// <summary>One hand-over (<see cref="IClusterStore.HandOverAsync"/>'s arguments) and the task its caller awaits.</summary>
+    internal sealed record PendingHandOver(string ComponentId, long Epoch, string FromSiloId, string? ToSiloId, TaskCompletionSource<bool> Result);
 
     /// <param name="drainOnce">Takes one batch (<see cref="Take"/>) under the writer lock and claims it in its own transaction; false when there was none.</param>
     public ClaimCombiner(Func<ClaimCombiner, bool> drainOnce) => _drainOnce = drainOnce;
 
-    /// <summary>True while claims wait (queued or deferred).</summary>
-    public bool HasPending => _claims.HasPending;
+    /// <summary>True while claims or hand-overs wait (queued or deferred).</summary>
+    public bool HasPending => _claims.HasPending || !_handOvers.IsEmpty;
 
     public Task<ClaimResult> ClaimAsync(ClaimRequest request)
     {
@@ -33,10 +42,71 @@ internal sealed class ClaimCombiner
     }
 
     /// <summary>
+    /// Queues a hand-over; it is decided in the next write transaction of this process (after that transaction's claims,
+    /// as it would be in a transaction of its own right after them) and answered once that transaction committed.
+    /// </summary>
+    public Task<bool> HandOverAsync(string componentId, long epoch, string fromSiloId, string? toSiloId)
+    {
+        var pending = new PendingHandOver(componentId, epoch, fromSiloId, toSiloId, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
+        _handOvers.Enqueue(pending);
+        // A drain of its own (claims have theirs): whichever transaction takes the writer lock first runs it.
+        if (Interlocked.CompareExchange(ref _handOverDraining, 1, 0) == 0)
+            ThreadPool.UnsafeQueueUserWorkItem(static c => c.DrainHandOvers(), this, preferLocal: false);
+        return pending.Result.Task;
+    }
+
+    /// <summary>
     /// The next batch (see <see cref="ClaimQueue.Take"/>), or null when none waits. Only under the writer lock, by the
     /// transaction that will run the batch.
     /// </summary>
     internal List<ClaimQueue.Pending>? Take() => _claims.Take();
+
+    /// <summary>
+    /// Every hand-over waiting now, in arrival order, or null when none waits. Only under the writer lock, by the
+    /// transaction that will run them (<see cref="SqliteWriter.HandOverAll"/>).
+    /// </summary>
+    internal List<PendingHandOver>? TakeHandOvers()
+    {
+        if (_handOvers.IsEmpty) return null;
+        var batch = new List<PendingHandOver>();
+        while (batch.Count < MaxBatch && _handOvers.TryDequeue(out var next)) batch.Add(next);
+        return batch.Count == 0 ? null : batch;
+    }
+
+    /// <summary>Answers hand-overs once their transaction committed (<paramref name="moved"/> in batch order).</summary>
+    internal static void Complete(List<PendingHandOver>? batch, bool[]? moved)
+    {
+        if (batch is null || moved is null) return;
+        for (var i = 0; i < batch.Count; i++) batch[i].Result.TrySetResult(moved[i]);
+    }
+
+    /// <summary>Fails hand-overs whose transaction did not commit.</summary>
+    internal static void Fail(List<PendingHandOver>? batch, Exception e)
+    {
+        if (batch is null) return;
+        foreach (var p in batch) p.Result.TrySetException(e);
+    }
+
+    private void DrainHandOvers()
+    {
+        while (true)
+        {
+            bool ran;
+            try
+            {
+                ran = _drainOnce(this);
+            }
+            catch (Exception)
+            {
+                ran = true; // the batch was failed with the exception by whoever ran it; go on with the rest
+            }
+
+            if (ran) continue;
+            Volatile.Write(ref _handOverDraining, 0);
+            // One enqueued after the last take found the drain running: go on unless another drain started meanwhile.
+            if (_handOvers.IsEmpty || Interlocked.CompareExchange(ref _handOverDraining, 1, 0) != 0) return;
+        }
+    }
 
     private void Drain()
     {

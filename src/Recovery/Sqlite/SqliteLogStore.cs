@@ -255,8 +255,14 @@ public sealed class SqliteLogStore : LogStoreBase
         Write(w => w.DeclareDead(siloId, joinedAt.ToUnixTimeMilliseconds(), declaredBy), cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Queued with the claims (<see cref="ClaimCombiner.HandOverAsync"/>): it rides in the next write transaction of this
+    /// process, a group commit's or a drain's, and is answered once that committed. Cancellation is honoured only before it is queued.
+    /// </remarks>
     protected override Task<bool> HandOverCoreAsync(string componentId, long epoch, string fromSiloId, string? toSiloId, CancellationToken cancellationToken) =>
-        Write(w => w.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken);
+        _writer is null || _claims is null ? Write(w => w.HandOver(componentId, epoch, fromSiloId, toSiloId), cancellationToken)
+        : cancellationToken.IsCancellationRequested ? Task.FromCanceled<bool>(cancellationToken)
+        : _claims.HandOverAsync(componentId, epoch, fromSiloId, toSiloId);
 
     /// <inheritdoc />
     protected override Task<SessionReservation> OpenSessionCoreAsync(string sessionId, int reserve, string? tokenHash, CancellationToken cancellationToken) =>

@@ -33,33 +33,39 @@ internal sealed partial class SqliteWriter
     /// others commit together and are fsync'd (synchronous=FULL) before this returns. Claims waiting in
     /// <paramref name="claims"/> run first in the same transaction, each decided as it would be in a transaction of its own
     /// just before (a claim fences the appends after it; an append of the claimer cannot be in this batch, since it needs the
-    /// claimed epoch): one fsync for both. They are answered after the commit; a failure fails them with the appends.
+    /// claimed epoch): one fsync for both. Hand-overs waiting there follow the claims (<see cref="HandOverAll"/>). They are
+    /// answered after the commit; a failure fails them with the appends.
     /// </summary>
     public AppendStatus[] Append(IReadOnlyList<AppendGroup> groups, long nowTicks, ClaimCombiner? claims = null)
     {
         lock (_gate)
         {
             var batch = claims?.Take();
-            if (batch is null) return InTransaction(() => AppendAll(groups, nowTicks));
+            var handOvers = claims?.TakeHandOvers();
+            if (batch is null && handOvers is null) return InTransaction(() => AppendAll(groups, nowTicks));
             var created = new List<(string Id, long Cid)>();
             ClaimResult[]? decided = null;
+            bool[]? moved = null;
             AppendStatus[] result;
             try
             {
                 result = InTransaction(() =>
                 {
-                    decided = ClaimAllInTransaction(batch.ConvertAll(p => p.Request), nowTicks, created);
+                    if (batch is not null) decided = ClaimAllInTransaction(batch.ConvertAll(p => p.Request), nowTicks, created);
+                    moved = HandOverAll(handOvers);
                     return AppendAll(groups, nowTicks);
                 });
             }
             catch (Exception e)
             {
-                ClaimQueue.Fail(batch, e);
+                if (batch is not null) ClaimQueue.Fail(batch, e);
+                ClaimCombiner.Fail(handOvers, e);
                 throw;
             }
 
             foreach (var (id, cid) in created) RememberCid(id, cid);
-            ClaimQueue.Complete(batch, decided!);
+            if (batch is not null) ClaimQueue.Complete(batch, decided!);
+            ClaimCombiner.Complete(handOvers, moved);
             return result;
         }
     }

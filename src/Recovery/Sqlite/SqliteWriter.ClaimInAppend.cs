@@ -18,6 +18,8 @@ internal sealed partial class SqliteWriter
         lock (_gate)
         {
             var batch = claims?.Take();
+            var handOvers = claims?.TakeHandOvers();
+            bool[]? moved = null;
             var created = new List<(string Id, long Cid)>();
             ClaimResult[]? decided = null;
             var groupClaims = new ClaimResult?[groups.Count];
@@ -29,18 +31,21 @@ internal sealed partial class SqliteWriter
                     created.Clear();
                     Array.Clear(groupClaims);
                     if (batch is not null) decided = ClaimAllInTransaction(batch.ConvertAll(p => p.Request), nowTicks, created);
+                    moved = HandOverAll(handOvers);
                     return AppendAllClaiming(groups, nowTicks, groupClaims, created);
                 });
             }
             catch (Exception e)
             {
                 if (batch is not null) ClaimQueue.Fail(batch, e);
+                ClaimCombiner.Fail(handOvers, e);
                 throw;
             }
 
             // Only now are the new rows committed; caching their cids earlier could keep a number a rollback freed.
             foreach (var (id, cid) in created) RememberCid(id, cid);
             if (batch is not null) ClaimQueue.Complete(batch, decided!);
+            ClaimCombiner.Complete(handOvers, moved);
             return new ClaimingAppendResult(result, groupClaims);
         }
     }

@@ -104,24 +104,38 @@ internal sealed partial class SqliteWriter
     }
 
     /// <summary>
-    /// Takes one batch of the claims waiting in <paramref name="claims"/> and claims it in its own transaction, answering
-    /// each once committed (or failing them all); false when none waited.
+    /// Takes one batch of the claims and the hand-overs waiting in <paramref name="claims"/> and decides it in its own
+    /// transaction (the claims first, then the hand-overs), answering each once committed (or failing them all); false when
+    /// none waited.
     /// </summary>
     public bool DrainClaims(ClaimCombiner claims, long nowTicks)
     {
         List<ClaimQueue.Pending>? batch;
-        IReadOnlyList<ClaimResult> results;
+        List<ClaimCombiner.PendingHandOver>? handOvers;
+        IReadOnlyList<ClaimResult> results = [];
+        bool[]? moved = null;
         lock (_gate)
         {
             batch = claims.Take();
-            if (batch is null) return false;
+            handOvers = claims.TakeHandOvers();
+            if (batch is null && handOvers is null) return false;
             try
             {
-                results = ClaimMany(batch.ConvertAll(p => p.Request), nowTicks);
+                var created = new List<(string Id, long Cid)>();
+                InTransaction(() =>
+                {
+                    results = batch is null ? [] : ClaimAllInTransaction(batch.ConvertAll(p => p.Request), nowTicks, created);
+                    moved = HandOverAll(handOvers);
+                    return true;
+                });
+
+                // Only now are the new rows committed; caching their cids earlier could keep a number a rollback freed.
+                foreach (var (id, cid) in created) RememberCid(id, cid);
             }
             catch (Exception e)
             {
-                ClaimQueue.Fail(batch, e);
+                if (batch is not null) ClaimQueue.Fail(batch, e);
+                ClaimCombiner.Fail(handOvers, e);
                 throw;
             }
         }
@@ -132,11 +146,13 @@ internal sealed partial class SqliteWriter
         }
         catch (Exception e)
         {
-            ClaimQueue.Fail(batch, e);
+            if (batch is not null) ClaimQueue.Fail(batch, e);
+            ClaimCombiner.Fail(handOvers, e);
             throw;
         }
 
-        ClaimQueue.Complete(batch, results);
+        if (batch is not null) ClaimQueue.Complete(batch, results);
+        ClaimCombiner.Complete(handOvers, moved);
         return true;
     }
 
@@ -185,11 +201,31 @@ internal sealed partial class SqliteWriter
     }
 
     public bool HandOver(string componentId, long epoch, string fromSiloId, string? toSiloId) =>
-        InTransaction(() =>
+        InTransaction(() => HandOverInTransaction(componentId, epoch, fromSiloId, toSiloId));
+
+    /// <summary>The conditional owner change of <see cref="HandOver"/> (the caller holds the write lock inside BEGIN IMMEDIATE).</summary>
+    private bool HandOverInTransaction(string componentId, long epoch, string fromSiloId, string? toSiloId)
+    {
+        Cluster.HandOver.Bind(1, componentId).Bind(2, fromSiloId).Bind(3, toSiloId).Bind(4, epoch).Run();
+        return _db.Changes() == 1;
+    }
+
+    /// <summary>
+    /// The hand-overs <see cref="ClaimCombiner.TakeHandOvers"/> took, in order, each decided as <see cref="HandOver"/> decides
+    /// it alone (the caller holds the write lock inside BEGIN IMMEDIATE); null when there were none.
+    /// </summary>
+    internal bool[]? HandOverAll(List<ClaimCombiner.PendingHandOver>? handOvers)
+    {
+        if (handOvers is null) return null;
+        var moved = new bool[handOvers.Count];
+        for (var i = 0; i < handOvers.Count; i++)
         {
-            Cluster.HandOver.Bind(1, componentId).Bind(2, fromSiloId).Bind(3, toSiloId).Bind(4, epoch).Run();
-            return _db.Changes() == 1;
-        });
+            var h = handOvers[i];
+            moved[i] = HandOverInTransaction(h.ComponentId, h.Epoch, h.FromSiloId, h.ToSiloId);
+        }
+
+        return moved;
+    }
 
     public SessionReservation OpenSession(string sessionId, int reserve, string? tokenHash) =>
         InTransaction(() =>
