@@ -49,6 +49,14 @@ internal sealed class Rebalancer : IAsyncDisposable
     private long _handedOverOnLeave;
     private int _misplaced;
 
+    /// <summary>
+    /// When a handover here last failed, raced a claim or was put off (<see cref="MoveOneAsync"/>), as a timestamp of
+    /// <see cref="_time"/>; 0 when never. Such a component stays here, deactivated or still serving, and a request may
+    /// activate it here again after the next scan found nothing misplaced: for <see cref="FullScanEvery"/> after it, every
+    /// scan compares again, so it is found at the next one instead of at the next full comparison.
+    /// </summary>
+    private long _lastUnfinished;
+
     /// <summary>Silo incarnations (id and join time) this one has handed a component to by rebalancing: the first handover to any other goes alone.</summary>
     private readonly HashSet<string> _receivers = new(StringComparer.Ordinal);
 
@@ -118,11 +126,12 @@ internal sealed class Rebalancer : IAsyncDisposable
         if (!settled) _scanDue = true;
         _lastView = view;
         // Comparing every activation costs a hash per silo each: done when the view changed, while the last scan left
-        // misplaced ones, and every FullScanEvery otherwise (components claimed here while the view was changing).
-        if (!_scanDue && Misplaced == 0 && _time.GetElapsedTime(_lastFullScan) < FullScanEvery) return;
-        var misplaced = Misplace(live, except: null);
+        // misplaced ones (or skipped some in doubt), for a while after a handover that did not finish, and every
+        // FullScanEvery otherwise (components claimed here while the view was changing).
+        if (!_scanDue && Misplaced == 0 && !RecentlyUnfinished && _time.GetElapsedTime(_lastFullScan) < FullScanEvery) return;
+        var misplaced = Misplace(live, except: null, out var inDoubt);
         _lastFullScan = _time.GetTimestamp();
-        _scanDue = !settled;
+        _scanDue = !settled || inDoubt > 0;
         Volatile.Write(ref _misplaced, misplaced.Count);
         if (MoveTrace.On) MoveTrace.Write(System.Diagnostics.Stopwatch.GetTimestamp(), "giver-scan", _options.SiloId, $"misplaced={misplaced.Count} settled={settled} live={live.Count} moved={Moved} failed={Failed}");
         // A view seen for the first time may not be every silo's yet: wait one scan so the destination knows itself live
@@ -170,15 +179,32 @@ internal sealed class Rebalancer : IAsyncDisposable
         return count;
     }
 
+    /// <summary>Whether a handover here failed, raced or was put off less than <see cref="FullScanEvery"/> ago.</summary>
+    private bool RecentlyUnfinished => Volatile.Read(ref _lastUnfinished) is var at && at != 0 && _time.GetElapsedTime(at) < FullScanEvery;
+
+    private void Unfinished() => Volatile.Write(ref _lastUnfinished, Math.Max(1, _time.GetTimestamp()));
+
     /// <summary>Live activations here, with no turn in doubt, whose rendezvous owner among <paramref name="silos"/> is another silo.</summary>
-    private List<(ComponentId Id, SiloEntry To)> Misplace(IReadOnlyList<SiloEntry> silos, string? except)
+    private List<(ComponentId Id, SiloEntry To)> Misplace(IReadOnlyList<SiloEntry> silos, string? except) => Misplace(silos, except, out _);
+
+    /// <param name="silos">The silos to place among.</param>
+    /// <param name="except">A silo to leave out (this one, when leaving).</param>
+    /// <param name="inDoubt">Misplaced ones left out because a turn of theirs is in doubt (a later scan takes them).</param>
+    private List<(ComponentId Id, SiloEntry To)> Misplace(IReadOnlyList<SiloEntry> silos, string? except, out int inDoubt)
     {
         var list = new List<(ComponentId, SiloEntry)>();
+        inDoubt = 0;
         if (silos.Count == 0) return list;
         foreach (var id in _runtime.ActiveComponents)
         {
             var to = Rendezvous.Pick(id.ToString(), silos, except);
-            if (to is null || to.SiloId == _options.SiloId || _runtime.HasTurnInDoubt(id)) continue;
+            if (to is null || to.SiloId == _options.SiloId) continue;
+            if (_runtime.HasTurnInDoubt(id))
+            {
+                inDoubt++;
+                continue;
+            }
+
             list.Add((id, to));
         }
 
@@ -249,16 +275,26 @@ internal sealed class Rebalancer : IAsyncDisposable
             if (!_runtime.IsActive(id) || _runtime.HasTurnInDoubt(id) || _membership.Find(to.SiloId) is null) return;
             // A turn parked in a component call may wait up to the call deadline, and the handover (and every request for
             // the component) would wait with it: while rebalancing, such a component is left for a later scan.
-            if (!leaving && _runtime.IsWaitingOnCall(id)) return;
+            if (!leaving && _runtime.IsWaitingOnCall(id))
+            {
+                Unfinished();
+                return;
+            }
 
             var (outcome, _, _) = await _move.MoveAsync(_runtime, _store, _cluster, _membership, id, to, cancellationToken).ConfigureAwait(false);
             if (outcome == MoveOperation.Outcome.Moved) Interlocked.Increment(ref leaving ? ref _handedOverOnLeave : ref _moved);
-            else Interlocked.Increment(ref _failed);
+            else
+            {
+                Interlocked.Increment(ref _failed);
+                Unfinished();
+            }
+
             if (MoveTrace.On && outcome != MoveOperation.Outcome.Moved) MoveTrace.Write(System.Diagnostics.Stopwatch.GetTimestamp(), "giver-move-failed", id.ToString(), $"outcome={outcome}");
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             Interlocked.Increment(ref _failed);
+            Unfinished();
             if (MoveTrace.On) MoveTrace.Write(System.Diagnostics.Stopwatch.GetTimestamp(), "giver-move-failed", id.ToString(), $"error={e.GetType().Name}");
             _logger.LogDebug("Silo {SiloId}: moving {Component} to {To} failed: {Reason}", _options.SiloId, id, to.SiloId, e.Message);
         }
