@@ -9,7 +9,10 @@
 # A_SILO_DLL / B_SILO_DLL run another silo for that side (e.g. a ReadyToRun publish, see bench/README.md); A_NAME / B_NAME
 # label them (default a, b). BENCH_TREE runs the benchmark program of that tree for both sides (then only the silos
 # differ; default: each side's own). Results: OUT (bench/results/rebalance-ab-<UTC stamp>/) gets one directory per run and a
-# summary of the medians (ranges) of the join and leave fields per build (summary.txt).
+# summary of the medians (ranges) of the join and leave fields per build (summary.txt). TRACE=1 also writes each run's move
+# trace (MIDDLEWARE_MOVE_TRACE=<run>/trace, MIDDLEWARE_BENCH_SLOW_TRACE=<run>/slow.txt) and, per build, the distribution of
+# the handovers' waits (bench/handover-waits.py: directory switch to release, and the ownership write inside it) in
+# handover-waits.txt; both builds must have the trace (main since 2026-12-07 04:00 UTC).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +29,9 @@ mkdir -p "$OUT"
 run() { # name tree silo-dll pair
   local dir="$OUT/$1-pair$4"
   echo "== $1 (pair $4): $(uptime)" | tee -a "$OUT/runs.txt"
-  OUT="$dir" ROUNDS=1 BENCH_DLL="${BENCH_TREE:-$2}/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll" MIDDLEWARE_SILO_DLL="$3" \
+  local trace=()
+  [[ "${TRACE:-0}" == 1 ]] && trace=(MIDDLEWARE_MOVE_TRACE="$dir/trace" MIDDLEWARE_BENCH_SLOW_TRACE="$dir/slow.txt")
+  env "${trace[@]}" OUT="$dir" ROUNDS=1 BENCH_DLL="${BENCH_TREE:-$2}/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll" MIDDLEWARE_SILO_DLL="$3" \
     "$ROOT/bench/run-rebalance.sh" | tee -a "$OUT/runs.txt" || echo "   (the run failed; see $dir)" | tee -a "$OUT/runs.txt"
 }
 
@@ -58,3 +63,9 @@ for name in names:
         if values:
             print(f"  {field}: median {statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f}) of {len(values)}")
 EOF
+
+if [[ "${TRACE:-0}" == 1 ]]; then
+  for name in "$A_NAME" "$B_NAME"; do
+    echo "$name:"; python3 "$ROOT/bench/handover-waits.py" "$OUT/$name"-pair*/trace
+  done | tee "$OUT/handover-waits.txt"
+fi
