@@ -80,6 +80,32 @@ internal sealed class ActivationCollector
         }
     }
 
+    private int _deactivatedSinceFullGc;
+    private int _fullGcs = GC.CollectionCount(2);
+
+    /// <summary>
+    /// What the collector deactivates has lived through most of the limit's turnover, so it is in the oldest generation,
+    /// which only a full collection reclaims; nothing else in a silo at its limit makes the GC run one often (it did,
+    /// by accident, while each pass allocated a large sorted copy of the table). Once half a limit's worth of
+    /// activations were deactivated with no full collection since, a background one is asked for: the dead activations
+    /// held between two are about half the live ones, which keeps the silo's memory where the limit puts it.
+    /// </summary>
+    private void ReclaimIfMuchGarbage(int deactivated)
+    {
+        if (deactivated == 0 || _options.MaxActivations <= 0) return;
+        var fullGcs = GC.CollectionCount(2);
+        if (fullGcs != Volatile.Read(ref _fullGcs))
+        {
+            Volatile.Write(ref _fullGcs, fullGcs);
+            Volatile.Write(ref _deactivatedSinceFullGc, 0);
+        }
+
+        if (Interlocked.Add(ref _deactivatedSinceFullGc, deactivated) < Math.Max(_options.MaxActivations / 2, 1000)) return;
+        Volatile.Write(ref _deactivatedSinceFullGc, 0);
+        GC.Collect(2, GCCollectionMode.Forced, blocking: false);
+        Volatile.Write(ref _fullGcs, GC.CollectionCount(2));
+    }
+
     private bool OverLimit => _options.MaxActivations > 0 && _runtime.ActivationCount + _runtime.Mirrors.Count > _options.MaxActivations;
 
     /// <summary>One pass: the idle ones, then the least recently used past the limit. Returns how many were deactivated.</summary>
@@ -127,6 +153,7 @@ internal sealed class ActivationCollector
             _runtime.Counters.CountDeactivation(c.Standby ? c.Reason + "_standby" : c.Reason);
         }).ConfigureAwait(false);
         if (done > 0) _logger.LogDebug("Deactivated {Count} activations ({Live} live now)", done, _runtime.ActivationCount);
+        ReclaimIfMuchGarbage(done);
         return done;
     }
 }
