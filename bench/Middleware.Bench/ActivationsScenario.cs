@@ -93,11 +93,22 @@ internal static class ActivationsScenario
             // (1) The small key set.
             var small = await TimedRandomAsync(SmallKeys, i => $"s{nonce}-{i:D4}", o, DepositAsync, "1000 keys").ConfigureAwait(false);
             // (2) First touch of N, (3) again (cold from checkpoints past the limit), (4) random over N.
+            var cpu0 = SiloCpu.ReadSeconds(pid);
             var first = await PassAsync(o, Key, DepositAsync, "first touch").ConfigureAwait(false);
             var activatedBefore = await MetricAsync(cluster, "middleware_activations_started_total").ConfigureAwait(false);
+            var cpu1 = SiloCpu.ReadSeconds(pid);
+            var allocatedBefore = await MetricAsync(cluster, "middleware_process_allocated_bytes_total").ConfigureAwait(false);
             var again = await PassAsync(o, Key, DepositAsync, "again").ConfigureAwait(false);
+            var cpu2 = SiloCpu.ReadSeconds(pid);
             var activatedDuring = await MetricAsync(cluster, "middleware_activations_started_total").ConfigureAwait(false) - activatedBefore;
-            var warm = await TimedRandomAsync(o.Components, Key, o, DepositAsync, $"{o.Components} keys").ConfigureAwait(false);
+            var allocatedPerCold = (await MetricAsync(cluster, "middleware_process_allocated_bytes_total").ConfigureAwait(false) - allocatedBefore) / o.Components;
+            var warmDone = new long[1];
+            var warm = await TimedRandomAsync(o.Components, Key, o, DepositAsync, $"{o.Components} keys", warmDone).ConfigureAwait(false);
+            var cpu3 = SiloCpu.ReadSeconds(pid);
+            // Silo CPU (user + system, /proc/PID/stat) per request of each pass: robust to the box's load, unlike the rates.
+            var cpuFirst = SiloCpu.MicrosPer(cpu0, cpu1, o.Components);
+            var cpuAgain = SiloCpu.MicrosPer(cpu1, cpu2, o.Components);
+            var cpuWarm = SiloCpu.MicrosPer(cpu2, cpu3, warmDone[0]);
             var live = await MetricAsync(cluster, "middleware_activations").ConfigureAwait(false);
             var rssEnd = RssSampler.ReadMiB(pid);
             await sampling.CancelAsync().ConfigureAwait(false);
@@ -124,6 +135,10 @@ internal static class ActivationsScenario
                     "one read of head + checkpoint + empty tail, a claim, one turn). warm_per_s: random deposits over all components " +
                     "for --duration; small_keys_per_s: the same over 1,000 keys at the start of the run.")
                 .Add("warm_per_s", warm)
+                .Add("silo_cpu_us_per_first_touch", cpuFirst)
+                .Add("silo_cpu_us_per_cold_activation", cpuAgain)
+                .Add("silo_cpu_us_per_warm_request", cpuWarm)
+                .Add("silo_allocated_bytes_per_cold_activation", allocatedPerCold)
                 .Add("warm_vs_small_keys", warm / small)
                 .Add("live_activations_end", live)
                 .Add("silo_rss_mb_end", rssEnd)
@@ -136,7 +151,7 @@ internal static class ActivationsScenario
                 .Add("utc", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
             if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
             Console.WriteLine($"activations store={o.StoreKind} n={o.Components}: 1000 keys {small:F0}/s, first touch (new) {first:F0}/s, cold with checkpoint (again) {again:F0}/s " +
-                $"({activatedDuring:F0} activations), warm over n {warm:F0}/s ({100 * warm / small:F0}% of 1000 keys), live {live:F0}, rss end {rssEnd:F0} MiB max {rss.MaxMiB:F0} MiB, " +
+                $"({activatedDuring:F0} activations), silo CPU µs per request first/again/warm {cpuFirst:F0}/{cpuAgain:F0}/{cpuWarm:F0}, silo bytes allocated per again request {allocatedPerCold:F0}, warm over n {warm:F0}/s ({100 * warm / small:F0}% of 1000 keys), live {live:F0}, rss end {rssEnd:F0} MiB max {rss.MaxMiB:F0} MiB, " +
                 $"store {(storeBytes is { } sb ? $"{sb / (double)(o.Components + SmallKeys):F0} B/component" : "n/a")}, errors {errors}" + (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
             if (firstError is not null) Console.Error.WriteLine($"error: {errors} requests failed; first: {firstError}");
             return errors == 0 ? 0 : 1;
@@ -179,7 +194,7 @@ internal static class ActivationsScenario
     }
 
     /// <summary>Random keys of <paramref name="keys"/> for --duration; returns requests per second.</summary>
-    private static async Task<double> TimedRandomAsync(int keys, Func<int, string> key, ActivationsOptions o, Func<string, Task<bool>> deposit, string label)
+    private static async Task<double> TimedRandomAsync(int keys, Func<int, string> key, ActivationsOptions o, Func<string, Task<bool>> deposit, string label, long[]? count = null)
     {
         long done = 0;
         var watch = Stopwatch.StartNew();
@@ -195,6 +210,7 @@ internal static class ActivationsScenario
             }
         }))).ConfigureAwait(false);
         var rate = Interlocked.Read(ref done) / watch.Elapsed.TotalSeconds;
+        if (count is not null) count[0] = Interlocked.Read(ref done);
         await stop.CancelAsync().ConfigureAwait(false);
         await progress.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         Console.Error.WriteLine($"  {label}: {rate:F0}/s");
@@ -225,6 +241,28 @@ internal static class ActivationsScenario
         if (o.StoreKind != "sqlite") return null;
         var path = o.Store["sqlite:".Length..];
         return new[] { path, path + "-wal" }.Where(File.Exists).Sum(p => new FileInfo(p).Length);
+    }
+
+    /// <summary>The silo process's CPU time (user + system) from /proc/PID/stat; NaN where it cannot be read.</summary>
+    private static class SiloCpu
+    {
+        public static double ReadSeconds(int pid)
+        {
+            try
+            {
+                var text = File.ReadAllText($"/proc/{pid}/stat");
+                // Fields after the command name (which may hold spaces) start at state (field 3); utime and stime are 14 and 15.
+                var f = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+                return (long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture)) / 100.0;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+            {
+                return double.NaN;
+            }
+        }
+
+        public static double MicrosPer(double before, double after, long requests) =>
+            requests > 0 ? (after - before) * 1e6 / requests : double.NaN;
     }
 
     /// <summary>The silo's resident memory, sampled every second.</summary>

@@ -37,6 +37,12 @@ internal sealed partial class Activation
     }
 
     /// <summary>
+    /// <see cref="HasTurnInDoubt"/> without its lock, for the collector's scan over every activation: it may be stale, so
+    /// whoever acts on a false answer asks <see cref="HasTurnInDoubt"/> again (the collector's deactivation does).
+    /// </summary>
+    public bool MayHaveTurnInDoubt => _inDoubt.Count > 0;
+
+    /// <summary>
     /// Run by <see cref="ActivateAsync"/> before the activation serves: completes every turn in doubt, oldest first.
     /// When one cannot complete for now (a back end or callee is unreachable), the activation still serves (refusing
     /// everything but that request) and keeps retrying in the background; when the activation broke (store failure,

@@ -64,6 +64,9 @@ internal sealed class ActivationCollector
                 await Task.WhenAll(signal, tick).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 if (_stopping.IsCancellationRequested) return;
                 Volatile.Write(ref _signalled, 0);
+                // Woken by the limit alone: nothing to do when the passes before brought the count back under it (a signal
+                // raised while the last pass was still deactivating). The idle ones are looked for at the scan interval.
+                if (!tick.IsCompletedSuccessfully && !OverLimit) continue;
                 await CollectAsync().ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -77,30 +80,67 @@ internal sealed class ActivationCollector
         }
     }
 
+    private int _deactivatedSinceFullGc;
+    private int _fullGcs = GC.CollectionCount(2);
+
+    /// <summary>
+    /// What the collector deactivates has lived through most of the limit's turnover, so it is in the oldest generation,
+    /// which only a full collection reclaims; nothing else in a silo at its limit makes the GC run one often (it did,
+    /// by accident, while each pass allocated a large sorted copy of the table). Once half a limit's worth of
+    /// activations were deactivated with no full collection since, a background one is asked for: the dead activations
+    /// held between two are about half the live ones, which keeps the silo's memory where the limit puts it.
+    /// </summary>
+    private void ReclaimIfMuchGarbage(int deactivated)
+    {
+        if (deactivated == 0 || _options.MaxActivations <= 0) return;
+        var fullGcs = GC.CollectionCount(2);
+        if (fullGcs != Volatile.Read(ref _fullGcs))
+        {
+            Volatile.Write(ref _fullGcs, fullGcs);
+            Volatile.Write(ref _deactivatedSinceFullGc, 0);
+        }
+
+        if (Interlocked.Add(ref _deactivatedSinceFullGc, deactivated) < Math.Max(_options.MaxActivations / 2, 1000)) return;
+        Volatile.Write(ref _deactivatedSinceFullGc, 0);
+        GC.Collect(2, GCCollectionMode.Forced, blocking: false);
+        Volatile.Write(ref _fullGcs, GC.CollectionCount(2));
+    }
+
+    private bool OverLimit => _options.MaxActivations > 0 && _runtime.ActivationCount + _runtime.Mirrors.Count > _options.MaxActivations;
+
     /// <summary>One pass: the idle ones, then the least recently used past the limit. Returns how many were deactivated.</summary>
     public async Task<int> CollectAsync()
     {
         var now = _time.GetUtcNow().UtcTicks;
         var idleBefore = _options.DeactivateIdleAfter > TimeSpan.Zero ? now - _options.DeactivateIdleAfter.Ticks : long.MinValue;
-        var candidates = new List<(ComponentId Id, long LastUsed, bool Standby)>();
-        foreach (var activation in _runtime.CollectibleActivations())
-            candidates.Add((activation.Id, activation.LastUsedTicks, false));
-        foreach (var (id, lastUsed) in _runtime.Mirrors.IdleStandbys())
-            candidates.Add((id, lastUsed, true));
-
+        // Past the limit, at most this many are taken as the least recently used (fewer when idle ones go anyway). Only
+        // that many candidates are kept while scanning (the newest of them dropped as older ones turn up), not a list of
+        // every live activation sorted: a pass past the limit runs every tenth of the limit's activations, and a list of
+        // the whole table (100,000 entries by default) was a large-object allocation and a sort each time (bench/README.md,
+        // "Cold activations: where the CPU goes (session 10)").
+        var limit = _options.MaxActivations;
+        var mostExcess = limit > 0 ? _runtime.ActivationCount + _runtime.Mirrors.Count - limit * 9 / 10 : 0;
+        if (limit > 0 && _runtime.ActivationCount + _runtime.Mirrors.Count <= limit) mostExcess = 0;
+        var oldest = new OldestFirst(Math.Max(mostExcess, 0));
         var chosen = new List<(ComponentId Id, bool Standby, string Reason)>();
-        foreach (var c in candidates)
+        foreach (var activation in _runtime.CollectibleActivations())
         {
-            if (c.LastUsed <= idleBefore) chosen.Add((c.Id, c.Standby, DeactivationReason.Idle));
+            var lastUsed = activation.LastUsedTicks;
+            if (lastUsed <= idleBefore) chosen.Add((activation.Id, false, DeactivationReason.Idle));
+            else oldest.Offer(activation.Id, lastUsed, standby: false);
+        }
+
+        foreach (var (id, lastUsed) in _runtime.Mirrors.IdleStandbys())
+        {
+            if (lastUsed <= idleBefore) chosen.Add((id, true, DeactivationReason.Idle));
+            else oldest.Offer(id, lastUsed, standby: true);
         }
 
         var live = _runtime.ActivationCount + _runtime.Mirrors.Count - chosen.Count;
-        if (_options.MaxActivations > 0 && live > _options.MaxActivations)
+        if (limit > 0 && live > limit)
         {
-            var excess = live - _options.MaxActivations * 9 / 10;
-            candidates.RemoveAll(c => c.LastUsed <= idleBefore);
-            candidates.Sort((a, b) => a.LastUsed.CompareTo(b.LastUsed));
-            foreach (var c in candidates.Take(excess)) chosen.Add((c.Id, c.Standby, DeactivationReason.Capacity));
+            var excess = live - limit * 9 / 10;
+            foreach (var (id, standby) in oldest.InOrder().Take(excess)) chosen.Add((id, standby, DeactivationReason.Capacity));
         }
 
         if (chosen.Count == 0) return 0;
@@ -113,7 +153,35 @@ internal sealed class ActivationCollector
             _runtime.Counters.CountDeactivation(c.Standby ? c.Reason + "_standby" : c.Reason);
         }).ConfigureAwait(false);
         if (done > 0) _logger.LogDebug("Deactivated {Count} activations ({Live} live now)", done, _runtime.ActivationCount);
+        ReclaimIfMuchGarbage(done);
         return done;
+    }
+}
+
+/// <summary>
+/// The <c>capacity</c> oldest of the candidates offered (by last use): a heap whose root is the newest kept, so a
+/// candidate older than it replaces it. O(n log capacity) for n offered, and capacity entries of memory.
+/// </summary>
+internal sealed class OldestFirst(int capacity)
+{
+    private readonly PriorityQueue<(ComponentId Id, bool Standby), long> _kept =
+        new(Math.Min(capacity, 4096), Comparer<long>.Create(static (a, b) => b.CompareTo(a)));
+
+    public void Offer(ComponentId id, long lastUsed, bool standby)
+    {
+        if (capacity == 0) return;
+        if (_kept.Count < capacity) _kept.Enqueue((id, standby), lastUsed);
+        else if (_kept.TryPeek(out _, out var newest) && lastUsed < newest) _kept.EnqueueDequeue((id, standby), lastUsed);
+    }
+
+    /// <summary>What was kept, least recently used first.</summary>
+    public IEnumerable<(ComponentId Id, bool Standby)> InOrder()
+    {
+        var all = new (ComponentId Id, bool Standby, long LastUsed)[_kept.Count];
+        var i = 0;
+        foreach (var ((id, standby), lastUsed) in _kept.UnorderedItems) all[i++] = (id, standby, lastUsed);
+        Array.Sort(all, static (a, b) => a.LastUsed.CompareTo(b.LastUsed));
+        foreach (var (id, standby, _) in all) yield return (id, standby);
     }
 }
 

@@ -309,9 +309,10 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// <summary>Live activations the collector may take: serving, nothing in flight, no turn in doubt.</summary>
     internal IEnumerable<Activation> CollectibleActivations()
     {
-        foreach (var activation in _activations.Values)
+        // The dictionary's own enumerator: no lock and no copy of the table (Values takes every lock and copies it).
+        foreach (var (_, activation) in _activations)
         {
-            if (activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt) yield return activation;
+            if (activation.IsActive && activation.IsIdle && !activation.MayHaveTurnInDoubt) yield return activation;
         }
     }
 

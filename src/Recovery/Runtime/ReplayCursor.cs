@@ -20,7 +20,10 @@ internal sealed class ReplayCursor(ComponentTypeInfo type, ComponentId id, JsonS
 {
     private readonly List<(long Seq, TurnRecord Turn)> _turns = [];
     private readonly DedupMemory _memory = new();
-    private readonly Dictionary<string, TurnRecord> _inDoubt = new(StringComparer.Ordinal);
+    private static readonly IReadOnlyDictionary<string, TurnRecord> NoneInDoubt = new Dictionary<string, TurnRecord>(StringComparer.Ordinal).AsReadOnly();
+
+    // Made when the first partial record is applied: almost every replay has none (one map less per cold activation).
+    private Dictionary<string, TurnRecord>? _inDoubt;
     private readonly List<(long Seq, string RequestId)> _fences = [];
 
     /// <summary>The component object, its state replayed up to <see cref="LastSeq"/>.</summary>
@@ -58,18 +61,18 @@ internal sealed class ReplayCursor(ComponentTypeInfo type, ComponentId id, JsonS
                 case RecordKind.PartialTurn:
                     // Not applied: the final record of the turn (if any) holds everything the partial did.
                     var partial = RecordCodec.DecodeTurn(record.Payload);
-                    _inDoubt[partial.RequestId] = partial;
+                    (_inDoubt ??= new(StringComparer.Ordinal))[partial.RequestId] = partial;
                     break;
                 case RecordKind.Turn:
                     var turn = await Replayer.ApplyAsync(Grain, type, id, record, json).ConfigureAwait(false);
-                    _inDoubt.Remove(turn.RequestId);
+                    _inDoubt?.Remove(turn.RequestId);
                     if (keepTurns) _turns.Add((record.Seq, turn));
                     _memory.Add(turn.RequestId, record.Seq, turn.ArgsHash, turn.Reply);
                     break;
                 case RecordKind.Fence:
                     // Not a turn: nothing to apply, but the id stays refused.
                     var fence = RecordCodec.DecodeFence(record.Payload);
-                    _inDoubt.Remove(fence.RequestId);
+                    _inDoubt?.Remove(fence.RequestId);
                     _fences.Add((record.Seq, fence.RequestId));
                     _memory.Add(fence.RequestId, record.Seq, DedupEntry.AnyArgs, RequestOutcome.FencedReply(id, fence.RequestId));
                     break;
@@ -106,7 +109,7 @@ internal sealed class ReplayCursor(ComponentTypeInfo type, ComponentId id, JsonS
 
     /// <summary>What an activation adopts; hands over the cursor's lists and dedup memory (no copy per turn), so the cursor is not used after this.</summary>
     public Replayer.Loaded ToLoaded() =>
-        new(Grain, CheckpointSeq, LastSeq, _turns, new Dictionary<string, TurnRecord>(_inDoubt, StringComparer.Ordinal))
+        new(Grain, CheckpointSeq, LastSeq, _turns, _inDoubt is { Count: > 0 } inDoubt ? new Dictionary<string, TurnRecord>(inDoubt, StringComparer.Ordinal) : NoneInDoubt)
         {
             Fences = _fences,
             Quarantine = Quarantine,
