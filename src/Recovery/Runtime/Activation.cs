@@ -31,7 +31,8 @@ internal sealed partial class Activation
     private RequestIdKnowledge _knowledge = RequestIdKnowledge.Empty();
     private long _lastCheckpointTicks;
     private Task<AppendStatus> _lastWrite = Task.FromResult(AppendStatus.Ok);
-    // The item of the last record Append queued (its task is _lastWrite unless a claim or checkpoint was queued since).
+    // The item of the last record Append queued when that was a partial record (its task is _lastWrite unless something
+    // was queued since), else null.
     private GroupCommitWriter.WriteItem? _lastItem;
     private (long Seq, Task<AppendStatus> Write)? _pendingCheckpoint;
     private Invocation? _current;
@@ -441,7 +442,9 @@ internal sealed partial class Activation
                 : new LogRecord(seq, Epoch, kind, withRoom.AsMemory(RecordChecksum.HeaderLength)) { SealRoom = withRoom };
             var item = _writer.EnqueueItem(IdText, Epoch, record, _claimTicket, after, held);
             var write = item.Task;
-            _lastItem = item;
+            // Only a partial record's item is kept (a later call of the turn may carry it); not the record of a finished turn,
+            // which would keep its payload alive as long as the activation.
+            _lastItem = kind == RecordKind.PartialTurn ? item : null;
             _claimQueued = true;
             _lastSeq = seq;
             _lastWrite = write;
