@@ -217,6 +217,20 @@ internal sealed class LiveTurnContext : IComponentContext
             ComponentReply outcome;
             try
             {
+                if (after is not null && FaultPoints.FreezesBefore(requestId))
+                {
+                    // The crash tests' freeze point is "partial record durable, call not sent": wait for the record there.
+                    GroupCommitWriter.Release(after);
+                    try
+                    {
+                        await after.Task.ConfigureAwait(false);
+                    }
+                    catch (Exception)
+                    {
+                        // the call, carrying it, reports the failure
+                    }
+                }
+
                 FaultPoints.BeforeOutbound(requestId);
                 if (cycle)
                 {
