@@ -135,6 +135,15 @@ public sealed record AppendGroup(string ComponentId, long Epoch, IReadOnlyList<L
     /// an activation's first write and its claim are one commit. Null for an ordinary group.
     /// </summary>
     public Storage.AppendClaim? Claim { get; init; }
+
+    /// <summary>
+    /// Indexes of earlier groups of the same append call that this group depends on (only where the store says
+    /// <see cref="Storage.ILogStore.SupportsGroupDependencies"/>): the group is written only when every one of them was
+    /// written (<see cref="AppendStatus.Ok"/>) in this transaction; otherwise it is <see cref="AppendStatus.Fenced"/> and
+    /// nothing of it (nor its claim) is written. The group-commit writer sets it for the record of a turn called from a
+    /// turn whose partial record rides in the same transaction. Null (the default) for an independent group.
+    /// </summary>
+    public IReadOnlyList<int>? DependsOn { get; init; }
 }
 
 /// <summary>Why a group was not written.</summary>

@@ -117,14 +117,21 @@ internal sealed partial class Activation
     internal async Task WhenClaimedAsync(CancellationToken cancellationToken)
     {
         if (_claimTicket is not { } ticket || ticket.IsWon) return;
-        await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        bool queued;
+        lock (_appendSync) queued = _claimQueued;
+        // Once queued (a turn's partial record carried it, and that turn may now wait on a call whose callee asks here: a
+        // call leaves before its partial record is durable, CallOrder.cs), the decision is awaited without the turn lock.
+        if (!queued)
         {
-            EnsureClaimQueued();
-        }
-        finally
-        {
-            _turnLock.Release();
+            await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                EnsureClaimQueued();
+            }
+            finally
+            {
+                _turnLock.Release();
+            }
         }
 
         ClaimResult result;

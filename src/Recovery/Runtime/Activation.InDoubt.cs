@@ -91,6 +91,21 @@ internal sealed partial class Activation
     {
         if (failure is TurnNotDurableException)
         {
+            // A call that left before this turn's partial record was durable (ordered local calls) fails when that record was
+            // not written: learn its fate as a wait before the call would have (a store failure is then watched for a turn in
+            // doubt, since an uncertain write may have left the partial in the log).
+            if (!(_lastWrite.IsCompletedSuccessfully && _lastWrite.Result == AppendStatus.Ok))
+            {
+                try
+                {
+                    await AwaitDurableAsync(_lastWrite, ComponentReply.Void, inv.RequestId).ConfigureAwait(false);
+                }
+                catch (TurnNotDurableException)
+                {
+                    // reported by the wait
+                }
+            }
+
             // The store failed: nothing in memory can be trusted. The next activation finds the partial, if it was written.
             // (Reported where the write failed: AwaitDurableAsync.)
             MarkBroken("a write before an outbound call failed");

@@ -31,6 +31,9 @@ internal sealed partial class Activation
     private RequestIdKnowledge _knowledge = RequestIdKnowledge.Empty();
     private long _lastCheckpointTicks;
     private Task<AppendStatus> _lastWrite = Task.FromResult(AppendStatus.Ok);
+    // The item of the last record Append queued when that was a partial record (its task is _lastWrite unless something
+    // was queued since), else null.
+    private GroupCommitWriter.WriteItem? _lastItem;
     private (long Seq, Task<AppendStatus> Write)? _pendingCheckpoint;
     private Invocation? _current;
 
@@ -279,7 +282,8 @@ internal sealed partial class Activation
         if (context.InfrastructureFailure is { } failure)
             throw await FailedAttemptAsync(inv, failure).ConfigureAwait(false);
 
-        var (seq, write) = AppendWithSealRoom(RecordKind.Turn, context.EncodeFinal(inv, reply));
+        // Written only with or after the caller's partial record when the call did not wait for it (CallOrder.cs).
+        var (seq, write) = Append(RecordKind.Turn, null, context.EncodeFinal(inv, reply), Inbound(inv));
         if (_inDoubt.Count > 0)
         {
             // Final now (a resumed turn, or one whose undo re-read its own partial record from the log).
@@ -301,25 +305,35 @@ internal sealed partial class Activation
     /// Guarantee 6, before a turn sends anything: every earlier record is durable, and the turn's input and
     /// the values it consumed so far are forced to the log as a partial record (which also pins the seq its
     /// outbound request ids are built from). Runs under the turn lock.
+    /// With <paramref name="local"/> (a component call, whose caller keeps the order of local calls:
+    /// <see cref="RuntimeServices.OrderedLocalCalls"/>) the partial record is queued and returned without waiting for it: the
+    /// call carries it (<see cref="Invocation.DurableAfter"/>) and nothing of the callee is written unless it was written
+    /// first or in the same transaction; whatever would take the call out of this runtime waits for it there. Returns null when
+    /// everything before the call is durable.
     /// </summary>
-    private async Task StabilizeBeforeSendAsync(LiveTurnContext context)
+    private async ValueTask<object?> StabilizeBeforeSendAsync(LiveTurnContext context, bool local)
     {
         if (context.IsReadOnly)
         {
             // Not logged: nothing of its own to force, but what it read must not be taken back by a crash (nor sent before
-            // this activation owns the component).
+            // this activation owns the component), nor sent before the record of the turn that called it.
             EnsureClaimQueued();
             await AwaitDurableAsync(_lastWrite, ComponentReply.Void, context.RequestId).ConfigureAwait(false);
-            return;
+            if (context.Invocation is { DurableAfter: not null } inbound) await LocalRuntime.WhenCallerDurableAsync(inbound).ConfigureAwait(false);
+            return null;
         }
 
         Task<AppendStatus> write;
         var commitSeq = 0L;
+        var carry = local && _services.OrderedLocalCalls;
+        GroupCommitWriter.WriteItem? carried = null;
         if (context.TurnSeq != 0 && context.Values.Count == context.ValuesAtLastPartial)
         {
             // The latest partial record holds everything so far; another call of this turn may have queued it and still
-            // be waiting for it (calls started together), so wait for it the same way, its status checked.
+            // be waiting for it (calls started together), so wait for it the same way, its status checked (or carry it: the
+            // last item queued is that record, or a later record of this component, written only after it).
             write = _lastWrite;
+            if (carry && _lastItem is { } last && ReferenceEquals(last.Task, write)) carried = last;
         }
         else
         {
@@ -327,7 +341,20 @@ internal sealed partial class Activation
             var current = _current ?? throw new InvalidOperationException("An outbound call was made outside a turn.");
             // Counted when queued, not when durable: a call started meanwhile waits for this same write (_lastWrite).
             context.ValuesAtLastPartial = context.Values.Count;
-            (commitSeq, write) = AppendWithSealRoom(RecordKind.PartialTurn, context.EncodePartial(current));
+            // Carried: held out of batches until the call was handed over (LiveTurnContext releases it), so that the callee's
+            // record, queued meanwhile on the live path, shares its transaction.
+            GroupCommitWriter.WriteItem item;
+            (commitSeq, item) = AppendItem(RecordKind.PartialTurn, null, context.EncodePartial(current), Inbound(current), held: carry);
+            write = item.Task;
+            if (carry) carried = item;
+        }
+
+        // The call goes without waiting: it carries the item (LiveTurnContext releases it once the call was handed over).
+        // Earlier records of this activation commit before it (seq order). One already decided is learnt here as before.
+        if (carried is not null)
+        {
+            if (!write.IsCompleted) return carried;
+            GroupCommitWriter.Release(carried);
         }
 
         try
@@ -339,7 +366,12 @@ internal sealed partial class Activation
             context.InfrastructureFailure ??= e;
             throw;
         }
+
+        return null;
     }
+
+    /// <summary>The caller's record the request <paramref name="inv"/> must be written after (<see cref="Invocation.DurableAfter"/>, checked by <see cref="LocalRuntime.InvokeAsync"/>), or null.</summary>
+    private static GroupCommitWriter.WriteItem? Inbound(Invocation inv) => inv.DurableAfter as GroupCommitWriter.WriteItem;
 
     private async Task<ComponentReply> ExecuteReadOnlyAsync(Invocation inv, ComponentMethod method)
     {
@@ -383,12 +415,23 @@ internal sealed partial class Activation
     /// The one append step (caller holds the turn lock): takes the next seq, queues the record behind every earlier one of
     /// this component, and remembers the write so later replies and checkpoints wait for it.
     /// </summary>
-    private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[] payload) => Append(kind, payload, null);
+    private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[] payload) => Append(kind, payload, null, null);
 
     /// <summary>Appends a payload encoded after <see cref="RecordChecksum.HeaderLength"/> reserved bytes (<see cref="LogRecord.SealRoom"/>).</summary>
-    private (long Seq, Task<AppendStatus> Write) AppendWithSealRoom(RecordKind kind, byte[] withRoom) => Append(kind, null, withRoom);
+    private (long Seq, Task<AppendStatus> Write) AppendWithSealRoom(RecordKind kind, byte[] withRoom) => Append(kind, null, withRoom, null);
 
-    private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[]? payload, byte[]? withRoom)
+    /// <param name="kind">The record's kind.</param>
+    /// <param name="payload">The payload, or null with <paramref name="withRoom"/>.</param>
+    /// <param name="withRoom">The payload after the seal's room, or null with <paramref name="payload"/>.</param>
+    /// <param name="after">A record of the same writer this one may only be written with or after (the calling turn's partial record), or null.</param>
+    private (long Seq, Task<AppendStatus> Write) Append(RecordKind kind, byte[]? payload, byte[]? withRoom, GroupCommitWriter.WriteItem? after)
+    {
+        var (seq, item) = AppendItem(kind, payload, withRoom, after, held: false);
+        return (seq, item.Task);
+    }
+
+    /// <summary>As <see cref="Append(RecordKind, byte[], byte[], GroupCommitWriter.WriteItem?)"/>, returning the writer's item.</summary>
+    private (long Seq, GroupCommitWriter.WriteItem Item) AppendItem(RecordKind kind, byte[]? payload, byte[]? withRoom, GroupCommitWriter.WriteItem? after, bool held)
     {
         // A fence may be appended aside while the running turn waits on a call (Activation.Deadlines.cs).
         lock (_appendSync)
@@ -397,11 +440,15 @@ internal sealed partial class Activation
             var record = withRoom is null
                 ? new LogRecord(seq, Epoch, kind, payload!)
                 : new LogRecord(seq, Epoch, kind, withRoom.AsMemory(RecordChecksum.HeaderLength)) { SealRoom = withRoom };
-            var write = _writer.Enqueue(IdText, Epoch, record, _claimTicket);
+            var item = _writer.EnqueueItem(IdText, Epoch, record, _claimTicket, after, held);
+            var write = item.Task;
+            // Only a partial record's item is kept (a later call of the turn may carry it); not the record of a finished turn,
+            // which would keep its payload alive as long as the activation.
+            _lastItem = kind == RecordKind.PartialTurn ? item : null;
             _claimQueued = true;
             _lastSeq = seq;
             _lastWrite = write;
-            return (seq, write);
+            return (seq, item);
         }
     }
 
@@ -421,6 +468,17 @@ internal sealed partial class Activation
         {
             status = await write.ConfigureAwait(false);
             if (start != 0) EngineTelemetry.RecordDuration(EngineTelemetry.CommitDuration, start, Type.Name);
+        }
+        catch (DependencyNotWrittenException e)
+        {
+            // Not written because the calling turn's partial record was not (refused or failed; its own activation reports
+            // that): the in-memory state holds a turn the log does not, so this activation ends; nothing here is in doubt.
+            if (countedBusy) Interlocked.Decrement(ref _awaitingDurable);
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
+            if (turnStart != 0) EngineTelemetry.RecordTurn(turnStart, Type.Name, turnMethod!, "failed");
+            MarkBroken("the calling turn's partial record was not written");
+            _services.OnTurnNotDurable?.Invoke(this);
+            throw new TurnNotDurableException(Id, requestId, "the partial record of the calling turn was not written", e);
         }
         catch (Exception e)
         {
@@ -485,6 +543,14 @@ internal sealed record RuntimeServices(
 
     /// <summary>The runtime's wait-for edges, for deadlock detection (set once, right after construction).</summary>
     public WaitForGraph? WaitFor { get; set; }
+
+    /// <summary>
+    /// True when a turn's component call may leave before the turn's partial record is durable (CallOrder.cs): the writer orders
+    /// dependent records (<see cref="GroupCommitWriter.OrdersDependencies"/>), the caller keeps the order of local calls
+    /// (<see cref="IOrderedLocalCaller"/>, or the runtime itself) and <see cref="RuntimeOptions.OrderLocalCalls"/> is on. Set
+    /// once, by the runtime.
+    /// </summary>
+    public bool OrderedLocalCalls { get; set; }
 
     /// <summary>Told of an activation whose turn record did not become durable (it is broken now); set once, by the runtime.</summary>
     public Action<Activation>? OnTurnNotDurable { get; set; }

@@ -47,7 +47,7 @@ internal sealed class LiveBackend(LiveTurnContext context, TurnRuntime runtime, 
         {
             // Guarantee 6: everything before this call is durable and the turn's seq is pinned first, so a
             // re-execution after a crash reaches the same request id with the same arguments.
-            await runtime.StabilizeAsync(context).ConfigureAwait(false);
+            await runtime.StabilizeAsync(context, false).ConfigureAwait(false);
             var requestId = $"{context.Id}:{context.TurnSeq}:{ordinal}";
             FaultPoints.BeforeOutbound(requestId);
             using var span = EngineTelemetry.Start(executor.Name + "." + procedure, System.Diagnostics.ActivityKind.Client, context.Id.ToString(), requestId, procedure);

@@ -16,6 +16,13 @@ internal static class FaultPoints
     private static readonly string? FreezeBeforeOutbound = Environment.GetEnvironmentVariable("MIDDLEWARE_FAULT_FREEZE_BEFORE_OUTBOUND");
     private static int _frozen;
 
+    /// <summary>
+    /// True when <see cref="BeforeOutbound"/> would freeze at <paramref name="requestId"/>: a call that does not wait for its
+    /// partial record (CallOrder.cs) waits for it there, so the point keeps its moment (partial durable, call not sent).
+    /// </summary>
+    public static bool FreezesBefore(string requestId) =>
+        FreezeBeforeOutbound is { } prefix && requestId.StartsWith(prefix, StringComparison.Ordinal) && Volatile.Read(ref _frozen) == 0;
+
     /// <summary>Called once the partial record of a turn is durable, just before its outbound call <paramref name="requestId"/>.</summary>
     public static void BeforeOutbound(string requestId)
     {

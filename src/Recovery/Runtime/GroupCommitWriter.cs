@@ -30,7 +30,13 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     private List<WriteItem> _spare = [];
     // Reused by Group, which runs on the writer thread before CommitAsync's first await: never two at once.
     private readonly Dictionary<(string, long), int> _open = [];
-    private readonly List<(string ComponentId, long Epoch, int Records, CheckpointRecord? Checkpoint, ClaimTicket? Claim)> _groupInfo = [];
+    private readonly List<(string ComponentId, long Epoch, int Records, CheckpointRecord? Checkpoint, ClaimTicket? Claim, List<int>? DependsOn)> _groupInfo = [];
+    // Components of the batch being grouped with an item refused by the writer (its dependency was not written): every
+    // later item of theirs in the batch is refused too. Made by the first refusal (rare).
+    private HashSet<string>? _refused;
+    // Numbers the batches TakeBatch takes (writer thread, under _gate): an item's TakenIn tells whether it is in the batch
+    // being taken or grouped.
+    private long _batchNumber;
     private readonly List<int> _filled = [];
     private int _inFlight;
     private bool _stopping;
@@ -54,6 +60,13 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = "group-commit" };
         _thread.Start();
     }
+
+    /// <summary>
+    /// True when a record may be queued depending on another item of this writer that is not durable yet
+    /// (<see cref="EnqueueItem"/>): the store orders dependent groups in one transaction
+    /// (<see cref="ILogStore.SupportsGroupDependencies"/>) and there is one writer (not a router over shards).
+    /// </summary>
+    public bool OrdersDependencies => _shardWriters is null && _store.SupportsGroupDependencies;
 
     /// <summary>Store transactions committed so far.</summary>
     public long Batches => _shardWriters?.Sum(w => w.Batches) ?? Interlocked.Read(ref _batches);
@@ -86,8 +99,55 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     public Task<AppendStatus> EnqueueClaim(string componentId, long epoch, ClaimTicket claim) =>
         _shardWriters is { } shards ? shards[_sharded!.ShardOf(componentId)].EnqueueClaim(componentId, epoch, claim) : Enqueue(new WriteItem(componentId, epoch, null, null, claim));
 
+    /// <summary>
+    /// Queues a turn record as <see cref="Enqueue(string, long, LogRecord, ClaimTicket?)"/> does and returns its item, which
+    /// later records may depend on. With <paramref name="after"/> (an item of this writer, only where
+    /// <see cref="OrdersDependencies"/>), the record is written only if <paramref name="after"/> was written in an earlier
+    /// transaction or is written in the same one: it is held back while <paramref name="after"/> waits in the queue or is in
+    /// a transaction in flight, rides in <paramref name="after"/>'s transaction as a dependent group
+    /// (<see cref="AppendGroup.DependsOn"/>) when both are taken together, and is refused without reaching the store
+    /// (<see cref="DependencyNotWrittenException"/>) once <paramref name="after"/> was not written.
+    /// </summary>
+    /// <param name="componentId">The component.</param>
+    /// <param name="epoch">The activation's epoch.</param>
+    /// <param name="record">The record.</param>
+    /// <param name="claim">The activation's claim ticket, or null.</param>
+    /// <param name="after">The item this record depends on, or null.</param>
+    /// <param name="held">True to keep the item (and every later item of its component) out of batches until
+    /// <see cref="Release"/>: a partial record whose call is about to be handed to a callee of this runtime waits the few
+    /// microseconds until the callee's record is queued too, so both ride in one transaction. The caller must release it.</param>
+    public WriteItem EnqueueItem(string componentId, long epoch, LogRecord record, ClaimTicket? claim, WriteItem? after, bool held = false)
+    {
+        if (_shardWriters is { } shards)
+        {
+            if (after is not null) throw new InvalidOperationException("A sharded store's writer does not order dependent records; wait for the dependency instead.");
+            return shards[_sharded!.ShardOf(componentId)].EnqueueItem(componentId, epoch, record, claim, null, held);
+        }
+
+        if (after is not null && (!ReferenceEquals(after.Writer, this) || !OrdersDependencies))
+            throw new InvalidOperationException("A record may only depend on an item of the same writer, on a store that orders dependent groups.");
+        var item = new WriteItem(componentId, epoch, record, null, claim) { After = after, Held = held };
+        Enqueue(item);
+        return item;
+    }
+
+    /// <summary>Lets an item queued held (<see cref="EnqueueItem"/>) into the next batch; nothing when it is not held.</summary>
+    public static void Release(WriteItem item)
+    {
+        // Set only when queued, by the thread that releases it; once cleared it stays clear: a false read needs no lock.
+        if (!item.Held) return;
+        var writer = item.Writer!;
+        lock (writer._gate)
+        {
+            if (!item.Held) return;
+            item.Held = false;
+            writer._signal.Set();
+        }
+    }
+
     private Task<AppendStatus> Enqueue(WriteItem item)
     {
+        item.Writer = this;
         lock (_gate)
         {
             if (_stopping) throw new ObjectDisposedException(nameof(GroupCommitWriter), "The runtime is shutting down; the request was not started.");
@@ -135,9 +195,13 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         var kept = _spare;
         kept.Clear();
         var records = 0;
+        var number = ++_batchNumber;
         foreach (var item in _pending)
         {
-            if (records >= _maxBatch || _busy.Contains(item.ComponentId) || (heldBack?.Contains(item.ComponentId) ?? false))
+            // A dependent item goes only once its dependency is decided, or with it in this batch (after it in the batch,
+            // since it was queued after it); not while the dependency waits in the queue or commits in another batch.
+            if (records >= _maxBatch || item.Held || _busy.Contains(item.ComponentId) || (heldBack?.Contains(item.ComponentId) ?? false)
+                || (item.After is { } after && after.TakenIn != number && !after.Task.IsCompleted))
             {
                 (heldBack ??= new HashSet<string>(StringComparer.Ordinal)).Add(item.ComponentId);
                 kept.Add(item);
@@ -145,6 +209,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
             }
 
             (taken ??= new List<WriteItem>(Math.Min(_pending.Count, _maxBatch))).Add(item);
+            item.TakenIn = number;
             if (item.Record is not null) records++;
         }
 
@@ -178,7 +243,12 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
                 var claimed = await _store.AppendClaimingAsync(groups).ConfigureAwait(false);
                 statuses = claimed.Statuses;
                 // Decided before any item completes and before the components leave _busy: a later batch sees the decision.
-                foreach (var (g, ticket) in claims) ticket.Decide(claimed.Claims[g] ?? new ClaimResult(null));
+                // A claim whose group was refused with its dependency was never decided: its activation cannot write.
+                foreach (var (g, ticket) in claims)
+                {
+                    if (GroupDependencyRules.DependencyRefused(groups[g], statuses)) ticket.Fail(DependencyNotWrittenException.Of(groups[g].ComponentId));
+                    else ticket.Decide(claimed.Claims[g] ?? new ClaimResult(null));
+                }
             }
 
             if (start != 0) EngineTelemetry.RecordStore(start, StoreLabel, "append");
@@ -187,7 +257,19 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
             Interlocked.Increment(ref _batches);
             Interlocked.Add(ref _records, recordCount);
             // In batch order: each component's items complete in their order (they are in one group, in order).
-            foreach (var item in batch) item.Done.TrySetResult(item.Group < 0 ? AppendStatus.Fenced : statuses[item.Group]);
+            foreach (var item in batch)
+            {
+                if (item.Group == RefusedWithDependency || (item.Group >= 0 && statuses[item.Group] != AppendStatus.Ok && GroupDependencyRules.DependencyRefused(groups[item.Group], statuses)))
+                {
+                    // Not written because what it depends on (a caller's partial record) was not: not a verdict on this component.
+                    if (item.Claim is { Sent: false } unsent) unsent.Fail(DependencyNotWrittenException.Of(item.ComponentId));
+                    item.Done.TrySetException(DependencyNotWrittenException.Of(item.ComponentId));
+                }
+                else
+                {
+                    item.Done.TrySetResult(item.Group < 0 ? AppendStatus.Fenced : statuses[item.Group]);
+                }
+            }
 
             if (_observer is { } observer)
             {
@@ -236,12 +318,32 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     {
         _open.Clear();
         _groupInfo.Clear();
+        _refused?.Clear();
         List<(int, ClaimTicket)>? claims = null;
         var recordCount = 0;
         foreach (var item in batch)
         {
             var key = (item.ComponentId, item.Epoch);
             var claimNow = false;
+            var dependsOn = -1;
+            var componentRefused = _refused is { Count: > 0 } refused && refused.Contains(item.ComponentId);
+            if (componentRefused || item.After is not null)
+            {
+                // In this batch (taken before it): its group is a dependency of this item's group. Decided in an earlier batch:
+                // written, nothing to wait for; not written, this item is refused without reaching the store, and so is every
+                // later item of its component in the batch (their seqs follow it).
+                var after = item.After;
+                if (componentRefused || after is null) dependsOn = -2;
+                else if (after.TakenIn == _batchNumber && !after.Task.IsCompleted) dependsOn = after.Group < 0 ? -2 : after.Group;
+                else if (!(after.Task.IsCompletedSuccessfully && after.Task.Result == AppendStatus.Ok)) dependsOn = -2;
+                if (dependsOn == -2)
+                {
+                    item.Group = RefusedWithDependency;
+                    (_refused ??= new HashSet<string>(StringComparer.Ordinal)).Add(item.ComponentId);
+                    continue;
+                }
+            }
+
             if (item.Claim is { } ticket)
             {
                 if (ticket.IsLost)
@@ -255,11 +357,12 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
                 claimNow = !ticket.Sent && !ticket.IsWon;
             }
 
-            if (claimNow || !_open.TryGetValue(key, out var g) || (item.Checkpoint is not null && _groupInfo[g].Checkpoint is not null))
+            // A dependency in a group opened after this component's group: the item starts a group after it (groups run in order).
+            if (claimNow || !_open.TryGetValue(key, out var g) || (item.Checkpoint is not null && _groupInfo[g].Checkpoint is not null) || g < dependsOn)
             {
                 g = _groupInfo.Count;
                 _open[key] = g;
-                _groupInfo.Add((item.ComponentId, item.Epoch, 0, null, claimNow ? item.Claim : null));
+                _groupInfo.Add((item.ComponentId, item.Epoch, 0, null, claimNow ? item.Claim : null, null));
                 if (claimNow)
                 {
                     item.Claim!.Sent = true;
@@ -268,6 +371,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
             }
 
             var info = _groupInfo[g];
+            if (dependsOn >= 0 && !(info.DependsOn?.Contains(dependsOn) ?? false)) (info.DependsOn ??= []).Add(dependsOn);
             if (item.Record is not null)
             {
                 info.Records++;
@@ -300,7 +404,7 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         for (var g = 0; g < _groupInfo.Count; g++)
         {
             var info = _groupInfo[g];
-            groups.Add(new AppendGroup(info.ComponentId, info.Epoch, records[g]) { Checkpoint = info.Checkpoint, Claim = info.Claim?.Claim });
+            groups.Add(new AppendGroup(info.ComponentId, info.Epoch, records[g]) { Checkpoint = info.Checkpoint, Claim = info.Claim?.Claim, DependsOn = info.DependsOn });
         }
 
         return (groups, recordCount, claims);
@@ -324,8 +428,11 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
         _thread!.Join();
     }
 
+    /// <summary><see cref="WriteItem.Group"/> of an item refused by the writer because its dependency was not written.</summary>
+    private const int RefusedWithDependency = -2;
+
     /// <summary>One queued record or checkpoint; it is its own completion source (one object less per record).</summary>
-    private sealed class WriteItem(string componentId, long epoch, LogRecord? record, CheckpointRecord? checkpoint, ClaimTicket? claim = null)
+    internal sealed class WriteItem(string componentId, long epoch, LogRecord? record, CheckpointRecord? checkpoint, ClaimTicket? claim = null)
         : TaskCompletionSource<AppendStatus>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public string ComponentId { get; } = componentId;
@@ -343,5 +450,17 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
 
         /// <summary>The index of this item's store group in its batch (set by <see cref="Group"/>; the batch's own).</summary>
         public int Group { get; set; }
+
+        /// <summary>The writer that queued it (a shard's, on a sharded store).</summary>
+        public GroupCommitWriter? Writer { get; set; }
+
+        /// <summary>The item this one may only be written with or after (<see cref="EnqueueItem"/>), or null.</summary>
+        public WriteItem? After { get; init; }
+
+        /// <summary>Kept out of batches until <see cref="Release"/> (under the writer's lock).</summary>
+        public bool Held { get; set; }
+
+        /// <summary>The number of the batch that took it (0 while queued); set by TakeBatch under the writer's lock.</summary>
+        public long TakenIn { get; set; }
     }
 }

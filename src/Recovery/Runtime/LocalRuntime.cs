@@ -46,6 +46,8 @@ public sealed class LocalRuntime : IAsyncDisposable
         _writer = new GroupCommitWriter(store, _options.MaxBatchSize, env.CommitObserver);
         _services = new RuntimeServices(store, _writer, _options, env, registry, env.Caller ?? new InProcessCaller(this),
             env.Ownership ?? new StoreOwnership(store, _options.OwnerId), Counters, _stopping.Token);
+        // Calls leave before the caller's partial record is durable only where every link keeps their order (CallOrder.cs).
+        _services.OrderedLocalCalls = _options.OrderLocalCalls && _writer.OrdersDependencies && _services.Caller is IOrderedLocalCaller;
         Mirrors = new Mirrors(_services, IsActive);
         _services.Mirrors = Mirrors;
         WaitFor = new WaitForGraph(IsActiveHere, env.TimeProvider, _stopping.Token, IsActive) { Remote = env.Caller };
@@ -140,6 +142,12 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// </summary>
     public Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken = default)
     {
+        // A call carrying its caller's partial record (CallOrder.cs): the callee's records are queued behind it in this
+        // runtime's writer. One from another writer, or whose record was already refused, waits for it here first.
+        if (invocation?.DurableAfter is { } after && !(after is GroupCommitWriter.WriteItem item && ReferenceEquals(item.Writer, _writer)
+            && !(item.Task.IsCompleted && !(item.Task.IsCompletedSuccessfully && item.Task.Result == AppendStatus.Ok))))
+            return InvokeAfterCallerAsync(invocation, cancellationToken);
+
         // The common case: a live activation whose turn runs at once and then only waits for its record to be durable. Its
         // reply task (the activation's own durable wait) is returned as it is: no async method of the runtime's around it.
         // The activation counts that wait as busy (Activation.IsIdle), and a failed wait reports the activation broken
@@ -574,7 +582,45 @@ public sealed class LocalRuntime : IAsyncDisposable
     }
 
     /// <summary>Serves component calls made inside turns in this runtime (when <see cref="RuntimeOptions.Caller"/> is null).</summary>
-    private sealed class InProcessCaller(LocalRuntime runtime) : IComponentCaller
+    /// <summary><see cref="InvokeAsync"/> once the caller's record the invocation carries is durable (a call from another writer).</summary>
+    private async Task<ComponentReply> InvokeAfterCallerAsync(Invocation invocation, CancellationToken cancellationToken)
+    {
+        await WhenCallerDurableAsync(invocation).ConfigureAwait(false);
+        return await InvokeAsync(invocation with { DurableAfter = null }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Completes once the calling turn's partial record that <paramref name="invocation"/> carries is durable (at once when it
+    /// carries none); throws <see cref="TurnNotDurableException"/> when that record was not written. An
+    /// <see cref="IOrderedLocalCaller"/> awaits it before the invocation goes anywhere but this runtime's
+    /// <see cref="InvokeAsync"/> (another silo, a new invocation object): nothing of a call leaves the process before the
+    /// trace of the turn that made it is durable (guarantee 6).
+    /// </summary>
+    public static Task WhenCallerDurableAsync(Invocation invocation)
+    {
+        ArgumentNullException.ThrowIfNull(invocation);
+        if (invocation.DurableAfter is not GroupCommitWriter.WriteItem item || (item.Task.IsCompletedSuccessfully && item.Task.Result == AppendStatus.Ok))
+            return Task.CompletedTask;
+        return WhenWrittenAsync(item.Task, invocation);
+    }
+
+    private static async Task WhenWrittenAsync(Task<AppendStatus> write, Invocation invocation)
+    {
+        AppendStatus status;
+        try
+        {
+            status = await write.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            throw new TurnNotDurableException(invocation.Target, invocation.RequestId, "the partial record of the calling turn was not written", e);
+        }
+
+        if (status != AppendStatus.Ok)
+            throw new TurnNotDurableException(invocation.Target, invocation.RequestId, $"the partial record of the calling turn was not written ({status})");
+    }
+
+    private sealed class InProcessCaller(LocalRuntime runtime) : IOrderedLocalCaller
     {
         public Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken) => runtime.InvokeAsync(invocation, cancellationToken);
 

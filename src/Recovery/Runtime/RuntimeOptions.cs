@@ -55,6 +55,15 @@ public sealed class RuntimeOptions
     /// </summary>
     public bool ClaimInFirstWrite { get; set; } = true;
 
+    /// <summary>
+    /// A turn's call to a component of this runtime leaves without waiting for the turn's partial record, where the store
+    /// orders dependent records in one transaction (<see cref="Storage.ILogStore.SupportsGroupDependencies"/>): the callee's
+    /// records are then written only with or after that partial record, and whatever would take the call out of the runtime
+    /// waits for it (docs/ARCHITECTURE.md). A transfer then waits for one commit less. True by default; false waits before
+    /// every call, as stores without the capability always do.
+    /// </summary>
+    public bool OrderLocalCalls { get; set; } = true;
+
     /// <summary>The owner id recorded when this runtime claims a component (default: a new id; a silo uses its silo id).</summary>
     public string OwnerId { get; set; } = "runtime-" + Guid.NewGuid().ToString("N")[..12];
 

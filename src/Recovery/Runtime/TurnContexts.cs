@@ -210,36 +210,63 @@ internal sealed class LiveTurnContext : IComponentContext
             }
 
             // Guarantee 6: everything before this call is durable and the turn's seq is pinned first, so a re-execution
-            // after a crash reaches the callee with the same request id and the same arguments.
-            await runtime.StabilizeAsync(this).ConfigureAwait(false);
+            // after a crash reaches the callee with the same request id and the same arguments. A call within the runtime
+            // may carry the partial record instead of waiting for it (CallOrder.cs), held until the call was handed over.
+            var after = await runtime.StabilizeAsync(this, true).ConfigureAwait(false) as GroupCommitWriter.WriteItem;
             var requestId = $"{IdText}:{TurnSeq}:{ordinal}";
-            FaultPoints.BeforeOutbound(requestId);
             ComponentReply outcome;
-            if (cycle)
+            try
             {
-                // Deterministic (the chain is part of the recorded request), so it is recorded like a reply: replay reproduces it.
-                outcome = Replayer.ErrorReply(new CallCycleException(chain, target));
+                if (after is not null && FaultPoints.FreezesBefore(requestId))
+                {
+                    // The crash tests' freeze point is "partial record durable, call not sent": wait for the record there.
+                    GroupCommitWriter.Release(after);
+                    try
+                    {
+                        await after.Task.ConfigureAwait(false);
+                    }
+                    catch (Exception)
+                    {
+                        // the call, carrying it, reports the failure
+                    }
+                }
+
+                FaultPoints.BeforeOutbound(requestId);
+                if (cycle)
+                {
+                    // Deterministic (the chain is part of the recorded request), so it is recorded like a reply: replay reproduces it.
+                    outcome = Replayer.ErrorReply(new CallCycleException(chain, target));
+                }
+                else
+                {
+                    // The call's span carries its deterministic request id; the callee's turn is its child (in this process, or
+                    // through the trace context of the forwarded Invoke).
+                    using var span = EngineTelemetry.Source.HasListeners() ? EngineTelemetry.Start(target.Type + "." + method.Name, System.Diagnostics.ActivityKind.Client, targetText, requestId, method.Name) : null;
+                    try
+                    {
+                        // The caller enforces the deadline (CallDeadlines): a timed-out or deadlocked call returns its recorded error reply.
+                        var call = runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain) { Timeout = timeout, DurableAfter = after }, CancellationToken.None);
+                        // Handed over: a live callee here ran up to its first await and queued its record behind the partial
+                        // record, which may go now (in one transaction with it).
+                        if (after is not null) GroupCommitWriter.Release(after);
+                        outcome = await call.ConfigureAwait(false);
+                    }
+                    catch (CallCycleException e)
+                    {
+                        outcome = Replayer.ErrorReply(e); // refused by the receiver (a cycle across silos): deterministic, recorded
+                    }
+                    catch (Exception e)
+                    {
+                        span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
+                        InfrastructureFailure ??= e;
+                        throw;
+                    }
+                }
             }
-            else
+            finally
             {
-                // The call's span carries its deterministic request id; the callee's turn is its child (in this process, or
-                // through the trace context of the forwarded Invoke).
-                using var span = EngineTelemetry.Source.HasListeners() ? EngineTelemetry.Start(target.Type + "." + method.Name, System.Diagnostics.ActivityKind.Client, targetText, requestId, method.Name) : null;
-                try
-                {
-                    // The caller enforces the deadline (CallDeadlines): a timed-out or deadlocked call returns its recorded error reply.
-                    outcome = await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain) { Timeout = timeout }, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (CallCycleException e)
-                {
-                    outcome = Replayer.ErrorReply(e); // refused by the receiver (a cycle across silos): deterministic, recorded
-                }
-                catch (Exception e)
-                {
-                    span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
-                    InfrastructureFailure ??= e;
-                    throw;
-                }
+                // Every way the call did not get to the hand-over (a cycle, a fault, a throwing caller) releases it too.
+                if (after is not null) GroupCommitWriter.Release(after);
             }
 
             AddOutbound(new OutboundCall(ordinal, OutboundKind.Component, targetText, requestId, method.Name, args, outcome));
@@ -263,7 +290,7 @@ internal sealed class LiveTurnContext : IComponentContext
                 $"but {target}.{method.Name} may change state. Remove [ReadOnlyTurn] from {Invocation?.Method}, or mark {method.Name} [ReadOnlyTurn] if it only reads.");
         if (cycle) throw new CallCycleException(chain, target);
         var requestId = $"{IdText}:read:{RequestId}:{NextOrdinal()}";
-        await runtime.StabilizeAsync(this).ConfigureAwait(false);
+        await runtime.StabilizeAsync(this, false).ConfigureAwait(false);
         try
         {
             return await runtime.Caller.InvokeAsync(new Invocation(target, requestId, method.Name, args, SessionId, chain) { Timeout = timeout }, CancellationToken.None).ConfigureAwait(false);
@@ -389,7 +416,8 @@ internal sealed class LiveTurnContext : IComponentContext
 /// <summary>What a live turn needs from its activation to call out.</summary>
 /// <param name="Backends">The registered back ends.</param>
 /// <param name="Json">JSON settings for arguments and results.</param>
-/// <param name="StabilizeAsync">Makes everything before the call durable and pins the turn's seq (guarantee 6).</param>
+/// <param name="StabilizeAsync">Makes everything before the call durable and pins the turn's seq (guarantee 6); with true (a
+/// component call), may instead return the partial record the call must carry (<see cref="Invocation.DurableAfter"/>).</param>
 /// <param name="Registry">The registered component types (for proxies of callees).</param>
 /// <param name="Caller">Delivers component calls (the runtime itself, or <see cref="RuntimeOptions.Caller"/>).</param>
 /// <param name="SessionItems">Reads session items, or null when every item reads null.</param>
@@ -397,7 +425,7 @@ internal sealed class LiveTurnContext : IComponentContext
 internal sealed record TurnRuntime(
     BackendRegistry Backends,
     JsonSerializerOptions Json,
-    Func<LiveTurnContext, Task> StabilizeAsync,
+    Func<LiveTurnContext, bool, ValueTask<object?>> StabilizeAsync,
     ComponentRegistry Registry,
     IComponentCaller Caller,
     ISessionItemSource? SessionItems,

@@ -188,6 +188,10 @@ public sealed class SqliteLogStore : LogStoreBase
     public override bool SupportsClaimInAppend => _writer is not null;
 
     /// <inheritdoc />
+    /// <remarks>The one writer connection runs the groups in order inside one transaction (<see cref="SqliteWriter.Append"/>).</remarks>
+    public override bool SupportsGroupDependencies => _writer is not null;
+
+    /// <inheritdoc />
     /// <remarks>As <see cref="AppendCoreAsync"/>: on the calling thread, one write transaction (<see cref="SqliteWriter.AppendClaiming"/>).</remarks>
     protected override Task<ClaimingAppendResult> AppendClaimingCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
         Write(w => w.AppendClaiming(groups, Now(), _claims), cancellationToken);

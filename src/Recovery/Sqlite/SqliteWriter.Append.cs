@@ -76,6 +76,13 @@ internal sealed partial class SqliteWriter
         for (var i = 0; i < groups.Count; i++)
         {
             var group = groups[i];
+            // A group whose dependency (an earlier group of this transaction) was refused is refused too, before any row of it.
+            if (group.DependsOn is not null && GroupDependencyRules.DependencyRefused(group, result))
+            {
+                result[i] = AppendStatus.Fenced;
+                continue;
+            }
+
             // A component that was never claimed has no head to pass: fenced, like a stale epoch.
             result[i] = CidOf(group.ComponentId) is not { } cid ? AppendStatus.Fenced
                 : AppendRules.IsSelfConsistent(group) ? AppendFenced(cid, group, nowTicks)

@@ -57,6 +57,13 @@ internal sealed partial class SqliteWriter
         for (var i = 0; i < groups.Count; i++)
         {
             var group = groups[i];
+            // Refused with its dependency, before its claim is decided (the claim then stays undecided: nothing of it ran).
+            if (group.DependsOn is not null && GroupDependencyRules.DependencyRefused(group, result))
+            {
+                result[i] = AppendStatus.Fenced;
+                continue;
+            }
+
             if (group.Claim is { } claim)
             {
                 if (claim.Request.RespectsLiveSilo && !markedDead)

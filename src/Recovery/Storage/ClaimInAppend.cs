@@ -49,3 +49,39 @@ public static class ClaimInAppendRules
         }
     }
 }
+
+/// <summary>The argument rules of <see cref="AppendGroup.DependsOn"/>, the same for every store.</summary>
+public static class GroupDependencyRules
+{
+    /// <summary>
+    /// Refuses dependencies a store cannot honour (<paramref name="supported"/> false), and any that does not name an earlier
+    /// group of the same call, naming the fix.
+    /// </summary>
+    public static void Check(IReadOnlyList<AppendGroup>? groups, bool supported, string store)
+    {
+        if (groups is null) return;
+        for (var i = 0; i < groups.Count; i++)
+        {
+            if (groups[i]?.DependsOn is not { } deps) continue;
+            if (!supported)
+                throw new ArgumentException($"The group of {groups[i].ComponentId} depends on other groups, but the store {store} cannot order dependent groups (SupportsGroupDependencies is false): wait for the dependency to be durable and append without it.", nameof(groups));
+            foreach (var d in deps)
+            {
+                if (d < 0 || d >= i)
+                    throw new ArgumentException($"Group {i} ({groups[i].ComponentId}) depends on group {d}; a group may only depend on an earlier group of the same append.", nameof(groups));
+            }
+        }
+    }
+
+    /// <summary>True when a dependency of <paramref name="group"/> was not written (<paramref name="statuses"/> of the earlier groups).</summary>
+    public static bool DependencyRefused(AppendGroup group, IReadOnlyList<AppendStatus> statuses)
+    {
+        if (group.DependsOn is not { } deps) return false;
+        foreach (var d in deps)
+        {
+            if (statuses[d] != AppendStatus.Ok) return true;
+        }
+
+        return false;
+    }
+}

@@ -44,6 +44,16 @@ public sealed class FaultInjectingStore(ILogStore inner) : ILogStore
     public string Name => "faulty(" + Inner.Name + ")";
 
     /// <summary>
+    /// When set, the store says <see cref="ILogStore.SupportsGroupDependencies"/> as the wrapped store does (an injected
+    /// failure fails the whole append, dependent groups with it). Off by default: a test of failures sees calls wait for
+    /// their partial record, as before the ordering existed.
+    /// </summary>
+    public bool OrderDependentGroups { get; set; }
+
+    /// <inheritdoc />
+    public bool SupportsGroupDependencies => OrderDependentGroups && Inner.SupportsGroupDependencies;
+
+    /// <summary>
     /// Applies <paramref name="mode"/> to <paramref name="count"/> appends (int.MaxValue: until changed), after
     /// letting the next <paramref name="skip"/> appends through untouched. With <paramref name="where"/>, only appends
     /// holding a group it accepts count (and are faulted): the others pass, however the writer batched them.

@@ -80,6 +80,16 @@ public interface ILogStore : IAsyncDisposable
         Task.FromException<ClaimingAppendResult>(new NotSupportedException(
             $"The store {Name} cannot claim inside an append (SupportsClaimInAppend is false): claim with ClaimAsync first."));
 
+    /// <summary>
+    /// True when the store honours <see cref="AppendGroup.DependsOn"/> in <see cref="AppendAsync"/> and
+    /// <see cref="AppendClaimingAsync"/>: groups are decided in order inside the one transaction, and a group whose
+    /// dependency was not written is refused (<see cref="AppendStatus.Fenced"/>, its claim undecided) without touching the
+    /// others. The group-commit writer then lets a turn's call to a component of the same runtime leave before the caller's
+    /// partial record is durable (the callee's record commits only with or after it). False (the default): a group with
+    /// dependencies is refused as an argument error, and callers wait for their partial record before a call leaves.
+    /// </summary>
+    bool SupportsGroupDependencies => false;
+
     /// <summary>Records with <paramref name="fromSeq"/> &lt;= seq &lt;= <paramref name="toSeq"/>, in seq order.</summary>
     Task<IReadOnlyList<LogRecord>> ReadAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken = default);
 

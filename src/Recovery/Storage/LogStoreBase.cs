@@ -59,11 +59,15 @@ public abstract partial class LogStoreBase : IClusterStore
         Run("appending", null, true, () =>
         {
             ClaimInAppendRules.RefuseClaims(groups);
+            GroupDependencyRules.Check(groups, SupportsGroupDependencies, Name);
             return AppendCoreAsync(Checksums.Seal(groups), cancellationToken);
         });
 
     /// <inheritdoc />
     public virtual bool SupportsClaimInAppend => false;
+
+    /// <inheritdoc />
+    public virtual bool SupportsGroupDependencies => false;
 
     /// <inheritdoc />
     /// <remarks>Sealed as <see cref="AppendAsync"/> seals; the claims checked by <see cref="ClaimInAppendRules.Check"/>.</remarks>
@@ -73,6 +77,7 @@ public abstract partial class LogStoreBase : IClusterStore
             if (!SupportsClaimInAppend)
                 throw new NotSupportedException($"The store {Name} cannot claim inside an append (SupportsClaimInAppend is false): claim with ClaimAsync first.");
             ClaimInAppendRules.Check(groups);
+            GroupDependencyRules.Check(groups, SupportsGroupDependencies, Name);
             return AppendClaimingCoreAsync(Checksums.Seal(groups), cancellationToken);
         });
 

@@ -34,7 +34,8 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : LogStore
         var result = new AppendStatus[groups.Count];
         lock (_gate)
         {
-            for (var i = 0; i < groups.Count; i++) result[i] = AppendLocked(groups[i], now);
+            for (var i = 0; i < groups.Count; i++)
+                result[i] = GroupDependencyRules.DependencyRefused(groups[i], result) ? AppendStatus.Fenced : AppendLocked(groups[i], now);
         }
 
         return Task.FromResult<IReadOnlyList<AppendStatus>>(result);
@@ -42,6 +43,9 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : LogStore
 
     /// <inheritdoc />
     public override bool SupportsClaimInAppend => true;
+
+    /// <inheritdoc />
+    public override bool SupportsGroupDependencies => true;
 
     /// <inheritdoc />
     protected override Task<ClaimingAppendResult> AppendClaimingCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
@@ -53,6 +57,12 @@ public sealed partial class MemoryLogStore(TimeProvider? time = null) : LogStore
         {
             for (var i = 0; i < groups.Count; i++)
             {
+                if (GroupDependencyRules.DependencyRefused(groups[i], result))
+                {
+                    result[i] = AppendStatus.Fenced; // its claim is not decided
+                    continue;
+                }
+
                 if (groups[i].Claim is { } claim && (claims[i] = ClaimLocked(claim.Request, claim.LastSeq)).Claimed is null)
                 {
                     result[i] = AppendStatus.Fenced;

@@ -19,7 +19,7 @@ namespace Middleware.Silo;
 /// Control operations are answered by <see cref="SessionOperations"/>, <see cref="MoveOperation"/> and the silo list
 /// here. The same router carries component-to-component calls made inside turns.
 /// </summary>
-public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
+public sealed class ClusterRouter : IOrderedLocalCaller, IAsyncDisposable
 {
     private readonly SiloOptions _options;
     private readonly TimeProvider _time;
@@ -132,7 +132,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
         }
         catch (Exception e) when (e is ComponentOwnedElsewhereException or TurnNotDurableException)
         {
-            // Not acknowledged: routed again, the owner looked up afresh (as the frame handler's fast path does).
+            // Not acknowledged: routed again, the owner looked up afresh (as the frame handler's fast path does). Not before
+            // the calling turn's partial record is durable (IOrderedLocalCaller): a routed call may leave the process.
+            await LocalRuntime.WhenCallerDurableAsync(invocation).ConfigureAwait(false);
             var message = MessageOf(invocation);
             return Final(await RerouteAsync(message, cancellationToken).ConfigureAwait(false), message, invocation);
         }
@@ -146,6 +148,9 @@ public sealed class ClusterRouter : IComponentCaller, IAsyncDisposable
 
     private async Task<ComponentReply> InvokeRoutedAsync(Invocation invocation, CancellationToken cancellationToken)
     {
+        // A routed call may be forwarded, or served here by a new invocation: either way not before the calling turn's
+        // partial record is durable (IOrderedLocalCaller; only the live path above hands the record on).
+        await LocalRuntime.WhenCallerDurableAsync(invocation).ConfigureAwait(false);
         var message = MessageOf(invocation);
         return Final(await RouteAsync(message, cancellationToken).ConfigureAwait(false), message, invocation);
     }
