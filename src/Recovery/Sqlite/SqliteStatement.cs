@@ -31,6 +31,12 @@ internal sealed class SqliteStatement
         return this;
     }
 
+    public SqliteStatement BindNull(int index)
+    {
+        _db.Check(SqliteNative.BindNull(_handle, index), "bind");
+        return this;
+    }
+
     public unsafe SqliteStatement Bind(int index, string? value)
     {
         if (value is null)

@@ -40,7 +40,7 @@ internal sealed partial class SqliteWriter
         lock (_gate)
         {
             var batch = claims?.Take();
-            if (batch is null) return InTransaction(() => AppendAll(groups, nowTicks));
+            if (batch is null) return AppendBatchOrGroups(groups, nowTicks);
             var created = new List<(string Id, long Cid)>();
             ClaimResult[]? decided = null;
             AppendStatus[] result;
