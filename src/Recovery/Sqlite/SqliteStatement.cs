@@ -45,10 +45,15 @@ internal sealed class SqliteStatement
             return this;
         }
 
-        // UTF-8 into a stack buffer when it fits (ids and request ids do): no byte[] per bind. SQLite copies it.
-        var max = Encoding.UTF8.GetMaxByteCount(value.Length);
+        // UTF-8 into a stack buffer when it fits (ids and request ids do): no byte[] per bind. SQLite copies it. As the
+        // SQLitePCLRaw call this replaces (a NUL-terminated copy, length -1), the text ends at its first U+0000, so the ids
+        // stored by earlier builds are found the same way.
+        var chars = value.AsSpan();
+        var nul = chars.IndexOf('\0');
+        if (nul >= 0) chars = chars[..nul];
+        var max = Encoding.UTF8.GetMaxByteCount(chars.Length);
         var buffer = max <= 512 ? stackalloc byte[max] : new byte[max];
-        var length = Encoding.UTF8.GetBytes(value, buffer);
+        var length = Encoding.UTF8.GetBytes(chars, buffer);
         fixed (byte* p = buffer)
         {
             _db.Check(SqliteNative.BindText(_handle, index, p, length, SqliteNative.Transient), "bind");
