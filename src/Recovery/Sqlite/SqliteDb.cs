@@ -16,9 +16,13 @@ internal sealed class SqliteDb : IDisposable
     private readonly List<SqliteStatement> _statements = [];
     private bool _disposed;
 
+    // The native pointer of _handle, for the calls of SqliteNative (the SafeHandle owns it and is closed in Dispose).
+    private readonly IntPtr _native;
+
     private SqliteDb(sqlite3 handle, string path)
     {
         _handle = handle;
+        _native = handle.DangerousGetHandle();
         Path = path;
     }
 
@@ -102,10 +106,10 @@ internal sealed class SqliteDb : IDisposable
     }
 
     /// <summary>Rows changed by the most recent INSERT, UPDATE or DELETE on this connection.</summary>
-    public int Changes() => raw.sqlite3_changes(_handle);
+    public int Changes() => SqliteNative.Changes(_native);
 
     /// <summary>The rowid of the most recent successful INSERT on this connection.</summary>
-    public long LastInsertRowId() => raw.sqlite3_last_insert_rowid(_handle);
+    public long LastInsertRowId() => SqliteNative.LastInsertRowId(_native);
 
     /// <summary>True when no transaction is open (so a failed statement left nothing to roll back).</summary>
     public bool InAutocommit => raw.sqlite3_get_autocommit(_handle) != 0;

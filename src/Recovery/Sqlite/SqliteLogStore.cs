@@ -61,6 +61,9 @@ public sealed class SqliteLogStore : LogStoreBase
     /// the next batch while the previous ones wait for their sync (the commits themselves still run one at a time).</remarks>
     public override int MaxConcurrentAppends => _wal is null ? 1 : OverlapDepth;
 
+    /// <summary>Appends that took the writer's batch path, and those sent back to the per-group path by a fence (tests).</summary>
+    internal (long Inserted, long Refused) BatchPath => _writer?.BatchPath ?? default;
+
     /// <summary>WAL syncs done by the overlapped sync (0 without <see cref="SqliteStoreOptions.OverlapWalSync"/>).</summary>
     internal long WalSyncs => _wal?.Syncs ?? 0;
 

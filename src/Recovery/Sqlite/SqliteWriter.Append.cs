@@ -42,7 +42,7 @@ internal sealed partial class SqliteWriter
         {
             var batch = claims?.Take();
             var handOvers = claims?.TakeHandOvers();
-            if (batch is null && handOvers is null) return InTransaction(() => AppendAll(groups, nowTicks));
+            if (batch is null && handOvers is null) return AppendBatchOrGroups(groups, nowTicks);
             var created = new List<(string Id, long Cid)>();
             ClaimResult[]? decided = null;
             bool[]? moved = null;
