@@ -15,9 +15,9 @@ namespace Middleware.Tests.Cluster;
 [Collection(ClusterCollection.Name)]
 public sealed class HeldWarmUpTests(ITestOutputHelper output)
 {
-    private const string Holding = "fault point: holding the warm-up of ";
-    private const string Sending = "fault point: sending the warm-up of ";
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+    private const string Holding = HeldTellerMove.Holding;
+    private const string Sending = HeldTellerMove.Sending;
+    private static readonly TimeSpan Patience = HeldTellerMove.Patience;
 
     [Fact]
     public async Task A_warm_up_that_arrives_after_the_component_moved_on_does_not_take_it_back()
@@ -64,34 +64,23 @@ public sealed class HeldWarmUpTests(ITestOutputHelper output)
     [Fact]
     public async Task The_new_owner_killed_with_its_client_while_the_warm_up_is_held_loses_and_repeats_nothing()
     {
-        var lines = new System.Collections.Concurrent.ConcurrentQueue<(string Silo, string Line)>();
-        var accounts = Enumerable.Range(0, 8).Select(i => $"acct-{i}").ToArray();
-        var tellers = Enumerable.Range(0, 3).Select(i => $"teller-{i}").ToArray();
-        // Every silo holds the warm-up of its first teller handover: the test's move below, and perhaps a rebalancing move
-        // after the kill (both best effort by design; a held one only delays the activation it asks for).
-        await using var cluster = await BankCluster.StartAsync(siloEnvironment: null, onOutput: (silo, line) => lines.Enqueue((silo, line)),
-            idPrefix: null, store: null, environment: new Dictionary<string, string> { ["MIDDLEWARE_FAULT_HOLD_MOVE_WARM"] = "Teller/:8000" });
-        await using var client = ClientProcess.Start(cluster.Gateways, accounts, tellers, workers: 16, seed: 7);
-        await client.WaitForAcksAsync(300, Patience);
-
-        // The busiest teller makes account calls all the time, so its new owner dies with turns of it half done.
-        var (teller, owner) = await cluster.BusiestAsync("Teller");
-        Assert.NotNull(owner);
-        var destination = cluster.Launcher.Running.First(s => s != owner);
-        var move = AdminFixture.Mw("move", teller, "--to", destination.Id, "--store", cluster.Store);
-        await WaitUntilAsync(() => lines.Any(l => l.Silo == owner!.Id && l.Line.Contains(Holding + teller, StringComparison.Ordinal)), $"{owner!.Id} to hold the warm-up of {teller}");
+        // Every silo holds the warm-up of its first teller handover: the test's move, and perhaps a rebalancing move after the
+        // kill (both best effort by design; a held one only delays the activation it asks for). The busiest teller makes
+        // account calls all the time, so its new owner dies with turns of it half done.
+        await using var held = await HeldTellerMove.StartAsync(seed: 7);
+        var (cluster, client, teller, owner, destination) = (held.Cluster, held.Client, held.Teller, held.Owner, held.Destination);
         var acksAtHandover = client.AckCount;
         await client.WaitForAcksAsync(acksAtHandover + 50, Patience);
-        var sentBeforeKill = lines.Any(l => l.Silo == owner.Id && l.Line.Contains(Sending + teller, StringComparison.Ordinal));
+        var sentBeforeKill = held.Printed(owner, Sending + teller);
         await cluster.KillTogetherAsync([destination], client);
         await client.WaitForExitAsync(Patience);
         output.WriteLine($"{owner.Id} handed {teller} to {destination.Id} and held its warm-up; {client.AckCount - acksAtHandover} acks later {destination.Id} was SIGKILLed with the client (warm-up sent before the kill: {sentBeforeKill})");
         Assert.False(sentBeforeKill, "the warm-up was sent before the kill; hold it longer for this test to mean anything");
 
-        var moved = await move.WaitAsync(Patience);
+        var moved = await held.Move.WaitAsync(Patience);
         output.WriteLine($"mw move: exit {moved.Code} {moved.Out.Trim()} {moved.Err.Trim()}");
         Assert.True(moved.Code == 0, moved.Err);
-        await WaitUntilAsync(() => lines.Any(l => l.Silo == owner.Id && l.Line.Contains(Sending + teller, StringComparison.Ordinal)), $"{owner.Id} to send the held warm-up");
+        await held.WaitForLineAsync(owner, Sending + teller, $"{owner.Id} to send the held warm-up");
         await cluster.RestartAsync([destination.Id]);
 
         var report = await cluster.SettleAndAuditAsync(client.Acks, Patience);
@@ -110,15 +99,5 @@ public sealed class HeldWarmUpTests(ITestOutputHelper output)
     }
 
     private static Task WaitForLineAsync(SiloProcess silo, string text) =>
-        WaitUntilAsync(() => silo.Stdout.Contains(text, StringComparison.Ordinal), $"{silo.SiloId} to print '{text}'");
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
-            await Task.Delay(50);
-        }
-    }
+        HeldTellerMove.WaitUntilAsync(() => silo.Stdout.Contains(text, StringComparison.Ordinal), $"{silo.SiloId} to print '{text}'");
 }
