@@ -6,7 +6,7 @@ namespace Middleware.Grains;
 /// </summary>
 public readonly record struct ComponentId
 {
-    /// <summary>Creates an id, rejecting empty parts and a type name that contains '/'.</summary>
+    /// <summary>Creates an id, rejecting empty parts, a type name that contains '/', and U+0000 (NUL) anywhere.</summary>
     public ComponentId(string type, string key)
     {
         if (string.IsNullOrWhiteSpace(type))
@@ -16,6 +16,9 @@ public readonly record struct ComponentId
         ArgumentNullException.ThrowIfNull(key);
         if (key.Length == 0)
             throw new ArgumentException("A component key must not be empty.", nameof(key));
+        // Stores keep ids as C strings (SQLite binds text up to the first NUL): "a\0x" would be the component "a".
+        if (type.Contains('\0') || key.Contains('\0'))
+            throw new ArgumentException($"A component id must not contain U+0000 (NUL): '{type}/{key.Replace("\0", "\\0", StringComparison.Ordinal)}'; a store would cut it there and two components would share one log. Encode binary keys (for example as Base64url).", nameof(key));
         Type = type;
         Key = key;
     }

@@ -152,7 +152,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         // reply task (the activation's own durable wait) is returned as it is: no async method of the runtime's around it.
         // The activation counts that wait as busy (Activation.IsIdle), and a failed wait reports the activation broken
         // here (OnTurnNotDurable) exactly as the catch below would.
-        if (invocation is not null && !string.IsNullOrEmpty(invocation.RequestId) && TryGetReady(invocation.Target) is { } live
+        if (invocation is not null && !string.IsNullOrEmpty(invocation.RequestId) && !invocation.RequestId.Contains('\0') && TryGetReady(invocation.Target) is { } live
             && live.Type.Methods.TryGetValue(invocation.Method, out var method) && !CallChain.Contains(invocation.Caller, invocation.Target))
         {
             live.Enter(_services.Time);
@@ -176,6 +176,16 @@ public sealed class LocalRuntime : IAsyncDisposable
     }
 
     /// <summary>
+    /// Refuses a request id with U+0000 (NUL): stores keep ids as C strings (SQLite binds text up to the first NUL), so
+    /// "pay\0a" and "pay\0b" would be one request there, and a fence for one would fence the other.
+    /// </summary>
+    private static void RefuseNul(string requestId, string parameter)
+    {
+        if (requestId.Contains('\0'))
+            throw new ArgumentException($"A request id must not contain U+0000 (NUL): '{requestId.Replace("\0", "\\0", StringComparison.Ordinal)}'; a store would cut it there, and two requests would be one. Use printable ids (a session's look like SESSION:n).", parameter);
+    }
+
+    /// <summary>
     /// <see cref="InvokeAsync"/> in general: looks the activation up (activating it), runs the request, and retries on a new
     /// activation when one broke under it. <paramref name="first"/> is an attempt already under way on a live activation
     /// (entered; its reply still to be awaited).
@@ -185,6 +195,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(invocation);
         if (string.IsNullOrEmpty(invocation.RequestId))
             throw new ArgumentException("Every request needs a request id; generate one per request and reuse it on retries.", nameof(invocation));
+        RefuseNul(invocation.RequestId, nameof(invocation));
         var type = Registry.Get(invocation.Target.Type);
         if (!type.Methods.TryGetValue(invocation.Method, out var method))
             throw new UnknownComponentException($"{type.InterfaceType.Name} has no method '{invocation.Method}'; it has: {string.Join(", ", type.Methods.Keys.Order())}.");
@@ -257,6 +268,7 @@ public sealed class LocalRuntime : IAsyncDisposable
     public async Task<RequestOutcome> GetOutcomeAsync(ComponentId target, string requestId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(requestId);
+        RefuseNul(requestId, nameof(requestId));
         var type = Registry.Get(target.Type);
         for (var attempt = 1; ; attempt++)
         {
