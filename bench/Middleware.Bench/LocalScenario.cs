@@ -20,7 +20,7 @@ internal static class LocalScenario
         var type = registry.Get(typeof(IAccount));
         var depositArgs = type.Methods[nameof(IAccount.Deposit)].EncodeArgs([1L], registry.Json);
         var keys = Enumerable.Range(1, o.Keys).Select(KeyOf).ToArray();
-        var runtimeOptions = new RuntimeOptions { CheckpointEveryTurns = o.CheckpointEvery, MaxBatchSize = o.MaxBatch, OwnerId = "bench-local" };
+        var runtimeOptions = new RuntimeOptions { CheckpointEveryTurns = o.CheckpointEvery, CheckpointSpread = o.CheckpointSpread, MaxBatchSize = o.MaxBatch, OwnerId = "bench-local" };
 
         await using var store = await BenchStore.OpenAsync(o.Store, o.DbPath).ConfigureAwait(false);
         var runtime = new LocalRuntime(store.Store, registry, runtimeOptions);
@@ -107,6 +107,7 @@ internal static class LocalScenario
             .Add("mean_ms", latency.MeanMs)
             .Add("invoke", o.Invoke.ToString().ToLowerInvariant())
             .Add("checkpoint_every", o.CheckpointEvery)
+            .Add("checkpoint_spread", o.CheckpointSpread)
             .Add("max_batch", o.MaxBatch)
             .Add("writer_batches", batches)
             .Add("writer_records", records)

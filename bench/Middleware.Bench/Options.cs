@@ -123,9 +123,10 @@ public sealed record LocalOptions(
     InvokePath Invoke,
     int CheckpointEvery,
     int MaxBatch,
-    int Seed)
+    int Seed,
+    double CheckpointSpread = 0.5)
 {
-    private static readonly string[] Known = ["--store", "--db", "--concurrency", "--keys", "--duration", "--warmup", "--json", "--invoke", "--checkpoint-every", "--max-batch", "--seed"];
+    private static readonly string[] Known = ["--store", "--db", "--concurrency", "--keys", "--duration", "--warmup", "--json", "--invoke", "--checkpoint-every", "--checkpoint-spread", "--max-batch", "--seed"];
 
     public static LocalOptions Parse(string[] args)
     {
@@ -144,6 +145,8 @@ public sealed record LocalOptions(
         };
         var maxBatch = f.PositiveInt("--max-batch", 1024);
         if (maxBatch > 100_000) throw new UsageException($"--max-batch is {maxBatch}; the runtime allows at most 100000.");
+        var spread = f.PositiveSeconds("--checkpoint-spread", 0.5, allowZero: true);
+        if (spread > 1) throw new UsageException($"--checkpoint-spread is {spread}; give a fraction from 0 to 1 (RuntimeOptions.CheckpointSpread, default 0.5).");
         return new LocalOptions(
             store,
             db,
@@ -155,7 +158,8 @@ public sealed record LocalOptions(
             invoke,
             f.PositiveInt("--checkpoint-every", 1000),
             maxBatch,
-            f.PositiveInt("--seed", 1, allowZero: true));
+            f.PositiveInt("--seed", 1, allowZero: true),
+            spread);
     }
 }
 

@@ -19,6 +19,8 @@ internal sealed partial class Activation
     private bool _turnLossLogged;
     private Task<AppendStatus>? _firstTurnWrite;
     private bool _longLogAdopted;
+    // Whether this activation tried a checkpoint yet: until then, the threshold is spread (MaybeCheckpoint).
+    private bool _checkpointTried;
 
     private void MaybeCheckpoint()
     {
@@ -29,10 +31,23 @@ internal sealed partial class Activation
         // the first turn of this activation is durable, or that checkpoint and its dedup entries join the first commit.
         if (_longLogAdopted && _firstTurnWrite is { IsCompleted: false }) return;
         var now = _services.Time.GetUtcNow().UtcTicks;
-        if (_sinceCheckpoint.Count - _refusedAtTurns < _options.CheckpointEveryTurns && now - _lastCheckpointTicks < _options.CheckpointInterval.Ticks)
+        var everyTurns = _options.CheckpointEveryTurns;
+        var intervalTicks = _options.CheckpointInterval.Ticks;
+        if (!_checkpointTried)
+        {
+            // The first checkpoint of this activation comes sooner by a fraction fixed by the id (RuntimeOptions.CheckpointSpread).
+            var sooner = _options.CheckpointSpread * SpreadFraction(IdText);
+            everyTurns = Math.Max(1, everyTurns - (int)(everyTurns * sooner));
+            intervalTicks -= (long)(intervalTicks * sooner);
+        }
+
+        if (_sinceCheckpoint.Count - _refusedAtTurns < everyTurns && now - _lastCheckpointTicks < intervalTicks)
             return;
         WriteCheckpoint(now);
     }
+
+    /// <summary>A fraction in [0, 1) fixed by the component id, the same in every process: how much sooner its activations' first checkpoint comes.</summary>
+    internal static double SpreadFraction(string idText) => (Rendezvous.Weight(idText, "checkpoint") >> 11) * (1.0 / (1UL << 53));
 
     /// <summary>
     /// Queues a checkpoint of the current state at the last seq (caller holds the turn lock), or refuses it when the state
@@ -41,6 +56,7 @@ internal sealed partial class Activation
     /// </summary>
     private void WriteCheckpoint(long nowTicks)
     {
+        _checkpointTried = true;
         var (state, loss) = StateRoundTrip.Write(_grain.State, Type.StateType, _json);
         if (loss is not null)
         {

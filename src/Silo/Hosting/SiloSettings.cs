@@ -39,6 +39,7 @@ public static class SiloSettings
     public static readonly SiloSetting AdminKeyFile = new("--admin-key-file", "MIDDLEWARE_ADMIN_KEY_FILE", "Silo:AdminKeyFile");
     public static readonly SiloSetting CheckpointEvery = new("--checkpoint-every", "MIDDLEWARE_CHECKPOINT_EVERY", "Silo:CheckpointEveryTurns");
     public static readonly SiloSetting CheckpointInterval = new("--checkpoint-interval-ms", "MIDDLEWARE_CHECKPOINT_INTERVAL_MS", "Silo:CheckpointIntervalMs");
+    public static readonly SiloSetting CheckpointSpread = new("--checkpoint-spread", "MIDDLEWARE_CHECKPOINT_SPREAD", "Silo:CheckpointSpread");
     public static readonly SiloSetting IdleDeactivation = new("--deactivate-idle-after-ms", "MIDDLEWARE_DEACTIVATE_IDLE_AFTER_MS", "Silo:DeactivateIdleAfterMs");
     public static readonly SiloSetting MaxActivations = new("--max-activations", "MIDDLEWARE_MAX_ACTIVATIONS", "Silo:MaxActivations");
     public static readonly SiloSetting CallTimeout = new("--call-timeout-ms", "MIDDLEWARE_CALL_TIMEOUT_MS", "Silo:CallTimeoutMs");
@@ -62,7 +63,7 @@ public static class SiloSettings
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, IdleDeactivation, MaxActivations, CallTimeout, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes, RebalancePerSecond, LeaveTimeout, WarmupTurns,
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, CheckpointSpread, IdleDeactivation, MaxActivations, CallTimeout, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes, RebalancePerSecond, LeaveTimeout, WarmupTurns,
         TlsCertificate, TlsKey, TlsCertificatePassword, TlsCa, TlsClientCertificates];
 
     /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
@@ -70,6 +71,7 @@ public static class SiloSettings
     {
         nameof(Recovery.Runtime.RuntimeOptions.CheckpointEveryTurns) => CheckpointEvery,
         nameof(Recovery.Runtime.RuntimeOptions.CheckpointInterval) => CheckpointInterval,
+        nameof(Recovery.Runtime.RuntimeOptions.CheckpointSpread) => CheckpointSpread,
         nameof(Recovery.Runtime.RuntimeOptions.MaxBatchSize) => MaxBatchSize,
         nameof(Recovery.Runtime.RuntimeOptions.DeactivateIdleAfter) => IdleDeactivation,
         nameof(Recovery.Runtime.RuntimeOptions.MaxActivations) => MaxActivations,
@@ -123,6 +125,7 @@ public static class SiloSettings
         if (Integer(configuration, HttpPort) is { } httpPort) options.HttpPort = httpPort;
         if (Integer(configuration, CheckpointEvery) is { } every) options.Runtime.CheckpointEveryTurns = every;
         if (Integer(configuration, CheckpointInterval) is { } interval) options.Runtime.CheckpointInterval = TimeSpan.FromMilliseconds(interval);
+        if (Fraction(configuration, CheckpointSpread) is { } spread) options.Runtime.CheckpointSpread = spread;
         if (Integer(configuration, MaxBatchSize) is { } batch) options.Runtime.MaxBatchSize = batch;
         if (Integer(configuration, IdleDeactivation) is { } idleAfter) options.Runtime.DeactivateIdleAfter = TimeSpan.FromMilliseconds(idleAfter);
         if (Integer(configuration, MaxActivations) is { } maxActivations) options.Runtime.MaxActivations = maxActivations;
@@ -205,6 +208,15 @@ public static class SiloSettings
 
         content = content.TrimEnd('\n', '\r');
         return content.Length > 0 ? content : throw new SiloOptionsException(file, $"names '{path}', which is empty; write the key into it");
+    }
+
+    private static double? Fraction(IConfiguration configuration, SiloSetting setting)
+    {
+        var text = configuration[setting.Key];
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new SiloOptionsException(setting, $"is '{text}', not a number; give a fraction from 0 to 1, e.g. 0.5");
     }
 
     private static int? Integer(IConfiguration configuration, SiloSetting setting)

@@ -34,7 +34,7 @@ public sealed class AdminFixture : IDisposable
     public async Task WriteAsync(ComponentRegistry registry, int checkpointEvery, Func<LocalRuntime, Task> work)
     {
         await using var store = SqliteLogStore.Open(Db);
-        await using var runtime = new LocalRuntime(store, registry, new RuntimeOptions { CheckpointEveryTurns = checkpointEvery }, TestLedger.Register(new RuntimeEnvironment(), _dir));
+        await using var runtime = new LocalRuntime(store, registry, new RuntimeOptions { CheckpointEveryTurns = checkpointEvery, CheckpointSpread = 0 }, TestLedger.Register(new RuntimeEnvironment(), _dir));
         await work(runtime);
     }
 

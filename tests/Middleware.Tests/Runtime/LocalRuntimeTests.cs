@@ -122,7 +122,7 @@ public sealed class LocalRuntimeTests
     public async Task Dedup_survives_checkpoints_and_truncation()
     {
         var store = new MemoryLogStore();
-        var options = new RuntimeOptions { CheckpointEveryTurns = 10 };
+        var options = new RuntimeOptions { CheckpointEveryTurns = 10, CheckpointSpread = 0 };
         await using (var rt = NewRuntime(store, options))
         {
             for (var i = 1; i <= 35; i++) await rt.Call<ICounter>("c", $"r{i}").Add(1);
@@ -148,7 +148,7 @@ public sealed class LocalRuntimeTests
     public async Task Loading_a_seq_whose_records_were_truncated_is_an_error_not_an_older_state()
     {
         var store = new MemoryLogStore();
-        await using (var rt = NewRuntime(store, new RuntimeOptions { CheckpointEveryTurns = 10 }))
+        await using (var rt = NewRuntime(store, new RuntimeOptions { CheckpointEveryTurns = 10, CheckpointSpread = 0 }))
         {
             for (var i = 1; i <= 12; i++) await rt.Call<ICounter>("c", $"r{i}").Add(1);
         }

@@ -74,7 +74,7 @@ public sealed class RequestIdKnowledgeTests
     public async Task New_requests_past_a_checkpoint_need_no_store_read_and_recorded_ones_still_run_once()
     {
         var (store, reads) = CountingStore.Wrap(new MemoryLogStore());
-        var options = new RuntimeOptions { CheckpointEveryTurns = 10 };
+        var options = new RuntimeOptions { CheckpointEveryTurns = 10, CheckpointSpread = 0 };
         await using (var rt = new LocalRuntime(store, Registries.Default(), options))
         {
             for (var i = 1; i <= 35; i++) Assert.Equal(i, await rt.Call<ICounter>("c", $"s:{i}").Add(1));
@@ -151,7 +151,7 @@ public sealed class RequestIdKnowledgeTests
     public async Task A_store_that_cannot_list_its_ids_is_asked_per_request_as_before()
     {
         var (store, reads) = CountingStore.Wrap(new MemoryLogStore(), listsIds: false);
-        var options = new RuntimeOptions { CheckpointEveryTurns = 10 };
+        var options = new RuntimeOptions { CheckpointEveryTurns = 10, CheckpointSpread = 0 };
         await using (var rt = new LocalRuntime(store, Registries.Default(), options))
         {
             for (var i = 1; i <= 12; i++) await rt.Call<ICounter>("c", $"s:{i}").Add(1);

@@ -12,9 +12,12 @@ public sealed class SiloOptionsTests
     [Fact]
     public void Checkpoint_cadence_and_batch_size_reach_the_runtime_options()
     {
-        var options = Read("--checkpoint-every", "50", "--checkpoint-interval-ms", "1500", "--max-batch-size", "64");
+        var options = Read("--checkpoint-every", "50", "--checkpoint-interval-ms", "1500", "--checkpoint-spread", "0.25", "--max-batch-size", "64");
         Assert.Equal(50, options.Runtime.CheckpointEveryTurns);
         Assert.Equal(TimeSpan.FromMilliseconds(1500), options.Runtime.CheckpointInterval);
+        Assert.Equal(0.25, options.Runtime.CheckpointSpread);
+        Assert.Equal(0.5, Read().Runtime.CheckpointSpread);
+        Assert.Contains("not a number", Assert.Throws<SiloOptionsException>(() => Read("--checkpoint-spread", "half")).Message);
         Assert.Equal(64, options.Runtime.MaxBatchSize);
     }
 
@@ -36,6 +39,7 @@ public sealed class SiloOptionsTests
     [Theory]
     [InlineData("--checkpoint-every", "0", "MIDDLEWARE_CHECKPOINT_EVERY")]
     [InlineData("--checkpoint-interval-ms", "0", "MIDDLEWARE_CHECKPOINT_INTERVAL_MS")]
+    [InlineData("--checkpoint-spread", "2", "MIDDLEWARE_CHECKPOINT_SPREAD")]
     [InlineData("--max-batch-size", "0", "MIDDLEWARE_MAX_BATCH_SIZE")]
     public void An_engine_value_out_of_range_is_refused_under_the_silo_setting_names(string option, string value, string variable)
     {
