@@ -7,7 +7,7 @@ namespace Middleware.Recovery.Runtime;
 /// checkpoint cost a store read under the turn lock (on PostgreSQL a round trip), for ever.
 /// <para>
 /// An id is split into a prefix and one or two trailing numbers (<c>session:17</c>, <c>Caller/key:42:1</c>: the SDK's
-/// session ids and the engine's call ids), and for each prefix the greatest (hi, lo) recorded is kept. An id whose numbers
+/// session ids and the engine's call ids; <c>order-42</c>: ids an application numbers itself), and for each prefix the greatest (hi, lo) recorded is kept. An id whose numbers
 /// are greater than every recorded one of its prefix cannot have been recorded. Prefixes past <see cref="MaxPrefixes"/>
 /// are folded into a bit set by hash: a prefix whose bit is set may have been recorded, so its ids go to the store. Ids
 /// without trailing numbers, and ids that do not exceed their prefix's greatest, always go to the store: the proof is
@@ -124,13 +124,18 @@ internal sealed class RequestIdKnowledge
         return !IsFolded(prefix);
     }
 
-    /// <summary>Splits <c>prefix:hi:lo</c> or <c>prefix:lo</c> (hi -1), each number 1-18 ASCII digits.</summary>
+    /// <summary>
+    /// Splits <c>prefix:hi:lo</c> or <c>prefix:lo</c> (hi -1), each number 1-18 ASCII digits; failing that, an id that
+    /// ends in 1-18 digits splits into what comes before them and that number (<c>order-42</c>: <c>order-</c>, 42;
+    /// <c>r7</c>: <c>r</c>, 7), so the ids applications number themselves are proven new too. Any split is sound (see
+    /// the class summary): two ids that split alike only send more requests to the store.
+    /// </summary>
     internal static bool TryParse(string requestId, out ReadOnlySpan<char> prefix, out long hi, out long lo)
     {
         var text = requestId.AsSpan();
         prefix = default;
         hi = -1;
-        if (!TrySplitNumber(text, out var rest, out lo)) return false;
+        if (!TrySplitNumber(text, out var rest, out lo)) return TrySplitTrailingDigits(text, out prefix, out lo);
         if (TrySplitNumber(rest, out var before, out var number))
         {
             prefix = before;
@@ -141,6 +146,18 @@ internal sealed class RequestIdKnowledge
             prefix = rest;
         }
 
+        return true;
+    }
+
+    private static bool TrySplitTrailingDigits(ReadOnlySpan<char> text, out ReadOnlySpan<char> prefix, out long number)
+    {
+        var start = text.Length;
+        while (start > 0 && char.IsAsciiDigit(text[start - 1])) start--;
+        var digits = text[start..];
+        number = 0;
+        prefix = text[..start];
+        if (digits.Length is 0 or > 18) return false;
+        foreach (var c in digits) number = (number * 10) + (c - '0');
         return true;
     }
 

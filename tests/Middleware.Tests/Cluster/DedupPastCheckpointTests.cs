@@ -18,7 +18,7 @@ public sealed class DedupPastCheckpointTests(ITestOutputHelper output)
     [Fact]
     public async Task Retries_of_requests_recorded_before_the_checkpoint_move_no_money_before_and_after_a_kill()
     {
-        await using var cluster = await ClusterFixture.StartAsync(1, null, "--checkpoint-every", "5");
+        await using var cluster = await ClusterFixture.StartAsync(1, null, "--checkpoint-every", "5", "--checkpoint-spread", "0");
         var silo = cluster.Silos[0];
         var account = new ComponentId("Account", $"ck-{Guid.NewGuid():N}"[..12]);
         var sent = new List<(string Id, string Reply)>();
@@ -42,7 +42,7 @@ public sealed class DedupPastCheckpointTests(ITestOutputHelper output)
         var head = await cluster.HeadOfAsync(account.ToString());
         Assert.True(head!.CheckpointSeq >= 20, $"the account's latest checkpoint is at {head.CheckpointSeq}, not past seq 20");
         await silo.KillAsync();
-        var restarted = await cluster.StartSiloAsync(silo.SiloId, "--checkpoint-every", "5");
+        var restarted = await cluster.StartSiloAsync(silo.SiloId, "--checkpoint-every", "5", "--checkpoint-spread", "0");
 
         // The same session, resumed: its new ids lie above every recorded one.
         await using var resumed = await cluster.ConnectAsync([restarted], sessionId: session);

@@ -16,7 +16,7 @@ public sealed class SiloOptionsTests
         Assert.Equal(50, options.Runtime.CheckpointEveryTurns);
         Assert.Equal(TimeSpan.FromMilliseconds(1500), options.Runtime.CheckpointInterval);
         Assert.Equal(0.25, options.Runtime.CheckpointSpread);
-        Assert.Equal(0.5, Read().Runtime.CheckpointSpread);
+        Assert.Equal(1.0, Read().Runtime.CheckpointSpread);
         Assert.Contains("not a number", Assert.Throws<SiloOptionsException>(() => Read("--checkpoint-spread", "half")).Message);
         Assert.Equal(64, options.Runtime.MaxBatchSize);
     }

@@ -111,7 +111,7 @@ public sealed class SiloStateSurvivesKillTests : IDisposable
     {
         var assembly = Compile("Shop.dll");
         var store = $"sqlite:{Path.Combine(_directory, "middleware.db")}";
-        string[] args = ["--store", store, "--port", "0", "--http-port", "0", "--components", assembly, "--checkpoint-every", "5", "--silo-id", "shop-1"];
+        string[] args = ["--store", store, "--port", "0", "--http-port", "0", "--components", assembly, "--checkpoint-every", "5", "--checkpoint-spread", "0", "--silo-id", "shop-1"];
 
         string before;
         await using (var silo = SiloProcess.Launch(args))

@@ -37,7 +37,7 @@ public abstract class RecordChecksumTests
     protected abstract string[] StripChecksums { get; }
 
     private static LocalRuntime Runtime(ILogStore store, int checkpointEvery = 1000, RecordingLogger? log = null) =>
-        new(store, new ComponentRegistry().Add<ITill, Till>(), new RuntimeOptions { CheckpointEveryTurns = checkpointEvery },
+        new(store, new ComponentRegistry().Add<ITill, Till>(), new RuntimeOptions { CheckpointEveryTurns = checkpointEvery, CheckpointSpread = 0 },
             new RuntimeEnvironment { Logger = log ?? new RecordingLogger() });
 
     private async Task PayAsync(int checkpointEvery, params string[] requests)
