@@ -124,7 +124,7 @@ public sealed record LocalOptions(
     int CheckpointEvery,
     int MaxBatch,
     int Seed,
-    double CheckpointSpread = 0.5)
+    double CheckpointSpread = 1)
 {
     private static readonly string[] Known = ["--store", "--db", "--concurrency", "--keys", "--duration", "--warmup", "--json", "--invoke", "--checkpoint-every", "--checkpoint-spread", "--max-batch", "--seed"];
 
@@ -145,8 +145,8 @@ public sealed record LocalOptions(
         };
         var maxBatch = f.PositiveInt("--max-batch", 1024);
         if (maxBatch > 100_000) throw new UsageException($"--max-batch is {maxBatch}; the runtime allows at most 100000.");
-        var spread = f.PositiveSeconds("--checkpoint-spread", 0.5, allowZero: true);
-        if (spread > 1) throw new UsageException($"--checkpoint-spread is {spread}; give a fraction from 0 to 1 (RuntimeOptions.CheckpointSpread, default 0.5).");
+        var spread = f.PositiveSeconds("--checkpoint-spread", 1, allowZero: true);
+        if (spread > 1) throw new UsageException($"--checkpoint-spread is {spread}; give a fraction from 0 to 1 (RuntimeOptions.CheckpointSpread, default 1).");
         return new LocalOptions(
             store,
             db,

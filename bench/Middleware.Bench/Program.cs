@@ -28,7 +28,7 @@ public static class Program
                        --invoke raw|proxy        raw: InvokeAsync with pre-encoded args (default, cheaper);
                                                  proxy: typed proxy Call<IAccount>(key, id).Deposit(1)
                        --checkpoint-every N      RuntimeOptions.CheckpointEveryTurns (default 1000)
-               --checkpoint-spread F     RuntimeOptions.CheckpointSpread, 0 to 1 (default 0.5)
+               --checkpoint-spread F     RuntimeOptions.CheckpointSpread, 0 to 1 (default 1)
                        --max-batch N             RuntimeOptions.MaxBatchSize (default 1024)
                        --seed N                  key choice seed (default 1)
           cluster    N silo PROCESSES on one store (Bank.Cluster's SiloLauncher), ONE client (MiddlewareClient, every

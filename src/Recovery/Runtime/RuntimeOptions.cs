@@ -14,7 +14,7 @@ public sealed class RuntimeOptions
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
-    /// How much sooner an activation may write its first checkpoint (default 0.5; 0: exactly at
+    /// How much sooner an activation may write its first checkpoint (default 1: anywhere from its first turn; 0: exactly at
     /// <see cref="CheckpointEveryTurns"/> and <see cref="CheckpointInterval"/>; at most 1): the first checkpoint of each
     /// activation comes after <c>CheckpointEveryTurns × (1 − spread × f)</c> turns (at least one), or that fraction of the
     /// interval, where f in [0, 1) is fixed by the component's id; later ones every <see cref="CheckpointEveryTurns"/>.
@@ -22,7 +22,7 @@ public sealed class RuntimeOptions
     /// the threshold together, and each checkpoint also writes the dedup entry of every turn since the last one: on
     /// SQLite with 1,000 equally loaded components that was a burst of a million rows, seconds at a quarter of the rate.
     /// </summary>
-    public double CheckpointSpread { get; set; } = 0.5;
+    public double CheckpointSpread { get; set; } = 1;
 
     /// <summary>
     /// Debugging aid (default false): after every logged turn, check that the state survives a JSON round trip, as every
@@ -89,7 +89,7 @@ public sealed class RuntimeOptions
         if (CheckpointInterval <= TimeSpan.Zero)
             yield return (nameof(CheckpointInterval), $"is {CheckpointInterval}; set it to a positive time span (default 5 minutes)");
         if (!(CheckpointSpread is >= 0 and <= 1))
-            yield return (nameof(CheckpointSpread), $"is {CheckpointSpread}; set it between 0 (checkpoint exactly every CheckpointEveryTurns turns) and 1 (default 0.5)");
+            yield return (nameof(CheckpointSpread), $"is {CheckpointSpread}; set it between 0 (checkpoint exactly every CheckpointEveryTurns turns) and 1 (default 1)");
         if (DeactivateIdleAfter < TimeSpan.Zero)
             yield return (nameof(DeactivateIdleAfter), $"is {DeactivateIdleAfter}; set it to a positive time span, or zero to never deactivate idle components (default 15 minutes)");
         if (MaxActivations < 0)
