@@ -31,19 +31,19 @@ internal sealed partial class Activation
         // the first turn of this activation is durable, or that checkpoint and its dedup entries join the first commit.
         if (_longLogAdopted && _firstTurnWrite is { IsCompleted: false }) return;
         var now = _services.Time.GetUtcNow().UtcTicks;
-        var everyTurns = _options.CheckpointEveryTurns;
         var intervalTicks = _options.CheckpointInterval.Ticks;
-        if (!_checkpointTried)
-        {
-            // The first checkpoint of this activation comes sooner by a fraction fixed by the id (RuntimeOptions.CheckpointSpread).
-            var sooner = _options.CheckpointSpread * SpreadFraction(IdText);
-            everyTurns = Math.Max(1, everyTurns - (int)(everyTurns * sooner));
-            intervalTicks -= (long)(intervalTicks * sooner);
-        }
-
-        if (_sinceCheckpoint.Count - _refusedAtTurns < everyTurns && now - _lastCheckpointTicks < intervalTicks)
+        // The first checkpoint of this activation comes sooner by a fraction fixed by the id (RuntimeOptions.CheckpointSpread).
+        if (!_checkpointTried) intervalTicks -= (long)(intervalTicks * _options.CheckpointSpread * SpreadFraction(IdText));
+        if (_sinceCheckpoint.Count - _refusedAtTurns < CheckpointTurns() && now - _lastCheckpointTicks < intervalTicks)
             return;
         WriteCheckpoint(now);
+    }
+
+    /// <summary>Turns since the last checkpoint that call for the next one: fewer before this activation's first (spread).</summary>
+    private int CheckpointTurns()
+    {
+        var every = _options.CheckpointEveryTurns;
+        return _checkpointTried ? every : Math.Max(1, every - (int)(every * _options.CheckpointSpread * SpreadFraction(IdText)));
     }
 
     /// <summary>A fraction in [0, 1) fixed by the component id, the same in every process: how much sooner its activations' first checkpoint comes.</summary>

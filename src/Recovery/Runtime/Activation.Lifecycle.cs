@@ -286,7 +286,7 @@ internal sealed partial class Activation
             // Built while the records were applied (for a mirror's standby: while its shipments arrived): taken as it is.
             _recent = memory.Recent;
             _sinceCheckpoint = memory.SinceCheckpoint;
-            _longLogAdopted = _sinceCheckpoint.Count >= _options.CheckpointEveryTurns;
+            _longLogAdopted = _sinceCheckpoint.Count >= CheckpointTurns();
             return;
         }
 
