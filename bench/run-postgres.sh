@@ -15,6 +15,10 @@
 # ("postgres sqlite"), CONCURRENCY (64), KEYS (1000), DURATION (10 s), WARMUP_LOCAL (3 s), WARMUP_CLUSTER (8 s),
 # PG ("Host=127.0.0.1;Port=...;Username=postgres": a running server whose user may CREATE DATABASE; default: one started
 # by bench/start-postgres.sh for this run and stopped after it), PGBIN (for psql; default newest /usr/lib/postgresql/*/bin).
+#
+# After each PostgreSQL run it prints and keeps (<run>.server) what the server did over the whole run (warm-up included;
+# the server's WAL counters are reset before it, so another load on the same server would count too): WAL flushes (fsyncs)
+# per second and the mean time of one, WAL records, and the rows sequential scans read from the run's `components` table.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,6 +54,8 @@ if [[ " $STORES " == *" postgres "* ]] && [ -z "${PG:-}" ]; then
   trap 'eval "$stop_pg" >/dev/null 2>&1 || true' EXIT
 fi
 
+pg_url() { echo "postgresql:///$1?$(tr ';' '&' <<<"$PG" | sed 's/Host=/host=/;s/Port=/port=/;s/Username=/user=/')"; }
+
 mkdir -p "$OUT"
 run=0
 failed=0
@@ -66,8 +72,10 @@ for round in $(seq 1 "$ROUNDS"); do
         setting="$store"
         if [ "$store" = postgres ]; then
           db="b_${run}_$$"
-          "$PGBIN/psql" "postgresql:///postgres?$(tr ';' '&' <<<"$PG" | sed 's/Host=/host=/;s/Port=/port=/;s/Username=/user=/')" -qc "CREATE DATABASE $db" >/dev/null
+          "$PGBIN/psql" "$(pg_url postgres)" -qc "CREATE DATABASE $db" >/dev/null
           setting="postgres:$PG;Database=$db"
+          "$PGBIN/psql" "$(pg_url postgres)" -qAtc "SELECT pg_stat_reset_shared('wal')" >/dev/null
+          started_at=$(date +%s.%N)
         fi
         mkdir -p "$OUT/$name"
         file="$OUT/$name/$mode-$store-r$round"
@@ -81,6 +89,13 @@ for round in $(seq 1 "$ROUNDS"); do
             "${args[@]}" --concurrency "$CONCURRENCY" --keys "$KEYS" --duration "$DURATION" --json "$file.json" 2>"$file.log" | tail -n 1; then
           echo "   run failed; see $file.log"
           failed=1
+        fi
+        if [ "$store" = postgres ]; then
+          # The run's sessions report their table statistics when they end: give them a moment after the silo stopped.
+          seconds=$(echo "$(date +%s.%N) - $started_at" | bc)
+          sleep 1
+          "$PGBIN/psql" "$(pg_url "$db")" -qAtF ' ' -c "SELECT round(w.wal_sync / $seconds), round((w.wal_sync_time / greatest(w.wal_sync, 1))::numeric, 2), w.wal_records, coalesce(t.seq_tup_read, 0) FROM pg_stat_wal w LEFT JOIN pg_stat_user_tables t ON t.relname = 'components'" \
+            | awk '{printf "   server: %s WAL flushes/s, %s ms each, %s WAL records, %s components rows read by sequential scans\n", $1, $2, $3, $4}' | tee "$file.server"
         fi
       done
     done

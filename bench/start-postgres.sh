@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL cluster for benchmarks, like the tests' one: a temp directory owned by the
 # postgres user (initdb refuses root), a free loopback port, fsync=on and synchronous_commit=on (production
-# durability), trust authentication on 127.0.0.1 only, the unix socket inside the temp directory.
+# durability), track_wal_io_timing=on (pg_stat_wal times each WAL flush), trust authentication on 127.0.0.1 only, the unix socket inside the temp directory.
 # Prints the --store setting to pass to the benchmark and the command that stops and deletes the cluster.
 #
 #   bench/start-postgres.sh            # e.g. prints: store: postgres:Host=127.0.0.1;Port=41234;Username=postgres;Database=bench
@@ -32,6 +32,7 @@ unix_socket_directories = '$DIR'
 fsync = on
 synchronous_commit = on
 max_connections = 300
+track_wal_io_timing = on
 CONF
 "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
 "$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qc "CREATE DATABASE bench" >/dev/null

@@ -16,12 +16,13 @@ namespace Middleware.Recovery.Postgres;
 /// Inside the statement: one conditional UPDATE of the heads is the fence, the seq check and the head pointer at once
 /// (like the SQLite store's), and the inserts take only the components it changed. The UPDATE's row locks are the
 /// transaction's; the groups are sent sorted by id so that two appends sharing components (only ever an old and a new
-/// owner in two processes) lock in the same order as a rule, and a deadlock, should the plan differ, is broken by the
-/// server by failing one of them, which its caller treats as not durable. No row is locked twice (no SELECT ... FOR
-/// UPDATE before the UPDATE), which saves a lock record in the WAL per component. The statement returns only the
-/// refused groups with the head as of its snapshot, and the caller classifies them as the reference store does: no row
-/// or another epoch is <see cref="AppendStatus.Fenced"/>, the same epoch with another last seq
-/// <see cref="AppendStatus.SeqConflict"/>; a head that matched in the snapshot but not when the UPDATE reached it was
+/// owner in two processes) lock in the same order as a rule (the plan the store's sessions get is a nested loop of
+/// primary-key look-ups over the groups in array order: see the random_page_cost note in PostgresLogStore), and a
+/// deadlock, should the plan differ, is broken by the server by failing one of them, which its caller treats as not
+/// durable. No row is locked twice (no SELECT ... FOR UPDATE before the UPDATE), which saves a lock record in the WAL per
+/// component. The statement returns only the refused groups with the head as of its snapshot, and the caller classifies
+/// them as the reference store does: no row or another epoch is <see cref="AppendStatus.Fenced"/>, the same epoch with
+/// another last seq <see cref="AppendStatus.SeqConflict"/>; a head that matched in the snapshot but not when the UPDATE reached it was
 /// changed by a claim in between (nothing else changes a head of this epoch while its owner's append is in flight), so
 /// it is fenced.
 /// </para>
