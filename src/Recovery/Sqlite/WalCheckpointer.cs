@@ -98,9 +98,6 @@ internal sealed unsafe class WalCheckpointer : IDisposable
         return checkpointer;
     }
 
-    /// <summary>Runs one checkpoint now, on the calling thread (tests): passive, then a restart when the WAL is past the limit.</summary>
-    internal void CheckpointNow() => Checkpoint();
-
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static int OnCommit(IntPtr arg, IntPtr db, IntPtr schema, int frames)
     {
