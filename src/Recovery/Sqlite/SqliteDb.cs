@@ -111,6 +111,21 @@ internal sealed class SqliteDb : IDisposable
     /// <summary>The rowid of the most recent successful INSERT on this connection.</summary>
     public long LastInsertRowId() => SqliteNative.LastInsertRowId(_native);
 
+    /// <summary>The native connection pointer, for the calls of <see cref="SqliteNative"/> (valid until <see cref="Dispose"/>).</summary>
+    internal IntPtr Native => _native;
+
+    /// <summary>
+    /// sqlite3_wal_checkpoint_v2 of the main database in <paramref name="mode"/>: the result code, the WAL's frames, and how
+    /// many of them are in the database file afterwards (both -1 when the file is not in WAL mode).
+    /// </summary>
+    internal unsafe (int Rc, int LogFrames, int Checkpointed) WalCheckpoint(int mode)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int log = -1, done = -1;
+        var rc = SqliteNative.WalCheckpoint(_native, IntPtr.Zero, mode, &log, &done);
+        return (rc, log, done);
+    }
+
     /// <summary>True when no transaction is open (so a failed statement left nothing to roll back).</summary>
     public bool InAutocommit => raw.sqlite3_get_autocommit(_handle) != 0;
 

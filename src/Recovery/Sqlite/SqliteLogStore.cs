@@ -29,6 +29,7 @@ public sealed class SqliteLogStore : LogStoreBase
     private readonly ReaderPool _readers;
     private readonly WalFile? _walFile;
     private readonly WalSync? _wal;
+    private readonly WalCheckpointer? _checkpointer;
 
     /// <summary>
     /// With <see cref="SqliteStoreOptions.OverlapWalSync"/>: the most append batches in flight (one being written, the
@@ -49,6 +50,19 @@ public sealed class SqliteLogStore : LogStoreBase
         }
 
         if (writer is not null) _claims = new ClaimCombiner(claims => writer.DrainClaims(claims, Now()));
+        if (writer is not null && options.WalCheckpointPages > 0)
+        {
+            try
+            {
+                _checkpointer = WalCheckpointer.Start(fullPath, writer, options.WalCheckpointPages);
+            }
+            catch
+            {
+                _wal?.Dispose();
+                throw;
+            }
+        }
+
         var access = options.ReadOnly ? SqliteAccess.ReadOnly : SqliteAccess.ReadWrite;
         _readers = new ReaderPool(options.ReaderConnections, () => OpenReader(fullPath, access, options.BusyTimeout));
     }
@@ -63,6 +77,9 @@ public sealed class SqliteLogStore : LogStoreBase
 
     /// <summary>Appends that took the writer's batch path, and those sent back to the per-group path by a fence (tests).</summary>
     internal (long Inserted, long Refused) BatchPath => _writer?.BatchPath ?? default;
+
+    /// <summary>The WAL checkpointer (null read-only or with <see cref="SqliteStoreOptions.WalCheckpointPages"/> off; tests).</summary>
+    internal WalCheckpointer? Checkpointer => _checkpointer;
 
     /// <summary>WAL syncs done by the overlapped sync (0 without <see cref="SqliteStoreOptions.OverlapWalSync"/>).</summary>
     internal long WalSyncs => _wal?.Syncs ?? 0;
@@ -315,6 +332,7 @@ public sealed class SqliteLogStore : LogStoreBase
     {
         _wal?.Dispose(); // syncs what waits, so its answers are released
         await _readers.DisposeAsync().ConfigureAwait(false);
+        _checkpointer?.Dispose(); // before the writer: it removes its hook from the writer connection
         _writer?.Dispose();
         _walFile?.Dispose();
     }

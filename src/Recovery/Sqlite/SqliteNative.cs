@@ -53,4 +53,21 @@ internal static unsafe class SqliteNative
     [DllImport(Library, EntryPoint = "sqlite3_last_insert_rowid", ExactSpelling = true)]
     [SuppressGCTransition]
     internal static extern long LastInsertRowId(IntPtr db);
+
+    /// <summary>SQLITE_CHECKPOINT_PASSIVE: copies what it can without waiting for any lock.</summary>
+    internal const int CheckpointPassive = 0;
+
+    /// <summary>SQLITE_CHECKPOINT_RESTART: takes the write lock, copies every frame, waits until no reader uses the WAL.</summary>
+    internal const int CheckpointRestart = 2;
+
+    /// <summary>
+    /// Registers <paramref name="callback"/> to run after every commit of <paramref name="db"/> in WAL mode, on the
+    /// committing thread (null unregisters it). It replaces SQLite's automatic checkpoint, which is installed the same way.
+    /// </summary>
+    [DllImport(Library, EntryPoint = "sqlite3_wal_hook", ExactSpelling = true)]
+    internal static extern IntPtr WalHook(IntPtr db, delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr, int, int> callback, IntPtr arg);
+
+    /// <summary>sqlite3_wal_checkpoint_v2 of the main database: the WAL's frames and how many of them are in the database file afterwards.</summary>
+    [DllImport(Library, EntryPoint = "sqlite3_wal_checkpoint_v2", ExactSpelling = true)]
+    internal static extern int WalCheckpoint(IntPtr db, IntPtr schema, int mode, int* logFrames, int* checkpointedFrames);
 }

@@ -53,6 +53,17 @@ public sealed class SqliteStoreOptions
                 $"{OverlapWalSyncVariable}='{other}' is not a setting: use 1 (or true) to overlap the SQLite store's WAL sync with the next commit, 0 (or false, or unset) for a sync inside every commit."),
         };
 
+    /// <summary>
+    /// WAL checkpoints off the writer thread: every this many pages written to the WAL, a thread of the store
+    /// (<c>wal-checkpoint</c>, its own connection) copies them into the database file with a PASSIVE checkpoint, which
+    /// takes no lock the writer waits for; once the WAL holds four times as many pages, that thread briefly takes the
+    /// writer lock to let the WAL start again from its beginning (so the file stays bounded under steady load). SQLite's
+    /// own automatic checkpoint is off on the writer connection: it ran inside the COMMIT that crossed 1000 pages, on the
+    /// one thread every append goes through, copying and fsyncing there. Default 1000 (SQLite's threshold). 0 (or less)
+    /// keeps SQLite's automatic checkpoint on the writer thread, as before session 11.
+    /// </summary>
+    public int WalCheckpointPages { get; init; } = 1000;
+
     /// <summary>The clock that stamps committed_at, created_at and claimed_at. Default: the system clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }
