@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Middleware.Grains;
 
@@ -136,9 +137,9 @@ internal sealed class ActivationCollector
         var mostExcess = limit > 0 ? _runtime.ActivationCount + _runtime.Mirrors.Count - limit * 9 / 10 : 0;
         if (limit > 0 && _runtime.ActivationCount + _runtime.Mirrors.Count <= limit) mostExcess = 0;
         mostExcess = Math.Max(mostExcess, 0);
-        var chosen = new List<(ComponentId Id, Activation? Activation, string Reason)>();
+        var chosen = new List<(ComponentId Id, Activation? Activation, string Reason)>(mostExcess + 16);
         var idle = new List<Activation>();
-        var candidates = new List<ActivationLru.Candidate>();
+        var candidates = new List<ActivationLru.Candidate>(mostExcess > 0 ? mostExcess + lru.Capacity : 16);
         var standbys = new OldestFirst(mostExcess);
         lock (lru.Lock)
         {
@@ -154,12 +155,20 @@ internal sealed class ActivationCollector
             var excess = limit > 0 && live > limit ? live - limit * 9 / 10 : 0;
             candidates.Sort(static (a, b) => a.LastUsed.CompareTo(b.LastUsed));
             var kept = candidates;
-            if (excess > 0)
+            var oldestStandbys = standbys.Sorted();
+            if (excess > 0 && oldestStandbys.Length == 0)
+            {
+                // No standbys (the usual case): the excess oldest activations read, in order.
+                var take = Math.Min(excess, candidates.Count);
+                for (var i = 0; i < take; i++) chosen.Add((candidates[i].Activation.Id, candidates[i].Activation, DeactivationReason.Capacity));
+                kept = candidates.GetRange(take, candidates.Count - take);
+            }
+            else if (excess > 0)
             {
                 // The excess oldest of the activations read and the oldest standbys, merged by last use.
-                var ordered = new List<(ComponentId Id, long LastUsed, int Candidate)>(candidates.Count);
+                var ordered = new List<(ComponentId Id, long LastUsed, int Candidate)>(candidates.Count + oldestStandbys.Length);
                 for (var i = 0; i < candidates.Count; i++) ordered.Add((candidates[i].Activation.Id, candidates[i].LastUsed, i));
-                foreach (var (id, _, lastUsed) in standbys.Sorted()) ordered.Add((id, lastUsed, -1));
+                foreach (var (id, _, lastUsed) in oldestStandbys) ordered.Add((id, lastUsed, -1));
                 ordered.Sort(static (a, b) => a.LastUsed.CompareTo(b.LastUsed));
                 var taken = new bool[candidates.Count];
                 foreach (var (id, _, i) in ordered.Take(excess))
@@ -179,23 +188,41 @@ internal sealed class ActivationCollector
         }
 
         if (chosen.Count == 0) return 0;
-        var done = 0;
-        await Parallel.ForEachAsync(chosen, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = _stopping }, async (c, ct) =>
-        {
-            var deactivated = c.Activation is null ? _runtime.Mirrors.DropIfIdle(c.Id) : await _runtime.DeactivateIfIdleAsync(c.Activation, ct).ConfigureAwait(false);
-            if (!deactivated)
-            {
-                // It left the list when it was read: back in as the newest (it was busy, or is in doubt) unless it is gone.
-                if (c.Activation is not null && _runtime.Holds(c.Activation)) lru.Touch(c.Activation);
-                return;
-            }
+        var done = new StrongBox<int>();
+        await Parallel.ForEachAsync(chosen, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = _stopping },
+            (c, ct) => DeactivateOneAsync(c.Id, c.Activation, c.Reason, lru, done, ct)).ConfigureAwait(false);
+        if (done.Value > 0) _logger.LogDebug("Deactivated {Count} activations ({Live} live now)", done.Value, _runtime.ActivationCount);
+        ReclaimIfMuchGarbage(done.Value);
+        return done.Value;
+    }
 
-            Interlocked.Increment(ref done);
-            _runtime.Counters.CountDeactivation(c.Activation is null ? c.Reason + "_standby" : c.Reason);
-        }).ConfigureAwait(false);
-        if (done > 0) _logger.LogDebug("Deactivated {Count} activations ({Live} live now)", done, _runtime.ActivationCount);
-        ReclaimIfMuchGarbage(done);
-        return done;
+    /// <summary>
+    /// Deactivates one chosen activation (or drops a standby, <paramref name="activation"/> null) if it is still idle; one
+    /// async method around the activation's own deactivation (the runtime's id-based path added two more state machines
+    /// per eviction: bench/README.md, "Cold activations: the collector's list (session 11)").
+    /// </summary>
+    private async ValueTask DeactivateOneAsync(ComponentId id, Activation? activation, string reason, ActivationLru lru, StrongBox<int> done, CancellationToken ct)
+    {
+        if (activation is null)
+        {
+            if (!_runtime.Mirrors.DropIfIdle(id)) return;
+            Interlocked.Increment(ref done.Value);
+            _runtime.Counters.CountDeactivation(reason + "_standby");
+            return;
+        }
+
+        var deactivation = _runtime.StartDeactivationIfIdle(activation, ct);
+        if (deactivation is null)
+        {
+            // It left the list when it was read: back in as the newest (it was busy, or is in doubt) unless it is gone.
+            if (_runtime.Holds(activation)) lru.Touch(activation);
+            return;
+        }
+
+        await deactivation.ConfigureAwait(false);
+        _runtime.RemoveDeactivated(activation);
+        Interlocked.Increment(ref done.Value);
+        _runtime.Counters.CountDeactivation(reason);
     }
 }
 

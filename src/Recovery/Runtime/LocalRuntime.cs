@@ -335,13 +335,16 @@ public sealed class LocalRuntime : IAsyncDisposable
     internal bool Holds(Activation activation) =>
         _activations.TryGetValue(activation.Id, out var current) && ReferenceEquals(current, activation);
 
-    /// <summary>Deactivates <paramref name="activation"/> if it is still the live one of its component and idle (the collector's deactivation). True when it did.</summary>
-    internal async Task<bool> DeactivateIfIdleAsync(Activation activation, CancellationToken cancellationToken)
-    {
-        if (!Holds(activation) || !activation.IsActive || !activation.IsIdle || activation.HasTurnInDoubt) return false;
-        await DeactivateAsync(activation.Id, cancellationToken).ConfigureAwait(false);
-        return true;
-    }
+    /// <summary>
+    /// The collector's deactivation: starts <paramref name="activation"/>'s graceful deactivation if it is still the live
+    /// one of its component, serving and idle (null when not); <see cref="RemoveDeactivated"/> once it completed. As
+    /// <see cref="DeactivateAsync"/> does, without the look-up by id and the wait for recovery (it serves already).
+    /// </summary>
+    internal Task<long>? StartDeactivationIfIdle(Activation activation, CancellationToken cancellationToken) =>
+        Holds(activation) && activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt ? activation.DeactivateAsync(cancellationToken) : null;
+
+    /// <summary>Takes an activation <see cref="StartDeactivationIfIdle"/> deactivated out of the table.</summary>
+    internal void RemoveDeactivated(Activation activation) => Remove(activation);
 
     /// <summary>
     /// Deactivates the components idle past <see cref="RuntimeOptions.DeactivateIdleAfter"/> and, past

@@ -139,3 +139,19 @@ public sealed class ActivationLruTests : IDisposable
         Assert.Equal(2, await rt.Call<IAccount>($"gone-{Accounts - 1}", "again").Deposit(1));
     }
 }
+
+/// <summary>The checkpoint's state check every cold activation makes, now without allocating: the same answers as comparing <see cref="StateCodec.Hash"/>.</summary>
+public sealed class StateHashCheckTests
+{
+    [Fact]
+    public void A_state_matches_its_own_hash_only()
+    {
+        var state = "{\"Balance\":42}"u8.ToArray();
+        var hash = StateCodec.Hash(state);
+        Assert.True(StateCodec.HashMatches(state, hash));
+        Assert.False(StateCodec.HashMatches("{\"Balance\":43}"u8, hash));
+        Assert.False(StateCodec.HashMatches(state, hash.ToUpperInvariant())); // Hash writes lower case; anything else is refused as before
+        Assert.False(StateCodec.HashMatches(state, hash[..^2]));
+        Assert.False(StateCodec.HashMatches(state, ""));
+    }
+}
