@@ -16,9 +16,10 @@ namespace Middleware.Recovery.Runtime;
 /// Every entry of a bucket was last used before every entry of the buckets after it (each entry's last use fell while
 /// its bucket was the newest), so the oldest buckets hold the least recently used: a pass takes their entries whole, and
 /// orders only those by last use. What a pass reads but keeps goes back in front as one bucket. Entries of activations
-/// that left the table, and stale entries, are dropped as the collector reaches them; when they make up more than half
-/// of the list it is compacted (each bucket rebuilt with its current entries), so memory stays proportional to the live
-/// activations.
+/// that left the table, and stale entries, are dropped as the collector reaches them. The list is compacted (each bucket
+/// rebuilt with its current entries) when such entries make up more than half of it, or when more activations left the
+/// table by other ways than the collector (a handover, a dropped silo: their entries hold the dead objects) than an
+/// eighth of the live count plus a bucket, so memory stays proportional to the live activations.
 /// </para>
 /// The collector works on the list under its own lock; touches never take a lock.
 /// </summary>
@@ -27,6 +28,7 @@ internal sealed class ActivationLru
     private readonly TimeProvider _time;
     private readonly object _lock = new();
     private int _generations;
+    private int _forgotten;
     private Bucket _current;
     private Bucket _oldest;
 
@@ -80,6 +82,9 @@ internal sealed class ActivationLru
         var g = Interlocked.Increment(ref _generations);
         return g == 0 ? Interlocked.Increment(ref _generations) : g;
     }
+
+    /// <summary>An activation left the runtime's table by another way than the collector (its entry stays until a pass reaches or rebuilds it).</summary>
+    public void Forgotten() => Interlocked.Increment(ref _forgotten);
 
     /// <summary>Marks <paramref name="activation"/> used now: it moves to the newest bucket unless it is there already. Lock-free.</summary>
     public void Touch(Activation activation)
@@ -140,7 +145,13 @@ internal sealed class ActivationLru
     {
         var newest = Volatile.Read(ref _current);
         var stop = Volatile.Read(ref newest.Reserved) > 0 ? Advance(newest) : newest;
-        if (Entries > 2 * live + 4 * Capacity) Compact(stop, inTable);
+        // Rebuilt when mostly stale, or when activations that left the table otherwise (a handover, a dropped silo) are
+        // many: their entries hold the dead objects until the collector reaches them.
+        if (Entries > 2 * live + 4 * Capacity || Volatile.Read(ref _forgotten) > live / 8 + Capacity)
+        {
+            Volatile.Write(ref _forgotten, 0);
+            Compact(stop, inTable);
+        }
 
         Passes++;
         var b = _oldest;

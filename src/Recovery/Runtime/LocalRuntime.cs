@@ -344,7 +344,7 @@ public sealed class LocalRuntime : IAsyncDisposable
         Holds(activation) && activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt ? activation.DeactivateAsync(cancellationToken) : null;
 
     /// <summary>Takes an activation <see cref="StartDeactivationIfIdle"/> deactivated out of the table.</summary>
-    internal void RemoveDeactivated(Activation activation) => Remove(activation);
+    internal void RemoveDeactivated(Activation activation) => Remove(activation, byCollector: true);
 
     /// <summary>
     /// Deactivates the components idle past <see cref="RuntimeOptions.DeactivateIdleAfter"/> and, past
@@ -580,10 +580,12 @@ public sealed class LocalRuntime : IAsyncDisposable
     private void Discard(Activation activation) => Remove(activation);
 
     /// <summary>Takes <paramref name="activation"/> out of the table (when it is still the one there) and counts it out.</summary>
-    private bool Remove(Activation activation)
+    private bool Remove(Activation activation, bool byCollector = false)
     {
         if (!_activations.TryRemove(new KeyValuePair<ComponentId, Activation>(activation.Id, activation))) return false;
         Interlocked.Decrement(ref _live);
+        // One the collector did not take is still in its list: counted, so the list is rebuilt before it holds many.
+        if (!byCollector) _collector.Lru?.Forgotten();
         return true;
     }
 

@@ -133,10 +133,25 @@ public sealed class ActivationLruTests : IDisposable
         Assert.Equal(10, rt.ActivationCount);
         Assert.True(list.Entries >= Accounts - 10);
 
-        // The next pass finds the list mostly stale and rebuilds it with the live ones only.
+        // The next pass finds many left by other ways (their entries would hold the dead activations) and rebuilds the
+        // list with the live ones only.
         Assert.Equal(0, await rt.CollectIdleAsync());
         Assert.Equal(10, list.Entries);
         Assert.Equal(2, await rt.Call<IAccount>($"gone-{Accounts - 1}", "again").Deposit(1));
+    }
+
+    [Fact]
+    public async Task A_few_hundred_handed_over_out_of_many_live_are_not_held_either()
+    {
+        await using var rt = Runtime(new RuntimeOptions { DeactivateIdleAfter = TimeSpan.Zero, MaxActivations = 2048 }, Clock());
+        var list = rt.CollectorList!;
+        await Parallel.ForAsync(0, 600, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, _) => await rt.Call<IAccount>($"few-{i}", "d").Deposit(1));
+        for (var i = 0; i < 200; i++) await rt.DeactivateAsync(new ComponentId("Account", $"few-{i}"));
+
+        // 400 live, 600 entries: not mostly stale, but 200 dead activations would stay referenced until the collector got
+        // to them; more than an eighth of the live count plus a bucket left by other ways, so the pass rebuilds the list.
+        Assert.Equal(0, await rt.CollectIdleAsync());
+        Assert.Equal(400, list.Entries);
     }
 }
 
