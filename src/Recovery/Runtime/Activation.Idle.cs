@@ -9,6 +9,9 @@ internal sealed partial class Activation
     // live path leaves at once) is still busy until it ends.
     private int _awaitingDurable;
 
+    /// <summary>The generation of the collector's recency-list bucket this activation was last placed in (<see cref="ActivationLru"/>).</summary>
+    internal int LruGeneration;
+
     /// <summary>When a request last entered (UTC ticks of the runtime's clock); its creation time until then.</summary>
     public long LastUsedTicks => Volatile.Read(ref _lastUsedTicks);
 

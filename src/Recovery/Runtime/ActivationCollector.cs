@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Middleware.Grains;
 
@@ -9,7 +10,8 @@ namespace Middleware.Recovery.Runtime;
 /// (standbys included) the least recently used idle ones, down to nine tenths of the limit. Deactivation is the graceful
 /// one (<see cref="LocalRuntime.DeactivateAsync"/>: the last turn durable, a checkpoint when the log grew); it waits for a
 /// turn in progress, and a request that meets a deactivated activation is retried on a new one, so it never races a turn.
-/// Activations with a request inside, a turn in doubt, or still recovering are left alone.
+/// Activations with a request inside, a turn in doubt, or still recovering are left alone. A pass reads the oldest
+/// buckets of a recency list (<see cref="ActivationLru"/>) that requests touch, not every live activation.
 /// </summary>
 internal sealed class ActivationCollector
 {
@@ -35,7 +37,9 @@ internal sealed class ActivationCollector
         _time = time;
         _logger = logger;
         _stopping = stopping;
-        if (options.DeactivateIdleAfter > TimeSpan.Zero || options.MaxActivations > 0) _ = RunAsync();
+        if (options.DeactivateIdleAfter <= TimeSpan.Zero && options.MaxActivations <= 0) return;
+        Lru = new ActivationLru(options.MaxActivations > 0 ? Math.Clamp(options.MaxActivations / 32, 64, 4096) : 1024, time);
+        _ = RunAsync();
     }
 
     /// <summary>How often idle activations are looked for: a quarter of the idle age, between 100 ms and 1 minute.</summary>
@@ -108,53 +112,117 @@ internal sealed class ActivationCollector
 
     private bool OverLimit => _options.MaxActivations > 0 && _runtime.ActivationCount + _runtime.Mirrors.Count > _options.MaxActivations;
 
+    /// <summary>
+    /// The recency list the collector reads (null when it never runs: no idle age and no limit). Buckets hold a
+    /// thirty-second of the limit: a pass (one per ~tenth of the limit's activations) reads about what it takes and one
+    /// bucket more.
+    /// </summary>
+    internal ActivationLru? Lru { get; }
+
+    /// <summary>A request entered <paramref name="activation"/>, or it was created: it is the most recently used now.</summary>
+    public void Touch(Activation activation) => Lru?.Touch(activation);
+
     /// <summary>One pass: the idle ones, then the least recently used past the limit. Returns how many were deactivated.</summary>
     public async Task<int> CollectAsync()
     {
+        var lru = Lru;
+        if (lru is null) return 0;
         var now = _time.GetUtcNow().UtcTicks;
         var idleBefore = _options.DeactivateIdleAfter > TimeSpan.Zero ? now - _options.DeactivateIdleAfter.Ticks : long.MinValue;
-        // Past the limit, at most this many are taken as the least recently used (fewer when idle ones go anyway). Only
-        // that many candidates are kept while scanning (the newest of them dropped as older ones turn up), not a list of
-        // every live activation sorted: a pass past the limit runs every tenth of the limit's activations, and a list of
-        // the whole table (100,000 entries by default) was a large-object allocation and a sort each time (bench/README.md,
-        // "Cold activations: where the CPU goes (session 10)").
+        // Past the limit, at most this many are taken as the least recently used (fewer when idle ones go anyway). The
+        // recency list hands over its oldest buckets, at least this many candidates; only those are ordered by last use
+        // (bench/README.md, "Cold activations: the collector's list (session 11)"). Standbys are few and kept apart
+        // (Mirrors): the oldest of them join the candidates.
         var limit = _options.MaxActivations;
         var mostExcess = limit > 0 ? _runtime.ActivationCount + _runtime.Mirrors.Count - limit * 9 / 10 : 0;
         if (limit > 0 && _runtime.ActivationCount + _runtime.Mirrors.Count <= limit) mostExcess = 0;
-        var oldest = new OldestFirst(Math.Max(mostExcess, 0));
-        var chosen = new List<(ComponentId Id, bool Standby, string Reason)>();
-        foreach (var activation in _runtime.CollectibleActivations())
+        mostExcess = Math.Max(mostExcess, 0);
+        var chosen = new List<(ComponentId Id, Activation? Activation, string Reason)>(mostExcess + 16);
+        var idle = new List<Activation>();
+        var candidates = new List<ActivationLru.Candidate>(mostExcess > 0 ? mostExcess + lru.Capacity : 16);
+        var standbys = new OldestFirst(mostExcess);
+        lock (lru.Lock)
         {
-            var lastUsed = activation.LastUsedTicks;
-            if (lastUsed <= idleBefore) chosen.Add((activation.Id, false, DeactivationReason.Idle));
-            else oldest.Offer(activation.Id, lastUsed, standby: false);
-        }
+            lru.Read(idleBefore, mostExcess, _runtime.ActivationCount, _runtime.Holds, idle, candidates);
+            foreach (var a in idle) chosen.Add((a.Id, a, DeactivationReason.Idle));
+            foreach (var (id, lastUsed) in _runtime.Mirrors.IdleStandbys())
+            {
+                if (lastUsed <= idleBefore) chosen.Add((id, null, DeactivationReason.Idle));
+                else standbys.Offer(id, lastUsed, standby: true);
+            }
 
-        foreach (var (id, lastUsed) in _runtime.Mirrors.IdleStandbys())
-        {
-            if (lastUsed <= idleBefore) chosen.Add((id, true, DeactivationReason.Idle));
-            else oldest.Offer(id, lastUsed, standby: true);
-        }
+            var live = _runtime.ActivationCount + _runtime.Mirrors.Count - chosen.Count;
+            var excess = limit > 0 && live > limit ? live - limit * 9 / 10 : 0;
+            candidates.Sort(static (a, b) => a.LastUsed.CompareTo(b.LastUsed));
+            var kept = candidates;
+            var oldestStandbys = standbys.Sorted();
+            if (excess > 0 && oldestStandbys.Length == 0)
+            {
+                // No standbys (the usual case): the excess oldest activations read, in order.
+                var take = Math.Min(excess, candidates.Count);
+                for (var i = 0; i < take; i++) chosen.Add((candidates[i].Activation.Id, candidates[i].Activation, DeactivationReason.Capacity));
+                kept = candidates.GetRange(take, candidates.Count - take);
+            }
+            else if (excess > 0)
+            {
+                // The excess oldest of the activations read and the oldest standbys, merged by last use.
+                var ordered = new List<(ComponentId Id, long LastUsed, int Candidate)>(candidates.Count + oldestStandbys.Length);
+                for (var i = 0; i < candidates.Count; i++) ordered.Add((candidates[i].Activation.Id, candidates[i].LastUsed, i));
+                foreach (var (id, _, lastUsed) in oldestStandbys) ordered.Add((id, lastUsed, -1));
+                ordered.Sort(static (a, b) => a.LastUsed.CompareTo(b.LastUsed));
+                var taken = new bool[candidates.Count];
+                foreach (var (id, _, i) in ordered.Take(excess))
+                {
+                    if (i >= 0) taken[i] = true;
+                    chosen.Add((id, i >= 0 ? candidates[i].Activation : null, DeactivationReason.Capacity));
+                }
 
-        var live = _runtime.ActivationCount + _runtime.Mirrors.Count - chosen.Count;
-        if (limit > 0 && live > limit)
-        {
-            var excess = live - limit * 9 / 10;
-            foreach (var (id, standby) in oldest.InOrder().Take(excess)) chosen.Add((id, standby, DeactivationReason.Capacity));
+                kept = [];
+                for (var i = 0; i < candidates.Count; i++)
+                {
+                    if (!taken[i]) kept.Add(candidates[i]);
+                }
+            }
+
+            lru.PutBack(kept);
         }
 
         if (chosen.Count == 0) return 0;
-        var done = 0;
-        await Parallel.ForEachAsync(chosen, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = _stopping }, async (c, ct) =>
+        var done = new StrongBox<int>();
+        await Parallel.ForEachAsync(chosen, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = _stopping },
+            (c, ct) => DeactivateOneAsync(c.Id, c.Activation, c.Reason, lru, done, ct)).ConfigureAwait(false);
+        if (done.Value > 0) _logger.LogDebug("Deactivated {Count} activations ({Live} live now)", done.Value, _runtime.ActivationCount);
+        ReclaimIfMuchGarbage(done.Value);
+        return done.Value;
+    }
+
+    /// <summary>
+    /// Deactivates one chosen activation (or drops a standby, <paramref name="activation"/> null) if it is still idle; one
+    /// async method around the activation's own deactivation (the runtime's id-based path added two more state machines
+    /// per eviction: bench/README.md, "Cold activations: the collector's list (session 11)").
+    /// </summary>
+    private async ValueTask DeactivateOneAsync(ComponentId id, Activation? activation, string reason, ActivationLru lru, StrongBox<int> done, CancellationToken ct)
+    {
+        if (activation is null)
         {
-            var deactivated = c.Standby ? _runtime.Mirrors.DropIfIdle(c.Id) : await _runtime.DeactivateIfIdleAsync(c.Id, ct).ConfigureAwait(false);
-            if (!deactivated) return;
-            Interlocked.Increment(ref done);
-            _runtime.Counters.CountDeactivation(c.Standby ? c.Reason + "_standby" : c.Reason);
-        }).ConfigureAwait(false);
-        if (done > 0) _logger.LogDebug("Deactivated {Count} activations ({Live} live now)", done, _runtime.ActivationCount);
-        ReclaimIfMuchGarbage(done);
-        return done;
+            if (!_runtime.Mirrors.DropIfIdle(id)) return;
+            Interlocked.Increment(ref done.Value);
+            _runtime.Counters.CountDeactivation(reason + "_standby");
+            return;
+        }
+
+        var deactivation = _runtime.StartDeactivationIfIdle(activation, ct);
+        if (deactivation is null)
+        {
+            // It left the list when it was read: back in as the newest (it was busy, or is in doubt) unless it is gone.
+            if (_runtime.Holds(activation)) lru.Touch(activation);
+            return;
+        }
+
+        await deactivation.ConfigureAwait(false);
+        _runtime.RemoveDeactivated(activation);
+        Interlocked.Increment(ref done.Value);
+        _runtime.Counters.CountDeactivation(reason);
     }
 }
 
@@ -177,11 +245,17 @@ internal sealed class OldestFirst(int capacity)
     /// <summary>What was kept, least recently used first.</summary>
     public IEnumerable<(ComponentId Id, bool Standby)> InOrder()
     {
+        foreach (var (id, standby, _) in Sorted()) yield return (id, standby);
+    }
+
+    /// <summary>What was kept with its last use, least recently used first.</summary>
+    public (ComponentId Id, bool Standby, long LastUsed)[] Sorted()
+    {
         var all = new (ComponentId Id, bool Standby, long LastUsed)[_kept.Count];
         var i = 0;
         foreach (var ((id, standby), lastUsed) in _kept.UnorderedItems) all[i++] = (id, standby, lastUsed);
         Array.Sort(all, static (a, b) => a.LastUsed.CompareTo(b.LastUsed));
-        foreach (var (id, standby, _) in all) yield return (id, standby);
+        return all;
     }
 }
 

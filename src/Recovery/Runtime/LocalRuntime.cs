@@ -156,6 +156,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             && live.Type.Methods.TryGetValue(invocation.Method, out var method) && !CallChain.Contains(invocation.Caller, invocation.Target))
         {
             live.Enter(_services.Time);
+            _collector.Touch(live);
             var reply = live.TryExecuteLive(invocation, method, out var durableOnly);
             if (reply is null)
             {
@@ -231,6 +232,7 @@ public sealed class LocalRuntime : IAsyncDisposable
 
                 activation = ready;
                 activation.Enter(_services.Time);
+                _collector.Touch(activation);
                 reply = activation.ExecuteAsync(invocation, method);
             }
 
@@ -326,23 +328,23 @@ public sealed class LocalRuntime : IAsyncDisposable
         return activation.OwnsItsEpoch ? epoch : null;
     }
 
-    /// <summary>Live activations the collector may take: serving, nothing in flight, no turn in doubt.</summary>
-    internal IEnumerable<Activation> CollectibleActivations()
-    {
-        // The dictionary's own enumerator: no lock and no copy of the table (Values takes every lock and copies it).
-        foreach (var (_, activation) in _activations)
-        {
-            if (activation.IsActive && activation.IsIdle && !activation.MayHaveTurnInDoubt) yield return activation;
-        }
-    }
+    /// <summary>The collector's recency list (null when nothing is collected: no idle age, no limit).</summary>
+    internal ActivationLru? CollectorList => _collector.Lru;
 
-    /// <summary>Deactivates <paramref name="id"/> if it is still live and idle (the collector's deactivation). True when it did.</summary>
-    internal async Task<bool> DeactivateIfIdleAsync(ComponentId id, CancellationToken cancellationToken)
-    {
-        if (!_activations.TryGetValue(id, out var activation) || !activation.IsActive || !activation.IsIdle || activation.HasTurnInDoubt) return false;
-        await DeactivateAsync(id, cancellationToken).ConfigureAwait(false);
-        return true;
-    }
+    /// <summary>True while <paramref name="activation"/> is the one in the table for its component.</summary>
+    internal bool Holds(Activation activation) =>
+        _activations.TryGetValue(activation.Id, out var current) && ReferenceEquals(current, activation);
+
+    /// <summary>
+    /// The collector's deactivation: starts <paramref name="activation"/>'s graceful deactivation if it is still the live
+    /// one of its component, serving and idle (null when not); <see cref="RemoveDeactivated"/> once it completed. As
+    /// <see cref="DeactivateAsync"/> does, without the look-up by id and the wait for recovery (it serves already).
+    /// </summary>
+    internal Task<long>? StartDeactivationIfIdle(Activation activation, CancellationToken cancellationToken) =>
+        Holds(activation) && activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt ? activation.DeactivateAsync(cancellationToken) : null;
+
+    /// <summary>Takes an activation <see cref="StartDeactivationIfIdle"/> deactivated out of the table.</summary>
+    internal void RemoveDeactivated(Activation activation) => Remove(activation, byCollector: true);
 
     /// <summary>
     /// Deactivates the components idle past <see cref="RuntimeOptions.DeactivateIdleAfter"/> and, past
@@ -486,6 +488,7 @@ public sealed class LocalRuntime : IAsyncDisposable
             if (ReferenceEquals(activation, created))
             {
                 createdAt = _services.Time.GetTimestamp();
+                _collector.Touch(created);
                 if (Interlocked.Increment(ref _live) > _options.MaxActivations && _options.MaxActivations > 0) _collector.OverCapacity();
             }
         }
@@ -577,10 +580,12 @@ public sealed class LocalRuntime : IAsyncDisposable
     private void Discard(Activation activation) => Remove(activation);
 
     /// <summary>Takes <paramref name="activation"/> out of the table (when it is still the one there) and counts it out.</summary>
-    private bool Remove(Activation activation)
+    private bool Remove(Activation activation, bool byCollector = false)
     {
         if (!_activations.TryRemove(new KeyValuePair<ComponentId, Activation>(activation.Id, activation))) return false;
         Interlocked.Decrement(ref _live);
+        // One the collector did not take is still in its list: counted, so the list is rebuilt before it holds many.
+        if (!byCollector) _collector.Lru?.Forgotten();
         return true;
     }
 

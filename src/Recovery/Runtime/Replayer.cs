@@ -83,8 +83,7 @@ public static class Replayer
         var grain = (IRecoverableGrain)NewGrain(type);
         if (checkpoint is not null)
         {
-            var hash = StateCodec.Hash(checkpoint.State.Span);
-            if (hash != checkpoint.StateHash)
+            if (!StateCodec.HashMatches(checkpoint.State.Span, checkpoint.StateHash) && StateCodec.Hash(checkpoint.State.Span) is var hash)
                 throw new InvalidDataException($"The checkpoint of {id} at seq {checkpoint.Seq} is corrupt: its state hashes to {hash}, the record says {checkpoint.StateHash}.");
             try
             {

@@ -14,4 +14,13 @@ internal static class StateCodec
         ?? throw new InvalidDataException($"A checkpoint of state type {stateType.Name} decoded to null.");
 
     public static string Hash(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    /// <summary>Whether <paramref name="bytes"/> hash to <paramref name="hash"/> (as <see cref="Hash"/> writes it), without allocating: every cold activation checks its checkpoint.</summary>
+    public static bool HashMatches(ReadOnlySpan<byte> bytes, string hash)
+    {
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(bytes, digest);
+        Span<char> hex = stackalloc char[SHA256.HashSizeInBytes * 2];
+        return Convert.TryToHexStringLower(digest, hex, out var written) && hex[..written].SequenceEqual(hash);
+    }
 }

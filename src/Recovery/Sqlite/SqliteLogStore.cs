@@ -23,6 +23,7 @@ namespace Middleware.Recovery.Sqlite;
 public sealed class SqliteLogStore : LogStoreBase
 {
     private readonly string _path;
+    private string? _name;
     private readonly SqliteStoreOptions _options;
     private readonly SqliteWriter? _writer;
     private readonly ClaimCombiner? _claims;
@@ -68,7 +69,7 @@ public sealed class SqliteLogStore : LogStoreBase
     }
 
     /// <inheritdoc />
-    public override string Name => "sqlite:" + _path;
+    public override string Name => _name ??= "sqlite:" + _path; // asked twice per activation read (checksum checks)
 
     /// <inheritdoc />
     /// <remarks>1, or <see cref="OverlapDepth"/> with <see cref="SqliteStoreOptions.OverlapWalSync"/>: the writer commits
