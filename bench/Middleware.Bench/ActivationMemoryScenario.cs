@@ -15,9 +15,10 @@ internal static class ActivationMemoryScenario
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var f = new FlagReader(args, ["--components", "--json"]);
+        var f = new FlagReader(args, ["--components", "--json", "--hold"]);
         var n = f.PositiveInt("--components", 100_000);
         var json = f.OutputFile("--json");
+        var hold = f.String("--hold");
         var registry = BankComponents.Registry();
         await using var store = await BenchStore.OpenAsync(StoreKind.Sqlite, null).ConfigureAwait(false);
         var options = new RuntimeOptions { MaxActivations = 0, DeactivateIdleAfter = TimeSpan.Zero, OwnerId = "bench-memory" };
@@ -46,6 +47,14 @@ internal static class ActivationMemoryScenario
         if (json is not null) report.WriteTo(json);
         Console.WriteLine($"activation-memory n={n}: {perActivation:F0} heap bytes per live activation ({live} live), " +
             $"RSS +{(rssAfter - rssBefore) / (double)n:F0} bytes each, heap {after / 1048576.0:F0} MiB, RSS {rssAfter / 1048576.0:F0} MiB" + (json is null ? "" : $" -> {json}"));
+        if (hold is not null)
+        {
+            // The activations stay live for a heap dump (dotnet-gcdump collect -p PID) until the file is deleted.
+            await File.WriteAllTextAsync(hold, Environment.ProcessId.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            Console.WriteLine($"holding {live} live activations in process {Environment.ProcessId} until {hold} is deleted");
+            while (File.Exists(hold)) await Task.Delay(500).ConfigureAwait(false);
+        }
+
         GC.KeepAlive(runtime);
         return 0;
     }

@@ -43,6 +43,25 @@ internal static class ActivationsScenario
 {
     private const int SmallKeys = 1000;
 
+    /// <summary>
+    /// <paramref name="environment"/> plus every variable <c>BENCH_SILO_NAME=value</c> of this process as <c>NAME=value</c>: a
+    /// setting for the silo alone (e.g. <c>BENCH_SILO_DOTNET_GCConserveMemory=5</c>), not for this client process.
+    /// </summary>
+    private static Dictionary<string, string> SiloEnvironment(Dictionary<string, string> environment)
+    {
+        const string Prefix = "BENCH_SILO_";
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            if (e.Key is string name && name.StartsWith(Prefix, StringComparison.Ordinal) && name.Length > Prefix.Length && e.Value is string value)
+            {
+                environment[name[Prefix.Length..]] = value;
+                Console.Error.WriteLine($"activations: silo environment {name[Prefix.Length..]}={value}");
+            }
+        }
+
+        return environment;
+    }
+
     public static async Task<int> RunAsync(ActivationsOptions o)
     {
         var nonce = Guid.NewGuid().ToString("N")[..6];
@@ -56,7 +75,7 @@ internal static class ActivationsScenario
                 Count = 1,
                 Components = [SiloBuild.LocateBankComponents()],
                 ExtraArgs = ["--mirroring", "none", .. extra],
-                Environment = new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = $"sqlite:{Path.Combine(Path.GetTempPath(), $"middleware-bench-ledger-{Environment.ProcessId}.db")}" },
+                Environment = SiloEnvironment(new Dictionary<string, string> { ["MIDDLEWARE_BACKEND_LEDGER"] = $"sqlite:{Path.Combine(Path.GetTempPath(), $"middleware-bench-ledger-{Environment.ProcessId}.db")}" }),
             }).ConfigureAwait(false);
             await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             var pid = cluster.Silos[0].Pid;
@@ -111,6 +130,9 @@ internal static class ActivationsScenario
             var cpuWarm = SiloCpu.MicrosPer(cpu2, cpu3, warmDone[0]);
             var live = await MetricAsync(cluster, "middleware_activations").ConfigureAwait(false);
             var rssEnd = RssSampler.ReadMiB(pid);
+            // Where the RSS is: the managed heap after the last GC, the GC's committed memory (the rest is native).
+            var gcHeap = await MetricAsync(cluster, "middleware_process_gc_heap_bytes").ConfigureAwait(false) / 1048576.0;
+            var gcCommitted = await MetricAsync(cluster, "middleware_process_gc_committed_bytes").ConfigureAwait(false) / 1048576.0;
             await sampling.CancelAsync().ConfigureAwait(false);
             await sampler.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
@@ -143,6 +165,8 @@ internal static class ActivationsScenario
                 .Add("live_activations_end", live)
                 .Add("silo_rss_mb_end", rssEnd)
                 .Add("silo_rss_mb_max", rss.MaxMiB)
+                .Add("silo_gc_heap_mb_end", double.IsNaN(gcHeap) ? null : Math.Round(gcHeap))
+                .Add("silo_gc_committed_mb_end", double.IsNaN(gcCommitted) ? null : Math.Round(gcCommitted))
                 .Add("silo_rss_mb_samples", rss.Samples)
                 .Add("store_bytes", storeBytes)
                 .Add("store_bytes_per_component", storeBytes is { } b ? b / (double)(o.Components + SmallKeys) : null)
@@ -151,7 +175,7 @@ internal static class ActivationsScenario
                 .Add("utc", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
             if (o.JsonPath is not null) report.WriteTo(o.JsonPath);
             Console.WriteLine($"activations store={o.StoreKind} n={o.Components}: 1000 keys {small:F0}/s, first touch (new) {first:F0}/s, cold with checkpoint (again) {again:F0}/s " +
-                $"({activatedDuring:F0} activations), silo CPU µs per request first/again/warm {cpuFirst:F0}/{cpuAgain:F0}/{cpuWarm:F0}, silo bytes allocated per again request {allocatedPerCold:F0}, warm over n {warm:F0}/s ({100 * warm / small:F0}% of 1000 keys), live {live:F0}, rss end {rssEnd:F0} MiB max {rss.MaxMiB:F0} MiB, " +
+                $"({activatedDuring:F0} activations), silo CPU µs per request first/again/warm {cpuFirst:F0}/{cpuAgain:F0}/{cpuWarm:F0}, silo bytes allocated per again request {allocatedPerCold:F0}, warm over n {warm:F0}/s ({100 * warm / small:F0}% of 1000 keys), live {live:F0}, rss end {rssEnd:F0} MiB max {rss.MaxMiB:F0} MiB (gc heap {gcHeap:F0}, committed {gcCommitted:F0} MiB), " +
                 $"store {(storeBytes is { } sb ? $"{sb / (double)(o.Components + SmallKeys):F0} B/component" : "n/a")}, errors {errors}" + (o.JsonPath is null ? "" : $" -> {o.JsonPath}"));
             if (firstError is not null) Console.Error.WriteLine($"error: {errors} requests failed; first: {firstError}");
             return errors == 0 ? 0 : 1;

@@ -69,7 +69,8 @@ public static class Program
                        --duration S (10)  --max-activations N (silo default 100000; 0: no limit)  --json FILE
           activation-memory  In process, temp SQLite, no activation limit: N accounts activated with one deposit each;
                      managed heap bytes per live activation after a full GC (and RSS growth per activation).
-                       --components N (100000)  --json FILE
+                       --components N (100000)  --json FILE  --hold FILE (then write the pid to FILE and keep the
+                     activations live until FILE is deleted, for a heap dump: dotnet-gcdump collect -p PID)
           replay     Writes N turns to one component, then times activation (claim + read + replay) in a
                      fresh runtime on the same store.
                        --store memory|sqlite     (required)

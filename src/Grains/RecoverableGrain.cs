@@ -37,9 +37,9 @@ public abstract class RecoverableGrain<TState> : IRecoverableGrain
         set => State = (TState)value;
     }
 
-    IComponentContext IRecoverableGrain.Context
+    IComponentContext? IRecoverableGrain.Context
     {
-        set => Context = value;
+        set => _context = value; // null between turns
     }
 }
 
@@ -50,5 +50,6 @@ internal interface IRecoverableGrain
 
     object State { get; set; }
 
-    IComponentContext Context { set; }
+    /// <summary>The context of the turn that runs now; null between turns.</summary>
+    IComponentContext? Context { set; }
 }

@@ -32,7 +32,7 @@ internal sealed partial class Activation
     {
         get
         {
-            lock (_inDoubt) return _inDoubt.Count > 0;
+            lock (_appendSync) return _inDoubt.Count > 0;
         }
     }
 
@@ -66,7 +66,8 @@ internal sealed partial class Activation
 
     /// <summary>
     /// The in-doubt turn that started first (they complete in the order they took their seqs), or null. Caller holds the
-    /// turn lock, under which <see cref="_inDoubt"/> changes (and under its own lock, for <see cref="HasTurnInDoubt"/>).
+    /// turn lock, under which <see cref="_inDoubt"/> changes (and under <see cref="_appendSync"/>, for <see cref="HasTurnInDoubt"/>;
+    /// a shared empty map while none is in doubt, so it is replaced, never changed, when it is empty).
     /// </summary>
     private TurnRecord? OldestInDoubt()
     {
@@ -160,11 +161,7 @@ internal sealed partial class Activation
 
             var loaded = await Replayer.LoadAsync(_store, Type, Id, _lastSeq, _json).ConfigureAwait(false);
             _grain = (IRecoverableGrain)loaded.Grain;
-            lock (_inDoubt)
-            {
-                _inDoubt.Clear();
-                foreach (var (requestId, partial) in loaded.InDoubt) _inDoubt[requestId] = partial;
-            }
+            lock (_appendSync) _inDoubt = loaded.InDoubt.Count == 0 ? NoneInDoubt : new Dictionary<string, TurnRecord>(loaded.InDoubt, StringComparer.Ordinal);
 
             return true;
         }

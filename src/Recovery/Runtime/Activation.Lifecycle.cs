@@ -37,7 +37,8 @@ internal enum ActivationState
 /// </summary>
 internal sealed partial class Activation
 {
-    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Let go once it completed successfully (Ready is then a completed task): 88 bytes every live activation kept.
+    private TaskCompletionSource? _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _state = (int)ActivationState.Creating;
     private volatile string? _endReason;
     private ControlRecord? _decision;
@@ -54,7 +55,7 @@ internal sealed partial class Activation
     public bool IsActive => State == ActivationState.Active;
 
     /// <summary>Completes when the activation serves, or faults with the reason it could not recover.</summary>
-    public Task Ready => _ready.Task;
+    public Task Ready => Volatile.Read(ref _ready)?.Task ?? Task.CompletedTask;
 
     /// <summary>
     /// Starts recovery once (later calls do nothing): claims the component (epoch + 1), loads its latest checkpoint,
@@ -76,6 +77,13 @@ internal sealed partial class Activation
         _ = RecoverAsync();
     }
 
+    /// <summary>Recovery succeeded: whoever waits on <see cref="Ready"/> goes on, and the completion source is let go.</summary>
+    private void SetReady()
+    {
+        _ready?.TrySetResult();
+        Volatile.Write(ref _ready, null);
+    }
+
     private async Task RecoverAsync()
     {
         ComponentHead? claimed = null;
@@ -91,7 +99,7 @@ internal sealed partial class Activation
                     if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Active, (int)ActivationState.Recovering) != (int)ActivationState.Recovering)
                         throw new ActivationBrokenException(Id, "(activation)", _endReason ?? "it was dropped while recovering");
                     EngineTelemetry.Count(EngineTelemetry.Activations, Type.Name);
-                    _ready.TrySetResult();
+                    SetReady();
                     return;
                 }
             }
@@ -139,7 +147,7 @@ internal sealed partial class Activation
                 throw new ActivationBrokenException(Id, "(activation)", _endReason ?? "it was dropped while recovering");
             await CompleteInDoubtFirstAsync().ConfigureAwait(false);
             EngineTelemetry.Count(EngineTelemetry.Activations, Type.Name);
-            _ready.TrySetResult();
+            SetReady();
         }
         catch (Exception e)
         {
@@ -148,7 +156,7 @@ internal sealed partial class Activation
             if (claimed is not null && e is ReplayDivergenceException or InvalidDataException or CorruptRecordException)
                 failure = await QuarantineAsync(claimed, e).ConfigureAwait(false);
             End(ActivationState.Broken, $"activation failed: {failure.Message}");
-            _ready.TrySetException(failure);
+            _ready?.TrySetException(failure);
         }
     }
 
@@ -276,9 +284,9 @@ internal sealed partial class Activation
         // No checkpoint: the store holds no dedup entry of the component, and every id it records passes through memory.
         _knowledge = loaded.CheckpointSeq == 0 ? RequestIdKnowledge.Empty() : RequestIdKnowledge.Unknown();
         _lastCheckpointTicks = _services.Time.GetUtcNow().UtcTicks;
-        lock (_inDoubt)
+        if (loaded.InDoubt.Count > 0)
         {
-            foreach (var (requestId, partial) in loaded.InDoubt) _inDoubt[requestId] = partial;
+            lock (_appendSync) _inDoubt = new Dictionary<string, TurnRecord>(loaded.InDoubt, StringComparer.Ordinal);
         }
 
         if (loaded.Memory is { } memory)

@@ -16,9 +16,10 @@ namespace Middleware.Recovery.Runtime;
 internal sealed partial class Activation
 {
     private readonly SemaphoreSlim _turnLock = new(1, 1);
-    private Dictionary<string, DedupSlot> _recent = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TurnRecord> _inDoubt = new(StringComparer.Ordinal);
-    private readonly TurnRuntime _turnRuntime;
+    private RecentRequests _recent = new();
+    // Almost always empty: the shared empty map until a turn is in doubt (Activation.InDoubt.cs); changed under _appendSync.
+    private Dictionary<string, TurnRecord> _inDoubt = NoneInDoubt;
+    private TurnRuntime? _turnRuntime;
     private readonly ILogStore _store;
     private readonly GroupCommitWriter _writer;
     private readonly RuntimeOptions _options;
@@ -30,7 +31,9 @@ internal sealed partial class Activation
     private long _checkpointSeq;
     private RequestIdKnowledge _knowledge = RequestIdKnowledge.Empty();
     private long _lastCheckpointTicks;
-    private Task<AppendStatus> _lastWrite = Task.FromResult(AppendStatus.Ok);
+    private static readonly Dictionary<string, TurnRecord> NoneInDoubt = new(StringComparer.Ordinal); // never changed
+    private static readonly Task<AppendStatus> DurableWrite = Task.FromResult(AppendStatus.Ok);
+    private Task<AppendStatus> _lastWrite = DurableWrite;
     // The item of the last record Append queued when that was a partial record (its task is _lastWrite unless something
     // was queued since), else null.
     private GroupCommitWriter.WriteItem? _lastItem;
@@ -49,8 +52,19 @@ internal sealed partial class Activation
         _services = services;
         _json = services.Registry.Json;
         StampCreated(services.Time);
-        _turnRuntime = new TurnRuntime(services.Environment.Backends, _json, StabilizeBeforeSendAsync, services.Registry, new CallDeadlines(this, services.Caller, services), services.Environment.SessionItems,
-            ComponentLoggers.For(services.Environment.LoggerFactory, type));
+    }
+
+    /// <summary>
+    /// What a live turn's calls, back ends, session items and logger go through; made by the first turn that asks (most
+    /// components never do: a deposit reads the clock only), so an activation does not carry it from the start.
+    /// </summary>
+    internal TurnRuntime TurnRuntime => Volatile.Read(ref _turnRuntime) ?? MakeTurnRuntime();
+
+    private TurnRuntime MakeTurnRuntime()
+    {
+        var made = new TurnRuntime(_services.Environment.Backends, _json, StabilizeBeforeSendAsync, _services.Registry, new CallDeadlines(this, _services.Caller, _services), _services.Environment.SessionItems,
+            ComponentLoggers.For(_services.Environment.LoggerFactory, Type));
+        return Interlocked.CompareExchange(ref _turnRuntime, made, null) ?? made;
     }
 
     public ComponentId Id { get; }
@@ -261,7 +275,7 @@ internal sealed partial class Activation
         var args = method.DecodeArgs(inv.Args.Span, _json);
         _inDoubt.TryGetValue(inv.RequestId, out var partial);
         if (partial is not null) CheckSameRequest(partial.ArgsHash, argsHash, inv);
-        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, _turnRuntime, partial, inv, idText: IdText);
+        var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, null, partial, inv, idText: IdText, owner: this);
         _grain.Context = context;
         _current = inv;
         ComponentReply reply;
@@ -280,25 +294,49 @@ internal sealed partial class Activation
         }
 
         if (context.InfrastructureFailure is { } failure)
-            throw await FailedAttemptAsync(inv, failure).ConfigureAwait(false);
+        {
+            var error = await FailedAttemptAsync(inv, failure).ConfigureAwait(false);
+            EndTurn();
+            throw error;
+        }
 
         // Written only with or after the caller's partial record when the call did not wait for it (CallOrder.cs).
         var (seq, write) = Append(RecordKind.Turn, null, context.EncodeFinal(inv, reply), Inbound(inv));
         if (_inDoubt.Count > 0)
         {
             // Final now (a resumed turn, or one whose undo re-read its own partial record from the log).
-            lock (_inDoubt) _inDoubt.Remove(inv.RequestId);
+            lock (_appendSync)
+            {
+                _inDoubt.Remove(inv.RequestId);
+                if (_inDoubt.Count == 0) _inDoubt = NoneInDoubt;
+            }
+
             if (partial is not null) ReportCompletedInDoubt(inv.RequestId, partial.TurnSeq);
         }
 
-        _firstTurnWrite ??= write;
+        if (_longLogAdopted) _firstTurnWrite ??= write; // read only then (MaybeCheckpoint)
         // Busy until the reply is released (IsIdle): the wait below ends it, whoever awaits the reply (or nobody).
         Interlocked.Increment(ref _awaitingDurable);
-        var durable = AwaitDurableAsync(write, reply, inv.RequestId, commitSeq: seq, observed, method.Name, countedBusy: true);
-        _recent[inv.RequestId] = new DedupSlot(argsHash, seq, durable);
+        var slot = new DedupSlot(argsHash, seq);
+        var durable = AwaitDurableAsync(write, reply, inv.RequestId, commitSeq: seq, observed, method.Name, countedBusy: true, slot);
+        slot.Pending(durable);
+        _recent[inv.RequestId] = slot;
+        // Most activations hold one turn since their checkpoint: room for one (a list's first room is four).
+        if (_sinceCheckpoint.Capacity == 0) _sinceCheckpoint.Capacity = 1;
         _sinceCheckpoint.Add((inv.RequestId, seq, argsHash, reply));
         MaybeCheckpoint();
+        EndTurn();
         return durable;
+    }
+
+    /// <summary>
+    /// A turn ended: its request and context are let go (a component has no context between turns), so an idle activation
+    /// does not keep its last turn's invocation, arguments and recorded values alive.
+    /// </summary>
+    private void EndTurn()
+    {
+        _current = null;
+        _grain.Context = null;
     }
 
     /// <summary>
@@ -384,7 +422,7 @@ internal sealed partial class Activation
             // Not even a read runs ahead of a turn in doubt: it already holds its place before this one.
             ThrowIfAnotherInDoubt(inv.RequestId);
             var args = method.DecodeArgs(inv.Args.Span, _json);
-            var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, _turnRuntime, invocation: inv, readOnly: true, idText: IdText);
+            var context = new LiveTurnContext(Id, inv.RequestId, _lastSeq + 1, _services.Time, null, invocation: inv, readOnly: true, idText: IdText, owner: this);
             _grain.Context = context;
             try
             {
@@ -393,6 +431,10 @@ internal sealed partial class Activation
             catch (Exception e)
             {
                 reply = Replayer.ErrorReply(e, _json);
+            }
+            finally
+            {
+                _grain.Context = null;
             }
 
             // A component call or session read that could not be delivered is not the component's answer: retry.
@@ -458,7 +500,15 @@ internal sealed partial class Activation
     /// A <paramref name="turnStart"/> other than 0 times the whole turn of <paramref name="turnMethod"/> into the turn
     /// latency histogram when it ends (ok, error, or failed when the record is not durable).
     /// </summary>
-    private async Task<ComponentReply> AwaitDurableAsync(Task<AppendStatus> write, ComponentReply reply, string requestId, long commitSeq = 0, long turnStart = 0, string? turnMethod = null, bool countedBusy = false)
+    /// <param name="write">The write waited for.</param>
+    /// <param name="reply">The reply released once it is durable.</param>
+    /// <param name="requestId">The request, for errors and spans.</param>
+    /// <param name="commitSeq">The seq of the turn's own record, or 0.</param>
+    /// <param name="turnStart">The turn's start for the latency histogram, or 0.</param>
+    /// <param name="turnMethod">The turn's method, with <paramref name="turnStart"/>.</param>
+    /// <param name="countedBusy">The wait was counted in <see cref="_awaitingDurable"/>.</param>
+    /// <param name="slot">The turn's dedup slot, told when the record is durable (it then lets this wait's task go), or null.</param>
+    private async Task<ComponentReply> AwaitDurableAsync(Task<AppendStatus> write, ComponentReply reply, string requestId, long commitSeq = 0, long turnStart = 0, string? turnMethod = null, bool countedBusy = false, DedupSlot? slot = null)
     {
         AppendStatus status;
         var start = commitSeq != 0 && EngineTelemetry.CommitDuration.Enabled ? Stopwatch.GetTimestamp() : 0;
@@ -511,6 +561,14 @@ internal sealed partial class Activation
             MarkBroken(status == AppendStatus.Fenced ? "fenced by a newer owner" : "log sequence conflict");
             _services.OnTurnNotDurable?.Invoke(this);
             throw new TurnNotDurableException(Id, requestId, status == AppendStatus.Fenced ? "another activation owns the component now" : "the log moved on without an earlier record");
+        }
+
+        if (slot is not null)
+        {
+            slot.Durable(reply);
+            // The last write is durable: a shared completed write stands for it (waits on it see the same Ok), so the
+            // activation does not keep the write's task alive while idle.
+            _ = Interlocked.CompareExchange(ref _lastWrite, DurableWrite, write);
         }
 
         return reply;

@@ -5,11 +5,13 @@ namespace Middleware.Recovery.Runtime;
 /// <summary>
 /// One request id an activation remembers since its checkpoint: the hash of the arguments it was sent with, the seq of
 /// its record, and its reply (a task while the record is not yet durable; a recorded reply is wrapped in a task only
-/// when a duplicate asks for it, so remembering 100,000 replayed turns costs no task each).
+/// when a duplicate asks for it, so remembering 100,000 replayed turns costs no task each). A live turn's slot drops its
+/// task once the record is durable (<see cref="Durable"/>): the task is the turn's durable wait, ~180 bytes that every
+/// live activation kept for its last turn.
 /// </summary>
 internal sealed class DedupSlot
 {
-    private readonly ComponentReply? _recorded;
+    private ComponentReply? _recorded;
     private Task<ComponentReply>? _reply;
 
     /// <summary>A turn of this activation whose reply is released once its record is durable.</summary>
@@ -28,11 +30,32 @@ internal sealed class DedupSlot
         _recorded = recorded;
     }
 
+    /// <summary>A turn of this activation whose wait is handed over next (<see cref="Pending"/>), told by the wait itself when its record is durable (<see cref="Durable"/>).</summary>
+    public DedupSlot(long argsHash, long seq)
+    {
+        ArgsHash = argsHash;
+        Seq = seq;
+    }
+
     public long ArgsHash { get; }
 
     public long Seq { get; }
 
-    public Task<ComponentReply> Reply => _reply ??= Task.FromResult(_recorded!);
+    public Task<ComponentReply> Reply => Volatile.Read(ref _reply) ?? (_reply = Task.FromResult(Volatile.Read(ref _recorded)!));
+
+    /// <summary>The reply task of the turn, unless its record is durable already (then the recorded reply stands).</summary>
+    public void Pending(Task<ComponentReply> reply)
+    {
+        // A race with Durable only keeps the (completed) task: Durable writes the reply first, then drops the task.
+        if (Volatile.Read(ref _recorded) is null) Volatile.Write(ref _reply, reply);
+    }
+
+    /// <summary>The turn's record is durable: <paramref name="reply"/> is its reply, and the wait's task is let go.</summary>
+    public void Durable(ComponentReply reply)
+    {
+        Volatile.Write(ref _recorded, reply);
+        Volatile.Write(ref _reply, null);
+    }
 }
 
 /// <summary>
@@ -44,7 +67,7 @@ internal sealed class DedupSlot
 internal sealed class DedupMemory
 {
     /// <summary>The request ids remembered, by id.</summary>
-    public Dictionary<string, DedupSlot> Recent { get; } = new(StringComparer.Ordinal);
+    public RecentRequests Recent { get; } = new();
 
     /// <summary>The same request ids in seq order with their replies (fences with <see cref="Storage.DedupEntry.AnyArgs"/>).</summary>
     public List<(string RequestId, long Seq, long ArgsHash, ComponentReply Reply)> SinceCheckpoint { get; private set; } = [];

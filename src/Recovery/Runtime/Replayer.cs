@@ -161,6 +161,10 @@ public static class Replayer
         {
             reply = ErrorReply(e, json);
         }
+        finally
+        {
+            grain.Context = null; // no context between turns: it would keep the turn's record alive with the grain
+        }
 
         var changed = !reply.SameAs(turn.Reply);
         if (changed && !acceptChangedReply)

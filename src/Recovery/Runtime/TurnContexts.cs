@@ -30,15 +30,28 @@ internal sealed class LiveTurnContext : IComponentContext
     private ILogger? _logger;
     private string? _idText;
     private string? _chain;
+    private readonly TurnRuntime? _runtime;
+    private readonly Activation? _owner;
 
-    public LiveTurnContext(ComponentId id, string requestId, long seq, TimeProvider time, TurnRuntime? runtime = null, TurnRecord? resumeFrom = null, Invocation? invocation = null, bool readOnly = false, string? idText = null)
+    /// <param name="id">The component.</param>
+    /// <param name="requestId">The turn's request.</param>
+    /// <param name="seq">The seq the turn's record will get.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="runtime">The runtime services for outbound calls, or null (then <paramref name="owner"/>'s, made when first asked for).</param>
+    /// <param name="resumeFrom">The partial record the turn resumes from, or null.</param>
+    /// <param name="invocation">The request this turn runs, or null.</param>
+    /// <param name="readOnly">A read-only turn.</param>
+    /// <param name="idText"><paramref name="id"/> as text, or null (made when needed).</param>
+    /// <param name="owner">The activation running the turn, whose <see cref="Activation.TurnRuntime"/> stands for <paramref name="runtime"/> when that is null.</param>
+    public LiveTurnContext(ComponentId id, string requestId, long seq, TimeProvider time, TurnRuntime? runtime = null, TurnRecord? resumeFrom = null, Invocation? invocation = null, bool readOnly = false, string? idText = null, Activation? owner = null)
     {
         Id = id;
         _idText = idText;
         RequestId = requestId;
         _seq = seq;
         _time = time;
-        Runtime = runtime;
+        _runtime = runtime;
+        _owner = owner;
         Invocation = invocation;
         IsReadOnly = readOnly;
         _prefixValues = resumeFrom?.Values ?? [];
@@ -76,7 +89,7 @@ internal sealed class LiveTurnContext : IComponentContext
     public Exception? InfrastructureFailure { get; set; }
 
     /// <summary>The runtime services for outbound calls, or null in a context that cannot call out.</summary>
-    public TurnRuntime? Runtime { get; }
+    public TurnRuntime? Runtime => _runtime ?? _owner?.TurnRuntime;
 
     public IReadOnlyList<RecordedValue> Values => _values;
 

@@ -129,6 +129,11 @@ internal sealed class SiloHttpEndpoints(SiloRuntime silo, TransportMetrics trans
         text.Append("# HELP middleware_process_gc_pause_seconds_total Time this process was paused for garbage collection.\n");
         text.Append("# TYPE middleware_process_gc_pause_seconds_total counter\n");
         text.Append("middleware_process_gc_pause_seconds_total ").Append(GC.GetTotalPauseDuration().TotalSeconds.ToString("0.######", CultureInfo.InvariantCulture)).Append('\n');
+        // Where the silo's memory is (the RSS beside them is the process's; the rest is native: SQLite's caches, stacks, code).
+        var gc = GC.GetGCMemoryInfo();
+        Add("middleware_process_gc_heap_bytes", "gauge", "Managed heap size after the last garbage collection (live objects and fragmentation).", gc.HeapSizeBytes);
+        Add("middleware_process_gc_fragmented_bytes", "gauge", "Free space inside the managed heap after the last garbage collection.", gc.FragmentedBytes);
+        Add("middleware_process_gc_committed_bytes", "gauge", "Memory the garbage collector has committed from the OS now.", GC.GetGCMemoryInfo(GCKind.Any).TotalCommittedBytes);
         Add("middleware_rebalance_moved_total", "counter", "Components this silo moved to their rendezvous owner (rebalancing).", silo.Rebalancer?.Moved ?? 0);
         Add("middleware_rebalance_failed_total", "counter", "Rebalancing handovers that failed or raced a claim (the component stayed where the store says).", silo.Rebalancer?.Failed ?? 0);
         Add("middleware_rebalance_misplaced", "gauge", "Live activations here whose rendezvous owner is another silo, at the last scan.", silo.Rebalancer?.Misplaced ?? 0);
