@@ -31,20 +31,24 @@ internal sealed partial class Activation
         // the first turn of this activation is durable, or that checkpoint and its dedup entries join the first commit.
         if (_longLogAdopted && _firstTurnWrite is { IsCompleted: false }) return;
         var now = _services.Time.GetUtcNow().UtcTicks;
-        var intervalTicks = _options.CheckpointInterval.Ticks;
         // The first checkpoint of this activation comes sooner by a fraction fixed by the id (RuntimeOptions.CheckpointSpread).
-        if (!_checkpointTried) intervalTicks -= (long)(intervalTicks * _options.CheckpointSpread * SpreadFraction(IdText));
-        if (_sinceCheckpoint.Count - _refusedAtTurns < CheckpointTurns() && now - _lastCheckpointTicks < intervalTicks)
+        var sooner = Sooner();
+        var intervalTicks = _options.CheckpointInterval.Ticks;
+        intervalTicks -= (long)(intervalTicks * sooner);
+        if (_sinceCheckpoint.Count - _refusedAtTurns < CheckpointTurns(sooner) && now - _lastCheckpointTicks < intervalTicks)
             return;
         WriteCheckpoint(now);
     }
 
     /// <summary>Turns since the last checkpoint that call for the next one: fewer before this activation's first (spread).</summary>
-    private int CheckpointTurns()
+    private int CheckpointTurns(double? sooner = null)
     {
         var every = _options.CheckpointEveryTurns;
-        return _checkpointTried ? every : Math.Max(1, every - (int)(every * _options.CheckpointSpread * SpreadFraction(IdText)));
+        return Math.Max(1, every - (int)(every * (sooner ?? Sooner())));
     }
+
+    // How much sooner the next checkpoint comes: 0 once this activation tried one.
+    private double Sooner() => _checkpointTried ? 0 : _options.CheckpointSpread * SpreadFraction(IdText);
 
     /// <summary>A fraction in [0, 1) fixed by the component id, the same in every process: how much sooner its activations' first checkpoint comes.</summary>
     internal static double SpreadFraction(string idText) => (Rendezvous.Weight(idText, "checkpoint") >> 11) * (1.0 / (1UL << 53));
