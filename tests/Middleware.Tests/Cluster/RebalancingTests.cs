@@ -44,13 +44,24 @@ public sealed class RebalancingTests(ITestOutputHelper output)
         output.WriteLine($"the fourth silo owns {share} of {keys.Length} components: {status}");
         Assert.InRange(share, 1, keys.Length - 1);
         Assert.True(await fourth.ReadMetricAsync("middleware_rebalance_moved_total") == 0); // it received, it did not give
+        // Every component of the share was moved by a giver. A giver counts a move when its handover returns, which is after
+        // the ownership write the status above reads and after it asked the receiver to activate the component (up to 5 s):
+        // a CI run read 7 moves for a share of 8 while the receiver had activated 5 of them. So the count is waited for.
+        // One clean-clone CI run counted one move more than the share (15 for 14, with every silo at its share and nothing
+        // misplaced): a component moved twice, or a move counted whose handover then raced; not explained yet (see the
+        // closing note of session 6), so the bound is one-sided.
         var moved = 0.0;
-        foreach (var silo in cluster.Silos.Take(3)) moved += await silo.ReadMetricAsync("middleware_rebalance_moved_total");
-        // Every component of the share was moved by a giver. One clean-clone CI run counted one move more than the share
-        // (15 for 14, with every silo at its share and nothing misplaced): a component moved twice, or a move counted
-        // whose handover then raced; not explained yet (see the closing note of session 6), so the bound is one-sided.
+        var counted = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            moved = 0.0;
+            foreach (var silo in cluster.Silos.Take(3)) moved += await silo.ReadMetricAsync("middleware_rebalance_moved_total");
+            if (moved >= share || DateTime.UtcNow > counted) break;
+            await Task.Delay(100);
+        }
+
         output.WriteLine($"moves counted by the three givers: {moved}");
-        Assert.True(moved >= share, $"the givers moved {moved} component(s), fewer than the fourth silo's share of {share}");
+        Assert.True(moved >= share, $"the givers moved {moved} component(s) within 15 s, fewer than the fourth silo's share of {share}");
 
         // The moved components answer from their new silo with every deposit in place.
         foreach (var key in keys) Assert.Equal(6, await client.GetComponent<IAccount>(key).Deposit(1));
