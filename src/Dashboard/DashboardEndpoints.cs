@@ -89,6 +89,29 @@ public static class DashboardEndpoints
         {
             await WriteAsync(context, StatusCodes.Status503ServiceUnavailable, new ProblemShape(e.Message)).ConfigureAwait(false);
         }
+        catch (ScanRunningException e)
+        {
+            response.Headers.RetryAfter = "5";
+            await WriteAsync(context, StatusCodes.Status429TooManyRequests, new ProblemShape(e.Message)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Another call of this dashboard that reads every component is still running.</summary>
+    private sealed class ScanRunningException(string message) : Exception(message);
+
+    /// <summary>Runs <paramref name="scan"/> unless another store-wide call of this dashboard runs (then a 429 naming the way out).</summary>
+    private static async Task<T> OneScanAtATimeAsync<T>(DashboardOptions options, string what, Func<Task<T>> scan)
+    {
+        if (!await options.StoreScans.WaitAsync(0).ConfigureAwait(false))
+            throw new ScanRunningException($"this dashboard is already running a call that reads every component (an audit or an outcome search); {what} waits for it: try again when it has answered, or run mw from a shell (mw audit, mw outcome), which this limit does not cover.");
+        try
+        {
+            return await scan().ConfigureAwait(false);
+        }
+        finally
+        {
+            options.StoreScans.Release();
+        }
     }
 
     /// <summary>The answer of one API call, or null for an unknown one.</summary>
@@ -167,11 +190,12 @@ public static class DashboardEndpoints
                     return await RequestLookup.FindAsync(store, head, requestId, ct).ConfigureAwait(false);
                 }
 
-                return await RequestLookup.ScanAsync(store, await store.ListComponentsAsync(ct).ConfigureAwait(false), requestId, null, ct).ConfigureAwait(false);
+                return await OneScanAtATimeAsync(options, "an outcome search without a component",
+                    async () => await RequestLookup.ScanAsync(store, await store.ListComponentsAsync(ct).ConfigureAwait(false), requestId, null, ct).ConfigureAwait(false)).ConfigureAwait(false);
             }
 
             case "audit":
-                return await AuditAsync(store, query, options, ct).ConfigureAwait(false);
+                return await OneScanAtATimeAsync(options, "an audit", () => AuditAsync(store, query, options, ct)).ConfigureAwait(false);
             default:
                 return null;
         }
@@ -190,7 +214,7 @@ public static class DashboardEndpoints
             var type = query["type"].ToString();
             if (type.Length == 0 && query["all"] != "1") throw new InspectionException("say what to audit: component=Type/key, type=T, or all=1");
             heads = (await store.ListComponentsAsync(ct).ConfigureAwait(false)).Where(h => type.Length == 0 || ComponentView.TypeOf(h.ComponentId) == type).ToList();
-            if (heads.Count == 0) throw new InspectionException($"no components of type '{type}' in {store.Name}");
+            if (heads.Count == 0) throw new InspectionException(type.Length == 0 ? $"no components in {store.Name}: nothing to audit" : $"no components of type '{type}' in {store.Name}");
         }
 
         // Half the processors at most: a silo's dashboard shares them with the turns it serves.

@@ -33,4 +33,10 @@ public sealed class DashboardOptions
 
     /// <summary>The clock of the answers' timestamps.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Held while this dashboard runs a call that reads every component (an audit, an outcome search across the store):
+    /// one at a time, so repeated clicks or a script cannot stack whole-store scans on the silo that serves the turns.
+    /// </summary>
+    internal SemaphoreSlim StoreScans { get; } = new(1, 1);
 }
