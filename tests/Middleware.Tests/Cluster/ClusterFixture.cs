@@ -128,7 +128,7 @@ internal sealed class ClusterFixture : IAsyncDisposable
             await WaitUntilStoppedAsync(silo);
             // On its own thread: the SQLite store writes on the caller's thread, so ListSilosAsync returned only after its
             // whole busy timeout (5 s) with the silo frozen holding the lock, and the second given here never applied; its
-            // "database is locked" then escaped with the silo left frozen (a loaded CI box met that).
+            // "database is locked" then escaped with the silo left frozen (two tests failed so in one stress round at load 30-60).
             var probe = Task.Run(() => ((IClusterStore)store).ListSilosAsync());
             if (await Task.WhenAny(probe, Task.Delay(1000)) == probe && probe.IsCompletedSuccessfully) return;
 
