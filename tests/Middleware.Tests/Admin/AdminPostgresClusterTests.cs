@@ -31,7 +31,7 @@ public sealed class AdminPostgresClusterTests
                 Assert.False((await runtime.GetOutcomeAsync(new ComponentId("Account", "p"), $"{session}:2", CancellationToken.None)).Committed);
             }
 
-            await Task.Delay(600);
+            await Task.Delay(600); // the passage of time itself: pg-b's 300 ms window passes without a heartbeat
         }
 
         var status = await AdminFixture.Mw("cluster", "status", "--store", store, "--json");

@@ -258,7 +258,7 @@ public abstract class ClusterFailoverTests(ITestOutputHelper output)
 
         // With every silo gone the store lists none, and the client says so at connect.
         foreach (var silo in cluster.Silos) await silo.KillAsync();
-        await Task.Delay(ClusterFixture.DeadAfterMs + 500);
+        await WaitUntilAsync(async () => !(await cluster.SilosAsync()).Any(s => s.IsLive), "the store to list no live silo");
         var refused = await Assert.ThrowsAsync<ClientConnectException>(() => MiddlewareClient.ConnectAsync(new MiddlewareClientOptions
         {
             GatewayProvider = new Middleware.Recovery.Storage.StoreGatewayListProvider((Middleware.Recovery.Storage.IClusterStore)store),

@@ -174,7 +174,11 @@ public abstract class MirroringTests(ITestOutputHelper output)
     [StoreFact]
     public async Task A_mirror_that_cannot_keep_up_overflows_the_owners_buffer_and_catches_up_from_the_store()
     {
-        await using var cluster = await StartClusterAsync(3, "--mirror-buffer-bytes", "65536");
+        // A failure window well past the time the owner needs to fill the lane: the frozen mirror must stay live (and so
+        // stay the mirror) meanwhile. With the fixture's 1.5 s window a loaded box committed fewer than 64 KiB of records
+        // before the others declared the frozen mirror dead; the owner then shipped to the third silo and never
+        // overflowed (a stress round failed so: "the owner's shipping buffer never overflowed").
+        await using var cluster = await StartClusterAsync(3, "--mirror-buffer-bytes", "65536", "--dead-after-ms", LongWindowMs.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await using var setup = await cluster.ConnectAsync();
         var key = $"ov-{Guid.NewGuid():N}"[..14];
         var component = $"Account/{key}";

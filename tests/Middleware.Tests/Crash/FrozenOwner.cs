@@ -93,11 +93,22 @@ internal sealed class FrozenOwner : IAsyncDisposable
                 await using var logStore = await cluster.OpenStoreAsync();
                 // A process stopped inside a store transaction (its heartbeat, most likely) holds the SQLite file's write
                 // lock, and nobody could declare it dead. A PostgreSQL server ends such a transaction after 5 s by itself.
-                var probe = ((IClusterStore)logStore).ListSilosAsync();
-                if (cluster.Store.StartsWith("sqlite:", StringComparison.Ordinal) && await Task.WhenAny(probe, Task.Delay(TimeSpan.FromSeconds(2))) != probe)
+                // The probe on its own thread: the SQLite store writes on the caller's thread, so the two seconds below never
+                // applied and the probe's "database is locked" after its 5 s busy timeout escaped (a full-suite run failed so).
+                var probe = Task.Run(() => ((IClusterStore)logStore).ListSilosAsync());
+                if (cluster.Store.StartsWith("sqlite:", StringComparison.Ordinal)
+                    && (await Task.WhenAny(probe, Task.Delay(TimeSpan.FromSeconds(2))) != probe || !probe.IsCompletedSuccessfully))
                 {
                     Continue(owner.Pid);
-                    await probe;
+                    try
+                    {
+                        await probe;
+                    }
+                    catch (StoreUnavailableException)
+                    {
+                        // The frozen owner held the lock for the probe's whole busy timeout.
+                    }
+
                     await connection.DisposeAsync();
                     await cluster.DisposeAsync();
                     return null;

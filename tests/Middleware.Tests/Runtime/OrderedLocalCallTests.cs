@@ -175,7 +175,7 @@ public sealed class OrderedLocalCallTests
         a = writer.EnqueueItem("A/1", 1, Record(1, 1, RecordKind.PartialTurn), null, null);
         await WaitUntilAsync(() => watched.Store.Faulted == 2, "the dependency's append to hang");
         b = writer.EnqueueItem("B/1", 1, Record(1, 1), null, a);
-        await Task.Delay(50);
+        await Task.Delay(50); // "nothing happens within T": the dependent must stay held back while its dependency hangs
         Assert.False(b.Task.IsCompleted);
         Assert.False(watched.Saw("B/1", since));
         watched.Store.Release(fail: true);

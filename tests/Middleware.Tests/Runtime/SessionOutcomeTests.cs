@@ -187,7 +187,7 @@ public abstract class SessionOutcomeTests
             var running = rt.Call<IRelay>("r", "q1").AddTo("c", 2);
             await caller.AtGate.Task.WaitAsync(Deadline);
             var outcome = rt.GetOutcomeAsync(RelayR, "q1");
-            await Task.Delay(100);
+            await Task.Delay(100); // "nothing happens within T": the query must still wait while the turn is held
             Assert.False(outcome.IsCompleted);
             caller.Gate.SetResult();
             Assert.Equal(2, await running.WaitAsync(Deadline));
@@ -372,7 +372,7 @@ public abstract class SessionOutcomeTests
             var running = rt.Call<IRelay>("r", "q1").AddTo("c", 2);
             await caller.AtGate.Task.WaitAsync(Deadline);
             var deactivation = rt.DeactivateAsync(RelayR);
-            await Task.Delay(100);
+            await Task.Delay(100); // "nothing happens within T": the deactivation must still wait while the turn is held
             Assert.False(deactivation.IsCompleted);
             caller.Gate.SetResult();
             Assert.Equal(2, await running.WaitAsync(Deadline));

@@ -59,7 +59,7 @@ public sealed class ConnectionLimitsTests
         // 2000 x 64 KiB = 125 MiB of replies asked for; the server must hold about its 1 MiB limit plus socket buffers.
         var send = peer.SendAsync(Echoes(2000));
         await WaitUntilAsync(() => server.Metrics.ReadPauses > 0, "the connection to stop reading at its byte limit");
-        await Task.Delay(300);
+        await Task.Delay(300); // "nothing happens within T": paused, the server must not take more requests meanwhile
         var taken = server.Metrics.FramesIn;
         Assert.True(taken < 400, $"the server took {taken} requests whose replies nobody read");
 
@@ -104,7 +104,7 @@ public sealed class ConnectionLimitsTests
 
         Assert.Null(await idle.ReadFrameAsync()); // closed by the server after about a second of silence
         Assert.Equal(1, server.Metrics.IdleClosed);
-        await Task.Delay(1500);
+        await Task.Delay(1500); // "nothing happens within T": past the idle timeout, the busy connection must stay open
         release.SetResult(ReplyMessage.Ok("2"u8.ToArray()));
         Assert.Equal(ReplyStatus.Ok, (await slow).Status); // the busy one outlived the timeout: its reply still arrived
     }
