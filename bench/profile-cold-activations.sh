@@ -8,8 +8,12 @@
 #   ROOT=/tmp/new PERF_SECONDS=12 bench/profile-cold-activations.sh
 #   perf report -i OUT/perf.data --no-children --sort comm       # threads; then --children --sort sym for frames
 #
+# With TRACE_SECONDS, `dotnet-trace collect --profile gc-verbose` on the silo for that long instead (allocation ticks by
+# type and stack: OUT/alloc.nettrace; sum them with bench/results/hotpath-alloc-20261206/alloc-reader.cs.txt).
+#
 # Settings (environment): ROOT (a repository copy with a Release build of bench/ and src/Silo; default this one),
-# COMPONENTS (100000), MAX_ACTIVATIONS (COMPONENTS/10), DURATION (3), PERF_SECONDS (0), OUT (bench/results/cold-cpu-<stamp>).
+# COMPONENTS (100000), MAX_ACTIVATIONS (COMPONENTS/10), DURATION (3), PERF_SECONDS (0), TRACE_SECONDS (0),
+# OUT (bench/results/cold-cpu-<stamp>).
 # MIDDLEWARE_SILO_DLL runs another silo build under the same benchmark (e.g. an old silo with the new CPU counters).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +22,7 @@ COMPONENTS="${COMPONENTS:-100000}"
 MAX_ACTIVATIONS="${MAX_ACTIVATIONS:-$((COMPONENTS / 10))}"
 DURATION="${DURATION:-3}"
 PERF_SECONDS="${PERF_SECONDS:-0}"
+TRACE_SECONDS="${TRACE_SECONDS:-0}"
 OUT="${OUT:-$HERE/bench/results/cold-cpu-$(date -u +%Y%m%dT%H%M%SZ)}"
 DB_DIR="$(mktemp -d)"
 trap 'rm -rf "$DB_DIR"' EXIT
@@ -29,11 +34,16 @@ dotnet "$ROOT/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll" a
   --components "$COMPONENTS" --max-activations "$MAX_ACTIVATIONS" --duration "$DURATION" --json "$OUT/run.json" \
   2> "$OUT/run.log" > "$OUT/summary.txt" &
 bench=$!
-if [ "$PERF_SECONDS" != 0 ]; then
+if [ "$PERF_SECONDS" != 0 ] || [ "$TRACE_SECONDS" != 0 ]; then
   until grep -q "again:" "$OUT/run.log" 2>/dev/null; do sleep 0.5; kill -0 "$bench" 2>/dev/null || break; done
   silo="$(pgrep -P "$bench" -f Middleware.Silo.dll | head -1)"
-  echo "perf on silo $silo: $(uptime)" >> "$OUT/uptime.txt"
-  perf record -F 499 -g -p "$silo" -o "$OUT/perf.data" -- sleep "$PERF_SECONDS" > "$OUT/perf.out" 2>&1 || true
+  if [ "$PERF_SECONDS" != 0 ]; then
+    echo "perf on silo $silo: $(uptime)" >> "$OUT/uptime.txt"
+    perf record -F 499 -g -p "$silo" -o "$OUT/perf.data" -- sleep "$PERF_SECONDS" > "$OUT/perf.out" 2>&1 || true
+  else
+    echo "dotnet-trace on silo $silo: $(uptime)" >> "$OUT/uptime.txt"
+    dotnet-trace collect -p "$silo" --profile gc-verbose --duration "00:00:00:$(printf %02d "$TRACE_SECONDS")" -o "$OUT/alloc.nettrace" > "$OUT/trace.out" 2>&1 || true
+  fi
 fi
 wait "$bench"
 cat "$OUT/summary.txt"

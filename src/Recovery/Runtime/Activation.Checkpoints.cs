@@ -173,6 +173,17 @@ internal sealed partial class Activation
     internal (string RequestId, long AtSeq, long AtCheckpointSeq)? UnrecordedRequest { get; private set; }
 
     /// <summary>
+    /// Uses up <see cref="UnrecordedRequest"/> (caller holds the turn lock): true when it proves <paramref name="requestId"/>
+    /// absent from the store's dedup table, i.e. it names that request and nothing was written since the read.
+    /// </summary>
+    private bool TakeUnrecorded(string requestId)
+    {
+        if (UnrecordedRequest is not { } unrecorded) return false;
+        UnrecordedRequest = null;
+        return unrecorded.RequestId == requestId && unrecorded.AtSeq == _lastSeq && unrecorded.AtCheckpointSeq == _checkpointSeq && _pendingCheckpoint is null;
+    }
+
+    /// <summary>
     /// Lists up to <see cref="RequestIdKnowledge.MaxBackgroundLoad"/> recorded ids of this component outside the turn lock
     /// (one such listing at a time per runtime: a failover activates many components at once) and merges them into
     /// <paramref name="knowledge"/> under the turn lock, if it is still this activation's. Sound because the list is read
@@ -225,13 +236,7 @@ internal sealed partial class Activation
     private async Task<ComponentReply?> FindInStoreAsync(Invocation inv, long argsHash)
     {
         // No checkpoint yet: every turn of this component is still in _recent. Or the knowledge proves the id new.
-        if (_checkpointSeq == 0 || _knowledge.IsCertainlyNew(inv.RequestId)) return null;
-        if (UnrecordedRequest is { } unrecorded)
-        {
-            UnrecordedRequest = null;
-            if (unrecorded.RequestId == inv.RequestId && unrecorded.AtSeq == _lastSeq && unrecorded.AtCheckpointSeq == _checkpointSeq && _pendingCheckpoint is null)
-                return null;
-        }
+        if (_checkpointSeq == 0 || _knowledge.IsCertainlyNew(inv.RequestId) || TakeUnrecorded(inv.RequestId)) return null;
 
         if (!_knowledge.LoadTried)
         {

@@ -13,7 +13,7 @@ namespace Middleware.Recovery.Runtime;
 /// activation; the waiting requests get <see cref="ComponentOwnedElsewhereException"/> (a live silo owns it) or
 /// <see cref="ClaimConflictException"/> (retried on a new activation), exactly as a claim made first would have told them.
 /// </summary>
-internal sealed partial class Activation
+internal sealed partial class Activation : IClaimWatcher
 {
     private ClaimTicket? _claimTicket;
     private bool _claimQueued;
@@ -52,45 +52,36 @@ internal sealed partial class Activation
         // A turn in doubt is completed before anything else, under a claim made first.
         if (loaded.LastSeq != predicted.LastSeq || loaded.InDoubt.Count > 0) return false;
         EngineTelemetry.Count(EngineTelemetry.ReplayedRecords, Type.Name, loaded.LastSeq - loaded.CheckpointSeq);
-        var ticket = new ClaimTicket(new AppendClaim(request, predicted.LastSeq)) { Won = OnClaimWon };
+        // The activation watches its own ticket (IClaimWatcher): no delegate, and no continuation per cold activation.
+        var ticket = new ClaimTicket(new AppendClaim(request, predicted.LastSeq), this);
         _claimTicket = ticket;
         Adopt(predicted.Epoch, loaded);
         if (read.RequestNotRecorded is { } unrecorded) UnrecordedRequest = new(unrecorded, _lastSeq, _checkpointSeq);
-        _ = WatchClaimAsync(ticket);
         return true;
     }
 
-    /// <summary>Counts and logs the claim's decision; a refused one ends the activation and takes it out of the runtime's table.</summary>
-    private async Task WatchClaimAsync(ClaimTicket ticket)
+    /// <summary>
+    /// Counts and logs a won claim, on the writer's thread right after the commit that carried it and before the turn that
+    /// carried it replies. The activation owns its epoch now, and a null ticket says the same everywhere it is read: dropping
+    /// it keeps its task, claim and result (~300 bytes) out of every live activation (a silo keeps up to 100,000). Items
+    /// queued with it before are past their first group (<see cref="ClaimTicket.Sent"/>) and see it won.
+    /// </summary>
+    void IClaimWatcher.Won(ClaimTicket ticket, ClaimResult result)
     {
-        ClaimResult result;
-        try
-        {
-            result = await ticket.Decided.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            return; // the write that carried it failed: its waiters break the activation and report it
-        }
+        if (ReferenceEquals(_claimTicket, ticket)) _claimTicket = null;
+        EngineTelemetry.CountClaim("claimed");
+        EngineLog.Claimed(_services.Logger, IdText, result.Claimed!.Epoch, _previousOwner, _options.OwnerId);
+    }
 
-        if (result.Claimed is not null)
-        {
-            // Won: the activation owns its epoch, and a null ticket says the same everywhere it is read. Dropping it keeps
-            // its task, claim and result (~300 bytes) out of every live activation (a silo keeps up to 100,000).
-            if (ReferenceEquals(_claimTicket, ticket)) _claimTicket = null;
-            return;
-        }
-
+    /// <summary>
+    /// Counts a refused claim, ends the activation and takes it out of the runtime's table (on the writer's thread, before
+    /// its waiters learn the refusal): a request arriving meanwhile gets a new activation.
+    /// </summary>
+    void IClaimWatcher.Refused(ClaimTicket ticket, ClaimResult result)
+    {
         EngineTelemetry.CountClaim(result.LiveOwner is not null ? "owned_elsewhere" : "conflict");
         End(ActivationState.Broken, result.LiveOwner is { } owner ? $"owned by live silo {owner}" : "another activation claimed the component first");
         _services.OnTurnNotDurable?.Invoke(this);
-    }
-
-    /// <summary>Counts and logs a won claim, on the writer's thread before the turn that carried it replies (<see cref="ClaimTicket.Won"/>).</summary>
-    private void OnClaimWon(ClaimResult result)
-    {
-        EngineTelemetry.CountClaim("claimed");
-        EngineLog.Claimed(_services.Logger, IdText, result.Claimed!.Epoch, _previousOwner, _options.OwnerId);
     }
 
     /// <summary>

@@ -148,7 +148,9 @@ internal sealed partial class Activation
                 return Observe(seen.Reply, observed, method);
             }
 
-            if (_checkpointSeq != 0 && !_knowledge.IsCertainlyNew(inv.RequestId))
+            // The activating request of a cold activation is proven new by the activation read (UnrecordedRequest): it runs
+            // here at once like a warm one, where the slow path would have come to the same answer after two more async steps.
+            if (_checkpointSeq != 0 && !_knowledge.IsCertainlyNew(inv.RequestId) && !TakeUnrecorded(inv.RequestId))
             {
                 // The request id may be in the store's dedup table: look it up on the slow path, which keeps the lock.
                 release = false;

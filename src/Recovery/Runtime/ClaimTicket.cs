@@ -9,7 +9,7 @@ namespace Middleware.Recovery.Runtime;
 /// the claim is refused (or its commit failed, so nobody can tell), every later item of the activation is fenced without
 /// reaching the store: the loser of two claimers that expected the same epoch never writes under the winner's epoch.
 /// </summary>
-internal sealed class ClaimTicket(AppendClaim claim)
+internal sealed class ClaimTicket(AppendClaim claim, IClaimWatcher? watcher = null)
 {
     private readonly TaskCompletionSource<ClaimResult> _decided = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -28,19 +28,14 @@ internal sealed class ClaimTicket(AppendClaim claim)
     /// <summary>Set by the group-commit writer (its own thread) when it put the claim in a batch.</summary>
     internal bool Sent { get; set; }
 
-    /// <summary>
-    /// Called on the writer's thread when the claim is won, before anything that waits for <see cref="Decided"/> resumes:
-    /// what the claim is known by (its count and log line) then precedes the reply of the turn it rode with.
-    /// </summary>
-    public Action<ClaimResult>? Won { get; init; }
-
     internal void Decide(ClaimResult result)
     {
-        if (result.Claimed is not null && !_decided.Task.IsCompleted && Won is { } won)
+        if (!_decided.Task.IsCompleted && watcher is not null)
         {
             try
             {
-                won(result);
+                if (result.Claimed is not null) watcher.Won(this, result);
+                else watcher.Refused(this, result);
             }
             catch (Exception)
             {
@@ -52,6 +47,21 @@ internal sealed class ClaimTicket(AppendClaim claim)
     }
 
     internal void Fail(Exception failure) => _decided.TrySetException(failure);
+}
+
+/// <summary>
+/// Told of a <see cref="ClaimTicket"/>'s decision on the writer's thread, before anything that waits for
+/// <see cref="ClaimTicket.Decided"/> resumes (so what the claim is known by, its count and log line, precedes the reply of
+/// the turn it rode with), and without a continuation of its own. Not told when the commit that carried the claim failed:
+/// the waiters of that write report it. Must be quick and must not block: it runs on the group-commit writer's thread.
+/// </summary>
+internal interface IClaimWatcher
+{
+    /// <summary>The claim won: the activation owns the epoch it stamped its writes with.</summary>
+    void Won(ClaimTicket ticket, ClaimResult result);
+
+    /// <summary>The claim was refused (a live owner elsewhere, or another claimer first): nothing of the activation is written.</summary>
+    void Refused(ClaimTicket ticket, ClaimResult result);
 }
 
 /// <summary>

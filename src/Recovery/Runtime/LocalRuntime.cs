@@ -220,7 +220,8 @@ public sealed class LocalRuntime : IAsyncDisposable
                 {
                     try
                     {
-                        ready = await GetActivationAsync(invocation.Target, type, cancellationToken, requestId: invocation.RequestId).ConfigureAwait(false);
+                        // With a request id GetActivationAsync returns the started activation as it is: one async layer less.
+                        ready = await GetStartedActivationAsync(invocation.Target, type, cancellationToken, null, invocation.RequestId).ConfigureAwait(false);
                     }
                     catch (ActivationBrokenException e)
                     {

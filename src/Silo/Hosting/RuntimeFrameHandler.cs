@@ -17,7 +17,8 @@ namespace Middleware.Silo;
 /// <para>
 /// A request for a live activation here (the common case) takes one async method of this class between the transport and
 /// the runtime (<see cref="ClusterRouter.TryServeLive"/>): mapping the reply, timing it and handling a failure are done in
-/// that one continuation, instead of one each in the router, here and a timing wrapper.
+/// that one continuation, instead of one each in the router, here and a timing wrapper. On the only live silo a request
+/// that activates its component here takes the same way (the router's look-up could only answer "here").
 /// </para>
 /// </summary>
 public sealed class RuntimeFrameHandler(ClusterRouter router, RequestLatency? latency = null) : IDirectFrameHandler

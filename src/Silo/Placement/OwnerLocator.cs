@@ -19,7 +19,7 @@ internal sealed class OwnerLocator(DirectoryCache directory)
         if (membership is null) return directory.TryGet(idText, out var early) && early != self ? early : null; // not joined yet: claims still arbitrate
         // The only live silo: both the head's owner (looked up among live silos) and rendezvous name this one, so the head
         // read (and a directory entry per component) would tell nothing; the activation's claim still arbitrates.
-        if (membership.Live is [var only] && string.Equals(only.Address, self, StringComparison.OrdinalIgnoreCase)) return null;
+        if (ServesEverything(membership)) return null;
         if (directory.TryGet(idText, out var cached))
         {
             if (cached == self) return null;
@@ -43,6 +43,13 @@ internal sealed class OwnerLocator(DirectoryCache directory)
         directory.Set(idText, address);
         return address == self ? null : address;
     }
+
+    /// <summary>
+    /// True when this silo is the only live silo of the cluster (joined): <see cref="LocateAsync"/> then answers "here" for
+    /// every component without reading anything, whatever the directory or the store's head say.
+    /// </summary>
+    public static bool ServesEverything(ClusterMembership? membership) =>
+        membership is { Live: [var only] } && string.Equals(only.Address, membership.Address, StringComparison.OrdinalIgnoreCase);
 
     private static bool IsLive(ClusterMembership membership, string address)
     {

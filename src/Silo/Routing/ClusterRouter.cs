@@ -315,6 +315,12 @@ public sealed class ClusterRouter : IOrderedLocalCaller, IAsyncDisposable
     /// not-acknowledged failure (<see cref="ComponentOwnedElsewhereException"/>, <see cref="TurnNotDurableException"/>)
     /// goes to <see cref="RerouteAsync"/>, as the fast path of <c>RouteAsync</c> does; so the request passes one async
     /// method of the silo's instead of three.
+    /// <para>
+    /// On the only live silo of the cluster a request for a component of a known type that is not live here takes the same
+    /// way: the general path would place it here without a read (<see cref="OwnerLocator.ServesEverything"/>) and serve it
+    /// with the same runtime call, after four more async methods (route, locate, serve, and the handler's own). The
+    /// activation's claim still arbitrates; a claim refused by a live owner elsewhere goes to <see cref="RerouteAsync"/>.
+    /// </para>
     /// </summary>
     internal Task<ComponentReply>? TryServeLive(InvokeMessage request, CancellationToken cancellationToken)
     {
@@ -322,7 +328,9 @@ public sealed class ClusterRouter : IOrderedLocalCaller, IAsyncDisposable
         if ((request.Flags & (InvokeFlags.Control | InvokeFlags.Outcome)) != 0 || _move.AnyPending) return null;
         if (string.IsNullOrWhiteSpace(request.ComponentType) || request.ComponentType.Contains('/') || string.IsNullOrEmpty(request.Key)) return null;
         var target = new ComponentId(request.ComponentType, request.Key);
-        if (!runtime.IsActive(target)) return null;
+        // Cold here: served at once only where the general path could not place it elsewhere (an unknown type is refused
+        // there, with the same reply).
+        if (!runtime.IsActive(target) && !(OwnerLocator.ServesEverything(_membership) && runtime.Registry.TryGet(target.Type, out _))) return null;
         Interlocked.Increment(ref _served);
         var call = runtime.InvokeAsync(new Invocation(target, request.RequestId, request.Method, request.Args, request.SessionId, request.Caller), cancellationToken);
         return MoveTrace.On ? TracedLiveAsync(call, target, request.RequestId) : call;
