@@ -315,12 +315,22 @@ internal sealed partial class Activation
     /// serving (later callers get <see cref="ActivationBrokenException"/>, and the runtime activates the component
     /// again). Returns the epoch.
     /// </summary>
-    public async Task<long> DeactivateAsync(CancellationToken cancellationToken)
+    public async Task<long> DeactivateAsync(CancellationToken cancellationToken) =>
+        (await DeactivateIfIdleAsync(onlyIfIdle: false, cancellationToken).ConfigureAwait(false))!.Value;
+
+    /// <summary>
+    /// <see cref="DeactivateAsync"/>; with <paramref name="onlyIfIdle"/> (the collector's) it is judged again under the
+    /// turn lock and left serving, answering null, when a request entered since the collector saw it idle: that request
+    /// waits for the lock, and deactivating under it would refuse it (a request for a new activation can meet this several
+    /// times in a row when the collector evicts at once what was just activated).
+    /// </summary>
+    public async Task<long?> DeactivateIfIdleAsync(bool onlyIfIdle, CancellationToken cancellationToken)
     {
         Task<AppendStatus> write;
         await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (onlyIfIdle && !IsIdle) return null;
             if (Interlocked.CompareExchange(ref _state, (int)ActivationState.Deactivating, (int)ActivationState.Active) != (int)ActivationState.Active)
                 return Epoch; // nothing trustworthy to checkpoint; the log has everything durable
             if (_claimTicket is not null && !_claimQueued)

@@ -219,7 +219,13 @@ internal sealed class ActivationCollector
             return;
         }
 
-        await deactivation.ConfigureAwait(false);
+        if (await deactivation.ConfigureAwait(false) is null)
+        {
+            // A request entered after the look above: it keeps serving, and goes back in the list as the newest.
+            if (_runtime.Holds(activation)) lru.Touch(activation);
+            return;
+        }
+
         _runtime.RemoveDeactivated(activation);
         Interlocked.Increment(ref done.Value);
         _runtime.Counters.CountDeactivation(reason);

@@ -216,12 +216,16 @@ public sealed class LocalRuntime : IAsyncDisposable
             {
                 // A live activation is taken as it is: no task for the lookup.
                 var ready = TryGetReady(invocation.Target);
+                var entered = false;
                 if (ready is null)
                 {
                     try
                     {
                         // With a request id GetActivationAsync returns the started activation as it is: one async layer less.
-                        ready = await GetStartedActivationAsync(invocation.Target, type, cancellationToken, null, invocation.RequestId).ConfigureAwait(false);
+                        // It is entered as soon as it is found, so the collector never takes it for idle between its
+                        // recovery and this request's turn.
+                        ready = await GetStartedActivationAsync(invocation.Target, type, cancellationToken, null, invocation.RequestId, enter: true).ConfigureAwait(false);
+                        entered = true;
                     }
                     catch (ActivationBrokenException e)
                     {
@@ -232,7 +236,7 @@ public sealed class LocalRuntime : IAsyncDisposable
                 }
 
                 activation = ready;
-                activation.Enter(_services.Time);
+                if (!entered) activation.Enter(_services.Time);
                 _collector.Touch(activation);
                 reply = activation.ExecuteAsync(invocation, method);
             }
@@ -332,6 +336,9 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// <summary>The collector's recency list (null when nothing is collected: no idle age, no limit).</summary>
     internal ActivationLru? CollectorList => _collector.Lru;
 
+    /// <summary>The activation of <paramref name="id"/> in the table, in whatever state (tests).</summary>
+    internal Activation? ActivationOf(ComponentId id) => _activations.TryGetValue(id, out var activation) ? activation : null;
+
     /// <summary>True while <paramref name="activation"/> is the one in the table for its component.</summary>
     internal bool Holds(Activation activation) =>
         _activations.TryGetValue(activation.Id, out var current) && ReferenceEquals(current, activation);
@@ -341,8 +348,9 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// one of its component, serving and idle (null when not); <see cref="RemoveDeactivated"/> once it completed. As
     /// <see cref="DeactivateAsync"/> does, without the look-up by id and the wait for recovery (it serves already).
     /// </summary>
-    internal Task<long>? StartDeactivationIfIdle(Activation activation, CancellationToken cancellationToken) =>
-        Holds(activation) && activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt ? activation.DeactivateAsync(cancellationToken) : null;
+    /// The deactivation itself answers null, and leaves the activation serving, when a request entered after this look.
+    internal Task<long?>? StartDeactivationIfIdle(Activation activation, CancellationToken cancellationToken) =>
+        Holds(activation) && activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt ? activation.DeactivateIfIdleAsync(onlyIfIdle: true, cancellationToken) : null;
 
     /// <summary>Takes an activation <see cref="StartDeactivationIfIdle"/> deactivated out of the table.</summary>
     internal void RemoveDeactivated(Activation activation) => Remove(activation, byCollector: true);
@@ -477,7 +485,9 @@ public sealed class LocalRuntime : IAsyncDisposable
         }
     }
 
-    private async Task<Activation> GetStartedActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken, ControlRecord? decision, string? requestId)
+    /// <param name="enter">Whether the caller's request <see cref="Activation.Enter"/>s the activation as soon as it is found
+    /// (it counts as busy for the collector from then on; left again when this throws).</param>
+    private async Task<Activation> GetStartedActivationAsync(ComponentId id, ComponentTypeInfo type, CancellationToken cancellationToken, ControlRecord? decision, string? requestId, bool enter = false)
     {
         // A quarantined component is refused at once: no claim, no replay on every request.
         if (decision is null && _quarantined.TryGetValue(id, out var quarantined)) throw quarantined;
@@ -494,18 +504,24 @@ public sealed class LocalRuntime : IAsyncDisposable
             }
         }
 
-        activation.Start(decision, requestId);
+        if (enter) activation.Enter(_services.Time);
         try
         {
+            activation.Start(decision, requestId);
             await activation.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (createdAt != 0) Counters.CountActivation(_services.Time.GetElapsedTime(createdAt));
             return activation;
         }
-        catch (Exception e) when (activation.Ready.IsFaulted)
+        catch (Exception e)
         {
-            // A failed activation must not stick: the next request tries again (unless the component is quarantined).
-            Remove(activation);
-            if (e is ComponentQuarantinedException q) _quarantined[id] = q;
+            if (enter) activation.Leave();
+            if (activation.Ready.IsFaulted)
+            {
+                // A failed activation must not stick: the next request tries again (unless the component is quarantined).
+                Remove(activation);
+                if (e is ComponentQuarantinedException q) _quarantined[id] = q;
+            }
+
             throw;
         }
     }

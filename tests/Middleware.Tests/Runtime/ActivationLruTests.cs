@@ -153,6 +153,28 @@ public sealed class ActivationLruTests : IDisposable
         Assert.Equal(0, await rt.CollectIdleAsync());
         Assert.Equal(400, list.Entries);
     }
+
+    [Fact]
+    public async Task The_collector_leaves_an_activation_serving_when_a_request_entered_after_it_looked()
+    {
+        var time = Clock();
+        await using var rt = Runtime(new RuntimeOptions { DeactivateIdleAfter = TimeSpan.Zero, MaxActivations = 0 }, time);
+        Assert.Equal(1, await rt.Call<IAccount>("entered", "r1").Deposit(1));
+        var activation = rt.ActivationOf(new ComponentId("Account", "entered"))!;
+        Assert.True(activation.IsIdle);
+
+        // The collector saw it idle; then a request entered and waits for the turn lock the deactivation takes first.
+        activation.Enter(time);
+        Assert.Null(await activation.DeactivateIfIdleAsync(onlyIfIdle: true, CancellationToken.None));
+        Assert.True(activation.IsActive, "the deactivation went on under a request that had entered: that request would be refused");
+        activation.Leave();
+        Assert.Equal(3, await rt.Call<IAccount>("entered", "r2").Deposit(2));
+
+        // Idle again: the collector's deactivation goes through, and the next request activates the component anew.
+        Assert.NotNull(await activation.DeactivateIfIdleAsync(onlyIfIdle: true, CancellationToken.None));
+        Assert.False(activation.IsActive);
+        Assert.Equal(6, await rt.Call<IAccount>("entered", "r3").Deposit(3));
+    }
 }
 
 /// <summary>The checkpoint's state check every cold activation makes, now without allocating: the same answers as comparing <see cref="StateCodec.Hash"/>.</summary>
