@@ -22,6 +22,7 @@ WINDOW_AT="${WINDOW_AT:-24}"; WINDOW="${WINDOW:-10}"; CONCURRENCY="${CONCURRENCY
 OUT="${OUT:-$ROOT/bench/results/sqlite-steady-$(date -u +%Y%m%dT%H%M%SZ)}"
 [ "$#" -ge 1 ] || { sed -n '2,20p' "$0"; exit 2; }
 mkdir -p "$OUT"; cd "$ROOT"
+export PYTHONPATH="$ROOT/bench${PYTHONPATH:+:$PYTHONPATH}"   # benchlib.py
 variants=("$@")
 for round in $(seq 1 "$ROUNDS"); do
   order=("${variants[@]}")
@@ -51,10 +52,8 @@ secs = [float(m.group(1)) for m in (re.search(r"measure \d+/\d+s\]\s+(\d+) turns
 tail = secs[steady:] or [float('nan')]
 win = secs[before:after] or secs
 wrate = sum(win) / len(win)
-threads = {}
-for l in open(tpath):
-    m = re.match(r"\s*([\d.]+) ms/s\s+(.*)$", l.rstrip())
-    if m: threads[m.group(2).strip()] = threads.get(m.group(2).strip(), 0) + float(m.group(1))
+import benchlib
+threads = benchlib.thread_ms(tpath)
 us = lambda ms: ms * 1000 / wrate
 print(f"{label:<8} r{rnd} {rate:8.0f} turns/s  steady {sum(tail) / len(tail):8.0f}  min {min(secs):7.0f}  max {max(secs):7.0f}  "
       f"writer {us(threads.get('group-commit', 0)):5.2f} us/turn  ckpt {us(threads.get('wal-checkpoint', 0)):5.2f}  "
@@ -63,14 +62,8 @@ PY
   done
 done
 python3 - "$OUT" "${variants[@]}" <<'PY' | tee -a "$OUT/runs.txt"
-import sys, re, statistics
-out = sys.argv[1]; rows = {}
-for l in open(out + "/runs.txt"):
-    m = re.match(r"(\S+)\s+r\d+\s+(\d+) turns/s\s+steady\s+([\d.nan]+)\s+min\s+(\d+)\s+max\s+(\d+)\s+writer\s+([\d.]+) us/turn\s+ckpt\s+([\d.]+)\s+run cpu\s+([\d.nan]+)", l)
-    if m: rows.setdefault(m.group(1), []).append([float(x) for x in m.groups()[1:]])
-def s(vals): return f"{statistics.median(vals):.2f} [{min(vals):.2f}-{max(vals):.2f}]"
-print("median [min-max]: turns/s | steady turns/s | min second | max second | writer us/turn | wal-checkpoint us/turn | run cpu us/turn")
-for v in sys.argv[2:]:
-    label = v.split(':')[0]; r = rows.get(label, [])
-    if r: print(f"{label:<8} n={len(r)}  " + " | ".join(s([x[i] for x in r]) for i in range(7)))
+import sys, benchlib
+benchlib.medians(sys.argv[1] + "/runs.txt", sys.argv[2:],
+                 r"(\S+)\s+r\d+\s+(\d+) turns/s\s+steady\s+([\d.nan]+)\s+min\s+(\d+)\s+max\s+(\d+)\s+writer\s+([\d.]+) us/turn\s+ckpt\s+([\d.]+)\s+run cpu\s+([\d.nan]+)",
+                 "median [min-max]: turns/s | steady turns/s | min second | max second | writer us/turn | wal-checkpoint us/turn | run cpu us/turn", 7)
 PY

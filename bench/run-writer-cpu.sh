@@ -17,6 +17,7 @@ CONCURRENCY="${CONCURRENCY:-64}"; KEYS="${KEYS:-1000}"
 OUT="${OUT:-$ROOT/bench/results/writer-cpu-$(date -u +%Y%m%dT%H%M%SZ)}"
 [ "$#" -ge 1 ] || { sed -n '2,14p' "$0"; exit 2; }
 mkdir -p "$OUT"; cd "$ROOT"
+export PYTHONPATH="$ROOT/bench${PYTHONPATH:+:$PYTHONPATH}"   # benchlib.py
 variants=("$@")
 for round in $(seq 1 "$ROUNDS"); do
   order=("${variants[@]}")
@@ -34,10 +35,8 @@ for round in $(seq 1 "$ROUNDS"); do
 import json, sys, re
 label, rnd, jpath, tpath, load = sys.argv[1:6]
 j = json.load(open(jpath)); rate = float(j["throughput_per_s"])
-threads = {}
-for l in open(tpath):
-    m = re.match(r"\s*([\d.]+) ms/s\s+(.*)$", l.rstrip())
-    if m: threads[m.group(2).strip()] = threads.get(m.group(2).strip(), 0) + float(m.group(1))
+import benchlib
+threads = benchlib.thread_ms(tpath)
 us = lambda ms: ms * 1000 / rate
 gc = sum(v for k, v in threads.items() if "GC" in k or "BGC" in k)
 print(f"{label:<8} r{rnd} {rate:8.0f} turns/s  writer {us(threads.get('group-commit', 0)):5.2f} us/rec  pool {us(threads.get('.NET TP Worker', 0)):5.2f}  gc {us(gc):5.2f}  "
@@ -46,14 +45,8 @@ PY
   done
 done
 python3 - "$OUT" "${variants[@]}" <<'PY' | tee -a "$OUT/runs.txt"
-import sys, re, statistics
-out = sys.argv[1]; rows = {}
-for l in open(out + "/runs.txt"):
-    m = re.match(r"(\S+)\s+r\d+\s+(\d+) turns/s\s+writer\s+([\d.]+) us/rec\s+pool\s+([\d.]+)\s+gc\s+([\d.]+)\s+run cpu\s+([\d.nan]+)", l)
-    if m: rows.setdefault(m.group(1), []).append([float(x) for x in m.groups()[1:]])
-def s(vals): return f"{statistics.median(vals):.2f} [{min(vals):.2f}-{max(vals):.2f}]"
-print("median [min-max]: turns/s | writer us/record | pool us/turn | gc us/turn | run cpu us/turn")
-for v in sys.argv[2:]:
-    label = v.split(':')[0]; r = rows.get(label, [])
-    if r: print(f"{label:<8} n={len(r)}  " + " | ".join(s([x[i] for x in r]) for i in range(5)))
+import sys, benchlib
+benchlib.medians(sys.argv[1] + "/runs.txt", sys.argv[2:],
+                 r"(\S+)\s+r\d+\s+(\d+) turns/s\s+writer\s+([\d.]+) us/rec\s+pool\s+([\d.]+)\s+gc\s+([\d.]+)\s+run cpu\s+([\d.nan]+)",
+                 "median [min-max]: turns/s | writer us/record | pool us/turn | gc us/turn | run cpu us/turn", 5)
 PY
