@@ -82,6 +82,9 @@ public sealed class SqliteLogStore : LogStoreBase
     /// <summary>The WAL checkpointer (null read-only or with <see cref="SqliteStoreOptions.WalCheckpointPages"/> off; tests).</summary>
     internal WalCheckpointer? Checkpointer => _checkpointer;
 
+    /// <summary>The writer connection's page cache limit in KiB (0 read-only; tests).</summary>
+    internal long WriterCacheKiB => _writer?.CacheKiB() ?? 0;
+
     /// <summary>WAL syncs done by the overlapped sync (0 without <see cref="SqliteStoreOptions.OverlapWalSync"/>).</summary>
     internal long WalSyncs => _wal?.Syncs ?? 0;
 

@@ -24,9 +24,12 @@ public sealed class SqliteStoreOptions
     /// The page cache of the writer connection, in MiB (SQLite's own default is 2). The writer is the one thread every
     /// claim and append goes through; with many components its probes of the id index and the heads table miss a small
     /// cache and go to the file on every transaction (reader connections lose their cache whenever the file changed, so
-    /// only the writer's is kept warm). Filled only as pages are touched. Default 32; 0 (or less) leaves SQLite's default.
+    /// only the writer's is kept warm). A million components need about 55 MiB of those pages (heads about 22, the id
+    /// index about 31): with 32 MiB, a warm turn on a random one of them read one page from the file (bench/README.md,
+    /// "Warm at a million live components (session 13)"). Filled only as pages are touched, so a store with few components
+    /// uses what it touches. Default 128; 0 (or less) leaves SQLite's default.
     /// </summary>
-    public int WriterCacheMiB { get; init; } = 32;
+    public int WriterCacheMiB { get; init; } = 128;
 
     /// <summary>
     /// Overlap the WAL's fsync with the next commit (Linux only): the writer commits with <c>synchronous=NORMAL</c> and a
