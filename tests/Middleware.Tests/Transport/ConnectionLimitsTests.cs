@@ -40,7 +40,7 @@ public sealed class ConnectionLimitsTests
             // More replies than the socket buffers hold and more requests than the window: the server stops reading.
             var send = peer.SendAsync(Echoes(200));
             await WaitUntilAsync(() => server.Metrics.FramesIn >= 16, "the server to take a window of requests");
-            await Task.WhenAny(send, Task.Delay(500));
+            await Task.WhenAny(send, Task.Delay(500)); // a bound, not a condition: the send ends, or the server stops reading it; either leaves replies queued
             // The send fails with a broken pipe once the peer is gone; observed here so it never reaches another test's finalizer check.
             _ = send.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
         }
