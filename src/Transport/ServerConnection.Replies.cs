@@ -181,6 +181,13 @@ internal sealed partial class ServerConnection
         _deadline?.Change(_options.IdleTimeout, Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>A frame that was partial is complete: no deadline until <see cref="ArmDeadline"/> after this read.</summary>
+    private void DisarmSlowDeadline()
+    {
+        _deadlineKind = NoDeadline;
+        _deadline?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
     private TimeSpan Remaining(long sinceTicks, TimeSpan allowed)
     {
         var left = allowed - _time.GetElapsedTime(sinceTicks);

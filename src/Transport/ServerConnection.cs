@@ -117,6 +117,9 @@ internal sealed partial class ServerConnection : IReplySink
                     if (status == FrameParseStatus.NeedMoreData) break;
                     if (status == FrameParseStatus.Error) return (0, error!);
                     _metrics.FrameIn(frame.Payload.Length + Protocol.ProtocolConstants.HeaderSize);
+                    // The partial frame the slow deadline guarded is complete: the next partial one gets its own deadline
+                    // (frames of one length are not one frame), and a wait for room below is not the peer's slowness.
+                    if (_deadlineKind == SlowDeadline) DisarmSlowDeadline();
                     if (!TryDecodeRequest(frame, out var message, out error)) return (frame.CorrelationId, error!);
                     if (!await WaitForRoomAsync().ConfigureAwait(false)) return null;
                     Dispatch(frame.CorrelationId, message!);

@@ -73,17 +73,35 @@ public sealed class Peer : RecoverableGrain<PeerState>, IPeer
     public Task<PeerState> Read() => Task.FromResult(State);
 }
 
-/// <summary>Gates a test opens (in-process only): a turn waits at one until it is open; replay finds them open.</summary>
+/// <summary>
+/// Gates a test opens: a turn waits at one until it is open; replay finds them open. A plain name is a gate in this
+/// process. A name <c>file:PATH</c> is a gate a test opens in a silo process: a turn that reaches it creates a file
+/// <c>PATH.arrived.*</c> (so the test can see it hold its component) and waits until the file <c>PATH</c> exists; the test
+/// keeps PATH's directory until the silos are gone, so a replay finds the gate open too.
+/// </summary>
 public static class PeerGates
 {
+    /// <summary>The prefix of a gate shared with another process through a file.</summary>
+    public const string FilePrefix = "file:";
+
     private static readonly ConcurrentDictionary<string, (TaskCompletionSource Open, int Arrived)> Gates = new(StringComparer.Ordinal);
+    private static int _fileArrivals;
 
     /// <summary>Waits until <paramref name="name"/> is open ("" passes at once).</summary>
     public static Task PassAsync(string name)
     {
         if (name.Length == 0) return Task.CompletedTask;
+        if (name.StartsWith(FilePrefix, StringComparison.Ordinal)) return PassFileAsync(name[FilePrefix.Length..]);
         var gate = Gates.AddOrUpdate(name, _ => (new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), 1), (_, g) => (g.Open, g.Arrived + 1));
         return gate.Open.Task;
+    }
+
+    private static async Task PassFileAsync(string path)
+    {
+        File.WriteAllText($"{path}.arrived.{Environment.ProcessId}-{Interlocked.Increment(ref _fileArrivals)}", "");
+        // Looked for, not watched: an inotify watcher per gate could use up the user's inotify instances on a box running
+        // many silos; the test opens the gate once, so a look every 10 ms costs nothing that matters.
+        while (!File.Exists(path)) await Task.Delay(10).ConfigureAwait(false);
     }
 
     /// <summary>How many turns reached <paramref name="name"/>.</summary>

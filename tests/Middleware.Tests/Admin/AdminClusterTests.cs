@@ -6,6 +6,7 @@ using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Admin;
 
@@ -32,7 +33,8 @@ public sealed class AdminClusterTests : IDisposable
             Assert.NotNull((await cluster.ClaimAsync(new ClaimRequest("Account/y", 0, "silo-a", ClaimMode.RespectLiveSilo))).Claimed);
             Assert.NotNull((await cluster.ClaimAsync(new ClaimRequest("Account/z", 0, "silo-b", ClaimMode.RespectLiveSilo))).Claimed);
             await cluster.LeaveAsync("silo-c");
-            await Task.Delay(600); // silo-b's window passes without a heartbeat
+            await Eventually.TrueAsync(async () => !(await cluster.ListSilosAsync()).Single(s => s.SiloId == "silo-b").IsLive,
+                "the store to list silo-b dead (its 300 ms window passed without a heartbeat)");
         }
 
         var run = await _fx.MwOnStore("cluster", "status", "--json");

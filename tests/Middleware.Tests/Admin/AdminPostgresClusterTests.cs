@@ -31,7 +31,8 @@ public sealed class AdminPostgresClusterTests
                 Assert.False((await runtime.GetOutcomeAsync(new ComponentId("Account", "p"), $"{session}:2", CancellationToken.None)).Committed);
             }
 
-            await Task.Delay(600); // the passage of time itself: pg-b's 300 ms window passes without a heartbeat
+            await Eventually.TrueAsync(async () => !(await cluster.ListSilosAsync()).Single(s => s.SiloId == "pg-b").IsLive,
+                "the store to list pg-b dead (its 300 ms window passed without a heartbeat)");
         }
 
         var status = await AdminFixture.Mw("cluster", "status", "--store", store, "--json");

@@ -1,9 +1,11 @@
+using System.Diagnostics.Metrics;
 using System.Text;
 using Middleware.Client;
 using Middleware.Core;
 using Middleware.Grains;
 using Middleware.TestComponents;
 using Middleware.Tests.Silo;
+using Middleware.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -13,7 +15,8 @@ namespace Middleware.Tests.Cluster;
 /// A client call's deadline settles the request through the outcome protocol, as a component call's does: past the
 /// deadline the client gets the real reply of a request that committed (or was running and then committed), and a
 /// request that had not started is fenced for good (it never runs) with <see cref="CallTimeoutException"/>. Real silo
-/// process, real sockets.
+/// process, real sockets. The slow turns wait at a gate the test opens once it saw the deadline pass, so the order holds
+/// however slow the box is.
 /// </summary>
 public sealed class ClientDeadlineTests(ITestOutputHelper output)
 {
@@ -27,39 +30,50 @@ public sealed class ClientDeadlineTests(ITestOutputHelper output)
             Gateways = [cluster.Silos[0].Address],
             AttemptTimeout = TimeSpan.FromSeconds(10),
             RequestTimeout = requestTimeout,
+            // Settling waits for the turn the test holds until it saw the settling begin; the default 5 s is a bound this
+            // test does not measure, and a loaded box may need more of it.
+            SettleTimeout = Patience,
         });
 
     [Fact]
     public async Task A_deadline_that_passes_while_the_request_runs_gives_the_real_reply()
     {
+        using var gate = new SiloGate(); // disposed after the cluster
         await using var cluster = await ClusterFixture.StartAsync(1, null, Components);
         await using var client = await ConnectAsync(cluster, TimeSpan.FromSeconds(60));
         var (a, b) = ($"a-{Guid.NewGuid():N}"[..12], $"b-{Guid.NewGuid():N}"[..12]);
         await client.GetComponent<IPeer>(a).Work(""); // activated, so the slow turn below is slow for its own reason
 
-        // The turn waits 2.5 s before its call; the client's deadline for it is 1 s.
+        // The turn waits at the gate before its call; the client's deadline for it is 1 s. The gate opens only once the
+        // client, past the deadline, asks a's owner for the call's outcome.
+        using var settling = new SettleWatch();
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var reply = await client.GetComponent<IPeer>(a, TimeSpan.FromSeconds(1)).CallPeer(b, 2500, "", "", 0).WaitAsync(Patience);
+        var call = settling.Watch(() => client.GetComponent<IPeer>(a, TimeSpan.FromSeconds(1)).CallPeer(b, 0, gate.Name, "", 0));
+        await settling.Seen.WaitAsync(Patience);
+        Assert.False(call.IsCompleted, "the call was answered before the turn it waits for went on");
+        gate.Open();
+        var reply = await call.WaitAsync(Patience);
         output.WriteLine($"answered after {started.ElapsedMilliseconds} ms: {reply}");
 
-        Assert.Equal("reply:1", reply);
-        Assert.True(started.Elapsed >= TimeSpan.FromSeconds(2), "the reply is the turn's own, so it comes when the turn is done");
+        Assert.Equal("reply:1", reply); // the turn's own reply, which exists only once the turn went on after the deadline
         Assert.Equal(["reply:1"], (await client.GetComponent<IPeer>(a).Read()).Outcomes);
     }
 
     [Fact]
     public async Task A_deadline_on_a_request_that_never_started_fences_it_and_throws_CallTimeoutException()
     {
+        using var gate = new SiloGate();
         await using var cluster = await ClusterFixture.StartAsync(1, null, Components);
         await using var patient = await ConnectAsync(cluster, TimeSpan.FromSeconds(60));
         await using var hasty = await ConnectAsync(cluster, TimeSpan.FromSeconds(60));
         var (a, b) = ($"a-{Guid.NewGuid():N}"[..12], $"b-{Guid.NewGuid():N}"[..12]);
 
-        // b is busy for 4 s; a's turn calls b, so a waits on that call (parked in it) for about 4 s. Both are live and
-        // both requests go over one connection in this order: b's turn takes b's lock on arrival, before a's turn calls b.
+        // b is busy (its turn waits at the gate); a's turn calls b, so a waits on that call (parked in it) until the gate
+        // opens, which is after the request below passed its deadline.
         await patient.GetComponent<IPeer>(a).Read();
         await patient.GetComponent<IPeer>(b).Read();
-        var busyB = patient.GetComponent<IPeer>(b).CallPeer($"c-{Guid.NewGuid():N}"[..12], 4000, "", "", 0);
+        var busyB = patient.GetComponent<IPeer>(b).CallPeer($"c-{Guid.NewGuid():N}"[..12], 0, gate.Name, "", 0);
+        await gate.WaitArrivedAsync(1, $"b's turn to hold Peer/{b}", Patience);
         var aWaits = patient.GetComponent<IPeer>(a).CallPeer(b, 0, "", "", 0);
         await cluster.Silos[0].WaitForMetricAsync("middleware_silo_calls_waiting", 1, Patience); // a's turn is parked in its call to b
 
@@ -72,6 +86,7 @@ public sealed class ClientDeadlineTests(ITestOutputHelper output)
         Assert.Contains("fenced", timedOut.Message);
 
         // The turns it queued behind finish; the fenced request never runs, not even when it is sent again.
+        gate.Open();
         Assert.Equal("reply:1", await aWaits.WaitAsync(Patience));
         await busyB.WaitAsync(Patience);
         var again = await hasty.InvokeAsync(work with { Timeout = null }).WaitAsync(Patience);
@@ -80,5 +95,54 @@ public sealed class ClientDeadlineTests(ITestOutputHelper output)
         var state = await patient.GetComponent<IPeer>(a).Read();
         Assert.Equal(0, state.Worked);
         Assert.False((await patient.GetOutcomeAsync(new ComponentId("Peer", a), requestId)).Committed);
+    }
+
+    /// <summary>
+    /// Sees the client begin to settle a call past its deadline: the client counts <c>middleware.client.retries</c> with
+    /// reason "settle" when it asks the component's owner for the outcome. Only the call started in <see cref="Watch{T}"/>
+    /// counts: the count is made on that call's async path, which carries this watch in an <see cref="AsyncLocal{T}"/>,
+    /// so other tests' clients in this process are not mistaken for it.
+    /// </summary>
+    private sealed class SettleWatch : IDisposable
+    {
+        private static readonly AsyncLocal<SettleWatch?> Current = new();
+        private readonly MeterListener _listener = new();
+        private readonly TaskCompletionSource _seen = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public SettleWatch()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == ClientTelemetry.Name && instrument.Name == "middleware.client.retries") listener.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+            {
+                if (Current.Value != this) return;
+                foreach (var tag in tags)
+                {
+                    if (tag is { Key: "reason", Value: "settle" }) _seen.TrySetResult();
+                }
+            });
+            _listener.Start();
+        }
+
+        /// <summary>Completes when the watched call began to settle.</summary>
+        public Task Seen => _seen.Task;
+
+        /// <summary>Starts the call to watch.</summary>
+        public T Watch<T>(Func<T> start)
+        {
+            Current.Value = this;
+            try
+            {
+                return start();
+            }
+            finally
+            {
+                Current.Value = null;
+            }
+        }
+
+        public void Dispose() => _listener.Dispose();
     }
 }

@@ -1,6 +1,7 @@
 using Middleware.TestComponents;
 using Middleware.Tests.Admin;
 using Middleware.Tests.Silo;
+using Middleware.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Middleware.Tests.Cluster;
@@ -21,20 +22,22 @@ public sealed class DeadlockClusterTests(ITestOutputHelper output)
     [Fact]
     public async Task A_two_request_deadlock_on_one_silo_is_broken_with_DeadlockException()
     {
+        using var gate = new SiloGate(); // disposed after the cluster
         await using var cluster = await ClusterFixture.StartAsync(1, null, Components);
         await using var client = await cluster.ConnectAsync();
         var (a, b) = ($"a-{Guid.NewGuid():N}"[..12], $"b-{Guid.NewGuid():N}"[..12]);
-        await AssertDeadlockBrokenAsync(client, a, b);
+        await AssertDeadlockBrokenAsync(client, a, b, gate);
     }
 
     [Fact]
     public async Task A_two_request_deadlock_across_two_silos_is_broken_by_a_probe_with_DeadlockException()
     {
+        using var gate = new SiloGate();
         await using var cluster = await ClusterFixture.StartAsync(2, null, Components);
         await using var client = await cluster.ConnectAsync();
 
         var (a, b) = await PeersOnTwoSilosAsync(cluster, client);
-        await AssertDeadlockBrokenAsync(client, a, b);
+        await AssertDeadlockBrokenAsync(client, a, b, gate);
     }
 
     [Fact]
@@ -44,18 +47,27 @@ public sealed class DeadlockClusterTests(ITestOutputHelper output)
         // deadlock, the probe that must find the cycle and the outcome query that fences the victim's call both reach the
         // moving component: they are answered by its activation, not queued behind the handover that waits on them.
         // Rebalancing off: it would move a back to its rendezvous owner at its next scan, racing the assertions on the owner.
+        using var gateOfA = new SiloGate();
+        using var gateOfB = new SiloGate();
         await using var cluster = await ClusterFixture.StartAsync(2, null, [.. Components, "--rebalance-per-second", "0"]);
         await using var client = await cluster.ConnectAsync();
         var (a, b) = await PeersOnTwoSilosAsync(cluster, client);
         var siloOfB = (await cluster.OwnerOfAsync($"Peer/{b}"))!.SiloId;
+        var siloOfA = cluster.Silos.Single(s => s.SiloId != siloOfB);
 
         // b's wait starts later, so b's call is the victim: the silo of b must probe a and fence its call to a, while a's
-        // silo is handing a over to b's silo and waits for a's turn (which waits on b) to end.
+        // silo is handing a over to b's silo and waits for a's turn (which waits on b) to end. Each step waits for the one
+        // before it to be seen: a's turn holds a (the move below waits for it), b's turn holds b, a's call waits on b, and
+        // only then does b call a.
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var first = client.GetComponent<IPeer>(a).CallPeer(b, 300, "", "", 0);
-        await Task.Delay(150); // a's turn has begun its 300 ms wait: the move below waits for it
+        var first = client.GetComponent<IPeer>(a).CallPeer(b, 0, gateOfA.Name, "", 0);
+        await gateOfA.WaitArrivedAsync(1, $"a's turn to hold Peer/{a}", Patience);
         var move = AdminFixture.Mw("move", $"Peer/{a}", "--to", siloOfB, "--store", cluster.Store);
-        var second = client.GetComponent<IPeer>(b).CallPeer(a, 1200, "", "", 0);
+        var second = client.GetComponent<IPeer>(b).CallPeer(a, 0, gateOfB.Name, "", 0);
+        await gateOfB.WaitArrivedAsync(1, $"b's turn to hold Peer/{b}", Patience);
+        gateOfA.Open();
+        await siloOfA.WaitForMetricAsync("middleware_silo_calls_waiting", 1, Patience); // a's turn is parked in its call to b
+        gateOfB.Open();
         var results = await Task.WhenAll(first, second).WaitAsync(Patience);
         output.WriteLine($"after {started.ElapsedMilliseconds} ms (load {File.ReadAllText("/proc/loadavg").Trim()}): {string.Join(" | ", results)}");
 
@@ -91,12 +103,14 @@ public sealed class DeadlockClusterTests(ITestOutputHelper output)
         return (keys[0], keys[1]);
     }
 
-    private async Task AssertDeadlockBrokenAsync(Middleware.Client.MiddlewareClient client, string a, string b)
+    private async Task AssertDeadlockBrokenAsync(Middleware.Client.MiddlewareClient client, string a, string b, SiloGate gate)
     {
-        // Both turns start, wait half a second (so both hold their component), then call the other.
+        // Both turns start and wait at the gate; once both hold their component the gate opens and each calls the other.
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var first = client.GetComponent<IPeer>(a).CallPeer(b, 500, "", "", 0);
-        var second = client.GetComponent<IPeer>(b).CallPeer(a, 500, "", "", 0);
+        var first = client.GetComponent<IPeer>(a).CallPeer(b, 0, gate.Name, "", 0);
+        var second = client.GetComponent<IPeer>(b).CallPeer(a, 0, gate.Name, "", 0);
+        await gate.WaitArrivedAsync(2, $"both turns to hold their component (Peer/{a}, Peer/{b})", Patience);
+        gate.Open();
         var results = await Task.WhenAll(first, second).WaitAsync(Patience);
         output.WriteLine($"after {started.ElapsedMilliseconds} ms (load {File.ReadAllText("/proc/loadavg").Trim()}): {string.Join(" | ", results)}");
 

@@ -37,7 +37,7 @@ public sealed class RebalancerFirstMoveTests
                 maxInFlight = Math.Max(maxInFlight, ++inFlight);
             }
 
-            await Task.Delay(index == 0 ? 400 : 100, cancellationToken);
+            await Task.Delay(index == 0 ? 400 : 100, cancellationToken); // the destination's work: a slow first activation, then quick ones
             lock (calls)
             {
                 calls[index] = (index, start, DateTime.UtcNow);
@@ -74,7 +74,7 @@ public sealed class RebalancerFirstMoveTests
         var warmed = 0;
         async Task<bool> PrepareAsync(string address, CancellationToken cancellationToken)
         {
-            await Task.Delay(300, cancellationToken);
+            await Task.Delay(300, cancellationToken); // the destination's work: a round trip to a process that just started
             var owned = 0;
             foreach (var id in ids) owned += (await store.GetHeadAsync(id.ToString(), cancellationToken))?.Owner == "giver" ? 1 : 0;
             lock (prepared) prepared.Add((address, owned, ids.Count(runtime.IsActive), Volatile.Read(ref warmed)));

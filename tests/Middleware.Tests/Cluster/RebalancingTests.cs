@@ -51,17 +51,13 @@ public sealed class RebalancingTests(ITestOutputHelper output)
         // misplaced): a component moved twice, or a move counted whose handover then raced; not explained yet (see the
         // closing note of session 6), so the bound is one-sided.
         var moved = 0.0;
-        var counted = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (true)
+        await WaitUntilAsync(async () =>
         {
             moved = 0.0;
             foreach (var silo in cluster.Silos.Take(3)) moved += await silo.ReadMetricAsync("middleware_rebalance_moved_total");
-            if (moved >= share || DateTime.UtcNow > counted) break;
-            await Task.Delay(100);
-        }
-
+            return moved >= share;
+        }, $"the three givers to count the fourth silo's share of {share} moves");
         output.WriteLine($"moves counted by the three givers: {moved}");
-        Assert.True(moved >= share, $"the givers moved {moved} component(s) within 15 s, fewer than the fourth silo's share of {share}");
 
         // The moved components answer from their new silo with every deposit in place.
         foreach (var key in keys) Assert.Equal(6, await client.GetComponent<IAccount>(key).Deposit(1));

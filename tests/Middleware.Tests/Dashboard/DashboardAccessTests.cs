@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using Middleware.Admin.Cli;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Dashboard;
 
@@ -67,21 +68,19 @@ public sealed class DashboardAccessTests
 
     private static async Task WaitServingAsync(HttpClient http, Task<int> serving, StringWriter error)
     {
-        for (var i = 0; i < 200; i++)
+        await Eventually.TrueAsync(async () =>
         {
             if (serving.IsCompleted) Assert.Fail($"mw dashboard exited {await serving}: {error}");
             try
             {
                 await http.GetAsync("/dashboard/");
-                return;
+                return true;
             }
             catch (HttpRequestException)
             {
-                await Task.Delay(50);
+                return false; // not listening yet
             }
-        }
-
-        Assert.Fail("mw dashboard did not start serving within 10 s");
+        }, "mw dashboard to start serving");
     }
 
     private static int FreePort()

@@ -192,7 +192,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
     private async Task ShotAsync(IPage page, string directory, string name)
     {
         Directory.CreateDirectory(directory);
-        await Task.Delay(1500); // one more poll, so the charts have a few seconds of history
+        await Task.Delay(1500); // on purpose, for the picture only: one more poll, so the charts have a few seconds of history
         await page.ScreenshotAsync(new() { Path = Path.Combine(directory, name), FullPage = false });
         output.WriteLine($"screenshot: {Path.Combine(directory, name)}");
     }

@@ -6,6 +6,7 @@ using Middleware.Core;
 using Middleware.Recovery.Stores;
 using Middleware.Silo;
 using Middleware.Tests.Silo;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Hosting;
 
@@ -33,13 +34,10 @@ public sealed class ClusterComponentFactoryTests : IDisposable
 
         // Both silos see each other before anything is placed.
         var siloHttp = new Uri($"http://{host.Silo.HttpEndPoint}");
-        for (var i = 0; ; i++)
-        {
-            var health = JsonDocument.Parse(await HostApp.Http.GetStringAsync(new Uri(siloHttp, "/health"))).RootElement;
-            if (health.GetProperty("liveSilos").EnumerateArray().Any(s => s.GetString() == "process-silo")) break;
-            Assert.True(i < 100, "the hosted silo never saw the silo process as live");
-            await Task.Delay(100);
-        }
+        await Eventually.TrueAsync(
+            async () => JsonDocument.Parse(await HostApp.Http.GetStringAsync(new Uri(siloHttp, "/health"))).RootElement
+                .GetProperty("liveSilos").EnumerateArray().Any(s => s.GetString() == "process-silo"),
+            "the hosted silo to see the silo process as live");
 
         var components = host.App.Services.GetRequiredService<IComponentFactory>();
         var keys = Enumerable.Range(0, 16).Select(i => $"acct-{Guid.NewGuid():N}-{i}").ToList();

@@ -144,7 +144,7 @@ public abstract class IdempotentProcedureTests : IAsyncLifetime
             Interlocked.Increment(ref runs);
             await using var insert = w.Command("INSERT INTO ledger(request_id, account, amount) VALUES (@id, 'x', 1)", new { id = w.RequestId });
             await insert.ExecuteNonQueryAsync();
-            await Task.Delay(50);
+            await Task.Delay(50); // keep the claim while the duplicates line up behind it (any order passes; this makes them meet)
             return (ReadOnlyMemory<byte>)"\"first\""u8.ToArray();
         })));
         var outcomes = await Task.WhenAll(calls);

@@ -85,9 +85,7 @@ public sealed class EnvironmentFailureTests : IDisposable
 
         CreateTable(ledger);
         var id = new ComponentId("Poster", "p");
-        var until = DateTime.UtcNow + Deadline;
-        while (rt.HasTurnInDoubt(id) && DateTime.UtcNow < until) await Task.Delay(20);
-        Assert.False(rt.HasTurnInDoubt(id), "the turn in doubt was not completed once the table existed");
+        await Eventually.TrueAsync(() => !rt.HasTurnInDoubt(id), "the turn in doubt to be completed once the table existed", Deadline);
         Assert.Equal(1, await rt.Call<IPoster>("p", "r1").Post("a", 1));
         Assert.Contains(_log.At(LogLevel.Information), m => m.Contains("completed after"));
     }

@@ -55,7 +55,7 @@ public sealed class FaultInjectionTests
         var read = rt.Call<ICounter>("c", "read").Get();
         var other = rt.Call<ICounter>("d", "r4").Add(5);
 
-        var finished = await Task.WhenAny(Task.WhenAll(first, second, read, other), Task.Delay(Held));
+        var finished = await Task.WhenAny(Task.WhenAll(first, second, read, other), Task.Delay(Held)); // "nothing happens within T": no reply while the store is stalled
         Assert.False(first.IsCompleted, "a reply left before its record was durable");
         Assert.False(second.IsCompleted, "a later turn's reply overtook the stalled one");
         Assert.False(read.IsCompleted, "a read-only reply showed state that was not durable");
@@ -80,7 +80,7 @@ public sealed class FaultInjectionTests
         // includes r2, so it must not be acknowledged either.
         store.Inject(FaultMode.Hang);
         var a = rt.Call<ICounter>("c", "r2").Add(10);
-        for (var i = 0; i < 500 && store.Faulted == 0; i++) await Task.Delay(10);
+        await Eventually.TrueAsync(() => store.Faulted > 0, "the write of r2 to stall");
         Assert.Equal(1, store.Faulted);
         var b = rt.Call<ICounter>("c", "r3").Add(100);
         store.Release(fail: true);

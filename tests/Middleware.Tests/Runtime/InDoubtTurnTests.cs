@@ -6,6 +6,7 @@ using Middleware.Recovery.Log;
 using Middleware.Recovery.Procedures;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Runtime;
 
@@ -175,9 +176,7 @@ public sealed class InDoubtTurnTests : IDisposable
         // Nobody retries: the component completes the withdrawal by itself once the ledger answers again.
         _ledger.Down = false;
         var id = new ComponentId("Account", "a");
-        var until = DateTime.UtcNow + Deadline;
-        while (rt.HasTurnInDoubt(id) && DateTime.UtcNow < until) await Task.Delay(20);
-        Assert.False(rt.HasTurnInDoubt(id), "the turn in doubt was not completed in the background");
+        await Eventually.TrueAsync(() => !rt.HasTurnInDoubt(id), "the turn in doubt to be completed in the background", Deadline);
         Assert.Equal(new[] { ("w1", 70L) }, await _ledger.RowsAsync());
         Assert.Equal(70, await rt.Call<IAccount>("a", "w1").Withdraw(30));
         Assert.Equal(120, await rt.Call<IAccount>("a", "d1").Deposit(50));

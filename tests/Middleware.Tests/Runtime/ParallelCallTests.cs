@@ -152,7 +152,8 @@ public sealed class ParallelCallTests
             // depends on that order.
             caller.Release("Counter/a");
             await caller.CompletedAsync("Counter/a").WaitAsync(Deadline);
-            // Give the continuation after a's reply time to run while b is still held (it needs microseconds).
+            // "nothing happens within T": the continuation after a's reply runs while b is still held (it needs
+            // microseconds) and must not send the second call to a; nothing outside the turn shows that it ran.
             await Task.Delay(500);
             caller.Release("Counter/b");
             var e = await Assert.ThrowsAnyAsync<Exception>(() => turn.WaitAsync(Deadline));
@@ -188,10 +189,7 @@ public sealed class ParallelCallTests
 
         public Task CompletedAsync(string target) => Completion(target).Task;
 
-        public async Task WaitForAsync(int count)
-        {
-            while (Calls.Count < count) await Task.Delay(10);
-        }
+        public Task WaitForAsync(int count) => Eventually.TrueAsync(() => Calls.Count >= count, $"{count} outbound calls");
 
         public async Task<ComponentReply> InvokeAsync(Invocation invocation, CancellationToken cancellationToken)
         {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Middleware.Protocol;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Silo;
 
@@ -48,9 +49,7 @@ public sealed class SiloActivationLimitTests : IDisposable
                 Assert.Equal(replies[request], Number(await connection.InvokeAsync(SiloHostTests.Deposit($"{prefix}-{a}", request, a + 1))));
             }
 
-            var until = DateTime.UtcNow.AddSeconds(30);
-            while (await silo.ReadMetricAsync("middleware_activations") > Limit && DateTime.UtcNow < until) await Task.Delay(100);
-            Assert.True(await silo.ReadMetricAsync("middleware_activations") <= Limit, "live activations stay within --max-activations");
+            await Eventually.TrueAsync(async () => await silo.ReadMetricAsync("middleware_activations") <= Limit, "live activations to come back within --max-activations");
             var metrics = await new HttpClient().GetStringAsync(new Uri($"http://{silo.Http}/metrics"));
             Assert.Contains("middleware_deactivations_total{cause=\"capacity\"}", metrics);
             Assert.True(await silo.ReadMetricAsync("middleware_activations_started_total") > Accounts, "deactivated accounts were activated again");

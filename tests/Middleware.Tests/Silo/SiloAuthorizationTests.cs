@@ -99,13 +99,11 @@ public sealed class SiloAuthorizationTests
                 RouteToOwners = false,
             });
 
-            // Rendezvous places some of these on keyed-2 (once the gateway's view holds it, within a heartbeat): the
+            // Rendezvous places some of these on keyed-2 once the gateway's view holds it (within a heartbeat): the
             // gateway forwards them over a silo-key connection.
+            await gateway.WaitForMetricAsync("middleware_cluster_live_silos", 2, TimeSpan.FromSeconds(30));
             for (var i = 0; i < 200 && await gateway.ReadMetricAsync("middleware_requests_forwarded_total") == 0; i++)
-            {
                 Assert.Equal(3, await client.GetComponent<Bank.IAccount>($"k{i}").Deposit(3));
-                if (i >= 12) await Task.Delay(50);
-            }
 
             Assert.True(await gateway.ReadMetricAsync("middleware_requests_forwarded_total") > 0, "nothing was forwarded");
             Assert.Equal(0, await other.ReadMetricAsync("middleware_handshake_credential_failures_total"));

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Middleware.Protocol;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Silo;
 
@@ -182,8 +183,7 @@ public sealed class SiloHostTests(SiloFixture fixture) : IClassFixture<SiloFixtu
             Assert.True(reply.Status == ReplyStatus.Ok, reply.ToString());
         }
 
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!fixture.Silo.Stdout.Contains("forged entry", StringComparison.Ordinal) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        await Eventually.TrueAsync(() => fixture.Silo.Stdout.Contains("forged entry", StringComparison.Ordinal), "the silo to log the move of the forged key");
         var stdout = fixture.Silo.Stdout;
         Assert.Contains("\\ninfo: forged entry\\x1b[2J\\u202e", stdout, StringComparison.Ordinal);
         Assert.DoesNotContain(stdout.Split('\n'), l => l.StartsWith("info: forged", StringComparison.Ordinal));

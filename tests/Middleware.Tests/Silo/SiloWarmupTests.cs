@@ -51,7 +51,7 @@ public sealed class SiloWarmupTests(ITestOutputHelper output) : IDisposable
             }
             catch (HttpRequestException)
             {
-                await Task.Delay(20);
+                await Task.Delay(20); // the next look: this loop watches /health pass through "warming", not one condition
                 continue; // not listening yet
             }
 
@@ -72,7 +72,7 @@ public sealed class SiloWarmupTests(ITestOutputHelper output) : IDisposable
                 Assert.Equal(JsonValueKind.Null, health.GetProperty("address").ValueKind); // not joined: no address in the cluster
             }
 
-            await Task.Delay(20);
+            await Task.Delay(20); // the next look at /health and the silos table
         }
 
         await silo.WaitListeningAsync();

@@ -58,14 +58,9 @@ public sealed class PostgresAppendPlanTests
     /// </summary>
     private static async Task<long> ComponentsRowsScannedAsync(string database, string table, long rows)
     {
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            var inserted = Convert.ToInt64(await PostgresServer.ExecuteAsync(database, $"SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = '{table}'"));
-            if (inserted >= rows)
-                return Convert.ToInt64(await PostgresServer.ExecuteAsync(database, "SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables WHERE relname = 'components'"));
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), $"the server's statistics still show {inserted} of {rows} {table} rows inserted after 30 s");
-            await Task.Delay(100);
-        }
+        await Eventually.TrueAsync(
+            async () => Convert.ToInt64(await PostgresServer.ExecuteAsync(database, $"SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = '{table}'")) >= rows,
+            $"the server's statistics to show {rows} {table} rows inserted");
+        return Convert.ToInt64(await PostgresServer.ExecuteAsync(database, "SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables WHERE relname = 'components'"));
     }
 }

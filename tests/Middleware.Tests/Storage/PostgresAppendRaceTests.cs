@@ -37,7 +37,7 @@ public sealed class PostgresAppendRaceTests
         {
             foreach (var id in ids.Reverse())
             {
-                await Task.Delay(15);
+                await Task.Delay(15); // spreads the claims over the appends (any interleaving must pass); not a wait for anything
                 Assert.NotNull((await newOwner.ClaimAsync(new ClaimRequest(id, epochs[id], "new", ClaimMode.EpochOnly))).Claimed);
             }
         });

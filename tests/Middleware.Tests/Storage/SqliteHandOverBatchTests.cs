@@ -3,6 +3,7 @@ using Microsoft.Data.Sqlite;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Storage;
 
@@ -45,7 +46,7 @@ public sealed class SqliteHandOverBatchTests : IDisposable
                 Interlocked.Increment(ref appended);
             }
         })).ToList();
-        while (Volatile.Read(ref appended) < 50) await Task.Delay(5);
+        await Eventually.TrueAsync(() => Volatile.Read(ref appended) >= 50, "the busy components' first 50 appends");
 
         // For each component at once: the real hand-over (to "b", or released for every fourth), one at an epoch it no
         // longer has, one from a silo that does not own it.

@@ -5,6 +5,7 @@ using Middleware.Recovery.Log;
 using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Storage;
 
@@ -179,11 +180,7 @@ public sealed class SqliteOverlappedSyncTests : IDisposable
 
         public void Allow(int permits = 1) => _permits.Release(permits);
 
-        public async Task WaitStartedAsync(int count)
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            while (Started < count) await Task.Delay(5, timeout.Token);
-        }
+        public Task WaitStartedAsync(int count) => Eventually.TrueAsync(() => Started >= count, $"{count} syncs to start");
     }
 }
 

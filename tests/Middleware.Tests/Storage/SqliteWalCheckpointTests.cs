@@ -2,6 +2,7 @@ using Microsoft.Data.Sqlite;
 using Middleware.Recovery.Log;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Storage;
 
@@ -158,7 +159,6 @@ public sealed class SqliteWalCheckpointTests : IDisposable
 
     private static async Task WaitForAsync(Func<bool> condition, string what)
     {
-        for (var i = 0; i < 500 && !condition(); i++) await Task.Delay(10);
-        Assert.True(condition(), $"timed out waiting for {what}");
+        await Eventually.TrueAsync(condition, what);
     }
 }

@@ -133,8 +133,9 @@ public sealed class SiloTlsTests(SiloTlsTests.Silos silos) : IClassFixture<SiloT
         await using var client = await ConnectAsync(first.Address,
             TlsClientOptions.FromFiles(silos.Certificates.CaPem, silos.Certificates.ClientCertificatePem, silos.Certificates.ClientKeyPem), routeToOwners: false);
 
-        // Until the first silo's view holds the second (a heartbeat after it joined), it places everything on itself:
-        // keep placing new accounts until some land on the second, through a mutual-TLS forward.
+        // Until the first silo's view holds the second (a heartbeat after it joined), it places everything on itself;
+        // once it does, new accounts land on both, those on the second through a mutual-TLS forward.
+        await first.WaitForMetricAsync("middleware_cluster_live_silos", 2, TimeSpan.FromSeconds(30));
         await using var log = await LogStores.OpenAsync(store);
         var keys = new List<string>();
         var owners = new List<string?>();
@@ -144,7 +145,6 @@ public sealed class SiloTlsTests(SiloTlsTests.Silos silos) : IClassFixture<SiloT
             keys.Add(key);
             Assert.Equal(5, await client.GetComponent<IAccount>(key).Deposit(5));
             owners.Add((await log.GetHeadAsync($"Account/{key}"))?.Owner);
-            if (i >= 16) await Task.Delay(50);
         }
 
         Assert.Contains(second.SiloId, owners);

@@ -40,7 +40,7 @@ public sealed class ConnectionLimitsTests
             // More replies than the socket buffers hold and more requests than the window: the server stops reading.
             var send = peer.SendAsync(Echoes(200));
             await WaitUntilAsync(() => server.Metrics.FramesIn >= 16, "the server to take a window of requests");
-            await Task.WhenAny(send, Task.Delay(500));
+            await Task.WhenAny(send, Task.Delay(500)); // a bound, not a condition: the send ends, or the server stops reading it; either leaves replies queued
             // The send fails with a broken pipe once the peer is gone; observed here so it never reaches another test's finalizer check.
             _ = send.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
         }
@@ -58,6 +58,8 @@ public sealed class ConnectionLimitsTests
         await peer.HandshakeAsync();
         // 2000 x 64 KiB = 125 MiB of replies asked for; the server must hold about its 1 MiB limit plus socket buffers.
         var send = peer.SendAsync(Echoes(2000));
+        // Observed at once: if an assertion below fails, the send's broken pipe must not reach another test's finalizer check.
+        _ = send.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
         await WaitUntilAsync(() => server.Metrics.ReadPauses > 0, "the connection to stop reading at its byte limit");
         await Task.Delay(300); // "nothing happens within T": paused, the server must not take more requests meanwhile
         var taken = server.Metrics.FramesIn;
@@ -72,6 +74,37 @@ public sealed class ConnectionLimitsTests
         }
 
         await send;
+    }
+
+    [Fact]
+    public async Task Frames_of_one_size_that_each_arrive_in_time_are_not_judged_as_one_slow_frame()
+    {
+        // Every read ends inside a frame (the rest of one frame and the start of the next arrive together), each frame is
+        // complete within a few tens of milliseconds, and all frames have one length: each gets its own allowance (grace +
+        // size at the minimum rate), not the first partial frame's start. The run lasts well past one allowance.
+        var options = new TransportOptions { SiloId = "limits", MinDataRate = 1024, MinDataRateGrace = TimeSpan.FromMilliseconds(700) };
+        await using var server = await TransportTestServer.StartAsync(DelegateHandler.EchoRequestId(), options);
+        await using var peer = await RawPeer.ConnectAsync(server.EndPoint);
+        await peer.HandshakeAsync();
+        const int Frames = 40;
+        var frames = Enumerable.Range(1, Frames).Select(i => FrameWriter.ToArray((ulong)i, new EchoMessage(new byte[200]))).ToArray();
+        var half = frames[0].Length / 2;
+        await peer.SendAsync(frames[0][..half]);
+        for (var i = 1; i < Frames; i++)
+        {
+            await Task.Delay(50); // the peer's pacing: one frame per 50 ms, far above 1 KiB/s; not a wait for anything
+            await peer.SendAsync([.. frames[i - 1][half..], .. frames[i][..half]]);
+        }
+
+        await peer.SendAsync(frames[^1][half..]);
+        for (var i = 1; i <= Frames; i++)
+        {
+            var (correlation, message) = (await peer.ReadFrameAsync())!.Value;
+            Assert.True(message is EchoReplyMessage, $"reply {i}: {message}");
+            Assert.Equal((ulong)i, correlation);
+        }
+
+        Assert.Equal(0, server.Metrics.SlowClosed);
     }
 
     [Fact]
