@@ -7,9 +7,9 @@ namespace Middleware.Recovery.Postgres;
 /// The connections appends run on, kept open between appends and handed out last-returned first: the group-commit writer
 /// keeps up to <see cref="PostgresLogStore.MaxConcurrentAppends"/> appends in flight (1-2 on average at 64 requests in
 /// flight), so they run on the same one or two server processes, whose statement is prepared and whose caches are warm.
-/// Taken from the data source's pool instead, every append went to the connection idle the longest (the pool hands them
-/// out in turn), i.e. round the 20-30 server processes the activations' reads and claims had opened, each one's first five
-/// executions parsed and planned anew (bench/README.md, "PostgreSQL at 64 in flight (session 13)").
+/// Taken from the data source's pool instead, the appends went round all the server processes the activations' reads and
+/// claims had opened (in the deposit benchmark ~30, each with an equal share of the appends' CPU), each with cold caches and
+/// its first executions parsed and planned anew (bench/README.md, "PostgreSQL at 64 in flight (session 13)").
 /// <para>
 /// A connection is kept only after an append that ended normally (committed, or refused and rolled back); after a failure
 /// it goes back to the data source's pool (which drops a broken one), so this never hands out a connection an append left

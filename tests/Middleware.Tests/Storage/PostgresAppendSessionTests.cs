@@ -9,9 +9,9 @@ namespace Middleware.Tests.Storage;
 
 /// <summary>
 /// Which server sessions run the appends, as a DBA sees it in <c>pg_stat_activity</c>: appends one after another run on one
-/// session, kept open for them, however many connections the pool opened for reads and claims. Taken from the pool, each
-/// append went to the connection idle the longest, round every session the pool held (20-30 in the deposit benchmark), each
-/// with cold caches and its first executions parsed and planned anew (bench/README.md, "PostgreSQL at 64 in flight
+/// session, kept open for them, however many connections the pool opened for reads and claims. Taken from the pool, the
+/// appends went round every session the pool held (here 20 of 20; ~30 in the deposit benchmark), each with cold caches and
+/// its first executions parsed and planned anew (bench/README.md, "PostgreSQL at 64 in flight
 /// (session 13)"). A session the server ends costs at most the append that was on it.
 /// </summary>
 [RequiresPostgres]
