@@ -14,21 +14,31 @@ namespace Middleware.Recovery.Postgres;
 /// A connection is kept only after an append that ended normally (committed, or refused and rolled back); after a failure
 /// it goes back to the data source's pool (which drops a broken one), so this never hands out a connection an append left
 /// broken or inside a transaction. At most <c>capacity</c> are kept; more
-/// concurrent appends (a direct caller of the store) open more and close the extras when they finish.
+/// concurrent appends (a direct caller of the store) open more and give the extras back when they finish. A connection idle
+/// longer than <see cref="MaxIdle"/> is given back rather than reused.
 /// </para>
 /// </summary>
 internal sealed class PostgresAppendConnections(NpgsqlDataSource source, int capacity) : IAsyncDisposable
 {
-    private readonly ConcurrentStack<NpgsqlConnection> _idle = new();
+    /// <summary>
+    /// A kept connection idle longer than this goes back to the pool instead of serving the next append: a silo that was
+    /// quiet for a while gets a connection the pool vouches for as much as for any other (its idle pruning, an operator's
+    /// <c>idle_session_timeout</c> or a firewall's idle cut would otherwise meet a kept one first).
+    /// </summary>
+    public static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(30);
+
+    private readonly ConcurrentStack<(NpgsqlConnection Connection, long ReturnedAt)> _idle = new();
+    private readonly long _maxIdleTicks = (long)(MaxIdle.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
     private volatile bool _disposed;
 
     /// <summary>An open connection: the last one returned, or a new one from the data source.</summary>
     public async ValueTask<NpgsqlConnection> RentAsync(CancellationToken cancellationToken)
     {
-        while (_idle.TryPop(out var connection))
+        while (_idle.TryPop(out var kept))
         {
-            if (connection.FullState == System.Data.ConnectionState.Open) return connection;
-            await connection.DisposeAsync().ConfigureAwait(false);
+            if (kept.Connection.FullState == System.Data.ConnectionState.Open && System.Diagnostics.Stopwatch.GetTimestamp() - kept.ReturnedAt <= _maxIdleTicks)
+                return kept.Connection;
+            await kept.Connection.DisposeAsync().ConfigureAwait(false);
         }
 
         return await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -39,10 +49,10 @@ internal sealed class PostgresAppendConnections(NpgsqlDataSource source, int cap
     {
         if (!_disposed && connection.FullState == System.Data.ConnectionState.Open && _idle.Count < capacity)
         {
-            _idle.Push(connection);
+            _idle.Push((connection, System.Diagnostics.Stopwatch.GetTimestamp()));
             // Disposed meanwhile: nobody else will close it.
             if (!_disposed || !_idle.TryPop(out var again)) return;
-            connection = again;
+            connection = again.Connection;
         }
 
         await connection.DisposeAsync().ConfigureAwait(false);
@@ -51,10 +61,10 @@ internal sealed class PostgresAppendConnections(NpgsqlDataSource source, int cap
     /// <summary>Gives up a connection after a failed append (it may be broken or inside a transaction): back to the pool.</summary>
     public static ValueTask DiscardAsync(NpgsqlConnection connection) => connection.DisposeAsync();
 
-    /// <summary>Closes the kept connections (back to the data source's pool); later returns close theirs.</summary>
+    /// <summary>Gives the kept connections back to the data source's pool; later returns give theirs back too.</summary>
     public async ValueTask DisposeAsync()
     {
         _disposed = true;
-        while (_idle.TryPop(out var connection)) await connection.DisposeAsync().ConfigureAwait(false);
+        while (_idle.TryPop(out var kept)) await kept.Connection.DisposeAsync().ConfigureAwait(false);
     }
 }
