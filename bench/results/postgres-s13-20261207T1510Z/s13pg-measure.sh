@@ -1,4 +1,11 @@
 #!/usr/bin/env bash
+# Session 13 lab tool (not a maintained script): one `cluster --silos 1 --workload deposit` run against a PostgreSQL 15
+# server already running on 127.0.0.1:$PORT with its data directory in $DIR, started like bench/start-postgres.sh plus
+#   shared_preload_libraries = 'pg_stat_statements', pg_stat_statements.track = all, pg_stat_statements.track_planning = on,
+#   track_io_timing = on   (and CREATE EXTENSION pg_stat_statements in template1, so each run's database has it).
+# Prints the run's line, the server's CPU over the run per log row, WAL per record, the top statements of the run's database
+# (calls, plans, mean plan ms, mean exec ms, ...) and the table counters. Settings: WARMUP, DURATION, CONC, STOREX (appended
+# to the connection string).
 # usage: s13pg-measure.sh <build dir> <label> [extra bench args]
 set -euo pipefail
 B="$1"; L="$2"; shift 2
