@@ -15,8 +15,8 @@ namespace Middleware.Recovery.Postgres;
 /// against another process, and two appends sharing components queue instead of deadlocking.</item>
 /// <item>The writes as multi-row statements over arrays (<c>unnest</c>) and <c>COMMIT</c>, sent as one batch.</item>
 /// </list>
-/// Calls share nothing but the data source's pool, so several may run at once (each on its own connection);
-/// that is how a caller keeps more than one commit in flight.
+/// Calls share nothing but the store's append connections (<see cref="PostgresAppendConnections"/>), so several may run
+/// at once (each on its own connection); that is how a caller keeps more than one commit in flight.
 /// </summary>
 internal static class PostgresAppend
 {
@@ -42,12 +42,29 @@ internal static class PostgresAppend
         "ON CONFLICT (component, request_id) DO UPDATE SET seq = excluded.seq, args_hash = excluded.args_hash, reply = excluded.reply, created_at = excluded.created_at";
 
     /// <summary>Runs the append; a failure after BEGIN rolls back, and a failure of the final batch is uncertain and rethrown.</summary>
-    public static async Task<AppendStatus[]> RunAsync(NpgsqlDataSource source, IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
+    public static async Task<AppendStatus[]> RunAsync(PostgresAppendConnections connections, IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
     {
         if (groups.Count == 0) return [];
-        if (PostgresOneStatementAppend.Fits(groups))
-            return await PostgresOneStatementAppend.RunAsync(source, groups, cancellationToken).ConfigureAwait(false);
-        await using var connection = await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await connections.RentAsync(cancellationToken).ConfigureAwait(false);
+        AppendStatus[] statuses;
+        try
+        {
+            statuses = PostgresOneStatementAppend.Fits(groups)
+                ? await PostgresOneStatementAppend.RunAsync(connection, groups, cancellationToken).ConfigureAwait(false)
+                : await RunInTwoRoundTripsAsync(connection, groups, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await PostgresAppendConnections.DiscardAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+
+        await connections.ReturnAsync(connection).ConfigureAwait(false);
+        return statuses;
+    }
+
+    private static async Task<AppendStatus[]> RunInTwoRoundTripsAsync(NpgsqlConnection connection, IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
+    {
         try
         {
             var heads = await LockHeadsAsync(connection, AppendPlan.ComponentIds(groups), cancellationToken).ConfigureAwait(false);
@@ -58,7 +75,7 @@ internal static class PostgresAppend
         }
         catch (Exception original)
         {
-            // Whatever failed, the pooled connection must not go back with this transaction still open.
+            // Whatever failed, the connection must not go back with this transaction still open.
             await RollBackAsync(connection, original).ConfigureAwait(false);
             throw;
         }

@@ -10,7 +10,7 @@ namespace Middleware.Recovery.Postgres;
 /// the commit is durable when the server runs with <c>fsync=on</c> and <c>synchronous_commit=on</c>, its
 /// defaults. Claims that arrive together share one transaction (<see cref="PostgresClaimBatch"/>).
 /// Every method may be called concurrently, including <see cref="LogStoreBase.AppendAsync"/>: each call takes its own
-/// pooled connection. Several processes may share one database; the fence is checked by the server inside each write
+/// pooled connection (appends from the few the store keeps open for them, <see cref="PostgresAppendConnections"/>). Several processes may share one database; the fence is checked by the server inside each write
 /// transaction. It also keeps the cluster tables (<see cref="IClusterStore"/>: statements in
 /// <see cref="PostgresCluster"/> and <see cref="PostgresSessions"/>, each operation one transaction, liveness judged by
 /// the server's clock). Argument rules and error wrapping are <see cref="LogStoreBase"/>'s.
@@ -21,12 +21,14 @@ public sealed class PostgresLogStore : LogStoreBase
     private readonly NpgsqlDataSource _source;
     private readonly bool _ownsSource;
     private readonly PostgresClaimBatch _claims;
+    private readonly PostgresAppendConnections _appendConnections;
 
     private PostgresLogStore(NpgsqlDataSource source, bool ownsSource, string name)
     {
         _source = source;
         _ownsSource = ownsSource;
         _claims = new PostgresClaimBatch(source);
+        _appendConnections = new PostgresAppendConnections(source, AppendConnections);
         Name = name;
     }
 
@@ -134,7 +136,9 @@ public sealed class PostgresLogStore : LogStoreBase
     /// PostgreSQL commits several transactions in parallel and combines their WAL flushes, while one commit at a
     /// time is bound by a single flush (~1 ms here): the writer may keep this many appends in flight.
     /// </remarks>
-    public override int MaxConcurrentAppends => 8;
+    public override int MaxConcurrentAppends => AppendConnections;
+
+    private const int AppendConnections = 8;
 
     /// <inheritdoc />
     protected override Task<ComponentHead?> GetHeadCoreAsync(string componentId, CancellationToken cancellationToken) =>
@@ -147,7 +151,7 @@ public sealed class PostgresLogStore : LogStoreBase
 
     /// <inheritdoc />
     protected override async Task<IReadOnlyList<AppendStatus>> AppendCoreAsync(IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken) =>
-        await PostgresAppend.RunAsync(_source, groups, cancellationToken).ConfigureAwait(false);
+        await PostgresAppend.RunAsync(_appendConnections, groups, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
     protected override async Task<IReadOnlyList<LogRecord>> ReadCoreAsync(string componentId, long fromSeq, long toSeq, CancellationToken cancellationToken) =>
@@ -242,9 +246,10 @@ public sealed class PostgresLogStore : LogStoreBase
     protected override StoreUnavailableException? DescribeFailure(Exception exception, string operation, bool write) =>
         PostgresErrors.IsStoreFailure(exception) ? PostgresErrors.Failed(Name, operation, exception, write) : null;
 
-    /// <summary>Closes the pool's connections when the store built the data source itself.</summary>
+    /// <summary>Gives back the append connections, and closes the pool's connections when the store built the data source itself.</summary>
     protected override async ValueTask DisposeCoreAsync()
     {
+        await _appendConnections.DisposeAsync().ConfigureAwait(false);
         if (_ownsSource) await _source.DisposeAsync().ConfigureAwait(false);
     }
 }

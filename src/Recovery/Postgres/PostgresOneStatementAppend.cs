@@ -72,7 +72,7 @@ internal static class PostgresOneStatementAppend
     }
 
     /// <summary>Runs the append as one statement; a failure is uncertain (the commit may or may not have happened) and rethrown.</summary>
-    public static async Task<AppendStatus[]> RunAsync(NpgsqlDataSource source, IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
+    public static async Task<AppendStatus[]> RunAsync(NpgsqlConnection connection, IReadOnlyList<AppendGroup> groups, CancellationToken cancellationToken)
     {
         var anyCheckpoint = false;
         var recordCount = 0;
@@ -82,7 +82,7 @@ internal static class PostgresOneStatementAppend
             recordCount += g.Records.Count;
         }
 
-        await using var command = source.CreateCommand(anyCheckpoint ? WithCheckpoints : WithoutCheckpoints);
+        await using var command = new NpgsqlCommand(anyCheckpoint ? WithCheckpoints : WithoutCheckpoints, connection);
         AddGroups(command.Parameters, groups);
         AddRecords(command.Parameters, groups, recordCount);
         if (anyCheckpoint) AddCheckpoints(command.Parameters, groups);
