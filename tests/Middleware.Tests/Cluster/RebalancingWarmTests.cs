@@ -31,10 +31,12 @@ public sealed class RebalancingWarmTests(ITestOutputHelper output)
         await WaitUntilAsync(async () =>
         {
             var status = await StatusAsync(cluster);
-            var silo = status.GetProperty("silos").EnumerateArray().First(s => s.GetProperty("siloId").GetString() == fourth.SiloId);
-            share = silo.GetProperty("rendezvousShare").GetInt32();
+            // The fourth silo may not be listed yet, or listed before its share is known (null): wait again, do not throw.
+            var listed = status.GetProperty("silos").EnumerateArray().Where(s => s.GetProperty("siloId").GetString() == fourth.SiloId).ToArray();
+            if (listed.Length == 0 || listed[0].GetProperty("rendezvousShare").ValueKind != System.Text.Json.JsonValueKind.Number) return false;
+            share = listed[0].GetProperty("rendezvousShare").GetInt32();
             return status.GetProperty("live").GetInt32() == 4 && status.GetProperty("misplaced").GetInt32() == 0
-                && silo.GetProperty("componentsOwned").GetInt32() == share;
+                && listed[0].GetProperty("componentsOwned").GetInt32() == share;
         }, "the fourth silo to own its rendezvous share");
         Assert.InRange(share, 1, keys.Length - 1);
 
