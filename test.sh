@@ -14,9 +14,32 @@ if [ "$build" -ne 0 ]; then
   exit "$build"
 fi
 
-dotnet test Middleware.sln -c Debug --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" \
-  | grep -vE '^\s+Passed |^\s*$'
-status=${PIPESTATUS[0]}
+# Bounded, so a hang fails with its name instead of running into the CI's limit:
+# - 20 minutes in which no test starts or ends is a hang (the longest test takes a few minutes): the blame collector
+#   names the test(s) running ("The test running when the crash occurred") and ends the test host;
+# - the whole run gets 50 minutes (it takes 8-11 here), then it is stopped and the processes it left are listed.
+# The output goes to a file that is followed while the run lives, not through a pipe: a process a test left behind that
+# still holds the pipe (a silo, a server) cannot keep this script waiting after the run ended.
+timeout -k 60 50m dotnet test Middleware.sln -c Debug --no-build -nologo --logger "console;verbosity=normal" \
+  --blame-hang --blame-hang-timeout 20m --blame-hang-dump-type none "$@" >"$log" 2>&1 &
+run=$!
+tail -n +1 -f --pid="$run" "$log" | grep --line-buffered -vE '^\s+Passed |^\s*$' &
+follower=$!
+wait "$run"
+status=$?
+wait "$follower"
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+  echo "test.sh: the test run did not end within 50 minutes and was stopped"
+fi
+
+# Processes started from this checkout that outlived the run (silo processes, test hosts): name them, then end them, so
+# they neither hold ports nor keep whoever runs this script waiting on its output.
+leftover=$(pgrep -f -- "$PWD/(tests|src|samples)/" | grep -vx "$$" || true)
+if [ -n "$leftover" ]; then
+  echo "test.sh: processes left running by the tests (ended now):"
+  ps -o pid=,etime=,args= -p "$(tr '\n' ',' <<<"$leftover" | sed 's/,$//')" | cut -c1-200 || true
+  kill -9 $leftover 2>/dev/null || true
+fi
 
 # Sum the per-run summaries dotnet test prints ("Total tests: N", "Passed: N", "Failed: N", "Skipped: N").
 count() { grep -E "^ *$1: *[0-9]+" "$log" | sed -E "s/^ *$1: *([0-9]+).*/\1/" | awk '{s+=$1} END {print s+0}'; }

@@ -28,7 +28,7 @@ grains=$(ls "$feed"/Recoverix.Grains.*.nupkg 2>/dev/null | head -n 1 || true)
 version=$(basename "$grains" .nupkg); version=${version#Recoverix.Grains.}
 step() { echo "== smoke: $*"; }
 silo_pid=""
-cleanup() { if [ -n "$silo_pid" ]; then kill "$silo_pid" 2>/dev/null || true; wait "$silo_pid" 2>/dev/null || true; fi; }
+cleanup() { if [ -n "$silo_pid" ]; then kill -9 "$silo_pid" 2>/dev/null || true; wait "$silo_pid" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
 step "dotnet new install Recoverix.Templates $version (private hive)"
@@ -73,12 +73,23 @@ start_silo() {
   done
   cat "$log"; echo "smoke: the silo did not print its listening line within 60 s" >&2; exit 1
 }
-stop_silo() { kill "$silo_pid"; wait "$silo_pid" 2>/dev/null || true; silo_pid=""; }
+# SIGTERM, then SIGKILL if the silo has not exited within 30 s (a stop that hangs fails this script, not the CI's clock).
+stop_silo() {
+  kill "$silo_pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$silo_pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$silo_pid" 2>/dev/null; then
+    kill -9 "$silo_pid" 2>/dev/null || true; wait "$silo_pid" 2>/dev/null || true; silo_pid=""
+    echo "smoke: the silo did not stop within 30 s of SIGTERM (killed)" >&2; exit 1
+  fi
+  wait "$silo_pid" 2>/dev/null || true; silo_pid=""
+}
+# The generated client against $protocol, bounded.
+client() { timeout -k 10 120 dotnet Shop.Client/bin/Debug/net10.0/Shop.Client.dll "$protocol"; }
 expect() { grep -qF "$1" <<<"$2" || { echo "$2"; echo "smoke: expected '$1'" >&2; exit 1; }; }
 
 step "the generated silo host (a process) and the generated client"
 start_silo silo.log dotnet Shop.Silo/bin/Debug/net10.0/Shop.Silo.dll --store sqlite:./data/shop.db --port 0 --http-port 0
-expect "alice's cart holds 1 item(s): apple" "$(dotnet Shop.Client/bin/Debug/net10.0/Shop.Client.dll "$protocol")"
+expect "alice's cart holds 1 item(s): apple" "$(client)"
 stop_silo
 
 step "dotnet tool install Recoverix.Silo.Tool and Recoverix.Admin (middleware-silo, mw)"
@@ -86,8 +97,8 @@ dotnet tool install Recoverix.Silo.Tool --version "$version" --tool-path tools >
 dotnet tool install Recoverix.Admin --version "$version" --tool-path tools >/dev/null   # the feed comes from nuget.config's mapping
 start_silo tool-silo.log tools/middleware-silo --store sqlite:./data/tool.db --port 0 --http-port 0 \
   --components Shop/bin/Debug/net10.0/Shop.dll
-expect "alice's cart holds 1 item(s): apple" "$(dotnet Shop.Client/bin/Debug/net10.0/Shop.Client.dll "$protocol")"
-expect "alice's cart holds 2 item(s): apple, apple" "$(dotnet Shop.Client/bin/Debug/net10.0/Shop.Client.dll "$protocol")"
+expect "alice's cart holds 1 item(s): apple" "$(client)"
+expect "alice's cart holds 2 item(s): apple, apple" "$(client)"
 stop_silo
 expect "mw [command] [options]" "$(tools/mw --help)"
 expect "alice" "$(tools/mw components list --store sqlite:./data/tool.db)"
