@@ -181,12 +181,12 @@ internal sealed partial class ServerConnection
         _deadline?.Change(_options.IdleTimeout, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>A frame that was partial is complete: no deadline until <see cref="ArmDeadline"/> after this read.</summary>
-    private void DisarmSlowDeadline()
-    {
-        _deadlineKind = NoDeadline;
-        _deadline?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-    }
+    /// <summary>
+    /// A frame that was partial is complete: no deadline until <see cref="ArmDeadline"/> after this read. The timer is not
+    /// touched (this runs on most reads at load): if it fires meanwhile, <see cref="OnDeadline"/> sees no deadline and does
+    /// nothing, and <see cref="ArmDeadline"/> re-arms it after the read.
+    /// </summary>
+    private void DisarmSlowDeadline() => _deadlineKind = NoDeadline;
 
     private TimeSpan Remaining(long sinceTicks, TimeSpan allowed)
     {
