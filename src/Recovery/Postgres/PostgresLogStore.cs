@@ -137,8 +137,8 @@ public sealed class PostgresLogStore : LogStoreBase
     /// whole flush; a third and later append only split the same records into more, smaller commits. Each commit costs the
     /// server and the silo a fixed share of CPU whatever its size (statement start, the WAL flush's <c>fdatasync</c>, the
     /// round trip: ~0.3-0.45 ms of server CPU against ~10 µs per record), so at 64 requests in flight 8 appends in flight
-    /// made commits of 16-17 records and 2 make commits of 24-25, for 14-16 % less CPU per deposit on server, silo and
-    /// client together (bench/README.md, "PostgreSQL at 64 in flight (session 14)").
+    /// made commits of 16-17 records and 2 make commits of 24-26, for 10-16 % less server CPU per record (and up to 12 % less
+    /// in silo and client when the box is not crowded; bench/README.md, "PostgreSQL at 64 in flight (session 14)").
     /// </remarks>
     public override int MaxConcurrentAppends => AppendConnections;
 
