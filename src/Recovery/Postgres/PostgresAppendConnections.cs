@@ -5,8 +5,8 @@ namespace Middleware.Recovery.Postgres;
 
 /// <summary>
 /// The connections appends run on, kept open between appends and handed out last-returned first: the group-commit writer
-/// keeps up to <see cref="PostgresLogStore.MaxConcurrentAppends"/> appends in flight (1-2 on average at 64 requests in
-/// flight), so they run on the same one or two server processes, whose statement is prepared and whose caches are warm.
+/// keeps up to <see cref="PostgresLogStore.MaxConcurrentAppends"/> (2) appends in flight, so they run on the same one or
+/// two server processes, whose statement is prepared and whose caches are warm.
 /// Taken from the data source's pool instead, the appends went round all the server processes the activations' reads and
 /// claims had opened (in the deposit benchmark ~30, each with an equal share of the appends' CPU), each with cold caches and
 /// its first executions parsed and planned anew (bench/README.md, "PostgreSQL at 64 in flight (session 13)").

@@ -133,12 +133,16 @@ public sealed class PostgresLogStore : LogStoreBase
 
     /// <inheritdoc />
     /// <remarks>
-    /// PostgreSQL commits several transactions in parallel and combines their WAL flushes, while one commit at a
-    /// time is bound by a single flush (~1 ms here): the writer may keep this many appends in flight.
+    /// Two: while one append waits for its commit's WAL flush, the next batch is sent, so the writer is never idle for a
+    /// whole flush; a third and later append only split the same records into more, smaller commits. Each commit costs the
+    /// server and the silo a fixed share of CPU whatever its size (statement start, the WAL flush's <c>fdatasync</c>, the
+    /// round trip: ~0.3-0.45 ms of server CPU against ~10 µs per record), so at 64 requests in flight 8 appends in flight
+    /// made commits of 16-17 records and 2 make commits of 24-26, for 10-16 % less server CPU per record (and up to 12 % less
+    /// in silo and client when the box is not crowded; bench/README.md, "PostgreSQL at 64 in flight (session 14)").
     /// </remarks>
     public override int MaxConcurrentAppends => AppendConnections;
 
-    private const int AppendConnections = 8;
+    private const int AppendConnections = 2;
 
     /// <inheritdoc />
     protected override Task<ComponentHead?> GetHeadCoreAsync(string componentId, CancellationToken cancellationToken) =>
