@@ -7,7 +7,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-dotnet build Middleware.sln -c Debug -nologo -v q 2>&1 | tail -n 20
+timeout -k 30 30m dotnet build Middleware.sln -c Debug -nologo -v q 2>&1 | tail -n 20
 build=${PIPESTATUS[0]}
 if [ "$build" -ne 0 ]; then
   echo "build failed"
@@ -17,11 +17,14 @@ fi
 # Bounded, so a hang fails with its name instead of running into the CI's limit:
 # - 20 minutes in which no test starts or ends is a hang (the longest test takes a few minutes): the blame collector
 #   names the test(s) running ("The test running when the crash occurred") and ends the test host;
-# - the whole run gets 50 minutes (it takes 8-11 here), then it is stopped and the processes it left are listed.
+# - the whole run gets 50 minutes (it takes 8-11 here, 17 on one core shared with a busy loop), then it is stopped.
+# A long campaign (MIDDLEWARE_CRASH_ROUNDS=200) needs more: MIDDLEWARE_TEST_MINUTES=300 raises both bounds.
 # The output goes to a file that is followed while the run lives, not through a pipe: a process a test left behind that
 # still holds the pipe (a silo, a server) cannot keep this script waiting after the run ended.
-timeout -k 60 50m dotnet test Middleware.sln -c Debug --no-build -nologo --logger "console;verbosity=normal" \
-  --blame-hang --blame-hang-timeout 20m --blame-hang-dump-type none "$@" >"$log" 2>&1 &
+minutes=${MIDDLEWARE_TEST_MINUTES:-50}
+hang_min=$(( minutes <= 50 ? 20 : minutes - 30 ))
+timeout -k 60 "${minutes}m" dotnet test Middleware.sln -c Debug --no-build -nologo --logger "console;verbosity=normal" \
+  --blame-hang --blame-hang-timeout "${hang_min}m" --blame-hang-dump-type none "$@" >"$log" 2>&1 &
 run=$!
 tail -n +1 -f --pid="$run" "$log" | grep --line-buffered -vE '^\s+Passed |^\s*$' &
 follower=$!
@@ -29,7 +32,7 @@ wait "$run"
 status=$?
 wait "$follower"
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
-  echo "test.sh: the test run did not end within 50 minutes and was stopped"
+  echo "test.sh: the test run did not end within $minutes minutes (MIDDLEWARE_TEST_MINUTES) and was stopped"
 fi
 
 # Processes started from this checkout that outlived the run (silo processes, test hosts): name them, then end them, so
