@@ -64,8 +64,7 @@ public abstract class CorrelatedFailureCampaignTests(ITestOutputHelper output)
 
         var report = await cluster.SettleAndAuditAsync(acks, Patience);
         var completed = await cluster.InDoubtCompletedAsync();
-        var played = clientKills;
-        output.WriteLine($"{played} rounds in {clock.Elapsed.TotalSeconds:0} s: {siloKills} silo kills and {clientKills} client kills; {acks.Count} acks " +
+        output.WriteLine($"{clientKills} rounds in {clock.Elapsed.TotalSeconds:0} s: {siloKills} silo kills and {clientKills} client kills; {acks.Count} acks " +
                          $"({acks.Count(a => a.Method == "Transfer")} transfers, {acks.Count(a => a.Method == "Withdraw")} withdrawals); " +
                          $"{completed:0} turns in doubt completed by the silos' sweeps ({BankCluster.InDoubtCompletedMetric})");
         report.WriteTo(output);
@@ -75,7 +74,7 @@ public abstract class CorrelatedFailureCampaignTests(ITestOutputHelper output)
         // the campaign, not per round: a round's kill need not land between a partial and a final record (it did in 7 of
         // 9 silo kills of a 6-round SQLite run; the sweep metric above counted 7 too), but across the rounds it does.
         Assert.True(report.CompletedByLaterEpoch >= 1,
-            $"in {played} rounds ({siloKills} silo kills) no turn was in doubt at a kill and completed by a newer activation, so the campaign did not test what it exists for; {report.Stats}");
+            $"in {clientKills} rounds ({siloKills} silo kills) no turn was in doubt at a kill and completed by a newer activation, so the campaign did not test what it exists for; {report.Stats}");
     }
 
     /// <summary>Odd rounds: the owner of the busiest teller (rounds 1, 5, ...) or account (3, 7, ...); even rounds: two silos.</summary>
