@@ -318,13 +318,18 @@ internal sealed partial class Activation
     public async Task<long> DeactivateAsync(CancellationToken cancellationToken) =>
         (await DeactivateIfIdleAsync(onlyIfIdle: false, cancellationToken).ConfigureAwait(false))!.Value;
 
+    /// <summary>Log records after the latest checkpoint, counting one queued and not yet durable (caller holds the turn lock).</summary>
+    internal long RecordsSinceCheckpoint => _lastSeq - Math.Max(_checkpointSeq, _pendingCheckpoint?.Seq ?? 0);
+
     /// <summary>
     /// <see cref="DeactivateAsync"/>; with <paramref name="onlyIfIdle"/> (the collector's) it is judged again under the
     /// turn lock and left serving, answering null, when a request entered since the collector saw it idle: that request
     /// waits for the lock, and deactivating under it would refuse it (a request for a new activation can meet this several
-    /// times in a row when the collector evicts at once what was just activated).
+    /// times in a row when the collector evicts at once what was just activated). With <paramref name="tailAllowed"/> (a
+    /// capacity eviction's <see cref="RuntimeOptions.EvictionTailRecords"/>) no checkpoint is written while at most that
+    /// many records follow the latest one: the next activation replays them.
     /// </summary>
-    public async Task<long?> DeactivateIfIdleAsync(bool onlyIfIdle, CancellationToken cancellationToken)
+    public async Task<long?> DeactivateIfIdleAsync(bool onlyIfIdle, CancellationToken cancellationToken, int tailAllowed = 0)
     {
         Task<AppendStatus> write;
         await _turnLock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -340,7 +345,7 @@ internal sealed partial class Activation
                 EngineTelemetry.Count(EngineTelemetry.Deactivations, Type.Name);
                 return Epoch;
             }
-            if (_lastSeq != _checkpointSeq && _pendingCheckpoint?.Seq != _lastSeq && _inDoubt.Count == 0)
+            if (RecordsSinceCheckpoint > tailAllowed && _inDoubt.Count == 0)
                 WriteCheckpoint(_services.Time.GetUtcNow().UtcTicks);
             write = _lastWrite;
         }

@@ -8,7 +8,8 @@ namespace Middleware.Recovery.Runtime;
 /// Keeps a runtime's memory bounded: deactivates components that served nothing for
 /// <see cref="RuntimeOptions.DeactivateIdleAfter"/>, and past <see cref="RuntimeOptions.MaxActivations"/> live activations
 /// (standbys included) the least recently used idle ones, down to nine tenths of the limit. Deactivation is the graceful
-/// one (<see cref="LocalRuntime.DeactivateAsync"/>: the last turn durable, a checkpoint when the log grew); it waits for a
+/// one (<see cref="LocalRuntime.DeactivateAsync"/>: the last turn durable, a checkpoint when the log grew; past the limit,
+/// only when more than <see cref="RuntimeOptions.EvictionTailRecords"/> records follow the last one); it waits for a
 /// turn in progress, and a request that meets a deactivated activation is retried on a new one, so it never races a turn.
 /// Activations with a request inside, a turn in doubt, or still recovering are left alone. A pass reads the oldest
 /// buckets of a recency list (<see cref="ActivationLru"/>) that requests touch, not every live activation.
@@ -211,7 +212,9 @@ internal sealed class ActivationCollector
             return;
         }
 
-        var deactivation = _runtime.StartDeactivationIfIdle(activation, ct);
+        // Past the limit a short log tail stays (the next activation replays it); idle ones checkpoint when the log grew.
+        var tailAllowed = reason == DeactivationReason.Capacity ? _options.EvictionTailRecords : 0;
+        var deactivation = _runtime.StartDeactivationIfIdle(activation, ct, tailAllowed);
         if (deactivation is null)
         {
             // It left the list when it was read: back in as the newest (it was busy, or is in doubt) unless it is gone.

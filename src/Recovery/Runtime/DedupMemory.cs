@@ -75,8 +75,26 @@ internal sealed class DedupMemory
     /// <summary>Remembers a request id recorded at <paramref name="seq"/> (a later seq than every one remembered).</summary>
     public void Add(string requestId, long seq, long argsHash, ComponentReply reply)
     {
+        reply = Compact(reply);
         Recent[requestId] = new DedupSlot(argsHash, seq, reply);
         SinceCheckpoint.Add((requestId, seq, argsHash, reply));
+    }
+
+    /// <summary>
+    /// A reply decoded from a record is a slice of the record's whole payload (request id, arguments, recorded values):
+    /// kept as it is, each remembered turn would hold that payload until the next checkpoint. Copied out when smaller.
+    /// (A live activation evicted with a log tail keeps the tail's replies this way: bench/README.md, "Warm under the cap
+    /// (session 15)".)
+    /// </summary>
+    internal static ComponentReply Compact(ComponentReply reply)
+    {
+        if (!IsSlice(reply.Result) && !IsSlice(reply.ErrorData)) return reply;
+        return reply with { Result = Copy(reply.Result), ErrorData = Copy(reply.ErrorData) };
+
+        static bool IsSlice(ReadOnlyMemory<byte> bytes) =>
+            bytes.Length > 0 && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bytes, out var segment) && segment.Array!.Length > segment.Count;
+
+        static ReadOnlyMemory<byte> Copy(ReadOnlyMemory<byte> bytes) => IsSlice(bytes) ? bytes.ToArray() : bytes;
     }
 
     /// <summary>A checkpoint at <paramref name="seq"/> is durable: the ids up to it live in the store's dedup table.</summary>

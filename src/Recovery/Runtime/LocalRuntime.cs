@@ -349,8 +349,9 @@ public sealed class LocalRuntime : IAsyncDisposable
     /// <see cref="DeactivateAsync"/> does, without the look-up by id and the wait for recovery (it serves already).
     /// </summary>
     /// The deactivation itself answers null, and leaves the activation serving, when a request entered after this look.
-    internal Task<long?>? StartDeactivationIfIdle(Activation activation, CancellationToken cancellationToken) =>
-        Holds(activation) && activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt ? activation.DeactivateIfIdleAsync(onlyIfIdle: true, cancellationToken) : null;
+    /// <paramref name="tailAllowed"/>: see <see cref="Activation.DeactivateIfIdleAsync"/> (a capacity eviction's tail).
+    internal Task<long?>? StartDeactivationIfIdle(Activation activation, CancellationToken cancellationToken, int tailAllowed = 0) =>
+        Holds(activation) && activation.IsActive && activation.IsIdle && !activation.HasTurnInDoubt ? activation.DeactivateIfIdleAsync(onlyIfIdle: true, cancellationToken, tailAllowed) : null;
 
     /// <summary>Takes an activation <see cref="StartDeactivationIfIdle"/> deactivated out of the table.</summary>
     internal void RemoveDeactivated(Activation activation) => Remove(activation, byCollector: true);

@@ -42,6 +42,7 @@ public static class SiloSettings
     public static readonly SiloSetting CheckpointSpread = new("--checkpoint-spread", "MIDDLEWARE_CHECKPOINT_SPREAD", "Silo:CheckpointSpread");
     public static readonly SiloSetting IdleDeactivation = new("--deactivate-idle-after-ms", "MIDDLEWARE_DEACTIVATE_IDLE_AFTER_MS", "Silo:DeactivateIdleAfterMs");
     public static readonly SiloSetting MaxActivations = new("--max-activations", "MIDDLEWARE_MAX_ACTIVATIONS", "Silo:MaxActivations");
+    public static readonly SiloSetting EvictionTail = new("--eviction-tail", "MIDDLEWARE_EVICTION_TAIL", "Silo:EvictionTail");
     public static readonly SiloSetting CallTimeout = new("--call-timeout-ms", "MIDDLEWARE_CALL_TIMEOUT_MS", "Silo:CallTimeoutMs");
     public static readonly SiloSetting MaxBatchSize = new("--max-batch-size", "MIDDLEWARE_MAX_BATCH_SIZE", "Silo:MaxBatchSize");
     public static readonly SiloSetting DeadAfter = new("--dead-after-ms", "MIDDLEWARE_DEAD_AFTER_MS", "Silo:DeadAfterMs");
@@ -63,7 +64,7 @@ public static class SiloSettings
 #pragma warning restore CS1591
 
     /// <summary>Every scalar setting.</summary>
-    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, CheckpointSpread, IdleDeactivation, MaxActivations, CallTimeout, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes, RebalancePerSecond, LeaveTimeout, WarmupTurns,
+    public static IReadOnlyList<SiloSetting> All { get; } = [SiloId, Store, Components, Address, Port, HttpPort, ClusterKey, ClusterKeyFile, ClientKey, ClientKeyFile, SiloKey, SiloKeyFile, AdminKey, AdminKeyFile, CheckpointEvery, CheckpointInterval, CheckpointSpread, IdleDeactivation, MaxActivations, EvictionTail, CallTimeout, MaxBatchSize, DeadAfter, Advertise, MaxConnections, IdleTimeout, MaxQueuedReplyBytes, MinDataRate, Mirroring, MirrorBufferBytes, RebalancePerSecond, LeaveTimeout, WarmupTurns,
         TlsCertificate, TlsKey, TlsCertificatePassword, TlsCa, TlsClientCertificates];
 
     /// <summary>The silo setting of an engine value (a <see cref="Recovery.Runtime.RuntimeOptions"/> property name), or null when a silo sets it itself.</summary>
@@ -75,6 +76,7 @@ public static class SiloSettings
         nameof(Recovery.Runtime.RuntimeOptions.MaxBatchSize) => MaxBatchSize,
         nameof(Recovery.Runtime.RuntimeOptions.DeactivateIdleAfter) => IdleDeactivation,
         nameof(Recovery.Runtime.RuntimeOptions.MaxActivations) => MaxActivations,
+        nameof(Recovery.Runtime.RuntimeOptions.EvictionTailRecords) => EvictionTail,
         nameof(Recovery.Runtime.RuntimeOptions.CallTimeout) => CallTimeout,
         nameof(Recovery.Runtime.RuntimeOptions.OwnerId) => SiloId,
         _ => null,
@@ -129,6 +131,7 @@ public static class SiloSettings
         if (Integer(configuration, MaxBatchSize) is { } batch) options.Runtime.MaxBatchSize = batch;
         if (Integer(configuration, IdleDeactivation) is { } idleAfter) options.Runtime.DeactivateIdleAfter = TimeSpan.FromMilliseconds(idleAfter);
         if (Integer(configuration, MaxActivations) is { } maxActivations) options.Runtime.MaxActivations = maxActivations;
+        if (Integer(configuration, EvictionTail) is { } evictionTail) options.Runtime.EvictionTailRecords = evictionTail;
         // 0: no deadline; a negative value is reported by the runtime's own check under this setting's name.
         if (Integer(configuration, CallTimeout) is { } callTimeout) options.Runtime.CallTimeout = callTimeout == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(callTimeout);
         if (Integer(configuration, DeadAfter) is { } deadAfter) options.DeadAfter = TimeSpan.FromMilliseconds(deadAfter);

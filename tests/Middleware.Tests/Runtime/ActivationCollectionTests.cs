@@ -135,4 +135,68 @@ public sealed class ActivationCollectionTests : IDisposable
             Assert.Equal(Requests / Accounts, records.Count(r => r.Kind == Middleware.Recovery.Log.RecordKind.Turn));
         }
     }
+
+    [Fact]
+    public async Task A_capacity_eviction_leaves_a_short_tail_and_the_next_activation_replays_it_exactly()
+    {
+        // One live activation at most: every deposit to "x" then one to "y" evicts "x" (capacity). With a tail of 3 allowed,
+        // the evictions after 1, 2 and 3 new records write no checkpoint, the one after the 4th does; so the store's tail
+        // after an eviction is never longer than 3, and each activation replays it: balances, replies of retried request
+        // ids and the count of turns in the log stay exact.
+        const int Tail = 3, Rounds = 30;
+        await using var rt = Runtime(new RuntimeOptions { DeactivateIdleAfter = TimeSpan.Zero, MaxActivations = 1, EvictionTailRecords = Tail, CheckpointSpread = 0 });
+        var x = new ComponentId("Account", "tail-x");
+        var replies = new long[Rounds];
+        var tails = new List<long>();
+        for (var i = 0; i < Rounds; i++)
+        {
+            replies[i] = await rt.Call<IAccount>("tail-x", $"x{i}").Deposit(i + 1);
+            Assert.Equal((i + 1) * (i + 2) / 2, replies[i]);
+            await rt.Call<IAccount>("tail-y", $"y{i}").Deposit(1);
+            await rt.CollectIdleAsync();
+            await WaitUntilAsync(() => !rt.IsActive(x), "tail-x to be evicted");
+            var head = (await _store.GetHeadAsync("Account/tail-x"))!;
+            Assert.Equal(i + 1, head.LastSeq);
+            tails.Add(head.LastSeq - head.CheckpointSeq);
+        }
+
+        Assert.All(tails, t => Assert.InRange(t, 0, Tail));
+        Assert.Contains(tails, t => t == Tail);            // evicted with the longest tail allowed, no checkpoint
+        Assert.Contains(tails.Skip(Tail), t => t == 0);    // and a longer one checkpointed first
+        Assert.True(rt.Counters.Snapshot()[(RuntimeCounters.Deactivation, DeactivationReason.Capacity)] >= Rounds);
+
+        // Retried ids (in the tail, in the checkpoint's dedup entries, and before it) get their first reply; nothing runs twice.
+        for (var i = Rounds - 1; i >= 0; i--)
+        {
+            Assert.Equal(replies[i], await rt.Call<IAccount>("tail-x", $"x{i}").Deposit(i + 1));
+            await rt.Call<IAccount>("tail-y", $"y-again{i}").Deposit(1);
+            await rt.CollectIdleAsync();
+        }
+
+        Assert.Equal(Rounds * (Rounds + 1) / 2, await rt.Call<IAccount>("tail-x", "read").Balance());
+        // The retries logged nothing: at most the read follows the deposits.
+        Assert.InRange((await _store.GetHeadAsync("Account/tail-x"))!.LastSeq, Rounds, Rounds + 1);
+    }
+
+    [Fact]
+    public async Task Idle_deactivation_and_a_tail_of_zero_still_checkpoint_when_the_log_grew()
+    {
+        var time = new ManualTime(DateTimeOffset.Parse("2026-12-07T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        await using (var rt = Runtime(new RuntimeOptions { DeactivateIdleAfter = TimeSpan.FromMinutes(10), MaxActivations = 0, CheckpointSpread = 0 }, time))
+        {
+            await rt.Call<IAccount>("idle-tail", "d").Deposit(5);
+            time.Advance(TimeSpan.FromMinutes(11));
+            Assert.Equal(1, await rt.CollectIdleAsync());
+            var head = (await _store.GetHeadAsync("Account/idle-tail"))!;
+            Assert.Equal(head.LastSeq, head.CheckpointSeq);
+        }
+
+        await using var capped = Runtime(new RuntimeOptions { DeactivateIdleAfter = TimeSpan.Zero, MaxActivations = 1, EvictionTailRecords = 0, CheckpointSpread = 0 });
+        await capped.Call<IAccount>("zero-tail", "d").Deposit(5);
+        await capped.Call<IAccount>("zero-tail-other", "d").Deposit(5);
+        await capped.CollectIdleAsync();
+        await WaitUntilAsync(() => !capped.IsActive(new ComponentId("Account", "zero-tail")), "zero-tail to be evicted");
+        var evicted = (await _store.GetHeadAsync("Account/zero-tail"))!;
+        Assert.Equal(evicted.LastSeq, evicted.CheckpointSeq);
+    }
 }

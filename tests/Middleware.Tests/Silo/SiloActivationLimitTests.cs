@@ -64,4 +64,86 @@ public sealed class SiloActivationLimitTests : IDisposable
         for (var a = 0; a < Accounts; a += 3)
             Assert.Equal(Rounds * (a + 1L), Number(await again.InvokeAsync(SiloHostTests.Call("Account", $"{prefix}-{a}", "Balance", $"{prefix}:read2:{a}"))));
     }
+
+    [Fact]
+    public async Task Evicted_with_a_log_tail_then_SIGKILLed_a_silo_restarts_with_every_deposit_applied_once()
+    {
+        // No idle age: only capacity evictions, which leave up to 8 records after the last checkpoint (the default
+        // EvictionTailRecords) instead of writing one. The silo is killed after most accounts were evicted that way; the
+        // restarted silo replays those tails: balances exact, old request ids answered with their first reply.
+        var path = Path.Combine(_directory, "tail.db");
+        var store = $"sqlite:{path}";
+        var prefix = Guid.NewGuid().ToString("N")[..8];
+        var replies = new ConcurrentDictionary<string, long>();
+        await using (var silo = await SiloProcess.StartAsync(store, "--max-activations", $"{Limit}", "--checkpoint-spread", "0"))
+        {
+            await using var connection = await silo.ConnectAsync();
+            for (var round = 0; round < Rounds; round++)
+            {
+                await Parallel.ForAsync(0, Accounts, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (a, _) =>
+                {
+                    var request = $"{prefix}:{round}:{a}";
+                    replies[request] = Number(await connection.InvokeAsync(SiloHostTests.Deposit($"{prefix}-{a}", request, a + 1)));
+                });
+            }
+
+            // No idle age: the collector's next scan may be a minute away, so the kill comes without waiting for it.
+            await silo.KillAsync();
+        }
+
+        // Evicted with a tail: far more accounts than could still have been live end past their last checkpoint.
+        await using (var log = Middleware.Recovery.Sqlite.SqliteLogStore.Open(path))
+        {
+            var withTail = 0;
+            for (var a = 0; a < Accounts; a++)
+            {
+                var head = (await log.GetHeadAsync($"Account/{prefix}-{a}"))!;
+                Assert.Equal(Rounds, head.LastSeq);
+                if (head.LastSeq > head.CheckpointSeq) withTail++;
+            }
+
+            Assert.True(withTail > Limit * 4, $"{withTail} of {Accounts} accounts end past their last checkpoint");
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        await using var restarted = await SiloProcess.StartAsync(store, "--max-activations", $"{Limit}");
+        await using var again = await restarted.ConnectAsync();
+        for (var a = 0; a < Accounts; a++)
+        {
+            var round = a % Rounds;
+            var request = $"{prefix}:{round}:{a}";
+            Assert.Equal(replies[request], Number(await again.InvokeAsync(SiloHostTests.Deposit($"{prefix}-{a}", request, a + 1))));
+            Assert.Equal(Rounds * (a + 1L), Number(await again.InvokeAsync(SiloHostTests.Call("Account", $"{prefix}-{a}", "Balance", $"{prefix}:read:{a}"))));
+        }
+    }
+
+    [Fact]
+    public async Task With_eviction_tail_0_every_capacity_eviction_checkpoints_first()
+    {
+        var path = Path.Combine(_directory, "tail0.db");
+        var prefix = Guid.NewGuid().ToString("N")[..8];
+        const int Few = 120;
+        var live = 0.0;
+        await using (var silo = await SiloProcess.StartAsync($"sqlite:{path}", "--max-activations", $"{Limit}", "--checkpoint-spread", "0", "--eviction-tail", "0"))
+        {
+            await using var connection = await silo.ConnectAsync();
+            await Parallel.ForAsync(0, Few, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (a, _) =>
+                Number(await connection.InvokeAsync(SiloHostTests.Deposit($"{prefix}-{a}", $"{prefix}:{a}", a + 1))));
+            live = await silo.ReadMetricAsync("middleware_activations");
+            await silo.KillAsync();
+        }
+
+        await using var log = Middleware.Recovery.Sqlite.SqliteLogStore.Open(path);
+        var withTail = 0;
+        for (var a = 0; a < Few; a++)
+        {
+            var head = (await log.GetHeadAsync($"Account/{prefix}-{a}"))!;
+            if (head.LastSeq > head.CheckpointSeq) withTail++;
+        }
+
+        // Only the ones still live at the kill end past their last checkpoint (evicting one after the count was read only
+        // checkpoints it); 120 accounts through a limit of 20 evicted most of them.
+        Assert.True(live < Few / 2, $"{live} live activations at the kill");
+        Assert.InRange(withTail, 0, (int)live);
+    }
 }
