@@ -50,11 +50,17 @@ fields = ["join_slowest_moved_request_ms", "join_moved_over_100ms_pct", "before_
           "join_first_move_seen_ms", "join_slowest_moved_started_ms", "leave_moved_over_100ms", "before_join_over_100ms", "join_slowest_request_ms", "join_longest_gap_ms", "join_p99_ms", "join_settled_ms",
           "join_throughput_per_s", "leave_slowest_moved_request_ms", "leave_longest_gap_ms", "leave_p99_ms",
           "before_join_slowest_request_ms", "before_join_longest_gap_ms", "before_join_p99_ms", "load_average_at_join",
-          "lost", "duplicated", "failed_requests"]
+          "lost", "duplicated", "failed_requests",
+          # the split of the requests over 100 ms by the first move seen, and the client's own stalls (added 2026-12-07)
+          "join_moved_over_100ms_before_first_move", "join_moved_over_100ms_after_first_move", "join_moved_over_100ms_after_first_move_pct",
+          "join_unmoved_over_100ms_after_first_move_pct", "join_slowest_moved_after_first_move_ms", "join_over_100ms_before_first_move",
+          "join_unmoved_over_100ms", "join_client_longest_stall_ms", "join_client_gc_pause_ms"]
 for name in names:
     runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, f"{name}-pair*", "*.json")))]
     for r in runs:  # the share of moved accounts' requests over 100 ms, and of all requests before the join (per run)
         if r.get("join_moved_requests"): r["join_moved_over_100ms_pct"] = 100.0 * r["join_moved_over_100ms"] / r["join_moved_requests"]
+        if r.get("join_moved_requests_after_first_move"): r["join_moved_over_100ms_after_first_move_pct"] = 100.0 * r["join_moved_over_100ms_after_first_move"] / r["join_moved_requests_after_first_move"]
+        if r.get("join_unmoved_requests_after_first_move"): r["join_unmoved_over_100ms_after_first_move_pct"] = 100.0 * r["join_unmoved_over_100ms_after_first_move"] / r["join_unmoved_requests_after_first_move"]
         if r.get("throughput_before_join_per_s") and r.get("before_join_over_100ms") is not None:
             r["before_join_over_100ms_pct"] = 100.0 * r["before_join_over_100ms"] / (r["throughput_before_join_per_s"] * 5)
     print(f"{name}: {len(runs)} runs")
