@@ -126,6 +126,10 @@ internal static class RebalanceScenario
                 Components = [SiloBuild.LocateBankComponents()],
                 ExtraArgs = ["--rebalance-per-second", o.RebalancePerSecond.ToString(CultureInfo.InvariantCulture)],
                 Environment = SiloEnvironment(ledger),
+                // MIDDLEWARE_BENCH_JOIN_NICE=N: the joining silo runs under `nice -n N` (what its start-up costs the others).
+                SiloEnvironment = Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_JOIN_NICE") is { Length: > 0 } nice
+                    ? new Dictionary<string, IReadOnlyDictionary<string, string>> { [$"silo-{o.Silos + 1}"] = new Dictionary<string, string> { [LaunchedSilo.NiceVariable] = nice } }
+                    : new Dictionary<string, IReadOnlyDictionary<string, string>>(),
             }).ConfigureAwait(false);
             await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = [.. cluster.Gateways], ClientName = "bench-rebalance" }).ConfigureAwait(false);
@@ -223,6 +227,7 @@ internal static class RebalanceScenario
                 .Add("before_join_over_100ms", before.Over100Ms)
                 .Add("host_cpu_cores_busy_during_join", HostCpu.CoresBusy(cpuBefore, cpuJoin, join.SettledMs / 1000))
                 .Add("load_average_at_join", loadBefore)
+                .Add("join_silo_nice", Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_JOIN_NICE"))
                 .Add("acknowledged_total", acked.Sum())
                 .Add("lost", lost)
                 .Add("duplicated", duplicated)

@@ -63,13 +63,21 @@ internal static class MoveTrace
             {
                 var p = GC.GetTotalPauseDuration();
                 Write(last, "stall", "-", string.Create(CultureInfo.InvariantCulture,
-                    $"ms={F(ms)} gcPause={F((p - pause).TotalMilliseconds)} gc={GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2} pool={ThreadPool.PendingWorkItemCount} threads={ThreadPool.ThreadCount}"));
+                    $"ms={F(ms)} gcPause={F((p - pause).TotalMilliseconds)} gc={GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2} pool={ThreadPool.PendingWorkItemCount} threads={ThreadPool.ThreadCount} {LastGc()}"));
             }
 
             last = now;
             pause = GC.GetTotalPauseDuration();
             (g0, g1, g2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         }
+    }
+
+    /// <summary>The last collection: its generation, what it promoted, the heap after it, its pause and its CPU share.</summary>
+    private static string LastGc()
+    {
+        var info = GC.GetGCMemoryInfo(GCKind.Any);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"lastGc=gen{info.Generation},promotedKiB={info.PromotedBytes / 1024},heapMiB={info.HeapSizeBytes / (1024 * 1024)},pause={F(info.PauseDurations[0].TotalMilliseconds)},compacted={info.Compacted},concurrent={info.Concurrent},gcCpu={info.PauseTimePercentage:0.#}%");
     }
 
     /// <summary>Formats milliseconds for <see cref="Write"/>.</summary>
