@@ -7,7 +7,8 @@
 #   A=/tmp/a B=/tmp/b PAIRS=4 bench/run-rebalance-ab.sh
 #
 # A_SILO_DLL / B_SILO_DLL run another silo for that side (e.g. a ReadyToRun publish, see bench/README.md); A_NAME / B_NAME
-# label them (default a, b). BENCH_TREE runs the benchmark program of that tree for both sides (then only the silos
+# label them (default a, b); A_ENV / B_ENV add environment variables to that side's runs (e.g. B_ENV="MIDDLEWARE_BENCH_JOIN_NICE=10":
+# the joining silo under nice). BENCH_TREE runs the benchmark program of that tree for both sides (then only the silos
 # differ; default: each side's own). Results: OUT (bench/results/rebalance-ab-<UTC stamp>/) gets one directory per run and a
 # summary of the medians (ranges) of the join and leave fields per build (summary.txt). TRACE=1 also writes each run's move
 # trace (MIDDLEWARE_MOVE_TRACE=<run>/trace, MIDDLEWARE_BENCH_SLOW_TRACE=<run>/slow.txt) and, per build, the distribution of
@@ -26,20 +27,20 @@ PAIRS="${PAIRS:-4}"
 OUT="${OUT:-$ROOT/bench/results/rebalance-ab-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
 
-run() { # name tree silo-dll pair
+run() { # name tree silo-dll pair [VAR=VALUE ...]
   local dir="$OUT/$1-pair$4"
   echo "== $1 (pair $4): $(uptime)" | tee -a "$OUT/runs.txt"
-  local trace=()
-  [[ "${TRACE:-0}" == 1 ]] && trace=(MIDDLEWARE_MOVE_TRACE="$dir/trace" MIDDLEWARE_BENCH_SLOW_TRACE="$dir/slow.txt")
+  local trace=("${@:5}")
+  [[ "${TRACE:-0}" == 1 ]] && trace+=(MIDDLEWARE_MOVE_TRACE="$dir/trace" MIDDLEWARE_BENCH_SLOW_TRACE="$dir/slow.txt")
   env "${trace[@]}" OUT="$dir" ROUNDS=1 BENCH_DLL="${BENCH_TREE:-$2}/bench/Middleware.Bench/bin/Release/net10.0/Middleware.Bench.dll" MIDDLEWARE_SILO_DLL="$3" \
     "$ROOT/bench/run-rebalance.sh" | tee -a "$OUT/runs.txt" || echo "   (the run failed; see $dir)" | tee -a "$OUT/runs.txt"
 }
 
 for pair in $(seq 1 "$PAIRS"); do
   if (( pair % 2 == 1 )); then
-    run "$A_NAME" "$A" "$A_SILO_DLL" "$pair"; run "$B_NAME" "$B" "$B_SILO_DLL" "$pair"
+    run "$A_NAME" "$A" "$A_SILO_DLL" "$pair" ${A_ENV:-}; run "$B_NAME" "$B" "$B_SILO_DLL" "$pair" ${B_ENV:-}
   else
-    run "$B_NAME" "$B" "$B_SILO_DLL" "$pair"; run "$A_NAME" "$A" "$A_SILO_DLL" "$pair"
+    run "$B_NAME" "$B" "$B_SILO_DLL" "$pair" ${B_ENV:-}; run "$A_NAME" "$A" "$A_SILO_DLL" "$pair" ${A_ENV:-}
   fi
 done
 
