@@ -227,6 +227,7 @@ internal static class RebalanceScenario
                 .Add("before_join_over_100ms", before.Over100Ms)
                 .Add("host_cpu_cores_busy_during_join", HostCpu.CoresBusy(cpuBefore, cpuJoin, join.SettledMs / 1000))
                 .Add("load_average_at_join", loadBefore)
+                .Add("silo_poll_ms", SiloPollMs())
                 .Add("join_silo_nice", Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_JOIN_NICE"))
                 .Add("acknowledged_total", acked.Sum())
                 .Add("lost", lost)
@@ -304,6 +305,11 @@ internal static class RebalanceScenario
         return (completions.Count / ((to - from) / (double)Stopwatch.Frequency), Ms(longestGap), latencies.DefaultIfEmpty(0).Max(), p99, latencies.Count(l => l > 100));
     }
 
+    private static double SiloPollMs() =>
+        Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_SILO_POLL_MS") is { Length: > 0 } text
+            ? double.TryParse(text, CultureInfo.InvariantCulture, out var ms) && ms >= 0 ? ms : throw new UsageException($"MIDDLEWARE_BENCH_SILO_POLL_MS is '{text}'; give milliseconds (default 50: the silos list at every poll)")
+            : 50;
+
     /// <summary>
     /// Polls the store until the joined silo owns exactly its rendezvous share (<paramref name="expectOwns"/>) or, for the
     /// leave, owns nothing and no live silo owns a component away from its rendezvous owner; then measures the client
@@ -319,9 +325,22 @@ internal static class RebalanceScenario
         long firstMoveSeen = 0;
         Dictionary<int, string?>? firstOwners = null;
         long settledAt;
+        // The silos list is a write transaction on SQLite (it marks overdue silos dead), so polling it takes the store's
+        // file lock beside the silos' commits. MIDDLEWARE_BENCH_SILO_POLL_MS (default 50, every poll, as before) reads it
+        // that often once the joined silo's change (live for the join, gone for the leave) was seen; the heads are read
+        // every 50 ms regardless.
+        var siloPollTicks = (long)(SiloPollMs() * Stopwatch.Frequency / 1000);
+        List<SiloEntry>? live = null;
+        long livePolled = 0;
         while (true)
         {
-            var live = (await cluster2.ListSilosAsync().ConfigureAwait(false)).Where(s => s.IsLive && (expectOwns || s.SiloId != siloId)).ToList();
+            var now = Stopwatch.GetTimestamp();
+            if (live is null || live.Any(s => s.SiloId == siloId) != expectOwns || now - livePolled >= siloPollTicks)
+            {
+                live = (await cluster2.ListSilosAsync().ConfigureAwait(false)).Where(s => s.IsLive && (expectOwns || s.SiloId != siloId)).ToList();
+                livePolled = now;
+            }
+
             var heads = (await store.ListComponentsAsync().ConfigureAwait(false)).Where(h => index.ContainsKey(h.ComponentId)).ToList();
             firstOwners ??= heads.ToDictionary(h => index[h.ComponentId], h => h.Owner);
             foreach (var h in heads)
