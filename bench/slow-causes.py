@@ -11,6 +11,7 @@ the first class that fits, moved accounts and the others apart, and whether it b
   move path:  waited for its handover at the old owner (a `pending:` step)
               activated on its path at the new owner (`local-cold`: it came before or during `$move.warm`)
               overlapped its handover or the warm-up (no wait traced)
+              (each "+ a process stalled" / "+ a lock wait" when one of 50 ms or more overlapped it too)
   machine:    a process stalled >= 50 ms during it (no CPU for it, or a GC pause: gc= says which), silo or client
               waited on SQLite's file lock >= 50 ms in some silo (another process's transaction)
               a slow turn of a live activation (>= 50 ms at a silo, no stall or lock wait traced over the thresholds)
@@ -89,6 +90,8 @@ def classify(run, counts, lats):
         elif any(w == "live" for w, _, _ in over): c = "machine: a slow turn of a live activation (nothing else traced)"
         else: c = "machine: nothing traced over the thresholds"
         when = "before the first handover" if first is None or start < first else "after the first handover"
+        if c.startswith("move:") and (st[0] >= 50 or lk[0] >= 50):
+            c += " + " + ("a process stalled >= 50 ms" if st[0] >= 50 else "a lock wait >= 50 ms")
         key = ("moved" if moved else "unmoved", when, c)
         counts[key] += 1
         lats[key].append(lat)
