@@ -75,6 +75,37 @@ internal static class RebalanceScenario
 
         public double SlowestMovedStartMs { get; init; }
 
+        /// <summary>
+        /// The requests over 100 ms split by when they ended against the first owner change seen (polled every 50 ms, so
+        /// "before" is before any move by at least the poll's lag): ended before, the joining process's start-up and the
+        /// box; ended after, they could have met a move. Moved accounts' and the others' (never moved in the phase), so
+        /// the move path's part is what the moved accounts have over the others in the same time.
+        /// </summary>
+        public int MovedOver100MsBeforeFirstMove { get; init; }
+
+        public int MovedOver100MsAfterFirstMove { get; init; }
+
+        public int MovedRequestsAfterFirstMove { get; init; }
+
+        public double SlowestMovedAfterFirstMoveMs { get; init; }
+
+        public int UnmovedRequests { get; init; }
+
+        public int UnmovedOver100Ms { get; init; }
+
+        public int UnmovedOver100MsAfterFirstMove { get; init; }
+
+        public int UnmovedRequestsAfterFirstMove { get; init; }
+
+        public int RequestsBeforeFirstMove { get; init; }
+
+        public int Over100MsBeforeFirstMove { get; init; }
+
+        /// <summary>The benchmark process's own longest stall in the phase (its probe thread woke this late) and its GC pause time.</summary>
+        public double ClientLongestStallMs { get; init; }
+
+        public double ClientGcPauseMs { get; init; }
+
         /// <summary>The accounts whose owner changed in the phase (indexes into the keys).</summary>
         public IReadOnlySet<int> MovedKeys { get; init; } = new HashSet<int>();
     }
@@ -95,6 +126,10 @@ internal static class RebalanceScenario
                 Components = [SiloBuild.LocateBankComponents()],
                 ExtraArgs = ["--rebalance-per-second", o.RebalancePerSecond.ToString(CultureInfo.InvariantCulture)],
                 Environment = SiloEnvironment(ledger),
+                // MIDDLEWARE_BENCH_JOIN_NICE=N: the joining silo runs under `nice -n N` (what its start-up costs the others).
+                SiloEnvironment = Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_JOIN_NICE") is { Length: > 0 } nice
+                    ? new Dictionary<string, IReadOnlyDictionary<string, string>> { [$"silo-{o.Silos + 1}"] = new Dictionary<string, string> { [LaunchedSilo.NiceVariable] = nice } }
+                    : new Dictionary<string, IReadOnlyDictionary<string, string>>(),
             }).ConfigureAwait(false);
             await cluster.WaitForMembershipAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             await using var client = await MiddlewareClient.ConnectAsync(new MiddlewareClientOptions { Gateways = [.. cluster.Gateways], ClientName = "bench-rebalance" }).ConfigureAwait(false);
@@ -110,20 +145,21 @@ internal static class RebalanceScenario
             await Task.Delay(TimeSpan.FromSeconds(Math.Min(5, o.WarmupSeconds))).ConfigureAwait(false);
             var cpuBefore = HostCpu.Read();
             var loadBefore = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            using var probe = new StallProbe();
 
             // The join: a silo more, under load.
             var joinId = $"silo-{o.Silos + 1}";
             var joinAt = Stopwatch.GetTimestamp();
             await cluster.StartSiloAsync(joinId).ConfigureAwait(false);
-            var join = await SettleAsync(o, joinAt, joinId, expectOwns: true, index, workers, cluster).ConfigureAwait(false);
+            var join = await SettleAsync(o, joinAt, joinId, expectOwns: true, index, workers, cluster, probe).ConfigureAwait(false);
             var cpuJoin = HostCpu.Read();
-            WriteSlowTrace(workers, keys, joinAt, join);
+            WriteSlowTrace(workers, keys, joinAt, join, probe);
             Phase? leave = null;
             if (o.Leave)
             {
                 var leaveAt = Stopwatch.GetTimestamp();
                 var stopping = cluster[joinId].StopAsync(TimeSpan.FromSeconds(30));
-                leave = await SettleAsync(o, leaveAt, joinId, expectOwns: false, index, workers, cluster).ConfigureAwait(false);
+                leave = await SettleAsync(o, leaveAt, joinId, expectOwns: false, index, workers, cluster, probe).ConfigureAwait(false);
                 await stopping.ConfigureAwait(false);
             }
 
@@ -164,6 +200,18 @@ internal static class RebalanceScenario
                 .Add("join_first_move_seen_ms", join.FirstMoveSeenMs)
                 .Add("join_slowest_moved_started_ms", join.SlowestMovedStartMs)
                 .Add("join_throughput_per_s", join.ThroughputPerS)
+                .Add("join_moved_over_100ms_before_first_move", join.MovedOver100MsBeforeFirstMove)
+                .Add("join_moved_over_100ms_after_first_move", join.MovedOver100MsAfterFirstMove)
+                .Add("join_moved_requests_after_first_move", join.MovedRequestsAfterFirstMove)
+                .Add("join_slowest_moved_after_first_move_ms", join.SlowestMovedAfterFirstMoveMs)
+                .Add("join_unmoved_requests", join.UnmovedRequests)
+                .Add("join_unmoved_over_100ms", join.UnmovedOver100Ms)
+                .Add("join_unmoved_requests_after_first_move", join.UnmovedRequestsAfterFirstMove)
+                .Add("join_unmoved_over_100ms_after_first_move", join.UnmovedOver100MsAfterFirstMove)
+                .Add("join_requests_before_first_move", join.RequestsBeforeFirstMove)
+                .Add("join_over_100ms_before_first_move", join.Over100MsBeforeFirstMove)
+                .Add("join_client_longest_stall_ms", join.ClientLongestStallMs)
+                .Add("join_client_gc_pause_ms", join.ClientGcPauseMs)
                 .Add("leave_settled_ms", leave?.SettledMs)
                 .Add("leave_longest_gap_ms", leave?.LongestGapMs)
                 .Add("leave_slowest_request_ms", leave?.SlowestMs)
@@ -179,6 +227,8 @@ internal static class RebalanceScenario
                 .Add("before_join_over_100ms", before.Over100Ms)
                 .Add("host_cpu_cores_busy_during_join", HostCpu.CoresBusy(cpuBefore, cpuJoin, join.SettledMs / 1000))
                 .Add("load_average_at_join", loadBefore)
+                .Add("silo_poll_ms", SiloPollMs())
+                .Add("join_silo_nice", Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_JOIN_NICE"))
                 .Add("acknowledged_total", acked.Sum())
                 .Add("lost", lost)
                 .Add("duplicated", duplicated)
@@ -219,11 +269,13 @@ internal static class RebalanceScenario
     /// "start end ms component moved" (start and end in <see cref="Stopwatch"/> ticks, the clock of the silos'
     /// <c>MIDDLEWARE_MOVE_TRACE</c>), after a first line with the join's start, for bench/trace-moves.py.
     /// </summary>
-    private static void WriteSlowTrace(DepositWorker[] workers, string[] keys, long joinAt, Phase join)
+    private static void WriteSlowTrace(DepositWorker[] workers, string[] keys, long joinAt, Phase join, StallProbe probe)
     {
         if (Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_SLOW_TRACE") is not { Length: > 0 } path) return;
         using var writer = new StreamWriter(path);
         writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"join {joinAt} {Stopwatch.Frequency}"));
+        foreach (var (start, ms, gc) in probe.Stalls(joinAt, long.MaxValue))
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stall {start} {ms:F1} gcPause={gc:F1}"));
         foreach (var w in workers)
         {
             lock (w.Completions)
@@ -253,12 +305,17 @@ internal static class RebalanceScenario
         return (completions.Count / ((to - from) / (double)Stopwatch.Frequency), Ms(longestGap), latencies.DefaultIfEmpty(0).Max(), p99, latencies.Count(l => l > 100));
     }
 
+    private static double SiloPollMs() =>
+        Environment.GetEnvironmentVariable("MIDDLEWARE_BENCH_SILO_POLL_MS") is { Length: > 0 } text
+            ? double.TryParse(text, CultureInfo.InvariantCulture, out var ms) && ms >= 0 ? ms : throw new UsageException($"MIDDLEWARE_BENCH_SILO_POLL_MS is '{text}'; give milliseconds (default 50: the silos list at every poll)")
+            : 50;
+
     /// <summary>
     /// Polls the store until the joined silo owns exactly its rendezvous share (<paramref name="expectOwns"/>) or, for the
     /// leave, owns nothing and no live silo owns a component away from its rendezvous owner; then measures the client
     /// side from <paramref name="at"/> to then (at least 2 s more, to catch the last moves' first requests).
     /// </summary>
-    private static async Task<Phase> SettleAsync(RebalanceOptions o, long at, string siloId, bool expectOwns, Dictionary<string, int> index, DepositWorker[] workers, SiloLauncher cluster)
+    private static async Task<Phase> SettleAsync(RebalanceOptions o, long at, string siloId, bool expectOwns, Dictionary<string, int> index, DepositWorker[] workers, SiloLauncher cluster, StallProbe probe)
     {
         await using var store = await LogStores.OpenAsync(o.Store).ConfigureAwait(false);
         var cluster2 = (IClusterStore)store;
@@ -268,9 +325,22 @@ internal static class RebalanceScenario
         long firstMoveSeen = 0;
         Dictionary<int, string?>? firstOwners = null;
         long settledAt;
+        // The silos list is a write transaction on SQLite (it marks overdue silos dead), so polling it takes the store's
+        // file lock beside the silos' commits. MIDDLEWARE_BENCH_SILO_POLL_MS (default 50, every poll, as before) reads it
+        // that often once the joined silo's change (live for the join, gone for the leave) was seen; the heads are read
+        // every 50 ms regardless.
+        var siloPollTicks = (long)(SiloPollMs() * Stopwatch.Frequency / 1000);
+        List<SiloEntry>? live = null;
+        long livePolled = 0;
         while (true)
         {
-            var live = (await cluster2.ListSilosAsync().ConfigureAwait(false)).Where(s => s.IsLive && (expectOwns || s.SiloId != siloId)).ToList();
+            var now = Stopwatch.GetTimestamp();
+            if (live is null || live.Any(s => s.SiloId == siloId) != expectOwns || now - livePolled >= siloPollTicks)
+            {
+                live = (await cluster2.ListSilosAsync().ConfigureAwait(false)).Where(s => s.IsLive && (expectOwns || s.SiloId != siloId)).ToList();
+                livePolled = now;
+            }
+
             var heads = (await store.ListComponentsAsync().ConfigureAwait(false)).Where(h => index.ContainsKey(h.ComponentId)).ToList();
             firstOwners ??= heads.ToDictionary(h => index[h.ComponentId], h => h.Owner);
             foreach (var h in heads)
@@ -319,6 +389,11 @@ internal static class RebalanceScenario
         var movedLatencies = movedCompletions.Select(c => Ms(c.End - c.Start)).Order().ToArray();
         var movedP99 = movedLatencies.Length == 0 ? double.NaN : movedLatencies[Math.Min(movedLatencies.Length - 1, (int)(movedLatencies.Length * 0.99))];
         var seconds = (until - at) / (double)Stopwatch.Frequency;
+        var firstMove = firstMoveSeen == 0 ? long.MaxValue : firstMoveSeen;
+        var movedAfter = movedCompletions.Where(c => c.End >= firstMove).ToList();
+        var unmoved = completions.Where(c => !moved.Contains(c.Key)).ToList();
+        var unmovedAfter = unmoved.Where(c => c.End >= firstMove).ToList();
+        var stalls = probe.Stalls(at, until);
         return new Phase(Ms(settledAt - at), share, misplaced, Ms(longestGap), slowest, slowestMoved, p99, completions.Count, completions.Count / seconds, moved.Count)
         {
             MovedRequests = movedLatencies.Length,
@@ -327,6 +402,55 @@ internal static class RebalanceScenario
             FirstMoveSeenMs = firstMoveSeen == 0 ? double.NaN : Ms(firstMoveSeen - at),
             SlowestMovedStartMs = slowestMovedStart,
             MovedKeys = moved,
+            MovedOver100MsBeforeFirstMove = movedCompletions.Count(c => c.End < firstMove && Ms(c.End - c.Start) > 100),
+            MovedOver100MsAfterFirstMove = movedAfter.Count(c => Ms(c.End - c.Start) > 100),
+            MovedRequestsAfterFirstMove = movedAfter.Count,
+            SlowestMovedAfterFirstMoveMs = movedAfter.Select(c => Ms(c.End - c.Start)).DefaultIfEmpty(0).Max(),
+            UnmovedRequests = unmoved.Count,
+            UnmovedOver100Ms = unmoved.Count(c => Ms(c.End - c.Start) > 100),
+            UnmovedRequestsAfterFirstMove = unmovedAfter.Count,
+            UnmovedOver100MsAfterFirstMove = unmovedAfter.Count(c => Ms(c.End - c.Start) > 100),
+            RequestsBeforeFirstMove = completions.Count(c => c.End < firstMove),
+            Over100MsBeforeFirstMove = completions.Count(c => c.End < firstMove && Ms(c.End - c.Start) > 100),
+            ClientLongestStallMs = stalls.Select(x => x.Ms).DefaultIfEmpty(0).Max(),
+            ClientGcPauseMs = stalls.Sum(x => x.GcPauseMs),
         };
     }
+}
+
+/// <summary>
+/// The benchmark process's own stalls: a thread that wakes every 5 ms and keeps each wake-up over 20 ms late (with the GC
+/// pause time of that interval), so a slow request can be put down to the client being stalled rather than to a silo.
+/// </summary>
+internal sealed class StallProbe : IDisposable
+{
+    private readonly List<(long Start, double Ms, double GcPauseMs)> _stalls = [];
+    private volatile bool _stop;
+
+    public StallProbe() => new Thread(Run) { IsBackground = true, Name = "bench-stall-probe", Priority = ThreadPriority.Highest }.Start();
+
+    /// <summary>The stalls that began in [from, to).</summary>
+    public List<(long Start, double Ms, double GcPauseMs)> Stalls(long from, long to)
+    {
+        lock (_stalls) return _stalls.Where(s => s.Start >= from && s.Start < to).ToList();
+    }
+
+    private void Run()
+    {
+        var last = Stopwatch.GetTimestamp();
+        var pause = GC.GetTotalPauseDuration();
+        while (!_stop)
+        {
+            Thread.Sleep(5);
+            var now = Stopwatch.GetTimestamp();
+            var ms = (now - last) * 1000.0 / Stopwatch.Frequency - 5;
+            var p = GC.GetTotalPauseDuration();
+            if (ms > 20)
+                lock (_stalls) _stalls.Add((last, ms, (p - pause).TotalMilliseconds));
+            last = now;
+            pause = p;
+        }
+    }
+
+    public void Dispose() => _stop = true;
 }

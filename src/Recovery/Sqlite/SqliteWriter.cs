@@ -246,6 +246,7 @@ internal sealed partial class SqliteWriter : IDisposable
             try
             {
                 _begin.Run();
+                if (started != 0 && SqliteLockTrace.On) SqliteLockTrace.Waited(started, tries);
                 return;
             }
             catch (SqliteCallException e) when ((e.ResultCode & 0xff) == raw.SQLITE_BUSY)

@@ -32,6 +32,54 @@ internal static class MoveTrace
         lock (writer) writer.WriteLine(line);
     }
 
+    /// <summary>
+    /// Starts the process's stall probe (once; only when the trace is on): a thread that wakes every 5 ms and writes a
+    /// <c>stall</c> line when it woke over 20 ms late, with the GC pause time, the collections and the thread-pool queue
+    /// of that interval. A late wake-up while no GC paused is time this process got no CPU (the machine's load, or a
+    /// process starting beside it); with a GC pause it is this process's collector. So a slow request can be put down to
+    /// the process it ran in being stalled rather than to a lock or a handover (bench/trace-moves.py).
+    /// </summary>
+    public static void StartProbe(string what)
+    {
+        if (Writer is null) return;
+        Write(System.Diagnostics.Stopwatch.GetTimestamp(), what, "-", string.Create(CultureInfo.InvariantCulture, $"cpu={Environment.CpuUsage.TotalTime.TotalMilliseconds:0}"));
+        if (Interlocked.Exchange(ref _probing, 1) != 0) return;
+        new Thread(Probe) { IsBackground = true, Name = "move-trace-probe", Priority = ThreadPriority.Highest }.Start();
+    }
+
+    private static int _probing;
+
+    private static void Probe()
+    {
+        var last = Stopwatch.GetTimestamp();
+        var pause = GC.GetTotalPauseDuration();
+        int g0 = GC.CollectionCount(0), g1 = GC.CollectionCount(1), g2 = GC.CollectionCount(2);
+        while (true)
+        {
+            Thread.Sleep(5);
+            var now = Stopwatch.GetTimestamp();
+            var ms = Ms(last, now) - 5;
+            if (ms > 20)
+            {
+                var p = GC.GetTotalPauseDuration();
+                Write(last, "stall", "-", string.Create(CultureInfo.InvariantCulture,
+                    $"ms={F(ms)} gcPause={F((p - pause).TotalMilliseconds)} gc={GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2} pool={ThreadPool.PendingWorkItemCount} threads={ThreadPool.ThreadCount} {LastGc()}"));
+            }
+
+            last = now;
+            pause = GC.GetTotalPauseDuration();
+            (g0, g1, g2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        }
+    }
+
+    /// <summary>The last collection: its generation, what it promoted, the heap after it, its pause and its CPU share.</summary>
+    private static string LastGc()
+    {
+        var info = GC.GetGCMemoryInfo(GCKind.Any);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"lastGc=gen{info.Generation},promotedKiB={info.PromotedBytes / 1024},heapMiB={info.HeapSizeBytes / (1024 * 1024)},pause={F(info.PauseDurations[0].TotalMilliseconds)},compacted={info.Compacted},concurrent={info.Concurrent},gcCpu={info.PauseTimePercentage:0.#}%");
+    }
+
     /// <summary>Formats milliseconds for <see cref="Write"/>.</summary>
     public static string F(double ms) => ms.ToString("0.0", CultureInfo.InvariantCulture);
 

@@ -47,6 +47,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
     /// <inheritdoc />
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
+        MoveTrace.StartProbe("silo-starting");
         _store = await LogStores.OpenAsync(options.Store, cancellationToken).ConfigureAwait(false);
         if (_store is not IClusterStore cluster)
         {
@@ -110,6 +111,7 @@ public sealed class SiloRuntime(SiloOptions options, ComponentRegistry registry,
         // Components move to their rendezvous owner as silos join and leave (--rebalance-per-second), and away before a graceful stop.
         _rebalancer = new Rebalancer(options, runtime, _store!, (IClusterStore)_store!, Router.Move, membership, logger, time);
         _rebalancer.Start();
+        if (MoveTrace.On) MoveTrace.Write(System.Diagnostics.Stopwatch.GetTimestamp(), "silo-live", options.SiloId, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"cpu={Environment.CpuUsage.TotalTime.TotalMilliseconds:0}"));
     }
 
     /// <summary>What the warm-up before joining did, or null before it ran.</summary>
