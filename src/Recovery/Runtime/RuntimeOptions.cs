@@ -50,14 +50,16 @@ public sealed class RuntimeOptions
 
     /// <summary>
     /// The most log records after a component's last checkpoint that an eviction past <see cref="MaxActivations"/> leaves
-    /// in place instead of writing a checkpoint first (default 8; 0: every eviction whose log grew writes one). The next
+    /// in place instead of writing a checkpoint first (default 0: every eviction whose log grew writes one). The next
     /// activation reads them in the same read as the checkpoint and replays them (their request ids dedup as after a
     /// crash); an eviction with a longer tail checkpoints first, so a replay after an eviction is never longer than this.
     /// Idle deactivation (<see cref="DeactivateIdleAfter"/>), moves and shutdown always checkpoint when the log grew.
     /// At random keys over many more components than the limit nearly every request is an activation and an eviction:
-    /// this saves the eviction's checkpoint write (bench/README.md, "Warm under the cap (session 15)").
+    /// this saves the eviction's checkpoint write: at a million components with the default limit, 8 gave +15-27 % warm
+    /// throughput and ~110-190 MiB more RSS (the tails' remembered replies), so it is off unless set (bench/README.md,
+    /// "Warm under the cap (session 15)").
     /// </summary>
-    public int EvictionTailRecords { get; set; } = 8;
+    public int EvictionTailRecords { get; set; }
 
     /// <summary>
     /// The deadline of a component call made inside a turn (default 30 s; <see cref="Timeout.InfiniteTimeSpan"/>: none);
@@ -106,7 +108,7 @@ public sealed class RuntimeOptions
         if (MaxActivations < 0)
             yield return (nameof(MaxActivations), $"is {MaxActivations}; set it to 1 or more, or 0 for no limit (default 100000)");
         if (EvictionTailRecords is < 0 or > 1000)
-            yield return (nameof(EvictionTailRecords), $"is {EvictionTailRecords}; set it between 0 (an eviction always checkpoints when the log grew) and 1000 (default 8)");
+            yield return (nameof(EvictionTailRecords), $"is {EvictionTailRecords}; set it between 0 (an eviction always checkpoints when the log grew) and 1000 (default 0)");
         if (CallTimeout != Timeout.InfiniteTimeSpan && (CallTimeout <= TimeSpan.Zero || CallTimeout > TimeSpan.FromDays(1)))
             yield return (nameof(CallTimeout), $"is {CallTimeout}; set it to a positive time span up to one day, or Timeout.InfiniteTimeSpan for no deadline (default 30 seconds)");
         if (MaxBatchSize is < 1 or > 100_000)

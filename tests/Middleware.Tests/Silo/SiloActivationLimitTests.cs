@@ -68,14 +68,14 @@ public sealed class SiloActivationLimitTests : IDisposable
     [Fact]
     public async Task Evicted_with_a_log_tail_then_SIGKILLed_a_silo_restarts_with_every_deposit_applied_once()
     {
-        // No idle age: only capacity evictions, which leave up to 8 records after the last checkpoint (the default
-        // EvictionTailRecords) instead of writing one. The silo is killed after most accounts were evicted that way; the
+        // No idle age: only capacity evictions, which leave up to 8 records after the last checkpoint (--eviction-tail 8)
+        // instead of writing one. The silo is killed after most accounts were evicted that way; the
         // restarted silo replays those tails: balances exact, old request ids answered with their first reply.
         var path = Path.Combine(_directory, "tail.db");
         var store = $"sqlite:{path}";
         var prefix = Guid.NewGuid().ToString("N")[..8];
         var replies = new ConcurrentDictionary<string, long>();
-        await using (var silo = await SiloProcess.StartAsync(store, "--max-activations", $"{Limit}", "--checkpoint-spread", "0"))
+        await using (var silo = await SiloProcess.StartAsync(store, "--max-activations", $"{Limit}", "--checkpoint-spread", "0", "--eviction-tail", "8"))
         {
             await using var connection = await silo.ConnectAsync();
             for (var round = 0; round < Rounds; round++)
