@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Bank;
 using Middleware.Client;
 using Xunit.Abstractions;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Cluster;
 
@@ -71,13 +72,5 @@ public sealed class ClaimInFirstWriteTests(ITestOutputHelper output)
             Assert.Equal(acked.GetValueOrDefault(key), await checker.GetComponent<IAccount>(key).Balance());
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 }

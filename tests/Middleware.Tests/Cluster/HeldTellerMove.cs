@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Bank.Cluster;
 using Middleware.Tests.Admin;
 using Middleware.Tests.Crash;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Cluster;
 
@@ -72,15 +73,7 @@ internal sealed class HeldTellerMove : IAsyncDisposable
 
     public Task WaitForLineAsync(LaunchedSilo silo, string text, string what) => WaitUntilAsync(() => Printed(silo, text), what);
 
-    public static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
-            await Task.Delay(50);
-        }
-    }
+    public static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,5 +1,6 @@
 using Bank;
 using Xunit.Abstractions;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Cluster;
 
@@ -12,15 +13,7 @@ public sealed class LocalCallFailoverTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited {Patience.TotalSeconds} s for {what}");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 
     [Fact]
     public async Task Transfers_between_components_of_one_silo_apply_once_when_that_silo_is_killed()

@@ -282,15 +282,7 @@ public abstract class MirroringTests(ITestOutputHelper output)
 
     private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 
     /// <summary>Sixteen workers depositing 1 on the given accounts until stopped; what was acknowledged, per account and when.</summary>
     private sealed class DepositLoad

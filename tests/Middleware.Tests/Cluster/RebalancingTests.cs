@@ -7,6 +7,7 @@ using Middleware.Recovery.Storage;
 using Middleware.Tests.Admin;
 using Middleware.Tests.Silo;
 using Xunit.Abstractions;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Cluster;
 
@@ -209,13 +210,5 @@ public sealed class RebalancingTests(ITestOutputHelper output)
 
     private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
-            await Task.Delay(100);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 }

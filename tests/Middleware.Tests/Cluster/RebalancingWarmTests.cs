@@ -4,6 +4,7 @@ using Bank;
 using Middleware.Tests.Admin;
 using Middleware.Tests.Silo;
 using Xunit.Abstractions;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Cluster;
 
@@ -71,13 +72,5 @@ public sealed class RebalancingWarmTests(ITestOutputHelper output)
         return JsonDocument.Parse(run.Out).RootElement.Clone();
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
-            await Task.Delay(100);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 }

@@ -3,6 +3,7 @@ using Bank;
 using Middleware.Recovery.Storage;
 using Middleware.Tests.Silo;
 using Xunit.Abstractions;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Cluster;
 
@@ -90,13 +91,5 @@ public sealed class WriteLockPauseTests(ITestOutputHelper output)
             Assert.Equal(acked.GetValueOrDefault(key), await client.GetComponent<IAccount>(key).Balance());
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Gave up waiting for {what} after {Patience.TotalSeconds:0} s.");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 }

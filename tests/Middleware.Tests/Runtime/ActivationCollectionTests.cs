@@ -34,15 +34,7 @@ public sealed class ActivationCollectionTests : IDisposable
         return new LocalRuntime(_store, new ComponentRegistry().Add<IAccount, Account>().Add<ITeller, Teller>(), options, environment);
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var until = DateTime.UtcNow + Deadline;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException($"waited {Deadline.TotalSeconds} s for {what}");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, Deadline);
 
     [Fact]
     public async Task An_idle_component_is_deactivated_with_a_checkpoint_and_comes_back_with_its_state()

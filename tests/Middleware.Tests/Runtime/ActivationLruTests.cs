@@ -32,15 +32,7 @@ public sealed class ActivationLruTests : IDisposable
 
     private static ManualTime Clock() => new(DateTimeOffset.Parse("2026-12-07T09:00:00Z", CultureInfo.InvariantCulture));
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException($"waited 30 s for {what}");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, TimeSpan.FromSeconds(30));
 
     [Fact]
     public async Task An_old_activation_used_again_after_a_pass_stays_and_the_least_recently_used_go()

@@ -22,15 +22,7 @@ public sealed class CallDeadlineTests
 
     private static string Gate(string what) => $"{what}-{Guid.NewGuid():N}";
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited {Patience.TotalSeconds} s for {what}");
-            await Task.Delay(10);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 
     private static long Cancelled(LocalRuntime runtime, string cause) =>
         runtime.Counters.Snapshot().GetValueOrDefault((RuntimeCounters.CallCancelled, cause));

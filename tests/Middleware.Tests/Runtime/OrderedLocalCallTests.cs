@@ -5,6 +5,7 @@ using Middleware.Recovery.Runtime;
 using Middleware.Recovery.Sqlite;
 using Middleware.Recovery.Storage;
 using Middleware.TestComponents;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Runtime;
 
@@ -270,13 +271,5 @@ public sealed class OrderedLocalCallTests
         Assert.Equal(commits, runtime.WriterStats.Batches - before);
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited {Patience.TotalSeconds} s for {what}");
-            await Task.Delay(5);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 }

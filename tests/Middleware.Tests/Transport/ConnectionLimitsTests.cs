@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Middleware.Protocol;
 using Middleware.Transport;
+using Middleware.Tests.Support;
 
 namespace Middleware.Tests.Transport;
 
@@ -12,15 +13,7 @@ public sealed class ConnectionLimitsTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > Patience) throw new TimeoutException($"gave up waiting for {what} after {Patience.TotalSeconds:0} s");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => Eventually.TrueAsync(condition, what, Patience);
 
     /// <summary>Echo requests whose replies (64 KiB each) fill the socket buffers of a peer that never reads.</summary>
     private static byte[] Echoes(int count, int size = 64 * 1024)
